@@ -1,0 +1,6 @@
+//! dncflow: keeps NICE CXone Do-Not-Call lists correct and proves it.
+//!
+//! The library holds the domain (normalization, de-duplication, shards, manifests, accounting), and the edges the
+//! Lambda functions and the operator CLI share.
+
+pub mod phone;

@@ -1,0 +1,606 @@
+//! Phone number normalization to E.164 with a jurisdiction tag.
+//!
+//! One function, [`Normalizer::normalize`], serves ingestion and the outbound check alike, so both sides of a
+//! suppression lookup always agree on the form of a number.
+//!
+//! Strategy:
+//! - A North American fast path handles the bulk of registry data (digits with the usual separators, 10 or 11
+//!   digits, `+1`), validated against the area-code table generated from libphonenumber's current metadata.
+//! - Everything else goes to the `phonenumber` crate (a port of libphonenumber): `+`, `011` and `00` inputs are parsed
+//!   without a default region (with one, the crate corrupts some international numbers), and North American results
+//!   are re-validated with our own table because the crate's metadata is older.
+//! - Compliance rule: never drop a number that can be dialed. A structurally valid North American number in an area
+//!   code the metadata does not know yet is accepted and flagged; an international number the crate's older metadata
+//!   calls invalid but whose length is possible for its country (current metadata) is accepted and flagged.
+//! - Pre-cleaning recovers what spreadsheets do to numbers: `2025550198.0`, `="2025550198"`, a leading apostrophe,
+//!   trailing words (`202-555-0198 mobile`), extensions in any spelling. Excel scientific notation that lost digits
+//!   (`2.02555E+09`) is rejected as [`RejectReason::PrecisionLost`].
+
+pub mod tables;
+
+use std::fmt;
+use std::sync::Once;
+
+pub use tables::{NpaInfo, NpaKind};
+
+/// An E.164 number packed into a `u64`: the digits after `+` read as an integer (at most 15 digits, never a leading
+/// zero, so the packing is lossless). Small enough for a de-duplication set of tens of millions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct E164(pub u64);
+
+impl E164 {
+    /// Parse `+` followed by 2 to 15 digits.
+    pub fn parse(s: &str) -> Option<E164> {
+        let digits = s.strip_prefix('+')?;
+        if digits.len() < 2 || digits.len() > 15 || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok().map(E164)
+    }
+
+    /// Write `+digits` into `out` without allocating.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.push(b'+');
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        let mut v = self.0;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&buf[i..]);
+    }
+
+    /// The number with all but its last four digits masked, for logs (`+1*******0198`).
+    pub fn masked(&self) -> String {
+        mask(&self.to_string())
+    }
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "+{}", self.0)
+    }
+}
+
+/// Mask a raw phone-like string for logs: keep at most the last four characters.
+pub fn mask(raw: &str) -> String {
+    let n = raw.chars().count();
+    raw.chars().enumerate().map(|(i, c)| if i + 4 >= n || !c.is_ascii_digit() { c } else { '*' }).collect()
+}
+
+/// Why a phone field was rejected. Codes are stable: they are written to `rejects.jsonl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// The field is empty or whitespace.
+    Empty,
+    /// No phone number can be read from the field.
+    NotANumber,
+    /// Too few digits for any valid number.
+    TooShort,
+    /// Too many digits for any valid number.
+    TooLong,
+    /// North American area code that cannot exist (leading 0/1, N11, X9X).
+    InvalidAreaCode,
+    /// North American exchange starting with 0 or 1.
+    InvalidExchange,
+    /// Parsed, but not a valid number for its country.
+    InvalidForRegion,
+    /// Unknown country calling code.
+    InvalidCountryCode,
+    /// Spreadsheet scientific notation that lost digits (`2.02555E+09`).
+    PrecisionLost,
+}
+
+impl RejectReason {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::Empty => "EMPTY",
+            RejectReason::NotANumber => "NOT_A_NUMBER",
+            RejectReason::TooShort => "TOO_SHORT",
+            RejectReason::TooLong => "TOO_LONG",
+            RejectReason::InvalidAreaCode => "INVALID_AREA_CODE",
+            RejectReason::InvalidExchange => "INVALID_EXCHANGE",
+            RejectReason::InvalidForRegion => "INVALID_FOR_REGION",
+            RejectReason::InvalidCountryCode => "INVALID_COUNTRY_CODE",
+            RejectReason::PrecisionLost => "PRECISION_LOST",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Flags on an accepted number: it is kept, but something about it deserves a look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Flags(u8);
+
+impl Flags {
+    /// A structurally valid North American number in an area code libphonenumber's metadata does not know (yet).
+    pub const UNKNOWN_AREA_CODE: Flags = Flags(1);
+    /// Pre-cleaning changed the field before it could be read (spreadsheet artefacts, trailing words).
+    pub const RECOVERED: Flags = Flags(2);
+    /// An international number the crate's older metadata calls invalid, kept because its length is possible.
+    pub const UNVERIFIED_RANGE: Flags = Flags(4);
+    const NAMES: [(Flags, &'static str); 3] = [
+        (Flags::UNKNOWN_AREA_CODE, "UNKNOWN_AREA_CODE"),
+        (Flags::RECOVERED, "RECOVERED"),
+        (Flags::UNVERIFIED_RANGE, "UNVERIFIED_RANGE"),
+    ];
+
+    /// No flag set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The names of the set flags.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Flags::NAMES.into_iter().filter(move |(f, _)| self.contains(*f)).map(|(_, n)| n)
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+    fn bitor(self, rhs: Flags) -> Flags {
+        Flags(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for Flags {
+    fn bitor_assign(&mut self, rhs: Flags) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// An accepted number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Normalized {
+    /// The number in E.164.
+    pub e164: E164,
+    /// ISO 3166-2 subdivision (`US-DC`) or ISO 3166-1 country (`GB`).
+    pub jurisdiction: &'static str,
+    /// What deserves a look.
+    pub flags: Flags,
+}
+
+/// The default region for numbers written without a country code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultRegion {
+    id: phonenumber::country::Id,
+    code: u16,
+    name: &'static str,
+}
+
+impl DefaultRegion {
+    /// The United States (the default).
+    pub const US: DefaultRegion = DefaultRegion { id: phonenumber::country::Id::US, code: 1, name: "US" };
+
+    /// Look a region up by its ISO 3166-1 alpha-2 code (`US`, `CA`, `GB`).
+    pub fn from_code(code: &str) -> Option<DefaultRegion> {
+        let upper = code.trim().to_ascii_uppercase();
+        let id: phonenumber::country::Id = upper.parse().ok()?;
+        let cc = phonenumber::metadata::DATABASE.by_id(upper.as_str())?.country_code();
+        let name = tables::intern_region(cc, &upper)?;
+        Some(DefaultRegion { id, code: cc, name })
+    }
+
+    /// Whether the region is in the North American Numbering Plan.
+    pub fn is_nanp(&self) -> bool {
+        self.code == 1
+    }
+
+    /// The ISO code.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl Default for DefaultRegion {
+    fn default() -> Self {
+        DefaultRegion::US
+    }
+}
+
+/// Normalizes phone fields. Cheap to construct and to copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Normalizer {
+    region: DefaultRegion,
+}
+
+static GROW_REGEX_CACHE: Once = Once::new();
+
+/// The `phonenumber` crate compiles metadata regexes lazily into an LRU cache of 100 entries, far fewer than the
+/// metadata holds, so international input recompiles regexes on almost every call (about 500 numbers/s). Replacing
+/// the cache behind the shared handle with a large one makes every regex compile once.
+fn grow_regex_cache() {
+    GROW_REGEX_CACHE.call_once(|| {
+        let cache = phonenumber::metadata::DATABASE.cache();
+        let mut guard = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *guard = regex_cache::RegexCache::new(1 << 16);
+    });
+}
+
+impl Normalizer {
+    /// A normalizer with the given default region.
+    pub fn new(region: DefaultRegion) -> Normalizer {
+        Normalizer { region }
+    }
+
+    /// The default region.
+    pub fn region(&self) -> DefaultRegion {
+        self.region
+    }
+
+    fn nanp_country(&self) -> &'static str {
+        if self.region.name == "CA" {
+            "CA"
+        } else {
+            "US"
+        }
+    }
+
+    /// Normalize one raw field.
+    pub fn normalize(&self, raw: &str) -> Result<Normalized, RejectReason> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(RejectReason::Empty);
+        }
+        if self.region.is_nanp() {
+            match self.fast_nanp(trimmed.as_bytes()) {
+                Some(Ok(n)) => return Ok(n),
+                // A rejection by the fast path may still be recoverable (`2025550198.0` reads as 11 digits); the
+                // fast path's reason is the more precise one when it is not.
+                Some(Err(reason)) => return self.slow(trimmed).map_err(|_| reason),
+                None => {}
+            }
+        }
+        self.slow(trimmed)
+    }
+
+    /// The fast path: digits with ordinary separators only. `None` hands the field to the slow path.
+    fn fast_nanp(&self, s: &[u8]) -> Option<Result<Normalized, RejectReason>> {
+        let mut digits: u64 = 0;
+        let mut count = 0u32;
+        let mut plus = false;
+        let mut first = [0u8; 3];
+        for (i, &b) in s.iter().enumerate() {
+            match b {
+                b'0'..=b'9' => {
+                    if (count as usize) < first.len() {
+                        first[count as usize] = b;
+                    }
+                    count += 1;
+                    if count <= 19 {
+                        digits = digits * 10 + u64::from(b - b'0');
+                    }
+                }
+                b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'\t' => {}
+                b'+' if i == 0 => plus = true,
+                _ => return None,
+            }
+        }
+        if plus {
+            return (count == 11 && first[0] == b'1').then(|| self.nanp_national(digits - 10_000_000_000, Flags::default()));
+        }
+        if first[0] == b'0' && count > 10 {
+            return None; // 011 / 00 international prefixes: the slow path knows them.
+        }
+        Some(match count {
+            0 => Err(RejectReason::NotANumber),
+            1..=9 => Err(RejectReason::TooShort),
+            10 => self.nanp_national(digits, Flags::default()),
+            11 if first[0] == b'1' => self.nanp_national(digits - 10_000_000_000, Flags::default()),
+            _ => Err(RejectReason::TooLong),
+        })
+    }
+
+    /// Validate a 10-digit North American national number.
+    fn nanp_national(&self, national: u64, mut flags: Flags) -> Result<Normalized, RejectReason> {
+        debug_assert!(national < 10_000_000_000);
+        let npa = (national / 10_000_000) as u16;
+        let nxx = ((national / 10_000) % 1000) as u16;
+        if npa < 200 {
+            return Err(RejectReason::InvalidAreaCode);
+        }
+        if nxx < 200 {
+            return Err(RejectReason::InvalidExchange);
+        }
+        let jurisdiction = match tables::npa(npa) {
+            Some(info) => info.jurisdiction(self.nanp_country()),
+            None => {
+                // N11 codes are service codes and X9X codes are reserved for expansion: never assigned.
+                if npa % 100 == 11 || (npa / 10) % 10 == 9 {
+                    return Err(RejectReason::InvalidAreaCode);
+                }
+                flags |= Flags::UNKNOWN_AREA_CODE;
+                self.nanp_country()
+            }
+        };
+        Ok(Normalized { e164: E164(10_000_000_000 + national), jurisdiction, flags })
+    }
+
+    /// The slow path: pre-cleaning, then the `phonenumber` crate.
+    fn slow(&self, trimmed: &str) -> Result<Normalized, RejectReason> {
+        let cleaned = match preclean(trimmed) {
+            Ok(c) => c,
+            Err(reason) => return Err(reason),
+        };
+        let flags = if cleaned.changed { Flags::RECOVERED } else { Flags::default() };
+        if cleaned.text.is_empty() {
+            return Err(RejectReason::Empty);
+        }
+        if cleaned.changed && self.region.is_nanp() {
+            if let Some(result) = self.fast_nanp(cleaned.text.as_bytes()) {
+                return result.map(|mut n| {
+                    n.flags |= flags;
+                    n
+                });
+            }
+        }
+        match self.with_crate(&cleaned.text, flags) {
+            Ok(n) => Ok(n),
+            Err(reason) => {
+                // Trailing words: "202-555-0198 home", "2025550198 (cell)". Only when the crate could not read the
+                // field, so vanity numbers (1-800-FLOWERS) keep libphonenumber's reading.
+                match strip_trailing_words(&cleaned.text) {
+                    Some(head) => {
+                        let recovered = Flags::RECOVERED;
+                        if self.region.is_nanp() {
+                            if let Some(Ok(n)) = self.fast_nanp(head.as_bytes()) {
+                                return Ok(Normalized { flags: n.flags | recovered, ..n });
+                            }
+                        }
+                        self.with_crate(head, recovered).map_err(|_| reason)
+                    }
+                    None => Err(reason),
+                }
+            }
+        }
+    }
+
+    fn with_crate(&self, text: &str, flags: Flags) -> Result<Normalized, RejectReason> {
+        grow_regex_cache();
+        let digits_only: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
+        // International prefixes: parse without a default region (with one, the crate corrupts some numbers).
+        let (region, input): (Option<phonenumber::country::Id>, std::borrow::Cow<'_, str>) =
+            if text.starts_with('+') || text.starts_with("tel:+") {
+                (None, text.into())
+            } else if self.region.is_nanp() && digits_only.starts_with("011") && text.trim_start().starts_with("011") {
+                (None, format!("+{}", &text.trim_start()[3..]).into())
+            } else if digits_only.starts_with("00") && text.trim_start().starts_with("00") {
+                (None, format!("+{}", &text.trim_start()[2..]).into())
+            } else {
+                (Some(self.region.id), text.into())
+            };
+        let parsed = match phonenumber::parse(region, input.as_ref()) {
+            Ok(p) => p,
+            Err(_) => {
+                return Err(if digits_only.is_empty() {
+                    RejectReason::NotANumber
+                } else if region.is_none() && digits_only.len() > 17 {
+                    RejectReason::TooLong
+                } else if digits_only.len() < 4 {
+                    RejectReason::TooShort
+                } else {
+                    RejectReason::NotANumber
+                })
+            }
+        };
+        let code = parsed.code().value();
+        let national = parsed.national();
+        let nsn_len = national.to_string().len() as u8; // includes Italian-style leading zeros
+        if code == 1 {
+            // North America: our own table is newer than the crate's metadata.
+            return match nsn_len {
+                0..=9 => Err(RejectReason::TooShort),
+                10 => self.nanp_national(national.value(), flags),
+                _ => Err(RejectReason::TooLong),
+            };
+        }
+        let Some(cc) = tables::country_code(code) else {
+            return Err(RejectReason::InvalidCountryCode);
+        };
+        let e164 = E164(format!("{}{}", code, national).parse().map_err(|_| RejectReason::TooLong)?);
+        if parsed.is_valid() {
+            let jurisdiction = parsed
+                .country()
+                .id()
+                .and_then(|id| tables::intern_region(code, id.as_ref()))
+                .unwrap_or(cc.main_region);
+            return Ok(Normalized { e164, jurisdiction, flags });
+        }
+        if cc.lengths.contains(&nsn_len) {
+            // Possible for the country under current metadata, invalid under the crate's older one: keep it.
+            return Ok(Normalized { e164, jurisdiction: cc.main_region, flags: flags | Flags::UNVERIFIED_RANGE });
+        }
+        let min = cc.lengths.iter().copied().min().unwrap_or(0);
+        let max = cc.lengths.iter().copied().max().unwrap_or(u8::MAX);
+        Err(if nsn_len < min {
+            RejectReason::TooShort
+        } else if nsn_len > max {
+            RejectReason::TooLong
+        } else {
+            RejectReason::InvalidForRegion
+        })
+    }
+}
+
+struct Cleaned {
+    text: String,
+    changed: bool,
+}
+
+/// Undo what spreadsheets and exports do to phone fields, and cut extensions.
+fn preclean(s: &str) -> Result<Cleaned, RejectReason> {
+    let mut t = s.trim();
+    let original = t;
+    // ="2025550198" (Excel text formula), '2025550198 (forced text), surrounding quotes.
+    if let Some(inner) = t.strip_prefix("=\"").and_then(|r| r.strip_suffix('"')) {
+        t = inner;
+    }
+    t = t.trim_start_matches('\'').trim_matches('"').trim();
+    // Extensions: E.164 has none, so cut them ("ext. 12", "x12", ";ext=12", "#12").
+    let lower = t.to_ascii_lowercase();
+    let mut cut = t.len();
+    for marker in [";ext=", " ext", "ext.", "ext ", "extension", " x", "#", ",,"] {
+        if let Some(pos) = lower.find(marker) {
+            // Only a marker after some digits counts (`x` alone could start a word).
+            if t[..pos].bytes().filter(u8::is_ascii_digit).count() >= 7 {
+                cut = cut.min(pos);
+            }
+        }
+    }
+    if let Some(pos) = lower.find('x') {
+        let before = &t[..pos];
+        let after = &t[pos + 1..];
+        if before.bytes().filter(u8::is_ascii_digit).count() >= 7
+            && before.ends_with(|c: char| c.is_ascii_digit())
+            && !after.is_empty()
+            && after.trim_start_matches('.').trim().bytes().all(|b| b.is_ascii_digit())
+        {
+            cut = cut.min(pos);
+        }
+    }
+    t = t[..cut].trim_end_matches([' ', ',', ';', '.', '-']).trim();
+    // Numbers stored as floats: 2025550198.0, 2.025550198E+09.
+    if let Some(int) = strip_float_zero(t) {
+        t = int;
+    } else if let Some(expanded) = expand_scientific(t)? {
+        return Ok(Cleaned { text: expanded, changed: true });
+    }
+    Ok(Cleaned { changed: t != original, text: t.to_string() })
+}
+
+fn strip_float_zero(t: &str) -> Option<&str> {
+    let (int, frac) = t.split_once('.')?;
+    (int.len() >= 7 && int.bytes().all(|b| b.is_ascii_digit()) && !frac.is_empty() && frac.bytes().all(|b| b == b'0'))
+        .then_some(int)
+}
+
+/// `2.025550198E+09` → `2025550198`; `2.02555E+09` → `PrecisionLost`; anything else → `None`.
+fn expand_scientific(t: &str) -> Result<Option<String>, RejectReason> {
+    let Some((mantissa, exp)) = t.split_once(['e', 'E']) else { return Ok(None) };
+    let exp = exp.strip_prefix('+').unwrap_or(exp);
+    let Ok(exp) = exp.parse::<usize>() else { return Ok(None) };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let frac = frac.trim_end_matches('0');
+    if exp < 6 || exp > 16 {
+        return Ok(None);
+    }
+    if frac.len() > exp {
+        return Ok(None); // not an integer at all
+    }
+    // Every digit of the number must be present in the mantissa, else digits were rounded away.
+    let total = int.len() + exp;
+    if int.len() + frac.len() < total && frac.len() < exp {
+        // Trailing zeros could be genuine (2.0255502E+09 = 2025550200), but we cannot tell them from rounding.
+        return Err(RejectReason::PrecisionLost);
+    }
+    let mut s = String::with_capacity(total);
+    s.push_str(int);
+    s.push_str(frac);
+    while s.len() < total {
+        s.push('0');
+    }
+    Ok(Some(s))
+}
+
+/// The phone-like head of a field that trails words: at least 7 digits, then a letter.
+fn strip_trailing_words(t: &str) -> Option<&str> {
+    let pos = t.find(|c: char| c.is_alphabetic())?;
+    let head = t[..pos].trim_end_matches(|c: char| !c.is_ascii_digit());
+    (head.bytes().filter(u8::is_ascii_digit).count() >= 7).then_some(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(raw: &str) -> (String, &'static str, Flags) {
+        let n = Normalizer::default().normalize(raw).unwrap_or_else(|e| panic!("{raw:?} rejected: {e}"));
+        (n.e164.to_string(), n.jurisdiction, n.flags)
+    }
+
+    fn err(raw: &str) -> RejectReason {
+        Normalizer::default().normalize(raw).expect_err(raw)
+    }
+
+    #[test]
+    fn north_american_formats() {
+        for raw in ["2025550198", "202-555-0198", "(202) 555-0198", "+1 202 555 0198", "1-202-555-0198", "202.555.0198", "+12025550198"] {
+            assert_eq!(ok(raw), ("+12025550198".into(), "US-DC", Flags::default()), "{raw}");
+        }
+        assert_eq!(ok("4165550123").1, "CA-ON");
+        assert_eq!(ok("8005550123").1, "US");
+        assert_eq!(ok("787-555-0123").1, "US-PR");
+        assert_eq!(ok("9025550123").1, "CA");
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        assert_eq!(err(""), RejectReason::Empty);
+        assert_eq!(err("   "), RejectReason::Empty);
+        assert_eq!(err("555-0198"), RejectReason::TooShort);
+        assert_eq!(err("202555019812"), RejectReason::TooLong);
+        assert_eq!(err("1025550198"), RejectReason::InvalidAreaCode);
+        assert_eq!(err("2115550198"), RejectReason::InvalidAreaCode);
+        assert_eq!(err("2021550198"), RejectReason::InvalidExchange);
+        assert_eq!(err("hello"), RejectReason::NotANumber);
+        assert_eq!(err("2.02555E+09"), RejectReason::PrecisionLost);
+    }
+
+    #[test]
+    fn unknown_area_code_is_kept_and_flagged() {
+        let (e164, j, flags) = ok("3745550198");
+        assert_eq!(e164, "+13745550198");
+        assert_eq!(j, "US");
+        assert!(flags.contains(Flags::UNKNOWN_AREA_CODE));
+    }
+
+    #[test]
+    fn spreadsheet_artefacts_are_recovered() {
+        for raw in ["2025550198.0", "=\"2025550198\"", "'2025550198", "202-555-0198 mobile", "2.025550198E+09"] {
+            let (e164, _, flags) = ok(raw);
+            assert_eq!(e164, "+12025550198", "{raw}");
+            assert!(flags.contains(Flags::RECOVERED), "{raw}");
+        }
+        for raw in ["202-555-0198 ext. 12", "202-555-0198 x12", "202-555-0198;ext=12", "tel:+1-202-555-0198;ext=12"] {
+            assert_eq!(ok(raw).0, "+12025550198", "{raw}");
+        }
+    }
+
+    #[test]
+    fn international_numbers_keep_their_digits() {
+        assert_eq!(ok("+49 151 23459191").0, "+4915123459191");
+        assert_eq!(ok("+55 11 91234-6430").0, "+5511912346430");
+        assert_eq!(ok("011 44 20 7946 0018"), ("+442079460018".into(), "GB", Flags::default()));
+        assert_eq!(ok("+44 (0)20 7946 0018").0, "+442079460018");
+    }
+
+    #[test]
+    fn e164_packing_round_trips() {
+        let e = E164::parse("+442079460018").unwrap();
+        let mut out = Vec::new();
+        e.write_to(&mut out);
+        assert_eq!(out, b"+442079460018");
+        assert_eq!(e.masked(), "+********0018");
+        assert!(E164::parse("+0123").is_none());
+        assert!(E164::parse("12345").is_none());
+    }
+}
