@@ -1,1 +1,154 @@
-fn main(){}
+//! Differential test: dncflow's normalizer against libphonenumber on 120,000 messy inputs.
+//!
+//! The fixture is made by `scripts/gen_corpus.py` from the `phonenumbers` PyPI package (libphonenumber's metadata),
+//! parsing every input with default region US. The compliance rule: a number libphonenumber accepts must never be
+//! rejected or given another E.164. Differences in the other direction (we accept what libphonenumber rejects) are
+//! allowed only when they fall into one of the explained classes below; each class is counted and printed.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+
+use dncflow::phone::{tables, Flags, Normalizer};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Case {
+    #[serde(rename = "in")]
+    input: String,
+    cat: String,
+    e164: Option<String>,
+    region: Option<String>,
+}
+
+fn cases() -> Vec<Case> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/differential.jsonl.gz"
+    );
+    let file = std::fs::File::open(path).expect("fixture missing: run scripts/gen_corpus.py");
+    BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("read fixture")).expect("fixture line"))
+        .collect()
+}
+
+/// Why we may accept a number libphonenumber rejects. `None`: unexplained, a failure.
+fn explain(case: &Case, flags: Flags, e164: &str) -> Option<&'static str> {
+    if flags.contains(Flags::UNKNOWN_AREA_CODE) {
+        return Some(
+            "North American area code unknown to the metadata: kept (never drop a dialable number)",
+        );
+    }
+    if flags.contains(Flags::RECOVERED) {
+        return Some("pre-cleaning recovered a spreadsheet artefact or trailing words libphonenumber cannot read");
+    }
+    if flags.contains(Flags::UNVERIFIED_RANGE) {
+        return Some("international number with a possible length for its country, outside the crate's ranges");
+    }
+    if let Some(national) = e164.strip_prefix("+1") {
+        let npa: u16 = national[..3].parse().ok()?;
+        if tables::npa(npa).is_some() {
+            return Some("known area code, exchange outside libphonenumber's ranges for it (partial area codes)");
+        }
+    }
+    if phonenumber::parse(None, e164).is_ok_and(|n| n.is_valid()) {
+        return Some(
+            "range valid in the crate's metadata (libphonenumber 9.0.33), withdrawn in 9.0.43",
+        );
+    }
+    if case.input.trim_start().starts_with("00") {
+        return Some(
+            "00 international prefix read as such (libphonenumber with region US knows only 011)",
+        );
+    }
+    None
+}
+
+fn jurisdiction_agrees(ours: &str, region: &str) -> bool {
+    ours == region
+        || ours.strip_prefix(region).is_some_and(|rest| rest.starts_with('-'))
+        || ours == format!("US-{region}")
+        // Toll-free and other non-geographic codes are tagged with the country.
+        || (ours == "US" && ["CA", "US"].contains(&region))
+        // Regions sharing a calling code (IT/VA, GB/JE): the crate may name the main one.
+        || shared_code(ours, region)
+}
+
+fn shared_code(ours: &str, region: &str) -> bool {
+    (1..1000)
+        .filter_map(tables::country_code)
+        .any(|cc| cc.regions.contains(&ours) && cc.regions.contains(&region))
+}
+
+#[test]
+fn agrees_with_libphonenumber() {
+    let normalizer = Normalizer::default();
+    let cases = cases();
+    assert!(cases.len() >= 100_000, "corpus too small: {}", cases.len());
+    let mut failures = Vec::new();
+    let mut explained: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut per_cat: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut jurisdiction_mismatch = Vec::new();
+    for case in &cases {
+        let ours = normalizer.normalize(&case.input);
+        let slot = per_cat.entry(case.cat.clone()).or_default();
+        slot.0 += 1;
+        match (&case.e164, ours) {
+            (Some(expected), Ok(n)) => {
+                if n.e164.to_string() != *expected {
+                    failures.push(format!(
+                        "{:?}: libphonenumber {expected}, ours {}",
+                        case.input, n.e164
+                    ));
+                } else if let Some(region) = &case.region {
+                    if !jurisdiction_agrees(n.jurisdiction, region) {
+                        jurisdiction_mismatch.push(format!(
+                            "{:?}: region {region}, ours {}",
+                            case.input, n.jurisdiction
+                        ));
+                    }
+                }
+                slot.1 += 1;
+            }
+            (Some(expected), Err(reason)) => failures.push(format!(
+                "{:?}: libphonenumber {expected}, ours rejected {reason}",
+                case.input
+            )),
+            (None, Ok(n)) => match explain(case, n.flags, &n.e164.to_string()) {
+                Some(why) => *explained.entry(why).or_default() += 1,
+                None => failures.push(format!(
+                    "{:?}: libphonenumber rejects, ours {} (unexplained)",
+                    case.input, n.e164
+                )),
+            },
+            (None, Err(_)) => {}
+        }
+    }
+    println!(
+        "{} inputs; per category (inputs, agreed accepted):",
+        cases.len()
+    );
+    for (cat, (n, ok)) in &per_cat {
+        println!("  {cat:16} {n:7} {ok:7}");
+    }
+    println!("accepted by us, rejected by libphonenumber:");
+    for (why, n) in &explained {
+        println!("  {n:6}  {why}");
+    }
+    for f in failures.iter().take(40) {
+        println!("FAIL {f}");
+    }
+    for m in jurisdiction_mismatch.iter().take(20) {
+        println!("JURISDICTION {m}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} disagreements with libphonenumber (first above)",
+        failures.len()
+    );
+    assert!(
+        jurisdiction_mismatch.is_empty(),
+        "{} jurisdiction mismatches",
+        jurisdiction_mismatch.len()
+    );
+}

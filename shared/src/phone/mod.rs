@@ -32,7 +32,11 @@ impl E164 {
     /// Parse `+` followed by 2 to 15 digits.
     pub fn parse(s: &str) -> Option<E164> {
         let digits = s.strip_prefix('+')?;
-        if digits.len() < 2 || digits.len() > 15 || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits.len() < 2
+            || digits.len() > 15
+            || digits.starts_with('0')
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         digits.parse().ok().map(E164)
@@ -70,7 +74,16 @@ impl fmt::Display for E164 {
 /// Mask a raw phone-like string for logs: keep at most the last four characters.
 pub fn mask(raw: &str) -> String {
     let n = raw.chars().count();
-    raw.chars().enumerate().map(|(i, c)| if i + 4 >= n || !c.is_ascii_digit() { c } else { '*' }).collect()
+    raw.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i + 4 >= n || !c.is_ascii_digit() {
+                c
+            } else {
+                '*'
+            }
+        })
+        .collect()
 }
 
 /// Why a phone field was rejected. Codes are stable: they are written to `rejects.jsonl`.
@@ -148,7 +161,10 @@ impl Flags {
 
     /// The names of the set flags.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Flags::NAMES.into_iter().filter(move |(f, _)| self.contains(*f)).map(|(_, n)| n)
+        Flags::NAMES
+            .into_iter()
+            .filter(move |(f, _)| self.contains(*f))
+            .map(|(_, n)| n)
     }
 }
 
@@ -186,13 +202,19 @@ pub struct DefaultRegion {
 
 impl DefaultRegion {
     /// The United States (the default).
-    pub const US: DefaultRegion = DefaultRegion { id: phonenumber::country::Id::US, code: 1, name: "US" };
+    pub const US: DefaultRegion = DefaultRegion {
+        id: phonenumber::country::Id::US,
+        code: 1,
+        name: "US",
+    };
 
     /// Look a region up by its ISO 3166-1 alpha-2 code (`US`, `CA`, `GB`).
     pub fn from_code(code: &str) -> Option<DefaultRegion> {
         let upper = code.trim().to_ascii_uppercase();
         let id: phonenumber::country::Id = upper.parse().ok()?;
-        let cc = phonenumber::metadata::DATABASE.by_id(upper.as_str())?.country_code();
+        let cc = phonenumber::metadata::DATABASE
+            .by_id(upper.as_str())?
+            .country_code();
         let name = tables::intern_region(cc, &upper)?;
         Some(DefaultRegion { id, code: cc, name })
     }
@@ -228,7 +250,9 @@ static GROW_REGEX_CACHE: Once = Once::new();
 fn grow_regex_cache() {
     GROW_REGEX_CACHE.call_once(|| {
         let cache = phonenumber::metadata::DATABASE.cache();
-        let mut guard = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *guard = regex_cache::RegexCache::new(1 << 16);
     });
 }
@@ -293,7 +317,8 @@ impl Normalizer {
             }
         }
         if plus {
-            return (count == 11 && first[0] == b'1').then(|| self.nanp_national(digits - 10_000_000_000, Flags::default()));
+            return (count == 11 && first[0] == b'1')
+                .then(|| self.nanp_national(digits - 10_000_000_000, Flags::default()));
         }
         if first[0] == b'0' && count > 10 {
             return None; // 011 / 00 international prefixes: the slow path knows them.
@@ -315,10 +340,11 @@ impl Normalizer {
         if npa < 200 {
             return Err(RejectReason::InvalidAreaCode);
         }
-        if nxx < 200 {
+        let info = tables::npa(npa);
+        if nxx < 200 && !info.is_some_and(|i| i.low_exchange) {
             return Err(RejectReason::InvalidExchange);
         }
-        let jurisdiction = match tables::npa(npa) {
+        let jurisdiction = match info {
             Some(info) => info.jurisdiction(self.nanp_country()),
             None => {
                 // N11 codes are service codes and X9X codes are reserved for expansion: never assigned.
@@ -329,7 +355,11 @@ impl Normalizer {
                 self.nanp_country()
             }
         };
-        Ok(Normalized { e164: E164(10_000_000_000 + national), jurisdiction, flags })
+        Ok(Normalized {
+            e164: E164(10_000_000_000 + national),
+            jurisdiction,
+            flags,
+        })
     }
 
     /// The slow path: pre-cleaning, then the `phonenumber` crate.
@@ -338,7 +368,11 @@ impl Normalizer {
             Ok(c) => c,
             Err(reason) => return Err(reason),
         };
-        let flags = if cleaned.changed { Flags::RECOVERED } else { Flags::default() };
+        let flags = if cleaned.changed {
+            Flags::RECOVERED
+        } else {
+            Flags::default()
+        };
         if cleaned.text.is_empty() {
             return Err(RejectReason::Empty);
         }
@@ -353,6 +387,12 @@ impl Normalizer {
         match self.with_crate(&cleaned.text, flags) {
             Ok(n) => Ok(n),
             Err(reason) => {
+                // Vanity numbers: libphonenumber reads letters as keypad digits when there are at least three.
+                if let Some(digits) = vanity_to_digits(&cleaned.text) {
+                    if let Ok(n) = self.with_crate(&digits, flags) {
+                        return Ok(n);
+                    }
+                }
                 // Trailing words: "202-555-0198 home", "2025550198 (cell)". Only when the crate could not read the
                 // field, so vanity numbers (1-800-FLOWERS) keep libphonenumber's reading.
                 match strip_trailing_words(&cleaned.text) {
@@ -360,7 +400,10 @@ impl Normalizer {
                         let recovered = Flags::RECOVERED;
                         if self.region.is_nanp() {
                             if let Some(Ok(n)) = self.fast_nanp(head.as_bytes()) {
-                                return Ok(Normalized { flags: n.flags | recovered, ..n });
+                                return Ok(Normalized {
+                                    flags: n.flags | recovered,
+                                    ..n
+                                });
                             }
                         }
                         self.with_crate(head, recovered).map_err(|_| reason)
@@ -378,7 +421,10 @@ impl Normalizer {
         let (region, input): (Option<phonenumber::country::Id>, std::borrow::Cow<'_, str>) =
             if text.starts_with('+') || text.starts_with("tel:+") {
                 (None, text.into())
-            } else if self.region.is_nanp() && digits_only.starts_with("011") && text.trim_start().starts_with("011") {
+            } else if self.region.is_nanp()
+                && digits_only.starts_with("011")
+                && text.trim_start().starts_with("011")
+            {
                 (None, format!("+{}", &text.trim_start()[3..]).into())
             } else if digits_only.starts_with("00") && text.trim_start().starts_with("00") {
                 (None, format!("+{}", &text.trim_start()[2..]).into())
@@ -400,31 +446,87 @@ impl Normalizer {
             }
         };
         let code = parsed.code().value();
-        let national = parsed.national();
-        let nsn_len = national.to_string().len() as u8; // includes Italian-style leading zeros
+        let mut national = parsed.national().to_string(); // keeps Italian-style leading zeros
+        let mut valid = parsed.is_valid();
+        if region.is_none() {
+            // The crate strips a national prefix after an explicit country code even where libphonenumber keeps it
+            // (`+7 800 123-45-67` loses its 8): libphonenumber keeps the digits as written when they match the
+            // country's general pattern and the stripped ones do not.
+            let idd = if text.starts_with('+') || text.starts_with("tel:") {
+                0
+            } else if digits_only.starts_with("011") {
+                3
+            } else {
+                2
+            };
+            if let Some(raw) = digits_only
+                .get(idd..)
+                .and_then(|d| d.strip_prefix(code.to_string().as_str()))
+            {
+                if raw != national && raw.ends_with(national.as_str()) {
+                    if let Some(keep) = keep_unstripped(code, raw, &national) {
+                        national = raw.to_string();
+                        valid = keep;
+                    }
+                }
+            }
+        }
+        let nsn_len = national.len() as u8;
         if code == 1 {
             // North America: our own table is newer than the crate's metadata.
             return match nsn_len {
+                // Canada's 310-XXXX numbers, dialable only as such.
+                7 if region.is_none() && national.starts_with("310") => Ok(Normalized {
+                    e164: E164(
+                        format!("1{national}")
+                            .parse()
+                            .map_err(|_| RejectReason::TooLong)?,
+                    ),
+                    jurisdiction: "CA",
+                    flags,
+                }),
                 0..=9 => Err(RejectReason::TooShort),
-                10 => self.nanp_national(national.value(), flags),
+                10 => self.nanp_national(
+                    national.parse().map_err(|_| RejectReason::NotANumber)?,
+                    flags,
+                ),
+                // A trunk 1 after +1 (`+1 1 645 612 3454`) is a national prefix.
+                11 if national.starts_with('1') => self.nanp_national(
+                    national[1..]
+                        .parse()
+                        .map_err(|_| RejectReason::NotANumber)?,
+                    flags,
+                ),
                 _ => Err(RejectReason::TooLong),
             };
         }
         let Some(cc) = tables::country_code(code) else {
             return Err(RejectReason::InvalidCountryCode);
         };
-        let e164 = E164(format!("{}{}", code, national).parse().map_err(|_| RejectReason::TooLong)?);
-        if parsed.is_valid() {
+        let e164 = E164(
+            format!("{}{}", code, national)
+                .parse()
+                .map_err(|_| RejectReason::TooLong)?,
+        );
+        if valid {
             let jurisdiction = parsed
                 .country()
                 .id()
                 .and_then(|id| tables::intern_region(code, id.as_ref()))
                 .unwrap_or(cc.main_region);
-            return Ok(Normalized { e164, jurisdiction, flags });
+            return Ok(Normalized {
+                e164,
+                jurisdiction,
+                flags,
+            });
         }
         if cc.lengths.contains(&nsn_len) {
             // Possible for the country under current metadata, invalid under the crate's older one: keep it.
-            return Ok(Normalized { e164, jurisdiction: cc.main_region, flags: flags | Flags::UNVERIFIED_RANGE });
+            return Ok(Normalized {
+                e164,
+                jurisdiction: cc.main_region,
+                flags: flags | Flags::UNVERIFIED_RANGE,
+            });
         }
         let min = cc.lengths.iter().copied().min().unwrap_or(0);
         let max = cc.lengths.iter().copied().max().unwrap_or(u8::MAX);
@@ -438,6 +540,39 @@ impl Normalizer {
     }
 }
 
+/// Whether libphonenumber would keep `raw` rather than the crate's `stripped` national number, and if so whether
+/// `raw` is a valid number: `Some(valid)` to keep, `None` to accept the stripping.
+fn keep_unstripped(code: u16, raw: &str, stripped: &str) -> Option<bool> {
+    let metas = phonenumber::metadata::DATABASE.by_code(&code)?;
+    let general_raw = metas
+        .iter()
+        .any(|m| m.descriptors().general().is_match(raw));
+    let general_stripped = metas
+        .iter()
+        .any(|m| m.descriptors().general().is_match(stripped));
+    if !general_raw || general_stripped {
+        return None;
+    }
+    use phonenumber::Type;
+    let types = [
+        Type::FixedLine,
+        Type::Mobile,
+        Type::TollFree,
+        Type::PremiumRate,
+        Type::SharedCost,
+        Type::PersonalNumber,
+        Type::Voip,
+        Type::Pager,
+        Type::Uan,
+        Type::Voicemail,
+    ];
+    Some(metas.iter().any(|m| {
+        types
+            .iter()
+            .any(|t| m.descriptors().get(*t).is_some_and(|d| d.is_match(raw)))
+    }))
+}
+
 struct Cleaned {
     text: String,
     changed: bool,
@@ -445,7 +580,8 @@ struct Cleaned {
 
 /// Undo what spreadsheets and exports do to phone fields, and cut extensions.
 fn preclean(s: &str) -> Result<Cleaned, RejectReason> {
-    let mut t = s.trim();
+    let folded = fold_unicode(s);
+    let mut t = folded.trim();
     let original = t;
     // ="2025550198" (Excel text formula), '2025550198 (forced text), surrounding quotes.
     if let Some(inner) = t.strip_prefix("=\"").and_then(|r| r.strip_suffix('"')) {
@@ -455,7 +591,16 @@ fn preclean(s: &str) -> Result<Cleaned, RejectReason> {
     // Extensions: E.164 has none, so cut them ("ext. 12", "x12", ";ext=12", "#12").
     let lower = t.to_ascii_lowercase();
     let mut cut = t.len();
-    for marker in [";ext=", " ext", "ext.", "ext ", "extension", " x", "#", ",,"] {
+    for marker in [
+        ";ext=",
+        " ext",
+        "ext.",
+        "ext ",
+        "extension",
+        " x",
+        "#",
+        ",,",
+    ] {
         if let Some(pos) = lower.find(marker) {
             // Only a marker after some digits counts (`x` alone could start a word).
             if t[..pos].bytes().filter(u8::is_ascii_digit).count() >= 7 {
@@ -469,7 +614,11 @@ fn preclean(s: &str) -> Result<Cleaned, RejectReason> {
         if before.bytes().filter(u8::is_ascii_digit).count() >= 7
             && before.ends_with(|c: char| c.is_ascii_digit())
             && !after.is_empty()
-            && after.trim_start_matches('.').trim().bytes().all(|b| b.is_ascii_digit())
+            && after
+                .trim_start_matches('.')
+                .trim()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
         {
             cut = cut.min(pos);
         }
@@ -479,24 +628,93 @@ fn preclean(s: &str) -> Result<Cleaned, RejectReason> {
     if let Some(int) = strip_float_zero(t) {
         t = int;
     } else if let Some(expanded) = expand_scientific(t)? {
-        return Ok(Cleaned { text: expanded, changed: true });
+        return Ok(Cleaned {
+            text: expanded,
+            changed: true,
+        });
     }
-    Ok(Cleaned { changed: t != original, text: t.to_string() })
+    Ok(Cleaned {
+        changed: t != original,
+        text: t.to_string(),
+    })
+}
+
+/// Starts of the Unicode blocks of decimal digits that occur in phone data (Arabic-Indic, Devanagari, Bengali, Thai,
+/// full-width, …): libphonenumber reads them as digits, so must we.
+const DIGIT_BLOCKS: [u32; 19] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x17E0, 0x1810, 0xFF10,
+];
+
+/// Fold Unicode digits to ASCII, Unicode dashes to `-`, Unicode spaces to ` `, and the full-width plus to `+`.
+fn fold_unicode(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.is_ascii() {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            let u = c as u32;
+            if let Some(base) = DIGIT_BLOCKS.iter().find(|&&b| (b..b + 10).contains(&u)) {
+                return char::from(b'0' + (u - base) as u8);
+            }
+            match c {
+                '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{30FC}' | '\u{FF0D}' => '-',
+                '\u{FF0B}' => '+',
+                '\u{FF08}' => '(',
+                '\u{FF09}' => ')',
+                c if c.is_whitespace() => ' ',
+                c => c,
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Keypad letters to digits, for vanity numbers (`1-800-FLOWERS`).
+fn vanity_to_digits(t: &str) -> Option<String> {
+    if t.chars().filter(|c| c.is_ascii_alphabetic()).count() < 3 {
+        return None;
+    }
+    Some(
+        t.chars()
+            .map(|c| match c.to_ascii_uppercase() {
+                'A'..='C' => '2',
+                'D'..='F' => '3',
+                'G'..='I' => '4',
+                'J'..='L' => '5',
+                'M'..='O' => '6',
+                'P'..='S' => '7',
+                'T'..='V' => '8',
+                'W'..='Z' => '9',
+                c => c,
+            })
+            .collect(),
+    )
 }
 
 fn strip_float_zero(t: &str) -> Option<&str> {
     let (int, frac) = t.split_once('.')?;
-    (int.len() >= 7 && int.bytes().all(|b| b.is_ascii_digit()) && !frac.is_empty() && frac.bytes().all(|b| b == b'0'))
-        .then_some(int)
+    (int.len() >= 7
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && !frac.is_empty()
+        && frac.bytes().all(|b| b == b'0'))
+    .then_some(int)
 }
 
 /// `2.025550198E+09` → `2025550198`; `2.02555E+09` → `PrecisionLost`; anything else → `None`.
 fn expand_scientific(t: &str) -> Result<Option<String>, RejectReason> {
-    let Some((mantissa, exp)) = t.split_once(['e', 'E']) else { return Ok(None) };
+    let Some((mantissa, exp)) = t.split_once(['e', 'E']) else {
+        return Ok(None);
+    };
     let exp = exp.strip_prefix('+').unwrap_or(exp);
-    let Ok(exp) = exp.parse::<usize>() else { return Ok(None) };
+    let Ok(exp) = exp.parse::<usize>() else {
+        return Ok(None);
+    };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return Ok(None);
     }
     let frac = frac.trim_end_matches('0');
@@ -533,7 +751,9 @@ mod tests {
     use super::*;
 
     fn ok(raw: &str) -> (String, &'static str, Flags) {
-        let n = Normalizer::default().normalize(raw).unwrap_or_else(|e| panic!("{raw:?} rejected: {e}"));
+        let n = Normalizer::default()
+            .normalize(raw)
+            .unwrap_or_else(|e| panic!("{raw:?} rejected: {e}"));
         (n.e164.to_string(), n.jurisdiction, n.flags)
     }
 
@@ -543,8 +763,20 @@ mod tests {
 
     #[test]
     fn north_american_formats() {
-        for raw in ["2025550198", "202-555-0198", "(202) 555-0198", "+1 202 555 0198", "1-202-555-0198", "202.555.0198", "+12025550198"] {
-            assert_eq!(ok(raw), ("+12025550198".into(), "US-DC", Flags::default()), "{raw}");
+        for raw in [
+            "2025550198",
+            "202-555-0198",
+            "(202) 555-0198",
+            "+1 202 555 0198",
+            "1-202-555-0198",
+            "202.555.0198",
+            "+12025550198",
+        ] {
+            assert_eq!(
+                ok(raw),
+                ("+12025550198".into(), "US-DC", Flags::default()),
+                "{raw}"
+            );
         }
         assert_eq!(ok("4165550123").1, "CA-ON");
         assert_eq!(ok("8005550123").1, "US");
@@ -575,12 +807,23 @@ mod tests {
 
     #[test]
     fn spreadsheet_artefacts_are_recovered() {
-        for raw in ["2025550198.0", "=\"2025550198\"", "'2025550198", "202-555-0198 mobile", "2.025550198E+09"] {
+        for raw in [
+            "2025550198.0",
+            "=\"2025550198\"",
+            "'2025550198",
+            "202-555-0198 mobile",
+            "2.025550198E+09",
+        ] {
             let (e164, _, flags) = ok(raw);
             assert_eq!(e164, "+12025550198", "{raw}");
             assert!(flags.contains(Flags::RECOVERED), "{raw}");
         }
-        for raw in ["202-555-0198 ext. 12", "202-555-0198 x12", "202-555-0198;ext=12", "tel:+1-202-555-0198;ext=12"] {
+        for raw in [
+            "202-555-0198 ext. 12",
+            "202-555-0198 x12",
+            "202-555-0198;ext=12",
+            "tel:+1-202-555-0198;ext=12",
+        ] {
             assert_eq!(ok(raw).0, "+12025550198", "{raw}");
         }
     }
@@ -589,7 +832,10 @@ mod tests {
     fn international_numbers_keep_their_digits() {
         assert_eq!(ok("+49 151 23459191").0, "+4915123459191");
         assert_eq!(ok("+55 11 91234-6430").0, "+5511912346430");
-        assert_eq!(ok("011 44 20 7946 0018"), ("+442079460018".into(), "GB", Flags::default()));
+        assert_eq!(
+            ok("011 44 20 7946 0018"),
+            ("+442079460018".into(), "GB", Flags::default())
+        );
         assert_eq!(ok("+44 (0)20 7946 0018").0, "+442079460018");
     }
 

@@ -26,6 +26,8 @@ pub struct NpaInfo {
     pub subdivision: Option<&'static str>,
     /// Geographic or not.
     pub kind: NpaKind,
+    /// Whether exchanges 0XX and 1XX are in use (the Dominican Republic's codes); elsewhere they cannot be dialed.
+    pub low_exchange: bool,
 }
 
 impl NpaInfo {
@@ -66,8 +68,18 @@ static NPAS: LazyLock<Box<[Option<NpaInfo>; 1000]>> = LazyLock::new(|| {
     for f in data_lines(NPA_CSV) {
         let npa: usize = f[0].parse().expect("npa.csv: bad npa");
         let subdivision = (!f[2].is_empty() && !f[2].contains('|')).then_some(f[2]);
-        let kind = if f[3] == "geographic" { NpaKind::Geographic } else { NpaKind::NonGeographic };
-        table[npa] = Some(NpaInfo { country: f[1], subdivision, kind });
+        let kind = if f[3] == "geographic" {
+            NpaKind::Geographic
+        } else {
+            NpaKind::NonGeographic
+        };
+        let low_exchange = f.get(5) == Some(&"1");
+        table[npa] = Some(NpaInfo {
+            country: f[1],
+            subdivision,
+            kind,
+            low_exchange,
+        });
     }
     table
 });
@@ -76,9 +88,21 @@ static COUNTRY_CODES: LazyLock<HashMap<u16, CountryCode>> = LazyLock::new(|| {
     data_lines(COUNTRY_CODES_CSV)
         .map(|f| {
             let code: u16 = f[0].parse().expect("country_codes.csv: bad code");
-            let lengths = f[3].split('|').filter(|s| !s.is_empty()).map(|s| s.parse().expect("bad length")).collect();
+            let lengths = f[3]
+                .split('|')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().expect("bad length"))
+                .collect();
             let regions = f[2].split('|').collect();
-            (code, CountryCode { code, main_region: f[1], regions, lengths })
+            (
+                code,
+                CountryCode {
+                    code,
+                    main_region: f[1],
+                    regions,
+                    lengths,
+                },
+            )
         })
         .collect()
 });
@@ -108,7 +132,11 @@ mod tests {
         assert_eq!(npa(416).unwrap().jurisdiction("US"), "CA-ON");
         assert_eq!(npa(787).unwrap().jurisdiction("US"), "US-PR");
         assert_eq!(npa(876).unwrap().jurisdiction("US"), "JM");
-        assert_eq!(npa(902).unwrap().jurisdiction("US"), "CA", "902 serves NS and PE: country only");
+        assert_eq!(
+            npa(902).unwrap().jurisdiction("US"),
+            "CA",
+            "902 serves NS and PE: country only"
+        );
         assert_eq!(npa(867).unwrap().jurisdiction("US"), "CA");
         assert_eq!(npa(800).unwrap().jurisdiction("US"), "US");
         assert_eq!(npa(800).unwrap().kind, NpaKind::NonGeographic);
