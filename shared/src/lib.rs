@@ -4,3 +4,4 @@
 //! Lambda functions and the operator CLI share.
 
 pub mod phone;
+pub mod input;
