@@ -102,21 +102,33 @@ pub fn for_each_part(
     mut each: impl FnMut(Part<'_>) -> Result<(), InputError>,
 ) -> Result<Compression, InputError> {
     let mut buffered = BufReader::with_capacity(BUF, raw);
-    let head = buffered.fill_buf().map_err(|e| InputError::io(name, e))?.to_vec();
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| InputError::io(name, e))?
+        .to_vec();
     if head.is_empty() {
         each(decode_text(name, None, Box::new(buffered))?)?;
         return Ok(Compression::None);
     }
     if head.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::read::MultiGzDecoder::new(buffered);
-        let reader = GzipErrors { inner: gz, name: name.to_string() };
-        each(decode_text(name, None, Box::new(BufReader::with_capacity(BUF, reader)))?)?;
+        let reader = GzipErrors {
+            inner: gz,
+            name: name.to_string(),
+        };
+        each(decode_text(
+            name,
+            None,
+            Box::new(BufReader::with_capacity(BUF, reader)),
+        )?)?;
         return Ok(Compression::Gzip);
     }
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         let mut spool = tempfile::tempfile().map_err(|e| InputError::io(name, e))?;
         io::copy(&mut buffered, &mut spool).map_err(|e| InputError::io(name, e))?;
-        spool.seek(SeekFrom::Start(0)).map_err(|e| InputError::io(name, e))?;
+        spool
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| InputError::io(name, e))?;
         read_zip(name, spool, &mut each)?;
         return Ok(Compression::Zip);
     }
@@ -129,23 +141,41 @@ fn read_zip(
     spool: File,
     each: &mut impl FnMut(Part<'_>) -> Result<(), InputError>,
 ) -> Result<(), InputError> {
-    let archive_err = |reason: String| InputError::Archive { file: name.to_string(), reason };
-    let mut archive = zip::ZipArchive::new(spool).map_err(|e| archive_err(format!("not a readable zip archive: {e}")))?;
+    let archive_err = |reason: String| InputError::Archive {
+        file: name.to_string(),
+        reason,
+    };
+    let mut archive = zip::ZipArchive::new(spool)
+        .map_err(|e| archive_err(format!("not a readable zip archive: {e}")))?;
     let mut members = 0;
     for i in 0..archive.len() {
-        let member = archive.by_index(i).map_err(|e| archive_err(format!("member {i}: {e}")))?;
+        let member = archive
+            .by_index(i)
+            .map_err(|e| archive_err(format!("member {i}: {e}")))?;
         if member.is_dir() {
             continue;
         }
         let member_name = member.name().to_string();
         // Hidden files of macOS archivers are metadata, not data.
-        if member_name.starts_with("__MACOSX/") || member_name.rsplit('/').next().is_some_and(|b| b.starts_with("._")) {
+        if member_name.starts_with("__MACOSX/")
+            || member_name
+                .rsplit('/')
+                .next()
+                .is_some_and(|b| b.starts_with("._"))
+        {
             continue;
         }
         members += 1;
         let label = format!("{name}!{member_name}");
-        let reader = ZipErrors { inner: member, name: label.clone() };
-        each(decode_text(&label, Some(member_name), Box::new(BufReader::with_capacity(BUF, reader)))?)?;
+        let reader = ZipErrors {
+            inner: member,
+            name: label.clone(),
+        };
+        each(decode_text(
+            &label,
+            Some(member_name),
+            Box::new(BufReader::with_capacity(BUF, reader)),
+        )?)?;
     }
     if members == 0 {
         return Err(archive_err("the archive holds no file".into()));
@@ -161,9 +191,12 @@ struct GzipErrors<R> {
 
 impl<R: Read> Read for GzipErrors<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner
-            .read(buf)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: gzip stream is corrupt or truncated: {e}", self.name)))
+        self.inner.read(buf).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("{}: gzip stream is corrupt or truncated: {e}", self.name),
+            )
+        })
     }
 }
 
@@ -174,9 +207,12 @@ struct ZipErrors<R> {
 
 impl<R: Read> Read for ZipErrors<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner
-            .read(buf)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: zip member is corrupt or truncated: {e}", self.name)))
+        self.inner.read(buf).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("{}: zip member is corrupt or truncated: {e}", self.name),
+            )
+        })
     }
 }
 
@@ -190,7 +226,11 @@ fn decode_text<'a>(
     let sample = &head[..head.len().min(8192)];
     if sample.starts_with(&[0xEF, 0xBB, 0xBF]) {
         reader.consume(3);
-        return Ok(Part { member, reader, encoding: Encoding::Utf8Bom });
+        return Ok(Part {
+            member,
+            reader,
+            encoding: Encoding::Utf8Bom,
+        });
     }
     let utf16 = if sample.starts_with(&[0xFF, 0xFE]) {
         Some((encoding_rs::UTF_16LE, Encoding::Utf16Le))
@@ -199,8 +239,14 @@ fn decode_text<'a>(
     } else {
         // UTF-16 without BOM: text in ASCII range leaves every other byte NUL.
         let pairs = sample.len() / 2;
-        let odd_nul = sample.chunks_exact(2).filter(|c| c[1] == 0 && c[0] != 0).count();
-        let even_nul = sample.chunks_exact(2).filter(|c| c[0] == 0 && c[1] != 0).count();
+        let odd_nul = sample
+            .chunks_exact(2)
+            .filter(|c| c[1] == 0 && c[0] != 0)
+            .count();
+        let even_nul = sample
+            .chunks_exact(2)
+            .filter(|c| c[0] == 0 && c[1] != 0)
+            .count();
         if pairs >= 2 && odd_nul * 10 >= pairs * 9 {
             Some((encoding_rs::UTF_16LE, Encoding::Utf16Le))
         } else if pairs >= 2 && even_nul * 10 >= pairs * 9 {
@@ -211,13 +257,29 @@ fn decode_text<'a>(
     };
     if let Some((enc, label)) = utf16 {
         let decoder = enc.new_decoder(); // strips a BOM of its own encoding
-        let reader = Utf16Reader { inner: reader, decoder, out: Vec::new(), pos: 0, eof: false };
-        return Ok(Part { member, reader: Box::new(BufReader::with_capacity(BUF, reader)), encoding: label });
+        let reader = Utf16Reader {
+            inner: reader,
+            decoder,
+            out: Vec::new(),
+            pos: 0,
+            eof: false,
+        };
+        return Ok(Part {
+            member,
+            reader: Box::new(BufReader::with_capacity(BUF, reader)),
+            encoding: label,
+        });
     }
     if is_binary(sample) {
-        return Err(InputError::Binary { file: name.to_string() });
+        return Err(InputError::Binary {
+            file: name.to_string(),
+        });
     }
-    Ok(Part { member, reader, encoding: Encoding::Utf8 })
+    Ok(Part {
+        member,
+        reader,
+        encoding: Encoding::Utf8,
+    })
 }
 
 /// Binary content: NUL bytes, or many control characters other than tab, CR, LF, FF.
@@ -225,7 +287,10 @@ fn is_binary(sample: &[u8]) -> bool {
     if sample.contains(&0) {
         return true;
     }
-    let controls = sample.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)).count();
+    let controls = sample
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))
+        .count();
     controls * 20 > sample.len()
 }
 
@@ -284,7 +349,10 @@ mod tests {
     #[test]
     fn decodes_utf16_with_and_without_bom() {
         let s = "phone\r\n2025550198\r\n";
-        let le: Vec<u8> = [0xFF, 0xFE].into_iter().chain(s.encode_utf16().flat_map(|u| u.to_le_bytes())).collect();
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(s.encode_utf16().flat_map(|u| u.to_le_bytes()))
+            .collect();
         assert_eq!(text_of(le), (s.to_string(), Encoding::Utf16Le));
         let be: Vec<u8> = s.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
         assert_eq!(text_of(be), (s.to_string(), Encoding::Utf16Be));
@@ -294,9 +362,13 @@ mod tests {
 
     #[test]
     fn refuses_binary() {
-        let err = for_each_part("x.bin", Box::new(io::Cursor::new(vec![0u8, 1, 2, 3, 0, 0, 7, 8, 9])), |_| Ok(()))
-            .err()
-            .unwrap();
+        let err = for_each_part(
+            "x.bin",
+            Box::new(io::Cursor::new(vec![0u8, 1, 2, 3, 0, 0, 7, 8, 9])),
+            |_| Ok(()),
+        )
+        .err()
+        .unwrap();
         assert!(matches!(err, InputError::Binary { .. }), "{err}");
     }
 
@@ -307,6 +379,9 @@ mod tests {
         io::copy(&mut r, &mut io::sink()).unwrap();
         let (sha, n) = d.finish();
         assert_eq!(n, 3);
-        assert_eq!(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -52,7 +52,10 @@ pub enum InputError {
 
 impl InputError {
     pub(crate) fn io(file: &str, source: io::Error) -> InputError {
-        InputError::Io { file: file.to_string(), source }
+        InputError::Io {
+            file: file.to_string(),
+            source,
+        }
     }
 }
 
@@ -203,8 +206,15 @@ pub fn read_rows(
     options: &ReadOptions,
     mut on_event: impl FnMut(RowEvent<'_>),
 ) -> Result<Detected, InputError> {
-    let sample = reader.fill_buf().map_err(|e| InputError::io(file, e))?.to_vec();
-    let terminator = if memchr(b'\n', &sample).is_none() && memchr(b'\r', &sample).is_some() { b'\r' } else { b'\n' };
+    let sample = reader
+        .fill_buf()
+        .map_err(|e| InputError::io(file, e))?
+        .to_vec();
+    let terminator = if memchr(b'\n', &sample).is_none() && memchr(b'\r', &sample).is_some() {
+        b'\r'
+    } else {
+        b'\n'
+    };
     let sample_lines: Vec<&[u8]> = sample
         .split(|&b| b == terminator)
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -212,11 +222,23 @@ pub fn read_rows(
         .take(50)
         .collect();
     // The last sampled line may be cut by the sample boundary: judge on complete lines when there are several.
-    let judged = if sample_lines.len() > 1 && sample.len() >= 4096 { &sample_lines[..sample_lines.len() - 1] } else { &sample_lines[..] };
-    let mut lines = LineReader { inner: reader, terminator, line_no: 0 };
+    let judged = if sample_lines.len() > 1 && sample.len() >= 4096 {
+        &sample_lines[..sample_lines.len() - 1]
+    } else {
+        &sample_lines[..]
+    };
+    let mut lines = LineReader {
+        inner: reader,
+        terminator,
+        line_no: 0,
+    };
     if options.column.is_none() && !judged.is_empty() && judged.iter().all(|l| is_fcc_line(l)) {
         read_fcc(file, &mut lines, &mut on_event)?;
-        return Ok(Detected { layout: Layout::Fcc, delimiter: None, phone_column: None });
+        return Ok(Detected {
+            layout: Layout::Fcc,
+            delimiter: None,
+            phone_column: None,
+        });
     }
     let delimiter = sniff_delimiter(judged);
     read_delimited(file, &mut lines, delimiter, options, &mut on_event)
@@ -241,13 +263,21 @@ fn is_fcc_line(l: &[u8]) -> bool {
         })
 }
 
-fn read_fcc(file: &str, lines: &mut LineReader<Box<dyn BufRead + '_>>, on_event: &mut impl FnMut(RowEvent<'_>)) -> Result<(), InputError> {
+fn read_fcc(
+    file: &str,
+    lines: &mut LineReader<Box<dyn BufRead + '_>>,
+    on_event: &mut impl FnMut(RowEvent<'_>),
+) -> Result<(), InputError> {
     let mut buf = Vec::with_capacity(64);
     let mut joined = [0u8; 10];
     while let Some(state) = lines.next(&mut buf).map_err(|e| InputError::io(file, e))? {
         let line = lines.line_no;
         if let Line::TooLong = state {
-            on_event(RowEvent::Problem { line, problem: RowProblem::LineTooLong, raw: &buf[..buf.len().min(RAW_KEEP)] });
+            on_event(RowEvent::Problem {
+                line,
+                problem: RowProblem::LineTooLong,
+                raw: &buf[..buf.len().min(RAW_KEEP)],
+            });
             continue;
         }
         let l = trim(&buf);
@@ -264,7 +294,13 @@ fn read_fcc(file: &str, lines: &mut LineReader<Box<dyn BufRead + '_>>, on_event:
             }
             _ => l,
         };
-        on_event(RowEvent::Row { line, phone, expiration: None, source: None, jurisdiction: None });
+        on_event(RowEvent::Row {
+            line,
+            phone,
+            expiration: None,
+            source: None,
+            jurisdiction: None,
+        });
     }
     Ok(())
 }
@@ -276,7 +312,9 @@ fn sniff_delimiter(lines: &[&[u8]]) -> u8 {
     let mut best = (b',', 0usize);
     for d in DELIMITERS {
         let counts: Vec<usize> = lines.iter().map(|l| count_unquoted(l, d)).collect();
-        let Some(&first) = counts.first() else { continue };
+        let Some(&first) = counts.first() else {
+            continue;
+        };
         if first == 0 {
             continue;
         }
@@ -302,7 +340,13 @@ fn count_unquoted(line: &[u8], d: u8) -> usize {
 }
 
 /// Split one record into fields. `quotes`: honour RFC 4180 quoting. Returns `false` when a quote is still open.
-fn split_fields(record: &[u8], delim: u8, quotes: bool, out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) -> bool {
+fn split_fields(
+    record: &[u8],
+    delim: u8,
+    quotes: bool,
+    out: &mut Vec<u8>,
+    ranges: &mut Vec<(usize, usize)>,
+) -> bool {
     out.clear();
     ranges.clear();
     let mut i = 0;
@@ -358,12 +402,31 @@ fn split_fields(record: &[u8], delim: u8, quotes: bool, out: &mut Vec<u8>, range
 }
 
 fn header_key(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    String::from_utf8_lossy(name)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
-const PHONE_NAMES: [&str; 9] =
-    ["phone", "phonenumber", "number", "telephone", "telephonenumber", "tel", "phoneno", "mobile", "msisdn"];
-const EXPIRATION_NAMES: [&str; 5] = ["expiration", "expires", "expirationdate", "expiry", "expiresat"];
+const PHONE_NAMES: [&str; 9] = [
+    "phone",
+    "phonenumber",
+    "number",
+    "telephone",
+    "telephonenumber",
+    "tel",
+    "phoneno",
+    "mobile",
+    "msisdn",
+];
+const EXPIRATION_NAMES: [&str; 5] = [
+    "expiration",
+    "expires",
+    "expirationdate",
+    "expiry",
+    "expiresat",
+];
 
 struct Columns {
     phone: usize,
@@ -401,22 +464,32 @@ fn read_delimited(
     // Physical lines read ahead for a quoted field and handed back when its quote turns out to be unterminated.
     let mut pending: std::collections::VecDeque<(u64, Vec<u8>, bool)> = Default::default();
     let next_line = |lines: &mut LineReader<Box<dyn BufRead + '_>>,
-                         pending: &mut std::collections::VecDeque<(u64, Vec<u8>, bool)>|
+                     pending: &mut std::collections::VecDeque<(u64, Vec<u8>, bool)>|
      -> io::Result<Option<(u64, Vec<u8>, bool)>> {
         if let Some(p) = pending.pop_front() {
             return Ok(Some(p));
         }
         let mut buf = Vec::new();
-        Ok(lines.next(&mut buf)?.map(|state| (lines.line_no, buf, matches!(state, Line::TooLong))))
+        Ok(lines
+            .next(&mut buf)?
+            .map(|state| (lines.line_no, buf, matches!(state, Line::TooLong))))
     };
     let mut columns: Option<Columns> = None;
-    let mut detected = Detected { layout: Layout::Delimited, delimiter: Some((delim as char).to_string()), phone_column: None };
+    let mut detected = Detected {
+        layout: Layout::Delimited,
+        delimiter: Some((delim as char).to_string()),
+        phone_column: None,
+    };
     let mut out = Vec::new();
     let mut ranges = Vec::new();
     let mut first = true;
     while let Some((line, mut record, too_long)) = next_line(lines, &mut pending).map_err(io_err)? {
         if too_long {
-            on_event(RowEvent::Problem { line, problem: RowProblem::LineTooLong, raw: &record[..record.len().min(RAW_KEEP)] });
+            on_event(RowEvent::Problem {
+                line,
+                problem: RowProblem::LineTooLong,
+                raw: &record[..record.len().min(RAW_KEEP)],
+            });
             continue;
         }
         if record.iter().all(u8::is_ascii_whitespace) {
@@ -428,7 +501,9 @@ fn read_delimited(
             let mut taken = Vec::new();
             let mut closed = false;
             while taken.len() < MAX_RECORD_LINES && record.len() < MAX_LINE {
-                let Some(next) = next_line(lines, &mut pending).map_err(io_err)? else { break };
+                let Some(next) = next_line(lines, &mut pending).map_err(io_err)? else {
+                    break;
+                };
                 record.push(b'\n');
                 record.extend_from_slice(&next.1);
                 taken.push(next);
@@ -450,16 +525,28 @@ fn read_delimited(
         let field = |i: usize| -> &[u8] { ranges.get(i).map(|&(s, e)| &out[s..e]).unwrap_or(&[]) };
         if first {
             first = false;
-            let names: Vec<String> = (0..ranges.len()).map(|i| String::from_utf8_lossy(trim(field(i))).into_owned()).collect();
+            let names: Vec<String> = (0..ranges.len())
+                .map(|i| String::from_utf8_lossy(trim(field(i))).into_owned())
+                .collect();
             if let Some(found) = find_columns(&names, options) {
                 detected.phone_column = Some(names[found.phone].clone());
                 columns = Some(found);
                 on_event(RowEvent::Header);
                 continue;
             }
-            if let Some(c) = options.column.as_deref().and_then(|c| c.parse::<usize>().ok()).filter(|&c| c >= 1) {
+            if let Some(c) = options
+                .column
+                .as_deref()
+                .and_then(|c| c.parse::<usize>().ok())
+                .filter(|&c| c >= 1)
+            {
                 // A position: no header line unless the first row has no digit in that column.
-                columns = Some(Columns { phone: c - 1, expiration: None, source: None, jurisdiction: None });
+                columns = Some(Columns {
+                    phone: c - 1,
+                    expiration: None,
+                    source: None,
+                    jurisdiction: None,
+                });
                 detected.phone_column = Some(format!("#{c}"));
                 if !field(c - 1).iter().any(u8::is_ascii_digit) {
                     on_event(RowEvent::Header);
@@ -468,14 +555,22 @@ fn read_delimited(
             } else if ranges.len() == 1 || ranges.iter().skip(1).all(|&(s, e)| s == e) {
                 detected.layout = Layout::SingleColumn;
                 detected.delimiter = None;
-                columns = Some(Columns { phone: 0, expiration: None, source: None, jurisdiction: None });
+                columns = Some(Columns {
+                    phone: 0,
+                    expiration: None,
+                    source: None,
+                    jurisdiction: None,
+                });
                 if !field(0).iter().any(u8::is_ascii_digit) {
                     // A header we do not know ("DNC numbers"): a title, not data.
                     on_event(RowEvent::Header);
                     continue;
                 }
             } else {
-                return Err(InputError::NoPhoneColumn { file: file.to_string(), header: names });
+                return Err(InputError::NoPhoneColumn {
+                    file: file.to_string(),
+                    header: names,
+                });
             }
         }
         let cols = columns.as_ref().expect("columns set on the first record");
@@ -484,7 +579,11 @@ fn read_delimited(
             continue;
         }
         if cols.phone >= ranges.len() {
-            on_event(RowEvent::Problem { line, problem: RowProblem::MissingField, raw: &record[..record.len().min(RAW_KEEP)] });
+            on_event(RowEvent::Problem {
+                line,
+                problem: RowProblem::MissingField,
+                raw: &record[..record.len().min(RAW_KEEP)],
+            });
             continue;
         }
         let opt = |c: Option<usize>| c.map(field).map(trim).filter(|f| !f.is_empty());
@@ -514,21 +613,34 @@ mod tests {
     fn events(text: &str, options: ReadOptions) -> (Vec<Ev>, Detected) {
         let mut evs = Vec::new();
         let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let det = read_rows("t", Box::new(io::Cursor::new(text.as_bytes().to_vec())), &options, |e| {
-            evs.push(match e {
-                RowEvent::Header => Ev::Header,
-                RowEvent::Blank => Ev::Blank,
-                RowEvent::Row { line, phone, expiration, .. } => Ev::Row(line, s(phone), expiration.map(s)),
-                RowEvent::Problem { line, problem, .. } => Ev::Problem(line, problem.code()),
-            })
-        })
+        let det = read_rows(
+            "t",
+            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+            &options,
+            |e| {
+                evs.push(match e {
+                    RowEvent::Header => Ev::Header,
+                    RowEvent::Blank => Ev::Blank,
+                    RowEvent::Row {
+                        line,
+                        phone,
+                        expiration,
+                        ..
+                    } => Ev::Row(line, s(phone), expiration.map(s)),
+                    RowEvent::Problem { line, problem, .. } => Ev::Problem(line, problem.code()),
+                })
+            },
+        )
         .unwrap();
         (evs, det)
     }
 
     #[test]
     fn fcc_both_shapes_and_crlf() {
-        let (evs, det) = events("2025550198\r\n202,5550199\r\n\r\n4155550100\r\n", ReadOptions::default());
+        let (evs, det) = events(
+            "2025550198\r\n202,5550199\r\n\r\n4155550100\r\n",
+            ReadOptions::default(),
+        );
         assert_eq!(det.layout, Layout::Fcc);
         assert_eq!(
             evs,
@@ -575,18 +687,31 @@ mod tests {
     fn single_column_with_and_without_header() {
         let (evs, det) = events("DNC numbers\n202-555-0198\n", ReadOptions::default());
         assert_eq!(det.layout, Layout::SingleColumn);
-        assert_eq!(evs, vec![Ev::Header, Ev::Row(2, "202-555-0198".into(), None)]);
+        assert_eq!(
+            evs,
+            vec![Ev::Header, Ev::Row(2, "202-555-0198".into(), None)]
+        );
         let (evs, _) = events("(202) 555-0198\n415.555.0100\n", ReadOptions::default());
         assert_eq!(evs.len(), 2);
     }
 
     #[test]
     fn column_override_and_missing_phone_column() {
-        let (evs, det) = events("a,b\nx,2025550198\n", ReadOptions { column: Some("b".into()) });
+        let (evs, det) = events(
+            "a,b\nx,2025550198\n",
+            ReadOptions {
+                column: Some("b".into()),
+            },
+        );
         assert_eq!(det.phone_column.as_deref(), Some("b"));
         assert_eq!(evs[1], Ev::Row(2, "2025550198".into(), None));
-        let err = read_rows("f.csv", Box::new(io::Cursor::new(b"a,b\nx,y\n".to_vec())), &ReadOptions::default(), |_| {})
-            .unwrap_err();
+        let err = read_rows(
+            "f.csv",
+            Box::new(io::Cursor::new(b"a,b\nx,y\n".to_vec())),
+            &ReadOptions::default(),
+            |_| {},
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("no phone column"), "{err}");
     }
 
@@ -596,6 +721,13 @@ mod tests {
         text.push_str(&"9".repeat(MAX_LINE + 10));
         text.push_str("\n2025550198\n");
         let (evs, _) = events(&text, ReadOptions::default());
-        assert_eq!(evs, vec![Ev::Header, Ev::Problem(2, "LINE_TOO_LONG"), Ev::Row(3, "2025550198".into(), None)]);
+        assert_eq!(
+            evs,
+            vec![
+                Ev::Header,
+                Ev::Problem(2, "LINE_TOO_LONG"),
+                Ev::Row(3, "2025550198".into(), None)
+            ]
+        );
     }
 }

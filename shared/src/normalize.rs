@@ -1,0 +1,664 @@
+//! The normalize job: a DNC source file in, a run directory out (shards, rejects, manifest), every row accounted for.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::input::decode::{for_each_part, HashingReader, StreamDigest};
+use crate::input::{read_rows, InputError, ReadOptions, RowEvent};
+use crate::phone::{DefaultRegion, Flags, Normalizer, RejectReason};
+use crate::run::{self, Counts, FormatInfo, Manifest, ShardInfo, SourceIdentity};
+
+/// Failures of a normalize run. Bad rows are not errors: they are rejected and recorded.
+#[derive(Debug, Error)]
+pub enum NormalizeError {
+    /// The input cannot be read at all.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Writing the run directory failed.
+    #[error("cannot write run output at {path}: {source}")]
+    Output {
+        /// Where.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A bug: the counts do not add up. Never published.
+    #[error("accounting invariant violated for {file}: {counts:?}")]
+    Unbalanced {
+        /// The input.
+        file: String,
+        /// The counts.
+        counts: Box<Counts>,
+    },
+}
+
+/// Options of a normalize run.
+#[derive(Debug, Clone)]
+pub struct NormalizeOptions {
+    /// The DNC list the numbers are for.
+    pub list: String,
+    /// Default region for numbers written without a country code.
+    pub region: DefaultRegion,
+    /// Number of shard slots.
+    pub shard_count: u32,
+    /// `source` written on entries whose row has none.
+    pub default_source: String,
+    /// Row reader options (phone column).
+    pub read: ReadOptions,
+    /// "Now", for rejecting expired rows (injectable for tests).
+    pub now: DateTime<Utc>,
+}
+
+impl NormalizeOptions {
+    /// Defaults for `list`: region US, 16 shards, source = list name.
+    pub fn new(list: &str) -> NormalizeOptions {
+        NormalizeOptions {
+            list: list.to_string(),
+            region: DefaultRegion::US,
+            shard_count: 16,
+            default_source: list.to_string(),
+            read: ReadOptions::default(),
+            now: Utc::now(),
+        }
+    }
+
+    fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{:?}",
+            self.region.name(),
+            self.shard_count,
+            self.default_source,
+            self.read.column
+        )
+    }
+}
+
+/// Progress of a run, for progress bars.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Raw bytes read.
+    pub bytes: u64,
+    /// Rows read.
+    pub rows: u64,
+}
+
+/// A run written to a local directory.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The run directory (`<root>/runs/<runId>`).
+    pub dir: PathBuf,
+    /// The manifest written there.
+    pub manifest: Manifest,
+}
+
+/// Additional entry flags decided by the job (not by the phone normalizer).
+const EXPIRATION_UNREADABLE: &str = "EXPIRATION_UNREADABLE";
+const JURISDICTION_IGNORED: &str = "JURISDICTION_IGNORED";
+
+/// Hasher for the de-duplication set: E.164 numbers are already well spread once mixed.
+#[derive(Default)]
+struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        run::mix64(self.0)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+struct ShardWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    entries: u64,
+}
+
+/// The state of one run while rows stream through it.
+struct Job<'a> {
+    options: &'a NormalizeOptions,
+    normalizer: Normalizer,
+    staging: PathBuf,
+    seen: HashSet<u64, BuildHasherDefault<MixHasher>>,
+    shards: Vec<Option<ShardWriter>>,
+    rejects: BufWriter<File>,
+    counts: Counts,
+    line_buf: Vec<u8>,
+    default_source_json: Vec<u8>,
+    member: Option<String>,
+    error: Option<NormalizeError>,
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+impl<'a> Job<'a> {
+    fn out_err(&self, path: &Path) -> impl Fn(io::Error) -> NormalizeError {
+        let path = path.display().to_string();
+        move |source| NormalizeError::Output {
+            path: path.clone(),
+            source,
+        }
+    }
+
+    fn reject(&mut self, line: u64, code: &str, raw: &[u8]) {
+        self.counts.rejected += 1;
+        *self
+            .counts
+            .reject_reasons
+            .entry(code.to_string())
+            .or_default() += 1;
+        let mut rec = Vec::with_capacity(96 + raw.len());
+        rec.extend_from_slice(b"{\"line\":");
+        rec.extend_from_slice(line.to_string().as_bytes());
+        if let Some(m) = &self.member {
+            rec.extend_from_slice(b",\"member\":");
+            json_str(&mut rec, m);
+        }
+        rec.extend_from_slice(b",\"reason\":\"");
+        rec.extend_from_slice(code.as_bytes());
+        rec.extend_from_slice(b"\",\"raw\":");
+        let raw = String::from_utf8_lossy(&raw[..raw.len().min(256)]);
+        json_str(&mut rec, &raw);
+        rec.extend_from_slice(b"}\n");
+        if let Err(e) = self.rejects.write_all(&rec) {
+            self.fail(NormalizeError::Output {
+                path: "rejects.jsonl".into(),
+                source: e,
+            });
+        }
+    }
+
+    fn fail(&mut self, e: NormalizeError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    fn row(
+        &mut self,
+        line: u64,
+        phone: &[u8],
+        expiration: Option<&[u8]>,
+        source: Option<&[u8]>,
+        jurisdiction: Option<&[u8]>,
+    ) {
+        self.counts.rows += 1;
+        let text = match std::str::from_utf8(phone) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(phone),
+        };
+        let n = match self.normalizer.normalize(&text) {
+            Ok(n) => n,
+            Err(reason) => return self.reject(line, reason.code(), phone),
+        };
+        let mut extra: [Option<&'static str>; 2] = [None, None];
+        let expiration = match expiration.map(parse_expiration) {
+            None => None,
+            Some(Some(when)) if when <= self.options.now => {
+                return self.reject(line, "EXPIRED", phone)
+            }
+            Some(Some(when)) => Some(when),
+            Some(None) => {
+                extra[0] = Some(EXPIRATION_UNREADABLE);
+                None
+            }
+        };
+        if !self.seen.insert(n.e164.0) {
+            self.counts.duplicates += 1;
+            return;
+        }
+        // A state list may hold numbers from other states' area codes: its own jurisdiction column wins when it names
+        // a subdivision of the number's country.
+        let given = jurisdiction.and_then(|j| valid_jurisdiction(j, n.jurisdiction));
+        if jurisdiction.is_some() && given.is_none() {
+            extra[1] = Some(JURISDICTION_IGNORED);
+        }
+        self.counts.accepted += 1;
+        for name in n.flags.names().chain(extra.iter().flatten().copied()) {
+            *self.counts.flagged.entry(name.to_string()).or_default() += 1;
+        }
+        let mut buf = std::mem::take(&mut self.line_buf);
+        buf.clear();
+        buf.extend_from_slice(b"{\"phoneNumber\":\"");
+        n.e164.write_to(&mut buf);
+        buf.extend_from_slice(b"\",\"jurisdiction\":\"");
+        buf.extend_from_slice(given.as_deref().unwrap_or(n.jurisdiction).as_bytes());
+        buf.extend_from_slice(b"\",\"expirationDate\":");
+        match expiration {
+            Some(when) => {
+                buf.push(b'"');
+                buf.extend_from_slice(when.format("%Y-%m-%dT%H:%M:%SZ").to_string().as_bytes());
+                buf.push(b'"');
+            }
+            None => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b",\"source\":");
+        match source {
+            Some(s) => json_str(&mut buf, &String::from_utf8_lossy(s)),
+            None => buf.extend_from_slice(&self.default_source_json),
+        }
+        buf.extend_from_slice(b",\"line\":");
+        let mut itoa = [0u8; 20];
+        buf.extend_from_slice(fmt_u64(line, &mut itoa));
+        if !n.flags.is_empty() || extra.iter().any(Option::is_some) {
+            buf.extend_from_slice(b",\"flags\":[");
+            for (i, name) in n
+                .flags
+                .names()
+                .chain(extra.iter().flatten().copied())
+                .enumerate()
+            {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                buf.push(b'"');
+                buf.extend_from_slice(name.as_bytes());
+                buf.push(b'"');
+            }
+            buf.push(b']');
+        }
+        buf.extend_from_slice(b"}\n");
+        let slot = run::shard_of(n.e164.0, self.options.shard_count) as usize;
+        if let Err(e) = self.write_shard(slot, &buf) {
+            self.fail(e);
+        }
+        self.line_buf = buf;
+    }
+
+    fn write_shard(&mut self, slot: usize, line: &[u8]) -> Result<(), NormalizeError> {
+        if self.shards[slot].is_none() {
+            let path = self.staging.join("shards").join(format!("{slot:05}.jsonl"));
+            let file = File::create(&path).map_err(self.out_err(&path))?;
+            self.shards[slot] = Some(ShardWriter {
+                path,
+                out: BufWriter::with_capacity(256 * 1024, file),
+                entries: 0,
+            });
+        }
+        let w = self.shards[slot].as_mut().expect("shard opened above");
+        w.entries += 1;
+        w.out
+            .write_all(line)
+            .map_err(|source| NormalizeError::Output {
+                path: w.path.display().to_string(),
+                source,
+            })
+    }
+}
+
+fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// An ISO 3166 code from the file, kept when it is of the number's own country (`US-TX` for a `US-DC` number).
+fn valid_jurisdiction(given: &[u8], derived: &str) -> Option<String> {
+    let g = String::from_utf8_lossy(given).trim().to_ascii_uppercase();
+    let b = g.as_bytes();
+    let shape = (b.len() == 2 && b.iter().all(u8::is_ascii_uppercase))
+        || (b.len() >= 4
+            && b.len() <= 6
+            && b[..2].iter().all(u8::is_ascii_uppercase)
+            && b[2] == b'-'
+            && b[3..].iter().all(u8::is_ascii_alphanumeric));
+    // NANP territories are tagged US-PR etc.; their own ISO country (PR) is a different country.
+    let derived_country = &derived[..2.min(derived.len())];
+    (shape && g[..2] == *derived_country).then_some(g)
+}
+
+/// Read an expiration date: RFC 3339, `YYYY-MM-DD[ HH:MM:SS]`, `MM/DD/YYYY`, `YYYY/MM/DD`. Dates alone mean the end
+/// of that day, UTC. `None` when unreadable.
+pub fn parse_expiration(raw: &[u8]) -> Option<DateTime<Utc>> {
+    let s = std::str::from_utf8(raw).ok()?.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc());
+        }
+    }
+    for f in ["%Y-%m-%d", "%m/%d/%Y", "%Y/%m/%d", "%Y%m%d"] {
+        if let Ok(d) = NaiveDate::parse_from_str(s, f) {
+            return d.and_hms_opt(23, 59, 59).map(|t| t.and_utc());
+        }
+    }
+    None
+}
+
+/// Normalize one source stream into `<out_root>/runs/<runId>/`. `raw` is the file as stored (compressed or not);
+/// `source` names it. The run directory appears only when complete and balanced; a re-run of the same input replaces
+/// it with identical content (apart from `createdAt`).
+pub fn normalize_to_dir(
+    raw: Box<dyn Read + Send>,
+    mut source: SourceIdentity,
+    options: &NormalizeOptions,
+    out_root: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RunOutput, NormalizeError> {
+    let runs = out_root.join("runs");
+    fs::create_dir_all(&runs).map_err(|source| NormalizeError::Output {
+        path: runs.display().to_string(),
+        source,
+    })?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&runs)
+        .map_err(|source| NormalizeError::Output {
+            path: runs.display().to_string(),
+            source,
+        })?;
+    let manifest = normalize_into(raw, &mut source, options, staging.path(), progress)?;
+    let dir = runs.join(&manifest.run_id);
+    let out_err = |source| NormalizeError::Output {
+        path: dir.display().to_string(),
+        source,
+    };
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(out_err)?;
+    }
+    let staged = staging.keep();
+    fs::rename(&staged, &dir).map_err(out_err)?;
+    Ok(RunOutput { dir, manifest })
+}
+
+/// Normalize into `staging` (which must exist): shards, `rejects.jsonl` and `manifest.json` are written there.
+pub fn normalize_into(
+    raw: Box<dyn Read + Send>,
+    source: &mut SourceIdentity,
+    options: &NormalizeOptions,
+    staging: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Manifest, NormalizeError> {
+    let name = source.display_name();
+    let shards_dir = staging.join("shards");
+    let out_err = |p: &Path| {
+        let path = p.display().to_string();
+        move |source| NormalizeError::Output {
+            path: path.clone(),
+            source,
+        }
+    };
+    fs::create_dir_all(&shards_dir).map_err(out_err(&shards_dir))?;
+    let rejects_path = staging.join("rejects.jsonl");
+    let rejects = BufWriter::new(File::create(&rejects_path).map_err(out_err(&rejects_path))?);
+    let mut default_source_json = Vec::new();
+    json_str(&mut default_source_json, &options.default_source);
+    let mut job = Job {
+        options,
+        normalizer: Normalizer::new(options.region),
+        staging: staging.to_path_buf(),
+        seen: HashSet::default(),
+        shards: (0..options.shard_count.max(1)).map(|_| None).collect(),
+        rejects,
+        counts: Counts::default(),
+        line_buf: Vec::with_capacity(256),
+        default_source_json,
+        member: None,
+        error: None,
+    };
+    let digest = StreamDigest::default();
+    let hashing = HashingReader::new(raw, digest.clone());
+    let mut parts = Vec::new();
+    let compression = for_each_part(&name, Box::new(hashing), |part| {
+        let label = match &part.member {
+            Some(m) => format!("{name}!{m}"),
+            None => name.clone(),
+        };
+        job.member = part.member.clone();
+        let mut since = 0u64;
+        let detected = read_rows(&label, part.reader, &options.read, |event| {
+            match event {
+                RowEvent::Header => job.counts.header_lines += 1,
+                RowEvent::Blank => job.counts.blank_lines += 1,
+                RowEvent::Row {
+                    line,
+                    phone,
+                    expiration,
+                    source,
+                    jurisdiction,
+                } => job.row(line, phone, expiration, source, jurisdiction),
+                RowEvent::Problem { line, problem, raw } => {
+                    job.counts.rows += 1;
+                    job.reject(line, problem.code(), raw)
+                }
+            }
+            since += 1;
+            if since >= 65_536 {
+                since = 0;
+                progress(Progress {
+                    bytes: digest.bytes(),
+                    rows: job.counts.rows,
+                });
+            }
+        })?;
+        parts.push((part.member, part.encoding, detected));
+        Ok(())
+    })?;
+    if let Some(e) = job.error.take() {
+        return Err(e);
+    }
+    progress(Progress {
+        bytes: digest.bytes(),
+        rows: job.counts.rows,
+    });
+    // Hash every byte of the source, including what a decompressor left unread.
+    let (sha256, bytes) = digest.finish();
+    source.sha256 = sha256;
+    source.bytes = bytes;
+    job.rejects.flush().map_err(out_err(&rejects_path))?;
+    let mut shards = Vec::new();
+    for (index, writer) in job.shards.into_iter().enumerate() {
+        let Some(mut w) = writer else { continue };
+        w.out.flush().map_err(out_err(&w.path))?;
+        shards.push(ShardInfo {
+            index: index as u32,
+            key: format!("shards/{index:05}.jsonl"),
+            entries: w.entries,
+            sha256: file_sha256(&w.path).map_err(out_err(&w.path))?,
+        });
+    }
+    if !job.counts.balanced() {
+        return Err(NormalizeError::Unbalanced {
+            file: name,
+            counts: Box::new(job.counts),
+        });
+    }
+    let manifest = Manifest {
+        run_id: run::run_id(&options.list, &source.sha256, &options.fingerprint()),
+        list: options.list.clone(),
+        source: source.clone(),
+        format: FormatInfo::new(compression, &parts),
+        default_region: options.region.name().to_string(),
+        created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        counts: job.counts,
+        invariant: "rows = accepted + duplicates + rejected (header and blank lines counted apart)"
+            .into(),
+        shard_count: options.shard_count.max(1),
+        shards,
+        rejects_key: "rejects.jsonl".into(),
+    };
+    let manifest_path = staging.join("manifest.json");
+    let body = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    fs::write(&manifest_path, body).map_err(out_err(&manifest_path))?;
+    Ok(manifest)
+}
+
+fn file_sha256(path: &Path) -> io::Result<String> {
+    let mut h = Sha256::new();
+    io::copy(&mut File::open(path)?, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The reject reasons a phone field can get, for documentation and reports.
+pub fn phone_reject_codes() -> Vec<&'static str> {
+    use RejectReason::*;
+    [
+        Empty,
+        NotANumber,
+        TooShort,
+        TooLong,
+        InvalidAreaCode,
+        InvalidExchange,
+        InvalidForRegion,
+        InvalidCountryCode,
+        PrecisionLost,
+    ]
+    .iter()
+    .map(|r| r.code())
+    .collect()
+}
+
+/// Flags an accepted entry can carry.
+pub fn entry_flag_names() -> Vec<&'static str> {
+    Flags::default()
+        .names()
+        .chain([EXPIRATION_UNREADABLE, JURISDICTION_IGNORED])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> (RunOutput, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = NormalizeOptions::new("test");
+        options.now = "2026-01-01T00:00:00Z".parse().unwrap();
+        let source = SourceIdentity {
+            path: Some("mem.csv".into()),
+            ..Default::default()
+        };
+        let out = normalize_to_dir(
+            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+            source,
+            &options,
+            dir.path(),
+            &mut |_| {},
+        )
+        .unwrap();
+        (out, dir)
+    }
+
+    #[test]
+    fn accounts_for_every_row_and_writes_run_directory() {
+        let text = "phone,expires,source,jurisdiction\n\
+                    (202) 555-0198,2030-01-01,state-list,US-VA\n\
+                    202.555.0198,,,\n\
+                    555-0198,,,\n\
+                    4155550100,2020-01-01,,\n\
+                    \n\
+                    +44 20 7946 0018,someday,,\n";
+        let (out, _dir) = run(text);
+        let c = &out.manifest.counts;
+        assert_eq!(
+            (
+                c.rows,
+                c.accepted,
+                c.duplicates,
+                c.rejected,
+                c.header_lines,
+                c.blank_lines
+            ),
+            (5, 2, 1, 2, 1, 1)
+        );
+        assert_eq!(c.reject_reasons.get("TOO_SHORT"), Some(&1));
+        assert_eq!(c.reject_reasons.get("EXPIRED"), Some(&1));
+        assert_eq!(c.flagged.get("EXPIRATION_UNREADABLE"), Some(&1));
+        let mut lines = Vec::new();
+        for shard in &out.manifest.shards {
+            let text = fs::read_to_string(out.dir.join(&shard.key)).unwrap();
+            assert_eq!(text.lines().count() as u64, shard.entries);
+            lines.extend(
+                text.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+            );
+        }
+        let dc = lines
+            .iter()
+            .find(|l| l["phoneNumber"] == "+12025550198")
+            .unwrap();
+        assert_eq!(
+            dc["jurisdiction"], "US-VA",
+            "the file's own jurisdiction wins within the country"
+        );
+        assert_eq!(dc["expirationDate"], "2030-01-01T23:59:59Z");
+        assert_eq!(dc["source"], "state-list");
+        assert_eq!(dc["line"], 2);
+        let gb = lines
+            .iter()
+            .find(|l| l["phoneNumber"] == "+442079460018")
+            .unwrap();
+        assert_eq!(gb["jurisdiction"], "GB");
+        assert_eq!(gb["source"], "test");
+        let rejects = fs::read_to_string(out.dir.join("rejects.jsonl")).unwrap();
+        assert!(
+            rejects.contains("\"line\":4,\"reason\":\"TOO_SHORT\",\"raw\":\"555-0198\""),
+            "{rejects}"
+        );
+        let manifest: Manifest =
+            serde_json::from_slice(&fs::read(out.dir.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest, out.manifest);
+    }
+
+    #[test]
+    fn rerun_is_the_same_run_and_same_shards() {
+        let text = "2025550198\n4155550100\n2125550111\n";
+        let (a, _d1) = run(text);
+        let (b, _d2) = run(text);
+        assert_eq!(a.manifest.run_id, b.manifest.run_id);
+        assert_eq!(a.manifest.shards, b.manifest.shards);
+        assert_eq!(a.manifest.source.sha256, b.manifest.source.sha256);
+        for s in &a.manifest.shards {
+            assert_eq!(
+                s.index,
+                run::shard_of(
+                    fs::read_to_string(a.dir.join(&s.key)).unwrap()[17..28]
+                        .parse()
+                        .unwrap(),
+                    16
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn expiration_formats() {
+        let t = |s: &str| parse_expiration(s.as_bytes()).map(|d| d.to_rfc3339());
+        assert_eq!(
+            t("2030-05-01").as_deref(),
+            Some("2030-05-01T23:59:59+00:00")
+        );
+        assert_eq!(
+            t("05/01/2030").as_deref(),
+            Some("2030-05-01T23:59:59+00:00")
+        );
+        assert_eq!(
+            t("2030-05-01T10:00:00-05:00").as_deref(),
+            Some("2030-05-01T15:00:00+00:00")
+        );
+        assert_eq!(t("soon"), None);
+    }
+}

@@ -1,0 +1,222 @@
+//! The run directory: manifest, shards and rejects, and the names and hashes that keep them stable across re-runs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::input::decode::{Compression, Encoding};
+use crate::input::Detected;
+
+/// Where the source file came from. Its content hash is the logical version of the drop.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceIdentity {
+    /// Local path, when read from disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// S3 bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// S3 key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// S3 version id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// S3 ETag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// SHA-256 of the raw bytes (hex), filled in while reading.
+    #[serde(default)]
+    pub sha256: String,
+    /// Size of the raw bytes.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+impl SourceIdentity {
+    /// A name for messages: the path or `s3://bucket/key`.
+    pub fn display_name(&self) -> String {
+        match (&self.path, &self.bucket, &self.key) {
+            (Some(p), _, _) => p.clone(),
+            (None, Some(b), Some(k)) => format!("s3://{b}/{k}"),
+            _ => "<input>".to_string(),
+        }
+    }
+}
+
+/// Counts of one run. Invariant: `rows = accepted + duplicates + rejected`; header and blank lines apart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Data rows read.
+    pub rows: u64,
+    /// Distinct numbers written to shards.
+    pub accepted: u64,
+    /// Rows whose number was already accepted in this run.
+    pub duplicates: u64,
+    /// Rows written to `rejects.jsonl`.
+    pub rejected: u64,
+    /// Header lines.
+    pub header_lines: u64,
+    /// Blank lines (and records of empty fields).
+    pub blank_lines: u64,
+    /// Accepted numbers per flag.
+    pub flagged: BTreeMap<String, u64>,
+    /// Rejected rows per reason code.
+    pub reject_reasons: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    /// Whether every row is accounted for.
+    pub fn balanced(&self) -> bool {
+        self.rows == self.accepted + self.duplicates + self.rejected
+            && self.rejected == self.reject_reasons.values().sum::<u64>()
+    }
+}
+
+/// One shard of accepted entries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardInfo {
+    /// Shard number: `shard_of(number, shard_count)`.
+    pub index: u32,
+    /// Key relative to the run directory (`shards/00003.jsonl`).
+    pub key: String,
+    /// Entries in the shard.
+    pub entries: u64,
+    /// SHA-256 of the shard file.
+    pub sha256: String,
+}
+
+/// What the source file turned out to be.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FormatInfo {
+    /// `none`, `gzip` or `zip`.
+    pub compression: String,
+    /// Text encoding of each part.
+    pub encodings: Vec<String>,
+    /// Layout per part (`fcc`, `delimited`, `single-column`).
+    pub layouts: Vec<serde_json::Value>,
+}
+
+impl FormatInfo {
+    pub(crate) fn new(
+        compression: Compression,
+        parts: &[(Option<String>, Encoding, Detected)],
+    ) -> FormatInfo {
+        let name = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        FormatInfo {
+            compression: name(serde_json::to_value(compression).unwrap_or_default()),
+            encodings: parts
+                .iter()
+                .map(|p| name(serde_json::to_value(p.1).unwrap_or_default()))
+                .collect(),
+            layouts: parts
+                .iter()
+                .map(|(member, _, d)| {
+                    let mut v = serde_json::to_value(d).unwrap_or_default();
+                    if let (Some(m), Some(obj)) = (member, v.as_object_mut()) {
+                        obj.insert("member".into(), m.clone().into());
+                    }
+                    v
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `manifest.json`: everything needed to upload, verify and audit a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Derived from the list, the source content and the options: a re-run of the same input is the same run.
+    pub run_id: String,
+    /// The DNC list name.
+    pub list: String,
+    /// The source.
+    pub source: SourceIdentity,
+    /// What the source was.
+    pub format: FormatInfo,
+    /// Default region for numbers without a country code.
+    pub default_region: String,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// Counts.
+    pub counts: Counts,
+    /// The invariant, stated.
+    pub invariant: String,
+    /// Number of shard slots; a number always lands in `shard_of(number, shard_count)`.
+    pub shard_count: u32,
+    /// Non-empty shards.
+    pub shards: Vec<ShardInfo>,
+    /// Key of the rejects file relative to the run directory.
+    pub rejects_key: String,
+}
+
+/// Shard slot of a number: a fixed 64-bit mix (SplitMix64's finalizer) modulo the shard count. Never change it: the
+/// same number must land in the same shard number on every run.
+pub fn shard_of(e164: u64, shard_count: u32) -> u32 {
+    (mix64(e164) % u64::from(shard_count.max(1))) as u32
+}
+
+/// SplitMix64's finalizer: a fast, well-distributed, stable 64-bit mix.
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Run id: the list name (made safe for keys) and a hash of the list, the content and the options.
+pub fn run_id(list: &str, content_sha256: &str, options_fingerprint: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let safe: String = list
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let mut h = Sha256::new();
+    for part in [list, content_sha256, options_fingerprint] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{safe}-{}", &hex::encode(h.finalize())[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_assignment_is_pinned() {
+        // Pinned values: changing the mix would move numbers between shards across runs.
+        assert_eq!(mix64(12025550198), 18037194681966264814);
+        assert_eq!(
+            shard_of(12025550198, 16),
+            (18037194681966264814u64 % 16) as u32
+        );
+        let counts = (0..100_000u64).fold([0u32; 16], |mut acc, n| {
+            acc[shard_of(12_000_000_000 + n, 16) as usize] += 1;
+            acc
+        });
+        assert!(
+            counts.iter().all(|&c| (5_500..7_000).contains(&c)),
+            "uneven shards: {counts:?}"
+        );
+    }
+
+    #[test]
+    fn run_id_is_stable_and_safe() {
+        let a = run_id("TCPA National/v2", "abc", "US|16");
+        assert_eq!(a, run_id("TCPA National/v2", "abc", "US|16"));
+        assert!(a.starts_with("TCPA_National_v2-"));
+        assert_ne!(a, run_id("TCPA National/v2", "abd", "US|16"));
+    }
+}
