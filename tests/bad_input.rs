@@ -1,1 +1,243 @@
-fn main() {}
+//! Bad-input test set: encodings, delimiters, quoting, archives, binary files and huge lines. Every readable file must
+//! balance (rows = accepted + duplicates + rejected, with the shard and reject files agreeing with the counts); every
+//! unreadable one must fail with an error naming the file and the reason.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use dncflow::normalize::{normalize_to_dir, NormalizeError, NormalizeOptions, RunOutput};
+use dncflow::run::SourceIdentity;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn normalize(path: &Path) -> Result<RunOutput, NormalizeError> {
+    let out = path.parent().unwrap().join("out");
+    let source = SourceIdentity {
+        path: Some(path.display().to_string()),
+        ..Default::default()
+    };
+    let mut options = NormalizeOptions::new("bad-input");
+    options.now = "2026-01-01T00:00:00Z".parse().unwrap();
+    normalize_to_dir(
+        Box::new(fs::File::open(path).unwrap()),
+        source,
+        &options,
+        &out,
+        &mut |_| {},
+    )
+}
+
+/// Check the invariant against the files themselves, and return the accepted numbers.
+fn balanced(run: &RunOutput) -> Vec<String> {
+    let c = &run.manifest.counts;
+    assert_eq!(c.rows, c.accepted + c.duplicates + c.rejected, "{c:?}");
+    let rejects = fs::read_to_string(run.dir.join("rejects.jsonl")).unwrap();
+    assert_eq!(
+        rejects.lines().count() as u64,
+        c.rejected,
+        "rejects file vs counts"
+    );
+    let mut numbers = Vec::new();
+    for shard in &run.manifest.shards {
+        for line in fs::read_to_string(run.dir.join(&shard.key))
+            .unwrap()
+            .lines()
+        {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            numbers.push(v["phoneNumber"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(numbers.len() as u64, c.accepted, "shard lines vs counts");
+    numbers.sort();
+    numbers
+}
+
+const CSV: &str = "Name,Phone\n\"Doe, Jane\",(202) 555-0198\nJohn,415-555-0100\nBad,12345\n";
+
+fn expect_two_good_one_bad(run: &RunOutput) {
+    assert_eq!(balanced(run), vec!["+12025550198", "+14155550100"]);
+    assert_eq!(run.manifest.counts.rejected, 1);
+    assert_eq!(run.manifest.counts.header_lines, 1);
+}
+
+#[test]
+fn encodings() {
+    let dir = tempfile::tempdir().unwrap();
+    let utf16le: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(CSV.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let utf16be_nobom: Vec<u8> = CSV.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let bom8: Vec<u8> = [0xEF, 0xBB, 0xBF].into_iter().chain(CSV.bytes()).collect();
+    // Windows-1252 / Latin-1 names: not UTF-8, the phone column still reads.
+    let latin1: Vec<u8> = CSV.replace("Jane", "Ren\u{0}e").bytes().map(|b| if b == 0 { 0xE9 } else { b }).collect();
+    for (name, bytes) in [
+        ("le.csv", utf16le),
+        ("be.csv", utf16be_nobom),
+        ("bom.csv", bom8),
+        ("latin.csv", latin1),
+    ] {
+        let run =
+            normalize(&write(dir.path(), name, &bytes)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        expect_two_good_one_bad(&run);
+    }
+    // Invalid UTF-8 in another column never loses the row.
+    let mut invalid = b"Name,Phone\n".to_vec();
+    invalid.extend_from_slice(b"Ren\xe9e,(202) 555-0198\nJohn,415-555-0100\nBad,12345\n");
+    expect_two_good_one_bad(&normalize(&write(dir.path(), "invalid-utf8.csv", &invalid)).unwrap());
+}
+
+#[test]
+fn line_endings_and_delimiters() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("crlf.csv", CSV.replace('\n', "\r\n")),
+        ("cr.csv", CSV.replace('\n', "\r")),
+        (
+            "semi.csv",
+            CSV.replace(',', ";"),
+        ),
+        ("tab.tsv", CSV.replace(',', "\t")),
+        ("pipe.txt", CSV.replace(',', "|")),
+        ("no-final-newline.csv", CSV.trim_end().to_string()),
+        ("blank-lines.csv", CSV.replace('\n', "\n\n")),
+    ] {
+        let run = normalize(&write(dir.path(), name, text.as_bytes()))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        expect_two_good_one_bad(&run);
+    }
+}
+
+#[test]
+fn quoting_ragged_rows_and_huge_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "id,note,phone\n\
+                1,\"multi\nline, with comma\",(202) 555-0198\n\
+                2,ragged\n\
+                3,\"unterminated,415-555-0100\n\
+                4,fine,212-555-0111\n";
+    let run = normalize(&write(dir.path(), "quotes.csv", text.as_bytes())).unwrap();
+    let numbers = balanced(&run);
+    // The stray quote is read literally after a bounded look-ahead, so its own row keeps its number too.
+    assert_eq!(
+        numbers,
+        vec!["+12025550198", "+12125550111", "+14155550100"]
+    );
+    let c = &run.manifest.counts;
+    assert_eq!(
+        c.reject_reasons.get("MISSING_FIELD"),
+        Some(&1),
+        "the ragged row: {c:?}"
+    );
+
+    let mut huge = b"phone\n2025550198\n".to_vec();
+    huge.extend(std::iter::repeat_n(b'7', 3 << 20));
+    huge.extend_from_slice(b"\n4155550100\n");
+    let run = normalize(&write(dir.path(), "huge.csv", &huge)).unwrap();
+    assert_eq!(balanced(&run), vec!["+12025550198", "+14155550100"]);
+    assert_eq!(
+        run.manifest.counts.reject_reasons.get("LINE_TOO_LONG"),
+        Some(&1)
+    );
+    let rejects = fs::read_to_string(run.dir.join("rejects.jsonl")).unwrap();
+    assert!(
+        rejects.len() < 1024,
+        "a reject record keeps only the start of a huge line"
+    );
+}
+
+#[test]
+fn archives() {
+    let dir = tempfile::tempdir().unwrap();
+    let fcc = "2025550198\n2025550198\n415,5550100\n0005550100\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(fcc.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let run = normalize(&write(dir.path(), "fcc.txt.gz", &gz)).unwrap();
+    assert_eq!(balanced(&run), vec!["+12025550198", "+14155550100"]);
+    assert_eq!(
+        (run.manifest.counts.duplicates, run.manifest.counts.rejected),
+        (1, 1)
+    );
+    assert_eq!(run.manifest.format.compression, "gzip");
+
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zipped);
+        let opts = zip::write::SimpleFileOptions::default();
+        z.start_file("202.txt", opts).unwrap();
+        z.write_all(b"2025550198\n2025550199\n").unwrap();
+        z.start_file("415.txt", opts).unwrap();
+        z.write_all(b"4155550100\nnot a number\n").unwrap();
+        z.finish().unwrap();
+    }
+    let zip_bytes = zipped.into_inner();
+    let run = normalize(&write(dir.path(), "registry.zip", &zip_bytes)).unwrap();
+    assert_eq!(
+        balanced(&run),
+        vec!["+12025550198", "+12025550199", "+14155550100"]
+    );
+    let rejects = fs::read_to_string(run.dir.join("rejects.jsonl")).unwrap();
+    assert!(
+        rejects.contains("\"member\":\"415.txt\""),
+        "rejects name the archive member: {rejects}"
+    );
+
+    // Truncated archives fail the run, naming the file and the reason; nothing is published.
+    let err = normalize(&write(dir.path(), "cut.txt.gz", &gz[..gz.len() / 2]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cut.txt.gz") && err.contains("truncated"),
+        "{err}"
+    );
+    let err = normalize(&write(
+        dir.path(),
+        "cut.zip",
+        &zip_bytes[..zip_bytes.len() - 30],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("cut.zip") && err.contains("zip"), "{err}");
+    let runs = fs::read_dir(dir.path().join("out/runs")).unwrap().count();
+    assert_eq!(runs, 2, "only the two good runs exist");
+}
+
+#[test]
+fn binary_and_empty_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x06\0\0\0";
+    let err = normalize(&write(dir.path(), "image.png", png))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("image.png") && err.contains("binary"), "{err}");
+    let run = normalize(&write(dir.path(), "empty.csv", b"")).unwrap();
+    assert_eq!(run.manifest.counts.rows, 0);
+    assert!(run.manifest.shards.is_empty());
+    let run = normalize(&write(dir.path(), "header-only.csv", b"phone\n")).unwrap();
+    assert_eq!(
+        (run.manifest.counts.rows, run.manifest.counts.header_lines),
+        (0, 1)
+    );
+}
+
+#[test]
+fn no_phone_column_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = normalize(&write(
+        dir.path(),
+        "people.csv",
+        b"name,city\nJane,Austin\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("people.csv") && err.contains("no phone column"),
+        "{err}"
+    );
+}

@@ -364,10 +364,7 @@ impl Normalizer {
 
     /// The slow path: pre-cleaning, then the `phonenumber` crate.
     fn slow(&self, trimmed: &str) -> Result<Normalized, RejectReason> {
-        let cleaned = match preclean(trimmed) {
-            Ok(c) => c,
-            Err(reason) => return Err(reason),
-        };
+        let cleaned = preclean(trimmed)?;
         let flags = if cleaned.changed {
             Flags::RECOVERED
         } else {
@@ -672,7 +669,12 @@ fn fold_unicode(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// Keypad letters to digits, for vanity numbers (`1-800-FLOWERS`).
 fn vanity_to_digits(t: &str) -> Option<String> {
-    if t.chars().filter(|c| c.is_ascii_alphabetic()).count() < 3 {
+    // Like libphonenumber: the number starts at the first digit or plus, and needs three digits before any letter.
+    let t = &t[t.find(|c: char| c.is_ascii_digit() || c == '+')?..];
+    let head = &t[..t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len())];
+    if head.bytes().filter(u8::is_ascii_digit).count() < 3
+        || t.chars().filter(|c| c.is_ascii_alphabetic()).count() < 3
+    {
         return None;
     }
     Some(
@@ -718,7 +720,7 @@ fn expand_scientific(t: &str) -> Result<Option<String>, RejectReason> {
         return Ok(None);
     }
     let frac = frac.trim_end_matches('0');
-    if exp < 6 || exp > 16 {
+    if !(6..=16).contains(&exp) {
         return Ok(None);
     }
     if frac.len() > exp {
@@ -782,6 +784,8 @@ mod tests {
         assert_eq!(ok("8005550123").1, "US");
         assert_eq!(ok("787-555-0123").1, "US-PR");
         assert_eq!(ok("9025550123").1, "CA");
+        assert_eq!(ok("Call 1-800-FLOWERS").0, "+18003569377");
+        assert_eq!(ok("call 202 555 0198").0, "+12025550198");
     }
 
     #[test]
@@ -794,6 +798,8 @@ mod tests {
         assert_eq!(err("2115550198"), RejectReason::InvalidAreaCode);
         assert_eq!(err("2021550198"), RejectReason::InvalidExchange);
         assert_eq!(err("hello"), RejectReason::NotANumber);
+        assert_eq!(err("not a number"), RejectReason::NotANumber);
+        assert_eq!(err("8-FLOWERSXX"), RejectReason::TooShort);
         assert_eq!(err("2.02555E+09"), RejectReason::PrecisionLost);
     }
 
