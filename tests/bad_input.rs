@@ -75,7 +75,11 @@ fn encodings() {
     let utf16be_nobom: Vec<u8> = CSV.encode_utf16().flat_map(u16::to_be_bytes).collect();
     let bom8: Vec<u8> = [0xEF, 0xBB, 0xBF].into_iter().chain(CSV.bytes()).collect();
     // Windows-1252 / Latin-1 names: not UTF-8, the phone column still reads.
-    let latin1: Vec<u8> = CSV.replace("Jane", "Ren\u{0}e").bytes().map(|b| if b == 0 { 0xE9 } else { b }).collect();
+    let latin1: Vec<u8> = CSV
+        .replace("Jane", "Ren\u{0}e")
+        .bytes()
+        .map(|b| if b == 0 { 0xE9 } else { b })
+        .collect();
     for (name, bytes) in [
         ("le.csv", utf16le),
         ("be.csv", utf16be_nobom),
@@ -98,10 +102,7 @@ fn line_endings_and_delimiters() {
     for (name, text) in [
         ("crlf.csv", CSV.replace('\n', "\r\n")),
         ("cr.csv", CSV.replace('\n', "\r")),
-        (
-            "semi.csv",
-            CSV.replace(',', ";"),
-        ),
+        ("semi.csv", CSV.replace(',', ";")),
         ("tab.tsv", CSV.replace(',', "\t")),
         ("pipe.txt", CSV.replace(',', "|")),
         ("no-final-newline.csv", CSV.trim_end().to_string()),
