@@ -1,18 +1,16 @@
 //! The normalize job: a DNC source file in, a run directory out (shards, rejects, manifest), every row accounted for.
 
-use std::collections::HashSet;
 use std::fs::{self, File};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::dedupe::SeenNumbers;
 use crate::input::decode::{for_each_part, HashingReader, StreamDigest};
 use crate::input::{read_rows, InputError, ReadOptions, RowEvent};
-use crate::phone::{DefaultRegion, Flags, Normalizer, RejectReason};
+use crate::phone::{DefaultRegion, Flags, Normalized, Normalizer, RejectReason};
 use crate::run::{self, Counts, FormatInfo, Manifest, ShardInfo, SourceIdentity};
 
 /// Failures of a normalize run. Bad rows are not errors: they are rejected and recorded.
@@ -102,36 +100,33 @@ pub struct RunOutput {
 const EXPIRATION_UNREADABLE: &str = "EXPIRATION_UNREADABLE";
 const JURISDICTION_IGNORED: &str = "JURISDICTION_IGNORED";
 
-/// Hasher for the de-duplication set: E.164 numbers are already well spread once mixed.
-#[derive(Default)]
-struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        run::mix64(self.0)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 struct ShardWriter {
     path: PathBuf,
     out: BufWriter<File>,
     entries: u64,
+    crc32c: u32,
 }
+
+/// An accepted row waiting for its de-duplication lookup (see [`PREFETCH_DEPTH`]).
+struct Pending {
+    line: u64,
+    n: Normalized,
+    expiration: Option<DateTime<Utc>>,
+    source: Option<Box<str>>,
+    jurisdiction: Option<Box<str>>,
+    extra: [Option<&'static str>; 2],
+}
+
+/// Rows are de-duplicated this many rows after they are read, with their set slot prefetched meanwhile: the set is
+/// large and accessed at random, and overlapping the cache misses roughly halves the cost of a run. Order is kept.
+const PREFETCH_DEPTH: usize = 16;
 
 /// The state of one run while rows stream through it.
 struct Job<'a> {
     options: &'a NormalizeOptions,
     normalizer: Normalizer,
     staging: PathBuf,
-    seen: HashSet<u64, BuildHasherDefault<MixHasher>>,
+    seen: SeenNumbers,
     shards: Vec<Option<ShardWriter>>,
     rejects: BufWriter<File>,
     counts: Counts,
@@ -139,6 +134,7 @@ struct Job<'a> {
     default_source_json: Vec<u8>,
     member: Option<String>,
     error: Option<NormalizeError>,
+    pending: std::collections::VecDeque<Pending>,
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -218,28 +214,62 @@ impl<'a> Job<'a> {
                 None
             }
         };
-        if !self.seen.insert(n.e164.0) {
-            self.counts.duplicates += 1;
-            return;
-        }
         // A state list may hold numbers from other states' area codes: its own jurisdiction column wins when it names
         // a subdivision of the number's country.
         let given = jurisdiction.and_then(|j| valid_jurisdiction(j, n.jurisdiction));
         if jurisdiction.is_some() && given.is_none() {
             extra[1] = Some(JURISDICTION_IGNORED);
         }
+        self.seen.prefetch(n.e164.0);
+        self.pending.push_back(Pending {
+            line,
+            n,
+            expiration,
+            source: source.map(|s| String::from_utf8_lossy(s).into()),
+            jurisdiction: given.map(Into::into),
+            extra,
+        });
+        if self.pending.len() > PREFETCH_DEPTH {
+            self.settle_one();
+        }
+    }
+
+    /// De-duplicate and write every pending row.
+    fn settle(&mut self) {
+        while !self.pending.is_empty() {
+            self.settle_one();
+        }
+    }
+
+    fn settle_one(&mut self) {
+        let Some(p) = self.pending.pop_front() else {
+            return;
+        };
+        let n = p.n;
+        if !self.seen.insert(n.e164.0) {
+            self.counts.duplicates += 1;
+            return;
+        }
         self.counts.accepted += 1;
-        for name in n.flags.names().chain(extra.iter().flatten().copied()) {
-            *self.counts.flagged.entry(name.to_string()).or_default() += 1;
+        let flagged = !n.flags.is_empty() || p.extra.iter().any(Option::is_some);
+        if flagged {
+            for name in n.flags.names().chain(p.extra.iter().flatten().copied()) {
+                *self.counts.flagged.entry(name.to_string()).or_default() += 1;
+            }
         }
         let mut buf = std::mem::take(&mut self.line_buf);
         buf.clear();
         buf.extend_from_slice(b"{\"phoneNumber\":\"");
         n.e164.write_to(&mut buf);
         buf.extend_from_slice(b"\",\"jurisdiction\":\"");
-        buf.extend_from_slice(given.as_deref().unwrap_or(n.jurisdiction).as_bytes());
+        buf.extend_from_slice(
+            p.jurisdiction
+                .as_deref()
+                .unwrap_or(n.jurisdiction)
+                .as_bytes(),
+        );
         buf.extend_from_slice(b"\",\"expirationDate\":");
-        match expiration {
+        match p.expiration {
             Some(when) => {
                 buf.push(b'"');
                 buf.extend_from_slice(when.format("%Y-%m-%dT%H:%M:%SZ").to_string().as_bytes());
@@ -248,19 +278,19 @@ impl<'a> Job<'a> {
             None => buf.extend_from_slice(b"null"),
         }
         buf.extend_from_slice(b",\"source\":");
-        match source {
-            Some(s) => json_str(&mut buf, &String::from_utf8_lossy(s)),
+        match &p.source {
+            Some(s) => json_str(&mut buf, s),
             None => buf.extend_from_slice(&self.default_source_json),
         }
         buf.extend_from_slice(b",\"line\":");
         let mut itoa = [0u8; 20];
-        buf.extend_from_slice(fmt_u64(line, &mut itoa));
-        if !n.flags.is_empty() || extra.iter().any(Option::is_some) {
+        buf.extend_from_slice(fmt_u64(p.line, &mut itoa));
+        if flagged {
             buf.extend_from_slice(b",\"flags\":[");
             for (i, name) in n
                 .flags
                 .names()
-                .chain(extra.iter().flatten().copied())
+                .chain(p.extra.iter().flatten().copied())
                 .enumerate()
             {
                 if i > 0 {
@@ -288,10 +318,12 @@ impl<'a> Job<'a> {
                 path,
                 out: BufWriter::with_capacity(256 * 1024, file),
                 entries: 0,
+                crc32c: 0,
             });
         }
         let w = self.shards[slot].as_mut().expect("shard opened above");
         w.entries += 1;
+        w.crc32c = crc32c::crc32c_append(w.crc32c, line);
         w.out
             .write_all(line)
             .map_err(|source| NormalizeError::Output {
@@ -410,7 +442,7 @@ pub fn normalize_into(
         options,
         normalizer: Normalizer::new(options.region),
         staging: staging.to_path_buf(),
-        seen: HashSet::default(),
+        seen: SeenNumbers::new(),
         shards: (0..options.shard_count.max(1)).map(|_| None).collect(),
         rejects,
         counts: Counts::default(),
@@ -418,6 +450,7 @@ pub fn normalize_into(
         default_source_json,
         member: None,
         error: None,
+        pending: Default::default(),
     };
     let digest = StreamDigest::default();
     let hashing = HashingReader::new(raw, digest.clone());
@@ -454,6 +487,7 @@ pub fn normalize_into(
                 });
             }
         })?;
+        job.settle();
         parts.push((part.member, part.encoding, detected));
         Ok(())
     })?;
@@ -477,7 +511,7 @@ pub fn normalize_into(
             index: index as u32,
             key: format!("shards/{index:05}.jsonl"),
             entries: w.entries,
-            sha256: file_sha256(&w.path).map_err(out_err(&w.path))?,
+            crc32c: format!("{:08x}", w.crc32c),
         });
     }
     if !job.counts.balanced() {
@@ -504,12 +538,6 @@ pub fn normalize_into(
     let body = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     fs::write(&manifest_path, body).map_err(out_err(&manifest_path))?;
     Ok(manifest)
-}
-
-fn file_sha256(path: &Path) -> io::Result<String> {
-    let mut h = Sha256::new();
-    io::copy(&mut File::open(path)?, &mut h)?;
-    Ok(hex::encode(h.finalize()))
 }
 
 /// The reject reasons a phone field can get, for documentation and reports.

@@ -85,8 +85,8 @@ pub struct ShardInfo {
     pub key: String,
     /// Entries in the shard.
     pub entries: u64,
-    /// SHA-256 of the shard file.
-    pub sha256: String,
+    /// CRC-32C of the shard file (hex), the checksum S3 verifies natively; computed while writing.
+    pub crc32c: String,
 }
 
 /// What the source file turned out to be.
