@@ -1,0 +1,486 @@
+//! Credentials and OAuth2 client-credentials tokens.
+//!
+//! Secrets are [`secrecy::SecretString`]s: `Debug` prints `[REDACTED]`, and nothing here logs or formats them. The
+//! token manager caches the token, refreshes it at 80 % of its lifetime, lets one task refresh while the others wait
+//! (single flight), and re-reads the credentials once when CXone answers `invalid_client` (a rotated secret).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::CxoneError;
+
+/// OAuth client credentials and where the tenant is.
+#[derive(Clone)]
+pub struct Credentials {
+    /// Tenant base URL, e.g. `https://acme.my.cxone.com`.
+    pub base_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: SecretString,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// The JSON form of credentials, as stored in Secrets Manager or a local file:
+/// `{"baseUrl": "https://acme.my.cxone.com", "clientId": "…", "clientSecret": "…"}`; `tenant` may replace `baseUrl`
+/// (`https://{tenant}.my.cxone.com`), and snake_case names are accepted.
+#[derive(Deserialize)]
+struct CredentialsDoc {
+    #[serde(alias = "base_url")]
+    #[serde(rename = "baseUrl", default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(rename = "clientId", alias = "client_id")]
+    client_id: String,
+    #[serde(rename = "clientSecret", alias = "client_secret")]
+    client_secret: SecretString,
+}
+
+impl Credentials {
+    /// Parse the JSON form. Errors never quote the document (it holds the secret).
+    pub fn from_json(text: &str, origin: &str) -> Result<Credentials, CxoneError> {
+        let doc: CredentialsDoc =
+            serde_json::from_str(text).map_err(|e| CxoneError::Credentials {
+                op: "load credentials",
+                reason: format!(
+                    "{origin}: not a credentials document (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            })?;
+        let base_url = match (doc.base_url, doc.tenant) {
+            (Some(url), _) => url,
+            (None, Some(tenant)) => format!("https://{tenant}.my.cxone.com"),
+            (None, None) => {
+                return Err(CxoneError::Credentials {
+                    op: "load credentials",
+                    reason: format!("{origin}: neither baseUrl nor tenant given"),
+                })
+            }
+        };
+        Ok(Credentials {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            client_id: doc.client_id,
+            client_secret: doc.client_secret,
+        })
+    }
+}
+
+/// Where credentials come from.
+#[async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// Read the credentials (again).
+    async fn load(&self) -> Result<Credentials, CxoneError>;
+}
+
+/// Fixed credentials (tests, the local run against the embedded simulator).
+pub struct StaticCredentials(pub Credentials);
+
+#[async_trait]
+impl CredentialSource for StaticCredentials {
+    async fn load(&self) -> Result<Credentials, CxoneError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A local JSON file in the form of [`Credentials::from_json`].
+pub struct FileCredentials(pub PathBuf);
+
+#[async_trait]
+impl CredentialSource for FileCredentials {
+    async fn load(&self) -> Result<Credentials, CxoneError> {
+        let origin = self.0.display().to_string();
+        let text =
+            tokio::fs::read_to_string(&self.0)
+                .await
+                .map_err(|e| CxoneError::Credentials {
+                    op: "load credentials",
+                    reason: format!("{origin}: {e}"),
+                })?;
+        Credentials::from_json(&text, &origin)
+    }
+}
+
+/// Environment variables `DNCFLOW_CXONE_BASE_URL`, `DNCFLOW_CXONE_CLIENT_ID`, `DNCFLOW_CXONE_CLIENT_SECRET`.
+pub struct EnvCredentials;
+
+#[async_trait]
+impl CredentialSource for EnvCredentials {
+    async fn load(&self) -> Result<Credentials, CxoneError> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| CxoneError::Credentials {
+                op: "load credentials",
+                reason: format!("{name} is not set"),
+            })
+        };
+        Ok(Credentials {
+            base_url: var("DNCFLOW_CXONE_BASE_URL")?
+                .trim_end_matches('/')
+                .to_string(),
+            client_id: var("DNCFLOW_CXONE_CLIENT_ID")?,
+            client_secret: SecretString::from(var("DNCFLOW_CXONE_CLIENT_SECRET")?),
+        })
+    }
+}
+
+/// A JSON secret in AWS Secrets Manager, read with `aws-sdk-secretsmanager`.
+pub struct SecretsManagerCredentials {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerCredentials {
+    /// Read `secret_id` (name or ARN) with `client`.
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        SecretsManagerCredentials {
+            client,
+            secret_id: secret_id.into(),
+        }
+    }
+
+    /// A client from the default AWS configuration; `endpoint_url` points it at an emulator.
+    pub async fn from_env(secret_id: impl Into<String>, endpoint_url: Option<&str>) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(url) = endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        Self::new(aws_sdk_secretsmanager::Client::new(&config), secret_id)
+    }
+}
+
+#[async_trait]
+impl CredentialSource for SecretsManagerCredentials {
+    async fn load(&self) -> Result<Credentials, CxoneError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| CxoneError::Credentials {
+                op: "load credentials",
+                reason: format!(
+                    "secret {}: {}",
+                    self.secret_id,
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                ),
+            })?;
+        let text = out.secret_string().ok_or_else(|| CxoneError::Credentials {
+            op: "load credentials",
+            reason: format!("secret {} has no string value", self.secret_id),
+        })?;
+        Credentials::from_json(text, &format!("secret {}", self.secret_id))
+    }
+}
+
+/// A bearer token and its generation (to tell a stale 401 from a fresh one).
+#[derive(Clone)]
+pub struct Token {
+    /// The bearer token.
+    pub value: SecretString,
+    /// Increases with every token fetched.
+    pub generation: u64,
+}
+
+struct Cached {
+    token: Token,
+    refresh_at: Instant,
+    base_url: String,
+}
+
+/// Fetches, caches and refreshes tokens for one client.
+pub struct TokenManager {
+    http: reqwest::Client,
+    source: Box<dyn CredentialSource>,
+    scopes: String,
+    credentials: Mutex<Option<Credentials>>,
+    cached: Mutex<Option<Cached>>,
+    refresh: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+    requests: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: SecretString,
+    #[serde(default = "default_ttl")]
+    expires_in: u64,
+}
+
+fn default_ttl() -> u64 {
+    3600
+}
+
+#[derive(Deserialize, Default)]
+struct OAuthError {
+    #[serde(default)]
+    error: String,
+}
+
+/// Scopes the pipeline asks for.
+pub const DEFAULT_SCOPES: &str = "dnc:read dnc:write tenant:read";
+
+impl TokenManager {
+    /// A manager fetching tokens with `http` for the credentials from `source`.
+    pub fn new(
+        http: reqwest::Client,
+        source: Box<dyn CredentialSource>,
+        scopes: &str,
+    ) -> TokenManager {
+        TokenManager {
+            http,
+            source,
+            scopes: scopes.to_string(),
+            credentials: Mutex::new(None),
+            cached: Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// Token requests sent so far.
+    pub fn token_requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn fresh(&self) -> Option<(Token, String)> {
+        let guard = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .as_ref()
+            .filter(|c| Instant::now() < c.refresh_at)
+            .map(|c| (c.token.clone(), c.base_url.clone()))
+    }
+
+    /// A valid token and the tenant's base URL. Concurrent callers share one refresh.
+    pub async fn token(&self) -> Result<(Token, String), CxoneError> {
+        if let Some(t) = self.fresh() {
+            return Ok(t);
+        }
+        let _single_flight = self.refresh.lock().await;
+        if let Some(t) = self.fresh() {
+            return Ok(t);
+        }
+        self.fetch().await
+    }
+
+    /// Drop the token of `generation` after CXone refused it; a newer one is kept.
+    pub fn invalidate(&self, generation: u64) {
+        let mut guard = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if guard
+            .as_ref()
+            .is_some_and(|c| c.token.generation == generation)
+        {
+            *guard = None;
+        }
+    }
+
+    async fn credentials(&self, reload: bool) -> Result<Credentials, CxoneError> {
+        if !reload {
+            if let Some(c) = self
+                .credentials
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                return Ok(c);
+            }
+        }
+        let c = self.source.load().await?;
+        *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn fetch(&self) -> Result<(Token, String), CxoneError> {
+        const OP: &str = "request token";
+        let mut reloaded = false;
+        let mut attempts = 0u32;
+        loop {
+            let creds = self.credentials(false).await?;
+            attempts += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let form = [
+                ("grant_type", "client_credentials"),
+                ("client_id", creds.client_id.as_str()),
+                ("client_secret", creds.client_secret.expose_secret()),
+                ("scope", self.scopes.as_str()),
+            ];
+            let sent = self
+                .http
+                .post(format!("{}/oauth/token", creds.base_url))
+                .form(&form)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) if attempts < 5 => {
+                    tracing::warn!(op = OP, attempt = attempts, error = %redact_reqwest(&e), "token request failed, retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempts))).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(CxoneError::Exhausted {
+                        op: OP,
+                        attempts,
+                        last: redact_reqwest(&e),
+                    })
+                }
+            };
+            let status = response.status();
+            if status.is_success() {
+                let body: TokenResponse =
+                    response.json().await.map_err(|_| CxoneError::Protocol {
+                        op: OP,
+                        message: "token response is not the expected JSON".into(),
+                    })?;
+                let ttl = Duration::from_secs(body.expires_in.max(1));
+                let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+                let token = Token {
+                    value: body.access_token,
+                    generation,
+                };
+                *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
+                    token: token.clone(),
+                    refresh_at: Instant::now() + ttl.mul_f64(0.8),
+                    base_url: creds.base_url.clone(),
+                });
+                tracing::debug!(
+                    op = OP,
+                    generation,
+                    ttl_secs = ttl.as_secs(),
+                    "token fetched"
+                );
+                return Ok((token, creds.base_url));
+            }
+            let retry_after = retry_after(response.headers());
+            let err: OAuthError = response.json().await.unwrap_or_default();
+            match status.as_u16() {
+                401 if err.error == "invalid_client" && !reloaded => {
+                    // The secret may have been rotated: read it again, once.
+                    tracing::warn!(op = OP, "invalid_client: reloading credentials once");
+                    reloaded = true;
+                    self.credentials(true).await?;
+                }
+                429 | 500..=599 if attempts < 6 => {
+                    let wait =
+                        retry_after.unwrap_or(Duration::from_millis(250 * u64::from(attempts)));
+                    tracing::warn!(
+                        op = OP,
+                        status = status.as_u16(),
+                        wait_ms = wait.as_millis() as u64,
+                        "token endpoint busy"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                400 | 401 | 403 => {
+                    return Err(CxoneError::Unauthorized {
+                        op: OP,
+                        code: err.error,
+                    })
+                }
+                s => {
+                    return Err(CxoneError::Exhausted {
+                        op: OP,
+                        attempts,
+                        last: format!("status {s} {}", err.error),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// A transport error's description without the URL's query (URLs carry no secrets here, but stay short).
+pub fn redact_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body interrupted"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "transport error"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_parse_and_never_print_the_secret() {
+        let c = Credentials::from_json(
+            r#"{"tenant":"acme","clientId":"id-1","clientSecret":"s3cr3t-value"}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.base_url, "https://acme.my.cxone.com");
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+        let err =
+            Credentials::from_json(r#"{"clientId":"id-1","clientSecret":"s3cr3t-value"}"#, "t")
+                .unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t-value"));
+        let err =
+            Credentials::from_json(r#"{"clientId":"id-1","clientSecret":"s3cr3t-value",}"#, "t")
+                .unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t-value"), "{err}");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+    }
+}

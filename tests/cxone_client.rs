@@ -1,0 +1,541 @@
+//! The CXone client against the running simulator (a real HTTP server on loopback), fault by fault.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig};
+use dncflow::cxone::auth::{Credentials, StaticCredentials};
+use dncflow::cxone::v2::{ClientConfig, V2Client};
+use dncflow::cxone::{
+    idempotency_key, CxoneError, DncApi, DncRule, EntryInput, EntryOutcome, NewList,
+};
+use secrecy::SecretString;
+
+const SECRET: &str = "sim-secret-7f3a9c";
+
+async fn sim(config: SimConfig) -> RunningSim {
+    let config = SimConfig {
+        clients: vec![("test-client".into(), SECRET.into())],
+        ..config
+    };
+    cxone_sim::spawn(config, 0).await.unwrap()
+}
+
+fn fast() -> SimConfig {
+    SimConfig {
+        entries_rate: 2000.0,
+        check_rate: 2000.0,
+        token_requests_per_minute: 1000,
+        ..SimConfig::default()
+    }
+}
+
+fn client(sim: &RunningSim, config: ClientConfig) -> V2Client {
+    let creds = Credentials {
+        base_url: sim.base_url.clone(),
+        client_id: "test-client".into(),
+        client_secret: SecretString::from(SECRET),
+    };
+    V2Client::new(Box::new(StaticCredentials(creds)), config).unwrap()
+}
+
+fn quick() -> ClientConfig {
+    ClientConfig {
+        rate_per_sec: 1000.0,
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(100),
+        request_timeout: Duration::from_secs(5),
+        ..ClientConfig::default()
+    }
+}
+
+async fn make_list(c: &V2Client, name: &str) -> String {
+    let list = c
+        .create_list(&NewList {
+            name: name.into(),
+            description: "test".into(),
+            kind: "MANUAL".into(),
+            default_expiration_date: "2099-12-31T23:59:59Z".into(),
+            is_active: true,
+        })
+        .await
+        .unwrap();
+    c.create_rule(&DncRule {
+        id: String::new(),
+        name: format!("{name}-rule"),
+        description: String::new(),
+        scope: "BOTH".into(),
+        priority: 5,
+        list_ids: vec![list.id.clone()],
+        action: "BLOCK".into(),
+        is_active: true,
+    })
+    .await
+    .unwrap();
+    list.id
+}
+
+fn entries(list_id: &str, n: usize, version: &str) -> Vec<EntryInput> {
+    (0..n)
+        .map(|i| {
+            let phone = format!("+1202{:07}", 2_000_000 + i);
+            EntryInput {
+                idempotency_key: idempotency_key(list_id, &phone, version),
+                phone_number: phone,
+                jurisdiction: "US-DC".into(),
+                expiration_date: Some("2099-01-01T00:00:00Z".into()),
+                source: "test".into(),
+            }
+        })
+        .collect()
+}
+
+async fn upload_all(
+    c: &V2Client,
+    list_id: &str,
+    all: &[EntryInput],
+    concurrency: usize,
+) -> Vec<EntryOutcome> {
+    use futures::StreamExt;
+    let results: Vec<Result<Vec<EntryOutcome>, CxoneError>> =
+        futures::stream::iter(all.chunks(100))
+            .map(|chunk| c.upload_batch(list_id, chunk))
+            .buffered(concurrency)
+            .collect()
+            .await;
+    results.into_iter().flat_map(|r| r.unwrap()).collect()
+}
+
+fn state(s: &RunningSim) -> serde_json::Value {
+    s.sim.state()
+}
+
+fn created(outcomes: &[EntryOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, EntryOutcome::Created { .. }))
+        .count()
+}
+
+#[tokio::test]
+async fn concurrent_tasks_make_one_token_request() {
+    let s = sim(fast()).await;
+    let c = Arc::new(client(&s, quick()));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.lists().await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(c.token_requests(), 1);
+    assert_eq!(state(&s)["tokensIssued"], 1);
+}
+
+#[tokio::test]
+async fn token_expiring_mid_upload_of_10000_entries_loses_nothing() {
+    let s = sim(fast()).await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "expiry").await;
+    // Every issued token dies at random moments of the upload, five times over.
+    s.sim.set_faults(vec![FaultRule {
+        endpoint: Endpoint::EntriesPost,
+        kind: FaultKind::ExpireTokens,
+        probability: 0.08,
+        after: 10,
+        count: Some(5),
+    }]);
+    let all = entries(&list, 10_000, "v1");
+    let outcomes = upload_all(&c, &list, &all, 4).await;
+    assert_eq!(created(&outcomes), 10_000);
+    let st = state(&s);
+    assert_eq!(st["entries"], 10_000);
+    assert_eq!(st["duplicates"], 0);
+    assert!(
+        c.token_requests() >= 2,
+        "tokens were refreshed: {}",
+        c.token_requests()
+    );
+    let refused = s.sim.requests().iter().filter(|r| r.status == 401).count();
+    assert!(refused >= 1, "the sim refused expired tokens");
+}
+
+#[tokio::test]
+async fn a_429_storm_converges() {
+    let s = sim(fast()).await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "storm").await;
+    s.sim.set_faults(vec![FaultRule {
+        endpoint: Endpoint::EntriesPost,
+        kind: FaultKind::TooManyRequests { retry_after: None },
+        probability: 0.4,
+        after: 0,
+        count: Some(60),
+    }]);
+    let all = entries(&list, 3_000, "v1");
+    let outcomes = upload_all(&c, &list, &all, 4).await;
+    assert_eq!(created(&outcomes), 3_000);
+    let throttled = s.sim.requests().iter().filter(|r| r.status == 429).count();
+    assert!(throttled >= 10, "the storm happened: {throttled}");
+    assert_eq!(state(&s)["entries"], 3_000);
+}
+
+#[tokio::test]
+async fn retry_after_pauses_the_whole_client() {
+    let s = sim(fast()).await;
+    let c = Arc::new(client(&s, quick()));
+    c.lists().await.unwrap();
+    s.sim.set_faults(vec![FaultRule {
+        endpoint: Endpoint::Lists,
+        kind: FaultKind::TooManyRequests {
+            retry_after: Some(1),
+        },
+        probability: 1.0,
+        after: 0,
+        count: Some(1),
+    }]);
+    let start = std::time::Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.lists().await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "every task waited for Retry-After"
+    );
+    let lists_requests = s
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2/dnc/lists")
+        .count();
+    assert!(
+        lists_requests <= 6,
+        "no hammering during the pause: {lists_requests}"
+    );
+}
+
+#[tokio::test]
+async fn five_consecutive_5xx_open_the_breaker() {
+    let s = sim(fast()).await;
+    let c = client(
+        &s,
+        ClientConfig {
+            max_attempts: 10,
+            breaker_threshold: 5,
+            ..quick()
+        },
+    );
+    c.lists().await.unwrap();
+    s.sim.set_faults(vec![FaultRule {
+        endpoint: Endpoint::Lists,
+        kind: FaultKind::ServerError { status: 503 },
+        probability: 1.0,
+        after: 0,
+        count: None,
+    }]);
+    let before = s.sim.requests().len();
+    let err = c.lists().await.unwrap_err();
+    assert!(
+        matches!(err, CxoneError::CircuitOpen { failures: 5, .. }),
+        "{err}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(
+        s.sim.requests().len() - before,
+        5,
+        "exactly five attempts reached the server"
+    );
+    // Open: fails fast, without a request.
+    let before = s.sim.requests().len();
+    assert!(matches!(
+        c.lists().await.unwrap_err(),
+        CxoneError::CircuitOpen { .. }
+    ));
+    assert_eq!(s.sim.requests().len(), before);
+    assert!(c.breaker_open());
+}
+
+#[tokio::test]
+async fn a_101_entry_batch_is_split_and_413_halves() {
+    let s = sim(fast()).await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "split").await;
+    let all = entries(&list, 101, "v1");
+    let outcomes = c.upload_batch(&list, &all).await.unwrap();
+    assert_eq!(created(&outcomes), 101);
+    let sizes: Vec<usize> = s
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2/dnc/entries")
+        .filter_map(|r| r.items)
+        .collect();
+    assert_eq!(sizes, vec![100, 1], "never more than 100 a request");
+
+    // A gateway that takes fewer than 100: the client splits on 413 until the halves fit.
+    let s = sim(SimConfig {
+        max_entries_per_request: 30,
+        ..fast()
+    })
+    .await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "split413").await;
+    let all = entries(&list, 100, "v1");
+    let outcomes = c.upload_batch(&list, &all).await.unwrap();
+    assert_eq!(created(&outcomes), 100);
+    let log = s.sim.requests();
+    let writes: Vec<(u16, usize)> = log
+        .iter()
+        .filter(|r| r.path == "/api/v2/dnc/entries")
+        .map(|r| (r.status, r.items.unwrap()))
+        .collect();
+    assert!(
+        writes.contains(&(413, 100)) && writes.contains(&(413, 50)) && writes.contains(&(201, 25)),
+        "{writes:?}"
+    );
+    assert_eq!(state(&s)["entries"], 100);
+}
+
+#[tokio::test]
+async fn applied_but_503_replays_without_duplicates() {
+    let s = sim(fast()).await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "applied503").await;
+    s.sim.set_faults(vec![FaultRule {
+        endpoint: Endpoint::EntriesPost,
+        kind: FaultKind::AppliedThen503,
+        probability: 1.0,
+        after: 1,
+        count: Some(2),
+    }]);
+    let all = entries(&list, 500, "v1");
+    let outcomes = upload_all(&c, &list, &all, 1).await;
+    // Replayed keys answer with the original result: created, and no second record.
+    assert_eq!(created(&outcomes), 500);
+    let st = state(&s);
+    assert_eq!(st["entries"], 500);
+    assert_eq!(st["duplicates"], 0);
+    assert_eq!(
+        s.sim.requests().iter().filter(|r| r.status == 503).count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn resets_and_slow_responses_are_retried() {
+    let s = sim(fast()).await;
+    let c = client(
+        &s,
+        ClientConfig {
+            request_timeout: Duration::from_millis(300),
+            ..quick()
+        },
+    );
+    let list = make_list(&c, "flaky").await;
+    s.sim.set_faults(vec![
+        FaultRule {
+            endpoint: Endpoint::EntriesPost,
+            kind: FaultKind::Reset,
+            probability: 1.0,
+            after: 1,
+            count: Some(2),
+        },
+        FaultRule {
+            endpoint: Endpoint::EntriesPost,
+            kind: FaultKind::Slow { ms: 1000 },
+            probability: 1.0,
+            after: 4,
+            count: Some(1),
+        },
+    ]);
+    let all = entries(&list, 800, "v1");
+    let outcomes = upload_all(&c, &list, &all, 1).await;
+    assert_eq!(created(&outcomes), 800);
+    assert_eq!(state(&s)["entries"], 800);
+    assert_eq!(state(&s)["duplicates"], 0);
+}
+
+#[tokio::test]
+async fn rerun_sends_same_keys_and_creates_nothing() {
+    let s = sim(fast()).await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "rerun").await;
+    let all = entries(&list, 250, "drop-sha-1");
+    assert_eq!(created(&upload_all(&c, &list, &all, 2).await), 250);
+    let again = upload_all(&c, &list, &entries(&list, 250, "drop-sha-1"), 2).await;
+    assert_eq!(again.len(), 250);
+    assert_eq!(state(&s)["entries"], 250, "a re-run adds nothing");
+    // A new drop (new keys) of the same numbers: they exist already.
+    let newer = upload_all(&c, &list, &entries(&list, 250, "drop-sha-2"), 2).await;
+    assert!(
+        newer
+            .iter()
+            .all(|o| matches!(o, EntryOutcome::Exists { .. })),
+        "{:?}",
+        &newer[..2]
+    );
+    assert_eq!(state(&s)["entries"], 250);
+}
+
+#[tokio::test]
+async fn partial_rejections_map_back_to_the_input_index() {
+    let s = sim(fast()).await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "partial").await;
+    let mut batch = entries(&list, 5, "v1");
+    batch[1].phone_number = "2025550198".into();
+    batch[3].jurisdiction = "Washington".into();
+    batch[4].expiration_date = Some("2001-01-01T00:00:00Z".into());
+    let outcomes = c.upload_batch(&list, &batch).await.unwrap();
+    let code = |o: &EntryOutcome| match o {
+        EntryOutcome::Rejected { code, .. } => code.clone(),
+        other => format!("{other:?}"),
+    };
+    assert!(matches!(outcomes[0], EntryOutcome::Created { .. }));
+    assert_eq!(code(&outcomes[1]), "INVALID_PHONE_NUMBER");
+    assert!(matches!(outcomes[2], EntryOutcome::Created { .. }));
+    assert_eq!(code(&outcomes[3]), "INVALID_JURISDICTION");
+    assert_eq!(code(&outcomes[4]), "INVALID_EXPIRATION");
+    // Unknown list: every entry rejected, answer 200 with empty data.
+    let outcomes = c
+        .upload_batch("no-such-list", &entries("no-such-list", 3, "v1"))
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(|o| code(o) == "UNKNOWN_LIST"));
+}
+
+#[tokio::test]
+async fn paging_and_contacts_check_with_propagation() {
+    let s = sim(SimConfig {
+        propagation_secs: (60, 120),
+        ..fast()
+    })
+    .await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "paging").await;
+    let all = entries(&list, 2_345, "v1");
+    upload_all(&c, &list, &all, 4).await;
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = c.list_entries(&list, offset, 1000).await.unwrap();
+        assert_eq!(page.total, 2_345);
+        if page.entries.is_empty() {
+            break;
+        }
+        offset += page.entries.len() as u64;
+        seen.extend(page.entries.into_iter().map(|e| e.phone_number));
+    }
+    // Batches ran concurrently, so creation order is batch arrival order: compare as sets, and check no repeats.
+    let mut expected: Vec<String> = all.iter().map(|e| e.phone_number.clone()).collect();
+    let pages_len = seen.len();
+    seen.sort();
+    seen.dedup();
+    expected.sort();
+    assert_eq!(pages_len, 2_345, "no entry twice across pages");
+    assert!(seen == expected, "paging returned every entry exactly once");
+
+    let query = |p: &str| dncflow::cxone::ContactQuery {
+        phone_number: p.into(),
+        region_code: "US".into(),
+        list_ids: vec![],
+        match_type: "exact".into(),
+    };
+    let qs = vec![query(&all[0].phone_number), query("+14155550100")];
+    let before = c.check_contacts(&qs).await.unwrap();
+    assert_eq!(
+        before[0].status,
+        dncflow::cxone::CheckStatus::Allowed,
+        "not propagated yet"
+    );
+    s.sim.advance(121.0);
+    let after = c.check_contacts(&qs).await.unwrap();
+    assert_eq!(after[0].status, dncflow::cxone::CheckStatus::Suppressed);
+    assert_eq!(after[0].list_matches, vec![list.clone()]);
+    assert_eq!(after[1].status, dncflow::cxone::CheckStatus::Allowed);
+}
+
+/// A `tracing` writer that keeps everything written, to search it afterwards.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn secrets_and_tokens_never_reach_logs_or_errors() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let s = sim(fast()).await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "secrets").await;
+    s.sim.set_faults(vec![
+        FaultRule {
+            endpoint: Endpoint::EntriesPost,
+            kind: FaultKind::ExpireTokens,
+            probability: 1.0,
+            after: 1,
+            count: Some(1),
+        },
+        FaultRule {
+            endpoint: Endpoint::EntriesPost,
+            kind: FaultKind::ServerError { status: 500 },
+            probability: 1.0,
+            after: 2,
+            count: Some(1),
+        },
+    ]);
+    upload_all(&c, &list, &entries(&list, 400, "v1"), 1).await;
+    // A client with a wrong secret: the error must not quote it.
+    let bad = V2Client::new(
+        Box::new(StaticCredentials(Credentials {
+            base_url: s.base_url.clone(),
+            client_id: "test-client".into(),
+            client_secret: SecretString::from("wrong-secret-1234"),
+        })),
+        quick(),
+    )
+    .unwrap();
+    let err = bad.lists().await.unwrap_err();
+    let err_text = format!("{err} {err:?}");
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("token"), "the capture works: {logs}");
+    let tokens = s.sim.issued_tokens();
+    assert!(tokens.len() >= 2, "a refresh happened: {}", tokens.len());
+    for text in [&logs, &err_text] {
+        assert!(
+            !text.contains(SECRET) && !text.contains("wrong-secret-1234"),
+            "secret leaked: {text}"
+        );
+        for token in &tokens {
+            assert!(!text.contains(token.as_str()), "token leaked: {text}");
+        }
+    }
+    assert!(matches!(err, CxoneError::Unauthorized { .. }), "{err}");
+}

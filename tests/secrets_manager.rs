@@ -1,0 +1,133 @@
+//! Credentials from AWS Secrets Manager (moto_server on loopback stands in for AWS), and a secret rotation picked up
+//! on `invalid_client`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials as AwsCredentials, Region};
+use cxone_sim::SimConfig;
+use dncflow::cxone::auth::SecretsManagerCredentials;
+use dncflow::cxone::v2::{ClientConfig, V2Client};
+use dncflow::cxone::DncApi;
+
+/// A moto_server process, killed on drop.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_moto() -> Moto {
+    let port = free_port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server not found: scripts/test.sh installs it (pip install 'moto[server]')");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto { child, url }
+}
+
+fn secrets_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(AwsCredentials::new("test", "test", None, None, "static"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn credentials_come_from_secrets_manager_and_rotation_is_picked_up() {
+    let moto = start_moto();
+    let sim = cxone_sim::spawn(
+        SimConfig {
+            clients: vec![("sm-client".into(), "first-secret".into())],
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let sm = secrets_client(&moto.url);
+    let doc = |secret: &str| {
+        format!(
+            r#"{{"baseUrl":"{}","clientId":"sm-client","clientSecret":"{secret}"}}"#,
+            sim.base_url
+        )
+    };
+    sm.create_secret()
+        .name("dncflow/cxone")
+        .secret_string(doc("first-secret"))
+        .send()
+        .await
+        .unwrap();
+
+    let client = V2Client::new(
+        Box::new(SecretsManagerCredentials::new(
+            secrets_client(&moto.url),
+            "dncflow/cxone",
+        )),
+        ClientConfig::default(),
+    )
+    .unwrap();
+    client.lists().await.unwrap();
+    assert_eq!(client.token_requests(), 1);
+
+    // Rotation: CXone and the secret change, the cached token dies.
+    sim.sim
+        .set_clients(vec![("sm-client".into(), "second-secret".into())]);
+    sm.put_secret_value()
+        .secret_id("dncflow/cxone")
+        .secret_string(doc("second-secret"))
+        .send()
+        .await
+        .unwrap();
+    sim.sim.expire_tokens();
+    client
+        .lists()
+        .await
+        .expect("the rotated secret is read again after invalid_client");
+    assert_eq!(
+        client.token_requests(),
+        3,
+        "refresh with the old secret, then one with the new"
+    );
+
+    // A secret that does not exist is a clear credentials error.
+    let missing = V2Client::new(
+        Box::new(SecretsManagerCredentials::new(
+            secrets_client(&moto.url),
+            "nope",
+        )),
+        ClientConfig::default(),
+    )
+    .unwrap();
+    let err = missing.lists().await.unwrap_err().to_string();
+    assert!(
+        err.contains("credentials unavailable") && err.contains("nope"),
+        "{err}"
+    );
+}

@@ -1,0 +1,99 @@
+//! `cxone-sim`: serve the CXone DNC API simulator on a local port.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cxone_sim::{FaultRule, SimConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "cxone-sim",
+    version,
+    about = "CXone DNC API simulator (dialect v2) with fault injection"
+)]
+struct Args {
+    /// Port on 127.0.0.1 (0: ephemeral).
+    #[arg(long, default_value_t = 8930)]
+    port: u16,
+    /// JSON file with a full configuration (flags below override it).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Seed of every random decision.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// OAuth client as ID:SECRET (repeatable; replaces the default client).
+    #[arg(long = "client")]
+    clients: Vec<String>,
+    /// Token lifetime in simulated seconds.
+    #[arg(long)]
+    token_ttl: Option<u64>,
+    /// Entries requests per second.
+    #[arg(long)]
+    entries_rate: Option<f64>,
+    /// Contacts-check requests per second.
+    #[arg(long)]
+    check_rate: Option<f64>,
+    /// Propagation delay range in simulated seconds, MIN:MAX.
+    #[arg(long)]
+    propagation: Option<String>,
+    /// Simulated seconds per real second.
+    #[arg(long)]
+    clock_scale: Option<f64>,
+    /// A fault rule as JSON, e.g. '{"endpoint":"entries-post","type":"server-error","status":503,"count":3}'
+    /// (repeatable).
+    #[arg(long = "fault")]
+    faults: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => serde_json::from_slice(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", path.display()))?,
+        None => SimConfig::default(),
+    };
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if !args.clients.is_empty() {
+        config.clients = args
+            .clients
+            .iter()
+            .map(|c| {
+                c.split_once(':')
+                    .map(|(i, s)| (i.to_string(), s.to_string()))
+                    .context("--client takes ID:SECRET")
+            })
+            .collect::<Result<_>>()?;
+    }
+    if let Some(v) = args.token_ttl {
+        config.token_ttl_secs = v;
+    }
+    if let Some(v) = args.entries_rate {
+        config.entries_rate = v;
+    }
+    if let Some(v) = args.check_rate {
+        config.check_rate = v;
+    }
+    if let Some(v) = args.clock_scale {
+        config.clock_scale = v;
+    }
+    if let Some(p) = &args.propagation {
+        let (lo, hi) = p.split_once(':').context("--propagation takes MIN:MAX")?;
+        config.propagation_secs = (lo.parse()?, hi.parse()?);
+    }
+    for f in &args.faults {
+        config.faults.push(
+            serde_json::from_str::<FaultRule>(f).with_context(|| format!("parsing --fault {f}"))?,
+        );
+    }
+    let running = cxone_sim::spawn(config, args.port).await?;
+    println!("cxone-sim listening on {}", running.base_url);
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
