@@ -282,9 +282,15 @@ impl V2Client {
                             }
                             429 => {
                                 self.breaker.record_success();
-                                // The tenant's limit is shared: pause every task of this client.
-                                let pause = wait.unwrap_or_else(|| self.backoff(attempts));
-                                self.limiter.pause_for(pause);
+                                let pause = match wait {
+                                    // The tenant's limit is shared: a Retry-After pauses every task of this client.
+                                    Some(wait) => {
+                                        self.limiter.pause_for(wait);
+                                        wait
+                                    }
+                                    // No hint: this request backs off alone; the limiter keeps pacing the others.
+                                    None => self.backoff(attempts),
+                                };
                                 tracing::warn!(
                                     op,
                                     attempt = attempts,
@@ -299,6 +305,9 @@ impl V2Client {
                                         attempts,
                                         last: "429 rate limited".into(),
                                     });
+                                }
+                                if wait.is_none() {
+                                    tokio::time::sleep(pause).await;
                                 }
                                 continue;
                             }
