@@ -539,3 +539,73 @@ async fn secrets_and_tokens_never_reach_logs_or_errors() {
     }
     assert!(matches!(err, CxoneError::Unauthorized { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn faults_and_inspection_over_http() {
+    let s = sim(fast()).await;
+    let http = reqwest::Client::new();
+    let faults = serde_json::json!([
+        {"endpoint": "lists", "type": "server-error", "status": 502, "count": 1},
+        {"endpoint": "lists", "type": "too-many-requests", "retryAfter": null, "after": 1, "count": 1}
+    ]);
+    let r = http
+        .post(format!("{}/_sim/faults", s.base_url))
+        .json(&faults)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let c = client(&s, quick());
+    c.lists().await.expect("one 502 and one 429 are retried");
+    let log: Vec<serde_json::Value> = http
+        .get(format!("{}/_sim/requests", s.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<u64> = log
+        .iter()
+        .filter(|r| r["path"] == "/api/v2/dnc/lists")
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![502, 429, 200]);
+    let bad = http
+        .post(format!("{}/_sim/faults", s.base_url))
+        .body("[{\"endpoint\":\"nowhere\"}]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let st: serde_json::Value = http
+        .get(format!("{}/_sim/state", s.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["tokensIssued"], 1);
+    assert_eq!(
+        http.post(format!("{}/_sim/reset", s.base_url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let st: serde_json::Value = http
+        .get(format!("{}/_sim/state", s.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Only the reset itself is in the new log (a request is logged once answered).
+    assert_eq!(
+        (st["tokensIssued"].as_u64(), st["requests"].as_u64()),
+        (Some(0), Some(1))
+    );
+}
