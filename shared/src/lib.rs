@@ -9,3 +9,4 @@ pub mod input;
 pub mod normalize;
 pub mod phone;
 pub mod run;
+pub mod store;

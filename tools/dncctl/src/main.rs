@@ -10,6 +10,7 @@ use dncflow::input::ReadOptions;
 use dncflow::normalize::{normalize_to_dir, NormalizeOptions, Progress};
 use dncflow::phone::DefaultRegion;
 use dncflow::run::{Manifest, SourceIdentity};
+use dncflow::store::S3Location;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -27,7 +28,7 @@ struct Cli {
 enum Command {
     /// Normalize a DNC file into a run directory: E.164 shards, rejects and a manifest.
     Normalize {
-        /// The DNC file: a local path (plain, .gz or .zip).
+        /// The DNC file: a local path or s3://bucket/key (plain, .gz or .zip).
         input: String,
         /// The DNC list the numbers are for.
         #[arg(long)]
@@ -47,6 +48,9 @@ enum Command {
         /// `source` for entries whose row names none (default: the list name).
         #[arg(long)]
         source: Option<String>,
+        /// S3 endpoint URL (an emulator); default: AWS, or AWS_ENDPOINT_URL_S3.
+        #[arg(long)]
+        s3_endpoint: Option<String>,
     },
 }
 
@@ -76,6 +80,7 @@ fn run(cli: Cli) -> Result<()> {
             column,
             shards,
             source,
+            s3_endpoint,
         } => {
             let region = DefaultRegion::from_code(&region)
                 .with_context(|| format!("unknown region {region:?}"))?;
@@ -89,13 +94,15 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(s) = source {
                 options.default_source = s;
             }
-            let (raw, identity, size) = open_input(&input)?;
+            let (raw, identity, size, runtime) = open_input(&input, s3_endpoint.as_deref())?;
             let bar = progress_bar(size);
             let mut on_progress = |p: Progress| {
                 bar.set_position(p.bytes);
                 bar.set_message(format!("{} rows", p.rows));
             };
+            // An S3 stream is bridged from async: the runtime must outlive the (blocking) read.
             let result = normalize_to_dir(raw, identity, &options, &out, &mut on_progress);
+            drop(runtime);
             bar.finish_and_clear();
             let run = result.with_context(|| format!("normalizing {input}"))?;
             print_summary(&run.manifest, &run.dir);
@@ -104,9 +111,26 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn open_input(input: &str) -> Result<(Box<dyn std::io::Read + Send>, SourceIdentity, Option<u64>)> {
+type Opened = (
+    Box<dyn std::io::Read + Send>,
+    SourceIdentity,
+    Option<u64>,
+    Option<tokio::runtime::Runtime>,
+);
+
+fn open_input(input: &str, s3_endpoint: Option<&str>) -> Result<Opened> {
     if input.starts_with("s3://") {
-        bail!("{input}: S3 input needs the AWS build of dncctl (not in this version); copy the object locally first");
+        let location = S3Location::parse(input)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let (reader, identity, size) = runtime.block_on(async {
+            let client = dncflow::store::s3_client(s3_endpoint).await;
+            dncflow::store::open_s3_object(&client, &location).await
+        })?;
+        // The stream blocks on this runtime from the (non-runtime) main thread while it is read.
+        return Ok((reader, identity, size, Some(runtime)));
     }
     let file = File::open(input).with_context(|| format!("cannot open {input}"))?;
     let size = file.metadata().ok().map(|m| m.len());
@@ -117,6 +141,7 @@ fn open_input(input: &str) -> Result<(Box<dyn std::io::Read + Send>, SourceIdent
             ..Default::default()
         },
         size,
+        None,
     ))
 }
 
