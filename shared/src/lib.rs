@@ -8,5 +8,6 @@ pub mod dedupe;
 pub mod input;
 pub mod normalize;
 pub mod phone;
+pub mod pipeline;
 pub mod run;
 pub mod store;

@@ -1,0 +1,564 @@
+//! The stages after normalize, as plain functions over the [`DncApi`] boundary: preflight (the list suppresses),
+//! upload with a ledger, cooldown with a canary probe, and reconciliation against the ledger. The Lambda functions
+//! and `dncctl run` call these; the waiting itself belongs to the caller (a Step Functions `Wait`, or the CLI).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::cxone::{
+    idempotency_key, CheckStatus, ContactQuery, CxoneError, DncApi, DncList, EntryInput,
+    EntryOutcome, RemoteEntry, MAX_CONTACTS_PER_REQUEST, MAX_ENTRIES_PER_REQUEST, MAX_PAGE,
+};
+use crate::phone::mask;
+
+/// Failures of the pipeline stages.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    /// The target list does not exist.
+    #[error("DNC list {list} does not exist")]
+    ListNotFound {
+        /// List id or name.
+        list: String,
+    },
+    /// The target list is inactive.
+    #[error("DNC list {list} is not active: entries would not suppress anything")]
+    ListInactive {
+        /// List id.
+        list: String,
+    },
+    /// No active BLOCK rule covering outbound traffic names the list.
+    #[error("DNC list {list} is bound to no active BLOCK rule covering OUTBOUND: suppression would not apply")]
+    NotSuppressing {
+        /// List id.
+        list: String,
+    },
+    /// CXone failed.
+    #[error(transparent)]
+    Cxone(#[from] CxoneError),
+    /// A run file is unreadable.
+    #[error("{what}: {reason}")]
+    Data {
+        /// Which file or record.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl PipelineError {
+    /// Stable error name for Step Functions `Retry`/`Catch`.
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            PipelineError::Cxone(CxoneError::CircuitOpen { .. }) => "CircuitOpen",
+            PipelineError::Cxone(e) if e.is_transient() => "Transient",
+            PipelineError::ListNotFound { .. }
+            | PipelineError::ListInactive { .. }
+            | PipelineError::NotSuppressing { .. } => "NotSuppressing",
+            PipelineError::Data { .. } => "InvalidInput",
+            PipelineError::Cxone(_) => "Fatal",
+        }
+    }
+}
+
+/// One line of a shard, as `normalize` wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardEntry {
+    /// E.164.
+    pub phone_number: String,
+    /// Jurisdiction.
+    pub jurisdiction: String,
+    /// RFC 3339 or `None` (the list's default).
+    pub expiration_date: Option<String>,
+    /// Source.
+    pub source: String,
+    /// Source line.
+    pub line: u64,
+    /// Flags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
+/// Read a shard's JSON lines.
+pub fn parse_shard(text: &str, what: &str) -> Result<Vec<ShardEntry>, PipelineError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| PipelineError::Data {
+                what: format!("{what} line {}", i + 1),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// What happened to one entry: a line of the run's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerRecord {
+    /// E.164.
+    pub phone_number: String,
+    /// Jurisdiction sent.
+    pub jurisdiction: String,
+    /// Expiration sent.
+    pub expiration_date: Option<String>,
+    /// Key sent.
+    pub idempotency_key: String,
+    /// CXone's answer.
+    pub outcome: EntryOutcome,
+}
+
+impl LedgerRecord {
+    /// Whether CXone holds the number (created now or before).
+    pub fn held(&self) -> bool {
+        matches!(
+            self.outcome,
+            EntryOutcome::Created { .. } | EntryOutcome::Exists { .. }
+        )
+    }
+}
+
+/// Check that writing to `list_id` will suppress outbound calls: the list exists, is active, and an active BLOCK
+/// rule with scope OUTBOUND or BOTH names it.
+pub async fn preflight(api: &dyn DncApi, list_id: &str) -> Result<DncList, PipelineError> {
+    let list = api
+        .get_list(list_id)
+        .await?
+        .ok_or_else(|| PipelineError::ListNotFound {
+            list: list_id.to_string(),
+        })?;
+    if !list.is_active {
+        return Err(PipelineError::ListInactive {
+            list: list_id.to_string(),
+        });
+    }
+    if !api
+        .rules()
+        .await?
+        .iter()
+        .any(|r| r.blocks_outbound(list_id))
+    {
+        return Err(PipelineError::NotSuppressing {
+            list: list_id.to_string(),
+        });
+    }
+    Ok(list)
+}
+
+/// Progress of one upload invocation.
+#[derive(Debug, Default)]
+pub struct UploadProgress {
+    /// Ledger records of the entries processed, in shard order.
+    pub records: Vec<LedgerRecord>,
+    /// Index of the next entry to upload.
+    pub next: usize,
+    /// Whether the shard is finished.
+    pub done: bool,
+    /// Set when a batch failed: what was done before it is in `records`.
+    pub error: Option<PipelineError>,
+}
+
+/// Upload `entries[start..]` in batches of at most 100 (`concurrency` in flight), until done or until `budget` is
+/// spent (then `done` is false and `next` says where to resume). Keys are deterministic from (list, number,
+/// `source_version`), so resuming or re-running never duplicates.
+pub async fn upload_entries(
+    api: &dyn DncApi,
+    list_id: &str,
+    source_version: &str,
+    entries: &[ShardEntry],
+    start: usize,
+    budget: Duration,
+    concurrency: usize,
+) -> UploadProgress {
+    let started = Instant::now();
+    let mut progress = UploadProgress {
+        next: start.min(entries.len()),
+        ..Default::default()
+    };
+    let wave = MAX_ENTRIES_PER_REQUEST * concurrency.max(1);
+    while progress.next < entries.len() {
+        if started.elapsed() >= budget {
+            return progress;
+        }
+        let end = (progress.next + wave).min(entries.len());
+        let slice = &entries[progress.next..end];
+        let inputs: Vec<EntryInput> = slice
+            .iter()
+            .map(|e| EntryInput {
+                idempotency_key: idempotency_key(list_id, &e.phone_number, source_version),
+                phone_number: e.phone_number.clone(),
+                jurisdiction: e.jurisdiction.clone(),
+                expiration_date: e.expiration_date.clone(),
+                source: e.source.clone(),
+            })
+            .collect();
+        let results: Vec<Result<Vec<EntryOutcome>, CxoneError>> =
+            futures::stream::iter(inputs.chunks(MAX_ENTRIES_PER_REQUEST))
+                .map(|chunk| api.upload_batch(list_id, chunk))
+                .buffered(concurrency.max(1))
+                .collect()
+                .await;
+        for (chunk, result) in inputs.chunks(MAX_ENTRIES_PER_REQUEST).zip(results) {
+            match result {
+                Ok(outcomes) => {
+                    for (input, outcome) in chunk.iter().zip(outcomes) {
+                        progress.records.push(LedgerRecord {
+                            phone_number: input.phone_number.clone(),
+                            jurisdiction: input.jurisdiction.clone(),
+                            expiration_date: input.expiration_date.clone(),
+                            idempotency_key: input.idempotency_key.clone(),
+                            outcome,
+                        });
+                    }
+                    progress.next += chunk.len();
+                }
+                Err(e) => {
+                    // Later batches of the wave may have succeeded; their keys make the resumed upload harmless.
+                    tracing::warn!(list_id, next = progress.next, error = %e, "upload stopped");
+                    progress.error = Some(e.into());
+                    return progress;
+                }
+            }
+        }
+    }
+    progress.done = true;
+    progress
+}
+
+/// Whether a list may be probed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cooldown {
+    /// At least the minimum time has passed since the last write.
+    pub elapsed: bool,
+    /// Seconds still to wait (0 when elapsed).
+    pub wait_seconds: u64,
+}
+
+/// No list is ready before `min` after its last write.
+pub fn cooldown(last_write: DateTime<Utc>, now: DateTime<Utc>, min: Duration) -> Cooldown {
+    let ready_at = last_write + chrono::Duration::from_std(min).unwrap_or(chrono::Duration::MAX);
+    if now >= ready_at {
+        Cooldown {
+            elapsed: true,
+            wait_seconds: 0,
+        }
+    } else {
+        let secs = (ready_at - now).num_milliseconds().max(0) as u64;
+        Cooldown {
+            elapsed: false,
+            wait_seconds: secs.div_ceil(1000).max(1),
+        }
+    }
+}
+
+/// A canary probe: uploaded numbers that must come back suppressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryResult {
+    /// Numbers probed.
+    pub probed: usize,
+    /// Numbers answered suppressed.
+    pub suppressed: usize,
+    /// Masked numbers not (yet) suppressed.
+    pub pending: Vec<String>,
+}
+
+impl CanaryResult {
+    /// Every probed number is suppressed.
+    pub fn propagated(&self) -> bool {
+        self.probed > 0 && self.suppressed == self.probed
+    }
+}
+
+/// Pick up to `n` numbers spread over the ledger (deterministic), held by CXone.
+pub fn canary_sample(records: &[LedgerRecord], n: usize) -> Vec<String> {
+    let held: Vec<&LedgerRecord> = records.iter().filter(|r| r.held()).collect();
+    if held.is_empty() || n == 0 {
+        return Vec::new();
+    }
+    let step = (held.len() / n).max(1);
+    held.iter()
+        .step_by(step)
+        .take(n)
+        .map(|r| r.phone_number.clone())
+        .collect()
+}
+
+/// Probe the canary numbers with the contacts check against `list_id`.
+pub async fn probe_canary(
+    api: &dyn DncApi,
+    list_id: &str,
+    numbers: &[String],
+) -> Result<CanaryResult, PipelineError> {
+    let mut result = CanaryResult {
+        probed: 0,
+        suppressed: 0,
+        pending: Vec::new(),
+    };
+    for chunk in numbers.chunks(MAX_CONTACTS_PER_REQUEST) {
+        let queries: Vec<ContactQuery> = chunk
+            .iter()
+            .map(|n| ContactQuery {
+                phone_number: n.clone(),
+                region_code: "US".into(),
+                list_ids: vec![list_id.to_string()],
+                match_type: "exact".into(),
+            })
+            .collect();
+        for (n, r) in chunk.iter().zip(api.check_contacts(&queries).await?) {
+            result.probed += 1;
+            if r.status == CheckStatus::Suppressed {
+                result.suppressed += 1;
+            } else {
+                result.pending.push(mask(n));
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// Every entry of a list, page by page (limit 1000).
+pub async fn fetch_all_entries(
+    api: &dyn DncApi,
+    list_id: &str,
+) -> Result<Vec<RemoteEntry>, PipelineError> {
+    let mut all = Vec::new();
+    loop {
+        let page = api
+            .list_entries(list_id, all.len() as u64, MAX_PAGE)
+            .await?;
+        let got = page.entries.len();
+        all.extend(page.entries);
+        if got == 0 || all.len() as u64 >= page.total {
+            return Ok(all);
+        }
+    }
+}
+
+/// The comparison of the ledger with what CXone holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconciliation {
+    /// Entries the ledger says CXone holds.
+    pub expected: usize,
+    /// Of those, found on the list.
+    pub found: usize,
+    /// Expected but not on the list: to upload again.
+    pub missing: Vec<LedgerRecord>,
+    /// On the list with another expiration than sent.
+    pub wrong_expiration: Vec<LedgerRecord>,
+    /// On the list with another jurisdiction than sent.
+    pub wrong_jurisdiction: Vec<LedgerRecord>,
+    /// Entries CXone rejected (dead letters), by code.
+    pub rejected_by_code: std::collections::BTreeMap<String, usize>,
+    /// Entries whose outcome is unknown.
+    pub unconfirmed: Vec<LedgerRecord>,
+}
+
+impl Reconciliation {
+    /// Nothing missing, nothing wrong, nothing unconfirmed.
+    pub fn clean(&self) -> bool {
+        self.missing.is_empty()
+            && self.wrong_expiration.is_empty()
+            && self.wrong_jurisdiction.is_empty()
+            && self.unconfirmed.is_empty()
+    }
+}
+
+/// Compare the ledger with the list's entries. `default_expiration` is what CXone applies to entries sent without one.
+pub fn reconcile(
+    ledger: &[LedgerRecord],
+    remote: &[RemoteEntry],
+    default_expiration: Option<&str>,
+) -> Reconciliation {
+    let by_number: HashMap<&str, &RemoteEntry> = remote
+        .iter()
+        .map(|e| (e.phone_number.as_str(), e))
+        .collect();
+    let mut r = Reconciliation::default();
+    let instant = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    };
+    for rec in ledger {
+        match &rec.outcome {
+            EntryOutcome::Rejected { code, .. } => {
+                *r.rejected_by_code.entry(code.clone()).or_default() += 1;
+                continue;
+            }
+            EntryOutcome::Unconfirmed => {
+                // Unknown: if CXone holds it, it is confirmed now; otherwise it is missing.
+                if !by_number.contains_key(rec.phone_number.as_str()) {
+                    r.unconfirmed.push(rec.clone());
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        r.expected += 1;
+        let Some(remote) = by_number.get(rec.phone_number.as_str()) else {
+            r.missing.push(rec.clone());
+            continue;
+        };
+        r.found += 1;
+        // An entry that existed before this run keeps its own metadata: only entries created now are compared.
+        if matches!(rec.outcome, EntryOutcome::Exists { .. }) {
+            continue;
+        }
+        let sent = rec
+            .expiration_date
+            .as_deref()
+            .or(default_expiration)
+            .and_then(instant);
+        let held = remote.expiration_date.as_deref().and_then(instant);
+        if sent.is_some() && sent != held {
+            r.wrong_expiration.push(rec.clone());
+        }
+        if remote.jurisdiction != rec.jurisdiction {
+            r.wrong_jurisdiction.push(rec.clone());
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(phone: &str, outcome: EntryOutcome) -> LedgerRecord {
+        LedgerRecord {
+            phone_number: phone.into(),
+            jurisdiction: "US-DC".into(),
+            expiration_date: Some("2030-01-01T00:00:00Z".into()),
+            idempotency_key: format!("k{phone}"),
+            outcome,
+        }
+    }
+
+    fn remote(phone: &str, jurisdiction: &str, exp: &str) -> RemoteEntry {
+        RemoteEntry {
+            id: format!("e{phone}"),
+            phone_number: phone.into(),
+            list_id: "l".into(),
+            jurisdiction: jurisdiction.into(),
+            expiration_date: Some(exp.into()),
+            source: "s".into(),
+            created_at: None,
+        }
+    }
+
+    #[test]
+    fn reconcile_finds_missing_and_wrong_metadata() {
+        let created = || EntryOutcome::Created { id: "x".into() };
+        let ledger = vec![
+            rec("+12025550001", created()),
+            rec("+12025550002", created()),
+            rec("+12025550003", created()),
+            rec("+12025550004", created()),
+            rec(
+                "+12025550005",
+                EntryOutcome::Rejected {
+                    code: "INVALID_JURISDICTION".into(),
+                    message: String::new(),
+                },
+            ),
+            rec("+12025550006", EntryOutcome::Exists { id: "y".into() }),
+            rec("+12025550007", EntryOutcome::Unconfirmed),
+        ];
+        let held = vec![
+            remote("+12025550001", "US-DC", "2030-01-01T00:00:00Z"),
+            remote("+12025550003", "US-VA", "2030-01-01T00:00:00Z"),
+            remote("+12025550004", "US-DC", "2031-01-01T00:00:00Z"),
+            remote("+12025550006", "US-MD", "2040-01-01T00:00:00Z"),
+        ];
+        let r = reconcile(&ledger, &held, None);
+        assert_eq!((r.expected, r.found), (5, 4));
+        assert_eq!(
+            r.missing
+                .iter()
+                .map(|m| m.phone_number.as_str())
+                .collect::<Vec<_>>(),
+            vec!["+12025550002"]
+        );
+        assert_eq!(r.wrong_jurisdiction[0].phone_number, "+12025550003");
+        assert_eq!(r.wrong_expiration[0].phone_number, "+12025550004");
+        assert_eq!(r.rejected_by_code.get("INVALID_JURISDICTION"), Some(&1));
+        assert_eq!(r.unconfirmed.len(), 1);
+        assert!(!r.clean());
+    }
+
+    #[test]
+    fn cooldown_waits_180_seconds_after_the_last_write() {
+        let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let min = Duration::from_secs(180);
+        assert_eq!(
+            cooldown(t0, t0 + chrono::Duration::seconds(10), min),
+            Cooldown {
+                elapsed: false,
+                wait_seconds: 170
+            }
+        );
+        assert_eq!(
+            cooldown(t0, t0 + chrono::Duration::milliseconds(179_500), min).wait_seconds,
+            1
+        );
+        assert!(cooldown(t0, t0 + chrono::Duration::seconds(180), min).elapsed);
+    }
+
+    #[test]
+    fn canary_sample_spreads_over_held_entries() {
+        let ledger: Vec<LedgerRecord> = (0..100)
+            .map(|i| {
+                rec(
+                    &format!("+1202555{i:04}"),
+                    EntryOutcome::Created { id: i.to_string() },
+                )
+            })
+            .collect();
+        let s = canary_sample(&ledger, 5);
+        assert_eq!(s.len(), 5);
+        assert_eq!(s[0], "+12025550000");
+        assert_eq!(s[1], "+12025550020");
+    }
+
+    #[test]
+    fn error_names_are_stable() {
+        assert_eq!(
+            PipelineError::NotSuppressing { list: "l".into() }.error_name(),
+            "NotSuppressing"
+        );
+        assert_eq!(
+            PipelineError::from(CxoneError::CircuitOpen {
+                op: "x",
+                failures: 5
+            })
+            .error_name(),
+            "CircuitOpen"
+        );
+        assert_eq!(
+            PipelineError::from(CxoneError::Exhausted {
+                op: "x",
+                attempts: 3,
+                last: String::new()
+            })
+            .error_name(),
+            "Transient"
+        );
+        assert_eq!(
+            PipelineError::from(CxoneError::Unauthorized {
+                op: "x",
+                code: String::new()
+            })
+            .error_name(),
+            "Fatal"
+        );
+    }
+}
