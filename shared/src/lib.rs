@@ -7,6 +7,7 @@ pub mod cxone;
 pub mod dedupe;
 pub mod input;
 pub mod normalize;
+pub mod orchestrate;
 pub mod phone;
 pub mod pipeline;
 pub mod run;

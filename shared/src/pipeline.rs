@@ -394,12 +394,10 @@ pub fn reconcile(
                 *r.rejected_by_code.entry(code.clone()).or_default() += 1;
                 continue;
             }
-            EntryOutcome::Unconfirmed => {
-                // Unknown: if CXone holds it, it is confirmed now; otherwise it is missing.
-                if !by_number.contains_key(rec.phone_number.as_str()) {
-                    r.unconfirmed.push(rec.clone());
-                    continue;
-                }
+            // Unknown: if CXone holds it, it is confirmed now; otherwise it is missing.
+            EntryOutcome::Unconfirmed if !by_number.contains_key(rec.phone_number.as_str()) => {
+                r.unconfirmed.push(rec.clone());
+                continue;
             }
             _ => {}
         }

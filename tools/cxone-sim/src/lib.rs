@@ -51,7 +51,11 @@ pub enum Endpoint {
 
 /// What an injected fault does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum FaultKind {
     /// Answer 429, with `Retry-After` seconds if given.
     TooManyRequests {
@@ -75,6 +79,12 @@ pub enum FaultKind {
     AppliedThen503,
     /// Expire every issued token now (token expiry mid-run), then handle the request normally.
     ExpireTokens,
+    /// Answer each entry of a batch `created` with this probability but store nothing (a lost write, for
+    /// reconciliation to find).
+    LoseWrites {
+        /// Per-entry probability.
+        per_entry: f64,
+    },
     /// Reject each entry of a batch with this probability and code (partial success).
     RejectEntries {
         /// Error code, e.g. `INVALID_PHONE_NUMBER`.
@@ -562,7 +572,7 @@ async fn guarded(sim: &Sim, ep: Endpoint, mut req: Request, next: Next) -> Respo
             }
             FaultKind::ExpireTokens => sim.expire_tokens(),
             FaultKind::AppliedThen503 => applied_then_503 = true,
-            FaultKind::RejectEntries { .. } => {
+            FaultKind::RejectEntries { .. } | FaultKind::LoseWrites { .. } => {
                 req.extensions_mut().insert(InjectedRejects(fault.clone()));
             }
         }
@@ -958,6 +968,13 @@ async fn entries_post(State(sim): State<Sim>, req: Request) -> Response {
         if let Some(InjectedRejects(FaultKind::RejectEntries { code, per_entry })) = &injected {
             if s.random() < *per_entry {
                 reject(code, "injected rejection");
+                continue;
+            }
+        }
+        if let Some(InjectedRejects(FaultKind::LoseWrites { per_entry })) = &injected {
+            if !s.idem.contains_key(&key) && s.random() < *per_entry {
+                let id = s.id("lost");
+                data.push(json!({"index": index, "id": id, "phoneNumber": phone, "listId": list_id, "status": "created"}));
                 continue;
             }
         }

@@ -6,8 +6,15 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use dncflow::cxone::auth::{
+    CredentialSource, Credentials, EnvCredentials, FileCredentials, SecretsManagerCredentials,
+    StaticCredentials,
+};
+use dncflow::cxone::v2::{ClientConfig, V2Client};
+use dncflow::cxone::DncApi;
 use dncflow::input::ReadOptions;
-use dncflow::normalize::{normalize_to_dir, NormalizeOptions, Progress};
+use dncflow::normalize::{normalize_to_dir, NormalizeOptions, Progress, RunOutput};
+use dncflow::orchestrate::{ensure_list, run_pipeline, RunFiles, RunSettings, ScaledClock};
 use dncflow::phone::DefaultRegion;
 use dncflow::run::{Manifest, SourceIdentity};
 use dncflow::store::S3Location;
@@ -24,33 +31,65 @@ struct Cli {
     command: Command,
 }
 
+/// What to normalize and how.
+#[derive(clap::Args)]
+struct NormalizeArgs {
+    /// The DNC file: a local path or s3://bucket/key (plain, .gz or .zip).
+    input: String,
+    /// The DNC list the numbers are for.
+    #[arg(long)]
+    list: String,
+    /// Output root (stands in for the bucket); the run is written to OUT/runs/<runId>/.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Default region for numbers written without a country code.
+    #[arg(long, default_value = "US")]
+    region: String,
+    /// Phone column: header name or 1-based position (default: detected).
+    #[arg(long)]
+    column: Option<String>,
+    /// Number of shard slots.
+    #[arg(long, default_value_t = 16)]
+    shards: u32,
+    /// `source` for entries whose row names none (default: the list name).
+    #[arg(long)]
+    source: Option<String>,
+    /// S3 endpoint URL (an emulator); default: AWS, or AWS_ENDPOINT_URL_S3.
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Normalize a DNC file into a run directory: E.164 shards, rejects and a manifest.
-    Normalize {
-        /// The DNC file: a local path or s3://bucket/key (plain, .gz or .zip).
-        input: String,
-        /// The DNC list the numbers are for.
+    Normalize(NormalizeArgs),
+    /// The whole job: normalize, upload, cool down, probe, reconcile, and publish the report and the list status.
+    /// Without --endpoint it runs against an embedded CXone simulator (no tenant, no AWS account needed).
+    Run {
+        #[command(flatten)]
+        normalize: NormalizeArgs,
+        /// CXone base URL of a real tenant (with --credentials or --secret-id).
         #[arg(long)]
-        list: String,
-        /// Output root; the run is written to OUT/runs/<runId>/.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Default region for numbers written without a country code.
-        #[arg(long, default_value = "US")]
-        region: String,
-        /// Phone column: header name or 1-based position (default: detected).
+        endpoint: Option<String>,
+        /// Credentials JSON file: {"baseUrl"|"tenant", "clientId", "clientSecret"}.
         #[arg(long)]
-        column: Option<String>,
-        /// Number of shard slots.
-        #[arg(long, default_value_t = 16)]
-        shards: u32,
-        /// `source` for entries whose row names none (default: the list name).
+        credentials: Option<PathBuf>,
+        /// Secrets Manager secret (name or ARN) holding the credentials JSON.
         #[arg(long)]
-        source: Option<String>,
-        /// S3 endpoint URL (an emulator); default: AWS, or AWS_ENDPOINT_URL_S3.
-        #[arg(long)]
-        s3_endpoint: Option<String>,
+        secret_id: Option<String>,
+        /// Seconds after the last write before a list may be called ready.
+        #[arg(long, default_value_t = 180)]
+        cooldown_secs: u64,
+        /// Requests per second to CXone.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Embedded simulator: simulated seconds per real second (cooldown and propagation pass this much faster).
+        #[arg(long, default_value_t = 60.0)]
+        sim_clock_scale: f64,
+        /// Embedded simulator: a fault rule as JSON (repeatable), e.g.
+        /// '{"endpoint":"entries-post","type":"server-error","status":503,"probability":0.1}'.
+        #[arg(long = "sim-fault")]
+        sim_faults: Vec<String>,
     },
 }
 
@@ -72,43 +111,149 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Normalize {
-            input,
-            list,
-            out,
-            region,
-            column,
-            shards,
-            source,
-            s3_endpoint,
-        } => {
-            let region = DefaultRegion::from_code(&region)
-                .with_context(|| format!("unknown region {region:?}"))?;
-            if shards == 0 || shards > 4096 {
-                bail!("--shards must be between 1 and 4096, got {shards}");
-            }
-            let mut options = NormalizeOptions::new(&list);
-            options.region = region;
-            options.shard_count = shards;
-            options.read = ReadOptions { column };
-            if let Some(s) = source {
-                options.default_source = s;
-            }
-            let (raw, identity, size, runtime) = open_input(&input, s3_endpoint.as_deref())?;
-            let bar = progress_bar(size);
-            let mut on_progress = |p: Progress| {
-                bar.set_position(p.bytes);
-                bar.set_message(format!("{} rows", p.rows));
-            };
-            // An S3 stream is bridged from async: the runtime must outlive the (blocking) read.
-            let result = normalize_to_dir(raw, identity, &options, &out, &mut on_progress);
-            drop(runtime);
-            bar.finish_and_clear();
-            let run = result.with_context(|| format!("normalizing {input}"))?;
+        Command::Normalize(args) => {
+            let run = normalize(&args)?;
             print_summary(&run.manifest, &run.dir);
             Ok(())
         }
+        Command::Run {
+            normalize: args,
+            endpoint,
+            credentials,
+            secret_id,
+            cooldown_secs,
+            rate,
+            sim_clock_scale,
+            sim_faults,
+        } => {
+            let normalized = normalize(&args)?;
+            print_summary(&normalized.manifest, &normalized.dir);
+            println!();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(async {
+                let settings = RunSettings {
+                    cooldown: std::time::Duration::from_secs(cooldown_secs),
+                    ..RunSettings::default()
+                };
+                let mut say = |line: String| eprintln!("{line}");
+                let config = ClientConfig { rate_per_sec: rate, ..ClientConfig::default() };
+                let files = RunFiles { manifest: &normalized.manifest, run_dir: &normalized.dir, out_root: &args.out };
+                match endpoint {
+                    None => {
+                        let faults = sim_faults
+                            .iter()
+                            .map(|f| serde_json::from_str::<cxone_sim::FaultRule>(f).with_context(|| format!("--sim-fault {f}")))
+                            .collect::<Result<Vec<_>>>()?;
+                        let sim = cxone_sim::spawn(
+                            cxone_sim::SimConfig { clock_scale: sim_clock_scale, faults, ..cxone_sim::SimConfig::default() },
+                            0,
+                        )
+                        .await?;
+                        eprintln!("embedded CXone simulator at {} (clock {}x)", sim.base_url, sim_clock_scale);
+                        let (id, secret) = cxone_sim::SimConfig::default().clients[0].clone();
+                        let creds = Credentials { base_url: sim.base_url.clone(), client_id: id, client_secret: secret.into() };
+                        let api = V2Client::new(Box::new(StaticCredentials(creds)), config)?;
+                        let list = ensure_list(&api, &args.list).await?;
+                        let clock = ScaledClock::new(sim_clock_scale);
+                        let report = run_pipeline(&api, &clock, &files, &list, &settings, &mut say).await?;
+                        let state = sim.sim.state();
+                        eprintln!("simulator holds {} entries ({} duplicates)", state["entries"], state["duplicates"]);
+                        anyhow::Ok(report)
+                    }
+                    Some(url) => {
+                        let source: Box<dyn CredentialSource> = match (credentials, secret_id) {
+                            (Some(path), _) => Box::new(FileCredentials(path)),
+                            (None, Some(id)) => Box::new(SecretsManagerCredentials::from_env(id, None).await),
+                            (None, None) => Box::new(EnvCredentials),
+                        };
+                        let api = V2Client::new(Box::new(BaseUrlOverride { inner: source, base_url: url }), config)?;
+                        let list = api
+                            .find_list(&args.list)
+                            .await?
+                            .with_context(|| format!("no DNC list named {:?} on the tenant: create it first (dncctl provision)", args.list))?;
+                        let clock = ScaledClock::new(1.0);
+                        anyhow::Ok(run_pipeline(&api, &clock, &files, &list, &settings, &mut say).await?)
+                    }
+                }
+            })?;
+            println!(
+                "status     {}{}",
+                report.status,
+                report
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            );
+            println!(
+                "verified   {} of {} expected entries on list {}",
+                report.found, report.expected, report.list
+            );
+            println!(
+                "uploaded   {} created, {} already there, {} rejected (dead letters), {} re-uploaded",
+                report.upload.created, report.upload.exists, report.upload.rejected, report.upload.reuploaded
+            );
+            println!("report     {}", normalized.dir.join("report.md").display());
+            println!(
+                "status     {}",
+                args.out
+                    .join("status")
+                    .join(&report.list)
+                    .join("latest.json")
+                    .display()
+            );
+            if !report.success() {
+                bail!("run {} FAILED", report.run_id);
+            }
+            Ok(())
+        }
     }
+}
+
+/// Credentials from `inner`, with the tenant URL given on the command line.
+struct BaseUrlOverride {
+    inner: Box<dyn CredentialSource>,
+    base_url: String,
+}
+
+#[async_trait::async_trait]
+impl CredentialSource for BaseUrlOverride {
+    async fn load(&self) -> Result<Credentials, dncflow::cxone::CxoneError> {
+        let mut c = self.inner.load().await?;
+        c.base_url = self.base_url.trim_end_matches('/').to_string();
+        Ok(c)
+    }
+}
+
+fn normalize(args: &NormalizeArgs) -> Result<RunOutput> {
+    let region = DefaultRegion::from_code(&args.region)
+        .with_context(|| format!("unknown region {:?}", args.region))?;
+    if args.shards == 0 || args.shards > 4096 {
+        bail!("--shards must be between 1 and 4096, got {}", args.shards);
+    }
+    let mut options = NormalizeOptions::new(&args.list);
+    options.region = region;
+    options.shard_count = args.shards;
+    options.read = ReadOptions {
+        column: args.column.clone(),
+    };
+    if let Some(s) = &args.source {
+        options.default_source = s.clone();
+    }
+    let (raw, identity, size, runtime) = open_input(&args.input, args.s3_endpoint.as_deref())?;
+    let bar = progress_bar(size);
+    let mut on_progress = |p: Progress| {
+        bar.set_position(p.bytes);
+        bar.set_message(format!("{} rows", p.rows));
+    };
+    // An S3 stream is bridged from async: the runtime must outlive the (blocking) read.
+    let result = normalize_to_dir(raw, identity, &options, &args.out, &mut on_progress);
+    drop(runtime);
+    bar.finish_and_clear();
+    result.with_context(|| format!("normalizing {}", args.input))
 }
 
 type Opened = (
