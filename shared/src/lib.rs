@@ -3,6 +3,7 @@
 //! The library holds the domain (normalization, de-duplication, shards, manifests, accounting), and the edges the
 //! Lambda functions and the operator CLI share.
 
+pub mod check;
 pub mod cxone;
 pub mod dedupe;
 pub mod input;
