@@ -6,10 +6,12 @@
 pub mod check;
 pub mod cxone;
 pub mod dedupe;
+pub mod events;
 pub mod input;
 pub mod normalize;
 pub mod orchestrate;
 pub mod phone;
 pub mod pipeline;
 pub mod run;
+pub mod stages;
 pub mod store;

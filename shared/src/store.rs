@@ -13,6 +13,16 @@ pub enum StoreError {
     /// Not an `s3://bucket/key` URL.
     #[error("not an S3 URL (s3://bucket/key): {0}")]
     BadUrl(String),
+    /// The object could not be written.
+    #[error("cannot write s3://{bucket}/{key}: {reason}")]
+    Put {
+        /// Bucket (or local root).
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
     /// The object could not be fetched.
     #[error("cannot read s3://{bucket}/{key}: {reason}")]
     Get {
@@ -130,6 +140,274 @@ where
         SdkError::ConstructionFailure(_) => "request could not be built".to_string(),
         _ => "unknown SDK error".to_string(),
     }
+}
+
+/// Where run files are written: a local directory standing in for the bucket, or an S3 bucket.
+#[async_trait::async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Store a local file under `key` (multipart for large files on S3).
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), StoreError>;
+    /// Store bytes under `key`.
+    async fn put_bytes(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError>;
+    /// Read `key`, `None` when it does not exist.
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+fn put_err(bucket: &str, key: &str, reason: String) -> StoreError {
+    StoreError::Put {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        reason,
+    }
+}
+
+/// A local directory standing in for a bucket.
+pub struct LocalStore {
+    /// The root directory.
+    pub root: std::path::PathBuf,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for LocalStore {
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), StoreError> {
+        let dest = self.root.join(key);
+        let root = self.root.display().to_string();
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| put_err(&root, key, e.to_string()))?;
+        }
+        tokio::fs::copy(path, &dest)
+            .await
+            .map(|_| ())
+            .map_err(|e| put_err(&root, key, e.to_string()))
+    }
+
+    async fn put_bytes(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        let dest = self.root.join(key);
+        let root = self.root.display().to_string();
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| put_err(&root, key, e.to_string()))?;
+        }
+        tokio::fs::write(&dest, body)
+            .await
+            .map_err(|e| put_err(&root, key, e.to_string()))
+    }
+
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match tokio::fs::read(self.root.join(key)).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Get {
+                bucket: self.root.display().to_string(),
+                key: key.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// An S3 bucket.
+pub struct S3Store {
+    /// The client.
+    pub client: aws_sdk_s3::Client,
+    /// The bucket.
+    pub bucket: String,
+}
+
+/// Parts of a multipart upload (S3's minimum part size is 5 MiB).
+const PART: usize = 8 << 20;
+
+#[async_trait::async_trait]
+impl ObjectStore for S3Store {
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), StoreError> {
+        use aws_sdk_s3::primitives::ByteStream;
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        use tokio::io::AsyncReadExt;
+        let err = |reason: String| put_err(&self.bucket, key, reason);
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .len();
+        if size as usize <= PART {
+            let body = ByteStream::from_path(path)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| err(sdk_error_summary(&e)))?;
+            return Ok(());
+        }
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| err(sdk_error_summary(&e)))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        let result: Result<Vec<CompletedPart>, StoreError> = async {
+            let mut file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            let mut parts = Vec::new();
+            let mut number = 1;
+            loop {
+                let mut buf = Vec::with_capacity(PART);
+                (&mut file)
+                    .take(PART as u64)
+                    .read_to_end(&mut buf)
+                    .await
+                    .map_err(|e| err(e.to_string()))?;
+                if buf.is_empty() {
+                    break;
+                }
+                let part = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(ByteStream::from(buf))
+                    .send()
+                    .await
+                    .map_err(|e| err(sdk_error_summary(&e)))?;
+                // The SDK checksums each part (CRC32 by default); completing must repeat those checksums.
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(part.e_tag().map(str::to_string))
+                        .set_checksum_crc32(part.checksum_crc32().map(str::to_string))
+                        .set_checksum_crc32_c(part.checksum_crc32_c().map(str::to_string))
+                        .set_checksum_crc64_nvme(part.checksum_crc64_nvme().map(str::to_string))
+                        .build(),
+                );
+                number += 1;
+            }
+            Ok(parts)
+        }
+        .await;
+        match result {
+            Ok(parts) => {
+                let completed = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await;
+                if let Err(e) = completed {
+                    // CompleteMultipartUpload can fail after the object was assembled (a timeout, an answer the SDK
+                    // cannot parse): the object itself, with the expected size, is the proof.
+                    let head = self
+                        .client
+                        .head_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                        .await;
+                    if head.ok().and_then(|h| h.content_length()) != Some(size as i64) {
+                        return Err(err(sdk_error_summary(&e)));
+                    }
+                    tracing::warn!(bucket = %self.bucket, key, "multipart completion answer unreadable; object verified by size");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Leave no half upload behind (it would be billed).
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn put_bytes(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| put_err(&self.bucket, key, sdk_error_summary(&e)))?;
+        Ok(())
+    }
+
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => {
+                return Err(StoreError::Get {
+                    bucket: self.bucket.clone(),
+                    key: key.to_string(),
+                    reason: sdk_error_summary(&e),
+                })
+            }
+        };
+        let bytes = out.body.collect().await.map_err(|e| StoreError::Get {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(bytes.into_bytes().to_vec()))
+    }
+}
+
+/// Publish a staged run directory (shards, rejects, then the manifest last: its presence marks a complete run) under
+/// `runs/<runId>/` of `store`. Returns the manifest key and the shard keys.
+pub async fn publish_run(
+    store: &dyn ObjectStore,
+    staging: &std::path::Path,
+    manifest: &crate::run::Manifest,
+) -> Result<(String, Vec<String>), StoreError> {
+    let prefix = format!("runs/{}", manifest.run_id);
+    let mut shard_keys = Vec::new();
+    for shard in &manifest.shards {
+        let key = format!("{prefix}/{}", shard.key);
+        store.put_file(&key, &staging.join(&shard.key)).await?;
+        shard_keys.push(key);
+    }
+    store
+        .put_file(
+            &format!("{prefix}/{}", manifest.rejects_key),
+            &staging.join(&manifest.rejects_key),
+        )
+        .await?;
+    let manifest_key = format!("{prefix}/manifest.json");
+    store
+        .put_file(&manifest_key, &staging.join("manifest.json"))
+        .await?;
+    Ok((manifest_key, shard_keys))
 }
 
 #[cfg(test)]

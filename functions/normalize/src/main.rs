@@ -1,0 +1,55 @@
+//! Lambda `normalize`: an S3 drop (EventBridge "Object Created", an S3 notification, or a plain
+//! `{bucket, key, versionId?, list?}` re-run input) in; `runs/<runId>/` (manifest, shards, rejects) out.
+//!
+//! Environment: `DNCFLOW_BUCKET` (where runs are written; default: the source bucket), `DNCFLOW_DEFAULT_REGION`
+//! (default `US`), `DNCFLOW_SHARDS` (default 16).
+
+use dncflow::events::parse_source_event;
+use dncflow::normalize::NormalizeOptions;
+use dncflow::phone::DefaultRegion;
+use dncflow::stages::{normalize_object, StageError};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+fn diagnostic(e: StageError) -> Diagnostic {
+    tracing::error!(error_type = e.error_name(), error = %e, "normalize failed");
+    Diagnostic {
+        error_type: e.error_name().to_string(),
+        error_message: e.to_string(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .init();
+    let s3 = dncflow::store::s3_client(None).await;
+    let out_bucket = std::env::var("DNCFLOW_BUCKET").ok();
+    let region = std::env::var("DNCFLOW_DEFAULT_REGION")
+        .ok()
+        .and_then(|r| DefaultRegion::from_code(&r))
+        .unwrap_or_default();
+    let shards: u32 = std::env::var("DNCFLOW_SHARDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let (s3, out_bucket) = (s3.clone(), out_bucket.clone());
+        async move {
+            let source = parse_source_event(&event.payload)
+                .map_err(|e| diagnostic(StageError::InvalidInput(e.to_string())))?;
+            let mut options = NormalizeOptions::new(&source.list);
+            options.region = region;
+            options.shard_count = shards;
+            let bucket = out_bucket.unwrap_or_else(|| source.bucket.clone());
+            let output = normalize_object(&s3, &bucket, &source, options)
+                .await
+                .map_err(diagnostic)?;
+            serde_json::to_value(output).map_err(|e| diagnostic(StageError::Fatal(e.to_string())))
+        }
+    }))
+    .await
+}

@@ -1,0 +1,150 @@
+//! Trigger events of the normalize function: an EventBridge "Object Created" event, an S3 notification record, or a
+//! plain `{bucket, key, versionId?, list?}` input (a re-run from the Step Functions console).
+
+use serde_json::Value;
+use thiserror::Error;
+
+/// The source object a run is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceObject {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Version id, when known.
+    pub version_id: Option<String>,
+    /// The list: given explicitly, or `<list>` of an `incoming/<list>/<file>` key.
+    pub list: String,
+}
+
+/// An event that names no usable source object.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("unusable trigger event: {0}")]
+pub struct EventError(pub String);
+
+/// Read the source object from any of the three trigger shapes.
+pub fn parse_source_event(event: &Value) -> Result<SourceObject, EventError> {
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let (bucket, key, version_id, explicit_list, encoded) = if let Some(detail) = event
+        .get("detail")
+        .filter(|_| event.get("source").and_then(Value::as_str) == Some("aws.s3"))
+    {
+        (
+            detail.pointer("/bucket/name").and_then(text),
+            detail.pointer("/object/key").and_then(text),
+            detail.pointer("/object/version-id").and_then(text),
+            None,
+            false,
+        )
+    } else if let Some(record) = event.get("Records").and_then(|r| r.get(0)) {
+        (
+            record.pointer("/s3/bucket/name").and_then(text),
+            record.pointer("/s3/object/key").and_then(text),
+            record.pointer("/s3/object/versionId").and_then(text),
+            None,
+            true, // S3 notifications URL-encode keys
+        )
+    } else {
+        (
+            event.get("bucket").and_then(text),
+            event.get("key").and_then(text),
+            event.get("versionId").and_then(text),
+            event.get("list").and_then(text),
+            false,
+        )
+    };
+    let bucket = bucket
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| EventError("no bucket".into()))?;
+    let mut key = key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| EventError("no key".into()))?;
+    if encoded {
+        key = url_decode_key(&key)
+            .ok_or_else(|| EventError(format!("key is not valid URL encoding: {key}")))?;
+    }
+    let list = match explicit_list.filter(|l| !l.trim().is_empty()) {
+        Some(l) => l,
+        None => list_from_key(&key).ok_or_else(|| {
+            EventError(format!(
+                "key {key} is not under incoming/<list>/ and the input names no list"
+            ))
+        })?,
+    };
+    Ok(SourceObject {
+        bucket,
+        key,
+        version_id: version_id.filter(|v| !v.is_empty() && v != "null"),
+        list,
+    })
+}
+
+/// `<list>` of `incoming/<list>/<file>`.
+pub fn list_from_key(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("incoming/")?;
+    let (list, file) = rest.split_once('/')?;
+    (!list.is_empty() && !file.is_empty()).then(|| list.to_string())
+}
+
+fn url_decode_key(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn eventbridge_s3_notification_and_plain_inputs() {
+        let eb = json!({"source": "aws.s3", "detail-type": "Object Created",
+            "detail": {"bucket": {"name": "dnc"}, "object": {"key": "incoming/national/fcc 2026.zip", "version-id": "v1"}}});
+        assert_eq!(
+            parse_source_event(&eb).unwrap(),
+            SourceObject {
+                bucket: "dnc".into(),
+                key: "incoming/national/fcc 2026.zip".into(),
+                version_id: Some("v1".into()),
+                list: "national".into()
+            }
+        );
+        let s3 = json!({"Records": [{"s3": {"bucket": {"name": "dnc"}, "object": {"key": "incoming/state-tx/tx+list%281%29.csv"}}}]});
+        let parsed = parse_source_event(&s3).unwrap();
+        assert_eq!(
+            (parsed.key.as_str(), parsed.list.as_str(), parsed.version_id),
+            ("incoming/state-tx/tx list(1).csv", "state-tx", None)
+        );
+        let plain = json!({"bucket": "dnc", "key": "manual/opt-outs.csv", "list": "internal"});
+        assert_eq!(parse_source_event(&plain).unwrap().list, "internal");
+    }
+
+    #[test]
+    fn unusable_events_say_why() {
+        assert!(
+            parse_source_event(&json!({"bucket": "dnc", "key": "manual/x.csv"}))
+                .unwrap_err()
+                .0
+                .contains("names no list")
+        );
+        assert!(parse_source_event(&json!({"key": "incoming/a/b"}))
+            .unwrap_err()
+            .0
+            .contains("no bucket"));
+        assert!(parse_source_event(&json!({})).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! The Lambda stages as library functions (the binaries under `functions/` only parse the event and map errors).
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::events::SourceObject;
+use crate::normalize::{normalize_into, NormalizeError, NormalizeOptions};
+use crate::store::{open_s3_object, publish_run, S3Location, S3Store, StoreError};
+
+/// Failures of a stage, named for Step Functions `Retry`/`Catch`.
+#[derive(Debug, Error)]
+pub enum StageError {
+    /// The input cannot be processed as it is: retrying will not help.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A dependency failed: retrying may help.
+    #[error("{0}")]
+    Transient(String),
+    /// A bug or a broken environment.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl StageError {
+    /// The stable error name.
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            StageError::InvalidInput(_) => "InvalidInput",
+            StageError::Transient(_) => "Transient",
+            StageError::Fatal(_) => "Fatal",
+        }
+    }
+}
+
+impl From<StoreError> for StageError {
+    fn from(e: StoreError) -> Self {
+        StageError::Transient(e.to_string())
+    }
+}
+
+/// What `normalize` hands to the state machine: keys and counts, never entries (state payloads stay small).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NormalizeOutput {
+    /// Run id (derived from the source content: a re-run of the same object is the same run).
+    pub run_id: String,
+    /// List name.
+    pub list: String,
+    /// Bucket holding the run.
+    pub bucket: String,
+    /// `runs/<runId>/manifest.json`.
+    pub manifest_key: String,
+    /// Shard keys, for the Map state.
+    pub shard_keys: Vec<String>,
+    /// Rows read.
+    pub rows: u64,
+    /// Entries accepted.
+    pub accepted: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+}
+
+/// Normalize `source` (streamed from S3) into `runs/<runId>/` of `out_bucket`, staging on local disk (`/tmp` in
+/// Lambda) and uploading with multipart for large shards.
+pub async fn normalize_object(
+    s3: &aws_sdk_s3::Client,
+    out_bucket: &str,
+    source: &SourceObject,
+    mut options: NormalizeOptions,
+) -> Result<NormalizeOutput, StageError> {
+    options.list = source.list.clone();
+    if options.default_source.is_empty() {
+        options.default_source = source.list.clone();
+    }
+    let location = S3Location {
+        bucket: source.bucket.clone(),
+        key: source.key.clone(),
+        version_id: source.version_id.clone(),
+    };
+    let (reader, mut identity, _) = open_s3_object(s3, &location).await?;
+    let staging =
+        tempfile::tempdir().map_err(|e| StageError::Fatal(format!("no staging directory: {e}")))?;
+    let staging_path = staging.path().to_path_buf();
+    let manifest = tokio::task::spawn_blocking(move || {
+        normalize_into(reader, &mut identity, &options, &staging_path, &mut |_| {})
+    })
+    .await
+    .map_err(|e| StageError::Fatal(format!("normalize task failed: {e}")))?
+    .map_err(|e| match e {
+        NormalizeError::Input(i) => StageError::InvalidInput(i.to_string()),
+        NormalizeError::Output { .. } => StageError::Transient(e.to_string()),
+        NormalizeError::Unbalanced { .. } => StageError::Fatal(e.to_string()),
+    })?;
+    let store = S3Store {
+        client: s3.clone(),
+        bucket: out_bucket.to_string(),
+    };
+    let (manifest_key, shard_keys) = publish_run(&store, staging.path(), &manifest).await?;
+    tracing::info!(run_id = %manifest.run_id, rows = manifest.counts.rows, accepted = manifest.counts.accepted,
+        rejected = manifest.counts.rejected, shards = shard_keys.len(), "normalized");
+    Ok(NormalizeOutput {
+        run_id: manifest.run_id.clone(),
+        list: manifest.list.clone(),
+        bucket: out_bucket.to_string(),
+        manifest_key,
+        shard_keys,
+        rows: manifest.counts.rows,
+        accepted: manifest.counts.accepted,
+        rejected: manifest.counts.rejected,
+    })
+}
