@@ -59,6 +59,9 @@ impl Default for ClientConfig {
     }
 }
 
+/// Most 429 answers one request waits through before giving up (the deadline usually ends it first).
+const MAX_THROTTLED: u32 = 50;
+
 /// Whether a request may be sent again after an uncertain outcome (a timeout, a reset, a 5xx).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Repeat {
@@ -205,6 +208,7 @@ impl V2Client {
         let mut attempts = 0u32;
         // Token refreshes this request made after a 401: once per refused token, at most three.
         let mut refreshes = 0u32;
+        let mut throttled = 0u32;
         loop {
             if let Err(open) = self.breaker.check() {
                 return Err(CxoneError::CircuitOpen {
@@ -293,16 +297,20 @@ impl V2Client {
                                 };
                                 tracing::warn!(
                                     op,
-                                    attempt = attempts,
+                                    throttled,
                                     pause_ms = pause.as_millis() as u64,
                                     "rate limited"
                                 );
-                                if attempts >= self.config.max_attempts
+                                // A 429 says "later", not "broken": it is bounded by the deadline (and a generous
+                                // count), not by the attempts meant for failures.
+                                attempts -= 1;
+                                throttled += 1;
+                                if throttled >= MAX_THROTTLED
                                     || started.elapsed() + pause > self.config.deadline
                                 {
                                     return Err(CxoneError::Exhausted {
                                         op,
-                                        attempts,
+                                        attempts: attempts + throttled,
                                         last: "429 rate limited".into(),
                                     });
                                 }

@@ -1,0 +1,115 @@
+//! Check benchmark: 1,000-number requests against the simulator (half of them on the list), printing p50/p99
+//! latency and numbers/s, and the local pre-filter's lookups/s.
+//!
+//! Run: `cargo bench -p dncflow-tests --bench check` (`REQUESTS=` to change the count).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use cxone_sim::SimConfig;
+use dncflow::check::{check, CheckRequest, ContactIn, SuppressionSnapshot, Verdict};
+use dncflow::cxone::auth::{Credentials, StaticCredentials};
+use dncflow::cxone::v2::{ClientConfig, V2Client};
+use dncflow::cxone::{idempotency_key, DncApi, EntryInput};
+use dncflow::orchestrate::ensure_list;
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--exact") {
+        return;
+    }
+    let requests: usize = std::env::var("REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let sim = cxone_sim::spawn(
+        SimConfig {
+            entries_rate: 1000.0,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let (id, secret) = SimConfig::default().clients[0].clone();
+    let creds = Credentials {
+        base_url: sim.base_url.clone(),
+        client_id: id,
+        client_secret: secret.into(),
+    };
+    let api = V2Client::new(
+        Box::new(StaticCredentials(creds)),
+        ClientConfig {
+            rate_per_sec: 100.0,
+            ..ClientConfig::default()
+        },
+    )
+    .unwrap();
+    let list = ensure_list(&api, "bench").await.unwrap();
+    let on_list: Vec<String> = (0..10_000)
+        .map(|i| format!("+1202{:07}", 2_000_000 + i * 2))
+        .collect();
+    let entries: Vec<EntryInput> = on_list
+        .iter()
+        .map(|p| EntryInput {
+            phone_number: p.clone(),
+            jurisdiction: "US-DC".into(),
+            expiration_date: None,
+            source: "bench".into(),
+            idempotency_key: idempotency_key(&list.id, p, "bench"),
+        })
+        .collect();
+    for chunk in entries.chunks(100) {
+        api.upload_batch(&list.id, chunk).await.unwrap();
+    }
+    sim.sim.advance(200.0);
+    let mut latencies = Vec::with_capacity(requests);
+    let start = Instant::now();
+    for r in 0..requests {
+        let contacts = (0..1000)
+            .map(|i| ContactIn {
+                phone_number: format!("(202) {:03}-{:04}", 200 + (r % 3), 2000 + i),
+                region_code: None,
+            })
+            .collect();
+        let t = Instant::now();
+        let resp = check(
+            &api,
+            &CheckRequest {
+                contacts,
+                list_ids: None,
+            },
+            &SuppressionSnapshot::default(),
+            &HashSet::new(),
+            4,
+        )
+        .await;
+        latencies.push(t.elapsed());
+        assert!(resp.safe_to_dial);
+        assert!(resp.results.iter().all(|x| x.status != Verdict::Error));
+    }
+    let total = start.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "check: {requests} requests of 1,000 numbers: p50 {:.1} ms, p99 {:.1} ms, {:.0} numbers/s (client limit 100 requests/s)",
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        (requests * 1000) as f64 / total.as_secs_f64()
+    );
+    let snapshot = SuppressionSnapshot::from_numbers(on_list.iter().map(String::as_str));
+    let probes: Vec<String> = (0..1_000_000).map(|i| format!("+1202{:07}", i)).collect();
+    let t = Instant::now();
+    let hits = probes.iter().filter(|p| snapshot.contains(p)).count();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "pre-filter: {} lookups in {secs:.2} s = {:.2} M lookups/s ({hits} hits, {} hashes held)",
+        probes.len(),
+        probes.len() as f64 / secs / 1e6,
+        snapshot.len()
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
