@@ -98,7 +98,9 @@ async fn main() {
         (requests * 1000) as f64 / total.as_secs_f64()
     );
     let snapshot = SuppressionSnapshot::from_numbers(on_list.iter().map(String::as_str));
-    let probes: Vec<String> = (0..1_000_000).map(|i| format!("+1202{:07}", i)).collect();
+    let probes: Vec<String> = (0..1_000_000)
+        .map(|i| format!("+1202{:07}", 2_000_000 + i))
+        .collect();
     let t = Instant::now();
     let hits = probes.iter().filter(|p| snapshot.contains(p)).count();
     let secs = t.elapsed().as_secs_f64();
