@@ -170,30 +170,18 @@ pub struct LocalStore {
 #[async_trait::async_trait]
 impl ObjectStore for LocalStore {
     async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), StoreError> {
-        let dest = self.root.join(key);
-        let root = self.root.display().to_string();
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| put_err(&root, key, e.to_string()))?;
-        }
+        let dest = self.destination(key).await?;
         tokio::fs::copy(path, &dest)
             .await
             .map(|_| ())
-            .map_err(|e| put_err(&root, key, e.to_string()))
+            .map_err(|e| put_err(&self.root.display().to_string(), key, e.to_string()))
     }
 
     async fn put_bytes(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
-        let dest = self.root.join(key);
-        let root = self.root.display().to_string();
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| put_err(&root, key, e.to_string()))?;
-        }
+        let dest = self.destination(key).await?;
         tokio::fs::write(&dest, body)
             .await
-            .map_err(|e| put_err(&root, key, e.to_string()))
+            .map_err(|e| put_err(&self.root.display().to_string(), key, e.to_string()))
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -206,6 +194,19 @@ impl ObjectStore for LocalStore {
                 reason: e.to_string(),
             }),
         }
+    }
+}
+
+impl LocalStore {
+    /// The path of `key`, its directory created.
+    async fn destination(&self, key: &str) -> Result<std::path::PathBuf, StoreError> {
+        let dest = self.root.join(key);
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| put_err(&self.root.display().to_string(), key, e.to_string()))?;
+        }
+        Ok(dest)
     }
 }
 

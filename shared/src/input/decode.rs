@@ -112,9 +112,10 @@ pub fn for_each_part(
     }
     if head.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::read::MultiGzDecoder::new(buffered);
-        let reader = GzipErrors {
+        let reader = NamedErrors {
             inner: gz,
             name: name.to_string(),
+            what: "gzip stream",
         };
         each(decode_text(
             name,
@@ -167,9 +168,10 @@ fn read_zip(
         }
         members += 1;
         let label = format!("{name}!{member_name}");
-        let reader = ZipErrors {
+        let reader = NamedErrors {
             inner: member,
             name: label.clone(),
+            what: "zip member",
         };
         each(decode_text(
             &label,
@@ -183,34 +185,20 @@ fn read_zip(
     Ok(())
 }
 
-/// Turns decompression failures into errors that name the file (a truncated gzip reads as an I/O error).
-struct GzipErrors<R> {
+/// Turns decompression failures into errors that name the file and what was being read (a truncated gzip or zip
+/// member reads as a bare I/O error otherwise).
+struct NamedErrors<R> {
     inner: R,
     name: String,
+    what: &'static str,
 }
 
-impl<R: Read> Read for GzipErrors<R> {
+impl<R: Read> Read for NamedErrors<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("{}: gzip stream is corrupt or truncated: {e}", self.name),
-            )
-        })
-    }
-}
-
-struct ZipErrors<R> {
-    inner: R,
-    name: String,
-}
-
-impl<R: Read> Read for ZipErrors<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("{}: zip member is corrupt or truncated: {e}", self.name),
+                format!("{}: {} is corrupt or truncated: {e}", self.name, self.what),
             )
         })
     }
