@@ -12,6 +12,7 @@ pub mod normalize;
 pub mod orchestrate;
 pub mod phone;
 pub mod pipeline;
+pub mod provision;
 pub mod run;
 pub mod stages;
 pub mod store;

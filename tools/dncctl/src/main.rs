@@ -16,6 +16,7 @@ use dncflow::input::ReadOptions;
 use dncflow::normalize::{normalize_to_dir, NormalizeOptions, Progress, RunOutput};
 use dncflow::orchestrate::{ensure_list, run_pipeline, RunFiles, RunSettings, ScaledClock};
 use dncflow::phone::DefaultRegion;
+use dncflow::provision::{provision, ProvisionSpec};
 use dncflow::run::{Manifest, SourceIdentity};
 use dncflow::store::S3Location;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -61,6 +62,21 @@ struct NormalizeArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create or update DNC lists and their single BLOCK rule from a declarative JSON file (idempotent), and report
+    /// rule fragmentation and priority inversion.
+    Provision {
+        /// The declarative file, e.g. examples/provision.json.
+        file: PathBuf,
+        /// CXone base URL of the tenant.
+        #[arg(long)]
+        endpoint: String,
+        /// Credentials JSON file (default: --secret-id, else DNCFLOW_CXONE_* environment variables).
+        #[arg(long)]
+        credentials: Option<PathBuf>,
+        /// Secrets Manager secret (name or ARN) holding the credentials JSON.
+        #[arg(long)]
+        secret_id: Option<String>,
+    },
     /// Normalize a DNC file into a run directory: E.164 shards, rejects and a manifest.
     Normalize(NormalizeArgs),
     /// The whole job: normalize, upload, cool down, probe, reconcile, and publish the report and the list status.
@@ -109,8 +125,51 @@ fn main() -> ExitCode {
     }
 }
 
+async fn credential_source(
+    credentials: Option<PathBuf>,
+    secret_id: Option<String>,
+) -> Box<dyn CredentialSource> {
+    match (credentials, secret_id) {
+        (Some(path), _) => Box::new(FileCredentials(path)),
+        (None, Some(id)) => Box::new(SecretsManagerCredentials::from_env(id, None).await),
+        (None, None) => Box::new(EnvCredentials),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Provision {
+            file,
+            endpoint,
+            credentials,
+            secret_id,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let spec: ProvisionSpec = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a provisioning file", file.display()))?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(async {
+                let source = credential_source(credentials, secret_id).await;
+                let api = V2Client::new(
+                    Box::new(BaseUrlOverride {
+                        inner: source,
+                        base_url: endpoint,
+                    }),
+                    ClientConfig::default(),
+                )?;
+                anyhow::Ok(provision(&api, &spec).await?)
+            })?;
+            for a in &report.actions {
+                println!("{a}");
+            }
+            for f in &report.findings {
+                println!("WARNING {f}");
+            }
+            Ok(())
+        }
         Command::Normalize(args) => {
             let run = normalize(&args)?;
             print_summary(&run.manifest, &run.dir);
@@ -164,11 +223,7 @@ fn run(cli: Cli) -> Result<()> {
                         anyhow::Ok(report)
                     }
                     Some(url) => {
-                        let source: Box<dyn CredentialSource> = match (credentials, secret_id) {
-                            (Some(path), _) => Box::new(FileCredentials(path)),
-                            (None, Some(id)) => Box::new(SecretsManagerCredentials::from_env(id, None).await),
-                            (None, None) => Box::new(EnvCredentials),
-                        };
+                        let source = credential_source(credentials, secret_id).await;
                         let api = V2Client::new(Box::new(BaseUrlOverride { inner: source, base_url: url }), config)?;
                         let list = api
                             .find_list(&args.list)

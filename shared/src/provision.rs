@@ -1,0 +1,241 @@
+//! Declarative provisioning of DNC lists and their single consolidated rule, idempotent, with a report of rule
+//! fragmentation and priority inversion (the source document's edge case 3).
+
+use serde::{Deserialize, Serialize};
+
+use crate::cxone::{DncApi, DncRule, NewList};
+use crate::pipeline::PipelineError;
+
+/// One list to have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListSpec {
+    /// Unique name.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// `MANUAL` or `SYSTEM`.
+    #[serde(rename = "type", default = "manual")]
+    pub kind: String,
+    /// Default expiration.
+    #[serde(default = "far_future")]
+    pub default_expiration_date: String,
+}
+
+fn manual() -> String {
+    "MANUAL".into()
+}
+
+fn far_future() -> String {
+    "2099-12-31T23:59:59Z".into()
+}
+
+/// The single rule binding the lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleSpec {
+    /// Name.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// `BOTH` (recommended), `OUTBOUND` or `INBOUND`.
+    #[serde(default = "both")]
+    pub scope: String,
+    /// Lower is evaluated first (the source recommends 5).
+    #[serde(default = "five")]
+    pub priority: i64,
+    /// List names in order: strict suppression first, exception lists last.
+    pub lists: Vec<String>,
+}
+
+fn both() -> String {
+    "BOTH".into()
+}
+
+fn five() -> i64 {
+    5
+}
+
+/// The declarative file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionSpec {
+    /// Lists.
+    pub lists: Vec<ListSpec>,
+    /// The rule.
+    pub rule: RuleSpec,
+}
+
+/// What provisioning did and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionReport {
+    /// Changes made (or confirmed unchanged).
+    pub actions: Vec<String>,
+    /// Fragmentation and priority-inversion findings.
+    pub findings: Vec<String>,
+}
+
+/// Create or update the lists and the rule so the tenant matches `spec`; running it twice changes nothing.
+pub async fn provision(
+    api: &dyn DncApi,
+    spec: &ProvisionSpec,
+) -> Result<ProvisionReport, PipelineError> {
+    let mut report = ProvisionReport::default();
+    let existing = api.lists().await?;
+    let mut ids = Vec::new();
+    for l in &spec.lists {
+        match existing.iter().find(|e| e.name == l.name) {
+            Some(e) => {
+                report
+                    .actions
+                    .push(format!("list {}: exists ({})", l.name, e.id));
+                if !e.is_active {
+                    report.findings.push(format!(
+                        "list {} is inactive: it suppresses nothing",
+                        l.name
+                    ));
+                }
+                ids.push((l.name.clone(), e.id.clone()));
+            }
+            None => {
+                let created = api
+                    .create_list(&NewList {
+                        name: l.name.clone(),
+                        description: l.description.clone(),
+                        kind: l.kind.clone(),
+                        default_expiration_date: l.default_expiration_date.clone(),
+                        is_active: true,
+                    })
+                    .await?;
+                report
+                    .actions
+                    .push(format!("list {}: created ({})", l.name, created.id));
+                ids.push((l.name.clone(), created.id));
+            }
+        }
+    }
+    let list_ids = spec
+        .rule
+        .lists
+        .iter()
+        .map(|name| {
+            ids.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, id)| id.clone())
+                .ok_or_else(|| PipelineError::Data {
+                    what: format!("rule {}", spec.rule.name),
+                    reason: format!("names list {name}, which the file does not declare"),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let wanted = DncRule {
+        id: String::new(),
+        name: spec.rule.name.clone(),
+        description: spec.rule.description.clone(),
+        scope: spec.rule.scope.clone(),
+        priority: spec.rule.priority,
+        list_ids,
+        action: "BLOCK".into(),
+        is_active: true,
+    };
+    let rules = api.rules().await?;
+    match rules.iter().find(|r| r.name == wanted.name) {
+        Some(r)
+            if DncRule {
+                id: r.id.clone(),
+                ..wanted.clone()
+            } == *r =>
+        {
+            report
+                .actions
+                .push(format!("rule {}: unchanged ({})", wanted.name, r.id))
+        }
+        Some(r) => {
+            api.update_rule(
+                &r.id,
+                &DncRule {
+                    id: r.id.clone(),
+                    ..wanted.clone()
+                },
+            )
+            .await?;
+            report
+                .actions
+                .push(format!("rule {}: updated ({})", wanted.name, r.id));
+        }
+        None => {
+            let created = api.create_rule(&wanted).await?;
+            report
+                .actions
+                .push(format!("rule {}: created ({})", wanted.name, created.id));
+        }
+    }
+    let managed: Vec<(String, String)> = ids;
+    report
+        .findings
+        .extend(analyze(&api.rules().await?, &managed, &wanted.name));
+    Ok(report)
+}
+
+/// Fragmentation and priority inversion among `rules` for the `managed` lists (name, id).
+pub fn analyze(rules: &[DncRule], managed: &[(String, String)], own_rule: &str) -> Vec<String> {
+    let mut findings = Vec::new();
+    let outbound = |r: &DncRule| r.scope == "OUTBOUND" || r.scope == "BOTH";
+    for (name, id) in managed {
+        let holding: Vec<&DncRule> = rules
+            .iter()
+            .filter(|r| r.is_active && r.list_ids.contains(id))
+            .collect();
+        if holding.len() > 1 {
+            let names: Vec<String> = holding
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} ({}, {}, priority {})",
+                        r.name, r.action, r.scope, r.priority
+                    )
+                })
+                .collect();
+            findings.push(format!(
+                "fragmentation: list {name} is in {} active rules: {}",
+                holding.len(),
+                names.join("; ")
+            ));
+        }
+        for r in holding
+            .iter()
+            .filter(|r| r.scope == "INBOUND" && r.action == "BLOCK")
+        {
+            findings.push(format!(
+                "list {name} is in INBOUND-only rule {}: it does not protect outbound calls",
+                r.name
+            ));
+        }
+        let Some(block) = holding
+            .iter()
+            .filter(|r| r.action == "BLOCK" && outbound(r))
+            .min_by_key(|r| r.priority)
+        else {
+            findings.push(format!(
+                "list {name} is in no active BLOCK rule covering OUTBOUND: it suppresses nothing"
+            ));
+            continue;
+        };
+        // An ALLOW rule evaluated first can let a listed number through (priority inversion).
+        for allow in rules.iter().filter(|r| {
+            r.is_active && r.action == "ALLOW" && outbound(r) && r.priority <= block.priority
+        }) {
+            findings.push(format!(
+                "priority inversion: ALLOW rule {} (priority {}) is evaluated before {} (priority {}) for outbound calls; \
+                 move exception lists to the end of {} and remove the separate rule",
+                allow.name, allow.priority, block.name, block.priority, own_rule
+            ));
+        }
+    }
+    findings.sort();
+    findings.dedup();
+    findings
+}

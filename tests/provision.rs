@@ -1,0 +1,114 @@
+//! Declarative provisioning against the simulator: idempotent, and reporting fragmentation and priority inversion.
+
+use std::time::Duration;
+
+use cxone_sim::SimConfig;
+use dncflow::cxone::auth::{Credentials, StaticCredentials};
+use dncflow::cxone::v2::{ClientConfig, V2Client};
+use dncflow::cxone::{DncApi, DncRule};
+use dncflow::provision::{provision, ProvisionSpec};
+
+#[tokio::test]
+async fn provisioning_is_idempotent_and_reports_edge_case_3() {
+    let s = cxone_sim::spawn(
+        SimConfig {
+            entries_rate: 1000.0,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let (id, secret) = SimConfig::default().clients[0].clone();
+    let creds = Credentials {
+        base_url: s.base_url.clone(),
+        client_id: id,
+        client_secret: secret.into(),
+    };
+    let api = V2Client::new(
+        Box::new(StaticCredentials(creds)),
+        ClientConfig {
+            base_backoff: Duration::from_millis(5),
+            ..ClientConfig::default()
+        },
+    )
+    .unwrap();
+    let spec: ProvisionSpec = serde_json::from_str(
+        r#"{"lists": [{"name": "TCPA_National"}, {"name": "State_TX"}],
+            "rule": {"name": "DNC_Enforcement", "lists": ["TCPA_National", "State_TX"]}}"#,
+    )
+    .unwrap();
+    let first = provision(&api, &spec).await.unwrap();
+    assert!(
+        first
+            .actions
+            .iter()
+            .any(|a| a.starts_with("list TCPA_National: created")),
+        "{first:?}"
+    );
+    assert!(first
+        .actions
+        .iter()
+        .any(|a| a.starts_with("rule DNC_Enforcement: created")));
+    assert!(first.findings.is_empty(), "{:?}", first.findings);
+
+    let second = provision(&api, &spec).await.unwrap();
+    assert!(
+        second
+            .actions
+            .iter()
+            .all(|a| a.contains("exists") || a.contains("unchanged")),
+        "{second:?}"
+    );
+    assert_eq!(api.lists().await.unwrap().len(), 2);
+    assert_eq!(api.rules().await.unwrap().len(), 1);
+
+    // Drift: someone changes the priority; provisioning puts it back.
+    let mut rule = api.rules().await.unwrap().remove(0);
+    rule.priority = 20;
+    api.update_rule(&rule.id.clone(), &rule).await.unwrap();
+    let third = provision(&api, &spec).await.unwrap();
+    assert!(third
+        .actions
+        .iter()
+        .any(|a| a.starts_with("rule DNC_Enforcement: updated")));
+    assert_eq!(api.rules().await.unwrap()[0].priority, 5);
+
+    // Edge case 3: an INBOUND rule with an earlier priority and an ALLOW exception rule evaluated first.
+    let lists = api.lists().await.unwrap();
+    let tx = lists
+        .iter()
+        .find(|l| l.name == "State_TX")
+        .unwrap()
+        .id
+        .clone();
+    for (name, scope, priority, action) in [
+        ("Legacy_Inbound", "INBOUND", 1, "BLOCK"),
+        ("Safe_Harbor", "OUTBOUND", 2, "ALLOW"),
+    ] {
+        api.create_rule(&DncRule {
+            id: String::new(),
+            name: name.into(),
+            description: String::new(),
+            scope: scope.into(),
+            priority,
+            list_ids: vec![tx.clone()],
+            action: action.into(),
+            is_active: true,
+        })
+        .await
+        .unwrap();
+    }
+    let report = provision(&api, &spec).await.unwrap();
+    let text = report.findings.join("\n");
+    assert!(
+        text.contains("fragmentation: list State_TX is in 3 active rules"),
+        "{text}"
+    );
+    assert!(text.contains("INBOUND-only rule Legacy_Inbound"), "{text}");
+    assert!(text.contains("priority inversion: ALLOW rule Safe_Harbor (priority 2) is evaluated before DNC_Enforcement"), "{text}");
+    assert!(
+        !text.contains("TCPA_National"),
+        "the national list is consolidated: {text}"
+    );
+}
