@@ -1,13 +1,12 @@
 //! Outbound protection against the simulator: verdicts, chunking, de-duplication, fail-safe errors, the local
 //! snapshot and numbers still propagating.
 
+use dncflow_tests::sim_client;
 use std::collections::HashSet;
-use std::time::Duration;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig};
 use dncflow::check::{audit_record, check, CheckRequest, ContactIn, SuppressionSnapshot, Verdict};
-use dncflow::cxone::auth::{Credentials, StaticCredentials};
-use dncflow::cxone::v2::{ClientConfig, V2Client};
+use dncflow::cxone::v2::V2Client;
 use dncflow::cxone::{idempotency_key, EntryInput};
 use dncflow::orchestrate::ensure_list;
 
@@ -23,19 +22,7 @@ async fn setup(suppressed: &[String]) -> (RunningSim, V2Client, String) {
     )
     .await
     .unwrap();
-    let (id, secret) = SimConfig::default().clients[0].clone();
-    let creds = Credentials {
-        base_url: s.base_url.clone(),
-        client_id: id,
-        client_secret: secret.into(),
-    };
-    let config = ClientConfig {
-        rate_per_sec: 2000.0,
-        base_backoff: Duration::from_millis(5),
-        max_attempts: 3,
-        ..ClientConfig::default()
-    };
-    let api = V2Client::new(Box::new(StaticCredentials(creds)), config).unwrap();
+    let api = sim_client(&s, 2000.0);
     let list = ensure_list(&api, "outbound").await.unwrap();
     let entries: Vec<EntryInput> = suppressed
         .iter()

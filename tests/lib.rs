@@ -44,3 +44,20 @@ pub fn start_moto() -> Moto {
     }
     Moto { child, url }
 }
+
+/// A v2 client for the simulator's default OAuth client, at `rate` requests/s, with short backoffs for tests.
+pub fn sim_client(sim: &cxone_sim::RunningSim, rate: f64) -> dncflow::cxone::v2::V2Client {
+    use dncflow::cxone::auth::{Credentials, StaticCredentials};
+    let (id, secret) = cxone_sim::SimConfig::default().clients[0].clone();
+    let creds = Credentials {
+        base_url: sim.base_url.clone(),
+        client_id: id,
+        client_secret: secret.into(),
+    };
+    let config = dncflow::cxone::v2::ClientConfig {
+        rate_per_sec: rate,
+        base_backoff: Duration::from_millis(5),
+        ..Default::default()
+    };
+    dncflow::cxone::v2::V2Client::new(Box::new(StaticCredentials(creds)), config).expect("client")
+}

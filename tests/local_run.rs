@@ -1,14 +1,14 @@
 //! The whole job on one machine: normalize, then upload → cooldown → reconcile → canary against the simulator, with
 //! faults, re-runs, and a list that suppresses nothing.
 
+use dncflow_tests::sim_client;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig};
-use dncflow::cxone::auth::{Credentials, StaticCredentials};
-use dncflow::cxone::v2::{ClientConfig, V2Client};
+use dncflow::cxone::v2::V2Client;
 use dncflow::cxone::DncApi;
 use dncflow::normalize::{normalize_to_dir, NormalizeOptions, RunOutput};
 use dncflow::orchestrate::{
@@ -62,18 +62,7 @@ async fn sim(faults: Vec<FaultRule>) -> RunningSim {
 }
 
 fn client(s: &RunningSim) -> V2Client {
-    let (id, secret) = SimConfig::default().clients[0].clone();
-    let creds = Credentials {
-        base_url: s.base_url.clone(),
-        client_id: id,
-        client_secret: secret.into(),
-    };
-    let config = ClientConfig {
-        rate_per_sec: 500.0,
-        base_backoff: Duration::from_millis(5),
-        ..ClientConfig::default()
-    };
-    V2Client::new(Box::new(StaticCredentials(creds)), config).unwrap()
+    sim_client(s, 500.0)
 }
 
 fn settings() -> RunSettings {

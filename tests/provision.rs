@@ -1,10 +1,8 @@
 //! Declarative provisioning against the simulator: idempotent, and reporting fragmentation and priority inversion.
 
-use std::time::Duration;
+use dncflow_tests::sim_client;
 
 use cxone_sim::SimConfig;
-use dncflow::cxone::auth::{Credentials, StaticCredentials};
-use dncflow::cxone::v2::{ClientConfig, V2Client};
 use dncflow::cxone::{DncApi, DncRule};
 use dncflow::provision::{provision, ProvisionSpec};
 
@@ -19,20 +17,7 @@ async fn provisioning_is_idempotent_and_reports_edge_case_3() {
     )
     .await
     .unwrap();
-    let (id, secret) = SimConfig::default().clients[0].clone();
-    let creds = Credentials {
-        base_url: s.base_url.clone(),
-        client_id: id,
-        client_secret: secret.into(),
-    };
-    let api = V2Client::new(
-        Box::new(StaticCredentials(creds)),
-        ClientConfig {
-            base_backoff: Duration::from_millis(5),
-            ..ClientConfig::default()
-        },
-    )
-    .unwrap();
+    let api = sim_client(&s, 50.0);
     let spec: ProvisionSpec = serde_json::from_str(
         r#"{"lists": [{"name": "TCPA_National"}, {"name": "State_TX"}],
             "rule": {"name": "DNC_Enforcement", "lists": ["TCPA_National", "State_TX"]}}"#,
