@@ -62,6 +62,30 @@ struct NormalizeArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check outbound numbers before dialing: writes CSV `line,input,phoneNumber,status,reason,listMatches` and a
+    /// summary; exits non-zero when the batch is not safe to dial in full (any number could not be checked).
+    Check {
+        /// CSV (or one number a line) of outbound numbers.
+        file: PathBuf,
+        /// CXone base URL of the tenant.
+        #[arg(long)]
+        endpoint: String,
+        /// Credentials JSON file (default: --secret-id, else DNCFLOW_CXONE_* environment variables).
+        #[arg(long)]
+        credentials: Option<PathBuf>,
+        /// Secrets Manager secret (name or ARN) holding the credentials JSON.
+        #[arg(long)]
+        secret_id: Option<String>,
+        /// Lists to check (repeatable; default: every list a rule applies).
+        #[arg(long = "list-id")]
+        list_ids: Vec<String>,
+        /// Snapshot of known-suppressed numbers (SHA-256 hex of E.164, one a line) answered without a call.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+        /// Where to write the annotated CSV (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Create or update DNC lists and their single BLOCK rule from a declarative JSON file (idempotent), and report
     /// rule fragmentation and priority inversion.
     Provision {
@@ -138,6 +162,23 @@ async fn credential_source(
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Check {
+            file,
+            endpoint,
+            credentials,
+            secret_id,
+            list_ids,
+            snapshot,
+            out,
+        } => check_file(
+            &file,
+            endpoint,
+            credentials,
+            secret_id,
+            list_ids,
+            snapshot.as_deref(),
+            out.as_deref(),
+        ),
         Command::Provision {
             file,
             endpoint,
@@ -266,6 +307,100 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn check_file(
+    file: &std::path::Path,
+    endpoint: String,
+    credentials: Option<PathBuf>,
+    secret_id: Option<String>,
+    list_ids: Vec<String>,
+    snapshot: Option<&std::path::Path>,
+    out: Option<&std::path::Path>,
+) -> Result<()> {
+    use dncflow::check::{check, CheckRequest, ContactIn, SuppressionSnapshot};
+    use dncflow::input::{decode::for_each_part, read_rows, RowEvent};
+    let mut contacts = Vec::new();
+    let mut lines = Vec::new();
+    let name = file.display().to_string();
+    let raw = File::open(file).with_context(|| format!("cannot open {name}"))?;
+    for_each_part(&name, Box::new(raw), |part| {
+        read_rows(&name, part.reader, &ReadOptions::default(), |event| {
+            if let RowEvent::Row { line, phone, .. } = event {
+                contacts.push(ContactIn {
+                    phone_number: String::from_utf8_lossy(phone).trim().to_string(),
+                    region_code: None,
+                });
+                lines.push(line);
+            }
+        })?;
+        Ok(())
+    })?;
+    let snapshot = match snapshot {
+        Some(p) => {
+            let (snap, bad) = SuppressionSnapshot::from_lines(
+                &std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
+            );
+            if bad > 0 {
+                eprintln!("warning: {bad} malformed snapshot lines ignored");
+            }
+            snap
+        }
+        None => SuppressionSnapshot::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let response = runtime.block_on(async {
+        let source = credential_source(credentials, secret_id).await;
+        let api = V2Client::new(
+            Box::new(BaseUrlOverride {
+                inner: source,
+                base_url: endpoint,
+            }),
+            ClientConfig::default(),
+        )?;
+        let request = CheckRequest {
+            contacts,
+            list_ids: (!list_ids.is_empty()).then_some(list_ids),
+        };
+        anyhow::Ok(check(&api, &request, &snapshot, &Default::default(), 4).await)
+    })?;
+    let mut csv = String::from("line,input,phoneNumber,status,reason,listMatches\n");
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for (line, r) in lines.iter().zip(&response.results) {
+        let status = serde_json::to_value(r.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        csv += &format!(
+            "{line},{},{},{status},{},{}\n",
+            quote(&r.input),
+            r.phone_number.as_deref().unwrap_or(""),
+            quote(&r.reason),
+            quote(&r.list_matches.join(" "))
+        );
+    }
+    match out {
+        Some(p) => {
+            std::fs::write(p, csv).with_context(|| format!("cannot write {}", p.display()))?
+        }
+        None => print!("{csv}"),
+    }
+    let m = &response.metrics;
+    eprintln!(
+        "checked {}: {} suppressed, {} allowed, {} invalid, {} errors ({} CXone calls, {} from the snapshot); suppression rate {:.1} %",
+        m.total, m.suppressed, m.allowed, m.invalid, m.errors, m.cxone_calls, m.prefiltered, m.suppression_rate * 100.0
+    );
+    if !response.safe_to_dial {
+        bail!(
+            "{} numbers could not be checked: the batch is NOT safe to dial in full",
+            m.errors
+        );
+    }
+    Ok(())
 }
 
 /// Credentials from `inner`, with the tenant URL given on the command line.
