@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -194,7 +194,7 @@ impl V2Client {
         cap.mul_f64((x >> 11) as f64 / (1u64 << 53) as f64)
     }
 
-    /// Send one request with the whole policy around it; `Ok` carries a 2xx body.
+    /// Send one request with the whole policy around it; `Ok` carries the body of a 2xx answer.
     async fn call(
         &self,
         op: &'static str,
@@ -203,7 +203,7 @@ impl V2Client {
         query: &[(&str, String)],
         body: Option<&Value>,
         repeat: Repeat,
-    ) -> Result<(StatusCode, bytes_body::Body), CxoneError> {
+    ) -> Result<Vec<u8>, CxoneError> {
         let started = Instant::now();
         let mut attempts = 0u32;
         // Token refreshes this request made after a 401: once per refused token, at most three.
@@ -250,7 +250,7 @@ impl V2Client {
                         match response.bytes().await {
                             Ok(bytes) => {
                                 self.breaker.record_success();
-                                return Ok((status, bytes_body::Body(bytes.to_vec())));
+                                return Ok(bytes.to_vec());
                             }
                             Err(e) if repeat == Repeat::Safe => redact_reqwest(&e),
                             Err(e) => {
@@ -374,8 +374,8 @@ impl V2Client {
         body: Option<&Value>,
         repeat: Repeat,
     ) -> Result<T, CxoneError> {
-        let (_, body) = self.call(op, method, path, query, body, repeat).await?;
-        serde_json::from_slice(&body.0).map_err(|e| CxoneError::Protocol {
+        let body = self.call(op, method, path, query, body, repeat).await?;
+        serde_json::from_slice(&body).map_err(|e| CxoneError::Protocol {
             op,
             message: e.to_string(),
         })
@@ -446,11 +446,6 @@ impl V2Client {
             }
         })
     }
-}
-
-mod bytes_body {
-    /// A response body.
-    pub struct Body(pub Vec<u8>);
 }
 
 #[async_trait]

@@ -832,46 +832,40 @@ async fn rules_get(State(sim): State<Sim>) -> Response {
     Json(json!({"data": sim.lock().rules})).into_response()
 }
 
-async fn rules_post(State(sim): State<Sim>, body: Bytes) -> Response {
-    let Ok(mut rule) = serde_json::from_slice::<DncRule>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request", "malformed rule");
-    };
+/// Parse and validate a rule body: shape, scope, action, and that every list it names exists. `Err` is the message
+/// of a 400 answer.
+fn parse_rule(body: &[u8], s: &Store) -> Result<DncRule, String> {
+    let rule = serde_json::from_slice::<DncRule>(body).map_err(|_| "malformed rule".to_string())?;
     if !valid_rule(&rule) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "bad scope, action or name",
-        );
+        return Err("bad scope, action or name".into());
     }
-    let mut s = sim.lock();
     if let Some(missing) = rule
         .list_ids
         .iter()
         .find(|id| !s.lists.iter().any(|l| &l.id == *id))
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            &format!("unknown list {missing}"),
-        );
+        return Err(format!("unknown list {missing}"));
     }
+    Ok(rule)
+}
+
+async fn rules_post(State(sim): State<Sim>, body: Bytes) -> Response {
+    let mut s = sim.lock();
+    let mut rule = match parse_rule(&body, &s) {
+        Ok(r) => r,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_request", &message),
+    };
     rule.id = s.id("rule");
     s.rules.push(rule.clone());
     (StatusCode::CREATED, Json(rule)).into_response()
 }
 
 async fn rules_put(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
-    let Ok(mut rule) = serde_json::from_slice::<DncRule>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request", "malformed rule");
-    };
-    if !valid_rule(&rule) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "bad scope, action or name",
-        );
-    }
     let mut s = sim.lock();
+    let mut rule = match parse_rule(&body, &s) {
+        Ok(r) => r,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_request", &message),
+    };
     let Some(slot) = s.rules.iter().position(|r| r.id == id) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such rule");
     };

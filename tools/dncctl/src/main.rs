@@ -149,15 +149,26 @@ fn main() -> ExitCode {
     }
 }
 
-async fn credential_source(
+/// A client for a real tenant at `endpoint`: credentials from a file, else a Secrets Manager secret, else the
+/// `DNCFLOW_CXONE_*` environment variables.
+async fn tenant_client(
+    endpoint: String,
     credentials: Option<PathBuf>,
     secret_id: Option<String>,
-) -> Box<dyn CredentialSource> {
-    match (credentials, secret_id) {
+    config: ClientConfig,
+) -> Result<V2Client> {
+    let inner: Box<dyn CredentialSource> = match (credentials, secret_id) {
         (Some(path), _) => Box::new(FileCredentials(path)),
         (None, Some(id)) => Box::new(SecretsManagerCredentials::from_env(id, None).await),
         (None, None) => Box::new(EnvCredentials),
-    }
+    };
+    Ok(V2Client::new(
+        Box::new(BaseUrlOverride {
+            inner,
+            base_url: endpoint,
+        }),
+        config,
+    )?)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -193,14 +204,8 @@ fn run(cli: Cli) -> Result<()> {
                 .enable_all()
                 .build()?;
             let report = runtime.block_on(async {
-                let source = credential_source(credentials, secret_id).await;
-                let api = V2Client::new(
-                    Box::new(BaseUrlOverride {
-                        inner: source,
-                        base_url: endpoint,
-                    }),
-                    ClientConfig::default(),
-                )?;
+                let api = tenant_client(endpoint, credentials, secret_id, ClientConfig::default())
+                    .await?;
                 anyhow::Ok(provision(&api, &spec).await?)
             })?;
             for a in &report.actions {
@@ -264,8 +269,7 @@ fn run(cli: Cli) -> Result<()> {
                         anyhow::Ok(report)
                     }
                     Some(url) => {
-                        let source = credential_source(credentials, secret_id).await;
-                        let api = V2Client::new(Box::new(BaseUrlOverride { inner: source, base_url: url }), config)?;
+                        let api = tenant_client(url, credentials, secret_id, config).await?;
                         let list = api
                             .find_list(&args.list)
                             .await?
@@ -354,14 +358,7 @@ fn check_file(
         .enable_all()
         .build()?;
     let response = runtime.block_on(async {
-        let source = credential_source(credentials, secret_id).await;
-        let api = V2Client::new(
-            Box::new(BaseUrlOverride {
-                inner: source,
-                base_url: endpoint,
-            }),
-            ClientConfig::default(),
-        )?;
+        let api = tenant_client(endpoint, credentials, secret_id, ClientConfig::default()).await?;
         let request = CheckRequest {
             contacts,
             list_ids: (!list_ids.is_empty()).then_some(list_ids),
