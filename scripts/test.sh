@@ -3,10 +3,18 @@
 # totals on the last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# moto_server stands in for AWS Secrets Manager and S3 in the tests.
+# moto_server stands in for AWS S3, Secrets Manager and EventBridge in the tests.
 if ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install --quiet 'moto[server]==5.2.1'
 fi
+# The end-to-end test runs the state machine with aws-local-stepfunctions (npm) against the function binaries.
+if [ ! -d tests/e2e/node_modules/aws-local-stepfunctions ]; then
+  npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+fi
+cargo build --workspace --bins
+# The deployable parts: state machine definition (asl-validator), SAM template (cfn-lint, before and after the
+# SAM transform).
+./scripts/check-infra.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

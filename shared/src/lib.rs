@@ -8,6 +8,7 @@ pub mod cxone;
 pub mod dedupe;
 pub mod events;
 pub mod input;
+pub mod lambda;
 pub mod normalize;
 pub mod orchestrate;
 pub mod phone;

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cxone::{DncApi, DncList, DncRule, EntryOutcome, NewList};
 use crate::pipeline::{
-    canary_sample, cooldown, fetch_all_entries, parse_shard, preflight, probe_canary, reconcile,
-    upload_entries, CanaryResult, LedgerRecord, PipelineError, ShardEntry,
+    canary_sample, cooldown, fetch_all_entries, merge_ledger, parse_shard, preflight, probe_canary,
+    reconcile, upload_entries, CanaryResult, LedgerRecord, PipelineError, ShardEntry,
 };
 use crate::run::{Counts, Manifest};
 
@@ -360,24 +360,7 @@ pub fn publish_status(out_root: &Path, report: &RunReport) -> Result<ListStatus,
     let previous: Option<ListStatus> = fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let last_success = if report.success() {
-        Some(LastSuccess {
-            run_id: report.run_id.clone(),
-            at: report.finished_at.clone(),
-        })
-    } else {
-        previous.and_then(|p| p.last_success)
-    };
-    let status = ListStatus {
-        list: report.list.clone(),
-        status: report.status.clone(),
-        reason: report.reason.clone(),
-        run_id: report.run_id.clone(),
-        updated_at: report.finished_at.clone(),
-        report_key: format!("runs/{}/report.json", report.run_id),
-        verified_entries: report.found,
-        last_success,
-    };
+    let status = crate::stages::next_status(previous, report);
     fs::write(
         &path,
         serde_json::to_vec_pretty(&status).unwrap_or_default(),
@@ -416,13 +399,7 @@ async fn stages(
             pending.len(),
             list.name
         ));
-        // A re-upload gets keys of its own: CXone answers a replayed key with the original result even if that
-        // record is gone, so only a new key can make it write again (or answer `exists`).
-        let keys_version = if round == 0 {
-            version.to_string()
-        } else {
-            format!("{version}:reconcile-{round}")
-        };
+        let keys_version = crate::stages::keys_version(version, round);
         let progress = upload_entries(
             api,
             &list.id,
@@ -527,25 +504,6 @@ async fn stages(
                     report.wrong_expiration + report.wrong_jurisdiction
                 ),
             });
-        }
-    }
-}
-
-/// Replace earlier records of the same numbers (a re-upload supersedes its first attempt).
-fn merge_ledger(ledger: &mut Vec<LedgerRecord>, records: Vec<LedgerRecord>) {
-    if ledger.is_empty() {
-        *ledger = records;
-        return;
-    }
-    let index: std::collections::HashMap<String, usize> = ledger
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.phone_number.clone(), i))
-        .collect();
-    for r in records {
-        match index.get(&r.phone_number) {
-            Some(&i) => ledger[i] = r,
-            None => ledger.push(r),
         }
     }
 }

@@ -427,6 +427,25 @@ pub fn reconcile(
     r
 }
 
+/// Replace earlier records of the same numbers (a re-upload supersedes its first attempt).
+pub fn merge_ledger(ledger: &mut Vec<LedgerRecord>, records: Vec<LedgerRecord>) {
+    if ledger.is_empty() {
+        *ledger = records;
+        return;
+    }
+    let index: std::collections::HashMap<String, usize> = ledger
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.phone_number.clone(), i))
+        .collect();
+    for r in records {
+        match index.get(&r.phone_number) {
+            Some(&i) => ledger[i] = r,
+            None => ledger.push(r),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

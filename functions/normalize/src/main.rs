@@ -5,27 +5,16 @@
 //! (default `US`), `DNCFLOW_SHARDS` (default 16).
 
 use dncflow::events::parse_source_event;
+use dncflow::lambda::{diagnostic, init_logging};
 use dncflow::normalize::NormalizeOptions;
 use dncflow::phone::DefaultRegion;
 use dncflow::stages::{normalize_object, StageError};
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
-
-fn diagnostic(e: StageError) -> Diagnostic {
-    tracing::error!(error_type = e.error_name(), error = %e, "normalize failed");
-    Diagnostic {
-        error_type: e.error_name().to_string(),
-        error_message: e.to_string(),
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_target(false)
-        .without_time()
-        .init();
+    init_logging();
     let s3 = dncflow::store::s3_client(None).await;
     let out_bucket = std::env::var("DNCFLOW_BUCKET").ok();
     let region = std::env::var("DNCFLOW_DEFAULT_REGION")
@@ -40,15 +29,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (s3, out_bucket) = (s3.clone(), out_bucket.clone());
         async move {
             let source = parse_source_event(&event.payload)
-                .map_err(|e| diagnostic(StageError::InvalidInput(e.to_string())))?;
+                .map_err(|e| diagnostic("normalize", StageError::InvalidInput(e.to_string())))?;
             let mut options = NormalizeOptions::new(&source.list);
             options.region = region;
             options.shard_count = shards;
             let bucket = out_bucket.unwrap_or_else(|| source.bucket.clone());
             let output = normalize_object(&s3, &bucket, &source, options)
                 .await
-                .map_err(diagnostic)?;
-            serde_json::to_value(output).map_err(|e| diagnostic(StageError::Fatal(e.to_string())))
+                .map_err(|e| diagnostic("normalize", e))?;
+            serde_json::to_value(output)
+                .map_err(|e| diagnostic("normalize", StageError::Fatal(e.to_string())))
         }
     }))
     .await

@@ -1,11 +1,34 @@
 //! The Lambda stages as library functions (the binaries under `functions/` only parse the event and map errors).
+//!
+//! Each stage reads what it needs from the run's objects in the bucket (through [`ObjectStore`]) and hands the state
+//! machine a small payload of keys and counts, never entries: state payloads stay far below 256 KB, and phone numbers
+//! never enter the execution history.
+
+mod cooldown;
+mod failure;
+mod keys;
+mod reconcile;
+mod status;
+mod upload;
+
+pub use cooldown::{cooldown_stage, CooldownOutput, CooldownSettings, CooldownTask};
+pub use failure::{record_failure, FailureRecorded};
+pub use keys::{keys_version, status_key, RunKeys};
+pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};
+pub use status::{
+    emf_counts, next_status, publish_list_status, read_run_ledger, EventBridgeNotifier, NoNotifier,
+    StatusNotifier,
+};
+pub use upload::{upload_stage, ShardTask, UploadOutput, UploadSettings};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::cxone::DncApi;
 use crate::events::SourceObject;
 use crate::normalize::{normalize_into, NormalizeError, NormalizeOptions};
-use crate::store::{open_s3_object, publish_run, S3Location, S3Store, StoreError};
+use crate::pipeline::PipelineError;
+use crate::store::{open_s3_object, publish_run, ObjectStore, S3Location, S3Store, StoreError};
 
 /// Failures of a stage, named for Step Functions `Retry`/`Catch`.
 #[derive(Debug, Error)]
@@ -19,6 +42,15 @@ pub enum StageError {
     /// A bug or a broken environment.
     #[error("{0}")]
     Fatal(String),
+    /// Writing would not suppress anything: the list is missing, inactive, or bound to no outbound BLOCK rule.
+    #[error("{0}")]
+    NotSuppressing(String),
+    /// CXone failed repeatedly with 5xx and the client's circuit breaker opened: stop, do not hammer it.
+    #[error("{0}")]
+    CircuitOpen(String),
+    /// The canary never came back suppressed within the allowed probes.
+    #[error("{0}")]
+    NotPropagated(String),
 }
 
 impl StageError {
@@ -28,8 +60,72 @@ impl StageError {
             StageError::InvalidInput(_) => "InvalidInput",
             StageError::Transient(_) => "Transient",
             StageError::Fatal(_) => "Fatal",
+            StageError::NotSuppressing(_) => "NotSuppressing",
+            StageError::CircuitOpen(_) => "CircuitOpen",
+            StageError::NotPropagated(_) => "NotPropagated",
         }
     }
+}
+
+impl From<PipelineError> for StageError {
+    fn from(e: PipelineError) -> Self {
+        let message = e.to_string();
+        match e.error_name() {
+            "CircuitOpen" => StageError::CircuitOpen(message),
+            "Transient" => StageError::Transient(message),
+            "NotSuppressing" => StageError::NotSuppressing(message),
+            "InvalidInput" => StageError::InvalidInput(message),
+            _ => StageError::Fatal(message),
+        }
+    }
+}
+
+/// A run in the bucket: what every stage after normalize is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRef {
+    /// Bucket holding `runs/<runId>/`.
+    pub bucket: String,
+    /// Run id.
+    pub run_id: String,
+    /// List name (CXone list names are unique).
+    pub list: String,
+}
+
+impl RunRef {
+    /// The run's object keys.
+    pub fn keys(&self) -> RunKeys {
+        RunKeys::new(&self.run_id)
+    }
+}
+
+/// Read and parse a JSON object of the run; a missing object is a [`StageError::Fatal`] naming it (a stage ran
+/// out of order or the bucket was tampered with).
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<T, StageError> {
+    let bytes = store
+        .get_bytes(key)
+        .await?
+        .ok_or_else(|| StageError::Fatal(format!("{key} does not exist")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| StageError::Fatal(format!("{key} is unreadable: {e}")))
+}
+
+/// Find the CXone list by name; a missing list is [`StageError::NotSuppressing`] (nothing written could apply).
+pub(crate) async fn resolve_list(
+    api: &dyn DncApi,
+    name: &str,
+) -> Result<crate::cxone::DncList, StageError> {
+    api.find_list(name)
+        .await
+        .map_err(|e| StageError::from(PipelineError::from(e)))?
+        .ok_or_else(|| {
+            StageError::from(PipelineError::ListNotFound {
+                list: name.to_string(),
+            })
+        })
 }
 
 impl From<StoreError> for StageError {

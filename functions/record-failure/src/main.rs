@@ -1,0 +1,35 @@
+//! Lambda `record-failure`: the target of every `Catch`. The execution state (`source`, `run?`, `error`) in; the
+//! list's status set to FAILED with the reason (the last known good run kept), a FAILED report, an event.
+//!
+//! Environment: `DNCFLOW_BUCKET`, `DNCFLOW_EVENT_BUS` (`default`).
+
+use dncflow::lambda::{bucket_from_env, diagnostic, init_logging};
+use dncflow::stages::{record_failure, EventBridgeNotifier, StageError};
+use dncflow::store::S3Store;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let store = S3Store {
+        client: dncflow::store::s3_client(None).await,
+        bucket: bucket_from_env().map_err(|e| diagnostic("record-failure", e).error_message)?,
+    };
+    let notifier = EventBridgeNotifier::from_env(
+        std::env::var("DNCFLOW_EVENT_BUS").unwrap_or_else(|_| "default".into()),
+    )
+    .await;
+    let (store, notifier) = (
+        &*Box::leak(Box::new(store)),
+        &*Box::leak(Box::new(notifier)),
+    );
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let out = record_failure(store, notifier, &event.payload, chrono::Utc::now())
+            .await
+            .map_err(|e| diagnostic("record-failure", e))?;
+        serde_json::to_value(out)
+            .map_err(|e| diagnostic("record-failure", StageError::Fatal(e.to_string())))
+    }))
+    .await
+}

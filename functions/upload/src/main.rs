@@ -1,0 +1,65 @@
+//! Lambda `upload`: one shard per invocation (`{bucket, runId, list, shardKey, round?, cursor?}`); answers the same
+//! shape with the cursor moved, `done`, counts and `lastWriteAt`. Stops starting batches when the invocation's
+//! deadline nears, so the state machine resumes the shard instead of the function timing out.
+//!
+//! Environment: see `dncflow::lambda`; `DNCFLOW_UPLOAD_MARGIN_SECS` (time kept back from the deadline, default 150:
+//! one request's retry deadline plus the ledger write), `DNCFLOW_UPLOAD_CONCURRENCY` (batches in flight, default 2).
+
+use std::time::Duration;
+
+use dncflow::lambda::{
+    cxone_from_env, diagnostic, env_or, env_secs, init_logging, now_ms, worker_rate,
+};
+use dncflow::stages::{emf_counts, upload_stage, ShardTask, StageError, UploadSettings};
+use dncflow::store::S3Store;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let s3 = dncflow::store::s3_client(None).await;
+    let api = cxone_from_env(worker_rate())
+        .await
+        .map_err(|e| diagnostic("upload", e).error_message)?;
+    let margin = env_secs("DNCFLOW_UPLOAD_MARGIN_SECS", 150.0);
+    let concurrency: usize = env_or("DNCFLOW_UPLOAD_CONCURRENCY", 2);
+    // Built once per container and kept for its lifetime: the token and the rate limiter carry across invocations.
+    let (api, s3) = (&*Box::leak(Box::new(api)), &*Box::leak(Box::new(s3)));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let task: ShardTask = serde_json::from_value(event.payload).map_err(|e| {
+            diagnostic(
+                "upload",
+                StageError::InvalidInput(format!("not a shard task: {e}")),
+            )
+        })?;
+        let left = Duration::from_millis((event.context.deadline as i64 - now_ms()).max(0) as u64);
+        let settings = UploadSettings {
+            budget: left.saturating_sub(margin).max(Duration::from_secs(1)),
+            concurrency,
+        };
+        let store = S3Store {
+            client: s3.clone(),
+            bucket: task.run.bucket.clone(),
+        };
+        let out = upload_stage(api, &store, &task, &settings, chrono::Utc::now)
+            .await
+            .map_err(|e| diagnostic("upload", e))?;
+        println!(
+            "{}",
+            emf_counts(
+                "upload",
+                &[
+                    ("Created", out.created as f64),
+                    ("Exists", out.exists as f64),
+                    ("DeadLetters", out.rejected as f64),
+                    ("Unconfirmed", out.unconfirmed as f64),
+                ],
+                now_ms()
+            )
+        );
+        serde_json::to_value(out)
+            .map_err(|e| diagnostic("upload", StageError::Fatal(e.to_string())))
+    }))
+    .await
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Checks the deployable parts: the state machine definition with asl-validator, the SAM template with cfn-lint, and
+# the SAM-transformed CloudFormation with cfn-lint again (it sees the generated functions, roles and schedule).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! python3 -c 'import cfnlint, samtranslator' 2>/dev/null; then
+  python3 -m pip install --quiet 'cfn-lint>=1.51' 'aws-sam-translator>=1.110'
+fi
+if [ ! -d tests/e2e/node_modules/asl-validator ]; then
+  npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+fi
+
+echo "asl-validator: infra/statemachine.asl.json"
+(cd tests/e2e && npx --no-install asl-validator --json-path ../../infra/statemachine.asl.json)
+
+export AWS_DEFAULT_REGION=us-east-1
+echo "cfn-lint: template.yaml"
+cfn-lint template.yaml
+transformed=$(mktemp --suffix=.json)
+trap 'rm -f "$transformed"' EXIT
+python3 scripts/sam_transform.py template.yaml "$transformed"
+echo "cfn-lint: template.yaml after the SAM transform"
+cfn-lint "$transformed"
+echo "infra: ok"

@@ -1,0 +1,106 @@
+//! What every Lambda binary shares: JSON logs, settings from the environment, the CXone client from Secrets
+//! Manager, and stage errors as `lambda_runtime::Diagnostic`s whose `errorType` is the stable name Step Functions
+//! `Retry`/`Catch` match.
+//!
+//! Environment (all optional but the secret):
+//! - `DNCFLOW_SECRET_ID`: Secrets Manager secret (name or ARN) holding `{"baseUrl","clientId","clientSecret"}`.
+//! - `DNCFLOW_CXONE_URL`: overrides the secret's `baseUrl` (a test tenant, the simulator).
+//! - `DNCFLOW_TENANT_RATE` (50 requests/s) and `DNCFLOW_UPLOAD_WORKERS` (4, the Map's `MaxConcurrency`): each worker
+//!   gets its share of the tenant's rate.
+
+use std::time::Duration;
+
+use lambda_runtime::Diagnostic;
+
+use crate::cxone::auth::{CredentialSource, Credentials, SecretsManagerCredentials};
+use crate::cxone::v2::{ClientConfig, V2Client};
+use crate::cxone::CxoneError;
+use crate::stages::StageError;
+
+/// Install the JSON log subscriber (CloudWatch reads one JSON object a line; Lambda stamps the time).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+/// A stage error as the Lambda error Step Functions sees (`errorType` = the stable name), logged once.
+pub fn diagnostic(stage: &str, e: StageError) -> Diagnostic {
+    tracing::error!(stage, error_type = e.error_name(), error = %e, "stage failed");
+    Diagnostic {
+        error_type: e.error_name().to_string(),
+        error_message: e.to_string(),
+    }
+}
+
+/// A number from the environment, or `default` when unset or unparsable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// Seconds from the environment as a duration.
+pub fn env_secs(name: &str, default: f64) -> Duration {
+    Duration::from_secs_f64(env_or(name, default).max(0.0))
+}
+
+/// The tenant's rate divided among the upload workers.
+pub fn worker_rate() -> f64 {
+    let tenant: f64 = env_or("DNCFLOW_TENANT_RATE", 50.0);
+    let workers: f64 = env_or("DNCFLOW_UPLOAD_WORKERS", 4.0);
+    (tenant / workers.max(1.0)).max(0.1)
+}
+
+/// Credentials from the secret, with the tenant URL optionally overridden.
+struct SecretWithUrl {
+    inner: SecretsManagerCredentials,
+    base_url: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl CredentialSource for SecretWithUrl {
+    async fn load(&self) -> Result<Credentials, CxoneError> {
+        let mut c = self.inner.load().await?;
+        if let Some(url) = &self.base_url {
+            c.base_url = url.trim_end_matches('/').to_string();
+        }
+        Ok(c)
+    }
+}
+
+/// The CXone client of this container (built once: its token and rate limiter live across invocations). The
+/// secret is read lazily, at the first request, and again when CXone answers `invalid_client` (rotation).
+pub async fn cxone_from_env(rate_per_sec: f64) -> Result<V2Client, StageError> {
+    let secret_id = std::env::var("DNCFLOW_SECRET_ID")
+        .map_err(|_| StageError::Fatal("DNCFLOW_SECRET_ID is not set".into()))?;
+    let source = SecretWithUrl {
+        inner: SecretsManagerCredentials::from_env(secret_id, None).await,
+        base_url: std::env::var("DNCFLOW_CXONE_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
+    };
+    let config = ClientConfig {
+        rate_per_sec,
+        ..ClientConfig::default()
+    };
+    V2Client::new(Box::new(source), config).map_err(|e| StageError::Fatal(e.to_string()))
+}
+
+/// The bucket the functions write runs and statuses to (`DNCFLOW_BUCKET`).
+pub fn bucket_from_env() -> Result<String, StageError> {
+    std::env::var("DNCFLOW_BUCKET")
+        .map_err(|_| StageError::Fatal("DNCFLOW_BUCKET is not set".into()))
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,173 @@
+//! The cooldown stage: is the list ready to be reconciled? Never before the minimum time after the last write, and
+//! then only when a canary sample of what was uploaded comes back suppressed. The waiting itself is the state
+//! machine's `Wait` state; this stage only answers and says how long to wait.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{read_json, resolve_list, RunKeys, RunRef, StageError};
+use crate::cxone::DncApi;
+use crate::pipeline::{canary_sample, cooldown, probe_canary, LedgerRecord};
+use crate::run::Manifest;
+use crate::store::ObjectStore;
+
+/// The cooldown check's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CooldownTask {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunRef,
+    /// The upload round just finished (0: first upload).
+    #[serde(default)]
+    pub round: u32,
+    /// Checks done so far in this round.
+    #[serde(default)]
+    pub attempt: u32,
+    /// `lastWriteAt` of every shard's last upload invocation (the Map's results).
+    #[serde(default)]
+    pub last_writes: Vec<Option<String>>,
+}
+
+/// The cooldown check's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CooldownOutput {
+    /// The list may be reconciled now.
+    pub ready: bool,
+    /// When not ready: how long the `Wait` state should wait.
+    pub wait_seconds: u64,
+    /// Checks done, this one included (the next check's `attempt`).
+    pub attempt: u32,
+    /// The time since the last write has passed.
+    pub elapsed: bool,
+    /// Canary numbers probed (0 before the time has passed).
+    pub canary_probed: usize,
+    /// Of those, answered suppressed.
+    pub canary_suppressed: usize,
+}
+
+/// Cooldown settings.
+#[derive(Debug, Clone)]
+pub struct CooldownSettings {
+    /// Minimum time after the last write (the contract: 180 s).
+    pub min: Duration,
+    /// Numbers in the canary sample.
+    pub canary_size: usize,
+    /// Wait between canary probes that found the list not yet suppressing.
+    pub canary_interval: Duration,
+    /// Checks before giving up with `NotPropagated`.
+    pub max_attempts: u32,
+}
+
+impl Default for CooldownSettings {
+    fn default() -> Self {
+        CooldownSettings {
+            min: Duration::from_secs(180),
+            canary_size: 20,
+            canary_interval: Duration::from_secs(30),
+            max_attempts: 20,
+        }
+    }
+}
+
+/// Records of the round's first ledger segments: the canary is drawn from what this round wrote.
+async fn round_sample_source(
+    store: &dyn ObjectStore,
+    manifest: &Manifest,
+    keys: &RunKeys,
+    round: u32,
+) -> Result<Vec<LedgerRecord>, StageError> {
+    let shard_keys: Vec<String> = if round == 0 {
+        manifest
+            .shards
+            .iter()
+            .map(|s| format!("runs/{}/{}", manifest.run_id, s.key))
+            .collect()
+    } else {
+        vec![keys.reupload_shard(round)]
+    };
+    let mut records = Vec::new();
+    for shard_key in shard_keys {
+        let Some(bytes) = store
+            .get_bytes(&keys.ledger_segment(round, &shard_key, 0))
+            .await?
+        else {
+            continue;
+        };
+        records.extend(
+            bytes
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .filter_map(|l| serde_json::from_slice::<LedgerRecord>(l).ok()),
+        );
+    }
+    Ok(records)
+}
+
+/// Answer whether the run's list is ready: `{ready:false, waitSeconds}` until `min` has passed since the latest
+/// write, then a canary probe; ready only when every canary number is suppressed. Gives up with
+/// [`StageError::NotPropagated`] after `max_attempts` checks.
+pub async fn cooldown_stage(
+    api: &dyn DncApi,
+    store: &dyn ObjectStore,
+    task: &CooldownTask,
+    settings: &CooldownSettings,
+    now: DateTime<Utc>,
+) -> Result<CooldownOutput, StageError> {
+    let attempt = task.attempt + 1;
+    let last_write = task
+        .last_writes
+        .iter()
+        .flatten()
+        .filter_map(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
+        .max();
+    let mut out = CooldownOutput {
+        ready: false,
+        wait_seconds: 0,
+        attempt,
+        elapsed: true,
+        canary_probed: 0,
+        canary_suppressed: 0,
+    };
+    if let Some(last) = last_write {
+        let c = cooldown(last, now, settings.min);
+        if !c.elapsed {
+            out.elapsed = false;
+            out.wait_seconds = c.wait_seconds;
+            return Ok(out);
+        }
+    }
+    let keys = task.run.keys();
+    let manifest: Manifest = read_json(store, &keys.manifest()).await?;
+    let records = round_sample_source(store, &manifest, &keys, task.round).await?;
+    let sample = canary_sample(&records, settings.canary_size);
+    if sample.is_empty() {
+        // Nothing held to probe (no entries, or all rejected): reconciliation decides.
+        out.ready = true;
+        return Ok(out);
+    }
+    let list = resolve_list(api, &task.run.list).await?;
+    let canary = probe_canary(api, &list.id, &sample).await?;
+    out.canary_probed = canary.probed;
+    out.canary_suppressed = canary.suppressed;
+    tracing::info!(run_id = %task.run.run_id, round = task.round, attempt, probed = canary.probed,
+        suppressed = canary.suppressed, pending = ?canary.pending, "canary probed");
+    if canary.propagated() {
+        out.ready = true;
+        return Ok(out);
+    }
+    if attempt >= settings.max_attempts {
+        return Err(StageError::NotPropagated(format!(
+            "list {}: {} of {} canary numbers still not suppressed after {attempt} checks",
+            task.run.list,
+            canary.probed - canary.suppressed,
+            canary.probed
+        )));
+    }
+    out.wait_seconds = settings.canary_interval.as_secs().max(1);
+    Ok(out)
+}

@@ -1,0 +1,111 @@
+//! Where a run's objects live in the bucket. Every key is a pure function of the run id, the round and the shard, so a
+//! retried or resumed stage overwrites its own objects instead of adding new ones.
+
+/// Object keys of one run (`runs/<runId>/…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunKeys {
+    prefix: String,
+}
+
+/// The file name of a key without directory and extension: `runs/r/shards/00003.jsonl` → `00003`.
+fn stem(key: &str) -> &str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    name.split('.').next().unwrap_or(name)
+}
+
+impl RunKeys {
+    /// Keys of run `run_id`.
+    pub fn new(run_id: &str) -> RunKeys {
+        RunKeys {
+            prefix: format!("runs/{run_id}"),
+        }
+    }
+
+    /// `manifest.json`, written last by normalize.
+    pub fn manifest(&self) -> String {
+        format!("{}/manifest.json", self.prefix)
+    }
+
+    /// The shard of entries reconciliation found missing in round `round` (≥ 1), uploaded again.
+    pub fn reupload_shard(&self, round: u32) -> String {
+        format!("{}/reupload/{round:03}.jsonl", self.prefix)
+    }
+
+    /// The ledger segment of the upload of `shard_key` in `round` that started at entry `cursor`. A shard resumed
+    /// after a time budget has several segments; each starts where the previous one ended.
+    pub fn ledger_segment(&self, round: u32, shard_key: &str, cursor: usize) -> String {
+        format!(
+            "{}/ledger/{round}/{}.{cursor:09}.jsonl",
+            self.prefix,
+            stem(shard_key)
+        )
+    }
+
+    /// The dead letters (entries CXone rejected) of the same upload segment.
+    pub fn dead_letter_segment(&self, round: u32, shard_key: &str, cursor: usize) -> String {
+        format!(
+            "{}/dead-letters/{round}/{}.{cursor:09}.jsonl",
+            self.prefix,
+            stem(shard_key)
+        )
+    }
+
+    /// All the run's dead letters, consolidated by reconcile.
+    pub fn dead_letters(&self) -> String {
+        format!("{}/dead-letters.jsonl", self.prefix)
+    }
+
+    /// `report.json`.
+    pub fn report(&self) -> String {
+        format!("{}/report.json", self.prefix)
+    }
+
+    /// `report.md`.
+    pub fn report_markdown(&self) -> String {
+        format!("{}/report.md", self.prefix)
+    }
+
+    /// The suppression snapshot (SHA-256 of every number on the list, one a line) as verified by a successful run: what
+    /// the check function answers from when CXone cannot be asked.
+    pub fn snapshot(&self) -> String {
+        format!("{}/snapshot.txt", self.prefix)
+    }
+}
+
+/// `status/<list>/latest.json`: what campaign launches are gated on.
+pub fn status_key(list: &str) -> String {
+    format!("status/{list}/latest.json")
+}
+
+/// The version mixed into idempotency keys: the source content for the first upload; a re-upload gets keys of its
+/// own, because CXone answers a replayed key with the original result even when that record is gone, so only a new
+/// key can make it write again (or answer `exists`).
+pub fn keys_version(source_sha256: &str, round: u32) -> String {
+    if round == 0 {
+        source_sha256.to_string()
+    } else {
+        format!("{source_sha256}:reconcile-{round}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable_per_shard_round_and_cursor() {
+        let k = RunKeys::new("l-abc");
+        assert_eq!(k.manifest(), "runs/l-abc/manifest.json");
+        assert_eq!(
+            k.ledger_segment(0, "runs/l-abc/shards/00003.jsonl", 0),
+            "runs/l-abc/ledger/0/00003.000000000.jsonl"
+        );
+        assert_eq!(
+            k.ledger_segment(2, &k.reupload_shard(2), 1500),
+            "runs/l-abc/ledger/2/002.000001500.jsonl"
+        );
+        assert_eq!(keys_version("ff", 0), "ff");
+        assert_eq!(keys_version("ff", 1), "ff:reconcile-1");
+        assert_eq!(status_key("fcc"), "status/fcc/latest.json");
+    }
+}

@@ -1,0 +1,201 @@
+//! The reconcile stage: compare what CXone holds with the run's ledger, re-queue what is missing (bounded rounds),
+//! and end the run with a report and a published status.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::status::{publish_list_status, read_run_ledger, StatusNotifier};
+use super::{read_json, resolve_list, RunRef, StageError};
+use crate::check::SuppressionSnapshot;
+use crate::cxone::{DncApi, EntryOutcome};
+use crate::orchestrate::{RunReport, UploadCounts};
+use crate::pipeline::{fetch_all_entries, reconcile, LedgerRecord, ShardEntry};
+use crate::run::Manifest;
+use crate::store::ObjectStore;
+
+/// The reconcile stage's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileTask {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunRef,
+    /// Re-upload rounds done so far (0: only the first upload).
+    #[serde(default)]
+    pub round: u32,
+    /// When the execution started (RFC 3339), for the report.
+    #[serde(default)]
+    pub started_at: Option<String>,
+}
+
+/// What reconcile decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileOutput {
+    /// `SUCCESS`, `FAILED` (both published), or `REUPLOAD` (upload `shardKeys` as round `round`, then come back).
+    pub status: String,
+    /// The round to run next (for `REUPLOAD`) or the rounds run.
+    pub round: u32,
+    /// For `REUPLOAD`: the re-upload shard.
+    pub shard_keys: Vec<String>,
+    /// Entries expected on the list.
+    pub expected: usize,
+    /// Of those, found.
+    pub found: usize,
+    /// Missing (or unconfirmed) at this round.
+    pub missing: usize,
+    /// Why the run failed.
+    pub reason: Option<String>,
+    /// `runs/<runId>/report.json`, once published.
+    pub report_key: Option<String>,
+}
+
+fn upload_counts(ledger: &[LedgerRecord], reuploaded: u64) -> UploadCounts {
+    let mut u = UploadCounts {
+        reuploaded,
+        ..Default::default()
+    };
+    for r in ledger {
+        match r.outcome {
+            EntryOutcome::Created { .. } => u.created += 1,
+            EntryOutcome::Exists { .. } => u.exists += 1,
+            EntryOutcome::Rejected { .. } => u.rejected += 1,
+            EntryOutcome::Unconfirmed => u.unconfirmed += 1,
+        }
+    }
+    u
+}
+
+/// A report with nothing verified yet: the shape every ending starts from.
+pub(crate) fn blank_report(
+    manifest: Option<&Manifest>,
+    run: &RunRef,
+    started_at: Option<String>,
+    now: DateTime<Utc>,
+) -> RunReport {
+    RunReport {
+        run_id: run.run_id.clone(),
+        list: run.list.clone(),
+        list_id: None,
+        status: "FAILED".into(),
+        reason: None,
+        started_at: started_at.unwrap_or_else(|| now.to_rfc3339()),
+        finished_at: now.to_rfc3339(),
+        normalize: manifest.map(|m| m.counts.clone()).unwrap_or_default(),
+        upload: UploadCounts::default(),
+        canary: None,
+        reconcile_rounds: 0,
+        expected: 0,
+        found: 0,
+        missing: 0,
+        wrong_expiration: 0,
+        wrong_jurisdiction: 0,
+    }
+}
+
+/// Reconcile round `task.round`: read the ledger (first upload and every re-upload so far), page through the list,
+/// compare. Clean → publish SUCCESS (report, dead letters, suppression snapshot, status, event). Entries missing and
+/// rounds left → write the next re-upload shard and answer `REUPLOAD`. Otherwise publish FAILED with the reason.
+/// CXone failures are errors (the state machine's failure recorder publishes them; a tripped breaker is
+/// `CircuitOpen`).
+pub async fn reconcile_stage(
+    api: &dyn DncApi,
+    store: &dyn ObjectStore,
+    notifier: &dyn StatusNotifier,
+    task: &ReconcileTask,
+    max_rounds: u32,
+    now: impl Fn() -> DateTime<Utc>,
+) -> Result<ReconcileOutput, StageError> {
+    let keys = task.run.keys();
+    let manifest: Manifest = read_json(store, &keys.manifest()).await?;
+    let list = resolve_list(api, &task.run.list).await?;
+    let (ledger, reuploaded) = read_run_ledger(store, &manifest, task.round).await?;
+    let remote = fetch_all_entries(api, &list.id).await?;
+    let r = reconcile(&ledger, &remote, list.default_expiration_date.as_deref());
+    let missing = r.missing.len() + r.unconfirmed.len();
+    let wrong = r.wrong_expiration.len() + r.wrong_jurisdiction.len();
+    tracing::info!(run_id = %task.run.run_id, round = task.round, expected = r.expected, found = r.found, missing,
+        wrong_expiration = r.wrong_expiration.len(), wrong_jurisdiction = r.wrong_jurisdiction.len(),
+        rejected = ?r.rejected_by_code, "reconciled");
+    let mut out = ReconcileOutput {
+        status: String::new(),
+        round: task.round,
+        shard_keys: Vec::new(),
+        expected: r.expected,
+        found: r.found,
+        missing,
+        reason: None,
+        report_key: None,
+    };
+    if !r.clean() && missing > 0 && task.round + 1 < max_rounds {
+        let next = task.round + 1;
+        let entries: Vec<ShardEntry> = r
+            .missing
+            .iter()
+            .chain(&r.unconfirmed)
+            .map(|m| ShardEntry {
+                phone_number: m.phone_number.clone(),
+                jurisdiction: m.jurisdiction.clone(),
+                expiration_date: m.expiration_date.clone(),
+                source: manifest.list.clone(),
+                line: 0,
+                flags: Vec::new(),
+            })
+            .collect();
+        let key = keys.reupload_shard(next);
+        let mut body = Vec::new();
+        for e in &entries {
+            serde_json::to_writer(&mut body, e).expect("shard entries serialize");
+            body.push(b'\n');
+        }
+        store.put_bytes(&key, body).await?;
+        out.status = "REUPLOAD".into();
+        out.round = next;
+        out.shard_keys = vec![key];
+        return Ok(out);
+    }
+
+    let mut report = blank_report(Some(&manifest), &task.run, task.started_at.clone(), now());
+    report.list_id = Some(list.id.clone());
+    report.upload = upload_counts(&ledger, reuploaded);
+    report.reconcile_rounds = task.round + 1;
+    report.expected = r.expected;
+    report.found = r.found;
+    report.missing = missing;
+    report.wrong_expiration = r.wrong_expiration.len();
+    report.wrong_jurisdiction = r.wrong_jurisdiction.len();
+    if r.clean() {
+        report.status = "SUCCESS".into();
+        let snapshot =
+            SuppressionSnapshot::from_numbers(remote.iter().map(|e| e.phone_number.as_str()));
+        store
+            .put_bytes(&keys.snapshot(), snapshot.to_lines().into_bytes())
+            .await?;
+    } else if missing > 0 {
+        report.reason = Some(format!(
+            "{missing} entries still missing after {} rounds",
+            task.round + 1
+        ));
+    } else {
+        report.reason = Some(format!(
+            "{wrong} entries hold another expiration or jurisdiction than sent (re-sending would not fix it)"
+        ));
+    }
+    let dead: Vec<u8> = ledger
+        .iter()
+        .filter(|r| matches!(r.outcome, EntryOutcome::Rejected { .. }))
+        .flat_map(|r| {
+            let mut line = serde_json::to_vec(r).expect("ledger records serialize");
+            line.push(b'\n');
+            line
+        })
+        .collect();
+    store.put_bytes(&keys.dead_letters(), dead).await?;
+    report.finished_at = now().to_rfc3339();
+    publish_list_status(store, notifier, &report).await?;
+    out.status = report.status.clone();
+    out.round = report.reconcile_rounds;
+    out.reason = report.reason.clone();
+    out.report_key = Some(keys.report());
+    Ok(out)
+}

@@ -1,0 +1,165 @@
+//! The upload stage: one shard per invocation, resumable.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{keys_version, read_json, resolve_list, RunRef, StageError};
+use crate::cxone::{DncApi, EntryOutcome};
+use crate::pipeline::{parse_shard, preflight, upload_entries, LedgerRecord};
+use crate::run::Manifest;
+use crate::store::ObjectStore;
+
+/// One shard to upload (the Map state's item); the upload's output is the next invocation's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardTask {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunRef,
+    /// The shard's key in the bucket.
+    pub shard_key: String,
+    /// 0 for the first upload, n for the n-th re-upload of missing entries.
+    #[serde(default)]
+    pub round: u32,
+    /// Index of the next entry of the shard to upload.
+    #[serde(default)]
+    pub cursor: usize,
+}
+
+/// What one upload invocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadOutput {
+    /// The task, with `cursor` moved to where the next invocation resumes.
+    #[serde(flatten)]
+    pub task: ShardTask,
+    /// The whole shard is uploaded.
+    pub done: bool,
+    /// Entries in the shard.
+    pub entries: usize,
+    /// Entries CXone created in this invocation.
+    pub created: u64,
+    /// Entries already on the list.
+    pub exists: u64,
+    /// Entries CXone rejected (written to the dead-letter segment).
+    pub rejected: u64,
+    /// Entries whose outcome is unknown (reconciliation settles them).
+    pub unconfirmed: u64,
+    /// When this invocation last wrote to CXone (RFC 3339): the cooldown counts from the latest of these.
+    pub last_write_at: String,
+}
+
+/// How an upload invocation may spend its time.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    /// Stop starting new batches after this long (below the Lambda timeout, leaving time to write the ledger).
+    pub budget: Duration,
+    /// Batches in flight.
+    pub concurrency: usize,
+}
+
+fn jsonl<T: Serialize>(items: &[T]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for item in items {
+        // A plain struct of strings: serialization cannot fail.
+        serde_json::to_writer(&mut out, item).expect("ledger records serialize");
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Upload `task`'s shard from its cursor: check first that the list suppresses (exists, active, bound to an active
+/// outbound BLOCK rule), send batches of ≤ 100 with deterministic idempotency keys until done or out of budget,
+/// then write the segment's ledger and dead letters. An invocation that could not move the cursor fails
+/// [`StageError::Transient`] (so the state machine's bounded retry applies) instead of looping forever.
+pub async fn upload_stage(
+    api: &dyn DncApi,
+    store: &dyn ObjectStore,
+    task: &ShardTask,
+    settings: &UploadSettings,
+    now: impl Fn() -> DateTime<Utc>,
+) -> Result<UploadOutput, StageError> {
+    let list = resolve_list(api, &task.run.list).await?;
+    preflight(api, &list.id).await?;
+    let keys = task.run.keys();
+    let manifest: Manifest = read_json(store, &keys.manifest()).await?;
+    let text = store
+        .get_bytes(&task.shard_key)
+        .await?
+        .ok_or_else(|| StageError::Fatal(format!("shard {} does not exist", task.shard_key)))?;
+    let text = String::from_utf8(text)
+        .map_err(|e| StageError::Fatal(format!("shard {} is not UTF-8: {e}", task.shard_key)))?;
+    let entries = parse_shard(&text, &task.shard_key)?;
+    let version = keys_version(&manifest.source.sha256, task.round);
+    let progress = upload_entries(
+        api,
+        &list.id,
+        &version,
+        &entries,
+        task.cursor,
+        settings.budget,
+        settings.concurrency,
+    )
+    .await;
+    let last_write_at = now().to_rfc3339();
+    if let Some(e) = progress.error {
+        // Nothing of this segment is recorded: the retry starts again at the same cursor, and the keys make the
+        // batches that did land answer with their original outcome.
+        return Err(e.into());
+    }
+    if !progress.done && progress.next == task.cursor {
+        return Err(StageError::Transient(format!(
+            "shard {}: no entry uploaded within the time budget of {} s (throttled?)",
+            task.shard_key,
+            settings.budget.as_secs()
+        )));
+    }
+    let records: &[LedgerRecord] = &progress.records;
+    let dead: Vec<&LedgerRecord> = records
+        .iter()
+        .filter(|r| matches!(r.outcome, EntryOutcome::Rejected { .. }))
+        .collect();
+    let mut out = UploadOutput {
+        task: ShardTask {
+            cursor: progress.next,
+            ..task.clone()
+        },
+        done: progress.done,
+        entries: entries.len(),
+        created: 0,
+        exists: 0,
+        rejected: dead.len() as u64,
+        unconfirmed: 0,
+        last_write_at,
+    };
+    for r in records {
+        match r.outcome {
+            EntryOutcome::Created { .. } => out.created += 1,
+            EntryOutcome::Exists { .. } => out.exists += 1,
+            EntryOutcome::Unconfirmed => out.unconfirmed += 1,
+            EntryOutcome::Rejected { .. } => {}
+        }
+    }
+    if !records.is_empty() || entries.is_empty() {
+        store
+            .put_bytes(
+                &keys.ledger_segment(task.round, &task.shard_key, task.cursor),
+                jsonl(records),
+            )
+            .await?;
+    }
+    if !dead.is_empty() {
+        store
+            .put_bytes(
+                &keys.dead_letter_segment(task.round, &task.shard_key, task.cursor),
+                jsonl(&dead),
+            )
+            .await?;
+    }
+    tracing::info!(run_id = %task.run.run_id, shard = %task.shard_key, round = task.round, from = task.cursor,
+        to = out.task.cursor, entries = out.entries, created = out.created, exists = out.exists,
+        rejected = out.rejected, unconfirmed = out.unconfirmed, done = out.done, "shard uploaded");
+    Ok(out)
+}

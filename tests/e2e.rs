@@ -1,0 +1,529 @@
+//! End to end: the real `infra/statemachine.asl.json` executed by aws-local-stepfunctions, every Task running the real
+//! function binary (through a local Lambda Runtime API, `tests/e2e/run-statemachine.mjs`), S3, Secrets Manager and
+//! EventBridge served by moto_server, CXone played by the simulator over HTTP.
+//!
+//! Needs the function binaries (`cargo build --workspace --bins`) and `tests/e2e/node_modules` (`npm ci`):
+//! `scripts/test.sh` does both before `cargo test`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use cxone_sim::{Endpoint, FaultKind, FaultRule, SimConfig};
+use dncflow::cxone::DncApi;
+use dncflow::orchestrate::{ensure_list, ListStatus, RunReport};
+use dncflow::pipeline::fetch_all_entries;
+use dncflow::run::Manifest;
+use dncflow::store::{ObjectStore, S3Store};
+use dncflow_tests::{sim_client, start_moto, Moto};
+use serde_json::{json, Value};
+
+const BUCKET: &str = "dncflow-e2e";
+const SECRET: &str = "dncflow/cxone";
+const WORKERS: u32 = 3;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the functions first (cargo build --workspace --bins; scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn aws_config_for(url: &str) -> aws_sdk_s3::Config {
+    aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .endpoint_url(url)
+        .force_path_style(true)
+        .build()
+}
+
+/// One local AWS + CXone world.
+struct World {
+    moto: Moto,
+    sim: cxone_sim::RunningSim,
+    s3: aws_sdk_s3::Client,
+    dir: tempfile::TempDir,
+}
+
+/// How an execution ended.
+#[derive(Debug)]
+struct Outcome {
+    status: String,
+    error: Option<String>,
+    cause: Option<String>,
+    invocations: Value,
+}
+
+impl World {
+    async fn new(sim_config: SimConfig) -> World {
+        let moto = start_moto();
+        let sim = cxone_sim::spawn(sim_config, 0).await.unwrap();
+        let s3 = aws_sdk_s3::Client::from_conf(aws_config_for(&moto.url));
+        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+        let sm_config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .endpoint_url(&moto.url)
+            .build();
+        let (id, secret) = SimConfig::default().clients[0].clone();
+        aws_sdk_secretsmanager::Client::from_conf(sm_config)
+            .create_secret()
+            .name(SECRET)
+            .secret_string(
+                json!({"baseUrl": sim.base_url, "clientId": id, "clientSecret": secret})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        World {
+            moto,
+            sim,
+            s3,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn store(&self) -> S3Store {
+        S3Store {
+            client: self.s3.clone(),
+            bucket: BUCKET.into(),
+        }
+    }
+
+    async fn drop_file(&self, key: &str, body: String) {
+        self.s3
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(ByteStream::from(body.into_bytes()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> T {
+        let bytes = self
+            .store()
+            .get_bytes(key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} was not written"));
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Execute the state machine on `input`; the upload function gets `upload_deadline_ms` per invocation.
+    fn execute(&self, name: &str, input: Value, upload_deadline_ms: u64) -> Outcome {
+        self.execute_with(name, input, upload_deadline_ms, &[])
+    }
+
+    /// The same, with environment variables of the functions overridden.
+    fn execute_with(
+        &self,
+        name: &str,
+        input: Value,
+        upload_deadline_ms: u64,
+        env: &[(&str, &str)],
+    ) -> Outcome {
+        let mut config = json!({
+            "definition": workspace().join("infra/statemachine.asl.json"),
+            "substitutions": {
+                "NormalizeFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:normalize",
+                "UploadFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:upload",
+                "CooldownFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:cooldown",
+                "ReconcileFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:reconcile",
+                "RecordFailureFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:record-failure",
+                "UploadWorkers": WORKERS,
+            },
+            "functions": {
+                "normalize": binary("normalize"),
+                "upload": binary("upload"),
+                "cooldown": binary("cooldown"),
+                "reconcile": binary("reconcile"),
+                "record-failure": binary("record-failure"),
+            },
+            "env": {
+                "AWS_ENDPOINT_URL": self.moto.url,
+                "AWS_ENDPOINT_URL_S3": self.moto.url,
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_REGION": "us-east-1",
+                "DNCFLOW_BUCKET": BUCKET,
+                "DNCFLOW_SECRET_ID": SECRET,
+                "DNCFLOW_SHARDS": "4",
+                "DNCFLOW_TENANT_RATE": "45",
+                "DNCFLOW_UPLOAD_WORKERS": WORKERS.to_string(),
+                "DNCFLOW_UPLOAD_MARGIN_SECS": "1",
+                "DNCFLOW_COOLDOWN_SECS": "2",
+                "DNCFLOW_CANARY_INTERVAL_SECS": "1",
+                "DNCFLOW_COOLDOWN_ATTEMPTS": "30",
+                "DNCFLOW_RECONCILE_ROUNDS": "3",
+                "RUST_LOG": "info",
+            },
+            "deadlineMs": {"upload": upload_deadline_ms},
+            "retryIntervalMs": 200,
+            "maxInstances": WORKERS,
+            "input": input,
+            "logFile": self.dir.path().join("functions.log"),
+            "timeoutMs": 240_000,
+        });
+        for (k, v) in env {
+            config["env"][*k] = json!(v);
+        }
+        let config_path = self.dir.path().join(format!("{name}.json"));
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let e2e = workspace().join("tests/e2e");
+        assert!(
+            e2e.join("node_modules/aws-local-stepfunctions").exists(),
+            "tests/e2e/node_modules is missing: npm ci --prefix tests/e2e (scripts/test.sh does)"
+        );
+        let out = Command::new("node")
+            .current_dir(&e2e)
+            .args(["--import", "./polyfill.mjs", "run-statemachine.mjs"])
+            .arg(&config_path)
+            .output()
+            .expect("node");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout.lines().last().unwrap_or_else(|| {
+            panic!(
+                "the harness printed nothing: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let v: Value = serde_json::from_str(line).unwrap();
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        Outcome {
+            status: text("status").unwrap_or_default(),
+            error: text("error"),
+            cause: text("cause"),
+            invocations: v["invocations"].clone(),
+        }
+    }
+
+    fn function_logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("functions.log")).unwrap_or_default()
+    }
+
+    async fn list_numbers(&self, list: &str) -> BTreeSet<String> {
+        let api = sim_client(&self.sim, 1000.0);
+        let l = api.find_list(list).await.unwrap().unwrap();
+        fetch_all_entries(&api, &l.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.phone_number)
+            .collect()
+    }
+
+    /// Every number the run's shards hold.
+    async fn run_numbers(&self, manifest: &Manifest) -> BTreeSet<String> {
+        let mut numbers = BTreeSet::new();
+        for shard in &manifest.shards {
+            let key = format!("runs/{}/{}", manifest.run_id, shard.key);
+            let bytes = self.store().get_bytes(&key).await.unwrap().unwrap();
+            for line in String::from_utf8(bytes).unwrap().lines() {
+                let v: Value = serde_json::from_str(line).unwrap();
+                numbers.insert(v["phoneNumber"].as_str().unwrap().to_string());
+            }
+        }
+        numbers
+    }
+}
+
+/// `n` distinct DC numbers, some duplicated and some invalid rows, as a CSV an operator would drop.
+fn dnc_csv(first: u32, n: u32) -> String {
+    let mut s = String::from("phone_number,source\n");
+    for i in 0..n {
+        s += &format!("(202) 555-{:04},opt-out\n", first + i);
+        if i % 50 == 0 {
+            s += &format!("+1 202 555 {:04},opt-out\n", first + i); // a duplicate in another format
+        }
+    }
+    s += "not a number,opt-out\n12345,opt-out\n";
+    s
+}
+
+fn s3_event(key: &str) -> Value {
+    json!({"version": "0", "source": "aws.s3", "detail-type": "Object Created",
+        "detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}})
+}
+
+fn count(v: &Value, f: &str) -> u64 {
+    v.get(f).and_then(Value::as_u64).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fails_keeping_the_last_good_run(
+) {
+    let world = World::new(SimConfig {
+        propagation_secs: (1, 2),
+        entries_rate: 100.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let api = sim_client(&world.sim, 100.0);
+    let list = ensure_list(&api, "optouts").await.unwrap();
+
+    // 1. A drop of 2,400 numbers; upload invocations get a 2 s deadline (1 s of budget) at 300 entries/s per
+    //    worker, so every shard (~600 entries) must be resumed from its cursor.
+    world
+        .drop_file("incoming/optouts/2026-11-24.csv", dnc_csv(0, 2400))
+        .await;
+    let first = world.execute_with(
+        "first",
+        s3_event("incoming/optouts/2026-11-24.csv"),
+        2000,
+        &[
+            ("DNCFLOW_TENANT_RATE", "9"),
+            ("DNCFLOW_UPLOAD_CONCURRENCY", "1"),
+        ],
+    );
+    assert_eq!(
+        first.status,
+        "SUCCEEDED",
+        "{first:?}\n{}",
+        world.function_logs()
+    );
+    let status: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(status.status, "SUCCESS");
+    let report: RunReport = world.get_json(&status.report_key).await;
+    let manifest: Manifest = world
+        .get_json(&format!("runs/{}/manifest.json", report.run_id))
+        .await;
+    let n = &report.normalize;
+    assert_eq!(
+        (n.rows, n.accepted, n.duplicates, n.rejected),
+        (2450, 2400, 48, 2)
+    );
+    assert_eq!(n.rows, n.accepted + n.duplicates + n.rejected);
+    assert_eq!(
+        (report.expected, report.found, report.missing),
+        (2400, 2400, 0)
+    );
+    assert_eq!(report.upload.created, 2400);
+    let expected = world.run_numbers(&manifest).await;
+    assert_eq!(expected.len(), 2400);
+    assert_eq!(
+        world.list_numbers("optouts").await,
+        expected,
+        "the list holds exactly the run's numbers"
+    );
+    let uploads = count(&first.invocations, "upload");
+    assert!(
+        uploads > manifest.shards.len() as u64,
+        "{uploads} upload invocations for {} shards: the resume loop never ran",
+        manifest.shards.len()
+    );
+    assert!(count(&first.invocations, "cooldown") >= 2, "{first:?}");
+    // The report is human-readable too, and the dead letters are consolidated (none here).
+    let md = world
+        .store()
+        .get_bytes(&format!("runs/{}/report.md", report.run_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8(md).unwrap().contains("**SUCCESS**"));
+
+    // 2. The same object again: the same run, nothing new on the list.
+    let writes_before = world.sim.sim.state()["entries"].as_u64().unwrap();
+    let again = world.execute("again", s3_event("incoming/optouts/2026-11-24.csv"), 60_000);
+    assert_eq!(again.status, "SUCCEEDED", "{again:?}");
+    assert_eq!(
+        world.sim.sim.state()["entries"].as_u64().unwrap(),
+        writes_before
+    );
+    assert_eq!(world.list_numbers("optouts").await, expected);
+    let status2: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(
+        (status2.status.as_str(), status2.run_id.as_str()),
+        ("SUCCESS", report.run_id.as_str())
+    );
+
+    // 3. The list's rule is switched off, then a new file arrives: the run must fail (suppression would not
+    //    apply), say why, and keep the last known good run.
+    let mut rule = api
+        .rules()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.list_ids.contains(&list.id))
+        .unwrap();
+    rule.is_active = false;
+    api.update_rule(&rule.id.clone(), &rule).await.unwrap();
+    world
+        .drop_file("incoming/optouts/2026-11-25.csv", dnc_csv(5000, 100))
+        .await;
+    let broken = world.execute(
+        "broken",
+        s3_event("incoming/optouts/2026-11-25.csv"),
+        60_000,
+    );
+    assert_eq!(broken.status, "FAILED");
+    assert_eq!(
+        broken.error.as_deref(),
+        Some("NotSuppressing"),
+        "{broken:?}"
+    );
+    assert!(
+        broken
+            .cause
+            .as_deref()
+            .unwrap_or("")
+            .contains("no active BLOCK rule"),
+        "the execution says why: {broken:?}"
+    );
+    let status3: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(status3.status, "FAILED");
+    let reason = status3.reason.clone().unwrap();
+    assert!(
+        reason.contains("NotSuppressing") && reason.contains("no active BLOCK rule"),
+        "{reason}"
+    );
+    assert_ne!(status3.run_id, report.run_id);
+    assert_eq!(
+        status3.last_success.unwrap().run_id,
+        report.run_id,
+        "the last known good run is kept"
+    );
+    assert_eq!(
+        world.list_numbers("optouts").await,
+        expected,
+        "nothing was written"
+    );
+
+    // 4. A list nobody provisioned: FAILED with a status, never a silent end.
+    world
+        .drop_file("incoming/unknown-list/a.csv", dnc_csv(0, 10))
+        .await;
+    let unknown = world.execute("unknown", s3_event("incoming/unknown-list/a.csv"), 60_000);
+    assert_eq!(unknown.status, "FAILED");
+    let status4: ListStatus = world.get_json("status/unknown-list/latest.json").await;
+    assert_eq!(status4.status, "FAILED");
+    assert!(status4.reason.unwrap().contains("does not exist"));
+    assert!(status4.last_success.is_none());
+
+    // Nothing the functions logged carries the client secret or a token.
+    let logs = world.function_logs();
+    assert!(
+        logs.contains("shard uploaded"),
+        "function logs were captured"
+    );
+    let (_, secret) = SimConfig::default().clients[0].clone();
+    assert!(
+        !logs.contains(&secret),
+        "the client secret appeared in the function logs"
+    );
+    for token in world.sim.sim.issued_tokens() {
+        assert!(
+            !logs.contains(&token),
+            "a token appeared in the function logs"
+        );
+    }
+    assert!(
+        !logs.contains("2025550001"),
+        "an unmasked phone number appeared in the logs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_injected_faults_still_ends_verified() {
+    let fault = |endpoint, kind, probability, count| FaultRule {
+        endpoint,
+        kind,
+        probability,
+        after: 0,
+        count,
+    };
+    let world = World::new(SimConfig {
+        propagation_secs: (1, 2),
+        entries_rate: 100.0,
+        seed: 7,
+        faults: vec![
+            fault(
+                Endpoint::EntriesPost,
+                FaultKind::TooManyRequests {
+                    retry_after: Some(1),
+                },
+                0.1,
+                None,
+            ),
+            fault(
+                Endpoint::EntriesPost,
+                FaultKind::ServerError { status: 503 },
+                0.05,
+                Some(4),
+            ),
+            fault(
+                Endpoint::EntriesPost,
+                FaultKind::AppliedThen503,
+                0.05,
+                Some(3),
+            ),
+            // Some writes are acknowledged but lost: only reconciliation can find them.
+            fault(
+                Endpoint::EntriesPost,
+                FaultKind::LoseWrites { per_entry: 0.02 },
+                1.0,
+                Some(5),
+            ),
+            fault(
+                Endpoint::EntriesGet,
+                FaultKind::ServerError { status: 500 },
+                0.1,
+                Some(2),
+            ),
+            fault(
+                Endpoint::Token,
+                FaultKind::ServerError { status: 503 },
+                1.0,
+                Some(1),
+            ),
+        ],
+        ..SimConfig::default()
+    })
+    .await;
+    let api = sim_client(&world.sim, 100.0);
+    ensure_list(&api, "registry").await.unwrap();
+    world
+        .drop_file("incoming/registry/fcc.csv", dnc_csv(1000, 1500))
+        .await;
+    let out = world.execute("faults", s3_event("incoming/registry/fcc.csv"), 60_000);
+    assert_eq!(
+        out.status,
+        "SUCCEEDED",
+        "{out:?}\n{}",
+        world.function_logs()
+    );
+    let status: ListStatus = world.get_json("status/registry/latest.json").await;
+    assert_eq!(status.status, "SUCCESS");
+    let report: RunReport = world.get_json(&status.report_key).await;
+    assert!(
+        report.reconcile_rounds >= 2,
+        "lost writes must be found and re-uploaded: {report:?}"
+    );
+    assert!(report.upload.reuploaded > 0, "{report:?}");
+    let manifest: Manifest = world
+        .get_json(&format!("runs/{}/manifest.json", report.run_id))
+        .await;
+    assert_eq!(
+        world.list_numbers("registry").await,
+        world.run_numbers(&manifest).await,
+        "every number is on the list exactly once"
+    );
+    assert_eq!(world.sim.sim.state()["entries"].as_u64().unwrap(), 1500);
+}

@@ -1,0 +1,233 @@
+// Runs infra/statemachine.asl.json with aws-local-stepfunctions, every Task invoking the real function binary through
+// a local implementation of the Lambda Runtime API (the protocol `lambda_runtime` speaks in AWS): the binary polls
+// `GET /2018-06-01/runtime/invocation/next`, answers `POST …/response` or `POST …/error`. Errors come back to the
+// state machine with their `errorType` as the error name, as in AWS, so `Retry`/`Catch` match them.
+//
+// Usage: node --import ./polyfill.mjs run-statemachine.mjs CONFIG.json
+// CONFIG: { definition, substitutions: {Name: value}, functions: {name: binaryPath}, env: {K: V},
+//           deadlineMs: {name: ms}, input, retryIntervalMs, maxInstances, logFile, timeoutMs }
+// Prints one JSON line: { status: "SUCCEEDED"|"FAILED", output?, error?, cause?, invocations: {name: n} }.
+
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { StateMachine } from 'aws-local-stepfunctions';
+
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const log = (line) => config.logFile && appendFileSync(config.logFile, line.endsWith('\n') ? line : line + '\n');
+
+// The definition with SAM's DefinitionSubstitutions applied.
+let text = readFileSync(config.definition, 'utf8');
+for (const [name, value] of Object.entries(config.substitutions)) {
+  text = text.split('${' + name + '}').join(String(value));
+}
+const definition = JSON.parse(text);
+
+class RuntimeError extends Error {
+  constructor(name, message) {
+    super(message);
+    this.name = name;
+  }
+}
+
+// One execution environment: a process of the function's binary and its Runtime API endpoint.
+class Instance {
+  constructor(fn) {
+    this.fn = fn;
+    this.current = null; // the invocation being handled
+    this.poll = null; // a parked GET /next
+    this.server = createServer((req, res) => this.route(req, res));
+  }
+
+  async start() {
+    await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const port = this.server.address().port;
+    const env = {
+      ...process.env,
+      ...config.env,
+      AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
+      AWS_LAMBDA_FUNCTION_NAME: this.fn.name,
+      AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024',
+      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${this.fn.name}`,
+      AWS_LAMBDA_LOG_STREAM_NAME: `local/${port}`,
+    };
+    this.proc = spawn(this.fn.binary, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tag = `[${this.fn.name}:${port}] `;
+    for (const stream of [this.proc.stdout, this.proc.stderr]) {
+      let rest = '';
+      stream.on('data', (chunk) => {
+        const lines = (rest + chunk.toString()).split('\n');
+        rest = lines.pop();
+        for (const l of lines) log(tag + l);
+      });
+    }
+    this.proc.on('exit', (code, signal) => {
+      log(`${tag}exited code=${code} signal=${signal}`);
+      this.dead = true;
+      this.fn.instances = this.fn.instances.filter((i) => i !== this);
+      if (this.current) {
+        this.current.reject(new RuntimeError('Sandbox.Crash', `${this.fn.name} exited (${code ?? signal}) during an invocation`));
+        this.current = null;
+      }
+      this.server.close();
+    });
+  }
+
+  idle() {
+    return !this.dead && this.current === null;
+  }
+
+  give(invocation) {
+    this.current = invocation;
+    if (this.poll) {
+      const res = this.poll;
+      this.poll = null;
+      invocation.delivered = true;
+      this.deliver(res);
+    }
+  }
+
+  deliver(res) {
+    const inv = this.current;
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'lambda-runtime-aws-request-id': inv.id,
+      'lambda-runtime-deadline-ms': String(inv.deadline),
+      'lambda-runtime-invoked-function-arn': `arn:aws:lambda:us-east-1:000000000000:function:${this.fn.name}`,
+      'lambda-runtime-trace-id': `Root=1-00000000-${inv.id.replaceAll('-', '').slice(0, 24)}`,
+    });
+    res.end(JSON.stringify(inv.payload));
+  }
+
+  route(req, res) {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const url = req.url;
+      if (req.method === 'GET' && url.endsWith('/runtime/invocation/next')) {
+        if (this.current && !this.current.delivered) {
+          this.current.delivered = true;
+          this.deliver(res);
+        } else {
+          this.poll = res;
+        }
+        return;
+      }
+      const done = (ok) => {
+        res.writeHead(202, { 'content-type': 'application/json' });
+        res.end('{"status":"OK"}');
+        const inv = this.current;
+        this.current = null;
+        if (!inv) return;
+        if (ok) {
+          inv.resolve(body ? JSON.parse(body) : null);
+        } else {
+          let err = {};
+          try {
+            err = JSON.parse(body);
+          } catch {
+            err = { errorType: 'Lambda.Unknown', errorMessage: body };
+          }
+          inv.reject(new RuntimeError(err.errorType || 'Lambda.Unknown', err.errorMessage || ''));
+        }
+        this.fn.dispatch();
+      };
+      if (req.method === 'POST' && /\/runtime\/invocation\/[^/]+\/response$/.test(url)) return done(true);
+      if (req.method === 'POST' && /\/runtime\/invocation\/[^/]+\/error$/.test(url)) return done(false);
+      if (req.method === 'POST' && url.endsWith('/runtime/init/error')) {
+        log(`[${this.fn.name}] init error: ${body}`);
+        res.writeHead(202);
+        res.end();
+        return;
+      }
+      res.writeHead(404);
+      res.end();
+    });
+  }
+}
+
+// A function: a queue of invocations served by up to maxInstances processes (Lambda scales out the same way).
+class LocalFunction {
+  constructor(name, binary) {
+    this.name = name;
+    this.binary = binary;
+    this.instances = [];
+    this.queue = [];
+    this.count = 0;
+  }
+
+  invoke(payload) {
+    this.count++;
+    const deadline = Date.now() + (config.deadlineMs?.[this.name] ?? 900_000);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: randomUUID(), payload, deadline, resolve, reject, delivered: false });
+      this.dispatch();
+    });
+  }
+
+  async dispatch() {
+    while (this.queue.length > 0) {
+      const instance = this.instances.find((i) => i.idle() && i.started);
+      if (instance) {
+        instance.give(this.queue.shift());
+        continue;
+      }
+      if (this.instances.length >= (config.maxInstances ?? 4)) return;
+      // A new environment; while it starts, other dispatches may serve the queue, so look again afterwards.
+      const fresh = new Instance(this);
+      this.instances.push(fresh);
+      await fresh.start();
+      fresh.started = true;
+    }
+  }
+
+  stop() {
+    for (const i of this.instances) i.proc.kill('SIGTERM');
+  }
+}
+
+const functions = Object.fromEntries(
+  Object.entries(config.functions).map(([name, binary]) => [name, new LocalFunction(name, binary)]),
+);
+
+// Every Task state (nested Map processors included) runs the function its Resource ARN names.
+const handlers = {};
+const retryIntervalOverrides = {};
+function collect(states) {
+  for (const [stateName, state] of Object.entries(states)) {
+    if (state.Type === 'Task') {
+      const fnName = state.Resource.split(':').pop();
+      const fn = functions[fnName];
+      if (!fn) throw new Error(`no local binary for ${state.Resource} (state ${stateName})`);
+      handlers[stateName] = (input) => fn.invoke(input);
+      if (config.retryIntervalMs !== undefined) retryIntervalOverrides[stateName] = config.retryIntervalMs;
+    }
+    const inner = state.ItemProcessor ?? state.Iterator;
+    if (inner) collect(inner.States);
+    for (const branch of state.Branches ?? []) collect(branch.States);
+  }
+}
+collect(definition.States);
+
+const machine = new StateMachine(definition);
+const execution = machine.run(config.input, {
+  overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides },
+});
+// A hung execution must fail the test, not hang it.
+const timer = setTimeout(() => execution.abort(), config.timeoutMs ?? 300_000);
+let outcome;
+try {
+  const output = await execution.result;
+  outcome = { status: 'SUCCEEDED', output };
+} catch (e) {
+  // The library wraps the execution's error (a Fail state's Error/Cause) in an ExecutionError.
+  const inner = e.cause ?? e;
+  outcome = { status: 'FAILED', error: inner.name, cause: inner.message };
+}
+clearTimeout(timer);
+outcome.invocations = Object.fromEntries(Object.values(functions).map((f) => [f.name, f.count]));
+for (const f of Object.values(functions)) f.stop();
+process.stdout.write(JSON.stringify(outcome) + '\n');
+process.exit(0);
