@@ -77,6 +77,12 @@ pub fn status_key(list: &str) -> String {
     format!("status/{list}/latest.json")
 }
 
+/// `status/<list>/uploading.json`: the run whose upload last started (the check treats its numbers as propagating
+/// until that run is SUCCESS).
+pub fn uploading_key(list: &str) -> String {
+    format!("status/{list}/uploading.json")
+}
+
 /// The version mixed into idempotency keys: the source content for the first upload; a re-upload gets keys of its
 /// own, because CXone answers a replayed key with the original result even when that record is gone, so only a new
 /// key can make it write again (or answer `exists`).

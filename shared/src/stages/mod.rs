@@ -7,13 +7,15 @@
 mod cooldown;
 mod failure;
 mod keys;
+mod protect;
 mod reconcile;
 mod status;
 mod upload;
 
 pub use cooldown::{cooldown_stage, CooldownOutput, CooldownSettings, CooldownTask};
 pub use failure::{record_failure, FailureRecorded};
-pub use keys::{keys_version, status_key, RunKeys};
+pub use keys::{keys_version, status_key, uploading_key, RunKeys};
+pub use protect::{check_stage, load_local_knowledge, LocalKnowledge, UploadingMarker, Webhook};
 pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};
 pub use status::{
     emf_counts, next_status, publish_list_status, read_run_ledger, EventBridgeNotifier, NoNotifier,

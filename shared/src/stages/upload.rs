@@ -92,6 +92,17 @@ pub async fn upload_stage(
     let text = String::from_utf8(text)
         .map_err(|e| StageError::Fatal(format!("shard {} is not UTF-8: {e}", task.shard_key)))?;
     let entries = parse_shard(&text, &task.shard_key)?;
+    // Before the first write: from now until this run is SUCCESS, the check treats its numbers as propagating.
+    let marker = super::UploadingMarker {
+        run_id: task.run.run_id.clone(),
+        at: now().to_rfc3339(),
+    };
+    store
+        .put_bytes(
+            &super::uploading_key(&task.run.list),
+            serde_json::to_vec(&marker).expect("marker serializes"),
+        )
+        .await?;
     let version = keys_version(&manifest.source.sha256, task.round);
     let progress = upload_entries(
         api,
@@ -142,7 +153,7 @@ pub async fn upload_stage(
             EntryOutcome::Rejected { .. } => {}
         }
     }
-    if !records.is_empty() || entries.is_empty() {
+    if !records.is_empty() {
         store
             .put_bytes(
                 &keys.ledger_segment(task.round, &task.shard_key, task.cursor),

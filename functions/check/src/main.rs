@@ -1,0 +1,127 @@
+//! Lambda `check`, behind a Function URL (IAM auth): `POST {"contacts":[{"phoneNumber","regionCode"?}],
+//! "listIds"?}` → one verdict per item in input order (`suppressed | allowed | invalid | error`) and `safeToDial`.
+//! Fail-safe: a number whose check could not be completed is `error`, never `allowed`; a check that could not be
+//! audited answers 503 (do not dial).
+//!
+//! Environment: see `dncflow::lambda`; `DNCFLOW_CHECK_LISTS` (list names whose snapshots and propagating runs are
+//! answered locally, comma-separated), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
+//! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export).
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use dncflow::check::{emf_line, CheckRequest};
+use dncflow::lambda::{bucket_from_env, cxone_from_env, env_or, env_secs, init_logging, now_ms};
+use dncflow::stages::{check_stage, load_local_knowledge, LocalKnowledge, Webhook};
+use dncflow::store::S3Store;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::{json, Value};
+use tokio::sync::RwLock;
+
+fn http(status: u16, body: Value) -> Value {
+    json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
+}
+
+/// The request body of a Function URL event (or the event itself, when invoked directly).
+fn request_of(event: &Value) -> Result<CheckRequest, String> {
+    let Some(body) = event.get("body") else {
+        return serde_json::from_value(event.clone()).map_err(|e| e.to_string());
+    };
+    let text = body.as_str().unwrap_or_default();
+    let bytes = if event.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| format!("body is not base64: {e}"))?
+    } else {
+        text.as_bytes().to_vec()
+    };
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+struct Known {
+    knowledge: LocalKnowledge,
+    loaded: Instant,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let store = S3Store {
+        client: dncflow::store::s3_client(None).await,
+        bucket: bucket_from_env().map_err(|e| e.to_string())?,
+    };
+    let api = cxone_from_env(env_or("DNCFLOW_TENANT_RATE", 50.0))
+        .await
+        .map_err(|e| e.to_string())?;
+    let lists: Vec<String> = std::env::var("DNCFLOW_CHECK_LISTS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let refresh = env_secs("DNCFLOW_CHECK_REFRESH_SECS", 300.0);
+    let concurrency: usize = env_or("DNCFLOW_CHECK_CONCURRENCY", 4);
+    let webhook = std::env::var("DNCFLOW_AUDIT_WEBHOOK_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|url| Webhook {
+            url,
+            attempts: 3,
+            backoff: Duration::from_millis(200),
+        });
+    let client = reqwest::Client::new();
+    let known: RwLock<Option<Known>> = RwLock::new(None);
+    let (store, api, lists, webhook, client, known) = (
+        &*Box::leak(Box::new(store)),
+        &*Box::leak(Box::new(api)),
+        &*Box::leak(Box::new(lists)),
+        &*Box::leak(Box::new(webhook)),
+        &*Box::leak(Box::new(client)),
+        &*Box::leak(Box::new(known)),
+    );
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let request = match request_of(&event.payload) {
+            Ok(r) => r,
+            Err(e) => return Ok::<Value, lambda_runtime::Error>(http(400, json!({"error": format!("not a check request: {e}")}))),
+        };
+        // Loaded once per container, refreshed when stale; a failed refresh keeps what was loaded (CXone still
+        // answers for everything else).
+        let stale = known.read().await.as_ref().is_none_or(|k| k.loaded.elapsed() >= refresh);
+        if stale {
+            match load_local_knowledge(store, lists).await {
+                Ok(knowledge) => {
+                    tracing::info!(snapshot = knowledge.snapshot.len(), propagating = knowledge.propagating.len(),
+                        snapshot_runs = ?knowledge.snapshot_runs, pending_runs = ?knowledge.pending_runs, "local knowledge loaded");
+                    *known.write().await = Some(Known { knowledge, loaded: Instant::now() });
+                }
+                Err(e) => tracing::warn!(error = %e, "local knowledge not refreshed"),
+            }
+        }
+        let guard = known.read().await;
+        let empty = LocalKnowledge::default();
+        let knowledge = guard.as_ref().map_or(&empty, |k| &k.knowledge);
+        let outcome = check_stage(
+            api,
+            store,
+            knowledge,
+            &request,
+            concurrency,
+            webhook.as_ref().map(|h| (client, h)),
+            &event.context.request_id,
+            chrono::Utc::now(),
+        )
+        .await;
+        match outcome {
+            Ok((response, audit_key)) => {
+                println!("{}", emf_line(&response.metrics, "check", now_ms()));
+                tracing::info!(audit_key, safe_to_dial = response.safe_to_dial, "checked");
+                Ok(http(200, serde_json::to_value(&response).unwrap_or_default()))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "check not completed");
+                Ok(http(503, json!({"error": format!("check not completed, do not dial: {e}"), "safeToDial": false})))
+            }
+        }
+    }))
+    .await
+}

@@ -1,0 +1,279 @@
+//! The check as its Lambda runs it, against moto's S3 and the simulator: the snapshot a successful reconcile wrote and
+//! the ledger of a run still propagating are loaded from the bucket and answer without a CXone call; the rest is
+//! asked; the audit record lands in S3 and is exported to a webhook that fails once.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use cxone_sim::SimConfig;
+use dncflow::check::{CheckRequest, ContactIn, Verdict};
+use dncflow::events::parse_source_event;
+use dncflow::normalize::NormalizeOptions;
+use dncflow::stages::{
+    check_stage, load_local_knowledge, normalize_object, reconcile_stage, upload_stage, NoNotifier,
+    NormalizeOutput, RunRef, ShardTask, UploadSettings, Webhook,
+};
+use dncflow::store::{ObjectStore, S3Store};
+use dncflow_tests::{sim_client, start_moto};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BUCKET: &str = "dnc";
+
+async fn drop_and_upload(
+    s3: &aws_sdk_s3::Client,
+    store: &S3Store,
+    api: &dyn dncflow::cxone::DncApi,
+    key: &str,
+    body: String,
+) -> NormalizeOutput {
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(ByteStream::from(body.into_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let event = json!({"bucket": BUCKET, "key": key});
+    let source = parse_source_event(&event).unwrap();
+    let out = normalize_object(s3, BUCKET, &source, NormalizeOptions::new("x"))
+        .await
+        .unwrap();
+    let settings = UploadSettings {
+        budget: Duration::from_secs(60),
+        concurrency: 2,
+    };
+    for shard_key in &out.shard_keys {
+        let task = ShardTask {
+            run: RunRef {
+                bucket: BUCKET.into(),
+                run_id: out.run_id.clone(),
+                list: out.list.clone(),
+            },
+            shard_key: shard_key.clone(),
+            round: 0,
+            cursor: 0,
+        };
+        let up = upload_stage(api, store, &task, &settings, chrono::Utc::now)
+            .await
+            .unwrap();
+        assert!(up.done);
+    }
+    out
+}
+
+/// A webhook that refuses its first delivery (500) and accepts the rest; returns its URL, the delivery count and
+/// the bodies it accepted.
+async fn flaky_webhook() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/audit", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (h, b) = (hits.clone(), bodies.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (h, b) = (h.clone(), b.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length: usize = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            let n = h.fetch_add(1, Ordering::SeqCst);
+                            let status = if n == 0 {
+                                "500 Internal Server Error"
+                            } else {
+                                b.lock().unwrap().push(text[end + 4..].to_string());
+                                "200 OK"
+                            };
+                            let _ = socket
+                                .write_all(
+                                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                                        .as_bytes(),
+                                )
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, hits, bodies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audited() {
+    let moto = start_moto();
+    let sim = cxone_sim::spawn(
+        SimConfig {
+            propagation_secs: (3600, 3600),
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .endpoint_url(&moto.url)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let store = S3Store {
+        client: s3.clone(),
+        bucket: BUCKET.into(),
+    };
+    let api = sim_client(&sim, 200.0);
+    dncflow::orchestrate::ensure_list(&api, "optouts")
+        .await
+        .unwrap();
+
+    // Run 1: uploaded and reconciled: SUCCESS, its snapshot written.
+    let csv = |from: u32| -> String {
+        (from..from + 300)
+            .map(|i| format!("202555{i:04}\n"))
+            .collect()
+    };
+    let first = drop_and_upload(&s3, &store, &api, "incoming/optouts/a.txt", csv(0)).await;
+    let task = dncflow::stages::ReconcileTask {
+        run: RunRef {
+            bucket: BUCKET.into(),
+            run_id: first.run_id.clone(),
+            list: "optouts".into(),
+        },
+        round: 0,
+        started_at: None,
+    };
+    let rec = reconcile_stage(&api, &store, &NoNotifier, &task, 3, chrono::Utc::now)
+        .await
+        .unwrap();
+    assert_eq!(rec.status, "SUCCESS");
+    // Run 2: uploaded, not yet reconciled: its numbers are still propagating.
+    let second = drop_and_upload(&s3, &store, &api, "incoming/optouts/b.txt", csv(5000)).await;
+
+    let knowledge = load_local_knowledge(&store, &["optouts".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(knowledge.snapshot.len(), 300);
+    assert_eq!(knowledge.snapshot_runs, vec![first.run_id.clone()]);
+    assert_eq!(knowledge.pending_runs, vec![second.run_id.clone()]);
+    assert_eq!(knowledge.propagating.len(), 300);
+
+    // Verified, propagating and invalid numbers: answered without a single CXone call.
+    let contacts = |numbers: &[&str]| CheckRequest {
+        contacts: numbers
+            .iter()
+            .map(|n| ContactIn {
+                phone_number: n.to_string(),
+                region_code: None,
+            })
+            .collect(),
+        list_ids: None,
+    };
+    let before = sim.sim.requests().len();
+    let (hook_url, hits, bodies) = flaky_webhook().await;
+    let hook = Webhook {
+        url: hook_url,
+        attempts: 3,
+        backoff: Duration::from_millis(10),
+    };
+    let http = reqwest::Client::new();
+    let (local, audit_key) = check_stage(
+        &api,
+        &store,
+        &knowledge,
+        &contacts(&["(202) 555-0007", "+1 202 555 5007", "12345"]),
+        4,
+        Some((&http, &hook)),
+        "req-1",
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let verdicts: Vec<(Verdict, &str)> = local
+        .results
+        .iter()
+        .map(|r| (r.status, r.reason.as_str()))
+        .collect();
+    assert_eq!(verdicts[0].0, Verdict::Suppressed);
+    assert_eq!(verdicts[1], (Verdict::Suppressed, "pending-propagation"));
+    assert_eq!(verdicts[2].0, Verdict::Invalid);
+    let contact_calls = sim.sim.requests()[before..]
+        .iter()
+        .filter(|r| r.path.contains("contacts"))
+        .count();
+    assert_eq!(contact_calls, 0, "the local answers made no CXone call");
+
+    // The audit record is in S3, names no number, and reached the webhook on its second attempt.
+    let audit = String::from_utf8(store.get_bytes(&audit_key).await.unwrap().unwrap()).unwrap();
+    assert!(audit_key.starts_with("audit/") && audit_key.ends_with("-req-1.json"));
+    assert!(!audit.contains("2025550007") && !audit.contains("2025555007"));
+    assert!(audit.contains(&dncflow::check::number_hash("+12025550007")));
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "one refusal, one retry");
+    assert_eq!(bodies.lock().unwrap()[0], audit);
+
+    // A number nobody uploaded goes to CXone: allowed (the rule blocks only listed numbers).
+    let (asked, _) = check_stage(
+        &api,
+        &store,
+        &knowledge,
+        &contacts(&["(202) 555-9999"]),
+        4,
+        None,
+        "req-2",
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(asked.results[0].status, Verdict::Allowed);
+    assert!(asked.safe_to_dial);
+    assert_eq!(asked.metrics.cxone_calls, 1);
+
+    // Once run 2 is reconciled SUCCESS, its numbers are verified, not propagating.
+    let task2 = dncflow::stages::ReconcileTask {
+        run: RunRef {
+            bucket: BUCKET.into(),
+            run_id: second.run_id.clone(),
+            list: "optouts".into(),
+        },
+        round: 0,
+        started_at: None,
+    };
+    assert_eq!(
+        reconcile_stage(&api, &store, &NoNotifier, &task2, 3, chrono::Utc::now)
+            .await
+            .unwrap()
+            .status,
+        "SUCCESS"
+    );
+    let refreshed = load_local_knowledge(&store, &["optouts".to_string()])
+        .await
+        .unwrap();
+    assert!(refreshed.propagating.is_empty());
+    assert_eq!(refreshed.snapshot.len(), 600);
+}
