@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use cxone_sim::SimConfig;
 use dncflow::check::{CheckRequest, ContactIn, Verdict};
@@ -17,7 +16,7 @@ use dncflow::stages::{
     NormalizeOutput, RunRef, ShardTask, UploadSettings, Webhook,
 };
 use dncflow::store::{ObjectStore, S3Store};
-use dncflow_tests::{sim_client, start_moto};
+use dncflow_tests::{s3_client, sim_client, start_moto};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -134,15 +133,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
     )
     .await
     .unwrap();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .endpoint_url(&moto.url)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = s3_client(&moto.url);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let store = S3Store {
         client: s3.clone(),

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use cxone_sim::{Endpoint, FaultKind, FaultRule, SimConfig};
 use dncflow::cxone::DncApi;
@@ -17,7 +16,7 @@ use dncflow::orchestrate::{ensure_list, ListStatus, RunReport};
 use dncflow::pipeline::fetch_all_entries;
 use dncflow::run::Manifest;
 use dncflow::store::{ObjectStore, S3Store};
-use dncflow_tests::{sim_client, start_moto, Moto};
+use dncflow_tests::{s3_client, secrets_client, sim_client, start_moto, Moto};
 use serde_json::{json, Value};
 
 const BUCKET: &str = "dncflow-e2e";
@@ -41,16 +40,6 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn aws_config_for(url: &str) -> aws_sdk_s3::Config {
-    aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .endpoint_url(url)
-        .force_path_style(true)
-        .build()
-}
-
 /// One local AWS + CXone world.
 struct World {
     moto: Moto,
@@ -72,16 +61,10 @@ impl World {
     async fn new(sim_config: SimConfig) -> World {
         let moto = start_moto();
         let sim = cxone_sim::spawn(sim_config, 0).await.unwrap();
-        let s3 = aws_sdk_s3::Client::from_conf(aws_config_for(&moto.url));
+        let s3 = s3_client(&moto.url);
         s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-        let sm_config = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .endpoint_url(&moto.url)
-            .build();
         let (id, secret) = SimConfig::default().clients[0].clone();
-        aws_sdk_secretsmanager::Client::from_conf(sm_config)
+        secrets_client(&moto.url)
             .create_secret()
             .name(SECRET)
             .secret_string(

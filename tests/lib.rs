@@ -61,3 +61,28 @@ pub fn sim_client(sim: &cxone_sim::RunningSim, rate: f64) -> dncflow::cxone::v2:
     };
     dncflow::cxone::v2::V2Client::new(Box::new(StaticCredentials(creds)), config).expect("client")
 }
+
+/// An S3 client for moto at `url` (path-style, static test credentials).
+pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .endpoint_url(url)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A Secrets Manager client for moto at `url` (static test credentials).
+pub fn secrets_client(url: &str) -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .endpoint_url(url)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}

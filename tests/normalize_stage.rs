@@ -1,25 +1,13 @@
 //! The normalize stage against S3 (moto_server on loopback): trigger events in, `runs/<runId>/` out.
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use dncflow::events::parse_source_event;
 use dncflow::normalize::NormalizeOptions;
 use dncflow::run::Manifest;
 use dncflow::stages::normalize_object;
 use dncflow::store::{ObjectStore, S3Store};
-use dncflow_tests::start_moto;
+use dncflow_tests::{s3_client as s3, start_moto};
 use serde_json::json;
-
-fn s3(url: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .endpoint_url(url)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_drop_becomes_a_published_run() {

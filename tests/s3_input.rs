@@ -2,23 +2,15 @@
 
 use std::io::Write;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use dncflow::normalize::{normalize_to_dir, NormalizeOptions};
 use dncflow::store::{open_s3_object, S3Location};
-use dncflow_tests::start_moto;
+use dncflow_tests::{s3_client, start_moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn normalizes_a_gzipped_object_streamed_from_s3() {
     let moto = start_moto();
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .endpoint_url(&moto.url)
-        .force_path_style(true)
-        .build();
-    let s3 = aws_sdk_s3::Client::from_conf(config);
+    let s3 = s3_client(&moto.url);
     s3.create_bucket().bucket("drops").send().await.unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     for i in 0..5000 {

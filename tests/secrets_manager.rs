@@ -1,22 +1,11 @@
 //! Credentials from AWS Secrets Manager (moto_server on loopback stands in for AWS), and a secret rotation picked up
 //! on `invalid_client`.
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials as AwsCredentials, Region};
 use cxone_sim::SimConfig;
 use dncflow::cxone::auth::SecretsManagerCredentials;
 use dncflow::cxone::v2::{ClientConfig, V2Client};
 use dncflow::cxone::DncApi;
-use dncflow_tests::start_moto;
-
-fn secrets_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(AwsCredentials::new("test", "test", None, None, "static"))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
-}
+use dncflow_tests::{secrets_client, start_moto};
 
 #[tokio::test]
 async fn credentials_come_from_secrets_manager_and_rotation_is_picked_up() {

@@ -319,50 +319,19 @@ pub async fn check(
 
 /// The metrics as a CloudWatch Embedded Metric Format log line.
 pub fn emf_line(metrics: &CheckMetrics, function: &str, timestamp_ms: i64) -> String {
-    let names = [
-        "Total",
-        "Suppressed",
-        "Allowed",
-        "Invalid",
-        "Errors",
-        "SuppressionRate",
-        "DurationMs",
-    ];
-    let units = [
-        "Count",
-        "Count",
-        "Count",
-        "Count",
-        "Count",
-        "None",
-        "Milliseconds",
-    ];
-    let values = [
-        metrics.total as f64,
-        metrics.suppressed as f64,
-        metrics.allowed as f64,
-        metrics.invalid as f64,
-        metrics.errors as f64,
-        metrics.suppression_rate,
-        metrics.duration_ms as f64,
-    ];
-    let mut doc = serde_json::json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "dncflow",
-                "Dimensions": [["Function"]],
-                "Metrics": names.iter().zip(units).map(|(n, u)| serde_json::json!({"Name": n, "Unit": u})).collect::<Vec<_>>(),
-            }],
-        },
-        "Function": function,
-    });
-    if let Some(o) = doc.as_object_mut() {
-        for (n, v) in names.iter().zip(values) {
-            o.insert((*n).to_string(), serde_json::json!(v));
-        }
-    }
-    doc.to_string()
+    crate::metrics::emf(
+        function,
+        &[
+            ("Total", "Count", metrics.total as f64),
+            ("Suppressed", "Count", metrics.suppressed as f64),
+            ("Allowed", "Count", metrics.allowed as f64),
+            ("Invalid", "Count", metrics.invalid as f64),
+            ("Errors", "Count", metrics.errors as f64),
+            ("SuppressionRate", "None", metrics.suppression_rate),
+            ("DurationMs", "Milliseconds", metrics.duration_ms as f64),
+        ],
+        timestamp_ms,
+    )
 }
 
 /// An audit record of one check: hashes of the numbers with their verdicts, never the numbers.

@@ -39,6 +39,41 @@ pub fn diagnostic(stage: &str, e: StageError) -> Diagnostic {
     }
 }
 
+/// The event payload as the stage's input type; a payload of another shape is `InvalidInput`.
+pub fn parse_payload<T: serde::de::DeserializeOwned>(
+    stage: &str,
+    payload: serde_json::Value,
+) -> Result<T, Diagnostic> {
+    serde_json::from_value(payload).map_err(|e| {
+        diagnostic(
+            stage,
+            StageError::InvalidInput(format!("not a {stage} input: {e}")),
+        )
+    })
+}
+
+/// The stage's output as the invocation's answer.
+pub fn answer<T: serde::Serialize>(
+    stage: &str,
+    output: &T,
+) -> Result<serde_json::Value, Diagnostic> {
+    serde_json::to_value(output).map_err(|e| diagnostic(stage, StageError::Fatal(e.to_string())))
+}
+
+/// Keep a client for the container's lifetime (its token, rate limiter and connections carry across invocations)
+/// and share it with every invocation.
+pub fn for_container<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+/// The EventBridge notifier of the bus named by `DNCFLOW_EVENT_BUS` (default `default`).
+pub async fn notifier_from_env() -> crate::stages::EventBridgeNotifier {
+    crate::stages::EventBridgeNotifier::from_env(
+        std::env::var("DNCFLOW_EVENT_BUS").unwrap_or_else(|_| "default".into()),
+    )
+    .await
+}
+
 /// A number from the environment, or `default` when unset or unparsable.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

@@ -9,6 +9,7 @@ pub mod dedupe;
 pub mod events;
 pub mod input;
 pub mod lambda;
+pub mod metrics;
 pub mod normalize;
 pub mod orchestrate;
 pub mod phone;

@@ -99,6 +99,25 @@ pub struct UploadCounts {
     pub reuploaded: u64,
 }
 
+impl UploadCounts {
+    /// Counts of a (merged) ledger, where a re-upload's record superseded its first attempt.
+    pub fn from_ledger(ledger: &[LedgerRecord], reuploaded: u64) -> UploadCounts {
+        let mut u = UploadCounts {
+            reuploaded,
+            ..Default::default()
+        };
+        for r in ledger {
+            match r.outcome {
+                EntryOutcome::Created { .. } => u.created += 1,
+                EntryOutcome::Exists { .. } => u.exists += 1,
+                EntryOutcome::Rejected { .. } => u.rejected += 1,
+                EntryOutcome::Unconfirmed => u.unconfirmed += 1,
+            }
+        }
+        u
+    }
+}
+
 /// `report.json`: the proof of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -316,15 +335,7 @@ pub async fn run_pipeline(
     if let Err(e) = outcome {
         report.reason = Some(format!("{} ({})", e, e.error_name()));
     }
-    // Counts from the final ledger: a re-upload's record supersedes its first attempt.
-    for r in &ledger {
-        match r.outcome {
-            EntryOutcome::Created { .. } => report.upload.created += 1,
-            EntryOutcome::Exists { .. } => report.upload.exists += 1,
-            EntryOutcome::Rejected { .. } => report.upload.rejected += 1,
-            EntryOutcome::Unconfirmed => report.upload.unconfirmed += 1,
-        }
-    }
+    report.upload = UploadCounts::from_ledger(&ledger, report.upload.reuploaded);
     report.finished_at = clock.now().to_rfc3339();
     let dead: Vec<&LedgerRecord> = ledger
         .iter()
@@ -332,41 +343,18 @@ pub async fn run_pipeline(
         .collect();
     write_jsonl(&run_dir.join("ledger.jsonl"), &ledger)?;
     write_jsonl(&run_dir.join("dead-letters.jsonl"), &dead)?;
-    let io = |p: &Path, e: std::io::Error| PipelineError::Data {
-        what: p.display().to_string(),
-        reason: e.to_string(),
+    // The same publication as the Lambdas' (report.json, report.md, status with the last known good run), with the
+    // output root standing in for the bucket.
+    let store = crate::store::LocalStore {
+        root: out_root.to_path_buf(),
     };
-    let report_path = run_dir.join("report.json");
-    fs::write(
-        &report_path,
-        serde_json::to_vec_pretty(&report).unwrap_or_default(),
-    )
-    .map_err(|e| io(&report_path, e))?;
-    let md = run_dir.join("report.md");
-    fs::write(&md, report.markdown()).map_err(|e| io(&md, e))?;
-    publish_status(out_root, &report)?;
+    crate::stages::publish_list_status(&store, &crate::stages::NoNotifier, &report)
+        .await
+        .map_err(|e| PipelineError::Data {
+            what: format!("publishing run {}", report.run_id),
+            reason: e.to_string(),
+        })?;
     Ok(report)
-}
-
-/// Write `status/<list>/latest.json`, keeping the last known good run across failures.
-pub fn publish_status(out_root: &Path, report: &RunReport) -> Result<ListStatus, PipelineError> {
-    let dir = out_root.join("status").join(&report.list);
-    let io = |e: std::io::Error| PipelineError::Data {
-        what: dir.display().to_string(),
-        reason: e.to_string(),
-    };
-    fs::create_dir_all(&dir).map_err(io)?;
-    let path = dir.join("latest.json");
-    let previous: Option<ListStatus> = fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let status = crate::stages::next_status(previous, report);
-    fs::write(
-        &path,
-        serde_json::to_vec_pretty(&status).unwrap_or_default(),
-    )
-    .map_err(io)?;
-    Ok(status)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -482,19 +470,7 @@ async fn stages(
             });
         }
         // Re-queue what is missing.
-        pending = r
-            .missing
-            .iter()
-            .chain(&r.unconfirmed)
-            .map(|m| ShardEntry {
-                phone_number: m.phone_number.clone(),
-                jurisdiction: m.jurisdiction.clone(),
-                expiration_date: m.expiration_date.clone(),
-                source: manifest.list.clone(),
-                line: 0,
-                flags: Vec::new(),
-            })
-            .collect();
+        pending = r.reupload_entries(&manifest.list);
         if pending.is_empty() {
             // Only metadata differs: re-sending would not fix it.
             return Err(PipelineError::Data {

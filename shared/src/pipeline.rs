@@ -363,6 +363,22 @@ pub struct Reconciliation {
 }
 
 impl Reconciliation {
+    /// What to upload again: the missing and unconfirmed entries, as shard entries from `source`.
+    pub fn reupload_entries(&self, source: &str) -> Vec<ShardEntry> {
+        self.missing
+            .iter()
+            .chain(&self.unconfirmed)
+            .map(|m| ShardEntry {
+                phone_number: m.phone_number.clone(),
+                jurisdiction: m.jurisdiction.clone(),
+                expiration_date: m.expiration_date.clone(),
+                source: source.to_string(),
+                line: 0,
+                flags: Vec::new(),
+            })
+            .collect()
+    }
+
     /// Nothing missing, nothing wrong, nothing unconfirmed.
     pub fn clean(&self) -> bool {
         self.missing.is_empty()

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use dncflow::check::{emf_line, CheckRequest};
-use dncflow::lambda::{bucket_from_env, cxone_from_env, env_or, env_secs, init_logging, now_ms};
+use dncflow::lambda::{
+    bucket_from_env, cxone_from_env, env_or, env_secs, for_container, init_logging, now_ms,
+};
 use dncflow::stages::{check_stage, load_local_knowledge, LocalKnowledge, Webhook};
 use dncflow::store::S3Store;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -72,12 +74,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let client = reqwest::Client::new();
     let known: RwLock<Option<Known>> = RwLock::new(None);
     let (store, api, lists, webhook, client, known) = (
-        &*Box::leak(Box::new(store)),
-        &*Box::leak(Box::new(api)),
-        &*Box::leak(Box::new(lists)),
-        &*Box::leak(Box::new(webhook)),
-        &*Box::leak(Box::new(client)),
-        &*Box::leak(Box::new(known)),
+        for_container(store),
+        for_container(api),
+        for_container(lists),
+        for_container(webhook),
+        for_container(client),
+        for_container(known),
     );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let request = match request_of(&event.payload) {

@@ -5,7 +5,7 @@
 //! (default `US`), `DNCFLOW_SHARDS` (default 16).
 
 use dncflow::events::parse_source_event;
-use dncflow::lambda::{diagnostic, init_logging};
+use dncflow::lambda::{answer, diagnostic, env_or, init_logging};
 use dncflow::normalize::NormalizeOptions;
 use dncflow::phone::DefaultRegion;
 use dncflow::stages::{normalize_object, StageError};
@@ -21,10 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .ok()
         .and_then(|r| DefaultRegion::from_code(&r))
         .unwrap_or_default();
-    let shards: u32 = std::env::var("DNCFLOW_SHARDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(16);
+    let shards: u32 = env_or("DNCFLOW_SHARDS", 16);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (s3, out_bucket) = (s3.clone(), out_bucket.clone());
         async move {
@@ -37,8 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let output = normalize_object(&s3, &bucket, &source, options)
                 .await
                 .map_err(|e| diagnostic("normalize", e))?;
-            serde_json::to_value(output)
-                .map_err(|e| diagnostic("normalize", StageError::Fatal(e.to_string())))
+            answer("normalize", &output)
         }
     }))
     .await

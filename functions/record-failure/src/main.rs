@@ -3,8 +3,10 @@
 //!
 //! Environment: `DNCFLOW_BUCKET`, `DNCFLOW_EVENT_BUS` (`default`).
 
-use dncflow::lambda::{bucket_from_env, diagnostic, init_logging};
-use dncflow::stages::{record_failure, EventBridgeNotifier, StageError};
+use dncflow::lambda::{
+    answer, bucket_from_env, diagnostic, for_container, init_logging, notifier_from_env,
+};
+use dncflow::stages::record_failure;
 use dncflow::store::S3Store;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -12,24 +14,16 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
-    let store = S3Store {
+    let store = for_container(S3Store {
         client: dncflow::store::s3_client(None).await,
         bucket: bucket_from_env().map_err(|e| diagnostic("record-failure", e).error_message)?,
-    };
-    let notifier = EventBridgeNotifier::from_env(
-        std::env::var("DNCFLOW_EVENT_BUS").unwrap_or_else(|_| "default".into()),
-    )
-    .await;
-    let (store, notifier) = (
-        &*Box::leak(Box::new(store)),
-        &*Box::leak(Box::new(notifier)),
-    );
+    });
+    let notifier = for_container(notifier_from_env().await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let out = record_failure(store, notifier, &event.payload, chrono::Utc::now())
             .await
             .map_err(|e| diagnostic("record-failure", e))?;
-        serde_json::to_value(out)
-            .map_err(|e| diagnostic("record-failure", StageError::Fatal(e.to_string())))
+        answer("record-failure", &out)
     }))
     .await
 }

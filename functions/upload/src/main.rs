@@ -8,9 +8,11 @@
 use std::time::Duration;
 
 use dncflow::lambda::{
-    cxone_from_env, diagnostic, env_or, env_secs, init_logging, now_ms, worker_rate,
+    answer, cxone_from_env, diagnostic, env_or, env_secs, for_container, init_logging, now_ms,
+    parse_payload, worker_rate,
 };
-use dncflow::stages::{emf_counts, upload_stage, ShardTask, StageError, UploadSettings};
+use dncflow::metrics::emf;
+use dncflow::stages::{upload_stage, ShardTask, UploadSettings};
 use dncflow::store::S3Store;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -18,21 +20,16 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
-    let s3 = dncflow::store::s3_client(None).await;
-    let api = cxone_from_env(worker_rate())
-        .await
-        .map_err(|e| diagnostic("upload", e).error_message)?;
+    let s3 = for_container(dncflow::store::s3_client(None).await);
+    let api = for_container(
+        cxone_from_env(worker_rate())
+            .await
+            .map_err(|e| diagnostic("upload", e).error_message)?,
+    );
     let margin = env_secs("DNCFLOW_UPLOAD_MARGIN_SECS", 150.0);
     let concurrency: usize = env_or("DNCFLOW_UPLOAD_CONCURRENCY", 2);
-    // Built once per container and kept for its lifetime: the token and the rate limiter carry across invocations.
-    let (api, s3) = (&*Box::leak(Box::new(api)), &*Box::leak(Box::new(s3)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let task: ShardTask = serde_json::from_value(event.payload).map_err(|e| {
-            diagnostic(
-                "upload",
-                StageError::InvalidInput(format!("not a shard task: {e}")),
-            )
-        })?;
+        let task: ShardTask = parse_payload("upload", event.payload)?;
         let left = Duration::from_millis((event.context.deadline as i64 - now_ms()).max(0) as u64);
         let settings = UploadSettings {
             budget: left.saturating_sub(margin).max(Duration::from_secs(1)),
@@ -47,19 +44,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .map_err(|e| diagnostic("upload", e))?;
         println!(
             "{}",
-            emf_counts(
+            emf(
                 "upload",
                 &[
-                    ("Created", out.created as f64),
-                    ("Exists", out.exists as f64),
-                    ("DeadLetters", out.rejected as f64),
-                    ("Unconfirmed", out.unconfirmed as f64),
+                    ("Created", "Count", out.created as f64),
+                    ("Exists", "Count", out.exists as f64),
+                    ("DeadLetters", "Count", out.rejected as f64),
+                    ("Unconfirmed", "Count", out.unconfirmed as f64),
                 ],
                 now_ms()
             )
         );
-        serde_json::to_value(out)
-            .map_err(|e| diagnostic("upload", StageError::Fatal(e.to_string())))
+        answer("upload", &out)
     }))
     .await
 }

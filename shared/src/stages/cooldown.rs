@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::status::parse_ledger_segment;
 use super::{read_json, resolve_list, RunKeys, RunRef, StageError};
 use crate::cxone::DncApi;
 use crate::pipeline::{canary_sample, cooldown, probe_canary, LedgerRecord};
@@ -91,18 +92,11 @@ async fn round_sample_source(
     };
     let mut records = Vec::new();
     for shard_key in shard_keys {
-        let Some(bytes) = store
-            .get_bytes(&keys.ledger_segment(round, &shard_key, 0))
-            .await?
-        else {
+        let key = keys.ledger_segment(round, &shard_key, 0);
+        let Some(bytes) = store.get_bytes(&key).await? else {
             continue;
         };
-        records.extend(
-            bytes
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .filter_map(|l| serde_json::from_slice::<LedgerRecord>(l).ok()),
-        );
+        records.extend(parse_ledger_segment(&bytes, &key)?);
     }
     Ok(records)
 }

@@ -18,7 +18,7 @@ pub use keys::{keys_version, status_key, uploading_key, RunKeys};
 pub use protect::{check_stage, load_local_knowledge, LocalKnowledge, UploadingMarker, Webhook};
 pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};
 pub use status::{
-    emf_counts, next_status, publish_list_status, read_run_ledger, EventBridgeNotifier, NoNotifier,
+    next_status, publish_list_status, read_run_ledger, EventBridgeNotifier, NoNotifier,
     StatusNotifier,
 };
 pub use upload::{upload_stage, ShardTask, UploadOutput, UploadSettings};

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{status_key, uploading_key};
+use super::status::read_ledger_chain;
 use super::{read_json, RunKeys, StageError};
 use crate::check::{
     audit_record, check, AuditRecord, CheckRequest, CheckResponse, SuppressionSnapshot,
@@ -43,8 +44,7 @@ pub struct LocalKnowledge {
     pub pending_runs: Vec<String>,
 }
 
-/// Every ledger record that exists for `manifest`'s first upload, segment by segment, stopping at the first missing
-/// segment (a run still uploading has only some).
+/// Every ledger record that exists for `manifest`'s first upload (a run still uploading has only some).
 async fn available_ledger(
     store: &dyn ObjectStore,
     manifest: &Manifest,
@@ -53,26 +53,9 @@ async fn available_ledger(
     let mut records = Vec::new();
     for shard in &manifest.shards {
         let shard_key = format!("runs/{}/{}", manifest.run_id, shard.key);
-        let mut cursor = 0usize;
-        while cursor < shard.entries as usize {
-            let Some(bytes) = store
-                .get_bytes(&keys.ledger_segment(0, &shard_key, cursor))
-                .await?
-            else {
-                break;
-            };
-            let before = records.len();
-            records.extend(
-                bytes
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .filter_map(|l| serde_json::from_slice::<LedgerRecord>(l).ok()),
-            );
-            if records.len() == before {
-                break;
-            }
-            cursor += records.len() - before;
-        }
+        records.extend(
+            read_ledger_chain(store, &keys, 0, &shard_key, shard.entries as usize, true).await?,
+        );
     }
     Ok(records)
 }

@@ -9,7 +9,7 @@ use super::{read_json, resolve_list, RunRef, StageError};
 use crate::check::SuppressionSnapshot;
 use crate::cxone::{DncApi, EntryOutcome};
 use crate::orchestrate::{RunReport, UploadCounts};
-use crate::pipeline::{fetch_all_entries, reconcile, LedgerRecord, ShardEntry};
+use crate::pipeline::{fetch_all_entries, reconcile, ShardEntry};
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
@@ -48,22 +48,6 @@ pub struct ReconcileOutput {
     pub reason: Option<String>,
     /// `runs/<runId>/report.json`, once published.
     pub report_key: Option<String>,
-}
-
-fn upload_counts(ledger: &[LedgerRecord], reuploaded: u64) -> UploadCounts {
-    let mut u = UploadCounts {
-        reuploaded,
-        ..Default::default()
-    };
-    for r in ledger {
-        match r.outcome {
-            EntryOutcome::Created { .. } => u.created += 1,
-            EntryOutcome::Exists { .. } => u.exists += 1,
-            EntryOutcome::Rejected { .. } => u.rejected += 1,
-            EntryOutcome::Unconfirmed => u.unconfirmed += 1,
-        }
-    }
-    u
 }
 
 /// A report with nothing verified yet: the shape every ending starts from.
@@ -129,19 +113,7 @@ pub async fn reconcile_stage(
     };
     if !r.clean() && missing > 0 && task.round + 1 < max_rounds {
         let next = task.round + 1;
-        let entries: Vec<ShardEntry> = r
-            .missing
-            .iter()
-            .chain(&r.unconfirmed)
-            .map(|m| ShardEntry {
-                phone_number: m.phone_number.clone(),
-                jurisdiction: m.jurisdiction.clone(),
-                expiration_date: m.expiration_date.clone(),
-                source: manifest.list.clone(),
-                line: 0,
-                flags: Vec::new(),
-            })
-            .collect();
+        let entries: Vec<ShardEntry> = r.reupload_entries(&manifest.list);
         let key = keys.reupload_shard(next);
         let mut body = Vec::new();
         for e in &entries {
@@ -157,7 +129,7 @@ pub async fn reconcile_stage(
 
     let mut report = blank_report(Some(&manifest), &task.run, task.started_at.clone(), now());
     report.list_id = Some(list.id.clone());
-    report.upload = upload_counts(&ledger, reuploaded);
+    report.upload = UploadCounts::from_ledger(&ledger, reuploaded);
     report.reconcile_rounds = task.round + 1;
     report.expected = r.expected;
     report.found = r.found;

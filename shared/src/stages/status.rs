@@ -10,37 +10,50 @@ use crate::pipeline::{merge_ledger, parse_shard, LedgerRecord};
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
+/// The records of one ledger segment (`key` names it in errors).
+pub(crate) fn parse_ledger_segment(
+    bytes: &[u8],
+    key: &str,
+) -> Result<Vec<LedgerRecord>, StageError> {
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(i, line)| {
+            serde_json::from_slice(line)
+                .map_err(|e| StageError::Fatal(format!("{key} line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
 /// Read the ledger of one uploaded shard: its segments, each starting where the previous ended, until `entries`
-/// records are read. A missing segment means the upload of that shard never finished: an error naming it.
-async fn read_shard_ledger(
+/// records are read. A missing segment means the upload of that shard has not finished: an error naming it, or,
+/// with `partial`, the end of what there is (a run still uploading).
+pub(crate) async fn read_ledger_chain(
     store: &dyn ObjectStore,
     keys: &RunKeys,
     round: u32,
     shard_key: &str,
     entries: usize,
+    partial: bool,
 ) -> Result<Vec<LedgerRecord>, StageError> {
     let mut records = Vec::with_capacity(entries);
     while records.len() < entries {
         let key = keys.ledger_segment(round, shard_key, records.len());
-        let bytes = store.get_bytes(&key).await?.ok_or_else(|| {
-            StageError::Fatal(format!(
+        let Some(bytes) = store.get_bytes(&key).await? else {
+            if partial {
+                break;
+            }
+            return Err(StageError::Fatal(format!(
                 "ledger of {shard_key} (round {round}) ends at entry {} of {entries}: {key} does not exist",
                 records.len()
-            ))
-        })?;
-        let before = records.len();
-        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            records.push(
-                serde_json::from_slice(line)
-                    .map_err(|e| StageError::Fatal(format!("{key} line {}: {e}", i + 1)))?,
-            );
-        }
-        if records.len() == before {
+            )));
+        };
+        let segment = parse_ledger_segment(&bytes, &key)?;
+        if segment.is_empty() {
             return Err(StageError::Fatal(format!("{key} is empty")));
         }
+        records.extend(segment);
     }
     Ok(records)
 }
@@ -57,7 +70,7 @@ pub async fn read_run_ledger(
     for shard in &manifest.shards {
         let shard_key = format!("runs/{}/{}", manifest.run_id, shard.key);
         let records =
-            read_shard_ledger(store, &keys, 0, &shard_key, shard.entries as usize).await?;
+            read_ledger_chain(store, &keys, 0, &shard_key, shard.entries as usize, false).await?;
         ledger.extend(records);
     }
     let mut reuploaded = 0u64;
@@ -68,7 +81,7 @@ pub async fn read_run_ledger(
             .await?
             .ok_or_else(|| StageError::Fatal(format!("{shard_key} does not exist")))?;
         let entries = parse_shard(&String::from_utf8_lossy(&text), &shard_key)?.len();
-        let records = read_shard_ledger(store, &keys, round, &shard_key, entries).await?;
+        let records = read_ledger_chain(store, &keys, round, &shard_key, entries, false).await?;
         reuploaded += records.len() as u64;
         merge_ledger(&mut ledger, records);
     }
@@ -212,25 +225,4 @@ pub async fn publish_list_status(
 /// Pretty JSON of a report or status (plain structs: serialization cannot fail).
 fn pretty<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
-}
-
-/// A CloudWatch Embedded Metric Format line (namespace `dncflow`, dimension `Function`) of counts.
-pub fn emf_counts(function: &str, counts: &[(&str, f64)], timestamp_ms: i64) -> String {
-    let mut doc = serde_json::json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "dncflow",
-                "Dimensions": [["Function"]],
-                "Metrics": counts.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
-            }],
-        },
-        "Function": function,
-    });
-    if let Some(o) = doc.as_object_mut() {
-        for (n, v) in counts {
-            o.insert((*n).to_string(), serde_json::json!(v));
-        }
-    }
-    doc.to_string()
 }
