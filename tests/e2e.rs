@@ -198,6 +198,89 @@ impl World {
         }
     }
 
+    /// An SQS queue that an EventBridge rule on the default bus feeds with dncflow's status events.
+    async fn subscribe_status_events(&self) -> (aws_sdk_sqs::Client, String) {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .endpoint_url(&self.moto.url)
+            .load()
+            .await;
+        let sqs = aws_sdk_sqs::Client::new(&conf);
+        let events = aws_sdk_eventbridge::Client::new(&conf);
+        let url = sqs
+            .create_queue()
+            .queue_name("status-events")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        events
+            .put_rule()
+            .name("dncflow-status")
+            .event_pattern(
+                json!({"source": ["dncflow"], "detail-type": ["DNC List Status"]}).to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule("dncflow-status")
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        (sqs, url)
+    }
+
+    /// The details of the status events delivered to the queue so far.
+    async fn status_events(&self, (sqs, url): &(aws_sdk_sqs::Client, String)) -> Vec<Value> {
+        let mut details = Vec::new();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return details;
+            }
+            for m in messages {
+                let event: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap();
+                details.push(event["detail"].clone());
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     fn function_logs(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("functions.log")).unwrap_or_default()
     }
@@ -261,6 +344,7 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
     .await;
     let api = sim_client(&world.sim, 100.0);
     let list = ensure_list(&api, "optouts").await.unwrap();
+    let queue = world.subscribe_status_events().await;
 
     // 1. A drop of 2,400 numbers; upload invocations get a 2 s deadline (1 s of budget) at 300 entries/s per
     //    worker, so every shard (~600 entries) must be resumed from its cursor.
@@ -284,6 +368,10 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
     );
     let status: ListStatus = world.get_json("status/optouts/latest.json").await;
     assert_eq!(status.status, "SUCCESS");
+    // The same status went out as an EventBridge event (what campaign activation can be gated on).
+    let events = world.status_events(&queue).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0], serde_json::to_value(&status).unwrap());
     let report: RunReport = world.get_json(&status.report_key).await;
     let manifest: Manifest = world
         .get_json(&format!("runs/{}/manifest.json", report.run_id))
@@ -372,6 +460,15 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
     );
     let status3: ListStatus = world.get_json("status/optouts/latest.json").await;
     assert_eq!(status3.status, "FAILED");
+    let events = world.status_events(&queue).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["SUCCESS", "FAILED"],
+        "the re-run's SUCCESS, then the failure"
+    );
     let reason = status3.reason.clone().unwrap();
     assert!(
         reason.contains("NotSuppressing") && reason.contains("no active BLOCK rule"),
