@@ -45,6 +45,18 @@ impl E164 {
     /// Write `+digits` into `out` without allocating (two digits a step: this is on the hot path of every run).
     pub fn write_to(&self, out: &mut Vec<u8>) {
         const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+        if (10_000_000_000..20_000_000_000).contains(&self.0) {
+            // North American numbers (nearly every entry) are `+1` and ten digits: a fixed-size write.
+            let mut fixed = *b"+1__________";
+            let mut v = self.0 - 10_000_000_000;
+            for i in (0..5).rev() {
+                let pair = (v % 100) as usize * 2;
+                v /= 100;
+                fixed[2 + 2 * i..4 + 2 * i].copy_from_slice(&PAIRS[pair..pair + 2]);
+            }
+            out.extend_from_slice(&fixed);
+            return;
+        }
         let mut buf = [0u8; 20];
         let mut i = buf.len();
         let mut v = self.0;
@@ -284,6 +296,15 @@ impl Normalizer {
 
     /// Normalize one raw field.
     pub fn normalize(&self, raw: &str) -> Result<Normalized, RejectReason> {
+        // Registry downloads are ten bare digits a row: read them without the general scan. Only an acceptance is
+        // final here; a rejection takes the general path, which may still read the field (`0116834002` is Niue).
+        if self.region.is_nanp() {
+            if let Some(Ok(n)) =
+                ten_digits(raw.as_bytes()).map(|d| self.nanp_national(d, Flags::default()))
+            {
+                return Ok(n);
+            }
+        }
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(RejectReason::Empty);
@@ -298,6 +319,27 @@ impl Normalizer {
             }
         }
         self.slow(trimmed)
+    }
+
+    /// Normalize one raw field given as bytes (invalid UTF-8 is read lossily).
+    pub fn normalize_bytes(&self, raw: &[u8]) -> Result<Normalized, RejectReason> {
+        if let Some(n) = self.registry_row(raw) {
+            return Ok(n);
+        }
+        match std::str::from_utf8(raw) {
+            Ok(text) => self.normalize(text),
+            Err(_) => self.normalize(&String::from_utf8_lossy(raw)),
+        }
+    }
+
+    /// Registry downloads are ten bare digits a row: read them without the general scan. Only an acceptance is final
+    /// here; a rejection takes the general path, which may still read the field (`0116834002` is Niue).
+    #[inline]
+    fn registry_row(&self, raw: &[u8]) -> Option<Normalized> {
+        if !self.region.is_nanp() {
+            return None;
+        }
+        self.nanp_national(ten_digits(raw)?, Flags::default()).ok()
     }
 
     /// The fast path: digits with ordinary separators only. `None` hands the field to the slow path.
@@ -545,6 +587,21 @@ impl Normalizer {
 
 /// Whether libphonenumber would keep `raw` rather than the crate's `stripped` national number, and if so whether
 /// `raw` is a valid number: `Some(valid)` to keep, `None` to accept the stripping.
+/// The value of `b` when it is exactly ten ASCII digits.
+#[inline]
+fn ten_digits(b: &[u8]) -> Option<u64> {
+    let b: &[u8; 10] = b.try_into().ok()?;
+    let mut value = 0u64;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        value = value * 10 + u64::from(d);
+    }
+    Some(value)
+}
+
 fn keep_unstripped(code: u16, raw: &str, stripped: &str) -> Option<bool> {
     let metas = phonenumber::metadata::DATABASE.by_code(&code)?;
     let general_raw = metas
@@ -857,6 +914,18 @@ mod tests {
         let mut out = Vec::new();
         e.write_to(&mut out);
         assert_eq!(out, b"+442079460018");
+        // The fixed-size North American write, at its edges and with zeros inside.
+        for n in [
+            10_000_000_000u64,
+            12_025_550_198,
+            12_000_000_001,
+            19_999_999_999,
+            18_005_000_600,
+        ] {
+            let mut out = Vec::new();
+            E164(n).write_to(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("+{n}"));
+        }
         assert_eq!(e.masked(), "+********0018");
         assert!(E164::parse("+0123").is_none());
         assert!(E164::parse("12345").is_none());
