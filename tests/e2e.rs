@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
 use cxone_sim::{Endpoint, FaultKind, FaultRule, SimConfig};
 use dncflow::cxone::DncApi;
 use dncflow::orchestrate::{ensure_list, ListStatus, RunReport};
@@ -123,7 +124,7 @@ impl World {
         upload_deadline_ms: u64,
         env: &[(&str, &str)],
     ) -> Outcome {
-        let mut config = json!({
+        let config = json!({
             "definition": workspace().join("infra/statemachine.asl.json"),
             "substitutions": {
                 "NormalizeFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:normalize",
@@ -140,24 +141,7 @@ impl World {
                 "reconcile": binary("reconcile"),
                 "record-failure": binary("record-failure"),
             },
-            "env": {
-                "AWS_ENDPOINT_URL": self.moto.url,
-                "AWS_ENDPOINT_URL_S3": self.moto.url,
-                "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_REGION": "us-east-1",
-                "DNCFLOW_BUCKET": BUCKET,
-                "DNCFLOW_SECRET_ID": SECRET,
-                "DNCFLOW_SHARDS": "4",
-                "DNCFLOW_TENANT_RATE": "45",
-                "DNCFLOW_UPLOAD_WORKERS": WORKERS.to_string(),
-                "DNCFLOW_UPLOAD_MARGIN_SECS": "1",
-                "DNCFLOW_COOLDOWN_SECS": "2",
-                "DNCFLOW_CANARY_INTERVAL_SECS": "1",
-                "DNCFLOW_COOLDOWN_ATTEMPTS": "30",
-                "DNCFLOW_RECONCILE_ROUNDS": "3",
-                "RUST_LOG": "info",
-            },
+            "env": self.function_env(env),
             "deadlineMs": {"upload": upload_deadline_ms},
             "retryIntervalMs": 200,
             "maxInstances": WORKERS,
@@ -165,9 +149,57 @@ impl World {
             "logFile": self.dir.path().join("functions.log"),
             "timeoutMs": 240_000,
         });
-        for (k, v) in env {
-            config["env"][*k] = json!(v);
+        let v = self.harness(name, &config);
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        Outcome {
+            status: text("status").unwrap_or_default(),
+            error: text("error"),
+            cause: text("cause"),
+            invocations: v["invocations"].clone(),
         }
+    }
+
+    /// Invoke one function binary directly, one payload after another on the same warm environment (as a Function
+    /// URL or a console test does); one result per payload: `{ok: true, output}` or `{ok: false, error, cause}`.
+    fn invoke(&self, function: &str, payloads: Vec<Value>, env: &[(&str, &str)]) -> Vec<Value> {
+        let config = json!({
+            "functions": {function: binary(function)},
+            "env": self.function_env(env),
+            "logFile": self.dir.path().join("functions.log"),
+            "invoke": {"function": function, "payloads": payloads},
+        });
+        let v = self.harness(&format!("invoke-{function}"), &config);
+        v["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The environment every function gets here: moto's endpoints, the bucket, the secret; `overrides` on top.
+    fn function_env(&self, overrides: &[(&str, &str)]) -> Value {
+        let mut env = json!({
+            "AWS_ENDPOINT_URL": self.moto.url,
+            "AWS_ENDPOINT_URL_S3": self.moto.url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+            "DNCFLOW_BUCKET": BUCKET,
+            "DNCFLOW_SECRET_ID": SECRET,
+            "DNCFLOW_SHARDS": "4",
+            "DNCFLOW_TENANT_RATE": "45",
+            "DNCFLOW_UPLOAD_WORKERS": WORKERS.to_string(),
+            "DNCFLOW_UPLOAD_MARGIN_SECS": "1",
+            "DNCFLOW_COOLDOWN_SECS": "2",
+            "DNCFLOW_CANARY_INTERVAL_SECS": "1",
+            "DNCFLOW_COOLDOWN_ATTEMPTS": "30",
+            "DNCFLOW_RECONCILE_ROUNDS": "3",
+            "RUST_LOG": "info",
+        });
+        for (k, v) in overrides {
+            env[*k] = json!(v);
+        }
+        env
+    }
+
+    /// Run `tests/e2e/run-statemachine.mjs` on `config`; its one-line JSON answer.
+    fn harness(&self, name: &str, config: &Value) -> Value {
         let config_path = self.dir.path().join(format!("{name}.json"));
         std::fs::write(&config_path, config.to_string()).unwrap();
         let e2e = workspace().join("tests/e2e");
@@ -188,14 +220,7 @@ impl World {
                 String::from_utf8_lossy(&out.stderr)
             )
         });
-        let v: Value = serde_json::from_str(line).unwrap();
-        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        Outcome {
-            status: text("status").unwrap_or_default(),
-            error: text("error"),
-            cause: text("cause"),
-            invocations: v["invocations"].clone(),
-        }
+        serde_json::from_str(line).unwrap()
     }
 
     /// An SQS queue that an EventBridge rule on the default bus feeds with dncflow's status events.
@@ -409,6 +434,119 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
         .unwrap()
         .unwrap();
     assert!(String::from_utf8(md).unwrap().contains("**SUCCESS**"));
+
+    // 1b. The check function, invoked with Function URL events as its URL delivers them: the verified list answers
+    //     from the snapshot the reconcile wrote, the rest is asked of CXone, bad bodies get 400, and a check CXone
+    //     cannot complete is never "allowed".
+    let url_event = |body: String, base64: bool| {
+        json!({"version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+            "headers": {"content-type": "application/json"},
+            "requestContext": {"http": {"method": "POST", "path": "/"}},
+            "body": body, "isBase64Encoded": base64})
+    };
+    let check_env = [("DNCFLOW_CHECK_LISTS", "optouts")];
+    let answers = world.invoke(
+        "check",
+        vec![
+            url_event(
+                json!({"contacts": [{"phoneNumber": "(202) 555-0007"}, {"phoneNumber": "202-555-9999"},
+                    {"phoneNumber": "12345"}, {"phoneNumber": "+1 202 555 0007"}]})
+                .to_string(),
+                false,
+            ),
+            url_event(
+                base64::engine::general_purpose::STANDARD
+                    .encode(json!({"contacts": [{"phoneNumber": "2025559998"}]}).to_string()),
+                true,
+            ),
+            url_event("{not json".into(), false),
+        ],
+        &check_env,
+    );
+    let http = |answer: &Value| -> (u64, Value) {
+        assert_eq!(answer["ok"], true, "{answer}");
+        let out = &answer["output"];
+        let body = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+        (out["statusCode"].as_u64().unwrap(), body)
+    };
+    let verdicts = |body: &Value| -> Vec<String> {
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(answers.len(), 3, "{answers:?}\n{}", world.function_logs());
+    let (code, body) = http(&answers[0]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        verdicts(&body),
+        ["suppressed", "allowed", "invalid", "suppressed"]
+    );
+    assert_eq!(body["safeToDial"], true);
+    assert_eq!(
+        body["metrics"]["prefiltered"], 1,
+        "the listed number is answered from the snapshot: {body}"
+    );
+    let (code, body) = http(&answers[1]);
+    assert_eq!((code, verdicts(&body)), (200, vec!["allowed".to_string()]));
+    let (code, body) = http(&answers[2]);
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a check request"));
+    // CXone's check endpoint down: the unlisted number is an error and the batch is not safe to dial; the listed
+    // one is still suppressed.
+    world.sim.sim.set_faults(vec![FaultRule {
+        endpoint: Endpoint::Contacts,
+        kind: FaultKind::ServerError { status: 503 },
+        probability: 1.0,
+        after: 0,
+        count: None,
+    }]);
+    let down = world.invoke(
+        "check",
+        vec![url_event(
+            json!({"contacts": [{"phoneNumber": "202-555-9997"}, {"phoneNumber": "202-555-0007"}]})
+                .to_string(),
+            false,
+        )],
+        &check_env,
+    );
+    world.sim.sim.set_faults(Vec::new());
+    let (code, body) = http(&down[0]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(verdicts(&body), ["error", "suppressed"]);
+    assert_eq!(body["safeToDial"], false);
+    // Every answered check left an audit record, naming numbers only by hash.
+    let audits = world
+        .s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("audit/")
+        .send()
+        .await
+        .unwrap()
+        .contents
+        .unwrap_or_default();
+    assert_eq!(audits.len(), 3, "{audits:?}");
+    for object in &audits {
+        let text = String::from_utf8(
+            world
+                .store()
+                .get_bytes(object.key().unwrap())
+                .await
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            !text.contains("5550007") && !text.contains("555-0007"),
+            "{text}"
+        );
+    }
 
     // 2. The same object again: the same run, nothing new on the list.
     let writes_before = world.sim.sim.state()["entries"].as_u64().unwrap();

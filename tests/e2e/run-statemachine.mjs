@@ -7,6 +7,11 @@
 // CONFIG: { definition, substitutions: {Name: value}, functions: {name: binaryPath}, env: {K: V},
 //           deadlineMs: {name: ms}, input, retryIntervalMs, maxInstances, logFile, timeoutMs }
 // Prints one JSON line: { status: "SUCCEEDED"|"FAILED", output?, error?, cause?, invocations: {name: n} }.
+//
+// Direct invocations instead of an execution (a function outside the state machine, as a Function URL calls it):
+// CONFIG: { functions, env, logFile, invoke: { function: name, payloads: [event, …] } }
+// Prints one JSON line: { results: [{ ok: true, output } | { ok: false, error, cause }], invocations }, the payloads
+// invoked one after another on the same warm environment.
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -18,11 +23,13 @@ const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const log = (line) => config.logFile && appendFileSync(config.logFile, line.endsWith('\n') ? line : line + '\n');
 
 // The definition with SAM's DefinitionSubstitutions applied.
-let text = readFileSync(config.definition, 'utf8');
-for (const [name, value] of Object.entries(config.substitutions)) {
-  text = text.split('${' + name + '}').join(String(value));
+function loadDefinition() {
+  let text = readFileSync(config.definition, 'utf8');
+  for (const [name, value] of Object.entries(config.substitutions)) {
+    text = text.split('${' + name + '}').join(String(value));
+  }
+  return JSON.parse(text);
 }
-const definition = JSON.parse(text);
 
 class RuntimeError extends Error {
   constructor(name, message) {
@@ -192,6 +199,29 @@ const functions = Object.fromEntries(
   Object.entries(config.functions).map(([name, binary]) => [name, new LocalFunction(name, binary)]),
 );
 
+function finish(outcome) {
+  outcome.invocations = Object.fromEntries(Object.values(functions).map((f) => [f.name, f.count]));
+  for (const f of Object.values(functions)) f.stop();
+  process.stdout.write(JSON.stringify(outcome) + '\n');
+  process.exit(0);
+}
+
+if (config.invoke) {
+  const fn = functions[config.invoke.function];
+  if (!fn) throw new Error(`no local binary for ${config.invoke.function}`);
+  const results = [];
+  for (const payload of config.invoke.payloads) {
+    try {
+      results.push({ ok: true, output: await fn.invoke(payload) });
+    } catch (e) {
+      results.push({ ok: false, error: e.name, cause: e.message });
+    }
+  }
+  finish({ results });
+}
+
+const definition = loadDefinition();
+
 // Every Task state (nested Map processors included) runs the function its Resource ARN names.
 const handlers = {};
 const retryIntervalOverrides = {};
@@ -227,7 +257,4 @@ try {
   outcome = { status: 'FAILED', error: inner.name, cause: inner.message };
 }
 clearTimeout(timer);
-outcome.invocations = Object.fromEntries(Object.values(functions).map((f) => [f.name, f.count]));
-for (const f of Object.values(functions)) f.stop();
-process.stdout.write(JSON.stringify(outcome) + '\n');
-process.exit(0);
+finish(outcome);
