@@ -15,6 +15,7 @@ pub mod orchestrate;
 pub mod phone;
 pub mod pipeline;
 pub mod provision;
+pub mod redact;
 pub mod run;
 pub mod stages;
 pub mod store;

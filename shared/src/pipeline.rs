@@ -92,7 +92,7 @@ pub fn parse_shard(text: &str, what: &str) -> Result<Vec<ShardEntry>, PipelineEr
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| PipelineError::Data {
                 what: format!("{what} line {}", i + 1),
-                reason: e.to_string(),
+                reason: crate::redact::json_error(&e),
             })
         })
         .collect()
@@ -486,6 +486,19 @@ mod tests {
             source: "s".into(),
             created_at: None,
         }
+    }
+
+    #[test]
+    fn a_corrupt_shard_line_is_named_without_quoting_its_number() {
+        let text = concat!(
+            r#"{"phoneNumber":"+12025550001","jurisdiction":"US-DC","expirationDate":null,"source":"s","line":1}"#,
+            "\n",
+            r#"{"phoneNumber":"+12025550002","jurisdiction":"US-DC","expirationDate":null,"source":"s","line":"+12025550002"}"#,
+        );
+        let err = parse_shard(text, "runs/r/shards/00001.jsonl").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("runs/r/shards/00001.jsonl line 2"), "{message}");
+        assert!(!message.contains("5550002"), "{message}");
     }
 
     #[test]

@@ -377,7 +377,7 @@ impl V2Client {
         let body = self.call(op, method, path, query, body, repeat).await?;
         serde_json::from_slice(&body).map_err(|e| CxoneError::Protocol {
             op,
-            message: e.to_string(),
+            message: crate::redact::json_error(&e),
         })
     }
 

@@ -111,8 +111,12 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         .get_bytes(key)
         .await?
         .ok_or_else(|| StageError::Fatal(format!("{key} does not exist")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| StageError::Fatal(format!("{key} is unreadable: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        StageError::Fatal(format!(
+            "{key} is unreadable: {}",
+            crate::redact::json_error(&e)
+        ))
+    })
 }
 
 /// Find the CXone list by name; a missing list is [`StageError::NotSuppressing`] (nothing written could apply).

@@ -20,8 +20,13 @@ pub(crate) fn parse_ledger_segment(
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
         .map(|(i, line)| {
-            serde_json::from_slice(line)
-                .map_err(|e| StageError::Fatal(format!("{key} line {}: {e}", i + 1)))
+            serde_json::from_slice(line).map_err(|e| {
+                StageError::Fatal(format!(
+                    "{key} line {}: {}",
+                    i + 1,
+                    crate::redact::json_error(&e)
+                ))
+            })
         })
         .collect()
 }
