@@ -609,3 +609,39 @@ async fn faults_and_inspection_over_http() {
         (Some(0), Some(1))
     );
 }
+
+#[tokio::test]
+async fn a_lost_write_burst_is_used_up_only_by_requests_it_took_effect_on() {
+    let s = sim(fast()).await;
+    let c = client(&s, quick());
+    let list = make_list(&c, "lossy").await;
+    // The first batch meets both faults: the 503 answers it, so the lost-write burst of one is still to come and
+    // takes the retried batch.
+    s.sim.set_faults(vec![
+        FaultRule {
+            endpoint: Endpoint::EntriesPost,
+            kind: FaultKind::LoseWrites { per_entry: 1.0 },
+            probability: 1.0,
+            after: 0,
+            count: Some(1),
+        },
+        FaultRule {
+            endpoint: Endpoint::EntriesPost,
+            kind: FaultKind::ServerError { status: 503 },
+            probability: 1.0,
+            after: 0,
+            count: Some(1),
+        },
+    ]);
+    let batch = entries(&list, 50, "v1");
+    let first = c.upload_batch(&list, &batch).await.unwrap();
+    assert_eq!(created(&first), 50, "acknowledged as created");
+    assert_eq!(state(&s)["entries"], 0, "and stored nowhere");
+    // The burst is spent: the next batch is stored.
+    let second = c
+        .upload_batch(&list, &entries(&list, 60, "v1")[50..])
+        .await
+        .unwrap();
+    assert_eq!(created(&second), 10);
+    assert_eq!(state(&s)["entries"], 10);
+}

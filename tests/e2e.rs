@@ -189,6 +189,7 @@ impl World {
             "DNCFLOW_COOLDOWN_SECS": "2",
             "DNCFLOW_CANARY_INTERVAL_SECS": "1",
             "DNCFLOW_COOLDOWN_ATTEMPTS": "30",
+            "DNCFLOW_CANARY_SETTLE_SECS": "5",
             "DNCFLOW_RECONCILE_ROUNDS": "3",
             "RUST_LOG": "info",
         });

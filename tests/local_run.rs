@@ -1,21 +1,25 @@
-//! The whole job on one machine: normalize, then upload → cooldown → reconcile → canary against the simulator, with
-//! faults, re-runs, and a list that suppresses nothing.
+//! The whole job on one machine (`dncctl run`): normalize, then the state machine's loop over the stage functions
+//! (upload → cooldown and canary → reconcile, re-uploads, failure recording) against the simulator, with a local
+//! directory as the bucket: faults, re-runs, and a list that suppresses nothing.
 
 use dncflow_tests::sim_client;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
-use std::time::Duration;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig};
 use dncflow::cxone::v2::V2Client;
 use dncflow::cxone::DncApi;
 use dncflow::normalize::{normalize_to_dir, NormalizeOptions, RunOutput};
 use dncflow::orchestrate::{
-    ensure_list, run_pipeline, ListStatus, RunFiles, RunReport, RunSettings, ScaledClock,
+    ensure_list, run_local, ListStatus, RunReport, RunSettings, ScaledClock,
 };
-use dncflow::pipeline::fetch_all_entries;
+use dncflow::pipeline::{fetch_all_entries, CanaryProbe};
 use dncflow::run::SourceIdentity;
+use dncflow::stages::{
+    reconcile_stage, upload_stage, NoNotifier, ReconcileTask, RunRef, ShardTask, UploadSettings,
+};
+use dncflow::store::{LocalStore, ObjectStore};
 
 const SCALE: f64 = 600.0;
 
@@ -65,38 +69,26 @@ fn client(s: &RunningSim) -> V2Client {
     sim_client(s, 500.0)
 }
 
-fn settings() -> RunSettings {
-    RunSettings {
-        canary_interval: Duration::from_secs(30),
-        ..RunSettings::default()
-    }
-}
-
-async fn run(s: &RunningSim, api: &V2Client, normalized: &RunOutput, out: &Path) -> RunReport {
-    let list = ensure_list(api, &normalized.manifest.list).await.unwrap();
+/// `dncctl run`'s loop over the stages for `normalized`, with `out` as the bucket.
+async fn run_stages(api: &V2Client, normalized: &RunOutput, out: &Path) -> RunReport {
+    let run = RunRef {
+        bucket: out.display().to_string(),
+        run_id: normalized.manifest.run_id.clone(),
+        list: normalized.manifest.list.clone(),
+    };
+    let store = LocalStore {
+        root: out.to_path_buf(),
+    };
     let clock = ScaledClock::new(SCALE);
-    let mut lines = Vec::new();
-    let mut say = |l: String| lines.push(l);
-    let report = run_pipeline(
-        api,
-        &clock,
-        &files(normalized, out),
-        &list,
-        &settings(),
-        &mut say,
-    )
-    .await
-    .unwrap();
-    let _ = s;
-    report
+    let mut say = |_: String| {};
+    run_local(api, &store, &clock, &run, &RunSettings::default(), &mut say)
+        .await
+        .unwrap()
 }
 
-fn files<'a>(run: &'a RunOutput, out: &'a Path) -> RunFiles<'a> {
-    RunFiles {
-        manifest: &run.manifest,
-        run_dir: &run.dir,
-        out_root: out,
-    }
+async fn run(api: &V2Client, normalized: &RunOutput, out: &Path) -> RunReport {
+    ensure_list(api, &normalized.manifest.list).await.unwrap();
+    run_stages(api, normalized, out).await
 }
 
 fn accepted_numbers(run: &RunOutput) -> BTreeSet<String> {
@@ -167,11 +159,12 @@ async fn a_run_with_faults_ends_success_with_exactly_the_expected_entries_and_a_
     ])
     .await;
     let api = client(&s);
-    let report = run(&s, &api, &normalized, &out).await;
+    let report = run(&api, &normalized, &out).await;
     assert!(report.success(), "{report:?}");
     assert!(
         report.upload.reuploaded > 0,
-        "lost writes were found and re-uploaded"
+        "lost writes were found and re-uploaded: {report:?} {}",
+        s.sim.state()
     );
     assert!(report.reconcile_rounds >= 2);
     assert_eq!(
@@ -191,15 +184,24 @@ async fn a_run_with_faults_ends_success_with_exactly_the_expected_entries_and_a_
     assert_eq!(s.sim.state()["duplicates"], 0);
     let st = status(&out, "national");
     assert_eq!((st.status.as_str(), st.verified_entries), ("SUCCESS", 1500));
-    assert!(
-        normalized.dir.join("report.md").exists() && normalized.dir.join("ledger.jsonl").exists()
-    );
+    // The run directory holds what the Lambdas write to S3: report, suppression snapshot, the re-upload shard and
+    // the ledger segments of every round.
+    for file in [
+        "report.md",
+        "report.json",
+        "snapshot.txt",
+        "dead-letters.jsonl",
+        "reupload/001.jsonl",
+    ] {
+        assert!(normalized.dir.join(file).exists(), "{file} was not written");
+    }
+    assert!(normalized.dir.join("ledger/0").is_dir() && normalized.dir.join("ledger/1").is_dir());
 
     // A second run of the same input adds nothing.
     s.sim.set_faults(vec![]);
     let again = normalize(&input(dir.path()), &out, "national");
     assert_eq!(again.manifest.run_id, normalized.manifest.run_id);
-    let report = run(&s, &api, &again, &out).await;
+    let report = run(&api, &again, &out).await;
     assert!(report.success());
     assert_eq!(s.sim.state()["entries"], 1500);
 }
@@ -211,7 +213,7 @@ async fn a_list_without_a_suppressing_rule_ends_failed_keeping_the_last_good_sta
     let normalized = normalize(&input(dir.path()), &out, "state-tx");
     let s = sim(vec![]).await;
     let api = client(&s);
-    let good = run(&s, &api, &normalized, &out).await;
+    let good = run(&api, &normalized, &out).await;
     assert!(good.success());
 
     // Someone deactivates the rule: the list now suppresses nothing.
@@ -225,18 +227,7 @@ async fn a_list_without_a_suppressing_rule_ends_failed_keeping_the_last_good_sta
         .unwrap();
     rule.is_active = false;
     api.update_rule(&rule.id.clone(), &rule).await.unwrap();
-    let clock = ScaledClock::new(SCALE);
-    let mut say = |_: String| {};
-    let report = run_pipeline(
-        &api,
-        &clock,
-        &files(&normalized, &out),
-        &list,
-        &settings(),
-        &mut say,
-    )
-    .await
-    .unwrap();
+    let report = run_stages(&api, &normalized, &out).await;
     assert!(!report.success());
     let reason = report.reason.clone().unwrap();
     assert!(
@@ -249,5 +240,142 @@ async fn a_list_without_a_suppressing_rule_ends_failed_keeping_the_last_good_sta
         st.last_success.unwrap().run_id,
         good.run_id,
         "the last known good run is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_write_in_the_canary_is_reuploaded_not_taken_for_a_list_that_does_not_propagate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let normalized = normalize(&input(dir.path()), &out, "internal");
+    // The first batch is answered `created` and stored nowhere. A shard holds ~94 of the 1,500 entries and the
+    // canary takes every 75th, so at least one canary number is lost, whichever shard goes first.
+    let s = sim(vec![FaultRule {
+        endpoint: Endpoint::EntriesPost,
+        kind: FaultKind::LoseWrites { per_entry: 1.0 },
+        probability: 1.0,
+        after: 0,
+        count: Some(1),
+    }])
+    .await;
+    let api = client(&s);
+    let report = run(&api, &normalized, &out).await;
+    assert!(report.success(), "{report:?}");
+    assert!(report.upload.reuploaded > 0);
+    assert_eq!(
+        (report.expected, report.found, report.missing),
+        (1500, 1500, 0)
+    );
+
+    // Round 0's cooldown handed the lost canary numbers over; round 1's canary (the re-upload) is all suppressed.
+    let first: CanaryProbe =
+        serde_json::from_slice(&fs::read(normalized.dir.join("canary/0.json")).unwrap()).unwrap();
+    assert!(
+        !first.pending.is_empty() && first.suppressed() > 0,
+        "{first:?}"
+    );
+    let last = report.canary.clone().unwrap();
+    assert!(last.propagated(), "{last:?}");
+    assert_eq!(s.sim.state()["entries"], 1500);
+}
+
+/// Normalize three numbers and upload them (round 0) without waiting for propagation.
+async fn uploaded_run(api: &V2Client, dir: &Path, list: &str) -> (RunOutput, RunRef, LocalStore) {
+    let path = dir.join("three.csv");
+    fs::write(&path, "phone\n2025550101\n2025550102\n2025550103\n").unwrap();
+    let out = dir.join("out");
+    let normalized = normalize(&path, &out, list);
+    ensure_list(api, list).await.unwrap();
+    let run = RunRef {
+        bucket: out.display().to_string(),
+        run_id: normalized.manifest.run_id.clone(),
+        list: list.to_string(),
+    };
+    let store = LocalStore { root: out };
+    let settings = UploadSettings {
+        budget: std::time::Duration::from_secs(60),
+        concurrency: 1,
+    };
+    for shard in &normalized.manifest.shards {
+        let task = ShardTask {
+            run: run.clone(),
+            shard_key: format!("runs/{}/{}", run.run_id, shard.key),
+            round: 0,
+            cursor: 0,
+        };
+        let done = upload_stage(api, &store, &task, &settings, chrono::Utc::now)
+            .await
+            .unwrap();
+        assert!(done.done);
+    }
+    (normalized, run, store)
+}
+
+#[tokio::test]
+async fn reconcile_fails_not_propagated_for_a_handed_over_canary_number_on_the_list_that_does_not_suppress(
+) {
+    // Wall-clock simulator: entries take 60–120 s to propagate, so right after the upload they are on the list
+    // and not suppressed.
+    let s = cxone_sim::spawn(
+        SimConfig {
+            entries_rate: 500.0,
+            check_rate: 500.0,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let api = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let (normalized, run, store) = uploaded_run(&api, dir.path(), "slow").await;
+    let task = ReconcileTask {
+        run: run.clone(),
+        round: 0,
+        started_at: None,
+    };
+    let canary = |pending: &[&str]| CanaryProbe {
+        probed: 3,
+        pending: pending.iter().map(|n| n.to_string()).collect(),
+    };
+
+    // Handed over: one number CXone does not hold (a lost write) — not a propagation failure, and the run is clean.
+    store
+        .put_bytes(
+            &run.keys().canary(0),
+            serde_json::to_vec(&canary(&["+12025550199"])).unwrap(),
+        )
+        .await
+        .unwrap();
+    let clean = reconcile_stage(&api, &store, &NoNotifier, &task, 3, chrono::Utc::now)
+        .await
+        .unwrap();
+    assert_eq!(clean.status, "SUCCESS", "{clean:?}");
+    let report: RunReport =
+        serde_json::from_slice(&fs::read(normalized.dir.join("report.json")).unwrap()).unwrap();
+    let shown = report.canary.unwrap();
+    assert_eq!((shown.probed, shown.suppressed), (3, 2));
+    assert!(
+        !shown.pending[0].contains("555019"),
+        "report numbers are masked: {shown:?}"
+    );
+
+    // Handed over: a number that is on the list and still not suppressed — the list does not propagate.
+    store
+        .put_bytes(
+            &run.keys().canary(0),
+            serde_json::to_vec(&canary(&["+12025550102"])).unwrap(),
+        )
+        .await
+        .unwrap();
+    let err = reconcile_stage(&api, &store, &NoNotifier, &task, 3, chrono::Utc::now)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "NotPropagated", "{err}");
+    assert!(
+        err.to_string()
+            .contains("on the list and still not suppressed")
+            && !err.to_string().contains("5550102"),
+        "{err}"
     );
 }

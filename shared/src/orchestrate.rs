@@ -1,20 +1,24 @@
-//! The whole job on one machine (what the state machine does in AWS): upload every shard of a normalized run,
-//! cool down, probe a canary, reconcile with bounded re-uploads, and publish the report and the list's status.
-//! `dncctl run` drives it against the embedded simulator or a real tenant.
+//! The whole job on one machine: the state machine's loop (upload every shard, cool down until a canary is
+//! suppressed, reconcile with bounded re-uploads, record any failure) driven over the same stage functions the
+//! Lambdas run, with a local directory standing in for the bucket. `dncctl run` drives it against the embedded
+//! simulator or a real tenant. Also the report and status types every ending publishes.
 
-use std::fs;
-use std::path::Path;
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::cxone::{DncApi, DncList, DncRule, EntryOutcome, NewList};
-use crate::pipeline::{
-    canary_sample, cooldown, fetch_all_entries, merge_ledger, parse_shard, preflight, probe_canary,
-    reconcile, upload_entries, CanaryResult, LedgerRecord, PipelineError, ShardEntry,
-};
+use crate::pipeline::{CanaryResult, LedgerRecord, PipelineError};
 use crate::run::{Counts, Manifest};
+use crate::stages::{
+    cooldown_stage, read_json, reconcile_stage, record_failure, upload_stage, CooldownSettings,
+    CooldownTask, NoNotifier, ReconcileTask, RunRef, ShardTask, StageError, UploadOutput,
+    UploadSettings,
+};
+use crate::store::ObjectStore;
 
 /// Time as CXone sees it, and waiting. The embedded simulator runs a scaled clock so a local run does not wait
 /// real minutes; a real tenant uses wall time.
@@ -53,32 +57,30 @@ impl Clock for ScaledClock {
     }
 }
 
-/// Settings of a run.
+/// Settings of a local run: the knobs the state machine and the Lambdas' environment hold in AWS.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    /// Minimum time after the last write before the list may be called ready.
-    pub cooldown: Duration,
-    /// Numbers probed by the canary.
-    pub canary_size: usize,
-    /// Canary probes before giving up.
-    pub canary_attempts: u32,
-    /// Wait between canary probes.
-    pub canary_interval: Duration,
-    /// Reconcile rounds (each may re-upload what is missing).
-    pub reconcile_attempts: u32,
-    /// Batches in flight.
+    /// Minimum wait after the last write, canary size, interval and checks.
+    pub cooldown: CooldownSettings,
+    /// Reconcile rounds (the first upload and up to `reconcile_rounds - 1` re-uploads of what is missing).
+    pub reconcile_rounds: u32,
+    /// Shards uploaded at once (the state machine's Map concurrency).
+    pub workers: usize,
+    /// Batches in flight per shard.
     pub concurrency: usize,
+    /// Retries of a stage that failed `Transient`, 10 s apart and doubling (on the run's clock), as the state
+    /// machine's `Retry`.
+    pub retries: u32,
 }
 
 impl Default for RunSettings {
     fn default() -> Self {
         RunSettings {
-            cooldown: Duration::from_secs(180),
-            canary_size: 20,
-            canary_attempts: 10,
-            canary_interval: Duration::from_secs(30),
-            reconcile_attempts: 3,
-            concurrency: 4,
+            cooldown: CooldownSettings::default(),
+            reconcile_rounds: 3,
+            workers: 2,
+            concurrency: 2,
+            retries: 4,
         }
     }
 }
@@ -264,222 +266,202 @@ pub async fn ensure_list(api: &dyn DncApi, name: &str) -> Result<DncList, Pipeli
     Ok(list)
 }
 
-fn write_jsonl<T: Serialize>(path: &Path, items: &[T]) -> Result<(), PipelineError> {
-    let mut out = Vec::new();
-    for item in items {
-        serde_json::to_writer(&mut out, item).map_err(|e| PipelineError::Data {
-            what: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        out.push(b'\n');
-    }
-    fs::write(path, out).map_err(|e| PipelineError::Data {
-        what: path.display().to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// Where a normalized run is.
-pub struct RunFiles<'a> {
-    /// Its manifest.
-    pub manifest: &'a Manifest,
-    /// Its directory (`<out_root>/runs/<runId>`).
-    pub run_dir: &'a Path,
-    /// The output root (stands in for the bucket): `status/` is written there.
-    pub out_root: &'a Path,
-}
-
-/// Run upload → cooldown → reconcile for the normalized run in `run_dir`, then write `ledger.jsonl`,
-/// `dead-letters.jsonl`, `report.json`, `report.md` there and `status/<list>/latest.json` under `out_root`.
-/// Progress lines go to `say`. Failures of CXone end the run FAILED with the reason; they are not errors.
-pub async fn run_pipeline(
+/// Run a normalized run through upload → cooldown → reconcile exactly as the state machine does in AWS, over the
+/// same stage functions, with `store` standing in for the bucket (`runs/<runId>/…`, `status/<list>/…`). Every ending
+/// is published: SUCCESS or FAILED by reconcile, any error by the failure recorder (keeping the last known good
+/// run). Returns the published report; an error only when even the failure could not be recorded.
+pub async fn run_local(
     api: &dyn DncApi,
+    store: &dyn ObjectStore,
     clock: &dyn Clock,
-    run: &RunFiles<'_>,
-    list: &DncList,
+    run: &RunRef,
     settings: &RunSettings,
     say: &mut (dyn FnMut(String) + Send),
-) -> Result<RunReport, PipelineError> {
-    let (manifest, run_dir, out_root) = (run.manifest, run.run_dir, run.out_root);
-    let mut report = RunReport {
-        run_id: manifest.run_id.clone(),
-        list: manifest.list.clone(),
-        list_id: Some(list.id.clone()),
-        status: "FAILED".into(),
-        reason: None,
-        started_at: clock.now().to_rfc3339(),
-        finished_at: String::new(),
-        normalize: manifest.counts.clone(),
-        upload: UploadCounts::default(),
-        canary: None,
-        reconcile_rounds: 0,
-        expected: 0,
-        found: 0,
-        missing: 0,
-        wrong_expiration: 0,
-        wrong_jurisdiction: 0,
-    };
-    let mut ledger: Vec<LedgerRecord> = Vec::new();
-    let outcome = stages(
-        api,
-        clock,
-        manifest,
-        run_dir,
-        list,
-        settings,
-        &mut report,
-        &mut ledger,
-        say,
-    )
-    .await;
-    if let Err(e) = outcome {
-        report.reason = Some(format!("{} ({})", e, e.error_name()));
+) -> Result<RunReport, StageError> {
+    let started_at = clock.now().to_rfc3339();
+    if let Err(e) = drive(api, store, clock, run, settings, &started_at, say).await {
+        say(format!("failed: {e} ({})", e.error_name()));
+        let state = serde_json::json!({
+            "run": run,
+            "startedAt": started_at,
+            "error": {"Error": e.error_name(), "Cause": e.to_string()},
+        });
+        record_failure(store, &NoNotifier, &state, clock.now()).await?;
     }
-    report.upload = UploadCounts::from_ledger(&ledger, report.upload.reuploaded);
-    report.finished_at = clock.now().to_rfc3339();
-    let dead: Vec<&LedgerRecord> = ledger
+    read_json(store, &run.keys().report()).await
+}
+
+/// The state machine's loop: rounds of (upload shards → cooldown ⇄ wait → reconcile) until reconcile publishes.
+async fn drive(
+    api: &dyn DncApi,
+    store: &dyn ObjectStore,
+    clock: &dyn Clock,
+    run: &RunRef,
+    settings: &RunSettings,
+    started_at: &str,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<(), StageError> {
+    let manifest: Manifest = read_json(store, &run.keys().manifest()).await?;
+    let mut shard_keys: Vec<String> = manifest
+        .shards
         .iter()
-        .filter(|r| matches!(r.outcome, EntryOutcome::Rejected { .. }))
+        .map(|s| format!("runs/{}/{}", run.run_id, s.key))
         .collect();
-    write_jsonl(&run_dir.join("ledger.jsonl"), &ledger)?;
-    write_jsonl(&run_dir.join("dead-letters.jsonl"), &dead)?;
-    // The same publication as the Lambdas' (report.json, report.md, status with the last known good run), with the
-    // output root standing in for the bucket.
-    let store = crate::store::LocalStore {
-        root: out_root.to_path_buf(),
-    };
-    crate::stages::publish_list_status(&store, &crate::stages::NoNotifier, &report)
-        .await
-        .map_err(|e| PipelineError::Data {
-            what: format!("publishing run {}", report.run_id),
-            reason: e.to_string(),
-        })?;
-    Ok(report)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn stages(
-    api: &dyn DncApi,
-    clock: &dyn Clock,
-    manifest: &Manifest,
-    run_dir: &Path,
-    list: &DncList,
-    settings: &RunSettings,
-    report: &mut RunReport,
-    ledger: &mut Vec<LedgerRecord>,
-    say: &mut (dyn FnMut(String) + Send),
-) -> Result<(), PipelineError> {
-    preflight(api, &list.id).await?;
-    let version = manifest.source.sha256.as_str();
-    let mut pending: Vec<ShardEntry> = Vec::new();
-    for shard in &manifest.shards {
-        let path = run_dir.join(&shard.key);
-        let text = fs::read_to_string(&path).map_err(|e| PipelineError::Data {
-            what: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        pending.extend(parse_shard(&text, &shard.key)?);
-    }
     let mut round = 0u32;
     loop {
         say(format!(
-            "upload: {} entries to list {}",
-            pending.len(),
-            list.name
+            "upload round {round}: {} shard(s) to list {}",
+            shard_keys.len(),
+            run.list
         ));
-        let keys_version = crate::stages::keys_version(version, round);
-        let progress = upload_entries(
-            api,
-            &list.id,
-            &keys_version,
-            &pending,
-            0,
-            Duration::MAX,
-            settings.concurrency,
+        let uploads: Vec<Result<UploadOutput, StageError>> = futures::stream::iter(
+            shard_keys
+                .iter()
+                .map(|key| upload_shard(api, store, clock, run, key, round, settings)),
         )
+        .buffer_unordered(settings.workers.max(1))
+        .collect()
         .await;
-        if round > 0 {
-            report.upload.reuploaded += progress.records.len() as u64;
+        let mut last_writes = Vec::with_capacity(uploads.len());
+        let (mut created, mut exists, mut rejected) = (0, 0, 0);
+        for upload in uploads {
+            let out = upload?;
+            (created, exists, rejected) = (
+                created + out.created,
+                exists + out.exists,
+                rejected + out.rejected,
+            );
+            last_writes.push(Some(out.last_write_at));
         }
-        merge_ledger(ledger, progress.records);
-        if let Some(e) = progress.error {
-            return Err(e);
-        }
-        let last_write = clock.now();
+        say(format!(
+            "uploaded: {created} created, {exists} already there, {rejected} rejected"
+        ));
 
-        // Cooldown: never ready before the minimum after the last write.
+        let mut attempt = 0;
         loop {
-            let c = cooldown(last_write, clock.now(), settings.cooldown);
-            if c.elapsed {
+            let task = CooldownTask {
+                run: run.clone(),
+                round,
+                attempt,
+                last_writes: last_writes.clone(),
+            };
+            let c = with_retries(clock, settings.retries, || {
+                cooldown_stage(api, store, &task, &settings.cooldown, clock.now())
+            })
+            .await?;
+            if c.ready {
+                say(format!(
+                    "canary: {}/{} suppressed{}",
+                    c.canary_suppressed,
+                    c.canary_probed,
+                    if c.canary_handed_over > 0 {
+                        format!(
+                            ", {} handed to reconciliation (lost, or not propagating)",
+                            c.canary_handed_over
+                        )
+                    } else {
+                        String::new()
+                    }
+                ));
                 break;
             }
-            say(format!(
-                "cooldown: {} s before the list may be probed",
-                c.wait_seconds
-            ));
+            say(if c.elapsed {
+                format!(
+                    "canary: {}/{} suppressed, probing again in {} s",
+                    c.canary_suppressed, c.canary_probed, c.wait_seconds
+                )
+            } else {
+                format!(
+                    "cooldown: {} s before the list may be probed",
+                    c.wait_seconds
+                )
+            });
+            attempt = c.attempt;
             tokio::time::sleep(clock.real(Duration::from_secs(c.wait_seconds))).await;
         }
-        round += 1;
-        report.reconcile_rounds = round;
-        let remote = fetch_all_entries(api, &list.id).await?;
-        let r = reconcile(ledger, &remote, list.default_expiration_date.as_deref());
-        report.expected = r.expected;
-        report.found = r.found;
-        report.missing = r.missing.len() + r.unconfirmed.len();
-        report.wrong_expiration = r.wrong_expiration.len();
-        report.wrong_jurisdiction = r.wrong_jurisdiction.len();
+
+        let task = ReconcileTask {
+            run: run.clone(),
+            round,
+            started_at: Some(started_at.to_string()),
+        };
+        let r = with_retries(clock, settings.retries, || {
+            reconcile_stage(
+                api,
+                store,
+                &NoNotifier,
+                &task,
+                settings.reconcile_rounds,
+                || clock.now(),
+            )
+        })
+        .await?;
         say(format!(
-            "reconcile round {round}: {} expected, {} found, {} missing, {} wrong expiration, {} wrong jurisdiction",
-            r.expected, r.found, report.missing, report.wrong_expiration, report.wrong_jurisdiction
+            "reconcile round {round}: {} expected, {} found, {} missing: {}",
+            r.expected, r.found, r.missing, r.status
         ));
-        if r.clean() {
-            // The list holds everything: a canary of it must now come back suppressed (propagation, rules).
-            let sample = canary_sample(ledger, settings.canary_size);
-            let mut attempt = 0;
-            loop {
+        if r.status != "REUPLOAD" {
+            return Ok(());
+        }
+        shard_keys = r.shard_keys;
+        round = r.round;
+    }
+}
+
+/// One shard, invocation after invocation from its cursor until done (the state machine's resume loop).
+async fn upload_shard(
+    api: &dyn DncApi,
+    store: &dyn ObjectStore,
+    clock: &dyn Clock,
+    run: &RunRef,
+    shard_key: &str,
+    round: u32,
+    settings: &RunSettings,
+) -> Result<UploadOutput, StageError> {
+    let upload = UploadSettings {
+        // No Lambda timeout here: one invocation does the whole shard unless CXone stops it.
+        budget: Duration::from_secs(24 * 3600),
+        concurrency: settings.concurrency,
+    };
+    let mut task = ShardTask {
+        run: run.clone(),
+        shard_key: shard_key.to_string(),
+        round,
+        cursor: 0,
+    };
+    loop {
+        let out = with_retries(clock, settings.retries, || {
+            upload_stage(api, store, &task, &upload, || clock.now())
+        })
+        .await?;
+        if out.done {
+            return Ok(out);
+        }
+        task = out.task;
+    }
+}
+
+/// Retry `stage` while it fails `Transient`, at most `retries` times, 10 s apart and doubling on `clock`.
+async fn with_retries<T, F, Fut>(
+    clock: &dyn Clock,
+    retries: u32,
+    mut stage: F,
+) -> Result<T, StageError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StageError>>,
+{
+    let mut delay = Duration::from_secs(10);
+    let mut attempt = 0;
+    loop {
+        match stage().await {
+            Err(StageError::Transient(reason)) if attempt < retries => {
                 attempt += 1;
-                let canary = probe_canary(api, &list.id, &sample).await?;
-                say(format!(
-                    "canary: {}/{} suppressed",
-                    canary.suppressed, canary.probed
-                ));
-                let done = canary.propagated() || sample.is_empty();
-                report.canary = Some(canary);
-                if done {
-                    report.status = "SUCCESS".into();
-                    return Ok(());
-                }
-                if attempt >= settings.canary_attempts {
-                    return Err(PipelineError::Data {
-                        what: "canary".into(),
-                        reason: format!(
-                            "not suppressed after {attempt} probes: suppression has not propagated"
-                        ),
-                    });
-                }
-                tokio::time::sleep(clock.real(settings.canary_interval)).await;
+                tracing::warn!(attempt, reason = %reason, "stage failed transiently; retrying");
+                tokio::time::sleep(clock.real(delay)).await;
+                delay *= 2;
             }
-        }
-        if round >= settings.reconcile_attempts {
-            return Err(PipelineError::Data {
-                what: "reconcile".into(),
-                reason: format!(
-                    "{} entries still missing or wrong after {round} rounds",
-                    report.missing + report.wrong_expiration + report.wrong_jurisdiction
-                ),
-            });
-        }
-        // Re-queue what is missing.
-        pending = r.reupload_entries(&manifest.list);
-        if pending.is_empty() {
-            // Only metadata differs: re-sending would not fix it.
-            return Err(PipelineError::Data {
-                what: "reconcile".into(),
-                reason: format!(
-                    "{} entries hold another expiration or jurisdiction than sent",
-                    report.wrong_expiration + report.wrong_jurisdiction
-                ),
-            });
+            other => return other,
         }
     }
 }

@@ -258,7 +258,7 @@ pub fn cooldown(last_write: DateTime<Utc>, now: DateTime<Utc>, min: Duration) ->
     }
 }
 
-/// A canary probe: uploaded numbers that must come back suppressed.
+/// A canary probe's summary, as the run report shows it: uploaded numbers that must come back suppressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryResult {
@@ -274,6 +274,34 @@ impl CanaryResult {
     /// Every probed number is suppressed.
     pub fn propagated(&self) -> bool {
         self.probed > 0 && self.suppressed == self.probed
+    }
+}
+
+/// A canary probe as the cooldown stage records it for reconciliation (`runs/<runId>/canary/<round>.json`): the
+/// numbers not suppressed yet are kept whole, because reconciliation must tell a lost write (not on the list: it is
+/// re-uploaded) from an entry on the list that does not suppress (the list is not propagating: the run fails).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryProbe {
+    /// Numbers probed.
+    pub probed: usize,
+    /// E.164 numbers answered anything but suppressed.
+    pub pending: Vec<String>,
+}
+
+impl CanaryProbe {
+    /// Numbers answered suppressed.
+    pub fn suppressed(&self) -> usize {
+        self.probed - self.pending.len()
+    }
+
+    /// The summary for logs and reports, numbers masked.
+    pub fn result(&self) -> CanaryResult {
+        CanaryResult {
+            probed: self.probed,
+            suppressed: self.suppressed(),
+            pending: self.pending.iter().map(|n| mask(n)).collect(),
+        }
     }
 }
 
@@ -296,10 +324,9 @@ pub async fn probe_canary(
     api: &dyn DncApi,
     list_id: &str,
     numbers: &[String],
-) -> Result<CanaryResult, PipelineError> {
-    let mut result = CanaryResult {
+) -> Result<CanaryProbe, PipelineError> {
+    let mut probe = CanaryProbe {
         probed: 0,
-        suppressed: 0,
         pending: Vec::new(),
     };
     for chunk in numbers.chunks(MAX_CONTACTS_PER_REQUEST) {
@@ -313,15 +340,13 @@ pub async fn probe_canary(
             })
             .collect();
         for (n, r) in chunk.iter().zip(api.check_contacts(&queries).await?) {
-            result.probed += 1;
-            if r.status == CheckStatus::Suppressed {
-                result.suppressed += 1;
-            } else {
-                result.pending.push(mask(n));
+            probe.probed += 1;
+            if r.status != CheckStatus::Suppressed {
+                probe.pending.push(n.clone());
             }
         }
     }
-    Ok(result)
+    Ok(probe)
 }
 
 /// Every entry of a list, page by page (limit 1000).
@@ -497,7 +522,10 @@ mod tests {
         );
         let err = parse_shard(text, "runs/r/shards/00001.jsonl").unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("runs/r/shards/00001.jsonl line 2"), "{message}");
+        assert!(
+            message.contains("runs/r/shards/00001.jsonl line 2"),
+            "{message}"
+        );
         assert!(!message.contains("5550002"), "{message}");
     }
 

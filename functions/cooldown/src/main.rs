@@ -2,7 +2,8 @@
 //! The state machine's `Wait` state does the waiting.
 //!
 //! Environment: see `dncflow::lambda`; `DNCFLOW_COOLDOWN_SECS` (minimum after the last write, default 180),
-//! `DNCFLOW_CANARY_SIZE` (20), `DNCFLOW_CANARY_INTERVAL_SECS` (30), `DNCFLOW_COOLDOWN_ATTEMPTS` (20).
+//! `DNCFLOW_CANARY_SIZE` (20), `DNCFLOW_CANARY_INTERVAL_SECS` (30), `DNCFLOW_COOLDOWN_ATTEMPTS` (20),
+//! `DNCFLOW_CANARY_SETTLE_SECS` (300: from then on a partly suppressed canary is handed to reconciliation).
 
 use dncflow::lambda::{
     answer, cxone_from_env, diagnostic, env_or, env_secs, for_container, init_logging,
@@ -31,6 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             defaults.canary_interval.as_secs_f64(),
         ),
         max_attempts: env_or("DNCFLOW_COOLDOWN_ATTEMPTS", defaults.max_attempts),
+        settle: env_secs("DNCFLOW_CANARY_SETTLE_SECS", defaults.settle.as_secs_f64()),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let task: CooldownTask = parse_payload("cooldown", event.payload)?;

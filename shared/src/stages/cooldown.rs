@@ -1,6 +1,13 @@
 //! The cooldown stage: is the list ready to be reconciled? Never before the minimum time after the last write, and
 //! then only when a canary sample of what was uploaded comes back suppressed. The waiting itself is the state
 //! machine's `Wait` state; this stage only answers and says how long to wait.
+//!
+//! A canary number can stay unsuppressed for two reasons the check cannot tell apart: CXone lost the write (it
+//! answered 201 but holds nothing; reconciliation finds it missing and re-uploads it), or the entry is on the list
+//! and does not suppress. So once part of the canary is suppressed (the list does propagate) and the settle time has
+//! passed, the stage hands the rest to reconciliation, which sees the list's entries: it re-uploads the lost ones
+//! and fails the run `NotPropagated` for any that is on the list and still not suppressed. A canary with nothing
+//! suppressed keeps waiting until `max_attempts`.
 
 use std::time::Duration;
 
@@ -48,6 +55,9 @@ pub struct CooldownOutput {
     pub canary_probed: usize,
     /// Of those, answered suppressed.
     pub canary_suppressed: usize,
+    /// Ready with canary numbers not suppressed: handed to reconciliation (lost writes or a list not propagating).
+    #[serde(default)]
+    pub canary_handed_over: usize,
 }
 
 /// Cooldown settings.
@@ -61,6 +71,9 @@ pub struct CooldownSettings {
     pub canary_interval: Duration,
     /// Checks before giving up with `NotPropagated`.
     pub max_attempts: u32,
+    /// Time after the last write from which a partly suppressed canary is handed to reconciliation (never less
+    /// than `min`): by then, per the contract (60–120 s), every entry on the list has propagated.
+    pub settle: Duration,
 }
 
 impl Default for CooldownSettings {
@@ -70,6 +83,7 @@ impl Default for CooldownSettings {
             canary_size: 20,
             canary_interval: Duration::from_secs(30),
             max_attempts: 20,
+            settle: Duration::from_secs(300),
         }
     }
 }
@@ -126,6 +140,7 @@ pub async fn cooldown_stage(
         elapsed: true,
         canary_probed: 0,
         canary_suppressed: 0,
+        canary_handed_over: 0,
     };
     if let Some(last) = last_write {
         let c = cooldown(last, now, settings.min);
@@ -147,10 +162,22 @@ pub async fn cooldown_stage(
     let list = resolve_list(api, &task.run.list).await?;
     let canary = probe_canary(api, &list.id, &sample).await?;
     out.canary_probed = canary.probed;
-    out.canary_suppressed = canary.suppressed;
+    out.canary_suppressed = canary.suppressed();
     tracing::info!(run_id = %task.run.run_id, round = task.round, attempt, probed = canary.probed,
-        suppressed = canary.suppressed, pending = ?canary.pending, "canary probed");
-    if canary.propagated() {
+        suppressed = canary.suppressed(), pending = ?canary.result().pending, "canary probed");
+    let settled = last_write.is_none_or(|last| {
+        let since = (now - last).to_std().unwrap_or_default();
+        since >= settings.settle.max(settings.min)
+    });
+    if canary.pending.is_empty() || (canary.suppressed() > 0 && settled) {
+        if !canary.pending.is_empty() {
+            out.canary_handed_over = canary.pending.len();
+            tracing::warn!(run_id = %task.run.run_id, round = task.round, pending = canary.pending.len(),
+                "canary numbers still not suppressed after the settle time: reconciliation tells lost writes from a list that does not propagate");
+        }
+        // Reconciliation of this round reads the probe (and reports it).
+        let body = serde_json::to_vec(&canary).expect("canary probes serialize");
+        store.put_bytes(&keys.canary(task.round), body).await?;
         out.ready = true;
         return Ok(out);
     }
@@ -158,7 +185,7 @@ pub async fn cooldown_stage(
         return Err(StageError::NotPropagated(format!(
             "list {}: {} of {} canary numbers still not suppressed after {attempt} checks",
             task.run.list,
-            canary.probed - canary.suppressed,
+            canary.pending.len(),
             canary.probed
         )));
     }

@@ -50,6 +50,11 @@ impl RunKeys {
         )
     }
 
+    /// The canary probe that ended the cooldown of `round`, read by reconcile of the same round.
+    pub fn canary(&self, round: u32) -> String {
+        format!("{}/canary/{round}.json", self.prefix)
+    }
+
     /// All the run's dead letters, consolidated by reconcile.
     pub fn dead_letters(&self) -> String {
         format!("{}/dead-letters.jsonl", self.prefix)
@@ -110,6 +115,7 @@ mod tests {
             k.ledger_segment(2, &k.reupload_shard(2), 1500),
             "runs/l-abc/ledger/2/002.000001500.jsonl"
         );
+        assert_eq!(k.canary(1), "runs/l-abc/canary/1.json");
         assert_eq!(keys_version("ff", 0), "ff");
         assert_eq!(keys_version("ff", 1), "ff:reconcile-1");
         assert_eq!(status_key("fcc"), "status/fcc/latest.json");

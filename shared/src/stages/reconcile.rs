@@ -1,15 +1,17 @@
 //! The reconcile stage: compare what CXone holds with the run's ledger, re-queue what is missing (bounded rounds),
 //! and end the run with a report and a published status.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::status::{publish_list_status, read_run_ledger, StatusNotifier};
 use super::{read_json, resolve_list, RunRef, StageError};
 use crate::check::SuppressionSnapshot;
-use crate::cxone::{DncApi, EntryOutcome};
+use crate::cxone::{DncApi, EntryOutcome, RemoteEntry};
 use crate::orchestrate::{RunReport, UploadCounts};
-use crate::pipeline::{fetch_all_entries, reconcile, ShardEntry};
+use crate::pipeline::{fetch_all_entries, probe_canary, reconcile, CanaryProbe, ShardEntry};
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
@@ -77,6 +79,51 @@ pub(crate) fn blank_report(
     }
 }
 
+/// The cooldown's canary probe of this round, if it made one, with its verdict on the numbers it handed over: a
+/// number on the list that is still not suppressed means the list does not propagate (`NotPropagated`, the run
+/// fails); one that is not on the list was lost and is re-uploaded like any missing entry.
+async fn verify_canary(
+    api: &dyn DncApi,
+    store: &dyn ObjectStore,
+    task: &ReconcileTask,
+    list_id: &str,
+    remote: &[RemoteEntry],
+) -> Result<Option<CanaryProbe>, StageError> {
+    let key = task.run.keys().canary(task.round);
+    let Some(canary) = store.get_bytes(&key).await? else {
+        return Ok(None);
+    };
+    let canary: CanaryProbe = serde_json::from_slice(&canary).map_err(|e| {
+        StageError::Fatal(format!(
+            "{key} is not a canary probe: {}",
+            crate::redact::json_error(&e)
+        ))
+    })?;
+    let on_list: HashSet<&str> = remote.iter().map(|e| e.phone_number.as_str()).collect();
+    let held: Vec<String> = canary
+        .pending
+        .iter()
+        .filter(|n| on_list.contains(n.as_str()))
+        .cloned()
+        .collect();
+    if held.is_empty() {
+        return Ok(Some(canary));
+    }
+    let again = probe_canary(api, list_id, &held).await?;
+    tracing::info!(run_id = %task.run.run_id, round = task.round, handed_over = canary.pending.len(),
+        on_list = held.len(), still_pending = again.pending.len(), "canary numbers handed over by the cooldown re-probed");
+    if !again.pending.is_empty() {
+        return Err(StageError::NotPropagated(format!(
+            "list {}: {} of {} canary numbers are on the list and still not suppressed (round {})",
+            task.run.list,
+            again.pending.len(),
+            canary.probed,
+            task.round
+        )));
+    }
+    Ok(Some(canary))
+}
+
 /// Reconcile round `task.round`: read the ledger (first upload and every re-upload so far), page through the list,
 /// compare. Clean → publish SUCCESS (report, dead letters, suppression snapshot, status, event). Entries missing and
 /// rounds left → write the next re-upload shard and answer `REUPLOAD`. Otherwise publish FAILED with the reason.
@@ -95,6 +142,7 @@ pub async fn reconcile_stage(
     let list = resolve_list(api, &task.run.list).await?;
     let (ledger, reuploaded) = read_run_ledger(store, &manifest, task.round).await?;
     let remote = fetch_all_entries(api, &list.id).await?;
+    let canary = verify_canary(api, store, task, &list.id, &remote).await?;
     let r = reconcile(&ledger, &remote, list.default_expiration_date.as_deref());
     let missing = r.missing.len() + r.unconfirmed.len();
     let wrong = r.wrong_expiration.len() + r.wrong_jurisdiction.len();
@@ -129,6 +177,7 @@ pub async fn reconcile_stage(
 
     let mut report = blank_report(Some(&manifest), &task.run, task.started_at.clone(), now());
     report.list_id = Some(list.id.clone());
+    report.canary = canary.map(|c| c.result());
     report.upload = UploadCounts::from_ledger(&ledger, reuploaded);
     report.reconcile_rounds = task.round + 1;
     report.expected = r.expected;

@@ -328,7 +328,10 @@ impl Store {
     }
 
     /// The faults that fire for this request, in rule order.
-    fn faults_for(&mut self, endpoint: Endpoint) -> Vec<FaultKind> {
+    /// The faults that fire on this request, with their rule's index. Entry faults (lost writes, rejections) are
+    /// only counted against their rule's `count` when the handler applies them ([`Store::claim_fault`]): a request
+    /// another fault or the rate limit answers first must not use up a burst that never took effect.
+    fn faults_for(&mut self, endpoint: Endpoint) -> Vec<(usize, FaultKind)> {
         let mut fired = Vec::new();
         for i in 0..self.config.faults.len() {
             let rule = self.config.faults[i].clone();
@@ -344,10 +347,27 @@ impl Store {
             if rule.probability < 1.0 && self.random() >= rule.probability {
                 continue;
             }
-            self.fault_seen[i].1 += 1;
-            fired.push(rule.kind);
+            if !matches!(
+                rule.kind,
+                FaultKind::LoseWrites { .. } | FaultKind::RejectEntries { .. }
+            ) {
+                self.fault_seen[i].1 += 1;
+            }
+            fired.push((i, rule.kind));
         }
         fired
+    }
+
+    /// Count an entry fault of rule `index` as applied, unless its burst is used up meanwhile.
+    fn claim_fault(&mut self, index: usize) -> bool {
+        let Some(rule) = self.config.faults.get(index) else {
+            return false;
+        };
+        if rule.count.is_some_and(|c| self.fault_seen[index].1 >= c) {
+            return false;
+        }
+        self.fault_seen[index].1 += 1;
+        true
     }
 }
 
@@ -544,7 +564,7 @@ async fn log_requests(State(sim): State<Sim>, req: Request, next: Next) -> Respo
 async fn guarded(sim: &Sim, ep: Endpoint, mut req: Request, next: Next) -> Response {
     let faults = sim.lock().faults_for(ep);
     let mut applied_then_503 = false;
-    for fault in &faults {
+    for (index, fault) in &faults {
         match fault {
             FaultKind::Slow { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
             FaultKind::TooManyRequests { retry_after } => {
@@ -573,7 +593,8 @@ async fn guarded(sim: &Sim, ep: Endpoint, mut req: Request, next: Next) -> Respo
             FaultKind::ExpireTokens => sim.expire_tokens(),
             FaultKind::AppliedThen503 => applied_then_503 = true,
             FaultKind::RejectEntries { .. } | FaultKind::LoseWrites { .. } => {
-                req.extensions_mut().insert(InjectedRejects(fault.clone()));
+                req.extensions_mut()
+                    .insert(InjectedRejects(*index, fault.clone()));
             }
         }
     }
@@ -627,8 +648,9 @@ async fn guarded(sim: &Sim, ep: Endpoint, mut req: Request, next: Next) -> Respo
     response
 }
 
+/// An entry fault for the handler to apply: its rule's index and kind.
 #[derive(Clone)]
-struct InjectedRejects(FaultKind);
+struct InjectedRejects(usize, FaultKind);
 
 #[derive(Deserialize)]
 struct TokenForm {
@@ -930,6 +952,10 @@ async fn entries_post(State(sim): State<Sim>, req: Request) -> Response {
             "too many entries in one request",
         );
     }
+    // The entry fault takes effect from here on: count it now.
+    let injected = injected
+        .filter(|InjectedRejects(index, _)| s.claim_fault(*index))
+        .map(|InjectedRejects(_, kind)| kind);
     let now = s.now();
     let mut data = Vec::new();
     let mut errors = Vec::new();
@@ -959,13 +985,13 @@ async fn entries_post(State(sim): State<Sim>, req: Request) -> Response {
                 "idempotencyKey of 1 to 128 characters required",
             );
         }
-        if let Some(InjectedRejects(FaultKind::RejectEntries { code, per_entry })) = &injected {
+        if let Some(FaultKind::RejectEntries { code, per_entry }) = &injected {
             if s.random() < *per_entry {
                 reject(code, "injected rejection");
                 continue;
             }
         }
-        if let Some(InjectedRejects(FaultKind::LoseWrites { per_entry })) = &injected {
+        if let Some(FaultKind::LoseWrites { per_entry }) = &injected {
             if !s.idem.contains_key(&key) && s.random() < *per_entry {
                 let id = s.id("lost");
                 data.push(json!({"index": index, "id": id, "phoneNumber": phone, "listId": list_id, "status": "created"}));

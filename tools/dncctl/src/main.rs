@@ -11,14 +11,14 @@ use dncflow::cxone::auth::{
     StaticCredentials,
 };
 use dncflow::cxone::v2::{ClientConfig, V2Client};
-use dncflow::cxone::DncApi;
 use dncflow::input::ReadOptions;
 use dncflow::normalize::{normalize_to_dir, NormalizeOptions, Progress, RunOutput};
-use dncflow::orchestrate::{ensure_list, run_pipeline, RunFiles, RunSettings, ScaledClock};
+use dncflow::orchestrate::{ensure_list, run_local, RunSettings, ScaledClock};
 use dncflow::phone::DefaultRegion;
 use dncflow::provision::{provision, ProvisionSpec};
 use dncflow::run::{Manifest, SourceIdentity};
-use dncflow::store::S3Location;
+use dncflow::stages::{CooldownSettings, RunRef};
+use dncflow::store::{LocalStore, S3Location};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -240,42 +240,74 @@ fn run(cli: Cli) -> Result<()> {
                 .build()?;
             let report = runtime.block_on(async {
                 let settings = RunSettings {
-                    cooldown: std::time::Duration::from_secs(cooldown_secs),
+                    cooldown: CooldownSettings {
+                        min: std::time::Duration::from_secs(cooldown_secs),
+                        ..CooldownSettings::default()
+                    },
                     ..RunSettings::default()
                 };
                 let mut say = |line: String| eprintln!("{line}");
-                let config = ClientConfig { rate_per_sec: rate, ..ClientConfig::default() };
-                let files = RunFiles { manifest: &normalized.manifest, run_dir: &normalized.dir, out_root: &args.out };
+                let config = ClientConfig {
+                    rate_per_sec: rate,
+                    ..ClientConfig::default()
+                };
+                // The output root stands in for the bucket: the stages read and write the same keys as in S3.
+                let store = LocalStore {
+                    root: args.out.clone(),
+                };
+                let run = RunRef {
+                    bucket: args.out.display().to_string(),
+                    run_id: normalized.manifest.run_id.clone(),
+                    list: normalized.manifest.list.clone(),
+                };
                 match endpoint {
                     None => {
                         let faults = sim_faults
                             .iter()
-                            .map(|f| serde_json::from_str::<cxone_sim::FaultRule>(f).with_context(|| format!("--sim-fault {f}")))
+                            .map(|f| {
+                                serde_json::from_str::<cxone_sim::FaultRule>(f)
+                                    .with_context(|| format!("--sim-fault {f}"))
+                            })
                             .collect::<Result<Vec<_>>>()?;
                         let sim = cxone_sim::spawn(
-                            cxone_sim::SimConfig { clock_scale: sim_clock_scale, faults, ..cxone_sim::SimConfig::default() },
+                            cxone_sim::SimConfig {
+                                clock_scale: sim_clock_scale,
+                                faults,
+                                ..cxone_sim::SimConfig::default()
+                            },
                             0,
                         )
                         .await?;
-                        eprintln!("embedded CXone simulator at {} (clock {}x)", sim.base_url, sim_clock_scale);
+                        eprintln!(
+                            "embedded CXone simulator at {} (clock {}x)",
+                            sim.base_url, sim_clock_scale
+                        );
                         let (id, secret) = cxone_sim::SimConfig::default().clients[0].clone();
-                        let creds = Credentials { base_url: sim.base_url.clone(), client_id: id, client_secret: secret.into() };
+                        let creds = Credentials {
+                            base_url: sim.base_url.clone(),
+                            client_id: id,
+                            client_secret: secret.into(),
+                        };
                         let api = V2Client::new(Box::new(StaticCredentials(creds)), config)?;
-                        let list = ensure_list(&api, &args.list).await?;
+                        ensure_list(&api, &args.list).await?;
                         let clock = ScaledClock::new(sim_clock_scale);
-                        let report = run_pipeline(&api, &clock, &files, &list, &settings, &mut say).await?;
+                        let report =
+                            run_local(&api, &store, &clock, &run, &settings, &mut say).await?;
                         let state = sim.sim.state();
-                        eprintln!("simulator holds {} entries ({} duplicates)", state["entries"], state["duplicates"]);
+                        eprintln!(
+                            "simulator holds {} entries ({} duplicates)",
+                            state["entries"], state["duplicates"]
+                        );
                         anyhow::Ok(report)
                     }
                     Some(url) => {
+                        // A list missing on the tenant ends the run FAILED (NotSuppressing), published like any ending;
+                        // `dncctl provision` creates it.
                         let api = tenant_client(url, credentials, secret_id, config).await?;
-                        let list = api
-                            .find_list(&args.list)
-                            .await?
-                            .with_context(|| format!("no DNC list named {:?} on the tenant: create it first (dncctl provision)", args.list))?;
                         let clock = ScaledClock::new(1.0);
-                        anyhow::Ok(run_pipeline(&api, &clock, &files, &list, &settings, &mut say).await?)
+                        anyhow::Ok(
+                            run_local(&api, &store, &clock, &run, &settings, &mut say).await?,
+                        )
                     }
                 }
             })?;
