@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::status::parse_ledger_segment;
 use super::{read_json, resolve_list, RunKeys, RunRef, StageError};
 use crate::cxone::DncApi;
-use crate::pipeline::{canary_sample, cooldown, probe_canary, LedgerRecord};
+use crate::pipeline::{canary_sample, cooldown, probe_canary, CanaryProbe, LedgerRecord};
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
@@ -155,7 +155,18 @@ pub async fn cooldown_stage(
     let records = round_sample_source(store, &manifest, &keys, task.round).await?;
     let sample = canary_sample(&records, settings.canary_size);
     if sample.is_empty() {
-        // Nothing held to probe (no entries, or all rejected): reconciliation decides.
+        // Nothing held to probe (no entries, or all rejected): reconciliation decides. The empty probe replaces
+        // whatever an earlier execution of the same run left for this round.
+        let none = CanaryProbe {
+            probed: 0,
+            pending: Vec::new(),
+        };
+        store
+            .put_bytes(
+                &keys.canary(task.round),
+                serde_json::to_vec(&none).expect("canary probes serialize"),
+            )
+            .await?;
         out.ready = true;
         return Ok(out);
     }
@@ -176,8 +187,12 @@ pub async fn cooldown_stage(
                 "canary numbers still not suppressed after the settle time: reconciliation tells lost writes from a list that does not propagate");
         }
         // Reconciliation of this round reads the probe (and reports it).
-        let body = serde_json::to_vec(&canary).expect("canary probes serialize");
-        store.put_bytes(&keys.canary(task.round), body).await?;
+        store
+            .put_bytes(
+                &keys.canary(task.round),
+                serde_json::to_vec(&canary).expect("canary probes serialize"),
+            )
+            .await?;
         out.ready = true;
         return Ok(out);
     }

@@ -177,7 +177,7 @@ pub async fn reconcile_stage(
 
     let mut report = blank_report(Some(&manifest), &task.run, task.started_at.clone(), now());
     report.list_id = Some(list.id.clone());
-    report.canary = canary.map(|c| c.result());
+    report.canary = canary.filter(|c| c.probed > 0).map(|c| c.result());
     report.upload = UploadCounts::from_ledger(&ledger, reuploaded);
     report.reconcile_rounds = task.round + 1;
     report.expected = r.expected;
