@@ -334,19 +334,23 @@ async fn reconcile_fails_not_propagated_for_a_handed_over_canary_number_on_the_l
         round: 0,
         started_at: None,
     };
-    let canary = |pending: &[&str]| CanaryProbe {
-        probed: 3,
-        pending: pending.iter().map(|n| n.to_string()).collect(),
+    // What the cooldown records when it hands `pending` (of a 3-number canary) to reconcile.
+    let hand_over = |pending: &[&str]| {
+        let probe = CanaryProbe {
+            probed: 3,
+            pending: pending.iter().map(|n| n.to_string()).collect(),
+        };
+        let (store, key) = (&store, run.keys().canary(0));
+        async move {
+            store
+                .put_bytes(&key, serde_json::to_vec(&probe).unwrap())
+                .await
+                .unwrap()
+        }
     };
 
     // Handed over: one number CXone does not hold (a lost write) — not a propagation failure, and the run is clean.
-    store
-        .put_bytes(
-            &run.keys().canary(0),
-            serde_json::to_vec(&canary(&["+12025550199"])).unwrap(),
-        )
-        .await
-        .unwrap();
+    hand_over(&["+12025550199"]).await;
     let clean = reconcile_stage(&api, &store, &NoNotifier, &task, 3, chrono::Utc::now)
         .await
         .unwrap();
@@ -361,13 +365,7 @@ async fn reconcile_fails_not_propagated_for_a_handed_over_canary_number_on_the_l
     );
 
     // Handed over: a number that is on the list and still not suppressed — the list does not propagate.
-    store
-        .put_bytes(
-            &run.keys().canary(0),
-            serde_json::to_vec(&canary(&["+12025550102"])).unwrap(),
-        )
-        .await
-        .unwrap();
+    hand_over(&["+12025550102"]).await;
     let err = reconcile_stage(&api, &store, &NoNotifier, &task, 3, chrono::Utc::now)
         .await
         .unwrap_err();

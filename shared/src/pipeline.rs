@@ -280,7 +280,7 @@ impl CanaryResult {
 /// A canary probe as the cooldown stage records it for reconciliation (`runs/<runId>/canary/<round>.json`): the
 /// numbers not suppressed yet are kept whole, because reconciliation must tell a lost write (not on the list: it is
 /// re-uploaded) from an entry on the list that does not suppress (the list is not propagating: the run fails).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryProbe {
     /// Numbers probed.
@@ -325,10 +325,7 @@ pub async fn probe_canary(
     list_id: &str,
     numbers: &[String],
 ) -> Result<CanaryProbe, PipelineError> {
-    let mut probe = CanaryProbe {
-        probed: 0,
-        pending: Vec::new(),
-    };
+    let mut probe = CanaryProbe::default();
     for chunk in numbers.chunks(MAX_CONTACTS_PER_REQUEST) {
         let queries: Vec<ContactQuery> = chunk
             .iter()

@@ -115,6 +115,17 @@ async fn round_sample_source(
     Ok(records)
 }
 
+/// Record the probe that ended the cooldown of `round`: reconciliation of the same round reads it (and reports it).
+async fn record_canary(
+    store: &dyn ObjectStore,
+    keys: &RunKeys,
+    round: u32,
+    canary: &CanaryProbe,
+) -> Result<(), StageError> {
+    let body = serde_json::to_vec(canary).expect("canary probes serialize");
+    Ok(store.put_bytes(&keys.canary(round), body).await?)
+}
+
 /// Answer whether the run's list is ready: `{ready:false, waitSeconds}` until `min` has passed since the latest
 /// write, then a canary probe; ready only when every canary number is suppressed. Gives up with
 /// [`StageError::NotPropagated`] after `max_attempts` checks.
@@ -157,16 +168,7 @@ pub async fn cooldown_stage(
     if sample.is_empty() {
         // Nothing held to probe (no entries, or all rejected): reconciliation decides. The empty probe replaces
         // whatever an earlier execution of the same run left for this round.
-        let none = CanaryProbe {
-            probed: 0,
-            pending: Vec::new(),
-        };
-        store
-            .put_bytes(
-                &keys.canary(task.round),
-                serde_json::to_vec(&none).expect("canary probes serialize"),
-            )
-            .await?;
+        record_canary(store, &keys, task.round, &CanaryProbe::default()).await?;
         out.ready = true;
         return Ok(out);
     }
@@ -186,13 +188,7 @@ pub async fn cooldown_stage(
             tracing::warn!(run_id = %task.run.run_id, round = task.round, pending = canary.pending.len(),
                 "canary numbers still not suppressed after the settle time: reconciliation tells lost writes from a list that does not propagate");
         }
-        // Reconciliation of this round reads the probe (and reports it).
-        store
-            .put_bytes(
-                &keys.canary(task.round),
-                serde_json::to_vec(&canary).expect("canary probes serialize"),
-            )
-            .await?;
+        record_canary(store, &keys, task.round, &canary).await?;
         out.ready = true;
         return Ok(out);
     }

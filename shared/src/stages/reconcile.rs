@@ -99,13 +99,17 @@ async fn verify_canary(
             crate::redact::json_error(&e)
         ))
     })?;
-    let on_list: HashSet<&str> = remote.iter().map(|e| e.phone_number.as_str()).collect();
-    let held: Vec<String> = canary
-        .pending
-        .iter()
-        .filter(|n| on_list.contains(n.as_str()))
-        .cloned()
-        .collect();
+    // A handful of numbers against the whole list: one pass over the list, no index of it.
+    let pending: HashSet<&str> = canary.pending.iter().map(String::as_str).collect();
+    let held: Vec<String> = if pending.is_empty() {
+        Vec::new()
+    } else {
+        remote
+            .iter()
+            .filter(|e| pending.contains(e.phone_number.as_str()))
+            .map(|e| e.phone_number.clone())
+            .collect()
+    };
     if held.is_empty() {
         return Ok(Some(canary));
     }

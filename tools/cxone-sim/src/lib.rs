@@ -327,8 +327,7 @@ impl Store {
         format!("{prefix}-{:06}", self.next_id)
     }
 
-    /// The faults that fire for this request, in rule order.
-    /// The faults that fire on this request, with their rule's index. Entry faults (lost writes, rejections) are
+    /// The faults that fire on this request, in rule order, with their rule's index. Entry faults (lost writes, rejections) are
     /// only counted against their rule's `count` when the handler applies them ([`Store::claim_fault`]): a request
     /// another fault or the rate limit answers first must not use up a burst that never took effect.
     fn faults_for(&mut self, endpoint: Endpoint) -> Vec<(usize, FaultKind)> {
