@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the deployable parts: the state machine definition with asl-validator, the SAM template with cfn-lint, and
-# the SAM-transformed CloudFormation with cfn-lint again (it sees the generated functions, roles and schedule).
+# the SAM-transformed CloudFormation with cfn-lint again (it sees the generated functions, roles and schedule), and
+# the generated roles against what the functions need (scripts/iam.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,4 +23,6 @@ trap 'rm -f "$transformed"' EXIT
 python3 scripts/sam_transform.py template.yaml "$transformed"
 echo "cfn-lint: template.yaml after the SAM transform"
 cfn-lint "$transformed"
+echo "iam: what moto cannot enforce (ListBucket for absent reads, who may invoke and start what)"
+python3 scripts/iam.py check template.yaml
 echo "infra: ok"

@@ -116,7 +116,8 @@ async fn suppressed_allowed_and_invalid_in_input_order() {
         ),
         (5, 2, 1, 2, 0, 2)
     );
-    let audit = serde_json::to_string(&audit_record(&resp, "2026-01-01T00:00:00Z")).unwrap();
+    let key = dncflow::check::AuditKey::new("v1", b"a test audit key, 16+ bytes").unwrap();
+    let audit = serde_json::to_string(&audit_record(&resp, "2026-01-01T00:00:00Z", &key)).unwrap();
     assert!(
         !audit.contains("2025550198") && !audit.contains("415"),
         "the audit holds hashes only: {audit}"

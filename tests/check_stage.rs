@@ -159,6 +159,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         },
         round: 0,
         started_at: None,
+        execution: None,
     };
     let rec = reconcile_stage(&api, &store, &NoNotifier, &task, 3, chrono::Utc::now)
         .await
@@ -194,6 +195,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         backoff: Duration::from_millis(10),
     };
     let http = reqwest::Client::new();
+    let key = dncflow::check::AuditKey::new("v7", b"check-stage test audit key").unwrap();
     let (local, audit_key) = check_stage(
         &api,
         &store,
@@ -202,6 +204,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         4,
         Some((&http, &hook)),
         "req-1",
+        &key,
         chrono::Utc::now(),
     )
     .await
@@ -224,7 +227,10 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
     let audit = String::from_utf8(store.get_bytes(&audit_key).await.unwrap().unwrap()).unwrap();
     assert!(audit_key.starts_with("audit/") && audit_key.ends_with("-req-1.json"));
     assert!(!audit.contains("2025550007") && !audit.contains("2025555007"));
-    assert!(audit.contains(&dncflow::check::number_hash("+12025550007")));
+    // Keyed: the HMAC under the audit key is there, the plain SHA-256 (brute-forceable) is not, and the key is named.
+    assert!(audit.contains(&key.hash("+12025550007")));
+    assert!(!audit.contains(&dncflow::check::number_hash("+12025550007")));
+    assert!(audit.contains("\"keyVersion\":\"v7\""), "{audit}");
     assert_eq!(hits.load(Ordering::SeqCst), 2, "one refusal, one retry");
     assert_eq!(bodies.lock().unwrap()[0], audit);
 
@@ -237,6 +243,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         4,
         None,
         "req-2",
+        &key,
         chrono::Utc::now(),
     )
     .await
@@ -254,6 +261,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         },
         round: 0,
         started_at: None,
+        execution: None,
     };
     assert_eq!(
         reconcile_stage(&api, &store, &NoNotifier, &task2, 3, chrono::Utc::now)

@@ -17,11 +17,14 @@ use dncflow::orchestrate::{ensure_list, ListStatus, RunReport};
 use dncflow::pipeline::fetch_all_entries;
 use dncflow::run::Manifest;
 use dncflow::store::{ObjectStore, S3Store};
-use dncflow_tests::{s3_client, secrets_client, sim_client, start_moto, Moto};
+use dncflow_tests::{
+    s3_client, s3_client_as, secrets_client, sim_client, start_moto, start_moto_with, Moto,
+};
 use serde_json::{json, Value};
 
 const BUCKET: &str = "dncflow-e2e";
 const SECRET: &str = "dncflow/cxone";
+const AUDIT_KEY_SECRET: &str = "dncflow/audit-key";
 const WORKERS: u32 = 3;
 
 fn workspace() -> PathBuf {
@@ -47,6 +50,8 @@ struct World {
     sim: cxone_sim::RunningSim,
     s3: aws_sdk_s3::Client,
     dir: tempfile::TempDir,
+    /// With IAM enforced: each function binary's own access key (`{binary: {AWS_ACCESS_KEY_ID, …}}`).
+    function_keys: Value,
 }
 
 /// How an execution ended.
@@ -75,11 +80,69 @@ impl World {
             .send()
             .await
             .unwrap();
+        secrets_client(&moto.url)
+            .create_secret()
+            .name(AUDIT_KEY_SECRET)
+            .secret_string("e2e audit key: 32 bytes or more of it")
+            .send()
+            .await
+            .unwrap();
         World {
             moto,
             sim,
             s3,
             dir: tempfile::tempdir().unwrap(),
+            function_keys: Value::Null,
+        }
+    }
+
+    /// A world where moto enforces IAM and every function binary signs as an IAM user holding exactly the statements
+    /// of its role in the SAM-transformed `template.yaml` (`scripts/iam.py moto-world`); `drop` removes statements
+    /// (`upload:1`) for the negative test. The test itself acts as an admin user.
+    async fn with_iam(sim_config: SimConfig, drop: &[&str]) -> World {
+        let moto = start_moto_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
+        let sim = cxone_sim::spawn(sim_config, 0).await.unwrap();
+        let (id, secret) = SimConfig::default().clients[0].clone();
+        let secret_string =
+            json!({"baseUrl": sim.base_url, "clientId": id, "clientSecret": secret}).to_string();
+        let mut cmd = Command::new("python3");
+        cmd.current_dir(workspace()).args([
+            "scripts/iam.py",
+            "moto-world",
+            "template.yaml",
+            "--endpoint",
+            &moto.url,
+            "--bucket",
+            BUCKET,
+            "--secret-name",
+            SECRET,
+            "--secret-string",
+            &secret_string,
+            "--audit-key-secret",
+            AUDIT_KEY_SECRET,
+        ]);
+        for d in drop {
+            cmd.args(["--drop", d]);
+        }
+        let out = cmd.output().expect("python3");
+        assert!(
+            out.status.success(),
+            "iam.py moto-world: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let world: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let admin = &world["admin"];
+        let s3 = s3_client_as(
+            &moto.url,
+            admin["AWS_ACCESS_KEY_ID"].as_str().unwrap(),
+            admin["AWS_SECRET_ACCESS_KEY"].as_str().unwrap(),
+        );
+        World {
+            moto,
+            sim,
+            s3,
+            dir: tempfile::tempdir().unwrap(),
+            function_keys: world["functions"].clone(),
         }
     }
 
@@ -132,6 +195,7 @@ impl World {
                 "CooldownFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:cooldown",
                 "ReconcileFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:reconcile",
                 "RecordFailureFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:record-failure",
+                "LeaseFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:lease",
                 "UploadWorkers": WORKERS,
             },
             "functions": {
@@ -140,8 +204,11 @@ impl World {
                 "cooldown": binary("cooldown"),
                 "reconcile": binary("reconcile"),
                 "record-failure": binary("record-failure"),
+                "lease": binary("lease"),
             },
             "env": self.function_env(env),
+            "functionEnv": self.function_keys,
+            "executionName": name,
             "deadlineMs": {"upload": upload_deadline_ms},
             "retryIntervalMs": 200,
             "maxInstances": WORKERS,
@@ -165,6 +232,7 @@ impl World {
         let config = json!({
             "functions": {function: binary(function)},
             "env": self.function_env(env),
+            "functionEnv": self.function_keys,
             "logFile": self.dir.path().join("functions.log"),
             "invoke": {"function": function, "payloads": payloads},
         });
@@ -182,6 +250,7 @@ impl World {
             "AWS_REGION": "us-east-1",
             "DNCFLOW_BUCKET": BUCKET,
             "DNCFLOW_SECRET_ID": SECRET,
+            "DNCFLOW_AUDIT_KEY_SECRET_ID": AUDIT_KEY_SECRET,
             "DNCFLOW_SHARDS": "4",
             "DNCFLOW_TENANT_RATE": "45",
             "DNCFLOW_UPLOAD_WORKERS": WORKERS.to_string(),
@@ -745,4 +814,119 @@ async fn a_run_with_injected_faults_still_ends_verified() {
         "every number is on the list exactly once"
     );
     assert_eq!(world.sim.sim.state()["entries"].as_u64().unwrap(), 1500);
+}
+
+/// The deployed stack's IAM, enforced: moto authorizes every S3, Secrets Manager and EventBridge call against the
+/// calling function's own policy, generated from the SAM-transformed template. A run, a failed run's status, and the
+/// check function all complete with exactly those permissions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_holding_only_its_template_policy_completes_a_run_a_failure_and_a_check() {
+    let world = World::with_iam(
+        SimConfig {
+            propagation_secs: (1, 2),
+            entries_rate: 100.0,
+            ..SimConfig::default()
+        },
+        &[],
+    )
+    .await;
+    let api = sim_client(&world.sim, 100.0);
+    ensure_list(&api, "optouts").await.unwrap();
+    world
+        .drop_file("incoming/optouts/iam.csv", dnc_csv(0, 300))
+        .await;
+    let run = world.execute("iam-run", s3_event("incoming/optouts/iam.csv"), 60_000);
+    assert_eq!(
+        run.status,
+        "SUCCEEDED",
+        "{run:?}\n{}",
+        world.function_logs()
+    );
+    let status: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(status.status, "SUCCESS");
+    assert_eq!(status.verified_entries, 300);
+    assert!(
+        !world.function_logs().contains("AccessDenied"),
+        "a function was refused something: {}",
+        world.function_logs()
+    );
+
+    // The failure recorder under its own policy: a list nobody provisioned ends FAILED with a status.
+    world
+        .drop_file("incoming/nowhere/a.csv", dnc_csv(0, 5))
+        .await;
+    let failed = world.execute("iam-failed", s3_event("incoming/nowhere/a.csv"), 60_000);
+    assert_eq!(failed.status, "FAILED");
+    let status: ListStatus = world.get_json("status/nowhere/latest.json").await;
+    assert_eq!(status.status, "FAILED", "record-failure wrote the status");
+
+    // The check function under its own policy: answers from the snapshot and writes its audit record.
+    let answers = world.invoke(
+        "check",
+        vec![json!({"contacts": [{"phoneNumber": "(202) 555-0007"}, {"phoneNumber": "(202) 555-9999"}]})],
+        &[("DNCFLOW_CHECK_LISTS", "optouts,nowhere")],
+    );
+    assert_eq!(answers[0]["ok"], true, "{answers:?}");
+    assert_eq!(answers[0]["output"]["statusCode"], 200, "{answers:?}");
+    let body: Value = serde_json::from_str(answers[0]["output"]["body"].as_str().unwrap()).unwrap();
+    let statuses: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["suppressed", "allowed"], "{answers:?}");
+    // (Listed whole: moto's signature check rejects a SigV4-signed `prefix=audit%2F` query.)
+    let audits = world
+        .s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap()
+        .contents
+        .unwrap_or_default()
+        .iter()
+        .filter(|o| o.key().is_some_and(|k| k.starts_with("audit/")))
+        .count();
+    assert_eq!(audits, 1);
+}
+
+/// Proof that enforcement is on: the upload function without its statement for the upload marker fails the run, and
+/// the execution's error names the action and the key it was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_missing_one_statement_fails_the_run_naming_the_action_and_key() {
+    // Statement 1 of the upload role: s3:PutObject on status/*/uploading.json.
+    let world = World::with_iam(
+        SimConfig {
+            propagation_secs: (1, 2),
+            ..SimConfig::default()
+        },
+        &["upload:1"],
+    )
+    .await;
+    let api = sim_client(&world.sim, 100.0);
+    ensure_list(&api, "optouts").await.unwrap();
+    world
+        .drop_file("incoming/optouts/denied.csv", dnc_csv(0, 50))
+        .await;
+    let run = world.execute(
+        "iam-denied",
+        s3_event("incoming/optouts/denied.csv"),
+        60_000,
+    );
+    assert_eq!(run.status, "FAILED", "{run:?}");
+    let cause = run.cause.clone().unwrap_or_default();
+    assert!(
+        cause.contains("s3:PutObject") && cause.contains("status/optouts/uploading.json"),
+        "the error names the action and the key: {run:?}"
+    );
+    assert_eq!(run.error.as_deref(), Some("Fatal"), "{run:?}");
+    let status: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(status.status, "FAILED");
+    assert!(status.reason.unwrap().contains("s3:PutObject"));
+    assert!(
+        world.list_numbers("optouts").await.is_empty(),
+        "nothing was written to CXone"
+    );
 }

@@ -29,9 +29,15 @@ pub fn free_port() -> u16 {
 
 /// Start moto_server on a free loopback port and wait until it answers.
 pub fn start_moto() -> Moto {
+    start_moto_with(&[])
+}
+
+/// The same, with environment variables for moto (`INITIAL_NO_AUTH_ACTION_COUNT` turns IAM enforcement on).
+pub fn start_moto_with(env: &[(&str, &str)]) -> Moto {
     let port = free_port();
     let child = Command::new("moto_server")
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -64,11 +70,22 @@ pub fn sim_client(sim: &cxone_sim::RunningSim, rate: f64) -> dncflow::cxone::v2:
 
 /// An S3 client for moto at `url` (path-style, static test credentials).
 pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
+    s3_client_as(url, "test", "test")
+}
+
+/// An S3 client for moto at `url` signing with the given access key (an IAM user of an IAM-enforcing moto).
+pub fn s3_client_as(url: &str, access_key_id: &str, secret_access_key: &str) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "static",
+        ))
         .endpoint_url(url)
         .force_path_style(true)
         .build();

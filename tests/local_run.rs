@@ -333,6 +333,7 @@ async fn reconcile_fails_not_propagated_for_a_handed_over_canary_number_on_the_l
         run: run.clone(),
         round: 0,
         started_at: None,
+        execution: None,
     };
     // What the cooldown records when it hands `pending` (of a 3-number canary) to reconcile.
     let hand_over = |pending: &[&str]| {

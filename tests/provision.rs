@@ -97,3 +97,71 @@ async fn provisioning_is_idempotent_and_reports_edge_case_3() {
         "the national list is consolidated: {text}"
     );
 }
+
+/// A create answered with a 5xx (applied or not) or a reset may or may not have happened: provisioning reads the
+/// list or rule back by name and creates it only if absent, so it neither fails nor duplicates.
+#[tokio::test]
+async fn provisioning_survives_ambiguous_failures_of_its_creates() {
+    use cxone_sim::{Endpoint, FaultKind, FaultRule};
+    let fault = |endpoint, kind, after| FaultRule {
+        endpoint,
+        kind,
+        probability: 1.0,
+        after,
+        count: Some(1),
+    };
+    let s = cxone_sim::spawn(
+        SimConfig {
+            entries_rate: 1000.0,
+            faults: vec![
+                // The first list create is applied, then answered 503 (the first GET of the lists passes).
+                fault(Endpoint::Lists, FaultKind::AppliedThen503, 1),
+                // The rule create is answered 503 without being applied (the first GET of the rules passes).
+                fault(Endpoint::Rules, FaultKind::ServerError { status: 503 }, 1),
+            ],
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let api = sim_client(&s, 50.0);
+    let spec: ProvisionSpec = serde_json::from_str(
+        r#"{"lists": [{"name": "TCPA_National"}, {"name": "State_TX"}],
+            "rule": {"name": "DNC_Enforcement", "lists": ["TCPA_National", "State_TX"]}}"#,
+    )
+    .unwrap();
+    let report = provision(&api, &spec).await.unwrap();
+    assert!(report.findings.is_empty(), "{report:?}");
+    let lists = api.lists().await.unwrap();
+    let mut names: Vec<&str> = lists.iter().map(|l| l.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["State_TX", "TCPA_National"], "no duplicate list");
+    let rules = api.rules().await.unwrap();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0].list_ids.len(), 2);
+    let faults_fired = s.sim.requests().iter().filter(|r| r.status == 503).count();
+    assert_eq!(faults_fired, 2, "both injected failures happened");
+
+    // A reset in the middle of a create: the same.
+    s.sim
+        .set_faults(vec![fault(Endpoint::Lists, FaultKind::Reset, 1)]);
+    let list = dncflow::orchestrate::ensure_list(&api, "optouts")
+        .await
+        .unwrap();
+    assert_eq!(
+        api.lists()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|l| l.name == "optouts")
+            .count(),
+        1
+    );
+    assert!(api
+        .rules()
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| r.blocks_outbound(&list.id)));
+}

@@ -91,6 +91,9 @@ pub struct CheckMetrics {
     pub prefiltered: usize,
     /// Answered suppressed because a run is still propagating.
     pub pending_propagation: usize,
+    /// Answered suppressed because CXone refused to hold the number (a dead letter).
+    #[serde(default)]
+    pub dead_letters: usize,
     /// Calls to CXone.
     pub cxone_calls: usize,
 }
@@ -171,6 +174,21 @@ impl SuppressionSnapshot {
     }
 }
 
+/// What is answered without asking CXone.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAnswers<'a> {
+    /// Numbers on the lists as verified by their last successful runs: `suppressed` (`local-snapshot`).
+    pub snapshot: &'a SuppressionSnapshot,
+    /// Numbers of runs still uploading or propagating: `suppressed` (`pending-propagation`).
+    pub propagating: &'a HashSet<String>,
+    /// Numbers CXone refused to hold (dead letters of the lists' runs): `suppressed` (`dead-letter`), since no list
+    /// suppresses them although they were meant to be.
+    pub dead_letters: Option<&'a HashSet<String>>,
+    /// Why what is known locally may be incomplete (loading it failed): a number CXone would answer `allowed` is then
+    /// `error` instead, since a local answer may be missing for it.
+    pub incomplete: Option<&'a str>,
+}
+
 /// Check `request` against CXone, the snapshot and the propagating numbers. Never fails as a whole: what could not
 /// be checked is answered `error`.
 pub async fn check(
@@ -180,6 +198,23 @@ pub async fn check(
     propagating: &HashSet<String>,
     concurrency: usize,
 ) -> CheckResponse {
+    let local = LocalAnswers {
+        snapshot,
+        propagating,
+        dead_letters: None,
+        incomplete: None,
+    };
+    check_with(api, request, local, concurrency).await
+}
+
+/// Check `request`: what `local` knows is answered without CXone, the rest asked of CXone, fail-safe.
+pub async fn check_with(
+    api: &dyn DncApi,
+    request: &CheckRequest,
+    local: LocalAnswers<'_>,
+    concurrency: usize,
+) -> CheckResponse {
+    let (snapshot, propagating) = (local.snapshot, local.propagating);
     let started = Instant::now();
     let mut results: Vec<CheckResult> = Vec::with_capacity(request.contacts.len());
     // E.164 → input positions; the first region code seen is sent.
@@ -224,7 +259,13 @@ pub async fn check(
     let mut verdicts: HashMap<String, (Verdict, String, Vec<String>)> = HashMap::new();
     let mut to_query: Vec<(String, String)> = Vec::new();
     for (e164, region) in distinct {
-        if snapshot.contains(&e164) {
+        if local.dead_letters.is_some_and(|d| d.contains(&e164)) {
+            metrics.dead_letters += 1;
+            verdicts.insert(
+                e164,
+                (Verdict::Suppressed, "dead-letter".into(), Vec::new()),
+            );
+        } else if snapshot.contains(&e164) {
             metrics.prefiltered += 1;
             verdicts.insert(
                 e164,
@@ -266,15 +307,33 @@ pub async fn check(
         .collect()
         .await;
     for (chunk, answer) in answers {
+        let answer = answer.map(|found| crate::cxone::pair_check_results(chunk, found));
         match answer {
-            Ok(found) => {
+            Ok(Err(mismatch)) => {
+                tracing::error!(numbers = chunk.len(), mismatch = %mismatch, "CXone's check answer does not match the numbers asked: answered error");
+                for q in chunk {
+                    verdicts.insert(
+                        q.phone_number.clone(),
+                        (
+                            Verdict::Error,
+                            format!("protocol error: CXone's answer does not match the numbers asked ({mismatch})"),
+                            Vec::new(),
+                        ),
+                    );
+                }
+            }
+            Ok(Ok(found)) => {
                 for (q, r) in chunk.iter().zip(found) {
-                    let verdict = match r.status {
-                        CheckStatus::Suppressed => Verdict::Suppressed,
-                        CheckStatus::Allowed => Verdict::Allowed,
-                        CheckStatus::Error => Verdict::Error,
+                    let (verdict, reason) = match (r.status, local.incomplete) {
+                        (CheckStatus::Suppressed, _) => (Verdict::Suppressed, r.reason),
+                        (CheckStatus::Allowed, None) => (Verdict::Allowed, r.reason),
+                        (CheckStatus::Allowed, Some(why)) => (
+                            Verdict::Error,
+                            format!("not answered in full: local knowledge unavailable ({why})"),
+                        ),
+                        (CheckStatus::Error, _) => (Verdict::Error, r.reason),
                     };
-                    verdicts.insert(q.phone_number.clone(), (verdict, r.reason, r.list_matches));
+                    verdicts.insert(q.phone_number.clone(), (verdict, reason, r.list_matches));
                 }
             }
             Err(e) => {
@@ -334,7 +393,52 @@ pub fn emf_line(metrics: &CheckMetrics, function: &str, timestamp_ms: i64) -> St
     )
 }
 
-/// An audit record of one check: hashes of the numbers with their verdicts, never the numbers.
+/// The key audit records name numbers with: HMAC-SHA256 under it, since a plain SHA-256 of a phone number is
+/// reversed by brute force in minutes (the US number space is ~10^10). Rotatable: each record names the key version.
+#[derive(Clone)]
+pub struct AuditKey {
+    /// The key's version (Secrets Manager's version id), written into every record.
+    pub version: String,
+    key: secrecy::SecretBox<[u8]>,
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AuditKey {{ version: {:?}, key: [REDACTED] }}",
+            self.version
+        )
+    }
+}
+
+impl AuditKey {
+    /// A key of at least 16 bytes; shorter keys are refused (a weak key would make the hashes guessable again).
+    pub fn new(version: impl Into<String>, key: &[u8]) -> Result<AuditKey, String> {
+        if key.len() < 16 {
+            return Err(format!(
+                "the audit key must be at least 16 bytes, it has {}",
+                key.len()
+            ));
+        }
+        Ok(AuditKey {
+            version: version.into(),
+            key: secrecy::SecretBox::new(key.to_vec().into_boxed_slice()),
+        })
+    }
+
+    /// HMAC-SHA256 (hex) of an E.164 number under this key.
+    pub fn hash(&self, e164: &str) -> String {
+        use hmac::{Hmac, Mac};
+        use secrecy::ExposeSecret;
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret())
+            .expect("HMAC takes keys of any length");
+        mac.update(e164.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// An audit record of one check: keyed hashes of the numbers with their verdicts, never the numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditRecord {
@@ -344,16 +448,19 @@ pub struct AuditRecord {
     pub metrics: CheckMetrics,
     /// Whether the batch was safe to dial.
     pub safe_to_dial: bool,
-    /// `[sha256(E.164) or "invalid", verdict]` per item.
+    /// The version of the audit key the item hashes are made with.
+    pub key_version: String,
+    /// `[HMAC-SHA256(key, E.164) or "invalid", verdict]` per item.
     pub items: Vec<(String, Verdict)>,
 }
 
-/// The audit record of a response.
-pub fn audit_record(response: &CheckResponse, timestamp: &str) -> AuditRecord {
+/// The audit record of a response, numbers hashed under `key`.
+pub fn audit_record(response: &CheckResponse, timestamp: &str, key: &AuditKey) -> AuditRecord {
     AuditRecord {
         timestamp: timestamp.to_string(),
         metrics: response.metrics.clone(),
         safe_to_dial: response.safe_to_dial,
+        key_version: key.version.clone(),
         items: response
             .results
             .iter()
@@ -361,7 +468,7 @@ pub fn audit_record(response: &CheckResponse, timestamp: &str) -> AuditRecord {
                 (
                     r.phone_number
                         .as_deref()
-                        .map(number_hash)
+                        .map(|n| key.hash(n))
                         .unwrap_or_else(|| "invalid".into()),
                     r.status,
                 )
@@ -373,6 +480,27 @@ pub fn audit_record(response: &CheckResponse, timestamp: &str) -> AuditRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_hashes_are_keyed_and_name_the_key_version() {
+        let k1 = AuditKey::new("v1", b"0123456789abcdef0123").unwrap();
+        let k2 = AuditKey::new("v2", b"another key, 16+ bytes").unwrap();
+        let n = "+12025550198";
+        assert_eq!(k1.hash(n), k1.hash(n));
+        assert_ne!(k1.hash(n), k2.hash(n), "another key, another hash");
+        assert_ne!(k1.hash(n), number_hash(n), "not the unkeyed SHA-256");
+        // RFC 4231 test case 2: HMAC-SHA256("Jefe", "what do ya want for nothing?").
+        let jefe = AuditKey {
+            version: "t".into(),
+            key: secrecy::SecretBox::new(b"Jefe".to_vec().into_boxed_slice()),
+        };
+        assert_eq!(
+            jefe.hash("what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert!(AuditKey::new("short", b"too short").is_err());
+        assert!(!format!("{k1:?}").contains("0123456789"));
+    }
 
     #[test]
     fn snapshot_round_trips_and_matches_hashes() {

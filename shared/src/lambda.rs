@@ -114,6 +114,16 @@ impl CredentialSource for SecretWithUrl {
 /// The CXone client of this container (built once: its token and rate limiter live across invocations). The
 /// secret is read lazily, at the first request, and again when CXone answers `invalid_client` (rotation).
 pub async fn cxone_from_env(rate_per_sec: f64) -> Result<V2Client, StageError> {
+    cxone_from_env_within(rate_per_sec, ClientConfig::default().deadline).await
+}
+
+/// The same, each request (retries included) bounded by `DNCFLOW_CXONE_DEADLINE_SECS`, `deadline` by default: a
+/// function whose timeout is short (the check: 60 s) must give up on CXone in time to answer `error` and audit it,
+/// not be killed mid-request.
+pub async fn cxone_from_env_within(
+    rate_per_sec: f64,
+    deadline: Duration,
+) -> Result<V2Client, StageError> {
     let secret_id = std::env::var("DNCFLOW_SECRET_ID")
         .map_err(|_| StageError::Fatal("DNCFLOW_SECRET_ID is not set".into()))?;
     let source = SecretWithUrl {
@@ -122,11 +132,42 @@ pub async fn cxone_from_env(rate_per_sec: f64) -> Result<V2Client, StageError> {
             .ok()
             .filter(|u| !u.is_empty()),
     };
+    let deadline = env_secs("DNCFLOW_CXONE_DEADLINE_SECS", deadline.as_secs_f64());
+    let defaults = ClientConfig::default();
     let config = ClientConfig {
         rate_per_sec,
-        ..ClientConfig::default()
+        deadline,
+        request_timeout: defaults.request_timeout.min(deadline),
+        ..defaults
     };
     V2Client::new(Box::new(source), config).map_err(|e| StageError::Fatal(e.to_string()))
+}
+
+/// The audit key from the Secrets Manager secret `DNCFLOW_AUDIT_KEY_SECRET_ID` (its string value is the key, its
+/// version id the key version each audit record names). Read again at each refresh of the check's local knowledge,
+/// so a rotation is picked up without a deployment.
+pub async fn audit_key_from_env() -> Result<crate::check::AuditKey, StageError> {
+    let secret_id = std::env::var("DNCFLOW_AUDIT_KEY_SECRET_ID")
+        .map_err(|_| StageError::Fatal("DNCFLOW_AUDIT_KEY_SECRET_ID is not set".into()))?;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let out = aws_sdk_secretsmanager::Client::new(&config)
+        .get_secret_value()
+        .secret_id(&secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            StageError::Transient(format!(
+                "audit key secret {secret_id}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    let key = out.secret_string().ok_or_else(|| {
+        StageError::Fatal(format!("audit key secret {secret_id} has no string value"))
+    })?;
+    crate::check::AuditKey::new(out.version_id().unwrap_or("unknown"), key.as_bytes())
+        .map_err(|e| StageError::Fatal(format!("audit key secret {secret_id}: {e}")))
 }
 
 /// The bucket the functions write runs and statuses to (`DNCFLOW_BUCKET`).

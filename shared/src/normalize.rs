@@ -37,6 +37,14 @@ pub enum NormalizeError {
     },
 }
 
+/// The start (00:00 UTC) of `t`'s day: expirations are judged against it, so that every normalize of the same file
+/// on the same day writes the same shards (and the date is part of the run id).
+pub fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map_or(t, |d| d.and_utc())
+}
+
 /// Options of a normalize run.
 #[derive(Debug, Clone)]
 pub struct NormalizeOptions {
@@ -50,7 +58,8 @@ pub struct NormalizeOptions {
     pub default_source: String,
     /// Row reader options (phone column).
     pub read: ReadOptions,
-    /// "Now", for rejecting expired rows (injectable for tests).
+    /// "Now", for rejecting expired rows (injectable for tests; [`NormalizeOptions::new`] takes the start of today,
+    /// UTC, and it is part of the run id).
     pub now: DateTime<Utc>,
 }
 
@@ -63,17 +72,20 @@ impl NormalizeOptions {
             shard_count: 16,
             default_source: list.to_string(),
             read: ReadOptions::default(),
-            now: Utc::now(),
+            now: start_of_day(Utc::now()),
         }
     }
 
+    /// Everything besides the content that changes the shards: part of the run id, so that a re-normalize of the
+    /// same object can never rewrite the shards of a run that is resuming from a cursor with different ones.
     fn fingerprint(&self) -> String {
         format!(
-            "{}|{}|{}|{:?}",
+            "{}|{}|{}|{:?}|{}",
             self.region.name(),
             self.shard_count,
             self.default_source,
-            self.read.column
+            self.read.column,
+            self.now.to_rfc3339()
         )
     }
 }

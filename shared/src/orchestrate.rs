@@ -156,6 +156,9 @@ pub struct RunReport {
     pub wrong_expiration: usize,
     /// Wrong jurisdiction.
     pub wrong_jurisdiction: usize,
+    /// The source object (S3 key or local path) the run is for; a failure stays open until this source succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl RunReport {
@@ -203,7 +206,7 @@ impl RunReport {
 pub struct ListStatus {
     /// List name.
     pub list: String,
-    /// `SUCCESS` or `FAILED`.
+    /// `SUCCESS`, `FAILED`, or `RUNNING` (a run in flight after a success, or the first run of a list).
     pub status: String,
     /// Why it failed.
     pub reason: Option<String>,
@@ -217,6 +220,41 @@ pub struct ListStatus {
     pub verified_entries: usize,
     /// The last successful run, kept across failures ("last known good").
     pub last_success: Option<LastSuccess>,
+    /// The run in flight, while one holds the list's lease (`status` is then `RUNNING`, or stays `FAILED` while a
+    /// failure is open). Campaign gating reads `RUNNING` with a `lastSuccess` as "last known good still valid".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<RunningRun>,
+    /// Failed runs that no later success of the same source has resolved: while any is open, the status stays
+    /// `FAILED`, whatever another source's run achieves. Resolved by a SUCCESS of that source, or cleared by an
+    /// operator (`dncctl status clear`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_failures: Vec<OpenFailure>,
+}
+
+/// A run in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningRun {
+    /// Run id.
+    pub run_id: String,
+    /// The execution holding the list.
+    pub execution: String,
+    /// When it took the list (RFC 3339).
+    pub started_at: String,
+}
+
+/// A failure not yet resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenFailure {
+    /// The source object (key or path) whose run failed.
+    pub source: String,
+    /// The failed run.
+    pub run_id: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
 /// The last known good run of a list.
@@ -235,13 +273,16 @@ pub async fn ensure_list(api: &dyn DncApi, name: &str) -> Result<DncList, Pipeli
     let list = match api.find_list(name).await? {
         Some(l) => l,
         None => {
-            api.create_list(&NewList {
-                name: name.to_string(),
-                description: format!("{name}: managed by dncflow"),
-                kind: "MANUAL".into(),
-                default_expiration_date: "2099-12-31T23:59:59Z".into(),
-                is_active: true,
-            })
+            crate::provision::create_list_if_absent(
+                api,
+                &NewList {
+                    name: name.to_string(),
+                    description: format!("{name}: managed by dncflow"),
+                    kind: "MANUAL".into(),
+                    default_expiration_date: "2099-12-31T23:59:59Z".into(),
+                    is_active: true,
+                },
+            )
             .await?
         }
     };
@@ -251,16 +292,19 @@ pub async fn ensure_list(api: &dyn DncApi, name: &str) -> Result<DncList, Pipeli
         .iter()
         .any(|r| r.blocks_outbound(&list.id))
     {
-        api.create_rule(&DncRule {
-            id: String::new(),
-            name: format!("{name} suppression"),
-            description: "dncflow: consolidated outbound suppression".into(),
-            scope: "BOTH".into(),
-            priority: 5,
-            list_ids: vec![list.id.clone()],
-            action: "BLOCK".into(),
-            is_active: true,
-        })
+        crate::provision::create_rule_if_absent(
+            api,
+            &DncRule {
+                id: String::new(),
+                name: format!("{name} suppression"),
+                description: "dncflow: consolidated outbound suppression".into(),
+                scope: "BOTH".into(),
+                priority: 5,
+                list_ids: vec![list.id.clone()],
+                action: "BLOCK".into(),
+                is_active: true,
+            },
+        )
         .await?;
     }
     Ok(list)
@@ -279,11 +323,44 @@ pub async fn run_local(
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<RunReport, StageError> {
     let started_at = clock.now().to_rfc3339();
-    if let Err(e) = drive(api, store, clock, run, settings, &started_at, say).await {
+    // One run per list, as in AWS; a local run does not wait for another holder (it says who holds the list).
+    let execution = format!("local:{}:{started_at}", run.run_id);
+    let lease = crate::stages::acquire_lease(
+        store,
+        &crate::stages::LeaseTask {
+            run: run.clone(),
+            execution: execution.clone(),
+            started_at: None,
+            wait_seconds: None,
+        },
+        clock.now(),
+    )
+    .await?;
+    if !lease.acquired {
+        return Err(StageError::Transient(format!(
+            "list {} is held by another run ({}); try again when it ends, or delete {} if that run is dead",
+            run.list,
+            lease.held_by.as_deref().unwrap_or("unknown"),
+            crate::stages::lease_key(&run.list)
+        )));
+    }
+    if let Err(e) = drive(
+        api,
+        store,
+        clock,
+        run,
+        settings,
+        &started_at,
+        &execution,
+        say,
+    )
+    .await
+    {
         say(format!("failed: {e} ({})", e.error_name()));
         let state = serde_json::json!({
             "run": run,
             "startedAt": started_at,
+            "execution": execution,
             "error": {"Error": e.error_name(), "Cause": e.to_string()},
         });
         record_failure(store, &NoNotifier, &state, clock.now()).await?;
@@ -299,6 +376,7 @@ async fn drive(
     run: &RunRef,
     settings: &RunSettings,
     started_at: &str,
+    execution: &str,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<(), StageError> {
     let manifest: Manifest = read_json(store, &run.keys().manifest()).await?;
@@ -384,6 +462,7 @@ async fn drive(
             run: run.clone(),
             round,
             started_at: Some(started_at.to_string()),
+            execution: Some(execution.to_string()),
         };
         let r = with_retries(clock, settings.retries, || {
             reconcile_stage(

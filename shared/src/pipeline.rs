@@ -336,7 +336,14 @@ pub async fn probe_canary(
                 match_type: "exact".into(),
             })
             .collect();
-        for (n, r) in chunk.iter().zip(api.check_contacts(&queries).await?) {
+        let answered = api.check_contacts(&queries).await?;
+        let paired = crate::cxone::pair_check_results(&queries, answered).map_err(|message| {
+            PipelineError::from(crate::cxone::CxoneError::Protocol {
+                op: "canary probe",
+                message,
+            })
+        })?;
+        for (n, r) in chunk.iter().zip(paired) {
             probe.probed += 1;
             if r.status != CheckStatus::Suppressed {
                 probe.pending.push(n.clone());

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cxone::{DncApi, DncRule, NewList};
+use crate::cxone::{CxoneError, DncApi, DncList, DncRule, NewList};
 use crate::pipeline::PipelineError;
 
 /// One list to have.
@@ -78,6 +78,68 @@ pub struct ProvisionReport {
     pub findings: Vec<String>,
 }
 
+/// Attempts of a create whose outcome stays ambiguous.
+const CREATE_ATTEMPTS: u32 = 4;
+
+/// Whether a failed create may nevertheless have happened (or did, if CXone says the name is taken): a 5xx, a reset,
+/// a timeout, or a 409 after an earlier ambiguous attempt.
+fn maybe_created(e: &CxoneError) -> bool {
+    e.is_transient() || matches!(e, CxoneError::Api { status: 409, .. })
+}
+
+/// Create the list unless it exists. A create that fails ambiguously (5xx, reset) may or may not have happened: the
+/// list is read back by name, and created again only if absent.
+pub async fn create_list_if_absent(
+    api: &dyn DncApi,
+    list: &NewList,
+) -> Result<DncList, PipelineError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match api.create_list(list).await {
+            Ok(created) => return Ok(created),
+            Err(e) if maybe_created(&e) => {
+                if let Some(found) = api.find_list(&list.name).await? {
+                    tracing::info!(list = %list.name, "create answered {e}; the list exists: continuing");
+                    return Ok(found);
+                }
+                if attempt >= CREATE_ATTEMPTS {
+                    return Err(e.into());
+                }
+                tracing::warn!(list = %list.name, attempt, error = %e, "list create failed and the list is absent: again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Create the rule unless one of the same name exists, with the same read-back on an ambiguous failure.
+pub async fn create_rule_if_absent(
+    api: &dyn DncApi,
+    rule: &DncRule,
+) -> Result<DncRule, PipelineError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match api.create_rule(rule).await {
+            Ok(created) => return Ok(created),
+            Err(e) if maybe_created(&e) => {
+                if let Some(found) = api.rules().await?.into_iter().find(|r| r.name == rule.name) {
+                    tracing::info!(rule = %rule.name, "create answered {e}; the rule exists: continuing");
+                    return Ok(found);
+                }
+                if attempt >= CREATE_ATTEMPTS {
+                    return Err(e.into());
+                }
+                tracing::warn!(rule = %rule.name, attempt, error = %e, "rule create failed and the rule is absent: again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Create or update the lists and the rule so the tenant matches `spec`; running it twice changes nothing.
 pub async fn provision(
     api: &dyn DncApi,
@@ -101,15 +163,17 @@ pub async fn provision(
                 ids.push((l.name.clone(), e.id.clone()));
             }
             None => {
-                let created = api
-                    .create_list(&NewList {
+                let created = create_list_if_absent(
+                    api,
+                    &NewList {
                         name: l.name.clone(),
                         description: l.description.clone(),
                         kind: l.kind.clone(),
                         default_expiration_date: l.default_expiration_date.clone(),
                         is_active: true,
-                    })
-                    .await?;
+                    },
+                )
+                .await?;
                 report
                     .actions
                     .push(format!("list {}: created ({})", l.name, created.id));
@@ -167,7 +231,7 @@ pub async fn provision(
                 .push(format!("rule {}: updated ({})", wanted.name, r.id));
         }
         None => {
-            let created = api.create_rule(&wanted).await?;
+            let created = create_rule_if_absent(api, &wanted).await?;
             report
                 .actions
                 .push(format!("rule {}: created ({})", wanted.name, created.id));

@@ -33,6 +33,45 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The caller's IAM policy does not allow the action on the key: a deployment error, retrying cannot help.
+    #[error("access denied: {action} on s3://{bucket}/{key} is not allowed by this function's IAM policy ({reason})")]
+    Denied {
+        /// The IAM action refused (`s3:GetObject`, `s3:PutObject`).
+        action: &'static str,
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// What S3 said.
+        reason: String,
+    },
+}
+
+/// The error of an S3 call on `bucket`/`key`: [`StoreError::Denied`] when S3 refused the action, else what `other`
+/// makes of the summary.
+fn s3_error<E, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    action: &'static str,
+    bucket: &str,
+    key: &str,
+    other: impl FnOnce(String) -> StoreError,
+) -> StoreError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    let reason = sdk_error_summary(e);
+    if e.code() == Some("AccessDenied") {
+        StoreError::Denied {
+            action,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            reason,
+        }
+    } else {
+        other(reason)
+    }
 }
 
 /// An S3 object address.
@@ -98,10 +137,18 @@ pub async fn open_s3_object(
     if let Some(v) = &location.version_id {
         request = request.version_id(v);
     }
-    let out = request.send().await.map_err(|e| StoreError::Get {
-        bucket: location.bucket.clone(),
-        key: location.key.clone(),
-        reason: sdk_error_summary(&e),
+    let out = request.send().await.map_err(|e| {
+        s3_error(
+            &e,
+            "s3:GetObject",
+            &location.bucket,
+            &location.key,
+            |reason| StoreError::Get {
+                bucket: location.bucket.clone(),
+                key: location.key.clone(),
+                reason,
+            },
+        )
     })?;
     let identity = SourceIdentity {
         bucket: Some(location.bucket.clone()),
@@ -151,6 +198,20 @@ pub trait ObjectStore: Send + Sync {
     async fn put_bytes(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError>;
     /// Read `key`, `None` when it does not exist.
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Store `body` under `key` only if no object is there (S3 `If-None-Match: *`); `false` when one is.
+    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError>;
+    /// Read `key` with its version tag (S3: the ETag), `None` when it does not exist.
+    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError>;
+    /// Replace `key` only while its version tag is still `tag` (S3 `If-Match`); `false` when it changed or is gone.
+    async fn put_if_match(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, StoreError>;
+    /// Delete `key`; an absent key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// The version tag of a local object: a hash of its content (what an S3 ETag is for a single-part object).
+fn content_tag(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(bytes)[..16])
 }
 
 fn put_err(bucket: &str, key: &str, reason: String) -> StoreError {
@@ -195,9 +256,54 @@ impl ObjectStore for LocalStore {
             }),
         }
     }
+
+    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
+        let _guard = Self::conditional_lock().lock().await;
+        if self.get_bytes(key).await?.is_some() {
+            return Ok(false);
+        }
+        self.put_bytes(key, body).await?;
+        Ok(true)
+    }
+
+    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self.get_bytes(key).await?.map(|b| {
+            let tag = content_tag(&b);
+            (b, tag)
+        }))
+    }
+
+    async fn put_if_match(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, StoreError> {
+        let _guard = Self::conditional_lock().lock().await;
+        match self.get_tagged(key).await? {
+            Some((_, current)) if current == tag => {
+                self.put_bytes(key, body).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.root.join(key)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(put_err(
+                &self.root.display().to_string(),
+                key,
+                e.to_string(),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl LocalStore {
+    /// Conditional writes of a local directory are serialized by this lock: one process (`dncctl run`) uses it,
+    /// so an in-process lock is what makes read-compare-write atomic here (S3 does it server-side).
+    fn conditional_lock() -> &'static tokio::sync::Mutex<()> {
+        static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+        LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+    }
+
     /// The path of `key`, its directory created.
     async fn destination(&self, key: &str) -> Result<std::path::PathBuf, StoreError> {
         let dest = self.root.join(key);
@@ -243,7 +349,7 @@ impl ObjectStore for S3Store {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| err(sdk_error_summary(&e)))?;
+                .map_err(|e| s3_error(&e, "s3:PutObject", &self.bucket, key, err))?;
             return Ok(());
         }
         let upload = self
@@ -253,7 +359,7 @@ impl ObjectStore for S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| err(sdk_error_summary(&e)))?;
+            .map_err(|e| s3_error(&e, "s3:PutObject", &self.bucket, key, err))?;
         let upload_id = upload.upload_id().unwrap_or_default().to_string();
         let result: Result<Vec<CompletedPart>, StoreError> = async {
             let mut file = tokio::fs::File::open(path)
@@ -281,7 +387,7 @@ impl ObjectStore for S3Store {
                     .body(ByteStream::from(buf))
                     .send()
                     .await
-                    .map_err(|e| err(sdk_error_summary(&e)))?;
+                    .map_err(|e| s3_error(&e, "s3:PutObject", &self.bucket, key, err))?;
                 // The SDK checksums each part (CRC32 by default); completing must repeat those checksums.
                 parts.push(
                     CompletedPart::builder()
@@ -323,7 +429,7 @@ impl ObjectStore for S3Store {
                         .send()
                         .await;
                     if head.ok().and_then(|h| h.content_length()) != Some(size as i64) {
-                        return Err(err(sdk_error_summary(&e)));
+                        return Err(s3_error(&e, "s3:PutObject", &self.bucket, key, err));
                     }
                     tracing::warn!(bucket = %self.bucket, key, "multipart completion answer unreadable; object verified by size");
                 }
@@ -352,7 +458,11 @@ impl ObjectStore for S3Store {
             .body(aws_sdk_s3::primitives::ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| put_err(&self.bucket, key, sdk_error_summary(&e)))?;
+            .map_err(|e| {
+                s3_error(&e, "s3:PutObject", &self.bucket, key, |r| {
+                    put_err(&self.bucket, key, r)
+                })
+            })?;
         Ok(())
     }
 
@@ -368,11 +478,13 @@ impl ObjectStore for S3Store {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => {
-                return Err(StoreError::Get {
-                    bucket: self.bucket.clone(),
-                    key: key.to_string(),
-                    reason: sdk_error_summary(&e),
-                })
+                return Err(s3_error(&e, "s3:GetObject", &self.bucket, key, |reason| {
+                    StoreError::Get {
+                        bucket: self.bucket.clone(),
+                        key: key.to_string(),
+                        reason,
+                    }
+                }))
             }
         };
         let bytes = out.body.collect().await.map_err(|e| StoreError::Get {
@@ -381,6 +493,111 @@ impl ObjectStore for S3Store {
             reason: e.to_string(),
         })?;
         Ok(Some(bytes.into_bytes().to_vec()))
+    }
+
+    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send()
+            .await;
+        self.conditional_outcome(sent, key)
+    }
+
+    async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => {
+                return Err(s3_error(&e, "s3:GetObject", &self.bucket, key, |reason| {
+                    StoreError::Get {
+                        bucket: self.bucket.clone(),
+                        key: key.to_string(),
+                        reason,
+                    }
+                }))
+            }
+        };
+        let tag = out.e_tag().unwrap_or_default().to_string();
+        let bytes = out.body.collect().await.map_err(|e| StoreError::Get {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some((bytes.into_bytes().to_vec(), tag)))
+    }
+
+    async fn put_if_match(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, StoreError> {
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_match(tag)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send()
+            .await;
+        self.conditional_outcome(sent, key)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                s3_error(&e, "s3:DeleteObject", &self.bucket, key, |r| {
+                    put_err(&self.bucket, key, r)
+                })
+            })?;
+        Ok(())
+    }
+}
+
+impl S3Store {
+    /// A conditional PUT's answer: written, or lost the race (412 PreconditionFailed; 409 ConditionalRequestConflict
+    /// when another conditional write to the key was in flight; 404 when an `If-Match` object is gone).
+    fn conditional_outcome<T>(
+        &self,
+        sent: Result<
+            T,
+            aws_smithy_runtime_api::client::result::SdkError<
+                aws_sdk_s3::operation::put_object::PutObjectError,
+                aws_smithy_runtime_api::http::Response,
+            >,
+        >,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey")
+                ) || e
+                    .raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 412 | 409)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(s3_error(&e, "s3:PutObject", &self.bucket, key, |r| {
+                put_err(&self.bucket, key, r)
+            })),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //
 // Usage: node --import ./polyfill.mjs run-statemachine.mjs CONFIG.json
 // CONFIG: { definition, substitutions: {Name: value}, functions: {name: binaryPath}, env: {K: V},
+//           functionEnv?: {name: {K: V}}, executionName?,
 //           deadlineMs: {name: ms}, input, retryIntervalMs, maxInstances, logFile, timeoutMs }
 // Prints one JSON line: { status: "SUCCEEDED"|"FAILED", output?, error?, cause?, invocations: {name: n} }.
 //
@@ -53,6 +54,8 @@ class Instance {
     const env = {
       ...process.env,
       ...config.env,
+      // Each function's own environment on top (its own AWS credentials in the IAM-enforced test).
+      ...(config.functionEnv?.[this.fn.name] ?? {}),
       AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
       AWS_LAMBDA_FUNCTION_NAME: this.fn.name,
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
@@ -242,8 +245,16 @@ function collect(states) {
 collect(definition.States);
 
 const machine = new StateMachine(definition);
+// The context object's execution, as Step Functions fills it ($$.Execution.Id names the execution in leases).
+const executionName = config.executionName ?? randomUUID();
 const execution = machine.run(config.input, {
   overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides },
+  context: {
+    Execution: {
+      Id: `arn:aws:states:us-east-1:000000000000:execution:dncflow:${executionName}`,
+      Name: executionName,
+    },
+  },
 });
 // A hung execution must fail the test, not hang it.
 const timer = setTimeout(() => execution.abort(), config.timeoutMs ?? 300_000);

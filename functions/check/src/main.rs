@@ -5,16 +5,19 @@
 //!
 //! Environment: see `dncflow::lambda`; `DNCFLOW_CHECK_LISTS` (list names whose snapshots and propagating runs are
 //! answered locally, comma-separated), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
-//! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export).
+//! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export),
+//! `DNCFLOW_AUDIT_KEY_SECRET_ID` (the secret holding the key audit hashes are keyed with),
+//! `DNCFLOW_CXONE_DEADLINE_SECS` (20: a CXone request's time, retries included, well inside the 60 s timeout).
 
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use dncflow::check::{emf_line, CheckRequest};
+use dncflow::check::{emf_line, AuditKey, CheckRequest};
 use dncflow::lambda::{
-    bucket_from_env, cxone_from_env, env_or, env_secs, for_container, init_logging, now_ms,
+    audit_key_from_env, bucket_from_env, cxone_from_env_within, env_or, env_secs, for_container,
+    init_logging, now_ms,
 };
-use dncflow::stages::{check_stage, load_local_knowledge, LocalKnowledge, Webhook};
+use dncflow::stages::{check_stage, load_local_knowledge, upload_markers, LocalKnowledge, Webhook};
 use dncflow::store::S3Store;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
@@ -45,6 +48,9 @@ struct Known {
     loaded: Instant,
 }
 
+/// The audit key, read at the first check and again at every reload (a rotation is picked up).
+type Key = RwLock<Option<AuditKey>>;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
@@ -52,7 +58,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         client: dncflow::store::s3_client(None).await,
         bucket: bucket_from_env().map_err(|e| e.to_string())?,
     };
-    let api = cxone_from_env(env_or("DNCFLOW_TENANT_RATE", 50.0))
+    // CXone gets at most a third of the function's 60 s: a slow CXone yields `error` verdicts and an audit record,
+    // never a timed-out invocation.
+    let api = cxone_from_env_within(env_or("DNCFLOW_TENANT_RATE", 50.0), Duration::from_secs(20))
         .await
         .map_err(|e| e.to_string())?;
     let lists: Vec<String> = std::env::var("DNCFLOW_CHECK_LISTS")
@@ -73,32 +81,60 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         });
     let client = reqwest::Client::new();
     let known: RwLock<Option<Known>> = RwLock::new(None);
-    let (store, api, lists, webhook, client, known) = (
+    let key: Key = RwLock::new(None);
+    let (store, api, lists, webhook, client, known, key) = (
         for_container(store),
         for_container(api),
         for_container(lists),
         for_container(webhook),
         for_container(client),
         for_container(known),
+        for_container(key),
     );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let request = match request_of(&event.payload) {
             Ok(r) => r,
             Err(e) => return Ok::<Value, lambda_runtime::Error>(http(400, json!({"error": format!("not a check request: {e}")}))),
         };
-        // Loaded once per container, refreshed when stale; a failed refresh keeps what was loaded (CXone still
-        // answers for everything else).
-        let stale = known.read().await.as_ref().is_none_or(|k| k.loaded.elapsed() >= refresh);
-        if stale {
-            match load_local_knowledge(store, lists).await {
-                Ok(knowledge) => {
-                    tracing::info!(snapshot = knowledge.snapshot.len(), propagating = knowledge.propagating.len(),
-                        snapshot_runs = ?knowledge.snapshot_runs, pending_runs = ?knowledge.pending_runs, "local knowledge loaded");
-                    *known.write().await = Some(Known { knowledge, loaded: Instant::now() });
-                }
-                Err(e) => tracing::warn!(error = %e, "local knowledge not refreshed"),
+        // Loaded once per container; reloaded when stale, or at once when a list's upload marker names another run
+        // (a new run is writing: its numbers must answer pending-propagation from its first write). A failed reload
+        // keeps what was loaded but marks it incomplete: nothing is then answered `allowed`.
+        let markers = upload_markers(store, lists).await;
+        let reload = match (&markers, known.read().await.as_ref()) {
+            (_, None) => true,
+            (Ok(m), Some(k)) => k.loaded.elapsed() >= refresh || *m != k.knowledge.markers,
+            (Err(_), Some(_)) => true,
+        };
+        if reload || key.read().await.is_none() {
+            match audit_key_from_env().await {
+                Ok(k) => *key.write().await = Some(k),
+                // The key read before stays in use; without any, the check cannot be audited (503 below).
+                Err(e) => tracing::error!(error = %e, "audit key not loaded"),
             }
         }
+        if reload {
+            let loaded = match markers {
+                Ok(_) => load_local_knowledge(store, lists).await,
+                Err(e) => Err(e),
+            };
+            let mut guard = known.write().await;
+            match loaded {
+                Ok(knowledge) => {
+                    tracing::info!(snapshot = knowledge.snapshot.len(), propagating = knowledge.propagating.len(),
+                        dead_letters = knowledge.dead_letters.len(), snapshot_runs = ?knowledge.snapshot_runs,
+                        pending_runs = ?knowledge.pending_runs, "local knowledge loaded");
+                    *guard = Some(Known { knowledge, loaded: Instant::now() });
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "local knowledge not loaded: nothing is answered allowed until it is");
+                    let known = guard.get_or_insert_with(|| Known { knowledge: LocalKnowledge::default(), loaded: Instant::now() });
+                    known.knowledge.incomplete = Some(e.to_string());
+                }
+            }
+        }
+        let Some(audit_key) = key.read().await.clone() else {
+            return Ok(http(503, json!({"error": "check not completed, do not dial: the audit key could not be read", "safeToDial": false})));
+        };
         let guard = known.read().await;
         let empty = LocalKnowledge::default();
         let knowledge = guard.as_ref().map_or(&empty, |k| &k.knowledge);
@@ -110,6 +146,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             concurrency,
             webhook.as_ref().map(|h| (client, h)),
             &event.context.request_id,
+            &audit_key,
             chrono::Utc::now(),
         )
         .await;

@@ -370,7 +370,7 @@ impl TokenManager {
                 );
                 return Ok((token, creds.base_url));
             }
-            let retry_after = retry_after(response.headers());
+            let retry_after = retry_after(response.headers(), MAX_RETRY_AFTER);
             let err: OAuthError = response.json().await.unwrap_or_default();
             match status.as_u16() {
                 401 if err.error == "invalid_client" && !reloaded => {
@@ -408,19 +408,26 @@ impl TokenManager {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+/// The longest `Retry-After` honoured by default: a server's hint beyond it (an hour, `1e300`) is taken as this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// `Retry-After` as seconds or an HTTP date, clamped to `0..=max`: a huge value can neither freeze the client nor
+/// overflow a `Duration` (`1e300` seconds would panic in `Duration::from_secs_f64`); a malformed one is `None`.
+pub fn retry_after(headers: &reqwest::header::HeaderMap, max: Duration) -> Option<Duration> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
+        }
+        return Some(Duration::from_secs_f64(secs.min(max.as_secs_f64())));
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    Some(delta.to_std().unwrap_or(Duration::ZERO).min(max))
 }
 
 /// A transport error's description without the URL's query (URLs carry no secrets here, but stay short).
@@ -474,13 +481,21 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert(
-            reqwest::header::RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        let max = MAX_RETRY_AFTER;
+        let with = |v: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
+            retry_after(&h, max)
+        };
+        assert_eq!(with("2"), Some(Duration::from_secs(2)));
+        assert_eq!(with("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        // Clamped, never a freeze or a panic.
+        assert_eq!(with("3600"), Some(max));
+        assert_eq!(with("1e300"), Some(max));
+        assert_eq!(with("Fri, 31 Dec 9999 23:59:59 GMT"), Some(max));
+        assert_eq!(with("-5"), None);
+        assert_eq!(with("NaN"), None);
+        assert_eq!(with("inf"), None);
+        assert_eq!(with("soon"), None);
     }
 }

@@ -218,6 +218,45 @@ pub struct ContactResult {
     pub list_matches: Vec<String>,
 }
 
+/// CXone's check results in the order of `queries`, paired by phone number, never by position: a result for a number
+/// that was not asked, a number asked twice or answered twice, or a number left unanswered is a protocol error (the
+/// caller answers every number of the call `error`). The echoed number is compared as E.164, so a reformatted echo
+/// of the same number still pairs.
+pub fn pair_check_results(
+    queries: &[ContactQuery],
+    results: Vec<ContactResult>,
+) -> Result<Vec<ContactResult>, String> {
+    use std::collections::HashMap;
+    let key = |n: &str| {
+        crate::phone::Normalizer::new(crate::phone::DefaultRegion::US)
+            .normalize(n)
+            .map(|x| x.e164.to_string())
+            .unwrap_or_else(|_| n.to_string())
+    };
+    if results.len() != queries.len() {
+        return Err(format!(
+            "{} results for {} numbers asked",
+            results.len(),
+            queries.len()
+        ));
+    }
+    let mut by_number: HashMap<String, ContactResult> = HashMap::with_capacity(results.len());
+    for r in results {
+        if by_number.insert(key(&r.phone_number), r).is_some() {
+            return Err("a number is answered twice".into());
+        }
+    }
+    queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            by_number
+                .remove(&key(&q.phone_number))
+                .ok_or_else(|| format!("no result for the number asked at position {i}"))
+        })
+        .collect()
+}
+
 /// Most entries one write request may carry.
 pub const MAX_ENTRIES_PER_REQUEST: usize = 100;
 /// Most contacts one check request may carry.

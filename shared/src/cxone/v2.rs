@@ -41,6 +41,8 @@ pub struct ClientConfig {
     pub breaker_cool_off: Duration,
     /// OAuth scopes.
     pub scopes: String,
+    /// Longest `Retry-After` honoured (a larger or absurd value is clamped to it).
+    pub max_retry_after: Duration,
 }
 
 impl Default for ClientConfig {
@@ -55,6 +57,7 @@ impl Default for ClientConfig {
             breaker_threshold: 5,
             breaker_cool_off: Duration::from_secs(30),
             scopes: DEFAULT_SCOPES.to_string(),
+            max_retry_after: super::auth::MAX_RETRY_AFTER,
         }
     }
 }
@@ -245,7 +248,7 @@ impl V2Client {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let wait = retry_after(response.headers());
+                    let wait = retry_after(response.headers(), self.config.max_retry_after);
                     if status.is_success() {
                         match response.bytes().await {
                             Ok(bytes) => {
@@ -286,15 +289,7 @@ impl V2Client {
                             }
                             429 => {
                                 self.breaker.record_success();
-                                let pause = match wait {
-                                    // The tenant's limit is shared: a Retry-After pauses every task of this client.
-                                    Some(wait) => {
-                                        self.limiter.pause_for(wait);
-                                        wait
-                                    }
-                                    // No hint: this request backs off alone; the limiter keeps pacing the others.
-                                    None => self.backoff(attempts),
-                                };
+                                let pause = wait.unwrap_or_else(|| self.backoff(attempts));
                                 tracing::warn!(
                                     op,
                                     throttled,
@@ -305,6 +300,8 @@ impl V2Client {
                                 // count), not by the attempts meant for failures.
                                 attempts -= 1;
                                 throttled += 1;
+                                // Checked before pausing anyone: a pause past the deadline would only hold the
+                                // other tasks back for a request that gives up anyway.
                                 if throttled >= MAX_THROTTLED
                                     || started.elapsed() + pause > self.config.deadline
                                 {
@@ -314,8 +311,11 @@ impl V2Client {
                                         last: "429 rate limited".into(),
                                     });
                                 }
-                                if wait.is_none() {
-                                    tokio::time::sleep(pause).await;
+                                match wait {
+                                    // The tenant's limit is shared: a Retry-After pauses every task of this client.
+                                    Some(wait) => self.limiter.pause_for(wait),
+                                    // No hint: this request backs off alone; the limiter keeps pacing the others.
+                                    None => tokio::time::sleep(pause).await,
                                 }
                                 continue;
                             }

@@ -40,13 +40,16 @@ pub enum InputError {
         /// What is wrong.
         reason: String,
     },
-    /// No phone column could be found.
-    #[error("cannot read {file}: no phone column in header {header:?}; name one with --column")]
+    /// No phone column could be found. The message never quotes the first line: it may be data (names, numbers).
+    #[error(
+        "cannot read {file}: no phone column among the {fields} fields of the first line (none is named like a \
+         phone column, e.g. phone, phone_number, telephone, number); name one with --column NAME or --column N"
+    )]
     NoPhoneColumn {
         /// The file.
         file: String,
-        /// The header fields found.
-        header: Vec<String>,
+        /// How many fields the first line has.
+        fields: usize,
     },
 }
 
@@ -607,7 +610,7 @@ fn read_delimited(
             } else {
                 return Err(InputError::NoPhoneColumn {
                     file: file.to_string(),
-                    header: names,
+                    fields: names.len(),
                 });
             }
         }
@@ -745,12 +748,17 @@ mod tests {
         assert_eq!(evs[1], Ev::Row(2, "2025550198".into(), None));
         let err = read_rows(
             "f.csv",
-            Box::new(io::Cursor::new(b"a,b\nx,y\n".to_vec())),
+            Box::new(io::Cursor::new(b"Jane Roe,Boston\nx,y\n".to_vec())),
             &ReadOptions::default(),
             |_| {},
         )
         .unwrap_err();
         assert!(err.to_string().contains("no phone column"), "{err}");
+        assert!(err.to_string().contains("2 fields"), "{err}");
+        assert!(
+            !err.to_string().contains("Jane") && !err.to_string().contains("Boston"),
+            "the error never quotes a row: {err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::lease::{read_lease, release_lease};
 use super::reconcile::blank_report;
 use super::status::{publish_list_status, StatusNotifier};
 use super::{RunKeys, RunRef, StageError};
@@ -71,8 +72,14 @@ pub async fn record_failure(
     state: &Value,
     now: DateTime<Utc>,
 ) -> Result<FailureRecorded, StageError> {
+    let converted = from_status_change(state);
+    let state = converted.as_ref().unwrap_or(state);
+    let execution = state
+        .get("execution")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let (error, reason) = reason_of(state.get("error"));
-    let run: Option<RunRef> = state
+    let mut run: Option<RunRef> = state
         .get("run")
         .and_then(|r| serde_json::from_value(r.clone()).ok());
     let list = run.as_ref().map(|r| r.list.clone()).or_else(|| {
@@ -90,6 +97,18 @@ pub async fn record_failure(
             reason,
         });
     };
+    // An execution that ended without its Catch names no run; the lease it holds does.
+    if run.is_none() {
+        if let (Some(exec), Some(lease)) = (&execution, read_lease(store, &list).await?) {
+            if &lease.execution == exec {
+                run = Some(RunRef {
+                    bucket: String::new(),
+                    run_id: lease.run_id,
+                    list: list.clone(),
+                });
+            }
+        }
+    }
     let run = run.unwrap_or(RunRef {
         bucket: String::new(),
         run_id: format!("{list}-unnormalized"),
@@ -106,7 +125,16 @@ pub async fn record_failure(
         .map(str::to_string);
     let mut report = blank_report(manifest.as_ref(), &run, started_at, now);
     report.reason = Some(reason.clone());
+    if report.source.is_none() {
+        report.source = state
+            .get("source")
+            .and_then(|s| parse_source_event(s).ok())
+            .map(|s| s.key);
+    }
     publish_list_status(store, notifier, &report).await?;
+    if let Some(execution) = &execution {
+        release_lease(store, &list, execution).await?;
+    }
     tracing::error!(list = %list, run_id = %run.run_id, error = %error, reason = %reason, "run FAILED");
     Ok(FailureRecorded {
         list: Some(list),
@@ -114,6 +142,37 @@ pub async fn record_failure(
         error,
         reason,
     })
+}
+
+/// EventBridge's "Step Functions Execution Status Change" for an execution that ended without running its own
+/// Catch (`TIMED_OUT`, `ABORTED`), as the state the recorder reads: the execution's input as `source`, its ARN as
+/// `execution`, the status as the error.
+fn from_status_change(event: &Value) -> Option<Value> {
+    if event.get("source").and_then(Value::as_str) != Some("aws.states") {
+        return None;
+    }
+    let detail = event.get("detail")?;
+    let status = detail.get("status").and_then(Value::as_str)?;
+    let arn = detail.get("executionArn").and_then(Value::as_str)?;
+    let input: Value = detail
+        .get("input")
+        .and_then(Value::as_str)
+        .and_then(|i| serde_json::from_str(i).ok())
+        .unwrap_or(Value::Null);
+    let started_at = detail
+        .get("startDate")
+        .and_then(Value::as_i64)
+        .and_then(DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339());
+    Some(serde_json::json!({
+        "source": input,
+        "execution": arn,
+        "startedAt": started_at,
+        "error": {
+            "Error": format!("Execution.{status}"),
+            "Cause": format!("the execution ended {status} without reaching its failure recorder"),
+        },
+    }))
 }
 
 #[cfg(test)]

@@ -82,6 +82,11 @@ pub fn status_key(list: &str) -> String {
     format!("status/{list}/latest.json")
 }
 
+/// `status/<list>/lease.json`: the execution that holds the list (one run per list at a time).
+pub fn lease_key(list: &str) -> String {
+    format!("status/{list}/lease.json")
+}
+
 /// `status/<list>/uploading.json`: the run whose upload last started (the check treats its numbers as propagating
 /// until that run is SUCCESS).
 pub fn uploading_key(list: &str) -> String {

@@ -7,6 +7,7 @@
 mod cooldown;
 mod failure;
 mod keys;
+mod lease;
 mod protect;
 mod reconcile;
 mod status;
@@ -14,12 +15,18 @@ mod upload;
 
 pub use cooldown::{cooldown_stage, CooldownOutput, CooldownSettings, CooldownTask};
 pub use failure::{record_failure, FailureRecorded};
-pub use keys::{keys_version, status_key, uploading_key, RunKeys};
-pub use protect::{check_stage, load_local_knowledge, LocalKnowledge, UploadingMarker, Webhook};
+pub use keys::{keys_version, lease_key, status_key, uploading_key, RunKeys};
+pub use lease::{
+    acquire_lease, read_lease, release_lease, Lease, LeaseOutcome, LeaseTask, LEASE_TTL_SECS,
+    LEASE_WAIT_SECS,
+};
+pub use protect::{
+    check_stage, load_local_knowledge, upload_markers, LocalKnowledge, UploadingMarker, Webhook,
+};
 pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};
 pub use status::{
-    next_status, publish_list_status, read_run_ledger, EventBridgeNotifier, NoNotifier,
-    StatusNotifier,
+    mark_running, next_status, publish_list_status, read_run_ledger, EventBridgeNotifier,
+    NoNotifier, StatusNotifier,
 };
 pub use upload::{upload_stage, ShardTask, UploadOutput, UploadSettings};
 
@@ -136,7 +143,11 @@ pub(crate) async fn resolve_list(
 
 impl From<StoreError> for StageError {
     fn from(e: StoreError) -> Self {
-        StageError::Transient(e.to_string())
+        match e {
+            // A policy that lacks a permission stays that way: retrying would only delay the FAILED status.
+            StoreError::Denied { .. } => StageError::Fatal(e.to_string()),
+            _ => StageError::Transient(e.to_string()),
+        }
     }
 }
 

@@ -9,14 +9,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{status_key, uploading_key};
-use super::status::read_ledger_chain;
+use super::status::parse_ledger_segment;
 use super::{read_json, RunKeys, StageError};
 use crate::check::{
-    audit_record, check, AuditRecord, CheckRequest, CheckResponse, SuppressionSnapshot,
+    audit_record, check_with, AuditKey, AuditRecord, CheckRequest, CheckResponse, LocalAnswers,
+    SuppressionSnapshot,
 };
 use crate::cxone::DncApi;
 use crate::orchestrate::ListStatus;
-use crate::pipeline::LedgerRecord;
+use crate::pipeline::parse_shard;
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
@@ -31,45 +32,95 @@ pub struct UploadingMarker {
     pub at: String,
 }
 
-/// What the check answers locally, loaded once per container (and refreshed when older than the caller wants).
+/// What the check answers locally, loaded once per container (and reloaded when a list's upload marker names another
+/// run, or when older than the caller wants).
 #[derive(Debug, Default)]
 pub struct LocalKnowledge {
     /// Numbers on the lists as verified by their last successful runs.
     pub snapshot: SuppressionSnapshot,
     /// E.164 numbers of runs not yet SUCCESS: reported suppressed with reason `pending-propagation`.
     pub propagating: HashSet<String>,
+    /// E.164 numbers CXone refused (the dead letters of the lists' last successful runs): reported suppressed with
+    /// reason `dead-letter`.
+    pub dead_letters: HashSet<String>,
     /// The runs whose snapshots were loaded.
     pub snapshot_runs: Vec<String>,
     /// The runs still propagating.
     pub pending_runs: Vec<String>,
+    /// Per list (in the order asked), the run its upload marker named when this was loaded.
+    pub markers: Vec<Option<String>>,
+    /// Set when the last reload failed: what is here may be missing a run, so nothing is answered `allowed`.
+    pub incomplete: Option<String>,
 }
 
-/// Every ledger record that exists for `manifest`'s first upload (a run still uploading has only some).
-async fn available_ledger(
+impl LocalKnowledge {
+    /// The local answers for [`crate::check::check_with`].
+    pub fn answers(&self) -> LocalAnswers<'_> {
+        LocalAnswers {
+            snapshot: &self.snapshot,
+            propagating: &self.propagating,
+            dead_letters: Some(&self.dead_letters),
+            incomplete: self.incomplete.as_deref(),
+        }
+    }
+}
+
+/// Per list, the run named by `status/<list>/uploading.json` (the run whose upload last started), if any: a change
+/// means a new run is writing, and the local knowledge must be reloaded before the next answer.
+pub async fn upload_markers(
+    store: &dyn ObjectStore,
+    lists: &[String],
+) -> Result<Vec<Option<String>>, StageError> {
+    let mut runs = Vec::with_capacity(lists.len());
+    for list in lists {
+        let marker: Option<UploadingMarker> = match store.get_bytes(&uploading_key(list)).await? {
+            Some(b) => Some(serde_json::from_slice(&b).map_err(|e| {
+                StageError::Fatal(format!(
+                    "{} is unreadable: {}",
+                    uploading_key(list),
+                    crate::redact::json_error(&e)
+                ))
+            })?),
+            None => None,
+        };
+        runs.push(marker.map(|m| m.run_id));
+    }
+    Ok(runs)
+}
+
+/// Every number of `manifest`'s shards: all of them may be written to CXone from the moment its upload starts.
+async fn run_numbers(
     store: &dyn ObjectStore,
     manifest: &Manifest,
-) -> Result<Vec<LedgerRecord>, StageError> {
-    let keys = RunKeys::new(&manifest.run_id);
-    let mut records = Vec::new();
+    into: &mut HashSet<String>,
+) -> Result<(), StageError> {
     for shard in &manifest.shards {
-        let shard_key = format!("runs/{}/{}", manifest.run_id, shard.key);
-        records.extend(
-            read_ledger_chain(store, &keys, 0, &shard_key, shard.entries as usize, true).await?,
-        );
+        let key = format!("runs/{}/{}", manifest.run_id, shard.key);
+        let bytes = store
+            .get_bytes(&key)
+            .await?
+            .ok_or_else(|| StageError::Fatal(format!("shard {key} does not exist")))?;
+        for entry in parse_shard(&String::from_utf8_lossy(&bytes), &key)? {
+            into.insert(entry.phone_number);
+        }
     }
-    Ok(records)
+    Ok(())
 }
 
-/// Load what is known about `lists` (names) from the bucket: each list's last successful run's snapshot, and the
-/// ledger of a run that started uploading after it and has not succeeded yet. A list with no status yet contributes
-/// nothing (CXone answers for it).
+/// Load what is known about `lists` (names) from the bucket: each list's last successful run's snapshot and dead
+/// letters, and every number of a run that started uploading after it and has not succeeded yet (its shards, not its
+/// ledger: a number written in the last seconds of an upload invocation is in no finished ledger segment yet). A list
+/// with no status yet contributes nothing (CXone answers for it).
 pub async fn load_local_knowledge(
     store: &dyn ObjectStore,
     lists: &[String],
 ) -> Result<LocalKnowledge, StageError> {
-    let mut knowledge = LocalKnowledge::default();
+    let mut knowledge = LocalKnowledge {
+        markers: upload_markers(store, lists).await?,
+        ..LocalKnowledge::default()
+    };
     let mut lines = String::new();
-    for list in lists {
+    for (list, marker) in lists.iter().zip(knowledge.markers.clone()) {
         let status: Option<ListStatus> = match store.get_bytes(&status_key(list)).await? {
             Some(b) => serde_json::from_slice(&b).ok(),
             None => None,
@@ -79,30 +130,29 @@ pub async fn load_local_knowledge(
             .and_then(|s| s.last_success.as_ref())
             .map(|s| s.run_id.clone());
         if let Some(run) = &last_good {
-            if let Some(text) = store.get_bytes(&RunKeys::new(run).snapshot()).await? {
+            let keys = RunKeys::new(run);
+            if let Some(text) = store.get_bytes(&keys.snapshot()).await? {
                 lines.push_str(&String::from_utf8_lossy(&text));
                 lines.push('\n');
                 knowledge.snapshot_runs.push(run.clone());
             }
+            if let Some(bytes) = store.get_bytes(&keys.dead_letters()).await? {
+                for r in parse_ledger_segment(&bytes, &keys.dead_letters())? {
+                    knowledge.dead_letters.insert(r.phone_number);
+                }
+            }
         }
-        let uploading: Option<UploadingMarker> = match store.get_bytes(&uploading_key(list)).await?
-        {
-            Some(b) => serde_json::from_slice(&b).ok(),
-            None => None,
-        };
-        if let Some(marker) = uploading {
-            let finished_ok = status
-                .as_ref()
-                .is_some_and(|s| s.run_id == marker.run_id && s.status == "SUCCESS");
+        if let Some(run_id) = marker {
+            let finished_ok = status.as_ref().is_some_and(|s| {
+                s.run_id == run_id
+                    && s.running.is_none()
+                    && s.last_success.as_ref().is_some_and(|l| l.run_id == run_id)
+            });
             if !finished_ok {
                 let manifest: Manifest =
-                    read_json(store, &RunKeys::new(&marker.run_id).manifest()).await?;
-                for r in available_ledger(store, &manifest).await? {
-                    if r.held() || matches!(r.outcome, crate::cxone::EntryOutcome::Unconfirmed) {
-                        knowledge.propagating.insert(r.phone_number);
-                    }
-                }
-                knowledge.pending_runs.push(marker.run_id);
+                    read_json(store, &RunKeys::new(&run_id).manifest()).await?;
+                run_numbers(store, &manifest, &mut knowledge.propagating).await?;
+                knowledge.pending_runs.push(run_id);
             }
         }
     }
@@ -162,17 +212,11 @@ pub async fn check_stage(
     concurrency: usize,
     webhook: Option<(&reqwest::Client, &Webhook)>,
     request_id: &str,
+    audit_key: &AuditKey,
     now: DateTime<Utc>,
 ) -> Result<(CheckResponse, String), StageError> {
-    let response = check(
-        api,
-        request,
-        &knowledge.snapshot,
-        &knowledge.propagating,
-        concurrency,
-    )
-    .await;
-    let record = audit_record(&response, &now.to_rfc3339());
+    let response = check_with(api, request, knowledge.answers(), concurrency).await;
+    let record = audit_record(&response, &now.to_rfc3339(), audit_key);
     let key = format!(
         "audit/{}/{}-{request_id}.json",
         now.format("%Y-%m-%d"),

@@ -28,6 +28,9 @@ pub struct ReconcileTask {
     /// When the execution started (RFC 3339), for the report.
     #[serde(default)]
     pub started_at: Option<String>,
+    /// The execution holding the list's lease, released once the status is final.
+    #[serde(default)]
+    pub execution: Option<String>,
 }
 
 /// What reconcile decided.
@@ -76,6 +79,7 @@ pub(crate) fn blank_report(
         missing: 0,
         wrong_expiration: 0,
         wrong_jurisdiction: 0,
+        source: manifest.and_then(|m| m.source.key.clone().or_else(|| m.source.path.clone())),
     }
 }
 
@@ -218,6 +222,9 @@ pub async fn reconcile_stage(
     store.put_bytes(&keys.dead_letters(), dead).await?;
     report.finished_at = now().to_rfc3339();
     publish_list_status(store, notifier, &report).await?;
+    if let Some(execution) = &task.execution {
+        super::release_lease(store, &task.run.list, execution).await?;
+    }
     out.status = report.status.clone();
     out.round = report.reconcile_rounds;
     out.reason = report.reason.clone();

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::keys::status_key;
 use super::{RunKeys, StageError};
-use crate::orchestrate::{LastSuccess, ListStatus, RunReport};
+use crate::orchestrate::{LastSuccess, ListStatus, OpenFailure, RunReport, RunningRun};
 use crate::pipeline::{merge_ledger, parse_shard, LedgerRecord};
 use crate::run::Manifest;
 use crate::store::ObjectStore;
@@ -93,26 +93,105 @@ pub async fn read_run_ledger(
     Ok((ledger, reuploaded))
 }
 
-/// The status that follows `previous` after `report`: a failure keeps the last known good run.
+/// The status that follows `previous` after `report`: a failure keeps the last known good run and stays open until
+/// a run of the same source succeeds; a success of another source does not mask it (the status stays FAILED).
 pub fn next_status(previous: Option<ListStatus>, report: &RunReport) -> ListStatus {
-    let last_success = if report.success() {
-        Some(LastSuccess {
+    let source = report
+        .source
+        .clone()
+        .unwrap_or_else(|| format!("run {}", report.run_id));
+    let (mut last_success, mut open) = previous
+        .map(|p| (p.last_success, p.open_failures))
+        .unwrap_or_default();
+    if report.success() {
+        last_success = Some(LastSuccess {
             run_id: report.run_id.clone(),
             at: report.finished_at.clone(),
-        })
+        });
+        open.retain(|f| f.source != source);
     } else {
-        previous.and_then(|p| p.last_success)
+        open.retain(|f| f.source != source);
+        open.push(OpenFailure {
+            source,
+            run_id: report.run_id.clone(),
+            reason: report.reason.clone(),
+            at: report.finished_at.clone(),
+        });
+    }
+    let (status, reason) = match open.first() {
+        None => (report.status.clone(), report.reason.clone()),
+        Some(_) if !report.success() => (report.status.clone(), report.reason.clone()),
+        Some(f) => (
+            "FAILED".to_string(),
+            Some(format!(
+                "run {} verified, but the failed run {} of {} is not resolved (a success of that source or an \
+                 operator clears it): {}",
+                report.run_id,
+                f.run_id,
+                f.source,
+                f.reason.as_deref().unwrap_or("no reason recorded")
+            )),
+        ),
     };
     ListStatus {
         list: report.list.clone(),
-        status: report.status.clone(),
-        reason: report.reason.clone(),
+        status,
+        reason,
         run_id: report.run_id.clone(),
         updated_at: report.finished_at.clone(),
         report_key: format!("runs/{}/report.json", report.run_id),
         verified_entries: report.found,
         last_success,
+        running: None,
+        open_failures: open,
     }
+}
+
+/// Say in `status/<list>/latest.json` that `run_id` is in flight: `RUNNING`, or still `FAILED` while a failure is
+/// open (a run in flight never hides one); the last known good run is kept.
+pub async fn mark_running(
+    store: &dyn ObjectStore,
+    list: &str,
+    run_id: &str,
+    execution: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ListStatus, StageError> {
+    let key = status_key(list);
+    let previous: Option<ListStatus> = store
+        .get_bytes(&key)
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let running = RunningRun {
+        run_id: run_id.to_string(),
+        execution: execution.to_string(),
+        started_at: now.to_rfc3339(),
+    };
+    let status = match previous {
+        Some(p) if p.status == "FAILED" => ListStatus {
+            running: Some(running),
+            ..p
+        },
+        Some(p) => ListStatus {
+            status: "RUNNING".into(),
+            reason: None,
+            running: Some(running),
+            ..p
+        },
+        None => ListStatus {
+            list: list.to_string(),
+            status: "RUNNING".into(),
+            reason: None,
+            run_id: run_id.to_string(),
+            updated_at: now.to_rfc3339(),
+            report_key: format!("runs/{run_id}/report.json"),
+            verified_entries: 0,
+            last_success: None,
+            running: Some(running),
+            open_failures: Vec::new(),
+        },
+    };
+    store.put_bytes(&key, pretty(&status)).await?;
+    Ok(status)
 }
 
 /// Where a published status is announced.

@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""The IAM of the deployed stack, read from the SAM-transformed template (the roles CloudFormation will create).
+
+  iam.py check TEMPLATE
+      Static checks of what moto cannot see (scripts/check-infra.sh runs it):
+      - every function that reads objects that may be absent holds s3:ListBucket on the bucket (real S3 answers a
+        missing key with 403 AccessDenied instead of 404 NoSuchKey without it; moto answers 404 either way);
+      - no function statement grants a wildcard action or an unscoped resource;
+      - the state machine's role may invoke every function a Task of the definition names, and nothing else;
+      - the EventBridge rule's and the schedule's roles may start the state machine;
+      - every Lambda target of an EventBridge rule has a resource policy letting events.amazonaws.com invoke it.
+
+  iam.py policies TEMPLATE --bucket B --secret-arn ARN [--account ID] [--region R] [--drop FUNCTION:STATEMENT]
+      Prints {binary: policyDocument} with the intrinsics resolved, for the IAM-enforced end-to-end test, which gives
+      each function binary an IAM user holding exactly its role's statements. `--drop upload:1` removes statement 1
+      (0-based, over the role's inline policies in order) of the upload function (the negative test).
+      moto evaluates Secrets Manager and EventBridge calls against the resource "*" (it derives no ARN for them), so
+      statements of those services get "*" here; their resources are checked statically by `check`.
+
+  iam.py moto-world TEMPLATE --endpoint URL --bucket B --secret-name N --secret-string S [--drop FUNCTION:STATEMENT]
+                    [--audit-key-secret NAME]
+      For moto_server started with INITIAL_NO_AUTH_ACTION_COUNT=3: its first three (unauthenticated) requests make an
+      admin user; with the admin's keys it creates the bucket, the secret, and one IAM user per function holding
+      exactly that function's statements (as `policies`). Prints {"admin": keys, "secretArn", "functions": {binary:
+      keys}}, keys being {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Functions that read objects which may not exist yet (a list's first status, a marker, a canary, a snapshot, a
+# ledger segment of a run still uploading): they need s3:ListBucket to be told "absent" instead of "denied".
+READS_ABSENT = {"cooldown", "reconcile", "record-failure", "check", "lease"}
+
+
+def transform(template):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    try:
+        subprocess.run([sys.executable, os.path.join(HERE, "sam_transform.py"), template, out], check=True)
+        with open(out) as f:
+            return json.load(f)
+    finally:
+        os.unlink(out)
+
+
+class Resolver:
+    """Evaluates the intrinsics the roles use, with the bucket, secret, account and region of one deployment."""
+
+    def __init__(self, template, bucket, secret_arn, account, region):
+        self.resources = template["Resources"]
+        self.params = {
+            "CxoneSecretArn": secret_arn,
+            "AWS::Partition": "aws",
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::StackName": "dncflow",
+        }
+        for name, p in template.get("Parameters", {}).items():
+            self.params.setdefault(name, str(p.get("Default", "")))
+        self.bucket = bucket
+        self.account = account
+        self.region = region
+
+    def ref(self, name):
+        if name in self.params:
+            return self.params[name]
+        kind = self.resources[name]["Type"]
+        if kind == "AWS::S3::Bucket":
+            return self.bucket
+        if kind == "AWS::StepFunctions::StateMachine":
+            return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
+        return name  # functions, roles, rules: their physical name
+
+    def get_att(self, name, attr):
+        kind = self.resources[name]["Type"]
+        if attr != "Arn":
+            return f"{name}.{attr}"
+        if kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{self.bucket}"
+        if kind == "AWS::Lambda::Function":
+            return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+        if kind == "AWS::IAM::Role":
+            return f"arn:aws:iam::{self.account}:role/{name}"
+        if kind == "AWS::Logs::LogGroup":
+            return f"arn:aws:logs:{self.region}:{self.account}:log-group:{name}:*"
+        return f"arn:aws:{kind}:{name}"
+
+    def sub(self, text, variables):
+        def one(m):
+            key = m.group(1)
+            if key in variables:
+                return str(self.resolve(variables[key]))
+            if "." in key and key.split(".")[0] in self.resources:
+                res, attr = key.split(".", 1)
+                return self.get_att(res, attr)
+            return str(self.ref(key))
+
+        return re.sub(r"\$\{([^}!]+)\}", one, text)
+
+    def resolve(self, node):
+        if isinstance(node, list):
+            return [self.resolve(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (k, v), = node.items()
+            if k == "Ref":
+                return self.ref(v)
+            if k == "Fn::GetAtt":
+                return self.get_att(*(v if isinstance(v, list) else v.split(".", 1)))
+            if k == "Fn::Sub":
+                return self.sub(v, {}) if isinstance(v, str) else self.sub(v[0], v[1])
+            if k == "Fn::Join":
+                return v[0].join(str(self.resolve(x)) for x in v[1])
+        return {k: self.resolve(v) for k, v in node.items()}
+
+
+def role_statements(template, resolver, role):
+    """The statements of `role`'s inline policies, resolved, in order."""
+    out = []
+    for policy in template["Resources"][role]["Properties"].get("Policies", []):
+        statements = policy["PolicyDocument"]["Statement"]
+        for s in statements if isinstance(statements, list) else [statements]:
+            out.append(resolver.resolve(s))
+    return out
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def glob(pattern, value):
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), value) is not None
+
+
+def allows(statements, action, resource):
+    """Whether an Allow statement (without conditions) grants `action` on `resource` and no Deny refuses it."""
+    granted = False
+    for s in statements:
+        if not any(glob(a.lower(), action.lower()) for a in as_list(s.get("Action", []))):
+            continue
+        if not any(glob(r, resource) for r in as_list(s.get("Resource", []))):
+            continue
+        if s.get("Effect") == "Deny":
+            return False
+        if "Condition" not in s:
+            granted = True
+    return granted
+
+
+def functions(template):
+    """{logical id: binary} of the template's functions."""
+    out = {}
+    for name, r in template["Resources"].items():
+        if r["Type"] == "AWS::Lambda::Function":
+            binary = name[: -len("Function")] if name.endswith("Function") else name
+            out[name] = re.sub(r"(?<!^)(?=[A-Z])", "-", binary).lower()
+    return out
+
+
+def function_role(template, fn):
+    role = template["Resources"][fn]["Properties"]["Role"]
+    return role["Fn::GetAtt"][0]
+
+
+def check(template_path):
+    template = transform(template_path)
+    r = Resolver(template, "dncflow-bucket", "arn:aws:secretsmanager:us-east-1:123456789012:secret:cxone-AbCdEf",
+                 "123456789012", "us-east-1")
+    res = template["Resources"]
+    problems = []
+    fns = functions(template)
+    bucket_arn = "arn:aws:s3:::dncflow-bucket"
+    for fn, binary in fns.items():
+        st = role_statements(template, r, function_role(template, fn))
+        for s in st:
+            for a in as_list(s.get("Action", [])):
+                if a == "*" or a.endswith(":*"):
+                    problems.append(f"{fn}: wildcard action {a}")
+            for rs in as_list(s.get("Resource", [])):
+                if rs == "*" or rs == "arn:aws:s3:::*":
+                    problems.append(f"{fn}: unscoped resource for {s.get('Action')}")
+        has_list = allows(st, "s3:ListBucket", bucket_arn)
+        if binary in READS_ABSENT and not has_list:
+            problems.append(f"{fn} reads objects that may be absent but lacks s3:ListBucket on the bucket "
+                            f"(real S3 would answer 403 AccessDenied, not NoSuchKey)")
+        print(f"  {binary}: {len(st)} statements, ListBucket={'yes' if has_list else 'no'}")
+
+    for name, sm in res.items():
+        if sm["Type"] != "AWS::StepFunctions::StateMachine":
+            continue
+        machine_arn = r.ref(name)
+        role = sm["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+        st = role_statements(template, r, role)
+        text = r.resolve(sm["Properties"]["DefinitionString"])
+        subs = {k: r.resolve(v) for k, v in sm["Properties"].get("DefinitionSubstitutions", {}).items()}
+        for k, v in subs.items():
+            text = text.replace("${" + k + "}", str(v))
+        tasks = set(re.findall(r'"Resource":\s*"(arn:aws:lambda:[^"]+)"', text))
+        if not tasks:
+            problems.append(f"{name}: no Task resource found in the definition")
+        for arn in sorted(tasks):
+            if not allows(st, "lambda:InvokeFunction", arn):
+                problems.append(f"{name}'s role may not invoke {arn}")
+        for fn in fns:
+            arn = r.get_att(fn, "Arn")
+            if arn not in tasks and fn != "CheckFunction" and allows(st, "lambda:InvokeFunction", arn):
+                problems.append(f"{name}'s role may invoke {fn}, which no Task uses")
+        print(f"  {name}: invokes {len(tasks)} functions")
+        # Whatever starts it: rules and schedules targeting it, each through its own role.
+        for trig_name, trig in res.items():
+            targets = []
+            if trig["Type"] == "AWS::Events::Rule":
+                targets = trig["Properties"].get("Targets", [])
+            elif trig["Type"] == "AWS::Scheduler::Schedule":
+                targets = [trig["Properties"]["Target"]]
+            for t in targets:
+                if r.resolve(t["Arn"]) != machine_arn:
+                    continue
+                role = t.get("RoleArn", {}).get("Fn::GetAtt", [None])[0]
+                if role is None or not allows(role_statements(template, r, role), "states:StartExecution",
+                                              machine_arn):
+                    problems.append(f"{trig_name} targets {name} but its role may not start it")
+                else:
+                    print(f"  {trig_name}: may start {name}")
+
+    # Lambda targets of rules need a resource policy for events.amazonaws.com.
+    for trig_name, trig in res.items():
+        if trig["Type"] != "AWS::Events::Rule":
+            continue
+        for t in trig["Properties"].get("Targets", []):
+            arn = r.resolve(t["Arn"])
+            if ":lambda:" not in str(arn):
+                continue
+            fn = arn.rsplit(":", 1)[1]
+            ok = any(p["Type"] == "AWS::Lambda::Permission"
+                     and r.resolve(p["Properties"]["FunctionName"]) in (fn, arn)
+                     and p["Properties"]["Principal"] == "events.amazonaws.com"
+                     and r.resolve(p["Properties"].get("SourceArn")) == r.get_att(trig_name, "Arn")
+                     for p in res.values())
+            if not ok:
+                problems.append(f"{trig_name} targets {fn} without a permission for events.amazonaws.com")
+            else:
+                print(f"  {trig_name}: may invoke {fn}")
+
+    for p in problems:
+        print(f"IAM: {p}", file=sys.stderr)
+    if problems:
+        sys.exit(1)
+    print("iam: ok")
+
+
+def function_policies(args):
+    template = transform(args.template)
+    r = Resolver(template, args.bucket, args.secret_arn, args.account, args.region)
+    drop = {}
+    for d in args.drop or []:
+        fn, index = d.split(":")
+        drop.setdefault(fn, set()).add(int(index))
+    out = {}
+    for fn, binary in functions(template).items():
+        st = role_statements(template, r, function_role(template, fn))
+        kept = []
+        for i, s in enumerate(st):
+            if i in drop.get(binary, set()):
+                continue
+            actions = as_list(s.get("Action", []))
+            if all(a.split(":")[0] in ("secretsmanager", "events") for a in actions):
+                s = dict(s, Resource="*")
+            kept.append(s)
+        out[binary] = {"Version": "2012-10-17", "Statement": kept}
+    return out
+
+
+def policies(args):
+    json.dump(function_policies(args), sys.stdout, indent=1)
+    print()
+
+
+def moto_world(args):
+    import boto3
+
+    def client(service, keys):
+        return boto3.client(service, endpoint_url=args.endpoint, region_name=args.region,
+                            aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"])
+
+    def user(iam, name, policy):
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+    # The three unauthenticated requests moto allows: the admin user, its policy, its key.
+    anonymous = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "setup"}
+    admin = user(client("iam", anonymous), "dncflow-test-admin",
+                 {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    client("s3", admin).create_bucket(Bucket=args.bucket)
+    arn = client("secretsmanager", admin).create_secret(Name=args.secret_name,
+                                                         SecretString=args.secret_string)["ARN"]
+    args.secret_arn = arn
+    if args.audit_key_secret:
+        client("secretsmanager", admin).create_secret(Name=args.audit_key_secret,
+                                                      SecretString=os.urandom(32).hex())
+    iam = client("iam", admin)
+    keys = {binary: user(iam, f"dncflow-{binary}", policy) for binary, policy in function_policies(args).items()}
+    json.dump({"admin": admin, "secretArn": arn, "functions": keys}, sys.stdout)
+    print()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check")
+    c.add_argument("template")
+    q = sub.add_parser("policies")
+    q.add_argument("template")
+    q.add_argument("--bucket", required=True)
+    q.add_argument("--secret-arn", required=True)
+    q.add_argument("--account", default="123456789012")
+    q.add_argument("--region", default="us-east-1")
+    q.add_argument("--drop", action="append")
+    m = sub.add_parser("moto-world")
+    m.add_argument("template")
+    m.add_argument("--endpoint", required=True)
+    m.add_argument("--bucket", required=True)
+    m.add_argument("--secret-name", required=True)
+    m.add_argument("--secret-string", required=True)
+    m.add_argument("--account", default="123456789012")
+    m.add_argument("--region", default="us-east-1")
+    m.add_argument("--drop", action="append")
+    m.add_argument("--audit-key-secret", help="also create this secret holding a random audit key")
+    args = p.parse_args()
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    if args.command == "check":
+        check(args.template)
+    elif args.command == "policies":
+        policies(args)
+    else:
+        moto_world(args)
+
+
+if __name__ == "__main__":
+    main()
