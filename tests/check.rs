@@ -218,3 +218,71 @@ async fn the_prefilter_and_propagating_numbers_answer_without_a_call() {
         (2, 1, 0)
     );
 }
+
+/// CXone's results are paired with the numbers asked by phone number, never by position: a reordered answer still
+/// gives every number its own verdict; an answer naming a number that was not asked is a protocol error, and every
+/// number of that call is `error`, never `allowed`. The canary probe pairs the same way.
+#[tokio::test]
+async fn check_results_are_paired_by_number_and_a_mismatch_is_an_error() {
+    let (s, api, list_id) = setup(&["+12025550198".to_string()]).await;
+    let tamper = |mode: &str| {
+        vec![FaultRule {
+            endpoint: Endpoint::Contacts,
+            kind: FaultKind::TamperResults { mode: mode.into() },
+            probability: 1.0,
+            after: 0,
+            count: None,
+        }]
+    };
+    let asked = ["202-555-0198", "415-555-0100", "212-555-0111"];
+
+    s.sim.set_faults(tamper("reverse"));
+    let resp = check(
+        &api,
+        &request(&asked),
+        &SuppressionSnapshot::default(),
+        &HashSet::new(),
+        1,
+    )
+    .await;
+    let verdicts: Vec<Verdict> = resp.results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        verdicts,
+        [Verdict::Suppressed, Verdict::Allowed, Verdict::Allowed],
+        "a reversed answer pairs by number: {resp:?}"
+    );
+
+    s.sim.set_faults(tamper("renumber"));
+    let resp = check(
+        &api,
+        &request(&asked),
+        &SuppressionSnapshot::default(),
+        &HashSet::new(),
+        1,
+    )
+    .await;
+    assert!(
+        resp.results.iter().all(|r| r.status == Verdict::Error),
+        "{resp:?}"
+    );
+    assert!(
+        resp.results[0].reason.contains("protocol error"),
+        "{resp:?}"
+    );
+    assert!(!resp.safe_to_dial);
+
+    // The canary probe: a mismatch is an error, not a silent pairing.
+    let err = dncflow::pipeline::probe_canary(&api, &list_id, &["+12025550198".to_string()])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("canary probe"), "{err}");
+    s.sim.set_faults(tamper("reverse"));
+    let probe = dncflow::pipeline::probe_canary(
+        &api,
+        &list_id,
+        &["+12025550198".to_string(), "+14155550100".to_string()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(probe.pending, ["+14155550100"], "{probe:?}");
+}

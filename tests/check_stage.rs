@@ -276,3 +276,197 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
     assert!(refreshed.propagating.is_empty());
     assert_eq!(refreshed.snapshot.len(), 600);
 }
+
+/// From the moment a run's upload starts (its marker written), every number of its shards is answered
+/// `pending-propagation`, before any ledger segment exists (a number written in the last seconds of an upload
+/// invocation is in none). A number CXone refused (a dead letter of a verified run) is answered `suppressed`
+/// (`dead-letter`) and counted in the status; and when the local knowledge could not be loaded, nothing is `allowed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allowed() {
+    use cxone_sim::{Endpoint, FaultKind, FaultRule};
+    let moto = start_moto();
+    let sim = cxone_sim::spawn(
+        SimConfig {
+            propagation_secs: (0, 0),
+            faults: vec![FaultRule {
+                endpoint: Endpoint::EntriesPost,
+                kind: FaultKind::RejectEntries {
+                    code: "INVALID_JURISDICTION".into(),
+                    per_entry: 0.1,
+                },
+                probability: 1.0,
+                after: 0,
+                count: None,
+            }],
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let s3 = s3_client(&moto.url);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let store = S3Store {
+        client: s3.clone(),
+        bucket: BUCKET.into(),
+    };
+    let api = sim_client(&sim, 200.0);
+    dncflow::orchestrate::ensure_list(&api, "optouts")
+        .await
+        .unwrap();
+    let key = dncflow::check::AuditKey::new("v1", b"check-stage test audit key").unwrap();
+    let ask = |numbers: &[String]| CheckRequest {
+        contacts: numbers
+            .iter()
+            .map(|n| ContactIn {
+                phone_number: n.clone(),
+                region_code: None,
+            })
+            .collect(),
+        list_ids: None,
+    };
+
+    // A verified run with dead letters.
+    let csv: String = (0..200).map(|i| format!("202555{i:04}\n")).collect();
+    let first = drop_and_upload(&s3, &store, &api, "incoming/optouts/a.txt", csv).await;
+    let rec = reconcile_stage(
+        &api,
+        &store,
+        &NoNotifier,
+        &dncflow::stages::ReconcileTask {
+            run: RunRef {
+                bucket: BUCKET.into(),
+                run_id: first.run_id.clone(),
+                list: "optouts".into(),
+            },
+            round: 0,
+            started_at: None,
+            execution: None,
+        },
+        3,
+        chrono::Utc::now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rec.status, "SUCCESS");
+    let status: dncflow::orchestrate::ListStatus = serde_json::from_slice(
+        &store
+            .get_bytes("status/optouts/latest.json")
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        status.dead_letters > 0,
+        "the status counts dead letters: {status:?}"
+    );
+    let knowledge = load_local_knowledge(&store, &["optouts".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(knowledge.dead_letters.len() as u64, status.dead_letters);
+    let dead: Vec<String> = knowledge.dead_letters.iter().cloned().collect();
+    let (answer, _) = check_stage(
+        &api,
+        &store,
+        &knowledge,
+        &ask(&dead),
+        2,
+        None,
+        "dl",
+        &key,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        answer
+            .results
+            .iter()
+            .all(|r| r.status == Verdict::Suppressed && r.reason == "dead-letter"),
+        "{answer:?}"
+    );
+
+    // A second run normalized and its upload started (the marker written, as upload does before its first write),
+    // with no ledger segment yet: every number of its shards is pending.
+    sim.sim.set_faults(Vec::new());
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("incoming/optouts/b.txt")
+        .body(ByteStream::from(
+            (5000..5150)
+                .map(|i| format!("202555{i:04}\n"))
+                .collect::<String>()
+                .into_bytes(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let source =
+        parse_source_event(&json!({"bucket": BUCKET, "key": "incoming/optouts/b.txt"})).unwrap();
+    let second = normalize_object(&s3, BUCKET, &source, NormalizeOptions::new("x"))
+        .await
+        .unwrap();
+    let marker = dncflow::stages::UploadingMarker {
+        run_id: second.run_id.clone(),
+        at: chrono::Utc::now().to_rfc3339(),
+    };
+    store
+        .put_bytes(
+            "status/optouts/uploading.json",
+            serde_json::to_vec(&marker).unwrap(),
+        )
+        .await
+        .unwrap();
+    let knowledge = load_local_knowledge(&store, &["optouts".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(knowledge.pending_runs, vec![second.run_id.clone()]);
+    assert_eq!(
+        knowledge.propagating.len(),
+        150,
+        "every number of its shards"
+    );
+    assert_eq!(
+        knowledge.markers,
+        vec![Some(second.run_id.clone())],
+        "the marker the knowledge was loaded for (a change triggers a reload)"
+    );
+    let pending: Vec<String> = vec!["+12025555149".into()];
+    let (answer, _) = check_stage(
+        &api,
+        &store,
+        &knowledge,
+        &ask(&pending),
+        2,
+        None,
+        "p",
+        &key,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (answer.results[0].status, answer.results[0].reason.as_str()),
+        (Verdict::Suppressed, "pending-propagation")
+    );
+
+    // Knowledge that could not be (re)loaded: a number CXone would allow is an error.
+    let mut degraded = knowledge;
+    degraded.incomplete = Some("S3 unreachable".into());
+    let (answer, _) = check_stage(
+        &api,
+        &store,
+        &degraded,
+        &ask(&["+13035550100".to_string()]),
+        2,
+        None,
+        "d",
+        &key,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.results[0].status, Verdict::Error, "{answer:?}");
+    assert!(!answer.safe_to_dial);
+}

@@ -410,6 +410,12 @@ async fn partial_rejections_map_back_to_the_input_index() {
         .await
         .unwrap();
     assert!(outcomes.iter().all(|o| code(o) == "UNKNOWN_LIST"));
+    // A key reused with another payload (IDEMPOTENCY_CONFLICT) is not a refusal of the number: its outcome is
+    // unknown, for reconciliation to settle by reading the list, never a dead letter.
+    let mut conflicting = entries(&list, 1, "v1");
+    conflicting[0].source = "another payload".into();
+    let outcomes = c.upload_batch(&list, &conflicting).await.unwrap();
+    assert_eq!(outcomes, vec![EntryOutcome::Unconfirmed], "{outcomes:?}");
 }
 
 #[tokio::test]

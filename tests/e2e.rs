@@ -187,6 +187,18 @@ impl World {
         upload_deadline_ms: u64,
         env: &[(&str, &str)],
     ) -> Outcome {
+        self.execute_for(name, input, upload_deadline_ms, env, 240_000)
+    }
+
+    /// The same, the execution aborted after `timeout_ms` (as Step Functions ends one that times out).
+    fn execute_for(
+        &self,
+        name: &str,
+        input: Value,
+        upload_deadline_ms: u64,
+        env: &[(&str, &str)],
+        timeout_ms: u64,
+    ) -> Outcome {
         let config = json!({
             "definition": workspace().join("infra/statemachine.asl.json"),
             "substitutions": {
@@ -214,7 +226,7 @@ impl World {
             "maxInstances": WORKERS,
             "input": input,
             "logFile": self.dir.path().join("functions.log"),
-            "timeoutMs": 240_000,
+            "timeoutMs": timeout_ms,
         });
         let v = self.harness(name, &config);
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
@@ -929,4 +941,223 @@ async fn a_policy_missing_one_statement_fails_the_run_naming_the_action_and_key(
         world.list_numbers("optouts").await.is_empty(),
         "nothing was written to CXone"
     );
+}
+
+/// The lease events (`lease acquired` / `lease released`) the functions logged, in the order they happened:
+/// `(message, execution)`.
+fn lease_events(logs: &str) -> Vec<(String, String)> {
+    logs.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(&l[l.find('{')?..]).ok())
+        .filter_map(|v| {
+            let f = &v["fields"];
+            let m = f["message"].as_str()?;
+            (m == "lease acquired" || m == "lease released").then(|| {
+                (
+                    m.to_string(),
+                    f["execution"].as_str().unwrap_or("").to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// One run per list: two executions for the same list at once (two drops) never interleave: the second waits for
+/// the first's lease, both end verified, the list holds both files. Two executions of the same object at once are one
+/// run: the second ends without uploading anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_executions_for_one_list_take_turns_and_the_same_object_twice_is_one_run() {
+    let world = std::sync::Arc::new(
+        World::new(SimConfig {
+            propagation_secs: (1, 2),
+            entries_rate: 100.0,
+            ..SimConfig::default()
+        })
+        .await,
+    );
+    let api = sim_client(&world.sim, 100.0);
+    ensure_list(&api, "optouts").await.unwrap();
+    world
+        .drop_file("incoming/optouts/a.csv", dnc_csv(0, 300))
+        .await;
+    world
+        .drop_file("incoming/optouts/b.csv", dnc_csv(1000, 300))
+        .await;
+    let env = [("DNCFLOW_LEASE_WAIT_SECS", "1")];
+    let run = |name: &'static str, key: &'static str| {
+        let w = world.clone();
+        tokio::task::spawn_blocking(move || w.execute_with(name, s3_event(key), 60_000, &env))
+    };
+    let (a, b) = tokio::join!(
+        run("conc-a", "incoming/optouts/a.csv"),
+        run("conc-b", "incoming/optouts/b.csv")
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.status.as_str(), b.status.as_str()),
+        ("SUCCEEDED", "SUCCEEDED"),
+        "{a:?}\n{b:?}"
+    );
+    let events = lease_events(&world.function_logs());
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(
+        (
+            events[0].0.as_str(),
+            events[1].0.as_str(),
+            events[2].0.as_str(),
+            events[3].0.as_str()
+        ),
+        (
+            "lease acquired",
+            "lease released",
+            "lease acquired",
+            "lease released"
+        ),
+        "one holder at a time: {events:?}"
+    );
+    assert_eq!(events[0].1, events[1].1);
+    assert_eq!(events[2].1, events[3].1);
+    assert_ne!(events[0].1, events[2].1);
+    assert!(
+        count(&a.invocations, "lease") + count(&b.invocations, "lease") >= 3,
+        "the second execution waited: {a:?} {b:?}"
+    );
+    assert!(world
+        .function_logs()
+        .contains("list busy: waiting for its lease"));
+    let status: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(status.status, "SUCCESS");
+    assert!(
+        status.running.is_none() && status.open_failures.is_empty(),
+        "{status:?}"
+    );
+    assert_eq!(
+        world.list_numbers("optouts").await.len(),
+        600,
+        "both files are on the list"
+    );
+    for run_id in [&events[0].1, &events[2].1] {
+        assert!(run_id.contains(":execution:"), "{run_id}");
+    }
+    assert!(
+        world
+            .store()
+            .get_bytes("status/optouts/lease.json")
+            .await
+            .unwrap()
+            .is_none(),
+        "released"
+    );
+
+    // The same object twice at once: one run; the other execution ends without uploading.
+    world
+        .drop_file("incoming/optouts/c.csv", dnc_csv(3000, 200))
+        .await;
+    let entries_before = world.sim.sim.state()["entries"].as_u64().unwrap();
+    let (c, d) = tokio::join!(
+        run("same-c", "incoming/optouts/c.csv"),
+        run("same-d", "incoming/optouts/c.csv")
+    );
+    let (c, d) = (c.unwrap(), d.unwrap());
+    assert_eq!(
+        (c.status.as_str(), d.status.as_str()),
+        ("SUCCEEDED", "SUCCEEDED"),
+        "{c:?}\n{d:?}"
+    );
+    let uploads = [
+        count(&c.invocations, "upload"),
+        count(&d.invocations, "upload"),
+    ];
+    assert!(
+        uploads.contains(&0) && uploads.iter().any(|&u| u > 0),
+        "one of them uploaded: {uploads:?}"
+    );
+    assert_eq!(
+        world.sim.sim.state()["entries"].as_u64().unwrap(),
+        entries_before + 200
+    );
+}
+
+/// An execution that ends without its Catch (TIMED_OUT, ABORTED) is recorded FAILED through Step Functions' status
+/// change event (what the template's rule delivers to record-failure), which also releases the list; and a FAILED is
+/// never masked by the SUCCESS of another source: it stays until its own source succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_execution_is_recorded_failed_and_stays_failed_until_its_source_succeeds() {
+    let world = World::new(SimConfig {
+        propagation_secs: (1, 2),
+        entries_rate: 100.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let api = sim_client(&world.sim, 100.0);
+    ensure_list(&api, "optouts").await.unwrap();
+    world
+        .drop_file("incoming/optouts/slow.csv", dnc_csv(0, 100))
+        .await;
+    // A cooldown far longer than the execution may run: it is ended (as Step Functions does at TimeoutSeconds)
+    // while it holds the list.
+    let slow = world.execute_for(
+        "slow",
+        s3_event("incoming/optouts/slow.csv"),
+        60_000,
+        &[("DNCFLOW_COOLDOWN_SECS", "600")],
+        12_000,
+    );
+    assert_eq!(slow.status, "FAILED", "{slow:?}");
+    let running: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(running.status, "RUNNING", "{running:?}");
+    let run_id = running.running.as_ref().unwrap().run_id.clone();
+    let arn = "arn:aws:states:us-east-1:000000000000:execution:dncflow:slow";
+    let event = json!({
+        "version": "0", "source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": arn, "status": "TIMED_OUT", "startDate": 1764633600000u64,
+            "input": s3_event("incoming/optouts/slow.csv").to_string()},
+    });
+    let recorded = world.invoke("record-failure", vec![event], &[]);
+    assert_eq!(recorded[0]["ok"], true, "{recorded:?}");
+    let failed: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(failed.status, "FAILED");
+    assert_eq!(failed.run_id, run_id, "the run the lease named");
+    assert!(
+        failed.reason.as_deref().unwrap().contains("TIMED_OUT"),
+        "{failed:?}"
+    );
+    assert!(failed.running.is_none());
+    assert!(
+        world
+            .store()
+            .get_bytes("status/optouts/lease.json")
+            .await
+            .unwrap()
+            .is_none(),
+        "the lease is released"
+    );
+
+    // Another source succeeds: its run is the last known good, but the list stays FAILED.
+    world
+        .drop_file("incoming/optouts/other.csv", dnc_csv(500, 50))
+        .await;
+    let other = world.execute("other", s3_event("incoming/optouts/other.csv"), 60_000);
+    assert_eq!(other.status, "SUCCEEDED", "{other:?}");
+    let masked: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(
+        masked.status, "FAILED",
+        "another source's SUCCESS does not mask it: {masked:?}"
+    );
+    assert!(
+        masked
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("incoming/optouts/slow.csv"),
+        "{masked:?}"
+    );
+    assert_eq!(masked.open_failures.len(), 1);
+    assert_ne!(masked.last_success.as_ref().unwrap().run_id, run_id);
+
+    // The failed source succeeds: resolved.
+    let fixed = world.execute("fixed", s3_event("incoming/optouts/slow.csv"), 60_000);
+    assert_eq!(fixed.status, "SUCCEEDED", "{fixed:?}");
+    let ok: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(ok.status, "SUCCESS", "{ok:?}");
+    assert!(ok.open_failures.is_empty());
 }

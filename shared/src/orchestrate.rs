@@ -218,6 +218,10 @@ pub struct ListStatus {
     pub report_key: String,
     /// Entries verified on the list.
     pub verified_entries: usize,
+    /// Entries CXone refused to hold in this run (dead letters, `runs/<runId>/dead-letters.jsonl`): a SUCCESS with
+    /// dead letters verified everything CXone accepted; the check answers these numbers `suppressed` (`dead-letter`).
+    #[serde(default)]
+    pub dead_letters: u64,
     /// The last successful run, kept across failures ("last known good").
     pub last_success: Option<LastSuccess>,
     /// The run in flight, while one holds the list's lease (`status` is then `RUNNING`, or stays `FAILED` while a
@@ -344,18 +348,11 @@ pub async fn run_local(
             crate::stages::lease_key(&run.list)
         )));
     }
-    if let Err(e) = drive(
-        api,
-        store,
-        clock,
-        run,
-        settings,
-        &started_at,
-        &execution,
-        say,
-    )
-    .await
-    {
+    let local = LocalExecution {
+        id: execution.clone(),
+        started_at: started_at.clone(),
+    };
+    if let Err(e) = drive(api, store, clock, run, settings, &local, say).await {
         say(format!("failed: {e} ({})", e.error_name()));
         let state = serde_json::json!({
             "run": run,
@@ -368,6 +365,14 @@ pub async fn run_local(
     read_json(store, &run.keys().report()).await
 }
 
+/// A local execution: what Step Functions' context object gives the deployed loop.
+struct LocalExecution {
+    /// The lease holder's name (`local:<runId>:<start>`).
+    id: String,
+    /// When it started (RFC 3339).
+    started_at: String,
+}
+
 /// The state machine's loop: rounds of (upload shards → cooldown ⇄ wait → reconcile) until reconcile publishes.
 async fn drive(
     api: &dyn DncApi,
@@ -375,8 +380,7 @@ async fn drive(
     clock: &dyn Clock,
     run: &RunRef,
     settings: &RunSettings,
-    started_at: &str,
-    execution: &str,
+    execution: &LocalExecution,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<(), StageError> {
     let manifest: Manifest = read_json(store, &run.keys().manifest()).await?;
@@ -461,8 +465,8 @@ async fn drive(
         let task = ReconcileTask {
             run: run.clone(),
             round,
-            started_at: Some(started_at.to_string()),
-            execution: Some(execution.to_string()),
+            started_at: Some(execution.started_at.clone()),
+            execution: Some(execution.id.clone()),
         };
         let r = with_retries(clock, settings.retries, || {
             reconcile_stage(

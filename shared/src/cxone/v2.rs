@@ -423,9 +423,15 @@ impl V2Client {
                     }
                     for err in result.errors {
                         if let Some(slot) = outcomes.get_mut(err.index) {
-                            *slot = EntryOutcome::Rejected {
-                                code: err.code,
-                                message: err.message,
+                            *slot = if err.code == "IDEMPOTENCY_CONFLICT" {
+                                // The key was used before with another payload: whether CXone holds the number is
+                                // unknown, not refused. Reconciliation reads the list and re-uploads it if absent.
+                                EntryOutcome::Unconfirmed
+                            } else {
+                                EntryOutcome::Rejected {
+                                    code: err.code,
+                                    message: err.message,
+                                }
                             };
                         }
                     }

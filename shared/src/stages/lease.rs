@@ -110,7 +110,7 @@ pub async fn acquire_lease(
     for _ in 0..3 {
         if store.put_if_absent(&key, body.clone()).await? {
             mark_running(store, list, &task.run.run_id, &task.execution, now).await?;
-            tracing::info!(list = %list, run_id = %task.run.run_id, "lease acquired");
+            tracing::info!(list = %list, run_id = %task.run.run_id, execution = %task.execution, "lease acquired");
             return Ok(acquired());
         }
         let Some((bytes, tag)) = store.get_tagged(&key).await? else {
@@ -120,6 +120,7 @@ pub async fn acquire_lease(
         match held {
             Some(h) if h.execution == task.execution => {
                 // Our own lease (this invocation retried): the status may not have been written yet.
+                tracing::info!(list = %list, run_id = %task.run.run_id, execution = %task.execution, "lease acquired");
                 mark_running(store, list, &task.run.run_id, &task.execution, now).await?;
                 return Ok(acquired());
             }
@@ -135,7 +136,7 @@ pub async fn acquire_lease(
             // Expired, or unreadable (never written by us): take it over, unless someone else just did.
             _ => {
                 if store.put_if_match(&key, body.clone(), &tag).await? {
-                    tracing::warn!(list = %list, "expired lease taken over");
+                    tracing::warn!(list = %list, run_id = %task.run.run_id, execution = %task.execution, "expired lease taken over");
                     mark_running(store, list, &task.run.run_id, &task.execution, now).await?;
                     return Ok(acquired());
                 }
@@ -177,7 +178,7 @@ pub async fn release_lease(
     match read_lease(store, list).await? {
         Some(l) if l.execution == execution => {
             store.delete(&lease_key(list)).await?;
-            tracing::info!(list = %list, "lease released");
+            tracing::info!(list = %list, run_id = %l.run_id, execution = %execution, "lease released");
             Ok(true)
         }
         _ => Ok(false),

@@ -85,6 +85,12 @@ pub enum FaultKind {
         /// Per-entry probability.
         per_entry: f64,
     },
+    /// Answer a contacts check with its `results` tampered with, as a faulty gateway or CXone might: `reverse` their
+    /// order, or `renumber` (the first result names a number that was not asked).
+    TamperResults {
+        /// `reverse` or `renumber`.
+        mode: String,
+    },
     /// Reject each entry of a batch with this probability and code (partial success).
     RejectEntries {
         /// Error code, e.g. `INVALID_PHONE_NUMBER`.
@@ -563,6 +569,7 @@ async fn log_requests(State(sim): State<Sim>, req: Request, next: Next) -> Respo
 async fn guarded(sim: &Sim, ep: Endpoint, mut req: Request, next: Next) -> Response {
     let faults = sim.lock().faults_for(ep);
     let mut applied_then_503 = false;
+    let mut tamper: Option<String> = None;
     for (index, fault) in &faults {
         match fault {
             FaultKind::Slow { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
@@ -591,6 +598,7 @@ async fn guarded(sim: &Sim, ep: Endpoint, mut req: Request, next: Next) -> Respo
             }
             FaultKind::ExpireTokens => sim.expire_tokens(),
             FaultKind::AppliedThen503 => applied_then_503 = true,
+            FaultKind::TamperResults { mode } => tamper = Some(mode.clone()),
             FaultKind::RejectEntries { .. } | FaultKind::LoseWrites { .. } => {
                 req.extensions_mut()
                     .insert(InjectedRejects(*index, fault.clone()));
@@ -644,7 +652,38 @@ async fn guarded(sim: &Sim, ep: Endpoint, mut req: Request, next: Next) -> Respo
             "injected: write applied, answered 503",
         );
     }
-    response
+    match tamper {
+        Some(mode) if response.status().is_success() => tamper_results(response, &mode).await,
+        _ => response,
+    }
+}
+
+/// The `tamper-results` fault: the same answer with its `results` reversed or one of them renumbered.
+async fn tamper_results(response: Response, mode: &str) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "unreadable body",
+        );
+    };
+    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if let Some(results) = v.get_mut("results").and_then(Value::as_array_mut) {
+        match mode {
+            "renumber" => {
+                if let Some(first) = results.first_mut() {
+                    first["phoneNumber"] = json!("+19999999999");
+                }
+            }
+            _ => results.reverse(),
+        }
+    }
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(v.to_string()))
 }
 
 /// An entry fault for the handler to apply: its rule's index and kind.
