@@ -222,6 +222,60 @@ async fn retry_after_pauses_the_whole_client() {
     );
 }
 
+/// A `Retry-After` of an hour neither freezes the client nor blocks the other tasks: it is clamped to the client's
+/// maximum, and a pause that would end past the request's deadline fails that request at once, pausing nobody.
+#[tokio::test]
+async fn an_absurd_retry_after_is_clamped_and_never_freezes_the_client() {
+    let s = sim(fast()).await;
+    let throttle_once = || {
+        vec![FaultRule {
+            endpoint: Endpoint::Lists,
+            kind: FaultKind::TooManyRequests {
+                retry_after: Some(3600),
+            },
+            probability: 1.0,
+            after: 0,
+            count: Some(1),
+        }]
+    };
+    // Clamped to 1 s: the request succeeds after about a second, not an hour.
+    let c = client(
+        &s,
+        ClientConfig {
+            max_retry_after: Duration::from_secs(1),
+            ..quick()
+        },
+    );
+    c.lists().await.unwrap();
+    s.sim.set_faults(throttle_once());
+    let start = std::time::Instant::now();
+    c.lists().await.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // Clamped to 60 s, past a 2 s deadline: the request gives up at once and the client is not paused.
+    let c = client(
+        &s,
+        ClientConfig {
+            deadline: Duration::from_secs(2),
+            ..quick()
+        },
+    );
+    c.lists().await.unwrap();
+    s.sim.set_faults(throttle_once());
+    let start = std::time::Instant::now();
+    let err = c.lists().await.unwrap_err();
+    assert!(matches!(err, CxoneError::Exhausted { .. }), "{err}");
+    c.lists().await.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "nobody waited for the refused pause: {:?}",
+        start.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn five_consecutive_5xx_open_the_breaker() {
     let s = sim(fast()).await;

@@ -378,3 +378,109 @@ async fn reconcile_fails_not_propagated_for_a_handed_over_canary_number_on_the_l
         "{err}"
     );
 }
+
+/// A number already on the list whose record expires after the upload answered `exists`: by reconcile it suppresses
+/// nothing, so it is missing; the re-upload re-writes it (CXone replaces an expired record) and the run ends SUCCESS
+/// with the record live again.
+#[tokio::test]
+async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload() {
+    use dncflow::cxone::{idempotency_key, EntryInput, EntryOutcome};
+    let s = cxone_sim::spawn(
+        SimConfig {
+            entries_rate: 500.0,
+            check_rate: 500.0,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let api = client(&s);
+    let list = ensure_list(&api, "stale").await.unwrap();
+    // On the list before the run, expiring in three seconds.
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let seeded = api
+        .upload_batch(
+            &list.id,
+            &[EntryInput {
+                phone_number: "+12025550101".into(),
+                jurisdiction: "US-DC".into(),
+                expiration_date: Some(soon),
+                source: "an older file".into(),
+                idempotency_key: idempotency_key(&list.id, "+12025550101", "older"),
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(seeded[0], EntryOutcome::Created { .. }),
+        "{seeded:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_, run, store) = uploaded_run(&api, dir.path(), "stale").await;
+    // A few seconds later (by CXone's clock and ours) the old record has expired.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let reconcile = |round: u32| ReconcileTask {
+        run: run.clone(),
+        round,
+        started_at: None,
+        execution: None,
+    };
+    let first = reconcile_stage(
+        &api,
+        &store,
+        &NoNotifier,
+        &reconcile(0),
+        3,
+        chrono::Utc::now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (first.status.as_str(), first.missing),
+        ("REUPLOAD", 1),
+        "{first:?}"
+    );
+    let up = upload_stage(
+        &api,
+        &store,
+        &ShardTask {
+            run: run.clone(),
+            shard_key: first.shard_keys[0].clone(),
+            round: 1,
+            cursor: 0,
+        },
+        &UploadSettings {
+            budget: std::time::Duration::from_secs(60),
+            concurrency: 1,
+        },
+        chrono::Utc::now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(up.created, 1, "the expired record was re-written: {up:?}");
+    let second = reconcile_stage(
+        &api,
+        &store,
+        &NoNotifier,
+        &reconcile(1),
+        3,
+        chrono::Utc::now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.status, "SUCCESS", "{second:?}");
+    let held = fetch_all_entries(&api, &list.id).await.unwrap();
+    let record = held
+        .iter()
+        .find(|e| e.phone_number == "+12025550101")
+        .unwrap();
+    let expires: chrono::DateTime<chrono::Utc> =
+        record.expiration_date.as_deref().unwrap().parse().unwrap();
+    assert!(
+        expires > chrono::Utc::now() + chrono::Duration::days(365),
+        "live again: {record:?}"
+    );
+    assert_eq!(held.len(), 3, "no duplicate record");
+}

@@ -418,10 +418,15 @@ impl Reconciliation {
 }
 
 /// Compare the ledger with the list's entries. `default_expiration` is what CXone applies to entries sent without one.
+/// An entry CXone answered `exists` (on the list before this run) is compared too, on what decides suppression: if
+/// its record has expired by `now` it suppresses nothing and is missing (re-uploaded, which re-writes it); if it
+/// expires before what this file asks, it is a wrong expiration. Its other metadata (jurisdiction, a later
+/// expiration) stays its own.
 pub fn reconcile(
     ledger: &[LedgerRecord],
     remote: &[RemoteEntry],
     default_expiration: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Reconciliation {
     let by_number: HashMap<&str, &RemoteEntry> = remote
         .iter()
@@ -451,17 +456,26 @@ pub fn reconcile(
             r.missing.push(rec.clone());
             continue;
         };
-        r.found += 1;
-        // An entry that existed before this run keeps its own metadata: only entries created now are compared.
-        if matches!(rec.outcome, EntryOutcome::Exists { .. }) {
-            continue;
-        }
         let sent = rec
             .expiration_date
             .as_deref()
             .or(default_expiration)
             .and_then(instant);
         let held = remote.expiration_date.as_deref().and_then(instant);
+        if held.is_some_and(|h| h <= now) {
+            // On the list, but expired: it suppresses nothing.
+            r.missing.push(rec.clone());
+            continue;
+        }
+        r.found += 1;
+        if matches!(rec.outcome, EntryOutcome::Exists { .. }) {
+            if let (Some(sent), Some(held)) = (sent, held) {
+                if held < sent {
+                    r.wrong_expiration.push(rec.clone());
+                }
+            }
+            continue;
+        }
         if sent.is_some() && sent != held {
             r.wrong_expiration.push(rec.clone());
         }
@@ -550,24 +564,39 @@ mod tests {
             ),
             rec("+12025550006", EntryOutcome::Exists { id: "y".into() }),
             rec("+12025550007", EntryOutcome::Unconfirmed),
+            rec("+12025550008", EntryOutcome::Exists { id: "z".into() }),
+            rec("+12025550009", EntryOutcome::Exists { id: "w".into() }),
         ];
         let held = vec![
             remote("+12025550001", "US-DC", "2030-01-01T00:00:00Z"),
             remote("+12025550003", "US-VA", "2030-01-01T00:00:00Z"),
             remote("+12025550004", "US-DC", "2031-01-01T00:00:00Z"),
+            // Existed before the run: its own jurisdiction and a later expiration are fine.
             remote("+12025550006", "US-MD", "2040-01-01T00:00:00Z"),
+            // Existed, but expired: it suppresses nothing, so it is missing (re-written by the re-upload).
+            remote("+12025550008", "US-DC", "2026-01-01T00:00:00Z"),
+            // Existed, but stops suppressing before the file asks.
+            remote("+12025550009", "US-DC", "2028-01-01T00:00:00Z"),
         ];
-        let r = reconcile(&ledger, &held, None);
-        assert_eq!((r.expected, r.found), (5, 4));
+        let now: DateTime<Utc> = "2026-12-02T00:00:00Z".parse().unwrap();
+        let r = reconcile(&ledger, &held, None, now);
+        assert_eq!((r.expected, r.found), (7, 5));
         assert_eq!(
             r.missing
                 .iter()
                 .map(|m| m.phone_number.as_str())
                 .collect::<Vec<_>>(),
-            vec!["+12025550002"]
+            vec!["+12025550002", "+12025550008"]
         );
+        assert_eq!(r.wrong_jurisdiction.len(), 1);
         assert_eq!(r.wrong_jurisdiction[0].phone_number, "+12025550003");
-        assert_eq!(r.wrong_expiration[0].phone_number, "+12025550004");
+        assert_eq!(
+            r.wrong_expiration
+                .iter()
+                .map(|m| m.phone_number.as_str())
+                .collect::<Vec<_>>(),
+            vec!["+12025550004", "+12025550009"]
+        );
         assert_eq!(r.rejected_by_code.get("INVALID_JURISDICTION"), Some(&1));
         assert_eq!(r.unconfirmed.len(), 1);
         assert!(!r.clean());

@@ -151,7 +151,12 @@ pub async fn reconcile_stage(
     let (ledger, reuploaded) = read_run_ledger(store, &manifest, task.round).await?;
     let remote = fetch_all_entries(api, &list.id).await?;
     let canary = verify_canary(api, store, task, &list.id, &remote).await?;
-    let r = reconcile(&ledger, &remote, list.default_expiration_date.as_deref());
+    let r = reconcile(
+        &ledger,
+        &remote,
+        list.default_expiration_date.as_deref(),
+        now(),
+    );
     let missing = r.missing.len() + r.unconfirmed.len();
     let wrong = r.wrong_expiration.len() + r.wrong_jurisdiction.len();
     tracing::info!(run_id = %task.run.run_id, round = task.round, expected = r.expected, found = r.found, missing,

@@ -1084,9 +1084,12 @@ async fn entries_post(State(sim): State<Sim>, req: Request) -> Response {
             );
             continue;
         };
-        let (id, status) = match s.by_number.get(&(list_id.clone(), phone.clone())) {
-            Some(&existing) => (s.entries[existing].id.clone(), "exists"),
-            None => {
+        // An expired entry suppresses nothing: a write of its number replaces it in place (a new record, `created`),
+        // which is how a run re-writes it. A live one answers `exists`.
+        let existing = s.by_number.get(&(list_id.clone(), phone.clone())).copied();
+        let (id, status) = match existing {
+            Some(i) if s.entries[i].expiration > now => (s.entries[i].id.clone(), "exists"),
+            _ => {
                 let (lo, hi) = s.config.propagation_secs;
                 let delay = lo as f64 + s.random() * (hi.saturating_sub(lo)) as f64;
                 let id = s.id("entry");
@@ -1100,9 +1103,14 @@ async fn entries_post(State(sim): State<Sim>, req: Request) -> Response {
                     created_at: now,
                     visible_at: now + chrono::Duration::milliseconds((delay * 1000.0) as i64),
                 };
-                let index = s.entries.len();
-                s.by_number.insert((list_id.clone(), phone.clone()), index);
-                s.entries.push(entry);
+                match existing {
+                    Some(i) => s.entries[i] = entry,
+                    None => {
+                        let index = s.entries.len();
+                        s.by_number.insert((list_id.clone(), phone.clone()), index);
+                        s.entries.push(entry);
+                    }
+                }
                 (id, "created")
             }
         };
