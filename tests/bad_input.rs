@@ -242,3 +242,98 @@ fn no_phone_column_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Every number of `run` that the counts say was accepted, flagged `flag` in its shard line.
+fn flagged(run: &RunOutput, flag: &str) -> usize {
+    run.manifest
+        .shards
+        .iter()
+        .flat_map(|s| {
+            fs::read_to_string(run.dir.join(&s.key))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| l.contains(flag))
+        .count()
+}
+
+/// A quote opened in a name and never closed must not swallow the next record: each such row is read literally and
+/// flagged, and every number is there. A real multi-line field still joins its lines.
+#[test]
+fn a_stray_opening_quote_never_swallows_the_next_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("phone,name\n");
+    for i in 0..2_000 {
+        text += &format!("(202) 443-{i:04},\"Brien {i}\n");
+    }
+    let run = normalize(&write(dir.path(), "stray.csv", text.as_bytes())).unwrap();
+    let numbers = balanced(&run);
+    assert_eq!(run.manifest.counts.rows, 2_000, "{:?}", run.manifest.counts);
+    assert_eq!(numbers.len(), 2_000);
+    assert_eq!(flagged(&run, "STRAY_QUOTE"), 2_000);
+    assert_eq!(run.manifest.counts.flagged.get("STRAY_QUOTE"), Some(&2_000));
+
+    let multi =
+        "phone,notes\n2025550198,\"line one\nline two, still the note\"\n2025550199,plain\n";
+    let run = normalize(&write(dir.path(), "multi.csv", multi.as_bytes())).unwrap();
+    assert_eq!(balanced(&run), vec!["+12025550198", "+12025550199"]);
+    assert_eq!(run.manifest.counts.rows, 2);
+    assert_eq!(flagged(&run, "STRAY_QUOTE"), 0);
+}
+
+/// Files concatenated from several exports mix LF, CRLF and lone CR: every one of them ends a record.
+#[test]
+fn mixed_line_endings_lose_no_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let endings = ["\n", "\r\n", "\r"];
+    let mut text = String::from("phone,source\r\n");
+    for i in 0..40 {
+        text += &format!(
+            "(202) 555-{:04},export-{}{}",
+            1000 + i,
+            i % 3,
+            endings[(i * 7 / 3) % 3]
+        );
+    }
+    let run = normalize(&write(dir.path(), "mixed.csv", text.as_bytes())).unwrap();
+    assert_eq!(balanced(&run).len(), 40, "{:?}", run.manifest.counts);
+    assert_eq!(run.manifest.counts.rows, 40);
+    // The same without a header (the FCC-shaped reader).
+    let mut bare = String::new();
+    for i in 0..40 {
+        bare += &format!("202555{:04}{}", 2000 + i, endings[i % 3]);
+    }
+    let run = normalize(&write(dir.path(), "mixed.txt", bare.as_bytes())).unwrap();
+    assert_eq!(balanced(&run).len(), 40, "{:?}", run.manifest.counts);
+}
+
+/// A few NUL bytes in a text file do not make it binary: the rows around them are read; a NUL in a name changes
+/// nothing; a row with a NUL in its phone field is judged (accepted or rejected with a reason), never lost.
+#[test]
+fn a_few_nul_bytes_refuse_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"phone,name\n".to_vec();
+    for i in 0..28u32 {
+        let phone = format!("(202) 555-{:04}", 3000 + i);
+        let name = format!("Name {i}");
+        let (phone, name) = match i {
+            0..=2 => (phone, name.replace(' ', "\0")),
+            3..=7 => (phone.replace('5', "5\0"), name),
+            _ => (phone, name),
+        };
+        bytes.extend_from_slice(format!("{phone},{name}\n").as_bytes());
+    }
+    let run = normalize(&write(dir.path(), "nul.csv", &bytes)).unwrap();
+    let numbers = balanced(&run);
+    let c = &run.manifest.counts;
+    assert_eq!(c.rows, 28, "{c:?}");
+    assert!(
+        numbers.len() >= 23,
+        "every row without a NUL in its phone is accepted: {c:?}"
+    );
+    for i in 0..3 {
+        assert!(numbers.contains(&format!("+1202555{:04}", 3000 + i)));
+    }
+}

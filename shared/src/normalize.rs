@@ -111,6 +111,8 @@ pub struct RunOutput {
 /// Additional entry flags decided by the job (not by the phone normalizer).
 const EXPIRATION_UNREADABLE: &str = "EXPIRATION_UNREADABLE";
 const JURISDICTION_IGNORED: &str = "JURISDICTION_IGNORED";
+/// The row opened a quote that was never closed before the next record: its quotes were read as characters.
+const STRAY_QUOTE: &str = "STRAY_QUOTE";
 
 /// One open shard: entries are formatted straight into `buf`, which is checksummed and written out in large chunks
 /// (one copy of each byte on its way to the file, instead of a line buffer plus a `BufWriter`).
@@ -145,7 +147,7 @@ struct RowExtras {
     expiration: Option<DateTime<Utc>>,
     source: Option<Box<str>>,
     jurisdiction: Option<Box<str>>,
-    flags: [Option<&'static str>; 2],
+    flags: [Option<&'static str>; 3],
 }
 
 /// An accepted row waiting for its de-duplication lookup (see [`PREFETCH_DEPTH`]).
@@ -308,40 +310,45 @@ impl<'a> Job<'a> {
         expiration: Option<&[u8]>,
         source: Option<&[u8]>,
         jurisdiction: Option<&[u8]>,
+        stray_quote: bool,
     ) {
         self.counts.rows += 1;
         let n = match self.normalizer.normalize_bytes(phone) {
             Ok(n) => n,
             Err(reason) => return self.reject(line, reason.code(), phone),
         };
-        let extras = if expiration.is_none() && source.is_none() && jurisdiction.is_none() {
-            None
-        } else {
-            let mut flags: [Option<&'static str>; 2] = [None, None];
-            let expiration = match expiration.map(parse_expiration) {
-                None => None,
-                Some(Some(when)) if when <= self.options.now => {
-                    return self.reject(line, "EXPIRED", phone)
+        let extras =
+            if expiration.is_none() && source.is_none() && jurisdiction.is_none() && !stray_quote {
+                None
+            } else {
+                let mut flags: [Option<&'static str>; 3] = [None, None, None];
+                if stray_quote {
+                    flags[2] = Some(STRAY_QUOTE);
                 }
-                Some(Some(when)) => Some(when),
-                Some(None) => {
-                    flags[0] = Some(EXPIRATION_UNREADABLE);
-                    None
+                let expiration = match expiration.map(parse_expiration) {
+                    None => None,
+                    Some(Some(when)) if when <= self.options.now => {
+                        return self.reject(line, "EXPIRED", phone)
+                    }
+                    Some(Some(when)) => Some(when),
+                    Some(None) => {
+                        flags[0] = Some(EXPIRATION_UNREADABLE);
+                        None
+                    }
+                };
+                // A state list may hold numbers from other states' area codes: its own jurisdiction column wins when it
+                // names a subdivision of the number's country.
+                let given = jurisdiction.and_then(|j| valid_jurisdiction(j, n.jurisdiction));
+                if jurisdiction.is_some() && given.is_none() {
+                    flags[1] = Some(JURISDICTION_IGNORED);
                 }
+                Some(Box::new(RowExtras {
+                    expiration,
+                    source: source.map(|s| String::from_utf8_lossy(s).into()),
+                    jurisdiction: given.map(Into::into),
+                    flags,
+                }))
             };
-            // A state list may hold numbers from other states' area codes: its own jurisdiction column wins when it
-            // names a subdivision of the number's country.
-            let given = jurisdiction.and_then(|j| valid_jurisdiction(j, n.jurisdiction));
-            if jurisdiction.is_some() && given.is_none() {
-                flags[1] = Some(JURISDICTION_IGNORED);
-            }
-            Some(Box::new(RowExtras {
-                expiration,
-                source: source.map(|s| String::from_utf8_lossy(s).into()),
-                jurisdiction: given.map(Into::into),
-                flags,
-            }))
-        };
         self.seen.prefetch(n.e164.0);
         self.pending.push_back(Pending { line, n, extras });
         if self.pending.len() > PREFETCH_DEPTH {
@@ -534,7 +541,8 @@ pub fn normalize_into(
                     expiration,
                     source,
                     jurisdiction,
-                } => job.row(line, phone, expiration, source, jurisdiction),
+                    stray_quote,
+                } => job.row(line, phone, expiration, source, jurisdiction, stray_quote),
                 RowEvent::Problem { line, problem, raw } => {
                     job.counts.rows += 1;
                     job.reject(line, problem.code(), raw)

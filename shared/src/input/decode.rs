@@ -270,11 +270,10 @@ fn decode_text<'a>(
     })
 }
 
-/// Binary content: NUL bytes, or many control characters other than tab, CR, LF, FF.
+/// Binary content: many control characters (NUL included) other than tab, CR, LF, FF. A few NULs in a text file (a
+/// stray byte in a name, an export glitch) do not make it binary: the rows around them are read, and a row whose
+/// phone field holds one is judged by the normalizer like any other.
 fn is_binary(sample: &[u8]) -> bool {
-    if sample.contains(&0) {
-        return true;
-    }
     let controls = sample
         .iter()
         .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))

@@ -12,7 +12,7 @@ pub mod decode;
 
 use std::io::{self, BufRead};
 
-use memchr::memchr;
+use memchr::memchr2;
 use thiserror::Error;
 
 /// A file that cannot be read at all. Bad rows never produce this: they are rejected one by one.
@@ -119,6 +119,8 @@ pub enum RowEvent<'a> {
         source: Option<&'a [u8]>,
         /// The jurisdiction field, if the file has one.
         jurisdiction: Option<&'a [u8]>,
+        /// The row opened a quote that would have swallowed the next record: its quotes were read literally.
+        stray_quote: bool,
     },
     /// A data row that cannot be read.
     Problem {
@@ -149,10 +151,9 @@ pub const MAX_LINE: usize = 1 << 20;
 const MAX_RECORD_LINES: usize = 64;
 const RAW_KEEP: usize = 256;
 
-/// Reads physical lines with a bounded length, LF or CR-only terminated.
+/// Reads physical lines with a bounded length, ended by LF, CRLF or a lone CR.
 struct LineReader<R> {
     inner: R,
-    terminator: u8,
     line_no: u64,
 }
 
@@ -162,7 +163,9 @@ enum Line {
 }
 
 impl<R: BufRead> LineReader<R> {
-    /// Read the next line (without terminator, without trailing CR) into `buf`. `None` at the end.
+    /// Read the next line (without terminator) into `buf`. `None` at the end. LF, CRLF and a lone CR each end a
+    /// line, whatever the file mostly uses: files concatenated from several exports mix them, and a lone CR read as
+    /// part of a line would hide the record after it.
     fn next(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Line>> {
         buf.clear();
         let mut too_long = false;
@@ -176,10 +179,8 @@ impl<R: BufRead> LineReader<R> {
                 break;
             }
             any = true;
-            let (take, done) = match memchr(self.terminator, chunk) {
-                Some(i) => (i, true),
-                None => (chunk.len(), false),
-            };
+            let found = memchr2(b'\n', b'\r', chunk);
+            let take = found.unwrap_or(chunk.len());
             if !too_long {
                 let room = MAX_LINE.saturating_sub(buf.len());
                 if take > room {
@@ -189,9 +190,22 @@ impl<R: BufRead> LineReader<R> {
                     buf.extend_from_slice(&chunk[..take]);
                 }
             }
-            self.inner.consume(if done { take + 1 } else { take });
-            if done {
-                break;
+            match found {
+                None => self.inner.consume(take),
+                Some(i) => {
+                    let cr = chunk[i] == b'\r';
+                    let lf_follows = chunk.get(i + 1) == Some(&b'\n');
+                    let at_chunk_end = i + 1 == chunk.len();
+                    self.inner
+                        .consume(if cr && lf_follows { take + 2 } else { take + 1 });
+                    if cr && at_chunk_end {
+                        // CRLF split across reads: the LF belongs to this line's end.
+                        if self.inner.fill_buf()?.first() == Some(&b'\n') {
+                            self.inner.consume(1);
+                        }
+                    }
+                    break;
+                }
             }
         }
         self.line_no += 1;
@@ -213,14 +227,8 @@ pub fn read_rows(
         .fill_buf()
         .map_err(|e| InputError::io(file, e))?
         .to_vec();
-    let terminator = if memchr(b'\n', &sample).is_none() && memchr(b'\r', &sample).is_some() {
-        b'\r'
-    } else {
-        b'\n'
-    };
     let sample_lines: Vec<&[u8]> = sample
-        .split(|&b| b == terminator)
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .split(|&b| b == b'\n' || b == b'\r')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .take(50)
         .collect();
@@ -232,7 +240,6 @@ pub fn read_rows(
     };
     let mut lines = LineReader {
         inner: reader,
-        terminator,
         line_no: 0,
     };
     if options.column.is_none() && !judged.is_empty() && judged.iter().all(|l| is_fcc_line(l)) {
@@ -272,7 +279,6 @@ fn read_fcc(
     lines: &mut LineReader<Box<dyn BufRead + '_>>,
     on_event: &mut impl FnMut(RowEvent<'_>),
 ) -> Result<(), InputError> {
-    let term = lines.terminator;
     let mut buf = vec![0u8; MAX_LINE];
     let (mut start, mut end) = (0usize, 0usize);
     let mut line = lines.line_no;
@@ -308,13 +314,26 @@ fn read_fcc(
             expiration: None,
             source: None,
             jurisdiction: None,
+            stray_quote: false,
         });
     };
     loop {
-        while let Some(i) = memchr(term, &buf[start..end]) {
+        // LF, CRLF and a lone CR each end a line (see `LineReader::next`); a CR at the end of the buffer waits for
+        // the next read, which says whether an LF follows.
+        while let Some(i) = memchr2(b'\n', b'\r', &buf[start..end]) {
+            let at = start + i;
+            let mut next = at + 1;
+            if buf[at] == b'\r' {
+                if next == end {
+                    break;
+                }
+                if buf[next] == b'\n' {
+                    next += 1;
+                }
+            }
             line += 1;
-            emit(&buf[start..start + i], line, &mut too_long);
-            start += i + 1;
+            emit(&buf[start..at], line, &mut too_long);
+            start = next;
         }
         buf.copy_within(start..end, 0);
         end -= start;
@@ -494,6 +513,66 @@ fn find_columns(fields: &[String], options: &ReadOptions) -> Option<Columns> {
     })
 }
 
+/// Whether every quoted field of `record` is closed, each closing quote followed by the delimiter or the end (spaces
+/// allowed): what a well-formed multi-line field looks like once its lines are joined.
+fn closes_cleanly(record: &[u8], delim: u8) -> bool {
+    let n = record.len();
+    let mut i = 0;
+    loop {
+        let mut j = i;
+        while j < n && record[j] == b' ' {
+            j += 1;
+        }
+        if j < n && record[j] == b'"' {
+            i = j + 1;
+            loop {
+                if i >= n {
+                    return false;
+                }
+                if record[i] == b'"' {
+                    if record.get(i + 1) == Some(&b'"') {
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                i += 1;
+            }
+            while i < n && record[i] == b' ' {
+                i += 1;
+            }
+            if i < n && record[i] != delim {
+                return false;
+            }
+        } else {
+            while i < n && record[i] != delim {
+                i += 1;
+            }
+        }
+        if i >= n {
+            return true;
+        }
+        i += 1;
+    }
+}
+
+/// Whether `line`, on its own, is a complete record whose phone column holds a dialable number (read with quotes,
+/// or literally when its own quotes do not balance).
+fn reads_as_record(line: &[u8], delim: u8, phone: usize) -> bool {
+    let (mut out, mut ranges) = (Vec::new(), Vec::new());
+    if !split_fields(line, delim, true, &mut out, &mut ranges) {
+        split_fields(line, delim, false, &mut out, &mut ranges);
+    }
+    ranges.get(phone).is_some_and(|&(s, e)| {
+        let field = trim(&out[s..e]);
+        field.iter().filter(|b| b.is_ascii_digit()).count() >= 7
+            && crate::phone::Normalizer::new(crate::phone::DefaultRegion::US)
+                .normalize_bytes(field)
+                .is_ok()
+    })
+}
+
 fn read_delimited(
     file: &str,
     lines: &mut LineReader<Box<dyn BufRead + '_>>,
@@ -537,16 +616,31 @@ fn read_delimited(
             on_event(RowEvent::Blank);
             continue;
         }
+        let mut stray_quote = false;
         if !split_fields(&record, delim, true, &mut out, &mut ranges) {
-            // An open quote: join following lines until it closes, within bounds.
+            // An open quote: join following lines until it closes, within bounds; but a line that reads as a
+            // complete record with a dialable number is a record, not the rest of a field: the quote was stray.
             let mut taken = Vec::new();
             let mut closed = false;
             while taken.len() < MAX_RECORD_LINES && record.len() < MAX_LINE {
                 let Some(next) = next_line(lines, &mut pending).map_err(io_err)? else {
                     break;
                 };
+                let joined_from = record.len();
                 record.push(b'\n');
                 record.extend_from_slice(&next.1);
+                // A real multi-line field closes its quote cleanly (a delimiter or the end after it). If joining
+                // this line does not, and the line is a record of its own, the quote was stray.
+                if let Some(cols) = &columns {
+                    if !next.2
+                        && !closes_cleanly(&record, delim)
+                        && reads_as_record(&next.1, delim, cols.phone)
+                    {
+                        record.truncate(joined_from);
+                        pending.push_front(next);
+                        break;
+                    }
+                }
                 taken.push(next);
                 if split_fields(&record, delim, true, &mut out, &mut ranges) {
                     closed = true;
@@ -554,7 +648,9 @@ fn read_delimited(
                 }
             }
             if !closed {
-                // Unterminated quote: read this line with quotes as literal characters, re-read the others.
+                // Unterminated quote: read this line with quotes as literal characters (and flag it), re-read the
+                // others.
+                stray_quote = true;
                 let first_len = record.len() - taken.iter().map(|t| t.1.len() + 1).sum::<usize>();
                 record.truncate(first_len);
                 for t in taken.into_iter().rev() {
@@ -634,6 +730,7 @@ fn read_delimited(
             expiration: opt(cols.expiration),
             source: opt(cols.source),
             jurisdiction: opt(cols.jurisdiction),
+            stray_quote,
         });
     }
     Ok(detected)
