@@ -175,6 +175,11 @@ fn archives() {
         z.write_all(b"2025550198\n2025550199\n").unwrap();
         z.start_file("415.txt", opts).unwrap();
         z.write_all(b"4155550100\nnot a number\n").unwrap();
+        // macOS archivers' metadata: skipped, but each skip recorded in the manifest.
+        z.start_file("__MACOSX/._202.txt", opts).unwrap();
+        z.write_all(b"\0\x05\x16\x07\0\x02\0\0Mac OS X").unwrap();
+        z.start_file("._415.txt", opts).unwrap();
+        z.write_all(b"\0\x05\x16\x07").unwrap();
         z.finish().unwrap();
     }
     let zip_bytes = zipped.into_inner();
@@ -187,6 +192,10 @@ fn archives() {
     assert!(
         rejects.contains("\"member\":\"415.txt\""),
         "rejects name the archive member: {rejects}"
+    );
+    assert_eq!(
+        run.manifest.format.skipped_members,
+        vec!["__MACOSX/._202.txt", "._415.txt"]
     );
 
     // Truncated archives fail the run, naming the file and the reason; nothing is published.

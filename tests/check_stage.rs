@@ -38,7 +38,7 @@ async fn drop_and_upload(
         .unwrap();
     let event = json!({"bucket": BUCKET, "key": key});
     let source = parse_source_event(&event).unwrap();
-    let out = normalize_object(s3, BUCKET, &source, NormalizeOptions::new("x"))
+    let out = normalize_object(s3, BUCKET, &source, NormalizeOptions::new("x"), 0.5)
         .await
         .unwrap();
     let settings = UploadSettings {
@@ -404,7 +404,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
         .unwrap();
     let source =
         parse_source_event(&json!({"bucket": BUCKET, "key": "incoming/optouts/b.txt"})).unwrap();
-    let second = normalize_object(&s3, BUCKET, &source, NormalizeOptions::new("x"))
+    let second = normalize_object(&s3, BUCKET, &source, NormalizeOptions::new("x"), 0.5)
         .await
         .unwrap();
     let marker = dncflow::stages::UploadingMarker {

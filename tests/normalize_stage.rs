@@ -30,7 +30,7 @@ async fn an_s3_drop_becomes_a_published_run() {
     let event = json!({"source": "aws.s3", "detail-type": "Object Created",
         "detail": {"bucket": {"name": "dnc"}, "object": {"key": "incoming/national/fcc.txt"}}});
     let source = parse_source_event(&event).unwrap();
-    let out = normalize_object(&client, "dnc", &source, NormalizeOptions::new("x"))
+    let out = normalize_object(&client, "dnc", &source, NormalizeOptions::new("x"), 0.5)
         .await
         .unwrap();
     assert_eq!(
@@ -73,6 +73,7 @@ async fn an_s3_drop_becomes_a_published_run() {
         "dnc",
         &parse_source_event(&json!({"bucket": "dnc", "key": "incoming/national/fcc.txt"})).unwrap(),
         NormalizeOptions::new("x"),
+        0.5,
     )
     .await
     .unwrap();
@@ -89,15 +90,36 @@ async fn an_s3_drop_becomes_a_published_run() {
         .unwrap();
     let bad = parse_source_event(&json!({"bucket": "dnc", "key": "incoming/national/photo.png"}))
         .unwrap();
-    let err = normalize_object(&client, "dnc", &bad, NormalizeOptions::new("x"))
+    let err = normalize_object(&client, "dnc", &bad, NormalizeOptions::new("x"), 0.5)
         .await
         .unwrap_err();
     assert_eq!(err.error_name(), "InvalidInput", "{err}");
+    // A file of junk (most rows rejected) is refused before anything is uploaded, with the counts; its manifest and
+    // rejects are published for whoever looks into it.
+    let mut junk = String::from("phone\n2025550198\n");
+    for i in 0..9 {
+        junk += &format!("call me maybe {i}\n");
+    }
+    client
+        .put_object()
+        .bucket("dnc")
+        .key("incoming/national/junk.csv")
+        .body(ByteStream::from(junk.into_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let junk =
+        parse_source_event(&json!({"bucket": "dnc", "key": "incoming/national/junk.csv"})).unwrap();
+    let err = normalize_object(&client, "dnc", &junk, NormalizeOptions::new("x"), 0.5)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "InvalidInput", "{err}");
+    assert!(err.to_string().contains("9 of 10 rows rejected"), "{err}");
     // A missing object is transient (it may be a read-after-write delay).
     let gone =
         parse_source_event(&json!({"bucket": "dnc", "key": "incoming/national/nope.txt"})).unwrap();
     assert_eq!(
-        normalize_object(&client, "dnc", &gone, NormalizeOptions::new("x"))
+        normalize_object(&client, "dnc", &gone, NormalizeOptions::new("x"), 0.5)
             .await
             .unwrap_err()
             .error_name(),

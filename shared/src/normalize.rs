@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use thiserror::Error;
 
 use crate::dedupe::SeenNumbers;
-use crate::input::decode::{for_each_part, HashingReader, StreamDigest};
+use crate::input::decode::{for_each_part_noting, HashingReader, StreamDigest};
 use crate::input::{read_rows, InputError, ReadOptions, RowEvent};
 use crate::phone::{DefaultRegion, Flags, Normalized, Normalizer, RejectReason};
 use crate::run::{self, Counts, FormatInfo, Manifest, ShardInfo, SourceIdentity};
@@ -35,6 +35,46 @@ pub enum NormalizeError {
         /// The counts.
         counts: Box<Counts>,
     },
+}
+
+/// The share of rejected rows above which a run is refused before anything is uploaded, by default.
+pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.5;
+
+/// A file of junk must not end SUCCESS: a run that accepted no number, or rejected more than `max_reject_ratio` of
+/// its rows, is refused (the caller fails it `InvalidInput`) with the counts and the main reasons, before any upload.
+pub fn quality_gate(counts: &Counts, max_reject_ratio: f64) -> Result<(), String> {
+    let mut reasons: Vec<(&String, &u64)> = counts.reject_reasons.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let top = reasons
+        .iter()
+        .take(3)
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if counts.accepted == 0 {
+        return Err(format!(
+            "no number accepted: {} rows, {} rejected{}; nothing to upload",
+            counts.rows,
+            counts.rejected,
+            if top.is_empty() {
+                String::new()
+            } else {
+                format!(" ({top})")
+            }
+        ));
+    }
+    let ratio = counts.rejected as f64 / counts.rows.max(1) as f64;
+    if ratio > max_reject_ratio {
+        return Err(format!(
+            "{} of {} rows rejected ({:.1} %, more than the {:.1} % allowed; DNCFLOW_MAX_REJECT_RATIO): {top}. \
+             Is this the right file?",
+            counts.rejected,
+            counts.rows,
+            ratio * 100.0,
+            max_reject_ratio * 100.0
+        ));
+    }
+    Ok(())
 }
 
 /// The start (00:00 UTC) of `t`'s day: expirations are judged against it, so that every normalize of the same file
@@ -524,43 +564,49 @@ pub fn normalize_into(
     let digest = StreamDigest::default();
     let hashing = HashingReader::new(raw, digest.clone());
     let mut parts = Vec::new();
-    let compression = for_each_part(&name, Box::new(hashing), |part| {
-        let label = match &part.member {
-            Some(m) => format!("{name}!{m}"),
-            None => name.clone(),
-        };
-        job.member = part.member.clone();
-        let mut since = 0u64;
-        let detected = read_rows(&label, part.reader, &options.read, |event| {
-            match event {
-                RowEvent::Header => job.counts.header_lines += 1,
-                RowEvent::Blank => job.counts.blank_lines += 1,
-                RowEvent::Row {
-                    line,
-                    phone,
-                    expiration,
-                    source,
-                    jurisdiction,
-                    stray_quote,
-                } => job.row(line, phone, expiration, source, jurisdiction, stray_quote),
-                RowEvent::Problem { line, problem, raw } => {
-                    job.counts.rows += 1;
-                    job.reject(line, problem.code(), raw)
+    let mut skipped_members = Vec::new();
+    let compression = for_each_part_noting(
+        &name,
+        Box::new(hashing),
+        |part| {
+            let label = match &part.member {
+                Some(m) => format!("{name}!{m}"),
+                None => name.clone(),
+            };
+            job.member = part.member.clone();
+            let mut since = 0u64;
+            let detected = read_rows(&label, part.reader, &options.read, |event| {
+                match event {
+                    RowEvent::Header => job.counts.header_lines += 1,
+                    RowEvent::Blank => job.counts.blank_lines += 1,
+                    RowEvent::Row {
+                        line,
+                        phone,
+                        expiration,
+                        source,
+                        jurisdiction,
+                        stray_quote,
+                    } => job.row(line, phone, expiration, source, jurisdiction, stray_quote),
+                    RowEvent::Problem { line, problem, raw } => {
+                        job.counts.rows += 1;
+                        job.reject(line, problem.code(), raw)
+                    }
                 }
-            }
-            since += 1;
-            if since >= 65_536 {
-                since = 0;
-                progress(Progress {
-                    bytes: digest.bytes(),
-                    rows: job.counts.rows,
-                });
-            }
-        })?;
-        job.settle();
-        parts.push((part.member, part.encoding, detected));
-        Ok(())
-    })?;
+                since += 1;
+                if since >= 65_536 {
+                    since = 0;
+                    progress(Progress {
+                        bytes: digest.bytes(),
+                        rows: job.counts.rows,
+                    });
+                }
+            })?;
+            job.settle();
+            parts.push((part.member, part.encoding, detected));
+            Ok(())
+        },
+        &mut skipped_members,
+    )?;
     if let Some(e) = job.error.take() {
         return Err(e);
     }
@@ -594,7 +640,7 @@ pub fn normalize_into(
         run_id: run::run_id(&options.list, &source.sha256, &options.fingerprint()),
         list: options.list.clone(),
         source: source.clone(),
-        format: FormatInfo::new(compression, &parts),
+        format: FormatInfo::new(compression, &parts, skipped_members),
         default_region: options.region.name().to_string(),
         created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         counts: job.counts,
@@ -658,6 +704,33 @@ mod tests {
         )
         .unwrap();
         (out, dir)
+    }
+
+    #[test]
+    fn a_run_of_junk_is_refused() {
+        let counts = |rows: u64, accepted: u64, rejected: u64| Counts {
+            rows,
+            accepted,
+            rejected,
+            reject_reasons: [("TOO_SHORT".to_string(), rejected)].into(),
+            ..Counts::default()
+        };
+        assert!(quality_gate(&counts(100, 60, 40), 0.5).is_ok());
+        let err = quality_gate(&counts(100, 40, 60), 0.5).unwrap_err();
+        assert!(
+            err.contains("60 of 100 rows rejected") && err.contains("TOO_SHORT 60"),
+            "{err}"
+        );
+        assert!(
+            quality_gate(&counts(100, 40, 60), 0.7).is_ok(),
+            "configurable"
+        );
+        let err = quality_gate(&counts(3, 0, 3), 0.5).unwrap_err();
+        assert!(err.contains("no number accepted"), "{err}");
+        assert!(
+            quality_gate(&Counts::default(), 0.5).is_err(),
+            "an empty file uploads nothing"
+        );
     }
 
     #[test]

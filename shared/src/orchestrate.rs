@@ -71,6 +71,8 @@ pub struct RunSettings {
     /// Retries of a stage that failed `Transient`, 10 s apart and doubling (on the run's clock), as the state
     /// machine's `Retry`.
     pub retries: u32,
+    /// A run rejecting more of its rows (or accepting none) fails `InvalidInput` before any upload.
+    pub max_reject_ratio: f64,
 }
 
 impl Default for RunSettings {
@@ -81,6 +83,7 @@ impl Default for RunSettings {
             workers: 2,
             concurrency: 2,
             retries: 4,
+            max_reject_ratio: crate::normalize::DEFAULT_MAX_REJECT_RATIO,
         }
     }
 }
@@ -384,6 +387,8 @@ async fn drive(
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<(), StageError> {
     let manifest: Manifest = read_json(store, &run.keys().manifest()).await?;
+    crate::normalize::quality_gate(&manifest.counts, settings.max_reject_ratio)
+        .map_err(|why| StageError::InvalidInput(format!("run {} refused: {why}", run.run_id)))?;
     let mut shard_keys: Vec<String> = manifest
         .shards
         .iter()

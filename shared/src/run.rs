@@ -99,12 +99,16 @@ pub struct FormatInfo {
     pub encodings: Vec<String>,
     /// Layout per part (`fcc`, `delimited`, `single-column`).
     pub layouts: Vec<serde_json::Value>,
+    /// Archive members not read, each named: macOS metadata (`__MACOSX/…`, `._*`) holds no data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_members: Vec<String>,
 }
 
 impl FormatInfo {
     pub(crate) fn new(
         compression: Compression,
         parts: &[(Option<String>, Encoding, Detected)],
+        skipped_members: Vec<String>,
     ) -> FormatInfo {
         let name = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
         FormatInfo {
@@ -123,6 +127,7 @@ impl FormatInfo {
                     v
                 })
                 .collect(),
+            skipped_members,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! `{bucket, key, versionId?, list?}` re-run input) in; `runs/<runId>/` (manifest, shards, rejects) out.
 //!
 //! Environment: `DNCFLOW_BUCKET` (where runs are written; default: the source bucket), `DNCFLOW_DEFAULT_REGION`
-//! (default `US`), `DNCFLOW_SHARDS` (default 16).
+//! (default `US`), `DNCFLOW_SHARDS` (default 16), `DNCFLOW_MAX_REJECT_RATIO` (0.5: a file rejecting more of its rows,
+//! or accepting none, fails `InvalidInput` before anything is uploaded).
 
 use dncflow::events::parse_source_event;
 use dncflow::lambda::{answer, diagnostic, env_or, init_logging};
@@ -22,6 +23,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .and_then(|r| DefaultRegion::from_code(&r))
         .unwrap_or_default();
     let shards: u32 = env_or("DNCFLOW_SHARDS", 16);
+    let max_reject_ratio: f64 = env_or(
+        "DNCFLOW_MAX_REJECT_RATIO",
+        dncflow::normalize::DEFAULT_MAX_REJECT_RATIO,
+    );
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (s3, out_bucket) = (s3.clone(), out_bucket.clone());
         async move {
@@ -31,7 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             options.region = region;
             options.shard_count = shards;
             let bucket = out_bucket.unwrap_or_else(|| source.bucket.clone());
-            let output = normalize_object(&s3, &bucket, &source, options)
+            let output = normalize_object(&s3, &bucket, &source, options, max_reject_ratio)
                 .await
                 .map_err(|e| diagnostic("normalize", e))?;
             answer("normalize", &output)

@@ -99,7 +99,18 @@ const BUF: usize = 256 * 1024;
 pub fn for_each_part(
     name: &str,
     raw: Box<dyn Read + Send>,
+    each: impl FnMut(Part<'_>) -> Result<(), InputError>,
+) -> Result<Compression, InputError> {
+    for_each_part_noting(name, raw, each, &mut Vec::new())
+}
+
+/// The same, noting in `skipped` every archive member that is not read (macOS metadata: `__MACOSX/`, `._*`), so
+/// that the manifest can account for it.
+pub fn for_each_part_noting(
+    name: &str,
+    raw: Box<dyn Read + Send>,
     mut each: impl FnMut(Part<'_>) -> Result<(), InputError>,
+    skipped: &mut Vec<String>,
 ) -> Result<Compression, InputError> {
     let mut buffered = BufReader::with_capacity(BUF, raw);
     let head = buffered
@@ -130,7 +141,7 @@ pub fn for_each_part(
         spool
             .seek(SeekFrom::Start(0))
             .map_err(|e| InputError::io(name, e))?;
-        read_zip(name, spool, &mut each)?;
+        read_zip(name, spool, &mut each, skipped)?;
         return Ok(Compression::Zip);
     }
     each(decode_text(name, None, Box::new(buffered))?)?;
@@ -141,6 +152,7 @@ fn read_zip(
     name: &str,
     spool: File,
     each: &mut impl FnMut(Part<'_>) -> Result<(), InputError>,
+    skipped: &mut Vec<String>,
 ) -> Result<(), InputError> {
     let archive_err = |reason: String| InputError::Archive {
         file: name.to_string(),
@@ -164,6 +176,7 @@ fn read_zip(
                 .next()
                 .is_some_and(|b| b.starts_with("._"))
         {
+            skipped.push(member_name);
             continue;
         }
         members += 1;

@@ -180,6 +180,7 @@ pub async fn normalize_object(
     out_bucket: &str,
     source: &SourceObject,
     mut options: NormalizeOptions,
+    max_reject_ratio: f64,
 ) -> Result<NormalizeOutput, StageError> {
     options.list = source.list.clone();
     if options.default_source.is_empty() {
@@ -209,6 +210,13 @@ pub async fn normalize_object(
         bucket: out_bucket.to_string(),
     };
     let (manifest_key, shard_keys) = publish_run(&store, staging.path(), &manifest).await?;
+    // Published first, so that the manifest and rejects of a refused file can be read.
+    crate::normalize::quality_gate(&manifest.counts, max_reject_ratio).map_err(|why| {
+        StageError::InvalidInput(format!(
+            "run {} of {} refused: {why}",
+            manifest.run_id, source.key
+        ))
+    })?;
     tracing::info!(run_id = %manifest.run_id, rows = manifest.counts.rows, accepted = manifest.counts.accepted,
         rejected = manifest.counts.rejected, shards = shard_keys.len(), "normalized");
     Ok(NormalizeOutput {
