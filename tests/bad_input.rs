@@ -346,3 +346,42 @@ fn a_few_nul_bytes_refuse_nothing() {
         assert!(numbers.contains(&format!("+1202555{:04}", 3000 + i)));
     }
 }
+
+/// Every phone column is read: opt-out exports carry home, work and cell numbers, and a number in the second
+/// column is as much an opt-out as one in the first. Rejects name their column; a row-id `Number` column is never
+/// read as the phone column when a `Phone` column exists.
+#[test]
+fn every_phone_column_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "id,home_phone,cell_phone,work_phone,name\n\
+                1,(202) 555-0101,(202) 555-0102,,Ann\n\
+                2,,415-555-0100,12345,Bob\n\
+                3,,,,Cy\n";
+    let run = normalize(&write(dir.path(), "exports.csv", text.as_bytes())).unwrap();
+    assert_eq!(
+        balanced(&run),
+        vec!["+12025550101", "+12025550102", "+14155550100"]
+    );
+    let c = &run.manifest.counts;
+    // 3 numbers, "12345" rejected in work_phone, and the record with no number at all rejected once.
+    assert_eq!((c.rows, c.accepted, c.rejected), (5, 3, 2), "{c:?}");
+    let rejects = fs::read_to_string(run.dir.join("rejects.jsonl")).unwrap();
+    assert!(rejects.contains("\"column\":\"work_phone\""), "{rejects}");
+    let layout = &run.manifest.format.layouts[0];
+    assert_eq!(
+        layout["phoneColumn"], "home_phone+cell_phone+work_phone",
+        "{layout}"
+    );
+
+    let text = "Number,Phone\n1,(202) 555-0199\n2,(415) 555-0199\n";
+    let run = normalize(&write(dir.path(), "ids.csv", text.as_bytes())).unwrap();
+    assert_eq!(balanced(&run), vec!["+12025550199", "+14155550199"]);
+    assert_eq!(
+        run.manifest.counts.rejected, 0,
+        "the row id is not a phone column"
+    );
+
+    let text = "phone,mobile\n2025550111,2025550112\n";
+    let run = normalize(&write(dir.path(), "two.csv", text.as_bytes())).unwrap();
+    assert_eq!(balanced(&run), vec!["+12025550111", "+12025550112"]);
+}

@@ -291,6 +291,8 @@ struct Job<'a> {
     counts: Counts,
     template: EntryTemplate,
     member: Option<String>,
+    /// The phone column of the row being read, when the file has several (rejects name it).
+    column: Option<String>,
     error: Option<NormalizeError>,
     pending: std::collections::VecDeque<Pending>,
 }
@@ -322,6 +324,10 @@ impl<'a> Job<'a> {
         if let Some(m) = &self.member {
             rec.extend_from_slice(b",\"member\":");
             json_str(&mut rec, m);
+        }
+        if let Some(c) = &self.column {
+            rec.extend_from_slice(b",\"column\":");
+            json_str(&mut rec, c);
         }
         rec.extend_from_slice(b",\"reason\":\"");
         rec.extend_from_slice(code.as_bytes());
@@ -472,8 +478,11 @@ fn valid_jurisdiction(given: &[u8], derived: &str) -> Option<String> {
     (shape && g[..2] == *derived_country).then_some(g)
 }
 
-/// Read an expiration date: RFC 3339, `YYYY-MM-DD[ HH:MM:SS]`, `MM/DD/YYYY`, `YYYY/MM/DD`. Dates alone mean the end
-/// of that day, UTC. `None` when unreadable.
+/// Read an expiration date: RFC 3339, `YYYY-MM-DD[ HH:MM:SS]`, `MM/DD/YYYY`, `YYYY/MM/DD`. A date alone means the
+/// end of that day where it ends last, at UTC−12 (`2026-12-31` → `2027-01-01T11:59:59Z`): at 23:59:59 UTC the entry
+/// would stop suppressing in the afternoon of the day it names for a called party in the US. (The end of the day in
+/// the number's own time zone would be a few hours earlier and equally safe; without a time-zone table, the latest
+/// end of the day anywhere is the one that never ends early.) `None` when unreadable.
 pub fn parse_expiration(raw: &[u8]) -> Option<DateTime<Utc>> {
     let s = std::str::from_utf8(raw).ok()?.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -486,7 +495,9 @@ pub fn parse_expiration(raw: &[u8]) -> Option<DateTime<Utc>> {
     }
     for f in ["%Y-%m-%d", "%m/%d/%Y", "%Y/%m/%d", "%Y%m%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
-            return d.and_hms_opt(23, 59, 59).map(|t| t.and_utc());
+            return d
+                .and_hms_opt(23, 59, 59)
+                .map(|t| t.and_utc() + chrono::Duration::hours(12));
         }
     }
     None
@@ -558,6 +569,7 @@ pub fn normalize_into(
         counts: Counts::default(),
         template: EntryTemplate::new(&options.default_source),
         member: None,
+        column: None,
         error: None,
         pending: Default::default(),
     };
@@ -586,7 +598,12 @@ pub fn normalize_into(
                         source,
                         jurisdiction,
                         stray_quote,
-                    } => job.row(line, phone, expiration, source, jurisdiction, stray_quote),
+                        column,
+                    } => {
+                        job.column = column.map(str::to_string);
+                        job.row(line, phone, expiration, source, jurisdiction, stray_quote);
+                        job.column = None;
+                    }
                     RowEvent::Problem { line, problem, raw } => {
                         job.counts.rows += 1;
                         job.reject(line, problem.code(), raw)
@@ -775,7 +792,10 @@ mod tests {
             dc["jurisdiction"], "US-VA",
             "the file's own jurisdiction wins within the country"
         );
-        assert_eq!(dc["expirationDate"], "2030-01-01T23:59:59Z");
+        assert_eq!(
+            dc["expirationDate"], "2030-01-02T11:59:59Z",
+            "a date alone lasts until its end at UTC-12"
+        );
         assert_eq!(dc["source"], "state-list");
         assert_eq!(dc["line"], 2);
         let gb = lines
@@ -839,13 +859,14 @@ mod tests {
     #[test]
     fn expiration_formats() {
         let t = |s: &str| parse_expiration(s.as_bytes()).map(|d| d.to_rfc3339());
+        // The end of the day at UTC-12: still 2030-05-01 everywhere on Earth, 11:59 PM in Hawaii is 09:59:59Z.
         assert_eq!(
             t("2030-05-01").as_deref(),
-            Some("2030-05-01T23:59:59+00:00")
+            Some("2030-05-02T11:59:59+00:00")
         );
         assert_eq!(
             t("05/01/2030").as_deref(),
-            Some("2030-05-01T23:59:59+00:00")
+            Some("2030-05-02T11:59:59+00:00")
         );
         assert_eq!(
             t("2030-05-01T10:00:00-05:00").as_deref(),

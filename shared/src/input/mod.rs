@@ -121,6 +121,8 @@ pub enum RowEvent<'a> {
         jurisdiction: Option<&'a [u8]>,
         /// The row opened a quote that would have swallowed the next record: its quotes were read literally.
         stray_quote: bool,
+        /// The phone column's header, when the file has several phone columns (each non-empty one is a row).
+        column: Option<&'a str>,
     },
     /// A data row that cannot be read.
     Problem {
@@ -315,6 +317,7 @@ fn read_fcc(
             source: None,
             jurisdiction: None,
             stray_quote: false,
+            column: None,
         });
     };
     loop {
@@ -469,17 +472,34 @@ fn header_key(name: &[u8]) -> String {
         .collect()
 }
 
-const PHONE_NAMES: [&str; 9] = [
+/// Headers that name a phone column for sure. Besides these, any header ending in `phone`, `phonenumber`, `mobile`,
+/// `cell` or `cellphone` (`home_phone`, `Work Phone`, `cell_phone`), or `phone` followed by digits (`phone2`).
+const PHONE_NAMES: [&str; 10] = [
     "phone",
     "phonenumber",
-    "number",
     "telephone",
     "telephonenumber",
     "tel",
     "phoneno",
     "mobile",
     "msisdn",
+    "cell",
+    "mobilenumber",
 ];
+
+/// Headers that may name a phone column or something else (a row id): used only when no header names a phone
+/// column for sure, and only when exactly one of them is there.
+const MAYBE_PHONE_NAMES: [&str; 2] = ["number", "num"];
+
+fn names_a_phone(key: &str) -> bool {
+    PHONE_NAMES.contains(&key)
+        || ["phone", "phonenumber", "mobile", "cell", "cellphone"]
+            .iter()
+            .any(|suffix| key.len() > suffix.len() && key.ends_with(suffix))
+        || key
+            .strip_prefix("phone")
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
 const EXPIRATION_NAMES: [&str; 5] = [
     "expiration",
     "expires",
@@ -489,24 +509,62 @@ const EXPIRATION_NAMES: [&str; 5] = [
 ];
 
 struct Columns {
+    /// The (first) phone column.
     phone: usize,
+    /// Every phone column with its header, when the file has several (opt-out exports often carry home, work and
+    /// cell numbers): each non-empty one is a row of its own. Empty for a single phone column.
+    phones: Vec<(usize, String)>,
     expiration: Option<usize>,
     source: Option<usize>,
     jurisdiction: Option<usize>,
 }
 
+impl Columns {
+    fn single(phone: usize) -> Columns {
+        Columns {
+            phone,
+            phones: Vec::new(),
+            expiration: None,
+            source: None,
+            jurisdiction: None,
+        }
+    }
+}
+
 fn find_columns(fields: &[String], options: &ReadOptions) -> Option<Columns> {
     let keys: Vec<String> = fields.iter().map(|f| header_key(f.as_bytes())).collect();
     let position = |names: &[&str]| keys.iter().position(|k| names.contains(&k.as_str()));
-    let phone = match &options.column {
+    let phones: Vec<usize> = match &options.column {
         Some(c) => {
             let wanted = header_key(c.as_bytes());
-            keys.iter().position(|k| *k == wanted)?
+            vec![keys.iter().position(|k| *k == wanted)?]
         }
-        None => position(&PHONE_NAMES)?,
+        None => {
+            let sure: Vec<usize> = (0..keys.len())
+                .filter(|&i| names_a_phone(&keys[i]))
+                .collect();
+            let maybe: Vec<usize> = (0..keys.len())
+                .filter(|&i| MAYBE_PHONE_NAMES.contains(&keys[i].as_str()))
+                .collect();
+            // `Number,Phone`: the phone column wins, the row id is never read as one. Two `Number` columns and
+            // nothing else: ambiguous, never guessed.
+            match (sure.is_empty(), maybe.len()) {
+                (false, _) => sure,
+                (true, 1) => maybe,
+                _ => return None,
+            }
+        }
     };
     Some(Columns {
-        phone,
+        phone: phones[0],
+        phones: if phones.len() > 1 {
+            phones
+                .iter()
+                .map(|&i| (i, fields[i].trim().to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        },
         expiration: position(&EXPIRATION_NAMES),
         source: position(&["source"]),
         jurisdiction: position(&["jurisdiction"]),
@@ -666,7 +724,16 @@ fn read_delimited(
                 .map(|i| String::from_utf8_lossy(trim(field(i))).into_owned())
                 .collect();
             if let Some(found) = find_columns(&names, options) {
-                detected.phone_column = Some(names[found.phone].clone());
+                detected.phone_column = Some(if found.phones.is_empty() {
+                    names[found.phone].clone()
+                } else {
+                    found
+                        .phones
+                        .iter()
+                        .map(|(_, n)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                });
                 columns = Some(found);
                 on_event(RowEvent::Header);
                 continue;
@@ -678,12 +745,7 @@ fn read_delimited(
                 .filter(|&c| c >= 1)
             {
                 // A position: no header line unless the first row has no digit in that column.
-                columns = Some(Columns {
-                    phone: c - 1,
-                    expiration: None,
-                    source: None,
-                    jurisdiction: None,
-                });
+                columns = Some(Columns::single(c - 1));
                 detected.phone_column = Some(format!("#{c}"));
                 if !field(c - 1).iter().any(u8::is_ascii_digit) {
                     on_event(RowEvent::Header);
@@ -692,12 +754,7 @@ fn read_delimited(
             } else if ranges.len() == 1 || ranges.iter().skip(1).all(|&(s, e)| s == e) {
                 detected.layout = Layout::SingleColumn;
                 detected.delimiter = None;
-                columns = Some(Columns {
-                    phone: 0,
-                    expiration: None,
-                    source: None,
-                    jurisdiction: None,
-                });
+                columns = Some(Columns::single(0));
                 if !field(0).iter().any(u8::is_ascii_digit) {
                     // A header we do not know ("DNC numbers"): a title, not data.
                     on_event(RowEvent::Header);
@@ -724,6 +781,27 @@ fn read_delimited(
             continue;
         }
         let opt = |c: Option<usize>| c.map(field).map(trim).filter(|f| !f.is_empty());
+        // Several phone columns: every non-empty one is a row (a record with all of them empty is one row, rejected
+        // like any row without a number).
+        let mut emitted = false;
+        for (i, name) in &cols.phones {
+            if trim(field(*i)).is_empty() {
+                continue;
+            }
+            emitted = true;
+            on_event(RowEvent::Row {
+                line,
+                phone: field(*i),
+                expiration: opt(cols.expiration),
+                source: opt(cols.source),
+                jurisdiction: opt(cols.jurisdiction),
+                stray_quote,
+                column: Some(name),
+            });
+        }
+        if emitted {
+            continue;
+        }
         on_event(RowEvent::Row {
             line,
             phone: field(cols.phone),
@@ -731,6 +809,7 @@ fn read_delimited(
             source: opt(cols.source),
             jurisdiction: opt(cols.jurisdiction),
             stray_quote,
+            column: None,
         });
     }
     Ok(detected)
