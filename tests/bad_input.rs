@@ -36,6 +36,11 @@ fn normalize(path: &Path) -> Result<RunOutput, NormalizeError> {
 fn balanced(run: &RunOutput) -> Vec<String> {
     let c = &run.manifest.counts;
     assert_eq!(c.rows, c.accepted + c.duplicates + c.rejected, "{c:?}");
+    assert_eq!(
+        c.lines,
+        c.header_lines + c.blank_lines + c.records + c.continuation_lines,
+        "every physical line accounted for: {c:?}"
+    );
     let rejects = fs::read_to_string(run.dir.join("rejects.jsonl")).unwrap();
     assert_eq!(
         rejects.lines().count() as u64,
@@ -280,6 +285,13 @@ fn a_stray_opening_quote_never_swallows_the_next_record() {
     let run = normalize(&write(dir.path(), "stray.csv", text.as_bytes())).unwrap();
     let numbers = balanced(&run);
     assert_eq!(run.manifest.counts.rows, 2_000, "{:?}", run.manifest.counts);
+    assert_eq!(
+        (
+            run.manifest.counts.lines,
+            run.manifest.counts.continuation_lines
+        ),
+        (2_001, 0)
+    );
     assert_eq!(numbers.len(), 2_000);
     assert_eq!(flagged(&run, "STRAY_QUOTE"), 2_000);
     assert_eq!(run.manifest.counts.flagged.get("STRAY_QUOTE"), Some(&2_000));
@@ -289,6 +301,14 @@ fn a_stray_opening_quote_never_swallows_the_next_record() {
     let run = normalize(&write(dir.path(), "multi.csv", multi.as_bytes())).unwrap();
     assert_eq!(balanced(&run), vec!["+12025550198", "+12025550199"]);
     assert_eq!(run.manifest.counts.rows, 2);
+    assert_eq!(
+        (
+            run.manifest.counts.lines,
+            run.manifest.counts.continuation_lines
+        ),
+        (4, 1),
+        "the note's second line is a continuation line"
+    );
     assert_eq!(flagged(&run, "STRAY_QUOTE"), 0);
 }
 
@@ -309,6 +329,10 @@ fn mixed_line_endings_lose_no_row() {
     let run = normalize(&write(dir.path(), "mixed.csv", text.as_bytes())).unwrap();
     assert_eq!(balanced(&run).len(), 40, "{:?}", run.manifest.counts);
     assert_eq!(run.manifest.counts.rows, 40);
+    assert_eq!(
+        run.manifest.counts.lines, 41,
+        "one line per record and the header"
+    );
     // The same without a header (the FCC-shaped reader).
     let mut bare = String::new();
     for i in 0..40 {

@@ -619,6 +619,9 @@ pub fn normalize_into(
                 }
             })?;
             job.settle();
+            job.counts.lines += detected.lines;
+            job.counts.records += detected.records;
+            job.counts.continuation_lines += detected.continuation_lines;
             parts.push((part.member, part.encoding, detected));
             Ok(())
         },
@@ -661,8 +664,9 @@ pub fn normalize_into(
         default_region: options.region.name().to_string(),
         created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         counts: job.counts,
-        invariant: "rows = accepted + duplicates + rejected (header and blank lines counted apart)"
-            .into(),
+        invariant:
+            "rows = accepted + duplicates + rejected; lines = header + blank + records + continuation lines"
+                .into(),
         shard_count: options.shard_count.max(1),
         shards,
         rejects_key: "rejects.jsonl".into(),

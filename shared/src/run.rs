@@ -61,6 +61,16 @@ pub struct Counts {
     pub header_lines: u64,
     /// Blank lines (and records of empty fields).
     pub blank_lines: u64,
+    /// Physical lines read, over every part: `lines = header + blank + records + continuation lines`.
+    #[serde(default)]
+    pub lines: u64,
+    /// Data records (one per data line, or per multi-line record); with several phone columns a record gives
+    /// several rows.
+    #[serde(default)]
+    pub records: u64,
+    /// Lines joined to a record by a multi-line quoted field.
+    #[serde(default)]
+    pub continuation_lines: u64,
     /// Accepted numbers per flag.
     pub flagged: BTreeMap<String, u64>,
     /// Rejected rows per reason code.
@@ -72,6 +82,9 @@ impl Counts {
     pub fn balanced(&self) -> bool {
         self.rows == self.accepted + self.duplicates + self.rejected
             && self.rejected == self.reject_reasons.values().sum::<u64>()
+            && self.lines
+                == self.header_lines + self.blank_lines + self.records + self.continuation_lines
+            && self.records <= self.rows
     }
 }
 

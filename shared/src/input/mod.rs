@@ -145,6 +145,12 @@ pub struct Detected {
     pub delimiter: Option<String>,
     /// The phone column's header, if any.
     pub phone_column: Option<String>,
+    /// Physical lines read (LF, CRLF and lone CR each end one).
+    pub lines: u64,
+    /// Data records (a record with several phone columns is one record and several rows).
+    pub records: u64,
+    /// Lines joined to the line before them by a multi-line quoted field.
+    pub continuation_lines: u64,
 }
 
 /// Longest line kept whole.
@@ -245,11 +251,14 @@ pub fn read_rows(
         line_no: 0,
     };
     if options.column.is_none() && !judged.is_empty() && judged.iter().all(|l| is_fcc_line(l)) {
-        read_fcc(file, &mut lines, &mut on_event)?;
+        let (lines, blank) = read_fcc(file, &mut lines, &mut on_event)?;
         return Ok(Detected {
             layout: Layout::Fcc,
             delimiter: None,
             phone_column: None,
+            lines,
+            records: lines - blank,
+            continuation_lines: 0,
         });
     }
     let delimiter = sniff_delimiter(judged);
@@ -275,12 +284,14 @@ fn is_fcc_line(l: &[u8]) -> bool {
         })
 }
 
-/// FCC files are the bulk of the data: lines are cut straight out of a 1 MiB buffer, without copying.
+/// FCC files are the bulk of the data: lines are cut straight out of a 1 MiB buffer, without copying. Returns the
+/// physical lines read and how many of them were blank.
 fn read_fcc(
     file: &str,
     lines: &mut LineReader<Box<dyn BufRead + '_>>,
     on_event: &mut impl FnMut(RowEvent<'_>),
-) -> Result<(), InputError> {
+) -> Result<(u64, u64), InputError> {
+    let blank = std::cell::Cell::new(0u64);
     let mut buf = vec![0u8; MAX_LINE];
     let (mut start, mut end) = (0usize, 0usize);
     let mut line = lines.line_no;
@@ -298,6 +309,7 @@ fn read_fcc(
         }
         let l = trim(l);
         if l.is_empty() {
+            blank.set(blank.get() + 1);
             on_event(RowEvent::Blank);
             return;
         }
@@ -353,7 +365,7 @@ fn read_fcc(
                 line += 1;
                 emit(&buf[..end], line, &mut too_long);
             }
-            return Ok(());
+            return Ok((line, blank.get()));
         }
         end += n;
     }
@@ -657,12 +669,16 @@ fn read_delimited(
         layout: Layout::Delimited,
         delimiter: Some((delim as char).to_string()),
         phone_column: None,
+        lines: 0,
+        records: 0,
+        continuation_lines: 0,
     };
     let mut out = Vec::new();
     let mut ranges = Vec::new();
     let mut first = true;
     while let Some((line, mut record, too_long)) = next_line(lines, &mut pending).map_err(io_err)? {
         if too_long {
+            detected.records += 1;
             on_event(RowEvent::Problem {
                 line,
                 problem: RowProblem::LineTooLong,
@@ -702,6 +718,7 @@ fn read_delimited(
                 taken.push(next);
                 if split_fields(&record, delim, true, &mut out, &mut ranges) {
                     closed = true;
+                    detected.continuation_lines += taken.len() as u64;
                     break;
                 }
             }
@@ -772,6 +789,7 @@ fn read_delimited(
             on_event(RowEvent::Blank);
             continue;
         }
+        detected.records += 1;
         if cols.phone >= ranges.len() {
             on_event(RowEvent::Problem {
                 line,
@@ -812,6 +830,7 @@ fn read_delimited(
             column: None,
         });
     }
+    detected.lines = lines.line_no;
     Ok(detected)
 }
 
