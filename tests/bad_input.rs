@@ -16,6 +16,13 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn normalize(path: &Path) -> Result<RunOutput, NormalizeError> {
+    normalize_with(path, |_| {})
+}
+
+fn normalize_with(
+    path: &Path,
+    adjust: impl FnOnce(&mut NormalizeOptions),
+) -> Result<RunOutput, NormalizeError> {
     let out = path.parent().unwrap().join("out");
     let source = SourceIdentity {
         path: Some(path.display().to_string()),
@@ -23,6 +30,7 @@ fn normalize(path: &Path) -> Result<RunOutput, NormalizeError> {
     };
     let mut options = NormalizeOptions::new("bad-input");
     options.now = "2026-01-01T00:00:00Z".parse().unwrap();
+    adjust(&mut options);
     normalize_to_dir(
         Box::new(fs::File::open(path).unwrap()),
         source,
@@ -43,7 +51,7 @@ fn balanced(run: &RunOutput) -> Vec<String> {
     );
     let rejects = fs::read_to_string(run.dir.join("rejects.jsonl")).unwrap();
     assert_eq!(
-        rejects.lines().count() as u64,
+        rejects.lines().count() as u64 + c.rejects_not_written,
         c.rejected,
         "rejects file vs counts"
     );
@@ -408,4 +416,71 @@ fn every_phone_column_is_read() {
     let text = "phone,mobile\n2025550111,2025550112\n";
     let run = normalize(&write(dir.path(), "two.csv", text.as_bytes())).unwrap();
     assert_eq!(balanced(&run), vec!["+12025550111", "+12025550112"]);
+}
+
+/// Decompression and junk are bounded: a gzip that inflates past the byte limit or by an absurd ratio, or a zip of
+/// too many members, fails with an error naming the limit and its setting; past the rejects cap, each reason keeps
+/// its first samples and the rest are counted, never written.
+#[test]
+fn decompression_and_rejects_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let gzip = |data: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    };
+    let numbers: String = (0..200_000).map(|i| format!("202{:07}\n", i)).collect();
+    let err = normalize_with(
+        &write(dir.path(), "big.txt.gz", &gzip(numbers.as_bytes())),
+        |o| o.limits.max_inflated_bytes = 1 << 20,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("big.txt.gz") && err.contains("DNCFLOW_MAX_INFLATED_BYTES"),
+        "{err}"
+    );
+    // 80 MiB of blank lines from ~80 KiB: a decompression bomb.
+    let bomb = gzip(&vec![b'\n'; 80 << 20]);
+    let err = normalize(&write(dir.path(), "bomb.txt.gz", &bomb))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("DNCFLOW_MAX_INFLATION_RATIO"), "{err}");
+
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zipped);
+        for i in 0..20 {
+            z.start_file(format!("{i}.txt"), zip::write::SimpleFileOptions::default())
+                .unwrap();
+            z.write_all(b"2025550198\n").unwrap();
+        }
+        z.finish().unwrap();
+    }
+    let err = normalize_with(&write(dir.path(), "many.zip", &zipped.into_inner()), |o| {
+        o.limits.max_members = 10
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("20 members") && err.contains("DNCFLOW_MAX_ZIP_MEMBERS"),
+        "{err}"
+    );
+
+    let mut junk = String::from("phone\n2025550198\n");
+    for i in 0..1_000 {
+        junk += &format!("junk {i}\n");
+    }
+    let run = normalize_with(&write(dir.path(), "junk.csv", junk.as_bytes()), |o| {
+        o.max_rejects_kept = 10
+    })
+    .unwrap();
+    balanced(&run);
+    let c = &run.manifest.counts;
+    assert_eq!(c.rejected, 1_000);
+    assert_eq!(
+        c.rejects_not_written,
+        1_000 - dncflow::normalize::REJECT_SAMPLES,
+        "{c:?}"
+    );
 }

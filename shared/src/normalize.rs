@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use thiserror::Error;
 
 use crate::dedupe::SeenNumbers;
-use crate::input::decode::{for_each_part_noting, HashingReader, StreamDigest};
+use crate::input::decode::{for_each_part_noting, DecodeLimits, HashingReader, StreamDigest};
 use crate::input::{read_rows, InputError, ReadOptions, RowEvent};
 use crate::phone::{DefaultRegion, Flags, Normalized, Normalizer, RejectReason};
 use crate::run::{self, Counts, FormatInfo, Manifest, ShardInfo, SourceIdentity};
@@ -98,6 +98,11 @@ pub struct NormalizeOptions {
     pub default_source: String,
     /// Row reader options (phone column).
     pub read: ReadOptions,
+    /// Bounds on decompression (inflated bytes, ratio, zip members).
+    pub limits: DecodeLimits,
+    /// Rejects written in full to `rejects.jsonl`; past this, each reason keeps only its first
+    /// [`REJECT_SAMPLES`] records and the rest are counted (a file of junk must not fill `/tmp` with rejects).
+    pub max_rejects_kept: u64,
     /// "Now", for rejecting expired rows (injectable for tests; [`NormalizeOptions::new`] takes the start of today,
     /// UTC, and it is part of the run id).
     pub now: DateTime<Utc>,
@@ -112,6 +117,8 @@ impl NormalizeOptions {
             shard_count: 16,
             default_source: list.to_string(),
             read: ReadOptions::default(),
+            limits: DecodeLimits::default(),
+            max_rejects_kept: 100_000,
             now: start_of_day(Utc::now()),
         }
     }
@@ -147,6 +154,9 @@ pub struct RunOutput {
     /// The manifest written there.
     pub manifest: Manifest,
 }
+
+/// Records of each reject reason written to `rejects.jsonl` once the file holds [`NormalizeOptions::max_rejects_kept`].
+pub const REJECT_SAMPLES: u64 = 100;
 
 /// Additional entry flags decided by the job (not by the phone normalizer).
 const EXPIRATION_UNREADABLE: &str = "EXPIRATION_UNREADABLE";
@@ -313,11 +323,17 @@ impl<'a> Job<'a> {
 
     fn reject(&mut self, line: u64, code: &str, raw: &[u8]) {
         self.counts.rejected += 1;
-        *self
+        let of_reason = self
             .counts
             .reject_reasons
             .entry(code.to_string())
-            .or_default() += 1;
+            .or_default();
+        *of_reason += 1;
+        if self.counts.rejected > self.options.max_rejects_kept && *of_reason > REJECT_SAMPLES {
+            // Counted, not written: past the cap each reason keeps its first samples.
+            self.counts.rejects_not_written += 1;
+            return;
+        }
         let mut rec = Vec::with_capacity(96 + raw.len());
         rec.extend_from_slice(b"{\"line\":");
         rec.extend_from_slice(line.to_string().as_bytes());
@@ -626,6 +642,7 @@ pub fn normalize_into(
             Ok(())
         },
         &mut skipped_members,
+        options.limits,
     )?;
     if let Some(e) = job.error.take() {
         return Err(e);

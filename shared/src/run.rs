@@ -75,6 +75,13 @@ pub struct Counts {
     pub flagged: BTreeMap<String, u64>,
     /// Rejected rows per reason code.
     pub reject_reasons: BTreeMap<String, u64>,
+    /// Rejected rows counted but not written to `rejects.jsonl` (past the cap, beyond each reason's samples).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rejects_not_written: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {

@@ -53,6 +53,78 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// Bounds on what a compressed input may expand to: a small archive of junk must not fill a Lambda's `/tmp` or its
+/// time. Each limit, when hit, fails the file with an error naming it and the setting that raises it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecodeLimits {
+    /// Most bytes all parts together may inflate to (`DNCFLOW_MAX_INFLATED_BYTES`).
+    pub max_inflated_bytes: u64,
+    /// Largest inflated/compressed ratio, judged once more than 64 MiB are inflated (`DNCFLOW_MAX_INFLATION_RATIO`):
+    /// real exports compress 3–20×, a decompression bomb by thousands.
+    pub max_ratio: f64,
+    /// Most members a zip archive may hold (`DNCFLOW_MAX_ZIP_MEMBERS`).
+    pub max_members: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_inflated_bytes: 8 << 30,
+            max_ratio: 200.0,
+            max_members: 10_000,
+        }
+    }
+}
+
+/// Below this much inflated data the ratio is not judged (a tiny file of repeated lines compresses very well).
+const RATIO_FLOOR: u64 = 64 << 20;
+
+/// Counts the compressed bytes a decompressor reads.
+struct Counting<R> {
+    inner: R,
+    count: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A decompressed stream held to [`DecodeLimits`]: an error naming the limit once it is passed.
+struct Inflated<R> {
+    inner: R,
+    inflated: Arc<std::sync::atomic::AtomicU64>,
+    compressed: Arc<std::sync::atomic::AtomicU64>,
+    limits: DecodeLimits,
+}
+
+impl<R: Read> Read for Inflated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = self.inner.read(buf)?;
+        let total = self.inflated.fetch_add(n as u64, Relaxed) + n as u64;
+        if total > self.limits.max_inflated_bytes {
+            return Err(io::Error::other(format!(
+                "inflates past {} bytes, the limit (DNCFLOW_MAX_INFLATED_BYTES)",
+                self.limits.max_inflated_bytes
+            )));
+        }
+        let compressed = self.compressed.load(Relaxed).max(1);
+        if total > RATIO_FLOOR && total as f64 > self.limits.max_ratio * compressed as f64 {
+            return Err(io::Error::other(format!(
+                "inflates more than {}× its compressed size ({total} bytes from {compressed}), the limit \
+                 (DNCFLOW_MAX_INFLATION_RATIO): a decompression bomb?",
+                self.limits.max_ratio
+            )));
+        }
+        Ok(n)
+    }
+}
+
 /// How the raw stream was compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,17 +173,20 @@ pub fn for_each_part(
     raw: Box<dyn Read + Send>,
     each: impl FnMut(Part<'_>) -> Result<(), InputError>,
 ) -> Result<Compression, InputError> {
-    for_each_part_noting(name, raw, each, &mut Vec::new())
+    for_each_part_noting(name, raw, each, &mut Vec::new(), DecodeLimits::default())
 }
 
 /// The same, noting in `skipped` every archive member that is not read (macOS metadata: `__MACOSX/`, `._*`), so
-/// that the manifest can account for it.
+/// that the manifest can account for it, and holding decompression to `limits`.
 pub fn for_each_part_noting(
     name: &str,
     raw: Box<dyn Read + Send>,
     mut each: impl FnMut(Part<'_>) -> Result<(), InputError>,
     skipped: &mut Vec<String>,
+    limits: DecodeLimits,
 ) -> Result<Compression, InputError> {
+    let inflated = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let compressed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut buffered = BufReader::with_capacity(BUF, raw);
     let head = buffered
         .fill_buf()
@@ -122,9 +197,17 @@ pub fn for_each_part_noting(
         return Ok(Compression::None);
     }
     if head.starts_with(&[0x1f, 0x8b]) {
-        let gz = flate2::read::MultiGzDecoder::new(buffered);
+        let gz = flate2::read::MultiGzDecoder::new(BufReader::new(Counting {
+            inner: buffered,
+            count: compressed.clone(),
+        }));
         let reader = NamedErrors {
-            inner: gz,
+            inner: Inflated {
+                inner: gz,
+                inflated,
+                compressed,
+                limits,
+            },
             name: name.to_string(),
             what: "gzip stream",
         };
@@ -138,10 +221,20 @@ pub fn for_each_part_noting(
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         let mut spool = tempfile::tempfile().map_err(|e| InputError::io(name, e))?;
         io::copy(&mut buffered, &mut spool).map_err(|e| InputError::io(name, e))?;
+        let size = spool
+            .seek(SeekFrom::End(0))
+            .map_err(|e| InputError::io(name, e))?;
+        compressed.store(size, std::sync::atomic::Ordering::Relaxed);
         spool
             .seek(SeekFrom::Start(0))
             .map_err(|e| InputError::io(name, e))?;
-        read_zip(name, spool, &mut each, skipped)?;
+        let held = Inflated {
+            inner: io::empty(),
+            inflated,
+            compressed,
+            limits,
+        };
+        read_zip(name, spool, &mut each, skipped, &held)?;
         return Ok(Compression::Zip);
     }
     each(decode_text(name, None, Box::new(buffered))?)?;
@@ -153,6 +246,7 @@ fn read_zip(
     spool: File,
     each: &mut impl FnMut(Part<'_>) -> Result<(), InputError>,
     skipped: &mut Vec<String>,
+    held: &Inflated<io::Empty>,
 ) -> Result<(), InputError> {
     let archive_err = |reason: String| InputError::Archive {
         file: name.to_string(),
@@ -160,6 +254,13 @@ fn read_zip(
     };
     let mut archive = zip::ZipArchive::new(spool)
         .map_err(|e| archive_err(format!("not a readable zip archive: {e}")))?;
+    if archive.len() > held.limits.max_members {
+        return Err(archive_err(format!(
+            "{} members, more than the limit of {} (DNCFLOW_MAX_ZIP_MEMBERS)",
+            archive.len(),
+            held.limits.max_members
+        )));
+    }
     let mut members = 0;
     for i in 0..archive.len() {
         let member = archive
@@ -182,7 +283,12 @@ fn read_zip(
         members += 1;
         let label = format!("{name}!{member_name}");
         let reader = NamedErrors {
-            inner: member,
+            inner: Inflated {
+                inner: member,
+                inflated: held.inflated.clone(),
+                compressed: held.compressed.clone(),
+                limits: held.limits,
+            },
             name: label.clone(),
             what: "zip member",
         };
