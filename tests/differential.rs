@@ -43,12 +43,18 @@ fn explain(case: &Case, flags: Flags, e164: &str) -> Option<&'static str> {
         return Some("pre-cleaning recovered a spreadsheet artefact or trailing words libphonenumber cannot read");
     }
     if flags.contains(Flags::UNVERIFIED_RANGE) {
-        return Some("international number with a possible length for its country, outside the crate's ranges");
+        return Some(if e164.starts_with("+1") {
+            "North American number outside the US and Canada, exchange not in service: kept, flagged UNVERIFIED_RANGE"
+        } else {
+            "international number with a possible length for its country, outside the crate's ranges"
+        });
     }
     if let Some(national) = e164.strip_prefix("+1") {
+        // Only US and Canadian area codes are excused by area code: elsewhere in North America (the Caribbean, the
+        // Pacific territories) a number outside libphonenumber's exchanges must carry UNVERIFIED_RANGE (above).
         let npa: u16 = national[..3].parse().ok()?;
-        if tables::npa(npa).is_some() {
-            return Some("known area code, exchange outside libphonenumber's ranges for it (partial area codes)");
+        if tables::npa(npa).is_some_and(|i| matches!(i.country, "US" | "CA" | "NANP")) {
+            return Some("US or Canadian area code, exchange outside libphonenumber's ranges for it (partial area codes)");
         }
     }
     if phonenumber::parse(None, e164).is_ok_and(|n| n.is_valid()) {

@@ -393,7 +393,15 @@ impl Normalizer {
             return Err(RejectReason::InvalidExchange);
         }
         let jurisdiction = match info {
-            Some(info) => info.jurisdiction(self.nanp_country()),
+            Some(info) => {
+                // Outside the US and Canada (the Caribbean, the Pacific territories) libphonenumber knows which
+                // exchanges are in service: a number outside them is kept (never drop a dialable number) but flagged,
+                // as international numbers outside the crate's ranges are. Rare in US lists: the slow check is cheap.
+                if !matches!(info.country, "US" | "CA" | "NANP") && !nanp_range_valid(national) {
+                    flags |= Flags::UNVERIFIED_RANGE;
+                }
+                info.jurisdiction(self.nanp_country())
+            }
             None => {
                 // N11 codes are service codes and X9X codes are reserved for expansion: never assigned.
                 if npa % 100 == 11 || (npa / 10) % 10 == 9 {
@@ -587,6 +595,12 @@ impl Normalizer {
 
 /// Whether libphonenumber would keep `raw` rather than the crate's `stripped` national number, and if so whether
 /// `raw` is a valid number: `Some(valid)` to keep, `None` to accept the stripping.
+/// Whether libphonenumber's metadata (the `phonenumber` crate's) has `national` (ten digits, +1) in service.
+fn nanp_range_valid(national: u64) -> bool {
+    grow_regex_cache();
+    phonenumber::parse(None, format!("+1{national:010}")).is_ok_and(|n| n.is_valid())
+}
+
 /// The value of `b` when it is exactly ten ASCII digits.
 #[inline]
 fn ten_digits(b: &[u8]) -> Option<u64> {
