@@ -484,3 +484,65 @@ fn decompression_and_rejects_are_bounded() {
         "{c:?}"
     );
 }
+
+mod properties {
+    //! Property tests of the readers and the normalizer on generated hostile input: no panic, the accounting always
+    //! balances, and no junk line changes what happens to the other rows. Bounded case counts, so they run in CI.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Bytes a hostile CSV is made of: quotes, delimiters, line ends, NULs, digits, letters, non-ASCII.
+    fn hostile_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        let alphabet: Vec<u8> = b"\"',;|\t\r\n\0 0123456789+-().abcXYZ\xc3\xa9\xff".to_vec();
+        proptest::collection::vec(proptest::sample::select(alphabet), 0..max)
+    }
+
+    /// Normalize `bytes`; the accepted numbers of a balanced run (checked against its files before they go).
+    fn run_bytes(bytes: &[u8]) -> Result<Vec<String>, NormalizeError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "prop.csv", bytes);
+        normalize(&path).map(|run| balanced(&run))
+    }
+
+    proptest! {
+        // 128 cases each in CI (well under a second); PROPTEST_CASES=20000 for a longer hunt.
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+            ..ProptestConfig::default()
+        })]
+
+        /// Any bytes: a balanced run or a clear input error, never a panic, never an unbalanced count.
+        #[test]
+        fn any_input_balances_or_is_refused_clearly(bytes in hostile_bytes(2048)) {
+            match run_bytes(&bytes) {
+                Ok(_) => {}
+                Err(NormalizeError::Input(e)) => prop_assert!(!e.to_string().is_empty()),
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+
+        /// A junk line between good records changes nothing for them: every good number is accepted.
+        #[test]
+        fn a_junk_line_never_costs_another_row(
+            junk in hostile_bytes(200),
+            at in 0usize..30,
+            first in 1000u32..8000,
+        ) {
+            let numbers: Vec<String> = (0..30).map(|i| format!("+1202555{:04}", first + i)).collect();
+            let mut bytes = b"phone,name\n".to_vec();
+            for (i, n) in numbers.iter().enumerate() {
+                if i == at {
+                    bytes.extend_from_slice(&junk);
+                    bytes.push(b'\n');
+                }
+                bytes.extend_from_slice(
+                    format!("(202) 555-{},Name {i}\n", &n[8..]).as_bytes(),
+                );
+            }
+            let accepted = run_bytes(&bytes).unwrap();
+            for n in &numbers {
+                prop_assert!(accepted.contains(n), "{n} lost after junk {:?}", String::from_utf8_lossy(&junk));
+            }
+        }
+    }
+}
