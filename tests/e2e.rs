@@ -61,6 +61,8 @@ struct Outcome {
     error: Option<String>,
     cause: Option<String>,
     invocations: Value,
+    /// The largest state input or output: `{bytes, state}`.
+    max_payload: Value,
 }
 
 impl World {
@@ -235,6 +237,7 @@ impl World {
             error: text("error"),
             cause: text("cause"),
             invocations: v["invocations"].clone(),
+            max_payload: v["maxPayload"].clone(),
         }
     }
 
@@ -1160,4 +1163,53 @@ async fn a_timed_out_execution_is_recorded_failed_and_stays_failed_until_its_sou
     let ok: ListStatus = world.get_json("status/optouts/latest.json").await;
     assert_eq!(ok.status, "SUCCESS", "{ok:?}");
     assert!(ok.open_failures.is_empty());
+}
+
+/// The state stays far below Step Functions' 256 KB payload limit whatever the shard count: each shard's result is
+/// its last write time only, and the shard keys are held once. 2,000 shards of a few entries each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_shards_keep_every_state_payload_under_the_limit() {
+    let world = World::new(SimConfig {
+        propagation_secs: (0, 1),
+        entries_rate: 1000.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let api = sim_client(&world.sim, 100.0);
+    ensure_list(&api, "wide").await.unwrap();
+    let mut csv = String::from("phone\n");
+    for i in 0..12_000u32 {
+        csv += &format!("(212) {:03}-{:04}\n", 200 + i / 10_000, i % 10_000);
+    }
+    world.drop_file("incoming/wide/many.csv", csv).await;
+    let out = world.execute_with(
+        "wide",
+        s3_event("incoming/wide/many.csv"),
+        60_000,
+        &[("DNCFLOW_SHARDS", "2000"), ("DNCFLOW_TENANT_RATE", "1000")],
+    );
+    assert_eq!(out.status, "SUCCEEDED", "{out:?}");
+    let status: ListStatus = world.get_json("status/wide/latest.json").await;
+    let report: RunReport = world.get_json(&status.report_key).await;
+    let manifest: Manifest = world
+        .get_json(&format!("runs/{}/manifest.json", report.run_id))
+        .await;
+    assert!(
+        manifest.shards.len() >= 1_990,
+        "{} shards",
+        manifest.shards.len()
+    );
+    assert_eq!(report.found, 12_000);
+    let bytes = out.max_payload["bytes"].as_u64().unwrap();
+    println!(
+        "{} shards: largest state payload {} bytes ({})",
+        manifest.shards.len(),
+        bytes,
+        out.max_payload["state"]
+    );
+    assert!(bytes > 50_000, "the measure sees the shard keys: {bytes}");
+    assert!(
+        bytes < 256 * 1024,
+        "over Step Functions' 256 KB limit: {bytes}"
+    );
 }

@@ -7,7 +7,8 @@
 // CONFIG: { definition, substitutions: {Name: value}, functions: {name: binaryPath}, env: {K: V},
 //           functionEnv?: {name: {K: V}}, executionName?,
 //           deadlineMs: {name: ms}, input, retryIntervalMs, maxInstances, logFile, timeoutMs }
-// Prints one JSON line: { status: "SUCCEEDED"|"FAILED", output?, error?, cause?, invocations: {name: n} }.
+// Prints one JSON line: { status: "SUCCEEDED"|"FAILED", output?, error?, cause?, invocations: {name: n},
+//                         maxPayload: {bytes, state} } (the largest state input or output).
 //
 // Direct invocations instead of an execution (a function outside the state machine, as a Function URL calls it):
 // CONFIG: { functions, env, logFile, invoke: { function: name, payloads: [event, …] } }
@@ -16,7 +17,7 @@
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
 
@@ -205,7 +206,8 @@ const functions = Object.fromEntries(
 function finish(outcome) {
   outcome.invocations = Object.fromEntries(Object.values(functions).map((f) => [f.name, f.count]));
   for (const f of Object.values(functions)) f.stop();
-  process.stdout.write(JSON.stringify(outcome) + '\n');
+  // Synchronously: process.exit would cut an asynchronous write to a pipe at 64-128 KiB.
+  writeSync(1, JSON.stringify(outcome) + '\n');
   process.exit(0);
 }
 
@@ -256,6 +258,20 @@ const execution = machine.run(config.input, {
     },
   },
 });
+// The largest state input or output of the execution: Step Functions refuses a payload over 256 KB, and this
+// harness would not, so it measures (outcome.maxPayload) for the tests to check.
+let maxPayload = { bytes: 0, state: null };
+const watching = (async () => {
+  for await (const event of execution.eventLogs) {
+    const state = event.state;
+    if (!state) continue;
+    for (const value of [state.input, state.output]) {
+      if (value === undefined) continue;
+      const bytes = Buffer.byteLength(JSON.stringify(value));
+      if (bytes > maxPayload.bytes) maxPayload = { bytes, state: state.name };
+    }
+  }
+})();
 // A hung execution must fail the test, not hang it.
 const timer = setTimeout(() => execution.abort(), config.timeoutMs ?? 300_000);
 let outcome;
@@ -268,4 +284,6 @@ try {
   outcome = { status: 'FAILED', error: inner.name, cause: inner.message };
 }
 clearTimeout(timer);
+await Promise.race([watching, new Promise((resolve) => setTimeout(resolve, 500))]);
+outcome.maxPayload = maxPayload;
 finish(outcome);

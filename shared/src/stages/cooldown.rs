@@ -34,7 +34,10 @@ pub struct CooldownTask {
     /// Checks done so far in this round.
     #[serde(default)]
     pub attempt: u32,
-    /// `lastWriteAt` of every shard's last upload invocation (the Map's results).
+    /// When the round's writes ended: `lastWriteAt` of the upload invocations (the local driver), or what the first
+    /// check answered (the state machine, which keeps no per-shard results so that its state stays small whatever
+    /// the shard count). Empty on the first check: the uploads have just ended, so "now" is no earlier than any
+    /// write, and the cooldown counts from it.
     #[serde(default)]
     pub last_writes: Vec<Option<String>>,
 }
@@ -58,6 +61,9 @@ pub struct CooldownOutput {
     /// Ready with canary numbers not suppressed: handed to reconciliation (lost writes or a list not propagating).
     #[serde(default)]
     pub canary_handed_over: usize,
+    /// The last write the cooldown counts from, for the next check's `lastWrites`.
+    #[serde(default)]
+    pub last_writes: Vec<Option<String>>,
 }
 
 /// Cooldown settings.
@@ -143,7 +149,9 @@ pub async fn cooldown_stage(
         .flatten()
         .filter_map(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|d| d.with_timezone(&Utc))
-        .max();
+        .max()
+        // No write time handed over: the uploads ended no later than now.
+        .unwrap_or(now);
     let mut out = CooldownOutput {
         ready: false,
         wait_seconds: 0,
@@ -152,14 +160,13 @@ pub async fn cooldown_stage(
         canary_probed: 0,
         canary_suppressed: 0,
         canary_handed_over: 0,
+        last_writes: vec![Some(last_write.to_rfc3339())],
     };
-    if let Some(last) = last_write {
-        let c = cooldown(last, now, settings.min);
-        if !c.elapsed {
-            out.elapsed = false;
-            out.wait_seconds = c.wait_seconds;
-            return Ok(out);
-        }
+    let c = cooldown(last_write, now, settings.min);
+    if !c.elapsed {
+        out.elapsed = false;
+        out.wait_seconds = c.wait_seconds;
+        return Ok(out);
     }
     let keys = task.run.keys();
     let manifest: Manifest = read_json(store, &keys.manifest()).await?;
@@ -178,10 +185,8 @@ pub async fn cooldown_stage(
     out.canary_suppressed = canary.suppressed();
     tracing::info!(run_id = %task.run.run_id, round = task.round, attempt, probed = canary.probed,
         suppressed = canary.suppressed(), pending = ?canary.result().pending, "canary probed");
-    let settled = last_write.is_none_or(|last| {
-        let since = (now - last).to_std().unwrap_or_default();
-        since >= settings.settle.max(settings.min)
-    });
+    let settled =
+        (now - last_write).to_std().unwrap_or_default() >= settings.settle.max(settings.min);
     if canary.pending.is_empty() || (canary.suppressed() > 0 && settled) {
         if !canary.pending.is_empty() {
             out.canary_handed_over = canary.pending.len();
