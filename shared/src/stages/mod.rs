@@ -63,6 +63,16 @@ pub enum StageError {
 }
 
 impl StageError {
+    /// Every error name a stage can produce: what the state machine's `Retry`/`Catch` may match.
+    pub const NAMES: [&'static str; 6] = [
+        "InvalidInput",
+        "Transient",
+        "Fatal",
+        "NotSuppressing",
+        "CircuitOpen",
+        "NotPropagated",
+    ];
+
     /// The stable error name.
     pub fn error_name(&self) -> &'static str {
         match self {
@@ -229,4 +239,88 @@ pub async fn normalize_object(
         accepted: manifest.counts.accepted,
         rejected: manifest.counts.rejected,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state machine and the code agree on error names: every name a `Retry` or `Catch` matches (besides Step
+    /// Functions' own `States.*` and `Lambda.*`) is one the stages produce, every name the stages produce is one
+    /// `error_name` gives, and every Task that can fail with them catches everything (`States.ALL`) into the failure
+    /// recorder, so no stage error ends an execution without a status.
+    #[test]
+    fn the_state_machine_matches_exactly_the_error_names_the_code_produces() {
+        let definition: serde_json::Value =
+            serde_json::from_str(include_str!("../../../infra/statemachine.asl.json")).unwrap();
+        let mut named = std::collections::BTreeSet::new();
+        let mut tasks = Vec::new();
+        fn walk<'a>(
+            states: &'a serde_json::Value,
+            named: &mut std::collections::BTreeSet<String>,
+            tasks: &mut Vec<(&'a str, &'a serde_json::Value)>,
+        ) {
+            for (name, state) in states.as_object().unwrap() {
+                for key in ["Retry", "Catch"] {
+                    for rule in state[key].as_array().into_iter().flatten() {
+                        for e in rule["ErrorEquals"].as_array().unwrap() {
+                            named.insert(e.as_str().unwrap().to_string());
+                        }
+                    }
+                }
+                if state["Type"] == "Task" {
+                    tasks.push((name.as_str(), state));
+                }
+                if let Some(inner) = state.get("ItemProcessor") {
+                    walk(&inner["States"], named, tasks);
+                }
+            }
+        }
+        walk(&definition["States"], &mut named, &mut tasks);
+        for name in &named {
+            assert!(
+                name.starts_with("States.")
+                    || name.starts_with("Lambda.")
+                    || StageError::NAMES.contains(&name.as_str()),
+                "the definition matches {name}, which no stage produces"
+            );
+        }
+        let produced = [
+            StageError::InvalidInput(String::new()),
+            StageError::Transient(String::new()),
+            StageError::Fatal(String::new()),
+            StageError::NotSuppressing(String::new()),
+            StageError::CircuitOpen(String::new()),
+            StageError::NotPropagated(String::new()),
+        ];
+        assert_eq!(
+            produced
+                .iter()
+                .map(StageError::error_name)
+                .collect::<Vec<_>>(),
+            StageError::NAMES
+        );
+        assert!(
+            named.contains("Transient"),
+            "transient failures are retried"
+        );
+        let catches_all = |state: &serde_json::Value| {
+            state["Catch"].as_array().into_iter().flatten().any(|c| {
+                c["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "States.ALL")
+            })
+        };
+        for (name, state) in tasks {
+            // Tasks inside the Map fail the Map, whose own Catch records the failure.
+            let inside_map = name == "UploadShard";
+            assert!(
+                inside_map || catches_all(state),
+                "Task {name} can end the execution without a status"
+            );
+        }
+        assert!(catches_all(&definition["States"]["UploadShards"]));
+    }
 }
