@@ -64,6 +64,31 @@ async fn drop_and_upload(
     out
 }
 
+/// moto's S3 with the bucket, the simulator with list `optouts` provisioned, and clients for both.
+async fn world(
+    config: SimConfig,
+) -> (
+    dncflow_tests::Moto,
+    cxone_sim::RunningSim,
+    aws_sdk_s3::Client,
+    S3Store,
+    dncflow::cxone::v2::V2Client,
+) {
+    let moto = start_moto();
+    let sim = cxone_sim::spawn(config, 0).await.unwrap();
+    let s3 = s3_client(&moto.url);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let store = S3Store {
+        client: s3.clone(),
+        bucket: BUCKET.into(),
+    };
+    let api = sim_client(&sim, 200.0);
+    dncflow::orchestrate::ensure_list(&api, "optouts")
+        .await
+        .unwrap();
+    (moto, sim, s3, store, api)
+}
+
 /// A webhook that refuses its first delivery (500) and accepts the rest; returns its URL, the delivery count and
 /// the bodies it accepted.
 async fn flaky_webhook() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>) {
@@ -123,26 +148,11 @@ async fn flaky_webhook() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audited() {
-    let moto = start_moto();
-    let sim = cxone_sim::spawn(
-        SimConfig {
-            propagation_secs: (3600, 3600),
-            ..SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
-    let s3 = s3_client(&moto.url);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let store = S3Store {
-        client: s3.clone(),
-        bucket: BUCKET.into(),
-    };
-    let api = sim_client(&sim, 200.0);
-    dncflow::orchestrate::ensure_list(&api, "optouts")
-        .await
-        .unwrap();
+    let (_moto, sim, s3, store, api) = world(SimConfig {
+        propagation_secs: (3600, 3600),
+        ..SimConfig::default()
+    })
+    .await;
 
     // Run 1: uploaded and reconciled: SUCCESS, its snapshot written.
     let csv = |from: u32| -> String {
@@ -284,36 +294,21 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allowed() {
     use cxone_sim::{Endpoint, FaultKind, FaultRule};
-    let moto = start_moto();
-    let sim = cxone_sim::spawn(
-        SimConfig {
-            propagation_secs: (0, 0),
-            faults: vec![FaultRule {
-                endpoint: Endpoint::EntriesPost,
-                kind: FaultKind::RejectEntries {
-                    code: "INVALID_JURISDICTION".into(),
-                    per_entry: 0.1,
-                },
-                probability: 1.0,
-                after: 0,
-                count: None,
-            }],
-            ..SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
-    let s3 = s3_client(&moto.url);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let store = S3Store {
-        client: s3.clone(),
-        bucket: BUCKET.into(),
-    };
-    let api = sim_client(&sim, 200.0);
-    dncflow::orchestrate::ensure_list(&api, "optouts")
-        .await
-        .unwrap();
+    let (_moto, sim, s3, store, api) = world(SimConfig {
+        propagation_secs: (0, 0),
+        faults: vec![FaultRule {
+            endpoint: Endpoint::EntriesPost,
+            kind: FaultKind::RejectEntries {
+                code: "INVALID_JURISDICTION".into(),
+                per_entry: 0.1,
+            },
+            probability: 1.0,
+            after: 0,
+            count: None,
+        }],
+        ..SimConfig::default()
+    })
+    .await;
     let key = dncflow::check::AuditKey::new("v1", b"check-stage test audit key").unwrap();
     let ask = |numbers: &[String]| CheckRequest {
         contacts: numbers

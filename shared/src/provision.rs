@@ -87,26 +87,33 @@ fn maybe_created(e: &CxoneError) -> bool {
     e.is_transient() || matches!(e, CxoneError::Api { status: 409, .. })
 }
 
-/// Create the list unless it exists. A create that fails ambiguously (5xx, reset) may or may not have happened: the
-/// list is read back by name, and created again only if absent.
-pub async fn create_list_if_absent(
-    api: &dyn DncApi,
-    list: &NewList,
-) -> Result<DncList, PipelineError> {
+/// Run `create`; when it fails ambiguously (it may have happened), look for the object with `find` and take it if
+/// it is there, else try again, at most [`CREATE_ATTEMPTS`] times. `what` names the object in logs.
+async fn create_if_absent<T, C, CF, F, FF>(
+    what: &str,
+    create: C,
+    find: F,
+) -> Result<T, PipelineError>
+where
+    C: Fn() -> CF,
+    CF: std::future::Future<Output = Result<T, CxoneError>>,
+    F: Fn() -> FF,
+    FF: std::future::Future<Output = Result<Option<T>, CxoneError>>,
+{
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match api.create_list(list).await {
+        match create().await {
             Ok(created) => return Ok(created),
             Err(e) if maybe_created(&e) => {
-                if let Some(found) = api.find_list(&list.name).await? {
-                    tracing::info!(list = %list.name, "create answered {e}; the list exists: continuing");
+                if let Some(found) = find().await? {
+                    tracing::info!(what, "create answered {e}; it exists: continuing");
                     return Ok(found);
                 }
                 if attempt >= CREATE_ATTEMPTS {
                     return Err(e.into());
                 }
-                tracing::warn!(list = %list.name, attempt, error = %e, "list create failed and the list is absent: again");
+                tracing::warn!(what, attempt, error = %e, "create failed and nothing exists: again");
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
             }
             Err(e) => return Err(e.into()),
@@ -114,30 +121,31 @@ pub async fn create_list_if_absent(
     }
 }
 
+/// Create the list unless it exists. A create that fails ambiguously (5xx, reset) may or may not have happened: the
+/// list is read back by name, and created again only if absent.
+pub async fn create_list_if_absent(
+    api: &dyn DncApi,
+    list: &NewList,
+) -> Result<DncList, PipelineError> {
+    create_if_absent(
+        &format!("list {}", list.name),
+        || api.create_list(list),
+        || api.find_list(&list.name),
+    )
+    .await
+}
+
 /// Create the rule unless one of the same name exists, with the same read-back on an ambiguous failure.
 pub async fn create_rule_if_absent(
     api: &dyn DncApi,
     rule: &DncRule,
 ) -> Result<DncRule, PipelineError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match api.create_rule(rule).await {
-            Ok(created) => return Ok(created),
-            Err(e) if maybe_created(&e) => {
-                if let Some(found) = api.rules().await?.into_iter().find(|r| r.name == rule.name) {
-                    tracing::info!(rule = %rule.name, "create answered {e}; the rule exists: continuing");
-                    return Ok(found);
-                }
-                if attempt >= CREATE_ATTEMPTS {
-                    return Err(e.into());
-                }
-                tracing::warn!(rule = %rule.name, attempt, error = %e, "rule create failed and the rule is absent: again");
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    create_if_absent(
+        &format!("rule {}", rule.name),
+        || api.create_rule(rule),
+        || async { Ok(api.rules().await?.into_iter().find(|r| r.name == rule.name)) },
+    )
+    .await
 }
 
 /// Create or update the lists and the rule so the tenant matches `spec`; running it twice changes nothing.

@@ -467,32 +467,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => {
-                return Err(s3_error(&e, "s3:GetObject", &self.bucket, key, |reason| {
-                    StoreError::Get {
-                        bucket: self.bucket.clone(),
-                        key: key.to_string(),
-                        reason,
-                    }
-                }))
-            }
-        };
-        let bytes = out.body.collect().await.map_err(|e| StoreError::Get {
-            bucket: self.bucket.clone(),
-            key: key.to_string(),
-            reason: e.to_string(),
-        })?;
-        Ok(Some(bytes.into_bytes().to_vec()))
+        Ok(self.get_tagged(key).await?.map(|(bytes, _)| bytes))
     }
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
