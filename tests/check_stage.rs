@@ -55,6 +55,7 @@ async fn drop_and_upload(
             shard_key: shard_key.clone(),
             round: 0,
             cursor: 0,
+            offset: 0,
         };
         let up = upload_stage(api, store, &task, &settings, chrono::Utc::now)
             .await

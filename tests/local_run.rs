@@ -302,6 +302,7 @@ async fn uploaded_run(api: &V2Client, dir: &Path, list: &str) -> (RunOutput, Run
             shard_key: format!("runs/{}/{}", run.run_id, shard.key),
             round: 0,
             cursor: 0,
+            offset: 0,
         };
         let done = upload_stage(api, &store, &task, &settings, chrono::Utc::now)
             .await
@@ -450,6 +451,7 @@ async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload() {
             shard_key: first.shard_keys[0].clone(),
             round: 1,
             cursor: 0,
+            offset: 0,
         },
         &UploadSettings {
             budget: std::time::Duration::from_secs(60),
@@ -483,4 +485,81 @@ async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload() {
         "live again: {record:?}"
     );
     assert_eq!(held.len(), 3, "no duplicate record");
+}
+
+/// A resumed upload reads its shard from the cursor's byte offset (not the whole shard again), and the invocations
+/// together upload every entry exactly once.
+#[tokio::test]
+async fn a_resumed_upload_reads_from_its_offset_and_loses_nothing() {
+    let s = cxone_sim::spawn(
+        SimConfig {
+            entries_rate: 2000.0,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let api = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.csv");
+    let text: String = std::iter::once("phone\n".to_string())
+        .chain((0..350).map(|i| format!("202555{i:04}\n")))
+        .collect();
+    fs::write(&path, text).unwrap();
+    let out = dir.path().join("out");
+    let mut options = NormalizeOptions::new("resume");
+    options.shard_count = 1;
+    let normalized = normalize_to_dir(
+        Box::new(fs::File::open(&path).unwrap()),
+        SourceIdentity {
+            path: Some(path.display().to_string()),
+            ..Default::default()
+        },
+        &options,
+        &out,
+        &mut |_| {},
+    )
+    .unwrap();
+    ensure_list(&api, "resume").await.unwrap();
+    let run = RunRef {
+        bucket: out.display().to_string(),
+        run_id: normalized.manifest.run_id.clone(),
+        list: "resume".into(),
+    };
+    let store = LocalStore { root: out };
+    // A budget that lets each invocation send one batch of 100.
+    let settings = UploadSettings {
+        budget: std::time::Duration::from_millis(1),
+        concurrency: 1,
+    };
+    let mut task = ShardTask {
+        run: run.clone(),
+        shard_key: format!("runs/{}/{}", run.run_id, normalized.manifest.shards[0].key),
+        round: 0,
+        cursor: 0,
+        offset: 0,
+    };
+    let mut offsets = Vec::new();
+    let mut created = 0;
+    loop {
+        let up = upload_stage(&api, &store, &task, &settings, chrono::Utc::now)
+            .await
+            .unwrap();
+        created += up.created;
+        assert_eq!(up.entries, 350);
+        if up.done {
+            break;
+        }
+        offsets.push(up.task.offset);
+        task = up.task;
+    }
+    assert_eq!(
+        offsets.len(),
+        3,
+        "350 entries in batches of 100: {offsets:?}"
+    );
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+    assert_eq!(created, 350, "every entry once");
+    assert_eq!(s.sim.state()["entries"], 350);
 }

@@ -516,6 +516,7 @@ async fn upload_shard(
         shard_key: shard_key.to_string(),
         round,
         cursor: 0,
+        offset: 0,
     };
     loop {
         let out = with_retries(clock, settings.retries, || {

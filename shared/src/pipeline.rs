@@ -86,16 +86,31 @@ pub struct ShardEntry {
 
 /// Read a shard's JSON lines.
 pub fn parse_shard(text: &str, what: &str) -> Result<Vec<ShardEntry>, PipelineError> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| PipelineError::Data {
-                what: format!("{what} line {}", i + 1),
-                reason: crate::redact::json_error(&e),
-            })
-        })
-        .collect()
+    Ok(parse_shard_with_ends(text, what)?.0)
+}
+
+/// The entries of a shard text, each with the byte offset just past its line: where a resumed upload's ranged read
+/// of the shard starts after it.
+pub fn parse_shard_with_ends(
+    text: &str,
+    what: &str,
+) -> Result<(Vec<ShardEntry>, Vec<u64>), PipelineError> {
+    let mut entries = Vec::new();
+    let mut ends = Vec::new();
+    let mut at = 0u64;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        at += line.len() as u64;
+        let l = line.trim_end_matches(['\n', '\r']);
+        if l.trim().is_empty() {
+            continue;
+        }
+        entries.push(serde_json::from_str(l).map_err(|e| PipelineError::Data {
+            what: format!("{what} line {}", i + 1),
+            reason: crate::redact::json_error(&e),
+        })?);
+        ends.push(at);
+    }
+    Ok((entries, ends))
 }
 
 /// What happened to one entry: a line of the run's ledger.
@@ -545,6 +560,32 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("5550002"), "{message}");
+    }
+
+    #[test]
+    fn shard_entry_ends_let_a_resumed_upload_read_from_its_cursor() {
+        let line = |n: &str| {
+            format!(
+                "{{\"phoneNumber\":\"{n}\",\"jurisdiction\":\"US-DC\",\"expirationDate\":null,\"source\":\"s\",\"line\":1,\"flags\":[]}}\n"
+            )
+        };
+        let text = format!(
+            "{}\n{}{}",
+            line("+12025550001"),
+            line("+12025550002"),
+            line("+12025550003")
+        );
+        let (entries, ends) = parse_shard_with_ends(&text, "shard").unwrap();
+        assert_eq!(entries.len(), 3);
+        // Reading from the end of entry 0 gives entries 1 and 2 (the blank line in between is skipped).
+        let (rest, _) = parse_shard_with_ends(&text[ends[0] as usize..], "shard").unwrap();
+        assert_eq!(
+            rest.iter()
+                .map(|e| e.phone_number.as_str())
+                .collect::<Vec<_>>(),
+            ["+12025550002", "+12025550003"]
+        );
+        assert_eq!(ends[2] as usize, text.len());
     }
 
     #[test]

@@ -198,6 +198,8 @@ pub trait ObjectStore: Send + Sync {
     async fn put_bytes(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError>;
     /// Read `key`, `None` when it does not exist.
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Read `key` from byte `from` to its end (S3 `Range: bytes=from-`), `None` when it does not exist.
+    async fn get_range(&self, key: &str, from: u64) -> Result<Option<Vec<u8>>, StoreError>;
     /// Store `body` under `key` only if no object is there (S3 `If-None-Match: *`); `false` when one is.
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError>;
     /// Read `key` with its version tag (S3: the ETag), `None` when it does not exist.
@@ -255,6 +257,13 @@ impl ObjectStore for LocalStore {
                 reason: e.to_string(),
             }),
         }
+    }
+
+    async fn get_range(&self, key: &str, from: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_bytes(key).await?.map(|b| {
+            let from = usize::try_from(from).unwrap_or(usize::MAX).min(b.len());
+            b[from..].to_vec()
+        }))
     }
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
@@ -484,33 +493,11 @@ impl ObjectStore for S3Store {
     }
 
     async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => {
-                return Err(s3_error(&e, "s3:GetObject", &self.bucket, key, |reason| {
-                    StoreError::Get {
-                        bucket: self.bucket.clone(),
-                        key: key.to_string(),
-                        reason,
-                    }
-                }))
-            }
-        };
-        let tag = out.e_tag().unwrap_or_default().to_string();
-        let bytes = out.body.collect().await.map_err(|e| StoreError::Get {
-            bucket: self.bucket.clone(),
-            key: key.to_string(),
-            reason: e.to_string(),
-        })?;
-        Ok(Some((bytes.into_bytes().to_vec(), tag)))
+        self.fetch(key, None).await
+    }
+
+    async fn get_range(&self, key: &str, from: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.fetch(key, Some(from)).await?.map(|(bytes, _)| bytes))
     }
 
     async fn put_if_match(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, StoreError> {
@@ -543,6 +530,42 @@ impl ObjectStore for S3Store {
 }
 
 impl S3Store {
+    /// GET `key` (from byte `from` on, when given) with its ETag; `None` when it does not exist.
+    async fn fetch(
+        &self,
+        key: &str,
+        from: Option<u64>,
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_range(from.map(|f| format!("bytes={f}-")))
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => {
+                return Err(s3_error(&e, "s3:GetObject", &self.bucket, key, |reason| {
+                    StoreError::Get {
+                        bucket: self.bucket.clone(),
+                        key: key.to_string(),
+                        reason,
+                    }
+                }))
+            }
+        };
+        let tag = out.e_tag().unwrap_or_default().to_string();
+        let bytes = out.body.collect().await.map_err(|e| StoreError::Get {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some((bytes.into_bytes().to_vec(), tag)))
+    }
+
     /// A conditional PUT's answer: written, or lost the race (412 PreconditionFailed; 409 ConditionalRequestConflict
     /// when another conditional write to the key was in flight; 404 when an `If-Match` object is gone).
     fn conditional_outcome<T>(

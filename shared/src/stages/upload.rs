@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{keys_version, read_json, resolve_list, RunRef, StageError};
 use crate::cxone::{DncApi, EntryOutcome};
-use crate::pipeline::{parse_shard, preflight, upload_entries, LedgerRecord};
+use crate::pipeline::{parse_shard_with_ends, preflight, upload_entries, LedgerRecord};
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
@@ -26,6 +26,10 @@ pub struct ShardTask {
     /// Index of the next entry of the shard to upload.
     #[serde(default)]
     pub cursor: usize,
+    /// Byte offset of entry `cursor` in the shard (0: unknown, the shard is read whole): a resumed invocation reads
+    /// the shard from there, not from its start.
+    #[serde(default)]
+    pub offset: u64,
 }
 
 /// What one upload invocation did.
@@ -85,13 +89,23 @@ pub async fn upload_stage(
     preflight(api, &list.id).await?;
     let keys = task.run.keys();
     let manifest: Manifest = read_json(store, &keys.manifest()).await?;
-    let text = store
-        .get_bytes(&task.shard_key)
-        .await?
-        .ok_or_else(|| StageError::Fatal(format!("shard {} does not exist", task.shard_key)))?;
+    // A resumed invocation reads the shard from its cursor's byte offset: entry 0 of what it reads is entry
+    // `cursor` of the shard. Without an offset, the whole shard, skipping `cursor` entries.
+    let ranged = task.cursor > 0 && task.offset > 0;
+    let text = if ranged {
+        store.get_range(&task.shard_key, task.offset).await?
+    } else {
+        store.get_bytes(&task.shard_key).await?
+    }
+    .ok_or_else(|| StageError::Fatal(format!("shard {} does not exist", task.shard_key)))?;
     let text = String::from_utf8(text)
         .map_err(|e| StageError::Fatal(format!("shard {} is not UTF-8: {e}", task.shard_key)))?;
-    let entries = parse_shard(&text, &task.shard_key)?;
+    let (entries, ends) = parse_shard_with_ends(&text, &task.shard_key)?;
+    let (base_index, base_offset, skip) = if ranged {
+        (task.cursor, task.offset, 0)
+    } else {
+        (0, 0, task.cursor)
+    };
     // Before the first write: from now until this run is SUCCESS, the check treats its numbers as propagating.
     let marker = super::UploadingMarker {
         run_id: task.run.run_id.clone(),
@@ -109,18 +123,22 @@ pub async fn upload_stage(
         &list.id,
         &version,
         &entries,
-        task.cursor,
+        skip,
         settings.budget,
         settings.concurrency,
     )
     .await;
+    let next_offset = match progress.next {
+        0 => base_offset,
+        n => base_offset + ends[n - 1],
+    };
     let last_write_at = now().to_rfc3339();
     if let Some(e) = progress.error {
         // Nothing of this segment is recorded: the retry starts again at the same cursor, and the keys make the
         // batches that did land answer with their original outcome.
         return Err(e.into());
     }
-    if !progress.done && progress.next == task.cursor {
+    if !progress.done && progress.next == skip {
         return Err(StageError::Transient(format!(
             "shard {}: no entry uploaded within the time budget of {} s (throttled?)",
             task.shard_key,
@@ -134,11 +152,12 @@ pub async fn upload_stage(
         .collect();
     let mut out = UploadOutput {
         task: ShardTask {
-            cursor: progress.next,
+            cursor: base_index + progress.next,
+            offset: next_offset,
             ..task.clone()
         },
         done: progress.done,
-        entries: entries.len(),
+        entries: base_index + entries.len(),
         created: 0,
         exists: 0,
         rejected: dead.len() as u64,
