@@ -17,12 +17,35 @@ use crate::cxone::v2::{ClientConfig, V2Client};
 use crate::cxone::CxoneError;
 use crate::stages::StageError;
 
+/// The log filter: `RUST_LOG` when set, else the level Lambda's logging configuration passes
+/// (`AWS_LAMBDA_LOG_LEVEL`: `TRACE`…`FATAL`, the template's `ApplicationLogLevel`), else `info`.
+fn log_filter(rust_log: Option<&str>, lambda_level: Option<&str>) -> String {
+    if let Some(filter) = rust_log.filter(|f| !f.trim().is_empty()) {
+        return filter.to_string();
+    }
+    match lambda_level
+        .map(|l| l.trim().to_ascii_uppercase())
+        .as_deref()
+    {
+        Some("TRACE") => "trace",
+        Some("DEBUG") => "debug",
+        Some("WARN") => "warn",
+        Some("ERROR" | "FATAL") => "error",
+        _ => "info",
+    }
+    .to_string()
+}
+
 /// Install the JSON log subscriber (CloudWatch reads one JSON object a line; Lambda stamps the time).
 pub fn init_logging() {
+    let filter = log_filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+    );
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
+            tracing_subscriber::EnvFilter::try_new(&filter)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
@@ -75,11 +98,19 @@ pub async fn notifier_from_env() -> crate::stages::EventBridgeNotifier {
 }
 
 /// A number from the environment, or `default` when unset or unparsable.
-pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
+pub fn env_or<T: std::str::FromStr + std::fmt::Debug>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => match v.trim().parse() {
+            Ok(value) => value,
+            Err(_) => {
+                // A typo must not pass unnoticed: said at every cold start, in the function's logs.
+                tracing::error!(setting = name, value = %v, default = ?default,
+                    "setting is not a valid value: the default is used");
+                default
+            }
+        },
+        Err(_) => default,
+    }
 }
 
 /// Seconds from the environment as a duration.
@@ -179,4 +210,21 @@ pub fn bucket_from_env() -> Result<String, StageError> {
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_level_follows_rust_log_then_lambdas_setting() {
+        assert_eq!(
+            log_filter(Some("debug,hyper=warn"), Some("ERROR")),
+            "debug,hyper=warn"
+        );
+        assert_eq!(log_filter(None, Some("WARN")), "warn");
+        assert_eq!(log_filter(None, Some("fatal")), "error");
+        assert_eq!(log_filter(Some(" "), Some("DEBUG")), "debug");
+        assert_eq!(log_filter(None, None), "info");
+    }
 }
