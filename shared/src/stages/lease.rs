@@ -109,9 +109,8 @@ pub async fn acquire_lease(
     // A few rounds: the holder may release, or another waiter take over an expired lease, between our reads.
     for _ in 0..3 {
         if store.put_if_absent(&key, body.clone()).await? {
-            mark_running(store, list, &task.run.run_id, &task.execution, now).await?;
             tracing::info!(list = %list, run_id = %task.run.run_id, execution = %task.execution, "lease acquired");
-            return Ok(acquired());
+            return acquired(store, task, now).await;
         }
         let Some((bytes, tag)) = store.get_tagged(&key).await? else {
             continue;
@@ -121,8 +120,7 @@ pub async fn acquire_lease(
             Some(h) if h.execution == task.execution => {
                 // Our own lease (this invocation retried): the status may not have been written yet.
                 tracing::info!(list = %list, run_id = %task.run.run_id, execution = %task.execution, "lease acquired");
-                mark_running(store, list, &task.run.run_id, &task.execution, now).await?;
-                return Ok(acquired());
+                return acquired(store, task, now).await;
             }
             Some(h) if parse_time(&h.expires_at).is_some_and(|t| t > now) => {
                 tracing::info!(list = %list, held_by = %h.execution, "list busy: waiting for its lease");
@@ -137,8 +135,7 @@ pub async fn acquire_lease(
             _ => {
                 if store.put_if_match(&key, body.clone(), &tag).await? {
                     tracing::warn!(list = %list, run_id = %task.run.run_id, execution = %task.execution, "expired lease taken over");
-                    mark_running(store, list, &task.run.run_id, &task.execution, now).await?;
-                    return Ok(acquired());
+                    return acquired(store, task, now).await;
                 }
             }
         }
@@ -151,13 +148,26 @@ pub async fn acquire_lease(
     })
 }
 
-fn acquired() -> LeaseOutcome {
-    LeaseOutcome {
+/// The lease is `task`'s: say RUNNING in the list's status (again, if a retried invocation already did) and answer.
+async fn acquired(
+    store: &dyn ObjectStore,
+    task: &LeaseTask,
+    now: DateTime<Utc>,
+) -> Result<LeaseOutcome, StageError> {
+    mark_running(
+        store,
+        &task.run.list,
+        &task.run.run_id,
+        &task.execution,
+        now,
+    )
+    .await?;
+    Ok(LeaseOutcome {
         acquired: true,
         duplicate: false,
         wait_seconds: 0,
         held_by: None,
-    }
+    })
 }
 
 /// The lease of `list`, if any.
