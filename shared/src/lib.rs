@@ -7,6 +7,7 @@ pub mod check;
 pub mod cxone;
 pub mod dedupe;
 pub mod events;
+pub mod hours;
 pub mod input;
 pub mod lambda;
 pub mod metrics;

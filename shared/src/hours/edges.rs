@@ -1,0 +1,237 @@
+//! The calling-hours decision at the edges: each US zone's first and last minutes, daylight-saving days, split area
+//! codes, Sundays, holidays, Canada, numbers with no place, address states.
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+fn decide(number: &str, state: Option<&str>, at: &str) -> HoursDecision {
+    Policy::embedded().decide(E164::parse(number).unwrap(), state, utc(at))
+}
+
+/// `callableNow` and `nextCallableAt` at an instant.
+fn answer(number: &str, at: &str) -> (bool, Option<DateTime<Utc>>) {
+    let d = decide(number, None, at);
+    (d.callable_now, d.next_callable_at)
+}
+
+#[test]
+fn the_federal_window_opens_at_eight_and_closes_at_nine_in_every_us_zone() {
+    // Wednesday 9 December 2026 (standard time everywhere), a number in a state with no rule of its own per zone.
+    let zones = [
+        ("+12025550198", "-05:00", "America/New_York"), // DC
+        ("+13125550198", "-06:00", "America/Chicago"),  // Illinois
+        ("+13035550198", "-07:00", "America/Denver"),   // Colorado
+        ("+16025550198", "-07:00", "America/Phoenix"),  // Arizona
+        ("+14155550198", "-08:00", "America/Los_Angeles"), // California
+        ("+19072095555", "-09:00", "America/Juneau"),   // Alaska, an exchange libphonenumber places
+        ("+18085550198", "-10:00", "Pacific/Honolulu"), // Hawaii
+    ];
+    for (number, offset, zone) in zones {
+        let local = |t: &str| format!("2026-12-09T{t}:00{offset}");
+        let d = decide(number, None, &local("07:59"));
+        assert_eq!(d.time_zones, [zone], "{number}");
+        assert!(!d.callable_now, "{number} at 07:59: {d:?}");
+        assert_eq!(d.next_callable_at, Some(utc(&local("08:00"))), "{number}");
+        assert!(
+            d.reason
+                .as_deref()
+                .unwrap()
+                .contains("outside calling hours"),
+            "{d:?}"
+        );
+        assert_eq!(
+            answer(number, &local("08:00")),
+            (true, Some(utc(&local("08:00")))),
+            "{number}"
+        );
+        let late = decide(number, None, &local("20:59"));
+        assert!(late.callable_now, "{number} at 20:59");
+        let window = late.window.unwrap();
+        assert_eq!(
+            (window.start.as_str(), window.end.as_str()),
+            (local("08:00").as_str(), local("21:00").as_str())
+        );
+        assert_eq!(window.time_zone, zone);
+        let closed = decide(number, None, &local("21:00"));
+        assert!(!closed.callable_now, "{number} at 21:00");
+        assert_eq!(
+            closed.next_callable_at,
+            Some(utc(&format!("2026-12-10T08:00:00{offset}")))
+        );
+    }
+}
+
+#[test]
+fn daylight_saving_days_use_the_zone_rules_not_fixed_offsets() {
+    // Spring forward: Sunday 8 March 2026, 02:00 EST → 03:00 EDT. 08:00 that morning is 12:00 UTC, not 13:00.
+    let dc = "+12025550198";
+    assert_eq!(
+        answer(dc, "2026-03-08T11:59:00Z"),
+        (false, Some(utc("2026-03-08T12:00:00Z")))
+    );
+    assert_eq!(answer(dc, "2026-03-08T12:00:00Z").0, true);
+    // The evening before (Saturday 21:00 EST = 02:00 UTC Sunday) the next window is Sunday 08:00 EDT.
+    assert_eq!(
+        answer(dc, "2026-03-08T02:00:00Z"),
+        (false, Some(utc("2026-03-08T12:00:00Z")))
+    );
+    // Sunday closes at 21:00 EDT = 01:00 UTC Monday.
+    assert_eq!(answer(dc, "2026-03-09T00:59:00Z").0, true);
+    assert_eq!(answer(dc, "2026-03-09T01:00:00Z").0, false);
+    // Fall back: Sunday 1 November 2026, 02:00 EDT → 01:00 EST. 08:00 is 13:00 UTC; at 12:30 UTC it is 07:30 EST
+    // (a fixed EDT offset would say 08:30).
+    assert_eq!(
+        answer(dc, "2026-11-01T12:30:00Z"),
+        (false, Some(utc("2026-11-01T13:00:00Z")))
+    );
+    assert_eq!(answer(dc, "2026-11-01T13:00:00Z").0, true);
+    // Arizona keeps standard time all year: 08:00 MST is 15:00 UTC in summer too.
+    assert_eq!(answer("+16025550198", "2026-07-15T14:59:00Z").0, false);
+    assert_eq!(answer("+16025550198", "2026-07-15T15:00:00Z").0, true);
+}
+
+#[test]
+fn a_split_area_code_is_callable_only_while_every_zone_allows_it() {
+    // 208-202: libphonenumber says Boise (Mountain) or Los Angeles (Pacific). 08:30 Mountain is 07:30 Pacific.
+    let idaho = "+12082025555";
+    let d = decide(idaho, None, "2026-12-09T08:30:00-07:00");
+    assert_eq!(d.time_zones, ["America/Boise", "America/Los_Angeles"]);
+    assert!(!d.callable_now);
+    assert!(
+        d.reason.as_deref().unwrap().contains("America/Los_Angeles"),
+        "{d:?}"
+    );
+    assert_eq!(d.next_callable_at, Some(utc("2026-12-09T08:00:00-08:00")));
+    // The evening closes with the Mountain zone: 21:00 MST is 20:00 PST.
+    assert!(!decide(idaho, None, "2026-12-09T20:30:00-08:00").callable_now);
+    let w = decide(idaho, None, "2026-12-09T12:00:00-08:00")
+        .window
+        .unwrap();
+    assert_eq!(
+        (w.start.as_str(), w.end.as_str()),
+        ("2026-12-09T09:00:00-07:00", "2026-12-09T21:00:00-07:00")
+    );
+    // An overlay libphonenumber puts in one zone (364 over 270, Kentucky) gets both of its parent's.
+    let overlay = decide("+13645550100", None, "2026-12-09T10:30:00-05:00");
+    assert_eq!(overlay.time_zones, ["America/Chicago", "America/New_York"]);
+    assert!(
+        !overlay.callable_now,
+        "10:30 Eastern is 09:30 Central, before Kentucky's 10:00: {overlay:?}"
+    );
+    // Alaska's area code maps to Adak and Anchorage: Anchorage 08:00 is Adak 07:00.
+    let alaska = decide("+19075550100", None, "2026-12-09T08:30:00-09:00");
+    assert!(!alaska.callable_now);
+    assert_eq!(
+        alaska.next_callable_at,
+        Some(utc("2026-12-09T09:00:00-09:00"))
+    );
+}
+
+#[test]
+fn sundays_and_holidays_close_the_states_that_say_so() {
+    // Alabama: no calls on Sunday 6 December 2026; Monday 08:00 Central next.
+    let d = decide("+12055550100", None, "2026-12-06T12:00:00-06:00");
+    assert!(!d.callable_now);
+    assert_eq!(
+        d.reason.as_deref(),
+        Some("no calls on Sun under US-AL (America/Chicago)")
+    );
+    assert_eq!(d.next_callable_at, Some(utc("2026-12-07T08:00:00-06:00")));
+    // Federal rules alone allow the same hour in a neighbouring state.
+    assert!(decide("+13125550198", None, "2026-12-06T12:00:00-06:00").callable_now);
+    // Rhode Island on Thanksgiving (26 November 2026): closed; Friday 09:00 next.
+    let d = decide("+14015550100", None, "2026-11-26T12:00:00-05:00");
+    assert_eq!(
+        d.reason.as_deref(),
+        Some("no calls on thanksgiving under US-RI (America/New_York)")
+    );
+    assert_eq!(d.next_callable_at, Some(utc("2026-11-27T09:00:00-05:00")));
+    // Utah on Christmas Day (Friday 25 December 2026), then Saturday from 08:00.
+    let d = decide("+18015550100", None, "2026-12-25T10:00:00-07:00");
+    assert!(!d.callable_now);
+    assert_eq!(d.next_callable_at, Some(utc("2026-12-26T08:00:00-07:00")));
+    // Independence Day 2026 is a Saturday, observed Friday 3 July: Alabama is closed both days and Sunday, so the
+    // next call is Monday 6 July.
+    let d = decide("+12055550100", None, "2026-07-03T12:00:00-05:00");
+    assert_eq!(d.next_callable_at, Some(utc("2026-07-06T08:00:00-05:00")));
+    // Rhode Island's Saturday window is 10:00-17:00; Texas opens at noon on Sundays.
+    assert!(!decide("+14015550100", None, "2026-12-05T09:59:00-05:00").callable_now);
+    assert!(decide("+14015550100", None, "2026-12-05T16:59:00-05:00").callable_now);
+    assert!(!decide("+14015550100", None, "2026-12-05T17:00:00-05:00").callable_now);
+    assert!(!decide("+15125550100", None, "2026-12-06T11:59:00-06:00").callable_now);
+    assert!(decide("+15125550100", None, "2026-12-06T12:00:00-06:00").callable_now);
+}
+
+#[test]
+fn canada_follows_the_crtc_hours() {
+    let toronto = "+14165550100";
+    let d = decide(toronto, None, "2026-12-09T21:29:00-05:00");
+    assert!(d.callable_now);
+    assert_eq!(d.jurisdictions, ["CA"]);
+    assert!(!decide(toronto, None, "2026-12-09T21:30:00-05:00").callable_now);
+    assert!(!decide(toronto, None, "2026-12-09T08:59:00-05:00").callable_now);
+    // Weekends 10:00-18:00.
+    assert!(!decide(toronto, None, "2026-12-05T09:59:00-05:00").callable_now);
+    assert!(decide(toronto, None, "2026-12-05T17:59:00-05:00").callable_now);
+    assert!(!decide(toronto, None, "2026-12-06T18:00:00-05:00").callable_now);
+}
+
+#[test]
+fn numbers_with_no_place_get_the_most_conservative_window() {
+    // A London number: every US zone from New York to Honolulu and every jurisdiction's rules. On a weekday that
+    // is Honolulu's 10:00 (Kentucky) to New York's 18:00 (Rhode Island): 20:00-23:00 UTC in winter.
+    for number in ["+442079460018", "+18005550100"] {
+        let d = decide(number, None, "2026-12-09T20:00:00Z");
+        assert!(d.callable_now, "{number}: {d:?}");
+        assert!(!d.located);
+        assert_eq!(d.time_zones.len(), 7);
+        assert!(!decide(number, None, "2026-12-09T19:59:00Z").callable_now);
+        assert!(decide(number, None, "2026-12-09T22:59:00Z").callable_now);
+        let closed = decide(number, None, "2026-12-09T23:00:00Z");
+        assert!(!closed.callable_now);
+        assert_eq!(closed.next_callable_at, Some(utc("2026-12-10T20:00:00Z")));
+    }
+    // Never on a Sunday (five states forbid it).
+    let sunday = decide("+442079460018", None, "2026-12-06T21:00:00Z");
+    assert!(!sunday.callable_now);
+    assert_eq!(sunday.next_callable_at, Some(utc("2026-12-07T20:00:00Z")));
+}
+
+#[test]
+fn the_address_state_applies_as_well_as_the_area_code() {
+    // A New York number at 20:30 Eastern: federal hours allow it, a Florida address does not.
+    let ny = "+12125550100";
+    assert!(decide(ny, None, "2026-12-09T20:30:00-05:00").callable_now);
+    for state in ["FL", "fl", "US-FL"] {
+        let d = decide(ny, Some(state), "2026-12-09T20:30:00-05:00");
+        assert!(!d.callable_now, "{state}");
+        assert!(d.jurisdictions.contains(&"US-FL".to_string()));
+    }
+    // And a Florida area code is presumed a Florida resident, whatever the address.
+    assert!(!decide("+13055550100", Some("NY"), "2026-12-09T20:30:00-05:00").callable_now);
+    // A state code nobody uses is an error, never a state without rules.
+    let d = decide(ny, Some("FK"), "2026-12-09T12:00:00-05:00");
+    assert!(!d.callable_now);
+    assert_eq!(d.next_callable_at, None);
+    assert!(d.reason.unwrap().contains("unknown address state"));
+}
+
+#[test]
+fn a_policy_that_never_allows_a_call_answers_none_within_the_horizon() {
+    let mut doc: serde_json::Value = serde_json::from_str(EMBEDDED_POLICY).unwrap();
+    doc["jurisdictions"]["US-DC"] = serde_json::json!({"weekday": null, "saturday": null, "sunday": null,
+        "source": "test", "confidence": "reported"});
+    let policy = Policy::from_json(&doc.to_string()).unwrap();
+    let d = policy.decide(
+        E164::parse("+12025550198").unwrap(),
+        None,
+        utc("2026-12-09T15:00:00Z"),
+    );
+    assert!(!d.callable_now);
+    assert_eq!((d.next_callable_at, d.window), (None, None));
+}

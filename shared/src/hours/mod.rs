@@ -1,0 +1,606 @@
+//! Calling hours: may a number be called at a given instant, by the called party's local time?
+//!
+//! A number's place is its candidate time zones ([`zones`]) and its jurisdictions: the federal one of its country,
+//! the subdivision of its area code (Florida and Oklahoma presume an in-state area code reaches a resident) and, when
+//! the caller names it, the contact's address state. Every jurisdiction must allow the call in every candidate zone:
+//! the window is the intersection, as the best dialers compute it. Daylight-saving time comes from the IANA database
+//! (`chrono-tz`), never from fixed offsets. A number with no place (non-NANP, toll-free) gets the policy's `unknown`
+//! zones and jurisdictions, the most conservative window. The rules are data: `shared/data/calling_hours.json`, each
+//! line with its source.
+
+#[cfg(test)]
+mod edges;
+pub mod holidays;
+pub mod zones;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::phone::{tables, E164};
+use holidays::HolidayRule;
+
+const EMBEDDED_POLICY: &str = include_str!("../../data/calling_hours.json");
+
+/// How far ahead the next callable instant is looked for: long enough for a holiday next to a weekend in a state
+/// with no Sunday calls (four days), short enough to answer fast when a policy allows no call at all.
+const HORIZON_DAYS: u32 = 14;
+
+/// Years holiday dates are computed for when the policy loads; dates outside them are computed on demand.
+const HOLIDAY_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// A policy file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// Not the policy's JSON shape.
+    #[error("calling-hours policy: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A value the policy cannot mean.
+    #[error("calling-hours policy: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyFile {
+    version: String,
+    jurisdictions: HashMap<String, JurisdictionFile>,
+    holidays: HashMap<String, HolidayRule>,
+    fallback_jurisdictions: Vec<String>,
+    unknown: UnknownFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JurisdictionFile {
+    weekday: Option<String>,
+    saturday: Option<String>,
+    sunday: Option<String>,
+    #[serde(default)]
+    holidays: Vec<String>,
+    source: String,
+    confidence: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UnknownFile {
+    time_zones: Vec<String>,
+    jurisdictions: Vec<String>,
+}
+
+/// Minutes since local midnight, `[start, end)`.
+type Span = (u16, u16);
+
+#[derive(Debug)]
+struct Jurisdiction {
+    code: String,
+    /// Monday–Friday, Saturday, Sunday; `None`: no calls that day.
+    days: [Option<Span>; 3],
+    holiday_rules: Vec<(String, HolidayRule)>,
+    /// Precomputed dates of `holiday_rules` over [`HOLIDAY_YEARS`].
+    holiday_dates: HashMap<NaiveDate, usize>,
+}
+
+impl Jurisdiction {
+    fn holiday(&self, date: NaiveDate) -> Option<&str> {
+        if self.holiday_rules.is_empty() {
+            return None;
+        }
+        if HOLIDAY_YEARS.contains(&date.year()) {
+            return self
+                .holiday_dates
+                .get(&date)
+                .map(|&i| self.holiday_rules[i].0.as_str());
+        }
+        // The observed day of a 1 January holiday falls in the year before: look at both years.
+        self.holiday_rules
+            .iter()
+            .find(|(_, r)| {
+                r.dates(date.year()).contains(&date) || r.dates(date.year() + 1).contains(&date)
+            })
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+/// Why a jurisdiction allows no call on a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Closed<'a> {
+    Holiday(&'a str, &'a str),
+    NoCalls(&'a str, Weekday),
+    Empty,
+}
+
+/// The calling-hours rules: jurisdictions with their windows and holidays, and the defaults for numbers with no place.
+#[derive(Debug)]
+pub struct Policy {
+    /// The policy's version, recorded with every decision.
+    pub version: String,
+    jurisdictions: Vec<Jurisdiction>,
+    index: HashMap<String, usize>,
+    fallback: Vec<usize>,
+    unknown_zones: Vec<Tz>,
+    unknown_jurisdictions: Vec<usize>,
+    /// Every subdivision an address state may name (the NANP area-code table's), so a typo is an error rather than a
+    /// state without rules.
+    known_subdivisions: HashSet<&'static str>,
+}
+
+static EMBEDDED: LazyLock<Policy> = LazyLock::new(|| {
+    Policy::from_json(EMBEDDED_POLICY).expect("the embedded calling-hours policy is valid")
+});
+
+fn parse_span(text: &str) -> Result<Span, String> {
+    let parse = |t: &str| -> Result<u16, String> {
+        let (h, m) = t
+            .split_once(':')
+            .ok_or_else(|| format!("not HH:MM: {t:?}"))?;
+        let (h, m): (u16, u16) = (
+            h.parse().map_err(|_| format!("not HH:MM: {t:?}"))?,
+            m.parse().map_err(|_| format!("not HH:MM: {t:?}"))?,
+        );
+        if h > 24 || m > 59 || (h == 24 && m > 0) {
+            return Err(format!("not a time of day: {t:?}"));
+        }
+        Ok(h * 60 + m)
+    };
+    let (start, end) = text
+        .split_once('-')
+        .ok_or_else(|| format!("not HH:MM-HH:MM: {text:?}"))?;
+    let span = (parse(start)?, parse(end)?);
+    if span.0 >= span.1 {
+        return Err(format!("window ends before it starts: {text:?}"));
+    }
+    Ok(span)
+}
+
+impl Policy {
+    /// The policy embedded at build time (`shared/data/calling_hours.json`).
+    pub fn embedded() -> &'static Policy {
+        &EMBEDDED
+    }
+
+    /// Read a policy file; every value is checked, so a policy that loads can be applied.
+    pub fn from_json(text: &str) -> Result<Policy, PolicyError> {
+        let file: PolicyFile = serde_json::from_str(text)?;
+        let invalid = PolicyError::Invalid;
+        for (name, rule) in &file.holidays {
+            rule.validate()
+                .map_err(|e| invalid(format!("holiday {name}: {e}")))?;
+        }
+        let mut codes: Vec<&String> = file.jurisdictions.keys().collect();
+        codes.sort();
+        let mut jurisdictions = Vec::new();
+        let mut index = HashMap::new();
+        for code in codes {
+            let j = &file.jurisdictions[code];
+            if !matches!(j.confidence.as_str(), "verified" | "reported") || j.source.is_empty() {
+                return Err(invalid(format!(
+                    "{code}: every rule names its source and a confidence of verified or reported"
+                )));
+            }
+            let mut days = [None; 3];
+            for (slot, text) in days.iter_mut().zip([&j.weekday, &j.saturday, &j.sunday]) {
+                *slot = text
+                    .as_deref()
+                    .map(parse_span)
+                    .transpose()
+                    .map_err(|e| invalid(format!("{code}: {e}")))?;
+            }
+            let mut holiday_rules = Vec::new();
+            for name in &j.holidays {
+                let rule = file
+                    .holidays
+                    .get(name)
+                    .ok_or_else(|| invalid(format!("{code}: no holiday named {name:?}")))?;
+                holiday_rules.push((name.clone(), rule.clone()));
+            }
+            let mut holiday_dates = HashMap::new();
+            for year in HOLIDAY_YEARS {
+                for (i, (_, rule)) in holiday_rules.iter().enumerate() {
+                    for d in rule.dates(year) {
+                        holiday_dates.entry(d).or_insert(i);
+                    }
+                }
+            }
+            index.insert(code.clone(), jurisdictions.len());
+            jurisdictions.push(Jurisdiction {
+                code: code.clone(),
+                days,
+                holiday_rules,
+                holiday_dates,
+            });
+        }
+        let lookup = |codes: &[String], what: &str| -> Result<Vec<usize>, PolicyError> {
+            if codes.iter().any(|c| c == "*") {
+                return Ok((0..jurisdictions.len()).collect());
+            }
+            codes
+                .iter()
+                .map(|c| {
+                    index
+                        .get(c)
+                        .copied()
+                        .ok_or_else(|| invalid(format!("{what}: no jurisdiction {c:?}")))
+                })
+                .collect()
+        };
+        let fallback = lookup(&file.fallback_jurisdictions, "fallbackJurisdictions")?;
+        let unknown_jurisdictions = lookup(&file.unknown.jurisdictions, "unknown.jurisdictions")?;
+        let unknown_zones = file
+            .unknown
+            .time_zones
+            .iter()
+            .map(|z| {
+                z.parse::<Tz>()
+                    .map_err(|_| invalid(format!("unknown.timeZones: no IANA zone {z:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if unknown_zones.is_empty() || unknown_jurisdictions.is_empty() {
+            return Err(invalid(
+                "unknown: at least one time zone and one jurisdiction".into(),
+            ));
+        }
+        let known_subdivisions = (200..1000u16)
+            .filter_map(tables::npa)
+            .filter_map(|n| n.subdivision)
+            .collect();
+        Ok(Policy {
+            version: file.version,
+            jurisdictions,
+            index,
+            fallback,
+            unknown_zones,
+            unknown_jurisdictions,
+            known_subdivisions,
+        })
+    }
+
+    /// The jurisdictions of a place (country and subdivision codes as ISO 3166 names them).
+    fn jurisdictions_of(&self, country: &str, subdivision: Option<&str>, out: &mut Vec<usize>) {
+        let federal = match (country, subdivision) {
+            (_, Some(s)) if s.starts_with("US-") => Some("US"),
+            (_, Some(s)) if s.starts_with("CA-") => Some("CA"),
+            ("US", _) => Some("US"),
+            ("CA", _) => Some("CA"),
+            _ => None,
+        };
+        let before = out.len();
+        for code in federal.into_iter().chain(subdivision) {
+            if let Some(&j) = self.index.get(code) {
+                if !out.contains(&j) {
+                    out.push(j);
+                }
+            }
+        }
+        if out.len() == before && federal.is_none() {
+            for &j in &self.fallback {
+                if !out.contains(&j) {
+                    out.push(j);
+                }
+            }
+        }
+    }
+
+    /// Decide whether `number` may be called at `at`. `address_state` is the contact's address state (`FL`,
+    /// `US-FL`, `ON`), when known: its rules apply as well as those of the number's area code.
+    pub fn decide(
+        &self,
+        number: E164,
+        address_state: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> HoursDecision {
+        let mut jurisdictions: Vec<usize> = Vec::with_capacity(4);
+        let located = zones::zones_for(number).filter(|z| z.located);
+        let zones: &[Tz] = match located {
+            Some(z) => {
+                let npa = ((number.0 / 10_000_000) % 1000) as u16;
+                match tables::npa(npa) {
+                    Some(info) => {
+                        self.jurisdictions_of(info.country, info.subdivision, &mut jurisdictions)
+                    }
+                    None => jurisdictions.extend(&self.fallback),
+                }
+                z.zones
+            }
+            None => {
+                jurisdictions.extend(&self.unknown_jurisdictions);
+                &self.unknown_zones
+            }
+        };
+        if let Some(state) = address_state.map(str::trim).filter(|s| !s.is_empty()) {
+            match self.subdivision(state) {
+                Some(sub) => {
+                    let country = &sub[..2];
+                    self.jurisdictions_of(country, Some(sub), &mut jurisdictions);
+                }
+                None => return HoursDecision::refused(
+                    zones,
+                    format!(
+                        "unknown address state {state:?}: not a US state or Canadian province code"
+                    ),
+                    &self.version,
+                ),
+            }
+        }
+        self.decide_in(zones, &jurisdictions, located.is_some(), at)
+    }
+
+    /// `FL`, `fl`, `US-FL` → `US-FL`, if a NANP area code serves it.
+    fn subdivision(&self, state: &str) -> Option<&'static str> {
+        let upper = state.to_ascii_uppercase();
+        let candidates = if upper.len() == 2 {
+            vec![format!("US-{upper}"), format!("CA-{upper}")]
+        } else {
+            vec![upper]
+        };
+        candidates
+            .iter()
+            .find_map(|c| self.known_subdivisions.get(c.as_str()).copied())
+    }
+
+    fn day_span(&self, jurisdictions: &[usize], date: NaiveDate) -> Result<Span, Closed<'_>> {
+        let slot = match date.weekday() {
+            Weekday::Sat => 1,
+            Weekday::Sun => 2,
+            _ => 0,
+        };
+        let mut span: Span = (0, 24 * 60);
+        for &j in jurisdictions {
+            let j = &self.jurisdictions[j];
+            if let Some(name) = j.holiday(date) {
+                return Err(Closed::Holiday(&j.code, name));
+            }
+            let Some((start, end)) = j.days[slot] else {
+                return Err(Closed::NoCalls(&j.code, date.weekday()));
+            };
+            span = (span.0.max(start), span.1.min(end));
+        }
+        if span.0 >= span.1 {
+            return Err(Closed::Empty);
+        }
+        Ok(span)
+    }
+
+    /// The window of zone `tz` that contains `t`, or the first one after it: `(start, end)` with `end > t`.
+    fn zone_window(
+        &self,
+        tz: Tz,
+        jurisdictions: &[usize],
+        t: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let mut date = t.with_timezone(&tz).date_naive();
+        for _ in 0..HORIZON_DAYS {
+            if let Ok((start, end)) = self.day_span(jurisdictions, date) {
+                let (s, e) = (
+                    instant(tz, date, start, true),
+                    instant(tz, date, end, false),
+                );
+                if e > t && s < e {
+                    return Some((s, e));
+                }
+            }
+            date = date.succ_opt()?;
+        }
+        None
+    }
+
+    fn decide_in(
+        &self,
+        zones: &[Tz],
+        jurisdictions: &[usize],
+        located: bool,
+        at: DateTime<Utc>,
+    ) -> HoursDecision {
+        // The earliest instant ≥ `at` inside every zone's window: each zone moves `t` to the start of its next window
+        // when `t` is outside it. `t` only grows and never passes the answer (the answer is in every zone's set), so
+        // a pass in which no zone moves `t` has found it.
+        let mut t = at;
+        let mut found = None;
+        'search: for _ in 0..(HORIZON_DAYS as usize * zones.len() + 2) {
+            let (mut start, mut end) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+            for &tz in zones {
+                let Some((s, e)) = self.zone_window(tz, jurisdictions, t) else {
+                    break 'search;
+                };
+                if s > t {
+                    t = s;
+                    continue 'search;
+                }
+                start = start.max(s);
+                end = end.min(e);
+            }
+            found = Some((start, end));
+            break;
+        }
+        if t - at > Duration::days(HORIZON_DAYS as i64) {
+            found = None;
+        }
+        let primary = zones[0];
+        let reason =
+            (found.map(|_| t) != Some(at)).then(|| self.closed_reason(zones, jurisdictions, at));
+        HoursDecision {
+            callable_now: found.is_some() && t == at,
+            next_callable_at: found.map(|_| t),
+            window: found.map(|(s, e)| Window {
+                start: s.with_timezone(&primary).to_rfc3339(),
+                end: e.with_timezone(&primary).to_rfc3339(),
+                time_zone: primary.name().to_string(),
+            }),
+            time_zones: zones.iter().map(|z| z.name().to_string()).collect(),
+            jurisdictions: jurisdictions
+                .iter()
+                .map(|&j| self.jurisdictions[j].code.clone())
+                .collect(),
+            located,
+            reason,
+            policy_version: self.version.clone(),
+        }
+    }
+
+    /// Why `at` is not callable, named by the first zone whose rules refuse it.
+    fn closed_reason(&self, zones: &[Tz], jurisdictions: &[usize], at: DateTime<Utc>) -> String {
+        for &tz in zones {
+            let local = at.with_timezone(&tz);
+            match self.day_span(jurisdictions, local.date_naive()) {
+                Err(Closed::Holiday(code, name)) => {
+                    return format!("no calls on {name} under {code} ({})", tz.name())
+                }
+                Err(Closed::NoCalls(code, day)) => {
+                    return format!("no calls on {day} under {code} ({})", tz.name())
+                }
+                Err(Closed::Empty) => return format!("no common calling window ({})", tz.name()),
+                Ok((s, e)) => {
+                    let (start, end) = (
+                        instant(tz, local.date_naive(), s, true),
+                        instant(tz, local.date_naive(), e, false),
+                    );
+                    if at < start || at >= end {
+                        return format!(
+                            "outside calling hours {:02}:{:02}-{:02}:{:02} {} (local time {})",
+                            s / 60,
+                            s % 60,
+                            e / 60,
+                            e % 60,
+                            tz.name(),
+                            local.format("%a %H:%M")
+                        );
+                    }
+                }
+            }
+        }
+        "no calling window within the next 14 days".into()
+    }
+}
+
+/// The instant a local time of day in `tz` names. A time that does not exist (the hour skipped when clocks go
+/// forward) moves to the first instant after the gap; a time that exists twice (clocks go back) is read as the later
+/// instant for a window's start and the earlier for its end, so the window never grows.
+fn instant(tz: Tz, date: NaiveDate, minutes: u16, is_start: bool) -> DateTime<Utc> {
+    let base = date.and_time(NaiveTime::MIN) + Duration::minutes(minutes as i64);
+    let mut local = base;
+    for _ in 0..=24 * 60 {
+        match tz.from_local_datetime(&local) {
+            chrono::LocalResult::Single(x) => return x.with_timezone(&Utc),
+            chrono::LocalResult::Ambiguous(a, b) => {
+                let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
+                return if is_start { a.max(b) } else { a.min(b) };
+            }
+            chrono::LocalResult::None => local += Duration::minutes(1),
+        }
+    }
+    // No zone skips a whole day; treat the local time as UTC rather than panic.
+    Utc.from_utc_datetime(&base)
+}
+
+/// A calling window in the called party's zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Window {
+    /// RFC 3339 with the zone's offset.
+    pub start: String,
+    /// RFC 3339 with the zone's offset (exclusive).
+    pub end: String,
+    /// IANA name of the zone the times are written in (the first candidate zone).
+    pub time_zone: String,
+}
+
+/// The calling-hours answer for one number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoursDecision {
+    /// Every jurisdiction allows a call now in every candidate zone.
+    pub callable_now: bool,
+    /// The window containing the instant asked about, or the next one (the intersection over every candidate zone).
+    pub window: Option<Window>,
+    /// The first instant at or after the one asked about when a call is allowed (UTC); `None` when none comes within
+    /// 14 days.
+    pub next_callable_at: Option<DateTime<Utc>>,
+    /// Candidate IANA zones.
+    pub time_zones: Vec<String>,
+    /// Jurisdictions whose rules applied.
+    pub jurisdictions: Vec<String>,
+    /// Whether the number's area code placed it (else the policy's `unknown` defaults applied).
+    pub located: bool,
+    /// Why it is not callable now.
+    pub reason: Option<String>,
+    /// The policy's version.
+    pub policy_version: String,
+}
+
+impl HoursDecision {
+    fn refused(zones: &[Tz], reason: String, version: &str) -> HoursDecision {
+        HoursDecision {
+            callable_now: false,
+            window: None,
+            next_callable_at: None,
+            time_zones: zones.iter().map(|z| z.name().to_string()).collect(),
+            jurisdictions: Vec::new(),
+            located: false,
+            reason: Some(reason),
+            policy_version: version.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_policy_loads_and_names_sources() {
+        let p = Policy::embedded();
+        assert!(p.jurisdictions.len() >= 20);
+        assert!(p.index.contains_key("US-RI"));
+        assert_eq!(p.unknown_jurisdictions.len(), p.jurisdictions.len());
+    }
+
+    #[test]
+    fn bad_policies_are_refused_with_the_reason() {
+        let base: serde_json::Value = serde_json::from_str(EMBEDDED_POLICY).unwrap();
+        let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+            (
+                "/jurisdictions/US/weekday",
+                "21:00-08:00".into(),
+                "ends before",
+            ),
+            ("/jurisdictions/US/weekday", "8am-9pm".into(), "HH:MM"),
+            (
+                "/jurisdictions/US/confidence",
+                "probably".into(),
+                "confidence",
+            ),
+            (
+                "/jurisdictions/US-RI/holidays/0",
+                "boxingDay".into(),
+                "no holiday",
+            ),
+            (
+                "/unknown/timeZones/0",
+                "America/Atlantis".into(),
+                "no IANA zone",
+            ),
+            (
+                "/fallbackJurisdictions/0",
+                "US-XX".into(),
+                "no jurisdiction",
+            ),
+        ];
+        for (path, value, expect) in cases {
+            let mut doc = base.clone();
+            *doc.pointer_mut(path).unwrap() = value;
+            let err = Policy::from_json(&doc.to_string()).unwrap_err().to_string();
+            assert!(err.contains(expect), "{path}: {err}");
+        }
+    }
+
+    #[test]
+    fn spans_parse() {
+        assert_eq!(parse_span("09:00-21:30"), Ok((540, 1290)));
+        assert_eq!(parse_span("00:00-24:00"), Ok((0, 1440)));
+        assert!(parse_span("25:00-26:00").is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! Number → candidate IANA time zones for North American numbers: libphonenumber's time-zone metadata, generated into
+//! `shared/data/nanp_timezones.csv` by `scripts/gen_timezones.py` and looked up by longest prefix as libphonenumber
+//! does (`time_zones_for_geographical_number`), with the overrides the script lists for area codes NANPA says span
+//! zones that libphonenumber maps to one only.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use chrono_tz::Tz;
+
+use crate::phone::E164;
+
+const TABLE_CSV: &str = include_str!("../../data/nanp_timezones.csv");
+
+/// The longest key of the table: `1NPANXX`.
+const LONGEST_PREFIX: u32 = 7;
+
+/// The candidate zones of a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zones {
+    /// Every zone the number may be in, as libphonenumber names them.
+    pub zones: &'static [Tz],
+    /// Whether the zones come from the number's area code or exchange. A number matched only by the country code
+    /// (toll-free, an area code with no time-zone data) has no place: `zones` is then every NANP zone.
+    pub located: bool,
+}
+
+struct Table {
+    /// `(prefix length << 24) | prefix value` → index into `sets`.
+    by_prefix: HashMap<u32, usize>,
+    sets: Vec<Box<[Tz]>>,
+}
+
+static TABLE: LazyLock<Table> = LazyLock::new(|| {
+    let mut table = Table {
+        by_prefix: HashMap::new(),
+        sets: Vec::new(),
+    };
+    for line in TABLE_CSV.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let mut fields = line.split(',');
+        let (Some(prefix), Some(zones)) = (fields.next(), fields.next()) else {
+            panic!("nanp_timezones.csv: bad row {line:?}");
+        };
+        let set: Box<[Tz]> = zones
+            .split('|')
+            .map(|z| {
+                z.parse::<Tz>()
+                    .unwrap_or_else(|_| panic!("nanp_timezones.csv: unknown zone {z:?}"))
+            })
+            .collect();
+        let value: u32 = prefix.parse().expect("nanp_timezones.csv: bad prefix");
+        table
+            .by_prefix
+            .insert(key(prefix.len() as u32, value), table.sets.len());
+        table.sets.push(set);
+    }
+    table
+});
+
+fn key(len: u32, value: u32) -> u32 {
+    (len << 24) | value
+}
+
+/// The candidate zones of a North American number (`+1` and ten digits), or `None` for any other number.
+pub fn zones_for(number: E164) -> Option<Zones> {
+    if !(10_000_000_000..20_000_000_000).contains(&number.0) {
+        return None;
+    }
+    let table = &*TABLE;
+    for len in (1..=LONGEST_PREFIX).rev() {
+        let value = (number.0 / 10u64.pow(11 - len)) as u32;
+        if let Some(&i) = table.by_prefix.get(&key(len, value)) {
+            return Some(Zones {
+                zones: &table.sets[i],
+                located: len > 1,
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: &str) -> Vec<&'static str> {
+        zones_for(E164::parse(n).unwrap())
+            .unwrap()
+            .zones
+            .iter()
+            .map(|z| z.name())
+            .collect()
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        assert_eq!(names("+12025550198"), ["America/New_York"]);
+        // 208 has no area-code row: its exchanges decide (208-201 is Mountain).
+        assert_eq!(names("+12082015555"), ["America/Denver"]);
+        assert_eq!(names("+19075550100"), ["America/Adak", "America/Anchorage"]);
+        // An overlay libphonenumber maps to one zone gets its parent's two.
+        assert_eq!(
+            names("+13645550100"),
+            ["America/Chicago", "America/New_York"]
+        );
+        let toll_free = zones_for(E164::parse("+18005550100").unwrap()).unwrap();
+        assert!(!toll_free.located);
+        assert!(toll_free.zones.len() > 30);
+        assert!(zones_for(E164::parse("+442079460018").unwrap()).is_none());
+    }
+}
