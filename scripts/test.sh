@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 if ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install --quiet 'moto[server]==5.2.1'
 fi
+# phonenumbers (libphonenumber's metadata) checks the generated number -> time-zone table and its corpus.
+if ! python3 -c 'import phonenumbers, sys; sys.exit(phonenumbers.__version__ != "9.0.43")' 2>/dev/null; then
+  python3 -m pip install --quiet 'phonenumbers==9.0.43'
+fi
+python3 scripts/gen_timezones.py --check
 # The end-to-end test runs the state machine with aws-local-stepfunctions (npm) against the function binaries.
 if [ ! -d tests/e2e/node_modules/aws-local-stepfunctions ]; then
   npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error

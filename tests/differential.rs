@@ -158,3 +158,58 @@ fn agrees_with_libphonenumber() {
         jurisdiction_mismatch.len()
     );
 }
+
+/// The number → time-zone table against `phonenumbers.timezone.time_zones_for_number` on a corpus made by
+/// `scripts/gen_timezones.py` (one number in every area code, one under every exchange-level key, sampled
+/// exchanges, toll-free codes). The only disagreements allowed are the overrides the table lists, and they may only
+/// widen libphonenumber's answer (the calling window is the intersection over the zones, so a wider set is safer).
+#[test]
+fn time_zones_agree_with_libphonenumber() {
+    let table = include_str!("../shared/data/nanp_timezones.csv");
+    let overrides: BTreeMap<&str, &str> = table
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            f[2].starts_with("override:").then_some((f[0], f[2]))
+        })
+        .collect();
+    assert!(!overrides.is_empty());
+    let corpus = include_str!("fixtures/timezones_corpus.csv");
+    let (mut agree, mut widened) = (0usize, BTreeMap::<&str, usize>::new());
+    let mut area_codes = std::collections::BTreeSet::new();
+    let mut disagreements = Vec::new();
+    for line in corpus.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let (number, theirs) = line.split_once(',').unwrap();
+        let theirs: Vec<&str> = theirs.split('|').collect();
+        let e164 = dncflow::phone::E164::parse(number).unwrap();
+        let ours: Vec<&str> = dncflow::hours::zones::zones_for(e164)
+            .map(|z| z.zones.iter().map(|tz| tz.name()).collect())
+            .unwrap_or_default();
+        area_codes.insert(&number[2..5]);
+        if ours == theirs {
+            agree += 1;
+            continue;
+        }
+        let key = &number[1..5];
+        match overrides.get(key) {
+            Some(_) if theirs.iter().all(|z| ours.contains(z)) => {
+                *widened.entry(key).or_default() += 1
+            }
+            _ => disagreements.push(format!(
+                "{number}: ours {ours:?}, libphonenumber {theirs:?}"
+            )),
+        }
+    }
+    println!(
+        "time zones: {agree} numbers agree, {} widened by overrides {widened:?}, {} area codes",
+        widened.values().sum::<usize>(),
+        area_codes.len()
+    );
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    assert!(
+        agree > 4000,
+        "the corpus covers every area code and exchange key"
+    );
+    assert!(area_codes.len() >= 440, "{}", area_codes.len());
+}

@@ -317,13 +317,15 @@ impl Policy {
                     let country = &sub[..2];
                     self.jurisdictions_of(country, Some(sub), &mut jurisdictions);
                 }
-                None => return HoursDecision::refused(
-                    zones,
-                    format!(
+                None => {
+                    return HoursDecision::refused(
+                        zones,
+                        format!(
                         "unknown address state {state:?}: not a US state or Canadian province code"
                     ),
-                    &self.version,
-                ),
+                        &self.version,
+                    )
+                }
             }
         }
         self.decide_in(zones, &jurisdictions, located.is_some(), at)

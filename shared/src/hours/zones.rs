@@ -12,8 +12,8 @@ use crate::phone::E164;
 
 const TABLE_CSV: &str = include_str!("../../data/nanp_timezones.csv");
 
-/// The longest key of the table: `1NPANXX`.
-const LONGEST_PREFIX: u32 = 7;
+/// The longest key of the table: `1NPANXXX` (a block of a thousand where an exchange mixes mobile and fixed lines).
+const LONGEST_PREFIX: u32 = 8;
 
 /// The candidate zones of a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +26,8 @@ pub struct Zones {
 }
 
 struct Table {
-    /// `(prefix length << 24) | prefix value` → index into `sets`.
-    by_prefix: HashMap<u32, usize>,
+    /// `(prefix length << 27) | prefix value` → index into `sets`, and whether the row places the number.
+    by_prefix: HashMap<u32, (usize, bool)>,
     sets: Vec<Box<[Tz]>>,
 }
 
@@ -38,7 +38,9 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     };
     for line in TABLE_CSV.lines().filter(|l| !l.starts_with('#')).skip(1) {
         let mut fields = line.split(',');
-        let (Some(prefix), Some(zones)) = (fields.next(), fields.next()) else {
+        let (Some(prefix), Some(zones), Some(source)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
             panic!("nanp_timezones.csv: bad row {line:?}");
         };
         let set: Box<[Tz]> = zones
@@ -49,16 +51,19 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
             })
             .collect();
         let value: u32 = prefix.parse().expect("nanp_timezones.csv: bad prefix");
+        // The country code alone, and the blocks libphonenumber types as mobile (non-geographic) outside the US and
+        // Canada, answer every NANP zone: no place.
+        let located = prefix.len() > 1 && !source.contains("non-geographic");
         table
             .by_prefix
-            .insert(key(prefix.len() as u32, value), table.sets.len());
+            .insert(key(prefix.len() as u32, value), (table.sets.len(), located));
         table.sets.push(set);
     }
     table
 });
 
 fn key(len: u32, value: u32) -> u32 {
-    (len << 24) | value
+    (len << 27) | value
 }
 
 /// The candidate zones of a North American number (`+1` and ten digits), or `None` for any other number.
@@ -69,10 +74,10 @@ pub fn zones_for(number: E164) -> Option<Zones> {
     let table = &*TABLE;
     for len in (1..=LONGEST_PREFIX).rev() {
         let value = (number.0 / 10u64.pow(11 - len)) as u32;
-        if let Some(&i) = table.by_prefix.get(&key(len, value)) {
+        if let Some(&(i, located)) = table.by_prefix.get(&key(len, value)) {
             return Some(Zones {
                 zones: &table.sets[i],
-                located: len > 1,
+                located,
             });
         }
     }
