@@ -70,6 +70,7 @@ async fn main() {
             .map(|i| ContactIn {
                 phone_number: format!("(202) {:03}-{:04}", 200 + (r % 3), 2000 + i),
                 region_code: None,
+                state: None,
             })
             .collect();
         let t = Instant::now();
@@ -78,6 +79,8 @@ async fn main() {
             &CheckRequest {
                 contacts,
                 list_ids: None,
+                // A Wednesday noon, Eastern: inside every US zone's calling hours.
+                at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
             },
             &SuppressionSnapshot::default(),
             &HashSet::new(),

@@ -49,9 +49,12 @@ fn request(numbers: &[&str]) -> CheckRequest {
             .map(|n| ContactIn {
                 phone_number: n.to_string(),
                 region_code: None,
+                state: None,
             })
             .collect(),
         list_ids: None,
+        // A Wednesday noon, Eastern: inside every US zone's calling hours.
+        at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
     }
 }
 
@@ -98,7 +101,17 @@ async fn suppressed_allowed_and_invalid_in_input_order() {
         Some("+12025550198")
     );
     assert_eq!(resp.results[2].reason, "TOO_SHORT");
-    assert!(resp.safe_to_dial);
+    // Every number checked; not dialable in full (two listed, two invalid), all inside calling hours.
+    assert!(resp.complete);
+    assert!(!resp.safe_to_dial);
+    assert_eq!(
+        resp.blocked_by,
+        [
+            dncflow::check::Blocker::Suppressed,
+            dncflow::check::Blocker::Invalid
+        ]
+    );
+    assert_eq!(resp.metrics.outside_calling_hours, 0);
     assert_eq!(
         contact_calls(&s),
         vec![2],
@@ -184,7 +197,7 @@ async fn a_5xx_burst_yields_errors_never_allowed() {
         (1000, 1000),
         "the first chunk was checked, the second failed"
     );
-    assert!(!resp.safe_to_dial);
+    assert!(!resp.safe_to_dial && !resp.complete);
     assert!(resp
         .results
         .iter()
@@ -269,7 +282,7 @@ async fn check_results_are_paired_by_number_and_a_mismatch_is_an_error() {
         resp.results[0].reason.contains("protocol error"),
         "{resp:?}"
     );
-    assert!(!resp.safe_to_dial);
+    assert!(!resp.safe_to_dial && !resp.complete);
 
     // The canary probe: a mismatch is an error, not a silent pairing.
     let err = dncflow::pipeline::probe_canary(&api, &list_id, &["+12025550198".to_string()])

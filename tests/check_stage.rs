@@ -194,9 +194,12 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
             .map(|n| ContactIn {
                 phone_number: n.to_string(),
                 region_code: None,
+                state: None,
             })
             .collect(),
         list_ids: None,
+        // A Wednesday noon, Eastern: inside every US zone's calling hours.
+        at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
     };
     let before = sim.sim.requests().len();
     let (hook_url, hits, bodies) = flaky_webhook().await;
@@ -317,9 +320,12 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
             .map(|n| ContactIn {
                 phone_number: n.clone(),
                 region_code: None,
+                state: None,
             })
             .collect(),
         list_ids: None,
+        // A Wednesday noon, Eastern: inside every US zone's calling hours.
+        at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
     };
 
     // A verified run with dead letters.

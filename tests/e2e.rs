@@ -534,14 +534,18 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
         "check",
         vec![
             url_event(
+                // Wednesday noon in Washington: inside calling hours.
                 json!({"contacts": [{"phoneNumber": "(202) 555-0007"}, {"phoneNumber": "202-555-9999"},
-                    {"phoneNumber": "12345"}, {"phoneNumber": "+1 202 555 0007"}]})
+                    {"phoneNumber": "12345"}, {"phoneNumber": "+1 202 555 0007"}],
+                    "at": "2026-12-09T17:00:00Z"})
                 .to_string(),
                 false,
             ),
             url_event(
                 base64::engine::general_purpose::STANDARD
-                    .encode(json!({"contacts": [{"phoneNumber": "2025559998"}]}).to_string()),
+                    // 22:00 in Washington the evening before: allowed, but not callable until 08:00.
+                    .encode(json!({"contacts": [{"phoneNumber": "2025559998"}],
+                        "at": "2026-12-09T03:00:00Z"}).to_string()),
                 true,
             ),
             url_event("{not json".into(), false),
@@ -569,13 +573,44 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
         verdicts(&body),
         ["suppressed", "allowed", "invalid", "suppressed"]
     );
-    assert_eq!(body["safeToDial"], true);
+    // Every number checked, but the batch cannot be dialed in full: two are listed, one is not a number.
+    assert_eq!(
+        (&body["complete"], &body["safeToDial"], &body["blockedBy"]),
+        (
+            &json!(true),
+            &json!(false),
+            &json!(["suppressed", "invalid"])
+        ),
+        "{body}"
+    );
+    assert_eq!(body["results"][1]["callableNow"], true, "{body}");
+    assert_eq!(
+        body["results"][1]["window"],
+        json!({"start": "2026-12-09T08:00:00-05:00", "end": "2026-12-09T21:00:00-05:00",
+            "timeZone": "America/New_York"})
+    );
     assert_eq!(
         body["metrics"]["prefiltered"], 1,
         "the listed number is answered from the snapshot: {body}"
     );
     let (code, body) = http(&answers[1]);
     assert_eq!((code, verdicts(&body)), (200, vec!["allowed".to_string()]));
+    assert_eq!(
+        (
+            &body["results"][0]["callableNow"],
+            &body["results"][0]["nextCallableAt"]
+        ),
+        (&json!(false), &json!("2026-12-09T13:00:00Z")),
+        "{body}"
+    );
+    assert_eq!(
+        (
+            &body["safeToDial"],
+            &body["blockedBy"],
+            &body["metrics"]["outsideCallingHours"]
+        ),
+        (&json!(false), &json!(["outsideCallingHours"]), &json!(1))
+    );
     let (code, body) = http(&answers[2]);
     assert_eq!(code, 400, "{body}");
     assert!(body["error"]
@@ -629,6 +664,13 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
         .unwrap();
         assert!(
             !text.contains("5550007") && !text.contains("555-0007"),
+            "{text}"
+        );
+        // The calling-hours decision is audited with the verdicts.
+        let record: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            record["callingHours"].as_array().map(Vec::len),
+            record["items"].as_array().map(Vec::len),
             "{text}"
         );
     }

@@ -8,11 +8,14 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cxone::{CheckStatus, ContactQuery, DncApi, MAX_CONTACTS_PER_REQUEST};
+use crate::hours::{Policy, Window};
 use crate::phone::{DefaultRegion, Normalizer};
 
 /// One number to check.
@@ -24,6 +27,14 @@ pub struct ContactIn {
     /// Region for numbers without a country code (default US).
     #[serde(default)]
     pub region_code: Option<String>,
+    /// The contact's address state (`FL`, `US-FL`, `ON`), when known: its calling hours apply as well as those of
+    /// the number's area code.
+    #[serde(
+        default,
+        alias = "addressState",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub state: Option<String>,
 }
 
 /// A check request.
@@ -35,6 +46,9 @@ pub struct CheckRequest {
     /// Lists to check (default: every list a rule applies).
     #[serde(default)]
     pub list_ids: Option<Vec<String>>,
+    /// The instant calling hours are judged at (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// Verdict for one number.
@@ -65,6 +79,17 @@ pub struct CheckResult {
     pub reason: String,
     /// Lists that matched.
     pub list_matches: Vec<String>,
+    /// Calling hours allow a call to this number at the request's instant (false for an invalid number).
+    pub callable_now: bool,
+    /// The calling window containing the instant, or the next one, in the called party's zone.
+    pub window: Option<Window>,
+    /// The first instant calling hours allow a call (UTC); `None` for an invalid number or none within 14 days.
+    pub next_callable_at: Option<DateTime<Utc>>,
+    /// The number's candidate time zones (several where its area code spans zones).
+    pub time_zones: Vec<Tz>,
+    /// Why calling hours do not allow a call now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_reason: Option<String>,
 }
 
 /// Counts of one check call.
@@ -96,6 +121,23 @@ pub struct CheckMetrics {
     pub dead_letters: usize,
     /// Calls to CXone.
     pub cxone_calls: usize,
+    /// Valid numbers calling hours do not allow a call to at the request's instant.
+    #[serde(default)]
+    pub outside_calling_hours: usize,
+}
+
+/// A condition that keeps a batch from being dialed in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Blocker {
+    /// A number could not be checked.
+    Error,
+    /// A number is on a list.
+    Suppressed,
+    /// A number is not dialable.
+    Invalid,
+    /// Calling hours do not allow a call to a number now.
+    OutsideCallingHours,
 }
 
 /// The answer to a check request.
@@ -104,8 +146,16 @@ pub struct CheckMetrics {
 pub struct CheckResponse {
     /// One result per input item, in input order.
     pub results: Vec<CheckResult>,
-    /// False when any number could not be checked: the batch must not be dialed in full.
+    /// True only when every number is `allowed` and callable now: the batch may be dialed in full.
     pub safe_to_dial: bool,
+    /// Which conditions keep the batch from being dialed in full (empty when `safe_to_dial`).
+    pub blocked_by: Vec<Blocker>,
+    /// Every number was checked (no `error`): the verdicts can be acted on number by number.
+    pub complete: bool,
+    /// The instant calling hours were judged at.
+    pub at: DateTime<Utc>,
+    /// The calling-hours policy's version.
+    pub hours_policy: String,
     /// Counts.
     pub metrics: CheckMetrics,
 }
@@ -187,6 +237,8 @@ pub struct LocalAnswers<'a> {
     /// Why what is known locally may be incomplete (loading it failed): a number CXone would answer `allowed` is then
     /// `error` instead, since a local answer may be missing for it.
     pub incomplete: Option<&'a str>,
+    /// The calling-hours policy (`None`: the embedded one).
+    pub hours: Option<&'a Policy>,
 }
 
 /// Check `request` against CXone, the snapshot and the propagating numbers. Never fails as a whole: what could not
@@ -203,6 +255,7 @@ pub async fn check(
         propagating,
         dead_letters: None,
         incomplete: None,
+        hours: None,
     };
     check_with(api, request, local, concurrency).await
 }
@@ -216,6 +269,8 @@ pub async fn check_with(
 ) -> CheckResponse {
     let (snapshot, propagating) = (local.snapshot, local.propagating);
     let started = Instant::now();
+    let at = request.at.unwrap_or_else(Utc::now);
+    let policy = local.hours.unwrap_or_else(|| Policy::embedded());
     let mut results: Vec<CheckResult> = Vec::with_capacity(request.contacts.len());
     // E.164 → input positions; the first region code seen is sent.
     let mut distinct: Vec<(String, String)> = Vec::new();
@@ -234,12 +289,18 @@ pub async fn check_with(
                     distinct.push((e164.clone(), region.name().to_string()));
                 }
                 slot.push(i);
+                let hours = policy.decide(n.e164, c.state.as_deref(), at);
                 results.push(CheckResult {
                     input: c.phone_number.clone(),
                     phone_number: Some(e164),
                     status: Verdict::Error,
                     reason: "not checked".into(),
                     list_matches: Vec::new(),
+                    callable_now: hours.callable_now,
+                    window: hours.window,
+                    next_callable_at: hours.next_callable_at,
+                    time_zones: hours.time_zones.to_vec(),
+                    hours_reason: hours.reason.map(|r| r.to_string()),
                 });
             }
             Err(reason) => results.push(CheckResult {
@@ -248,6 +309,11 @@ pub async fn check_with(
                 status: Verdict::Invalid,
                 reason: reason.code().to_string(),
                 list_matches: Vec::new(),
+                callable_now: false,
+                window: None,
+                next_callable_at: None,
+                time_zones: Vec::new(),
+                hours_reason: None,
             }),
         }
     }
@@ -361,6 +427,9 @@ pub async fn check_with(
             Verdict::Invalid => metrics.invalid += 1,
             Verdict::Error => metrics.errors += 1,
         }
+        if result.phone_number.is_some() && !result.callable_now {
+            metrics.outside_calling_hours += 1;
+        }
     }
     let checkable = metrics.total - metrics.invalid;
     metrics.suppression_rate = if checkable == 0 {
@@ -369,8 +438,22 @@ pub async fn check_with(
         metrics.suppressed as f64 / checkable as f64
     };
     metrics.duration_ms = started.elapsed().as_millis() as u64;
+    let blocked_by: Vec<Blocker> = [
+        (Blocker::Error, metrics.errors),
+        (Blocker::Suppressed, metrics.suppressed),
+        (Blocker::Invalid, metrics.invalid),
+        (Blocker::OutsideCallingHours, metrics.outside_calling_hours),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(b, _)| b)
+    .collect();
     CheckResponse {
-        safe_to_dial: metrics.errors == 0,
+        safe_to_dial: blocked_by.is_empty(),
+        blocked_by,
+        complete: metrics.errors == 0,
+        at,
+        hours_policy: policy.version.clone(),
         results,
         metrics,
     }
@@ -388,6 +471,11 @@ pub fn emf_line(metrics: &CheckMetrics, function: &str, timestamp_ms: i64) -> St
             ("Errors", "Count", metrics.errors as f64),
             ("SuppressionRate", "None", metrics.suppression_rate),
             ("DurationMs", "Milliseconds", metrics.duration_ms as f64),
+            (
+                "OutsideCallingHours",
+                "Count",
+                metrics.outside_calling_hours as f64,
+            ),
         ],
         timestamp_ms,
     )
@@ -452,6 +540,30 @@ pub struct AuditRecord {
     pub key_version: String,
     /// `[HMAC-SHA256(key, E.164) or "invalid", verdict]` per item.
     pub items: Vec<(String, Verdict)>,
+    /// The instant calling hours were judged at, and the policy's version.
+    #[serde(default)]
+    pub hours_at: Option<DateTime<Utc>>,
+    /// The policy's version.
+    #[serde(default)]
+    pub hours_policy: String,
+    /// The calling-hours decision per item (aligned with `items`; `None` for an invalid number).
+    #[serde(default)]
+    pub calling_hours: Vec<Option<HoursAudit>>,
+}
+
+/// The calling-hours decision of one item, as audited: no number, only its zones and the outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoursAudit {
+    /// Whether a call was allowed at the instant.
+    pub callable_now: bool,
+    /// The first instant a call is allowed.
+    pub next_callable_at: Option<DateTime<Utc>>,
+    /// Candidate zones.
+    pub time_zones: Vec<Tz>,
+    /// Why not, when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The audit record of a response, numbers hashed under `key`.
@@ -461,6 +573,20 @@ pub fn audit_record(response: &CheckResponse, timestamp: &str, key: &AuditKey) -
         metrics: response.metrics.clone(),
         safe_to_dial: response.safe_to_dial,
         key_version: key.version.clone(),
+        hours_at: Some(response.at),
+        hours_policy: response.hours_policy.clone(),
+        calling_hours: response
+            .results
+            .iter()
+            .map(|r| {
+                r.phone_number.as_ref().map(|_| HoursAudit {
+                    callable_now: r.callable_now,
+                    next_callable_at: r.next_callable_at,
+                    time_zones: r.time_zones.clone(),
+                    reason: r.hours_reason.clone(),
+                })
+            })
+            .collect(),
         items: response
             .results
             .iter()
@@ -530,7 +656,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            7
+            8
         );
     }
 }

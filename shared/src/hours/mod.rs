@@ -16,7 +16,9 @@ pub mod zones;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +105,44 @@ impl Jurisdiction {
                 r.dates(date.year()).contains(&date) || r.dates(date.year() + 1).contains(&date)
             })
             .map(|(name, _)| name.as_str())
+    }
+}
+
+impl Jurisdiction {
+    /// One rule set equivalent to applying every one of `members`: each day's window is the intersection, the
+    /// holidays are the union (named with the jurisdiction that keeps them).
+    fn merge(all: &[Jurisdiction], members: &[usize]) -> Jurisdiction {
+        let mut days: [Option<Span>; 3] = [Some((0, 24 * 60)); 3];
+        let mut holiday_rules = Vec::new();
+        for &m in members {
+            let j = &all[m];
+            for (slot, day) in days.iter_mut().zip(j.days) {
+                *slot = match (*slot, day) {
+                    (Some(a), Some(b)) if a.0.max(b.0) < a.1.min(b.1) => {
+                        Some((a.0.max(b.0), a.1.min(b.1)))
+                    }
+                    _ => None,
+                };
+            }
+            for (name, rule) in &j.holiday_rules {
+                holiday_rules.push((format!("{name} ({})", j.code), rule.clone()));
+            }
+        }
+        let mut holiday_dates = HashMap::new();
+        for year in HOLIDAY_YEARS {
+            for (i, (_, rule)) in holiday_rules.iter().enumerate() {
+                for d in rule.dates(year) {
+                    holiday_dates.entry(d).or_insert(i);
+                }
+            }
+        }
+        let codes: Vec<&str> = members.iter().map(|&m| all[m].code.as_str()).collect();
+        Jurisdiction {
+            code: format!("unknown place ({})", codes.join(" ")),
+            days,
+            holiday_rules,
+            holiday_dates,
+        }
     }
 }
 
@@ -244,6 +284,11 @@ impl Policy {
                 "unknown: at least one time zone and one jurisdiction".into(),
             ));
         }
+        // Numbers with no place apply every listed jurisdiction in up to seven zones: merged once here into one rule
+        // set (windows intersected, holidays united), so a decision looks up one holiday table, not twenty.
+        let merged = Jurisdiction::merge(&jurisdictions, &unknown_jurisdictions);
+        jurisdictions.push(merged);
+        let unknown_jurisdictions = vec![jurisdictions.len() - 1];
         let known_subdivisions = (200..1000u16)
             .filter_map(tables::npa)
             .filter_map(|n| n.subdivision)
@@ -292,7 +337,7 @@ impl Policy {
         number: E164,
         address_state: Option<&str>,
         at: DateTime<Utc>,
-    ) -> HoursDecision {
+    ) -> HoursDecision<'_> {
         let mut jurisdictions: Vec<usize> = Vec::with_capacity(4);
         let located = zones::zones_for(number).filter(|z| z.located);
         let zones: &[Tz] = match located {
@@ -318,13 +363,15 @@ impl Policy {
                     self.jurisdictions_of(country, Some(sub), &mut jurisdictions);
                 }
                 None => {
-                    return HoursDecision::refused(
-                        zones,
-                        format!(
-                        "unknown address state {state:?}: not a US state or Canadian province code"
-                    ),
-                        &self.version,
-                    )
+                    return HoursDecision {
+                        callable_now: false,
+                        window: None,
+                        next_callable_at: None,
+                        time_zones: zones,
+                        jurisdictions: Vec::new(),
+                        located: false,
+                        reason: Some(HoursBlock::UnknownAddressState),
+                    }
                 }
             }
         }
@@ -390,91 +437,123 @@ impl Policy {
         None
     }
 
-    fn decide_in(
-        &self,
-        zones: &[Tz],
+    fn decide_in<'p>(
+        &'p self,
+        zones: &'p [Tz],
         jurisdictions: &[usize],
         located: bool,
         at: DateTime<Utc>,
-    ) -> HoursDecision {
-        // The earliest instant ≥ `at` inside every zone's window: each zone moves `t` to the start of its next window
-        // when `t` is outside it. `t` only grows and never passes the answer (the answer is in every zone's set), so
-        // a pass in which no zone moves `t` has found it.
+    ) -> HoursDecision<'p> {
+        // The earliest instant ≥ `at` inside every zone's window, by sweeping: hold each zone's window containing `t`
+        // or next after it; `t` becomes the latest start; a zone whose window ends by then moves to its next one.
+        // `t` only grows and never passes the answer (the answer lies in every zone's set), so when every held
+        // window still contains `t`, `t` is the answer and the intersection runs to the earliest end.
         let mut t = at;
         let mut found = None;
-        'search: for _ in 0..(HORIZON_DAYS as usize * zones.len() + 2) {
-            let (mut start, mut end) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
-            for &tz in zones {
-                let Some((s, e)) = self.zone_window(tz, jurisdictions, t) else {
-                    break 'search;
-                };
-                if s > t {
-                    t = s;
-                    continue 'search;
-                }
-                start = start.max(s);
-                end = end.min(e);
+        let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(zones.len());
+        for &tz in zones {
+            match self.zone_window(tz, jurisdictions, t) {
+                Some(w) => windows.push(w),
+                None => break,
             }
-            found = Some((start, end));
-            break;
         }
-        if t - at > Duration::days(HORIZON_DAYS as i64) {
+        if windows.len() == zones.len() {
+            for _ in 0..(HORIZON_DAYS as usize * zones.len() + 2) {
+                t = windows.iter().fold(t, |t, w| t.max(w.0));
+                let mut moved = false;
+                for (w, &tz) in windows.iter_mut().zip(zones) {
+                    if w.1 <= t {
+                        match self.zone_window(tz, jurisdictions, t) {
+                            Some(next) => *w = next,
+                            None => return self.decided(zones, jurisdictions, located, at, None),
+                        }
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    let start = windows.iter().map(|w| w.0).max().unwrap_or(t);
+                    let end = windows.iter().map(|w| w.1).min().unwrap_or(t);
+                    found = Some((t, start, end));
+                    break;
+                }
+            }
+        }
+        if found.is_some_and(|(next, ..)| next - at > Duration::days(HORIZON_DAYS as i64)) {
             found = None;
         }
+        self.decided(zones, jurisdictions, located, at, found)
+    }
+
+    /// The decision for `found`: the first callable instant ≥ `at` and the window `(start, end)` holding it.
+    fn decided<'p>(
+        &'p self,
+        zones: &'p [Tz],
+        jurisdictions: &[usize],
+        located: bool,
+        at: DateTime<Utc>,
+        found: Option<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)>,
+    ) -> HoursDecision<'p> {
         let primary = zones[0];
-        let reason =
-            (found.map(|_| t) != Some(at)).then(|| self.closed_reason(zones, jurisdictions, at));
+        let callable_now = found.is_some_and(|(next, ..)| next == at);
         HoursDecision {
-            callable_now: found.is_some() && t == at,
-            next_callable_at: found.map(|_| t),
-            window: found.map(|(s, e)| Window {
-                start: s.with_timezone(&primary).to_rfc3339(),
-                end: e.with_timezone(&primary).to_rfc3339(),
-                time_zone: primary.name().to_string(),
+            callable_now,
+            next_callable_at: found.map(|(next, ..)| next),
+            window: found.map(|(_, s, e)| Window {
+                start: s.with_timezone(&primary).fixed_offset(),
+                end: e.with_timezone(&primary).fixed_offset(),
+                time_zone: primary,
             }),
-            time_zones: zones.iter().map(|z| z.name().to_string()).collect(),
+            time_zones: zones,
             jurisdictions: jurisdictions
                 .iter()
-                .map(|&j| self.jurisdictions[j].code.clone())
+                .map(|&j| self.jurisdictions[j].code.as_str())
                 .collect(),
             located,
-            reason,
-            policy_version: self.version.clone(),
+            reason: (!callable_now).then(|| self.closed_reason(zones, jurisdictions, at)),
         }
     }
 
     /// Why `at` is not callable, named by the first zone whose rules refuse it.
-    fn closed_reason(&self, zones: &[Tz], jurisdictions: &[usize], at: DateTime<Utc>) -> String {
-        for &tz in zones {
-            let local = at.with_timezone(&tz);
-            match self.day_span(jurisdictions, local.date_naive()) {
-                Err(Closed::Holiday(code, name)) => {
-                    return format!("no calls on {name} under {code} ({})", tz.name())
+    fn closed_reason(
+        &self,
+        zones: &[Tz],
+        jurisdictions: &[usize],
+        at: DateTime<Utc>,
+    ) -> HoursBlock<'_> {
+        for &zone in zones {
+            let local = at.with_timezone(&zone).naive_local();
+            let date = local.date();
+            match self.day_span(jurisdictions, date) {
+                Err(Closed::Holiday(jurisdiction, holiday)) => {
+                    return HoursBlock::Holiday {
+                        jurisdiction,
+                        holiday,
+                        zone,
+                    }
                 }
-                Err(Closed::NoCalls(code, day)) => {
-                    return format!("no calls on {day} under {code} ({})", tz.name())
+                Err(Closed::NoCalls(jurisdiction, day)) => {
+                    return HoursBlock::NoCallsOn {
+                        jurisdiction,
+                        day,
+                        zone,
+                    }
                 }
-                Err(Closed::Empty) => return format!("no common calling window ({})", tz.name()),
-                Ok((s, e)) => {
-                    let (start, end) = (
-                        instant(tz, local.date_naive(), s, true),
-                        instant(tz, local.date_naive(), e, false),
-                    );
-                    if at < start || at >= end {
-                        return format!(
-                            "outside calling hours {:02}:{:02}-{:02}:{:02} {} (local time {})",
-                            s / 60,
-                            s % 60,
-                            e / 60,
-                            e % 60,
-                            tz.name(),
-                            local.format("%a %H:%M")
-                        );
+                Err(Closed::Empty) => return HoursBlock::NoCommonWindow { zone },
+                Ok((start, end)) => {
+                    if at < instant(zone, date, start, true)
+                        || at >= instant(zone, date, end, false)
+                    {
+                        return HoursBlock::OutsideHours {
+                            start,
+                            end,
+                            zone,
+                            local,
+                        };
                     }
                 }
             }
         }
-        "no calling window within the next 14 days".into()
+        HoursBlock::NoWindowAhead
     }
 }
 
@@ -499,21 +578,107 @@ fn instant(tz: Tz, date: NaiveDate, minutes: u16, is_start: bool) -> DateTime<Ut
 }
 
 /// A calling window in the called party's zone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Window {
-    /// RFC 3339 with the zone's offset.
-    pub start: String,
-    /// RFC 3339 with the zone's offset (exclusive).
-    pub end: String,
+    /// Opens (RFC 3339 with the zone's offset).
+    pub start: DateTime<FixedOffset>,
+    /// Closes, exclusive (RFC 3339 with the zone's offset).
+    pub end: DateTime<FixedOffset>,
     /// IANA name of the zone the times are written in (the first candidate zone).
-    pub time_zone: String,
+    pub time_zone: Tz,
+}
+
+/// Why calling hours do not allow a call at an instant; rendered only when asked for (`Display`), so a decision
+/// costs no formatting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoursBlock<'p> {
+    /// A jurisdiction closes the whole day: a holiday.
+    Holiday {
+        jurisdiction: &'p str,
+        holiday: &'p str,
+        zone: Tz,
+    },
+    /// A jurisdiction allows no call on this weekday.
+    NoCallsOn {
+        jurisdiction: &'p str,
+        day: Weekday,
+        zone: Tz,
+    },
+    /// The jurisdictions' windows do not overlap that day.
+    NoCommonWindow { zone: Tz },
+    /// Before or after the day's window.
+    OutsideHours {
+        start: u16,
+        end: u16,
+        zone: Tz,
+        local: chrono::NaiveDateTime,
+    },
+    /// The address state names no known state or province.
+    UnknownAddressState,
+    /// No window within the search horizon.
+    NoWindowAhead,
+}
+
+impl std::fmt::Display for HoursBlock<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HoursBlock::Holiday {
+                jurisdiction,
+                holiday,
+                zone,
+            } => {
+                write!(
+                    f,
+                    "no calls on {holiday} under {jurisdiction} ({})",
+                    zone.name()
+                )
+            }
+            HoursBlock::NoCallsOn {
+                jurisdiction,
+                day,
+                zone,
+            } => {
+                write!(
+                    f,
+                    "no calls on {day} under {jurisdiction} ({})",
+                    zone.name()
+                )
+            }
+            HoursBlock::NoCommonWindow { zone } => {
+                write!(f, "no common calling window ({})", zone.name())
+            }
+            HoursBlock::OutsideHours {
+                start,
+                end,
+                zone,
+                local,
+            } => write!(
+                f,
+                "outside calling hours {:02}:{:02}-{:02}:{:02} {} (local time {})",
+                start / 60,
+                start % 60,
+                end / 60,
+                end % 60,
+                zone.name(),
+                local.format("%a %H:%M")
+            ),
+            HoursBlock::UnknownAddressState => {
+                write!(
+                    f,
+                    "unknown address state: not a US state or Canadian province code"
+                )
+            }
+            HoursBlock::NoWindowAhead => {
+                write!(f, "no calling window within the next {HORIZON_DAYS} days")
+            }
+        }
+    }
 }
 
 /// The calling-hours answer for one number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HoursDecision {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoursDecision<'p> {
     /// Every jurisdiction allows a call now in every candidate zone.
     pub callable_now: bool,
     /// The window containing the instant asked about, or the next one (the intersection over every candidate zone).
@@ -522,30 +687,13 @@ pub struct HoursDecision {
     /// 14 days.
     pub next_callable_at: Option<DateTime<Utc>>,
     /// Candidate IANA zones.
-    pub time_zones: Vec<String>,
+    pub time_zones: &'p [Tz],
     /// Jurisdictions whose rules applied.
-    pub jurisdictions: Vec<String>,
+    pub jurisdictions: Vec<&'p str>,
     /// Whether the number's area code placed it (else the policy's `unknown` defaults applied).
     pub located: bool,
     /// Why it is not callable now.
-    pub reason: Option<String>,
-    /// The policy's version.
-    pub policy_version: String,
-}
-
-impl HoursDecision {
-    fn refused(zones: &[Tz], reason: String, version: &str) -> HoursDecision {
-        HoursDecision {
-            callable_now: false,
-            window: None,
-            next_callable_at: None,
-            time_zones: zones.iter().map(|z| z.name().to_string()).collect(),
-            jurisdictions: Vec::new(),
-            located: false,
-            reason: Some(reason),
-            policy_version: version.to_string(),
-        }
-    }
+    pub reason: Option<HoursBlock<'p>>,
 }
 
 #[cfg(test)]
@@ -557,7 +705,13 @@ mod tests {
         let p = Policy::embedded();
         assert!(p.jurisdictions.len() >= 20);
         assert!(p.index.contains_key("US-RI"));
-        assert_eq!(p.unknown_jurisdictions.len(), p.jurisdictions.len());
+        // The unknown place's rules are every jurisdiction's, merged into one.
+        let merged = &p.jurisdictions[p.unknown_jurisdictions[0]];
+        assert_eq!(
+            merged.days,
+            [Some((10 * 60, 18 * 60)), Some((10 * 60, 17 * 60)), None]
+        );
+        assert!(merged.holiday_rules.len() > 50);
     }
 
     #[test]

@@ -61,6 +61,7 @@ impl LocalKnowledge {
             propagating: &self.propagating,
             dead_letters: Some(&self.dead_letters),
             incomplete: self.incomplete.as_deref(),
+            hours: None,
         }
     }
 }

@@ -60,32 +60,42 @@ struct NormalizeArgs {
     s3_endpoint: Option<String>,
 }
 
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// CSV (or one number a line) of outbound numbers.
+    file: PathBuf,
+    /// CXone base URL of the tenant.
+    #[arg(long)]
+    endpoint: String,
+    /// Credentials JSON file (default: --secret-id, else DNCFLOW_CXONE_* environment variables).
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// Secrets Manager secret (name or ARN) holding the credentials JSON.
+    #[arg(long)]
+    secret_id: Option<String>,
+    /// Lists to check (repeatable; default: every list a rule applies).
+    #[arg(long = "list-id")]
+    list_ids: Vec<String>,
+    /// Snapshot of known-suppressed numbers (SHA-256 hex of E.164, one a line) answered without a call.
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Where to write the annotated CSV (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The instant calling hours are judged at, RFC 3339 (default: now), e.g. 2026-12-06T13:00:00Z.
+    #[arg(long)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A calling-hours policy file (default: the embedded shared/data/calling_hours.json).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Check outbound numbers before dialing: writes CSV `line,input,phoneNumber,status,reason,listMatches` and a
-    /// summary; exits non-zero when the batch is not safe to dial in full (any number could not be checked).
-    Check {
-        /// CSV (or one number a line) of outbound numbers.
-        file: PathBuf,
-        /// CXone base URL of the tenant.
-        #[arg(long)]
-        endpoint: String,
-        /// Credentials JSON file (default: --secret-id, else DNCFLOW_CXONE_* environment variables).
-        #[arg(long)]
-        credentials: Option<PathBuf>,
-        /// Secrets Manager secret (name or ARN) holding the credentials JSON.
-        #[arg(long)]
-        secret_id: Option<String>,
-        /// Lists to check (repeatable; default: every list a rule applies).
-        #[arg(long = "list-id")]
-        list_ids: Vec<String>,
-        /// Snapshot of known-suppressed numbers (SHA-256 hex of E.164, one a line) answered without a call.
-        #[arg(long)]
-        snapshot: Option<PathBuf>,
-        /// Where to write the annotated CSV (default: standard output).
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    /// Check outbound numbers before dialing: writes CSV
+    /// `line,input,phoneNumber,status,reason,listMatches,callableNow,nextCallableAt,timeZone` and a summary; exits
+    /// non-zero when a number could not be checked.
+    Check(CheckArgs),
     /// Create or update DNC lists and their single BLOCK rule from a declarative JSON file (idempotent), and report
     /// rule fragmentation and priority inversion.
     Provision {
@@ -173,23 +183,7 @@ async fn tenant_client(
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Check {
-            file,
-            endpoint,
-            credentials,
-            secret_id,
-            list_ids,
-            snapshot,
-            out,
-        } => check_file(
-            &file,
-            endpoint,
-            credentials,
-            secret_id,
-            list_ids,
-            snapshot.as_deref(),
-            out.as_deref(),
-        ),
+        Command::Check(args) => check_file(args),
         Command::Provision {
             file,
             endpoint,
@@ -345,27 +339,38 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn check_file(
-    file: &std::path::Path,
-    endpoint: String,
-    credentials: Option<PathBuf>,
-    secret_id: Option<String>,
-    list_ids: Vec<String>,
-    snapshot: Option<&std::path::Path>,
-    out: Option<&std::path::Path>,
-) -> Result<()> {
-    use dncflow::check::{check, CheckRequest, ContactIn, SuppressionSnapshot};
+fn check_file(args: CheckArgs) -> Result<()> {
+    use dncflow::check::{check_with, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot};
+    let CheckArgs {
+        file,
+        endpoint,
+        credentials,
+        secret_id,
+        list_ids,
+        snapshot,
+        out,
+        at,
+        policy,
+    } = args;
+    let policy = policy
+        .map(|p| {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            dncflow::hours::Policy::from_json(&text).with_context(|| format!("{}", p.display()))
+        })
+        .transpose()?;
     use dncflow::input::{decode::for_each_part, read_rows, RowEvent};
     let mut contacts = Vec::new();
     let mut lines = Vec::new();
     let name = file.display().to_string();
-    let raw = File::open(file).with_context(|| format!("cannot open {name}"))?;
+    let raw = File::open(&file).with_context(|| format!("cannot open {name}"))?;
     for_each_part(&name, Box::new(raw), |part| {
         read_rows(&name, part.reader, &ReadOptions::default(), |event| {
             if let RowEvent::Row { line, phone, .. } = event {
                 contacts.push(ContactIn {
                     phone_number: String::from_utf8_lossy(phone).trim().to_string(),
                     region_code: None,
+                    state: None,
                 });
                 lines.push(line);
             }
@@ -375,7 +380,7 @@ fn check_file(
     let snapshot = match snapshot {
         Some(p) => {
             let (snap, bad) = SuppressionSnapshot::from_lines(
-                &std::fs::read_to_string(p)
+                &std::fs::read_to_string(&p)
                     .with_context(|| format!("cannot read {}", p.display()))?,
             );
             if bad > 0 {
@@ -394,10 +399,21 @@ fn check_file(
         let request = CheckRequest {
             contacts,
             list_ids: (!list_ids.is_empty()).then_some(list_ids),
+            at,
         };
-        anyhow::Ok(check(&api, &request, &snapshot, &Default::default(), 4).await)
+        let propagating = Default::default();
+        let local = LocalAnswers {
+            snapshot: &snapshot,
+            propagating: &propagating,
+            dead_letters: None,
+            incomplete: None,
+            hours: policy.as_ref(),
+        };
+        anyhow::Ok(check_with(&api, &request, local, 4).await)
     })?;
-    let mut csv = String::from("line,input,phoneNumber,status,reason,listMatches\n");
+    let mut csv = String::from(
+        "line,input,phoneNumber,status,reason,listMatches,callableNow,nextCallableAt,timeZone\n",
+    );
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for (line, r) in lines.iter().zip(&response.results) {
         let status = serde_json::to_value(r.status)
@@ -405,16 +421,27 @@ fn check_file(
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         csv += &format!(
-            "{line},{},{},{status},{},{}\n",
+            "{line},{},{},{status},{},{},{},{},{}\n",
             quote(&r.input),
             r.phone_number.as_deref().unwrap_or(""),
             quote(&r.reason),
-            quote(&r.list_matches.join(" "))
+            quote(&r.list_matches.join(" ")),
+            r.callable_now,
+            r.next_callable_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            quote(
+                &r.time_zones
+                    .iter()
+                    .map(|z| z.name())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         );
     }
     match out {
         Some(p) => {
-            std::fs::write(p, csv).with_context(|| format!("cannot write {}", p.display()))?
+            std::fs::write(&p, csv).with_context(|| format!("cannot write {}", p.display()))?
         }
         None => print!("{csv}"),
     }
@@ -423,7 +450,15 @@ fn check_file(
         "checked {}: {} suppressed, {} allowed, {} invalid, {} errors ({} CXone calls, {} from the snapshot); suppression rate {:.1} %",
         m.total, m.suppressed, m.allowed, m.invalid, m.errors, m.cxone_calls, m.prefiltered, m.suppression_rate * 100.0
     );
-    if !response.safe_to_dial {
+    eprintln!(
+        "calling hours at {}: {} numbers outside them now (policy {})",
+        response
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        m.outside_calling_hours,
+        response.hours_policy
+    );
+    if !response.complete {
         bail!(
             "{} numbers could not be checked: the batch is NOT safe to dial in full",
             m.errors
