@@ -29,12 +29,16 @@ struct Table {
     /// `(prefix length << 27) | prefix value` → index into `sets`, and whether the row places the number.
     by_prefix: HashMap<u32, (usize, bool)>,
     sets: Vec<Box<[Tz]>>,
+    /// Per area code: whether the table has keys longer than `1NPA` under it. Most area codes have none, and their
+    /// numbers skip the four longer lookups (this is on the path of every checked number).
+    deeper: Box<[bool; 1000]>,
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let mut table = Table {
         by_prefix: HashMap::new(),
         sets: Vec::new(),
+        deeper: Box::new([false; 1000]),
     };
     for line in TABLE_CSV.lines().filter(|l| !l.starts_with('#')).skip(1) {
         let mut fields = line.split(',');
@@ -51,6 +55,11 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
             })
             .collect();
         let value: u32 = prefix.parse().expect("nanp_timezones.csv: bad prefix");
+        if prefix.len() > 4 {
+            table.deeper[prefix[1..4]
+                .parse::<usize>()
+                .expect("nanp_timezones.csv: bad prefix")] = true;
+        }
         // The country code alone, and the blocks libphonenumber types as mobile (non-geographic) outside the US and
         // Canada, answer every NANP zone: no place.
         let located = prefix.len() > 1 && !source.contains("non-geographic");
@@ -72,7 +81,9 @@ pub fn zones_for(number: E164) -> Option<Zones> {
         return None;
     }
     let table = &*TABLE;
-    for len in (1..=LONGEST_PREFIX).rev() {
+    let npa = ((number.0 / 10_000_000) % 1000) as usize;
+    let longest = if table.deeper[npa] { LONGEST_PREFIX } else { 4 };
+    for len in (1..=longest).rev() {
         let value = (number.0 / 10u64.pow(11 - len)) as u32;
         if let Some(&(i, located)) = table.by_prefix.get(&key(len, value)) {
             return Some(Zones {
