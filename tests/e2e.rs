@@ -63,6 +63,8 @@ struct Outcome {
     invocations: Value,
     /// The largest state input or output: `{bytes, state}`.
     max_payload: Value,
+    /// Per function: `{peakRssKiB, busyMs, longestMs, environments}`.
+    resources: Value,
 }
 
 impl World {
@@ -238,12 +240,23 @@ impl World {
             cause: text("cause"),
             invocations: v["invocations"].clone(),
             max_payload: v["maxPayload"].clone(),
+            resources: v["resources"].clone(),
         }
     }
 
     /// Invoke one function binary directly, one payload after another on the same warm environment (as a Function
     /// URL or a console test does); one result per payload: `{ok: true, output}` or `{ok: false, error, cause}`.
     fn invoke(&self, function: &str, payloads: Vec<Value>, env: &[(&str, &str)]) -> Vec<Value> {
+        self.invoke_measured(function, payloads, env).0
+    }
+
+    /// The same, with the function's resources (`{peakRssKiB, busyMs, longestMs, environments}`).
+    fn invoke_measured(
+        &self,
+        function: &str,
+        payloads: Vec<Value>,
+        env: &[(&str, &str)],
+    ) -> (Vec<Value>, Value) {
         let config = json!({
             "functions": {function: binary(function)},
             "env": self.function_env(env),
@@ -252,7 +265,10 @@ impl World {
             "invoke": {"function": function, "payloads": payloads},
         });
         let v = self.harness(&format!("invoke-{function}"), &config);
-        v["results"].as_array().cloned().unwrap_or_default()
+        (
+            v["results"].as_array().cloned().unwrap_or_default(),
+            v["resources"][function].clone(),
+        )
     }
 
     /// The environment every function gets here: moto's endpoints, the bucket, the secret; `overrides` on top.
@@ -1253,5 +1269,177 @@ async fn two_thousand_shards_keep_every_state_payload_under_the_limit() {
     assert!(
         bytes < 256 * 1024,
         "over Step Functions' 256 KB limit: {bytes}"
+    );
+}
+
+/// The configured memory of each function in `template.yaml` (MB), read from the template so the table cannot drift.
+fn configured_memory() -> std::collections::BTreeMap<String, u64> {
+    let template = std::fs::read_to_string(workspace().join("template.yaml")).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    // `Globals` comes first and sets the default; each function's `Binary:` precedes its own `MemorySize:`.
+    let (mut default, mut current): (u64, Option<String>) = (0, None);
+    for line in template.lines().map(str::trim) {
+        if let Some(binary) = line.strip_prefix("Binary: ") {
+            current = Some(binary.to_string());
+            out.insert(binary.to_string(), default);
+        }
+        if let Some(Ok(mb)) = line.strip_prefix("MemorySize: ").map(str::parse::<u64>) {
+            match &current {
+                Some(name) => {
+                    out.insert(name.clone(), mb);
+                }
+                None => default = mb,
+            }
+        }
+    }
+    out
+}
+
+/// Benchmark, not a timed test (it prints figures): a 1,000,000-entry list, CXone's cap, through every function
+/// binary under the local Runtime API with moto S3 and the simulator; per function the peak RSS of its processes and
+/// the time its invocations took, beside the memory `template.yaml` gives it. Run with
+/// `cargo test -p dncflow-tests --test e2e -- --ignored --nocapture a_million` after `cargo build --workspace --bins`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: several minutes; run with --ignored --nocapture"]
+async fn a_million_entry_list_fits_in_half_of_each_functions_memory() {
+    const ENTRIES: u32 = 1_000_000;
+    let world = World::new(SimConfig {
+        propagation_secs: (0, 1),
+        entries_rate: 3000.0,
+        check_rate: 3000.0,
+        seed: 11,
+        faults: vec![FaultRule {
+            // 1 % of the entries of every write are acknowledged but not kept: reconcile finds them missing.
+            endpoint: Endpoint::EntriesPost,
+            kind: FaultKind::LoseWrites { per_entry: 0.01 },
+            probability: 1.0,
+            after: 0,
+            count: Some(2_000),
+        }],
+        ..SimConfig::default()
+    })
+    .await;
+    let api = sim_client(&world.sim, 1000.0);
+    ensure_list(&api, "million").await.unwrap();
+    let mut csv = String::with_capacity(ENTRIES as usize * 16);
+    csv += "phone\n";
+    for i in 0..ENTRIES {
+        // 202-200-0000 … 202-299-9999: a million distinct valid numbers.
+        csv += &format!("(202) {}-{:04}\n", 200 + i / 10_000, i % 10_000);
+    }
+    world.drop_file("incoming/million/list.csv", csv).await;
+    let started = std::time::Instant::now();
+    // A short upload deadline: every shard takes several invocations, each resuming at its byte offset.
+    let out = world.execute_for(
+        "million",
+        s3_event("incoming/million/list.csv"),
+        20_000,
+        &[
+            ("DNCFLOW_SHARDS", "8"),
+            ("DNCFLOW_TENANT_RATE", "2500"),
+            ("DNCFLOW_UPLOAD_MARGIN_SECS", "2"),
+            ("RUST_LOG", "warn"),
+        ],
+        3_600_000,
+    );
+    let wall = started.elapsed();
+    assert_eq!(out.status, "SUCCEEDED", "{out:?}");
+    let status: ListStatus = world.get_json("status/million/latest.json").await;
+    let report: RunReport = world.get_json(&status.report_key).await;
+    assert_eq!(report.found, ENTRIES as usize, "{report:?}");
+    assert!(
+        report.upload.reuploaded > 0,
+        "1 % lost, found and written again: {report:?}"
+    );
+
+    // The check: loads the list's snapshot, then 100 requests of 1,000 numbers (half on the list).
+    let url_event = |body: String| {
+        json!({"version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+            "headers": {"content-type": "application/json"},
+            "requestContext": {"http": {"method": "POST", "path": "/"}},
+            "body": body, "isBase64Encoded": false})
+    };
+    let requests: Vec<Value> = (0..100u32)
+        .map(|r| {
+            let contacts: Vec<Value> = (0..1000u32)
+                .map(|i| {
+                    // Even i: on the list (202-2xx); odd i: 203-555, not on it.
+                    let n = r * 1000 + i;
+                    if i % 2 == 0 {
+                        json!({"phoneNumber": format!("(202) {}-{:04}", 200 + (n * 7 % ENTRIES) / 10_000, n % 10_000)})
+                    } else {
+                        json!({"phoneNumber": format!("(203) 555-{:04}", n % 10_000)})
+                    }
+                })
+                .collect();
+            url_event(json!({"contacts": contacts, "at": "2026-12-09T17:00:00Z"}).to_string())
+        })
+        .collect();
+    let check_started = std::time::Instant::now();
+    let (answers, check) = world.invoke_measured(
+        "check",
+        requests,
+        &[("DNCFLOW_CHECK_LISTS", "million"), ("RUST_LOG", "warn")],
+    );
+    let check_wall = check_started.elapsed();
+    assert_eq!(answers.len(), 100);
+    for a in &answers {
+        assert_eq!(a["output"]["statusCode"], 200, "{a}");
+    }
+    // record-failure: a run for a list CXone does not have fails and is recorded.
+    world
+        .drop_file("incoming/nowhere/a.csv", dnc_csv(0, 5))
+        .await;
+    let failed = world.execute("million-failed", s3_event("incoming/nowhere/a.csv"), 60_000);
+    assert_eq!(failed.status, "FAILED");
+
+    let memory = configured_memory();
+    let mut resources: Vec<(String, Value)> = out
+        .resources
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    resources.push(("check".into(), check));
+    resources.push((
+        "record-failure (failed run)".into(),
+        failed.resources["record-failure"].clone(),
+    ));
+    println!(
+        "1,000,000 entries: run {:.0} s ({} upload invocations), check 100 x 1,000 numbers {:.1} s; reconcile: {} found, {} re-uploaded",
+        wall.as_secs_f64(),
+        out.invocations["upload"],
+        check_wall.as_secs_f64(),
+        report.found,
+        report.upload.reuploaded
+    );
+    println!(
+        "| function | configured MB | peak RSS MiB | share | invocations' time (s) | longest (s) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut over = Vec::new();
+    for (name, r) in &resources {
+        let base = name.split(' ').next().unwrap();
+        let configured = memory.get(base).copied().unwrap_or(0);
+        let peak_mib = r["peakRssKiB"].as_f64().unwrap_or(0.0) / 1024.0;
+        let share = if configured > 0 {
+            peak_mib / configured as f64
+        } else {
+            0.0
+        };
+        println!(
+            "| {name} | {configured} | {peak_mib:.0} | {:.0} % | {:.1} | {:.1} |",
+            share * 100.0,
+            r["busyMs"].as_f64().unwrap_or(0.0) / 1000.0,
+            r["longestMs"].as_f64().unwrap_or(0.0) / 1000.0
+        );
+        if peak_mib == 0.0 || share >= 0.5 {
+            over.push(format!("{name}: {peak_mib:.0} MiB of {configured} MB"));
+        }
+    }
+    assert!(
+        over.is_empty(),
+        "not within half of the configured memory: {over:?}"
     );
 }

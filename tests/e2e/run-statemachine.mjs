@@ -8,7 +8,10 @@
 //           functionEnv?: {name: {K: V}}, executionName?,
 //           deadlineMs: {name: ms}, input, retryIntervalMs, maxInstances, logFile, timeoutMs }
 // Prints one JSON line: { status: "SUCCEEDED"|"FAILED", output?, error?, cause?, invocations: {name: n},
-//                         maxPayload: {bytes, state} } (the largest state input or output).
+//                         maxPayload: {bytes, state} } (the largest state input or output),
+//                         resources: {name: {peakRssKiB, busyMs, longestMs, environments}} } (per function: the
+//                         largest peak RSS of its processes, read from /proc/PID/status VmHWM at the end of every
+//                         invocation and when it stops, and the time its invocations took).
 //
 // Direct invocations instead of an execution (a function outside the state machine, as a Function URL calls it):
 // CONFIG: { functions, env, logFile, invoke: { function: name, payloads: [event, …] } }
@@ -102,6 +105,7 @@ class Instance {
 
   deliver(res) {
     const inv = this.current;
+    inv.started = Date.now();
     res.writeHead(200, {
       'content-type': 'application/json',
       'lambda-runtime-aws-request-id': inv.id,
@@ -132,6 +136,7 @@ class Instance {
         const inv = this.current;
         this.current = null;
         if (!inv) return;
+        this.fn.account(this, Date.now() - inv.started);
         if (ok) {
           inv.resolve(body ? JSON.parse(body) : null);
         } else {
@@ -167,6 +172,24 @@ class LocalFunction {
     this.instances = [];
     this.queue = [];
     this.count = 0;
+    this.resources = { peakRssKiB: 0, busyMs: 0, longestMs: 0, environments: 0 };
+  }
+
+  // The process's peak resident set so far (VmHWM only grows), or 0 where /proc is not there.
+  peak(instance) {
+    try {
+      const status = readFileSync(`/proc/${instance.proc.pid}/status`, 'utf8');
+      const kib = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+      this.resources.peakRssKiB = Math.max(this.resources.peakRssKiB, kib);
+    } catch {
+      // The process is gone: its last reading stands.
+    }
+  }
+
+  account(instance, ms) {
+    this.peak(instance);
+    this.resources.busyMs += ms;
+    this.resources.longestMs = Math.max(this.resources.longestMs, ms);
   }
 
   invoke(payload) {
@@ -189,13 +212,17 @@ class LocalFunction {
       // A new environment; while it starts, other dispatches may serve the queue, so look again afterwards.
       const fresh = new Instance(this);
       this.instances.push(fresh);
+      this.resources.environments++;
       await fresh.start();
       fresh.started = true;
     }
   }
 
   stop() {
-    for (const i of this.instances) i.proc.kill('SIGTERM');
+    for (const i of this.instances) {
+      this.peak(i);
+      i.proc.kill('SIGTERM');
+    }
   }
 }
 
@@ -206,6 +233,7 @@ const functions = Object.fromEntries(
 function finish(outcome) {
   outcome.invocations = Object.fromEntries(Object.values(functions).map((f) => [f.name, f.count]));
   for (const f of Object.values(functions)) f.stop();
+  outcome.resources = Object.fromEntries(Object.values(functions).map((f) => [f.name, f.resources]));
   // Synchronously: process.exit would cut an asynchronous write to a pipe at 64-128 KiB.
   writeSync(1, JSON.stringify(outcome) + '\n');
   process.exit(0);
