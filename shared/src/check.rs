@@ -191,11 +191,11 @@ impl SuppressionSnapshot {
     }
 
     /// From E.164 numbers.
-    pub fn from_numbers<'a>(numbers: impl IntoIterator<Item = &'a str>) -> SuppressionSnapshot {
+    pub fn from_numbers(numbers: impl IntoIterator<Item = impl AsRef<str>>) -> SuppressionSnapshot {
         SuppressionSnapshot {
             hashes: numbers
                 .into_iter()
-                .map(|n| Sha256::digest(n.as_bytes()).into())
+                .map(|n| Sha256::digest(n.as_ref().as_bytes()).into())
                 .collect(),
         }
     }

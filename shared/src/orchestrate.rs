@@ -112,14 +112,19 @@ impl UploadCounts {
             ..Default::default()
         };
         for r in ledger {
-            match r.outcome {
-                EntryOutcome::Created { .. } => u.created += 1,
-                EntryOutcome::Exists { .. } => u.exists += 1,
-                EntryOutcome::Rejected { .. } => u.rejected += 1,
-                EntryOutcome::Unconfirmed => u.unconfirmed += 1,
-            }
+            u.add(r);
         }
         u
+    }
+
+    /// Count one ledger record.
+    pub fn add(&mut self, r: &LedgerRecord) {
+        match r.outcome {
+            EntryOutcome::Created { .. } => self.created += 1,
+            EntryOutcome::Exists { .. } => self.exists += 1,
+            EntryOutcome::Rejected { .. } => self.rejected += 1,
+            EntryOutcome::Unconfirmed => self.unconfirmed += 1,
+        }
     }
 }
 
@@ -392,7 +397,7 @@ async fn drive(
     let mut shard_keys: Vec<String> = manifest
         .shards
         .iter()
-        .map(|s| format!("runs/{}/{}", run.run_id, s.key))
+        .map(|s| crate::stages::RunKeys::new(&run.run_id).shard(&s.key))
         .collect();
     let mut round = 0u32;
     loop {

@@ -322,16 +322,21 @@ impl CanaryProbe {
 
 /// Pick up to `n` numbers spread over the ledger (deterministic), held by CXone.
 pub fn canary_sample(records: &[LedgerRecord], n: usize) -> Vec<String> {
-    let held: Vec<&LedgerRecord> = records.iter().filter(|r| r.held()).collect();
-    if held.is_empty() || n == 0 {
+    let held: Vec<String> = records
+        .iter()
+        .filter(|r| r.held())
+        .map(|r| r.phone_number.clone())
+        .collect();
+    spread(&held, n)
+}
+
+/// Up to `n` items evenly spread over `items` (deterministic).
+pub fn spread<T: Clone>(items: &[T], n: usize) -> Vec<T> {
+    if items.is_empty() || n == 0 {
         return Vec::new();
     }
-    let step = (held.len() / n).max(1);
-    held.iter()
-        .step_by(step)
-        .take(n)
-        .map(|r| r.phone_number.clone())
-        .collect()
+    let step = (items.len() / n).max(1);
+    items.iter().step_by(step).take(n).cloned().collect()
 }
 
 /// Probe the canary numbers with the contacts check against `list_id`.
@@ -432,55 +437,169 @@ impl Reconciliation {
     }
 }
 
-/// Compare the ledger with the list's entries. `default_expiration` is what CXone applies to entries sent without one.
-/// An entry CXone answered `exists` (on the list before this run) is compared too, on what decides suppression: if
-/// its record has expired by `now` it suppresses nothing and is missing (re-uploaded, which re-writes it); if it
-/// expires before what this file asks, it is a wrong expiration. Its other metadata (jurisdiction, a later
-/// expiration) stays its own.
-pub fn reconcile(
-    ledger: &[LedgerRecord],
-    remote: &[RemoteEntry],
-    default_expiration: Option<&str>,
+/// What reconcile needs of one remote entry: its expiration and its jurisdiction (interned). 16 bytes a number
+/// instead of the seven strings of a `RemoteEntry`, so a list at CXone's cap (1,000,000 entries) is ~40 MB, not ~300.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RemoteFacts {
+    expiration: Option<DateTime<Utc>>,
+    jurisdiction: u32,
+}
+
+/// The list as CXone holds it, indexed by number, compact. Built page by page while paging the list back.
+#[derive(Debug, Default)]
+pub struct RemoteIndex {
+    by_number: HashMap<u64, RemoteFacts>,
+    /// Numbers that are not `+digits` (CXone should never hold one; kept rather than dropped).
+    other: HashMap<String, RemoteFacts>,
+    jurisdictions: Vec<String>,
+    jurisdiction_ids: HashMap<String, u32>,
+}
+
+fn instant(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+impl RemoteIndex {
+    /// Add one page of entries.
+    pub fn extend(&mut self, entries: impl IntoIterator<Item = RemoteEntry>) {
+        for e in entries {
+            let jurisdiction = match self.jurisdiction_ids.get(&e.jurisdiction) {
+                Some(&id) => id,
+                None => {
+                    let id = self.jurisdictions.len() as u32;
+                    self.jurisdiction_ids.insert(e.jurisdiction.clone(), id);
+                    self.jurisdictions.push(e.jurisdiction);
+                    id
+                }
+            };
+            let facts = RemoteFacts {
+                expiration: e.expiration_date.as_deref().and_then(instant),
+                jurisdiction,
+            };
+            match crate::phone::E164::parse(&e.phone_number) {
+                Some(n) => {
+                    self.by_number.insert(n.0, facts);
+                }
+                None => {
+                    self.other.insert(e.phone_number, facts);
+                }
+            }
+        }
+    }
+
+    fn get(&self, number: &str) -> Option<RemoteFacts> {
+        match crate::phone::E164::parse(number) {
+            Some(n) => self.by_number.get(&n.0).copied(),
+            None => self.other.get(number).copied(),
+        }
+    }
+
+    /// Whether the list holds `number`.
+    pub fn contains(&self, number: &str) -> bool {
+        self.get(number).is_some()
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.by_number.len() + self.other.len()
+    }
+
+    /// No entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every number held, E.164.
+    pub fn numbers(&self) -> impl Iterator<Item = String> + '_ {
+        self.by_number
+            .keys()
+            .map(|n| format!("+{n}"))
+            .chain(self.other.keys().cloned())
+    }
+}
+
+/// Page through the whole list into a compact index, dropping each page once indexed.
+pub async fn fetch_remote_index(
+    api: &dyn DncApi,
+    list_id: &str,
+) -> Result<RemoteIndex, PipelineError> {
+    let mut index = RemoteIndex::default();
+    let mut offset = 0u64;
+    loop {
+        let page = api.list_entries(list_id, offset, MAX_PAGE).await?;
+        let got = page.entries.len() as u64;
+        offset += got;
+        index.extend(page.entries);
+        if got == 0 || offset >= page.total {
+            return Ok(index);
+        }
+    }
+}
+
+/// Compares ledger records with the list one at a time, keeping only what is wrong: a ledger of a million records
+/// can be streamed through it shard by shard.
+pub struct Reconciler<'a> {
+    remote: &'a RemoteIndex,
+    default_expiration: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Reconciliation {
-    let by_number: HashMap<&str, &RemoteEntry> = remote
-        .iter()
-        .map(|e| (e.phone_number.as_str(), e))
-        .collect();
-    let mut r = Reconciliation::default();
-    let instant = |s: &str| {
-        DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|d| d.with_timezone(&Utc))
-    };
-    for rec in ledger {
+    r: Reconciliation,
+}
+
+impl<'a> Reconciler<'a> {
+    /// `default_expiration` is what CXone applies to entries sent without one.
+    pub fn new(
+        remote: &'a RemoteIndex,
+        default_expiration: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Reconciler {
+            remote,
+            default_expiration: default_expiration.and_then(instant),
+            now,
+            r: Reconciliation::default(),
+        }
+    }
+
+    /// Compare one ledger record. An entry CXone answered `exists` (on the list before this run) is compared too, on
+    /// what decides suppression: if its record has expired by `now` it suppresses nothing and is missing
+    /// (re-uploaded, which re-writes it); if it expires before what this file asks, it is a wrong expiration. Its
+    /// other metadata (jurisdiction, a later expiration) stays its own.
+    pub fn add(&mut self, rec: &LedgerRecord) {
+        let r = &mut self.r;
+        let held_entry = self.remote.get(&rec.phone_number);
         match &rec.outcome {
             EntryOutcome::Rejected { code, .. } => {
                 *r.rejected_by_code.entry(code.clone()).or_default() += 1;
-                continue;
+                return;
             }
             // Unknown: if CXone holds it, it is confirmed now; otherwise it is missing.
-            EntryOutcome::Unconfirmed if !by_number.contains_key(rec.phone_number.as_str()) => {
+            EntryOutcome::Unconfirmed if held_entry.is_none() => {
                 r.unconfirmed.push(rec.clone());
-                continue;
+                return;
             }
             _ => {}
         }
         r.expected += 1;
-        let Some(remote) = by_number.get(rec.phone_number.as_str()) else {
+        let Some(remote) = held_entry else {
             r.missing.push(rec.clone());
-            continue;
+            return;
         };
-        let sent = rec
-            .expiration_date
-            .as_deref()
-            .or(default_expiration)
-            .and_then(instant);
-        let held = remote.expiration_date.as_deref().and_then(instant);
-        if held.is_some_and(|h| h <= now) {
+        let sent =
+            rec.expiration_date
+                .as_deref()
+                .and_then(instant)
+                .or(if rec.expiration_date.is_none() {
+                    self.default_expiration
+                } else {
+                    None
+                });
+        let held = remote.expiration;
+        if held.is_some_and(|h| h <= self.now) {
             // On the list, but expired: it suppresses nothing.
             r.missing.push(rec.clone());
-            continue;
+            return;
         }
         r.found += 1;
         if matches!(rec.outcome, EntryOutcome::Exists { .. }) {
@@ -489,16 +608,36 @@ pub fn reconcile(
                     r.wrong_expiration.push(rec.clone());
                 }
             }
-            continue;
+            return;
         }
         if sent.is_some() && sent != held {
             r.wrong_expiration.push(rec.clone());
         }
-        if remote.jurisdiction != rec.jurisdiction {
+        if self.remote.jurisdictions[remote.jurisdiction as usize] != rec.jurisdiction {
             r.wrong_jurisdiction.push(rec.clone());
         }
     }
-    r
+
+    /// The comparison so far.
+    pub fn finish(self) -> Reconciliation {
+        self.r
+    }
+}
+
+/// Compare the ledger with the list's entries (see [`Reconciler::add`]).
+pub fn reconcile(
+    ledger: &[LedgerRecord],
+    remote: &[RemoteEntry],
+    default_expiration: Option<&str>,
+    now: DateTime<Utc>,
+) -> Reconciliation {
+    let mut index = RemoteIndex::default();
+    index.extend(remote.iter().cloned());
+    let mut reconciler = Reconciler::new(&index, default_expiration, now);
+    for rec in ledger {
+        reconciler.add(rec);
+    }
+    reconciler.finish()
 }
 
 /// Replace earlier records of the same numbers (a re-upload supersedes its first attempt).

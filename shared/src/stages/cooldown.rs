@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::status::parse_ledger_segment;
 use super::{read_json, resolve_list, RunKeys, RunRef, StageError};
 use crate::cxone::DncApi;
-use crate::pipeline::{canary_sample, cooldown, probe_canary, CanaryProbe, LedgerRecord};
+use crate::pipeline::{canary_sample, cooldown, probe_canary, spread, CanaryProbe};
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
@@ -94,31 +94,30 @@ impl Default for CooldownSettings {
     }
 }
 
-/// Records of the round's first ledger segments: the canary is drawn from what this round wrote.
-async fn round_sample_source(
+/// The canary numbers of a round: drawn from what the round wrote (the first ledger segment of each shard), up to
+/// `n` spread over each segment and then `n` spread over those. One segment is in memory at a time: at a million
+/// entries, holding every record to pick twenty would cost hundreds of megabytes.
+async fn round_sample(
     store: &dyn ObjectStore,
     manifest: &Manifest,
     keys: &RunKeys,
     round: u32,
-) -> Result<Vec<LedgerRecord>, StageError> {
+    n: usize,
+) -> Result<Vec<String>, StageError> {
     let shard_keys: Vec<String> = if round == 0 {
-        manifest
-            .shards
-            .iter()
-            .map(|s| format!("runs/{}/{}", manifest.run_id, s.key))
-            .collect()
+        manifest.shards.iter().map(|s| keys.shard(&s.key)).collect()
     } else {
         vec![keys.reupload_shard(round)]
     };
-    let mut records = Vec::new();
+    let mut candidates = Vec::new();
     for shard_key in shard_keys {
         let key = keys.ledger_segment(round, &shard_key, 0);
         let Some(bytes) = store.get_bytes(&key).await? else {
             continue;
         };
-        records.extend(parse_ledger_segment(&bytes, &key)?);
+        candidates.extend(canary_sample(&parse_ledger_segment(&bytes, &key)?, n));
     }
-    Ok(records)
+    Ok(spread(&candidates, n))
 }
 
 /// Record the probe that ended the cooldown of `round`: reconciliation of the same round reads it (and reports it).
@@ -170,8 +169,7 @@ pub async fn cooldown_stage(
     }
     let keys = task.run.keys();
     let manifest: Manifest = read_json(store, &keys.manifest()).await?;
-    let records = round_sample_source(store, &manifest, &keys, task.round).await?;
-    let sample = canary_sample(&records, settings.canary_size);
+    let sample = round_sample(store, &manifest, &keys, task.round, settings.canary_size).await?;
     if sample.is_empty() {
         // Nothing held to probe (no entries, or all rejected): reconciliation decides. The empty probe replaces
         // whatever an earlier execution of the same run left for this round.

@@ -26,6 +26,11 @@ impl RunKeys {
         format!("{}/manifest.json", self.prefix)
     }
 
+    /// A file of the run named relative to its directory, as the manifest names shards (`shards/000.jsonl`).
+    pub fn shard(&self, relative: &str) -> String {
+        format!("{}/{relative}", self.prefix)
+    }
+
     /// The shard of entries reconciliation found missing in round `round` (≥ 1), uploaded again.
     pub fn reupload_shard(&self, round: u32) -> String {
         format!("{}/reupload/{round:03}.jsonl", self.prefix)

@@ -96,7 +96,7 @@ async fn run_numbers(
     into: &mut HashSet<String>,
 ) -> Result<(), StageError> {
     for shard in &manifest.shards {
-        let key = format!("runs/{}/{}", manifest.run_id, shard.key);
+        let key = RunKeys::new(&manifest.run_id).shard(&shard.key);
         let bytes = store
             .get_bytes(&key)
             .await?

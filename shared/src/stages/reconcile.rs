@@ -1,17 +1,17 @@
 //! The reconcile stage: compare what CXone holds with the run's ledger, re-queue what is missing (bounded rounds),
 //! and end the run with a report and a published status.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::status::{publish_list_status, read_run_ledger, StatusNotifier};
+use super::status::{for_each_run_ledger_record, publish_list_status, StatusNotifier};
 use super::{read_json, resolve_list, RunRef, StageError};
 use crate::check::SuppressionSnapshot;
-use crate::cxone::{DncApi, EntryOutcome, RemoteEntry};
+use crate::cxone::{DncApi, EntryOutcome};
 use crate::orchestrate::{RunReport, UploadCounts};
-use crate::pipeline::{fetch_all_entries, probe_canary, reconcile, CanaryProbe, ShardEntry};
+use crate::pipeline::{
+    fetch_remote_index, probe_canary, CanaryProbe, Reconciler, RemoteIndex, ShardEntry,
+};
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
@@ -91,7 +91,7 @@ async fn verify_canary(
     store: &dyn ObjectStore,
     task: &ReconcileTask,
     list_id: &str,
-    remote: &[RemoteEntry],
+    remote: &RemoteIndex,
 ) -> Result<Option<CanaryProbe>, StageError> {
     let key = task.run.keys().canary(task.round);
     let Some(canary) = store.get_bytes(&key).await? else {
@@ -103,17 +103,12 @@ async fn verify_canary(
             crate::redact::json_error(&e)
         ))
     })?;
-    // A handful of numbers against the whole list: one pass over the list, no index of it.
-    let pending: HashSet<&str> = canary.pending.iter().map(String::as_str).collect();
-    let held: Vec<String> = if pending.is_empty() {
-        Vec::new()
-    } else {
-        remote
-            .iter()
-            .filter(|e| pending.contains(e.phone_number.as_str()))
-            .map(|e| e.phone_number.clone())
-            .collect()
-    };
+    let held: Vec<String> = canary
+        .pending
+        .iter()
+        .filter(|n| remote.contains(n))
+        .cloned()
+        .collect();
     if held.is_empty() {
         return Ok(Some(canary));
     }
@@ -148,15 +143,23 @@ pub async fn reconcile_stage(
     let keys = task.run.keys();
     let manifest: Manifest = read_json(store, &keys.manifest()).await?;
     let list = resolve_list(api, &task.run.list).await?;
-    let (ledger, reuploaded) = read_run_ledger(store, &manifest, task.round).await?;
-    let remote = fetch_all_entries(api, &list.id).await?;
+    // The list as a compact index (16 bytes a number), the ledger streamed one shard at a time through the
+    // comparison: only what is wrong is kept, so memory follows the list's size, not the ledger's.
+    let remote = fetch_remote_index(api, &list.id).await?;
     let canary = verify_canary(api, store, task, &list.id, &remote).await?;
-    let r = reconcile(
-        &ledger,
-        &remote,
-        list.default_expiration_date.as_deref(),
-        now(),
-    );
+    let mut reconciler = Reconciler::new(&remote, list.default_expiration_date.as_deref(), now());
+    let mut upload = UploadCounts::default();
+    let mut dead: Vec<u8> = Vec::new();
+    upload.reuploaded = for_each_run_ledger_record(store, &manifest, task.round, |rec| {
+        upload.add(&rec);
+        if matches!(rec.outcome, EntryOutcome::Rejected { .. }) {
+            serde_json::to_writer(&mut dead, &rec).expect("ledger records serialize");
+            dead.push(b'\n');
+        }
+        reconciler.add(&rec);
+    })
+    .await?;
+    let r = reconciler.finish();
     let missing = r.missing.len() + r.unconfirmed.len();
     let wrong = r.wrong_expiration.len() + r.wrong_jurisdiction.len();
     tracing::info!(run_id = %task.run.run_id, round = task.round, expected = r.expected, found = r.found, missing,
@@ -191,7 +194,7 @@ pub async fn reconcile_stage(
     let mut report = blank_report(Some(&manifest), &task.run, task.started_at.clone(), now());
     report.list_id = Some(list.id.clone());
     report.canary = canary.filter(|c| c.probed > 0).map(|c| c.result());
-    report.upload = UploadCounts::from_ledger(&ledger, reuploaded);
+    report.upload = upload;
     report.reconcile_rounds = task.round + 1;
     report.expected = r.expected;
     report.found = r.found;
@@ -200,8 +203,7 @@ pub async fn reconcile_stage(
     report.wrong_jurisdiction = r.wrong_jurisdiction.len();
     if r.clean() {
         report.status = "SUCCESS".into();
-        let snapshot =
-            SuppressionSnapshot::from_numbers(remote.iter().map(|e| e.phone_number.as_str()));
+        let snapshot = SuppressionSnapshot::from_numbers(remote.numbers());
         store
             .put_bytes(&keys.snapshot(), snapshot.to_lines().into_bytes())
             .await?;
@@ -215,15 +217,6 @@ pub async fn reconcile_stage(
             "{wrong} entries hold another expiration or jurisdiction than sent (re-sending would not fix it)"
         ));
     }
-    let dead: Vec<u8> = ledger
-        .iter()
-        .filter(|r| matches!(r.outcome, EntryOutcome::Rejected { .. }))
-        .flat_map(|r| {
-            let mut line = serde_json::to_vec(r).expect("ledger records serialize");
-            line.push(b'\n');
-            line
-        })
-        .collect();
     store.put_bytes(&keys.dead_letters(), dead).await?;
     report.finished_at = now().to_rfc3339();
     publish_list_status(store, notifier, &report).await?;

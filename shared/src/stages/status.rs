@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::keys::status_key;
 use super::{RunKeys, StageError};
 use crate::orchestrate::{LastSuccess, ListStatus, OpenFailure, RunReport, RunningRun};
-use crate::pipeline::{merge_ledger, parse_shard, LedgerRecord};
+use crate::pipeline::{parse_shard, LedgerRecord};
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
@@ -63,21 +63,19 @@ pub(crate) async fn read_ledger_chain(
     Ok(records)
 }
 
-/// The run's ledger after `rounds` re-upload rounds: the first upload of every shard, each re-upload's records
-/// superseding earlier ones of the same number. Also returns how many entries were re-uploaded.
-pub async fn read_run_ledger(
+/// Every ledger record of a run as of round `rounds`, one shard's ledger in memory at a time: the first upload's
+/// records in shard order, each replaced by its latest re-upload (rounds 1..=`rounds`), then re-uploaded numbers the
+/// first upload did not have. `visit` sees each number once. Answers how many records the re-uploads wrote.
+pub async fn for_each_run_ledger_record(
     store: &dyn ObjectStore,
     manifest: &Manifest,
     rounds: u32,
-) -> Result<(Vec<LedgerRecord>, u64), StageError> {
+    mut visit: impl FnMut(LedgerRecord),
+) -> Result<u64, StageError> {
     let keys = RunKeys::new(&manifest.run_id);
-    let mut ledger = Vec::with_capacity(manifest.counts.accepted as usize);
-    for shard in &manifest.shards {
-        let shard_key = format!("runs/{}/{}", manifest.run_id, shard.key);
-        let records =
-            read_ledger_chain(store, &keys, 0, &shard_key, shard.entries as usize, false).await?;
-        ledger.extend(records);
-    }
+    // The re-uploads first: they are small (what was missing), and they supersede the first attempts.
+    let mut later: Vec<Option<LedgerRecord>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut reuploaded = 0u64;
     for round in 1..=rounds {
         let shard_key = keys.reupload_shard(round);
@@ -88,8 +86,46 @@ pub async fn read_run_ledger(
         let entries = parse_shard(&String::from_utf8_lossy(&text), &shard_key)?.len();
         let records = read_ledger_chain(store, &keys, round, &shard_key, entries, false).await?;
         reuploaded += records.len() as u64;
-        merge_ledger(&mut ledger, records);
+        for r in records {
+            match index.get(&r.phone_number) {
+                Some(&i) => later[i] = Some(r),
+                None => {
+                    index.insert(r.phone_number.clone(), later.len());
+                    later.push(Some(r));
+                }
+            }
+        }
     }
+    for shard in &manifest.shards {
+        let shard_key = keys.shard(&shard.key);
+        let records =
+            read_ledger_chain(store, &keys, 0, &shard_key, shard.entries as usize, false).await?;
+        for r in records {
+            match index.get(&r.phone_number) {
+                Some(&i) => {
+                    if let Some(newer) = later[i].take() {
+                        visit(newer);
+                    }
+                }
+                None => visit(r),
+            }
+        }
+    }
+    for r in later.into_iter().flatten() {
+        visit(r);
+    }
+    Ok(reuploaded)
+}
+
+/// Every ledger record of a run as of round `rounds` (see [`for_each_run_ledger_record`]), collected.
+pub async fn read_run_ledger(
+    store: &dyn ObjectStore,
+    manifest: &Manifest,
+    rounds: u32,
+) -> Result<(Vec<LedgerRecord>, u64), StageError> {
+    let mut ledger = Vec::new();
+    let reuploaded =
+        for_each_run_ledger_record(store, manifest, rounds, |r| ledger.push(r)).await?;
     Ok((ledger, reuploaded))
 }
 
