@@ -1333,7 +1333,7 @@ async fn a_million_entry_list_fits_in_half_of_each_functions_memory() {
     let out = world.execute_for(
         "million",
         s3_event("incoming/million/list.csv"),
-        20_000,
+        8_000,
         &[
             ("DNCFLOW_SHARDS", "8"),
             ("DNCFLOW_TENANT_RATE", "2500"),
@@ -1399,6 +1399,8 @@ async fn a_million_entry_list_fits_in_half_of_each_functions_memory() {
         .as_object()
         .unwrap()
         .iter()
+        // record-failure has nothing to do in a run that succeeds: it is measured on the failed run below.
+        .filter(|(_, v)| v["environments"].as_u64() > Some(0))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     resources.push(("check".into(), check));
