@@ -1,5 +1,7 @@
-//! Lambda `check`, behind a Function URL (IAM auth): `POST {"contacts":[{"phoneNumber","regionCode"?}],
-//! "listIds"?}` → one verdict per item in input order (`suppressed | allowed | invalid | error`) and `safeToDial`.
+//! Lambda `check`, behind a Function URL (IAM auth): `POST {"contacts":[{"phoneNumber","regionCode"?,"state"?}],
+//! "listIds"?,"at"?}` → one verdict per item in input order (`suppressed | allowed | invalid | error`) with its
+//! calling hours at `at` (`callableNow`, `window`, `nextCallableAt`), and `safeToDial` (every number allowed and
+//! callable now) with `blockedBy`.
 //! Fail-safe: a number whose check could not be completed is `error`, never `allowed`; a check that could not be
 //! audited answers 503 (do not dial).
 //!
