@@ -630,13 +630,24 @@ impl DncApi for V2Client {
     }
 }
 
+/// An id as one path segment: every byte but RFC 3986's unreserved ones percent-encoded.
 fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_id_is_one_path_segment() {
+        assert_eq!(
+            super::urlencode("a b/c?d#e-_.~é"),
+            "a%20b%2Fc%3Fd%23e-_.~%C3%A9"
+        );
+    }
 }

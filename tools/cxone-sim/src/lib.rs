@@ -779,36 +779,7 @@ async fn token(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Respo
 }
 
 fn serde_urlencoded_parse(body: &[u8]) -> Option<TokenForm> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut map: HashMap<String, String> = HashMap::new();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        map.insert(url_decode(k)?, url_decode(v)?);
-    }
-    Some(TokenForm {
-        grant_type: map.remove("grant_type"),
-        client_id: map.remove("client_id"),
-        client_secret: map.remove("client_secret"),
-        scope: map.remove("scope"),
-    })
-}
-
-fn url_decode(s: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                out.push(u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).ok()?, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    serde_urlencoded::from_bytes(body).ok()
 }
 
 fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
