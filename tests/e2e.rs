@@ -35,7 +35,9 @@ fn binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
-    let path = target.join("debug").join(name);
+    // DNCFLOW_E2E_PROFILE=release runs the release bootstraps (the cold-start benchmark does).
+    let profile = std::env::var("DNCFLOW_E2E_PROFILE").unwrap_or_else(|_| "debug".into());
+    let path = target.join(profile).join(name);
     assert!(
         path.exists(),
         "{} is missing: build the functions first (cargo build --workspace --bins; scripts/test.sh does)",
@@ -1444,4 +1446,37 @@ async fn a_million_entry_list_fits_in_half_of_each_functions_memory() {
         over.is_empty(),
         "not within half of the configured memory: {over:?}"
     );
+}
+
+/// Benchmark: each Lambda bootstrap's size and its cold start (process start to its first poll for an invocation,
+/// as Lambda's Init Duration counts it) through the local Runtime API. Run after
+/// `cargo build --release --workspace --bins` with
+/// `DNCFLOW_E2E_PROFILE=release cargo test -p dncflow-tests --test e2e -- --ignored --nocapture cold_start`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: needs the release binaries; run with --ignored --nocapture"]
+async fn cold_start_and_bootstrap_size_of_each_function() {
+    let world = World::new(SimConfig::default()).await;
+    println!("| function | bootstrap size (MiB) | cold start, median of 5 (ms) |");
+    println!("|---|---|---|");
+    for name in [
+        "normalize",
+        "lease",
+        "upload",
+        "cooldown",
+        "reconcile",
+        "record-failure",
+        "check",
+    ] {
+        let size = std::fs::metadata(binary(name)).unwrap().len() as f64 / (1024.0 * 1024.0);
+        let mut inits: Vec<f64> = (0..5)
+            .map(|_| {
+                // Any payload: the init is over before the first invocation is delivered.
+                let (_, resources) = world.invoke_measured(name, vec![json!({})], &[]);
+                resources["initMs"].as_f64().unwrap()
+            })
+            .collect();
+        inits.sort_by(f64::total_cmp);
+        assert!(inits[0] > 0.0, "{name}: no init measured");
+        println!("| {name} | {size:.1} | {:.0} |", inits[2]);
+    }
 }

@@ -9,9 +9,11 @@
 //           deadlineMs: {name: ms}, input, retryIntervalMs, maxInstances, logFile, timeoutMs }
 // Prints one JSON line: { status: "SUCCEEDED"|"FAILED", output?, error?, cause?, invocations: {name: n},
 //                         maxPayload: {bytes, state} } (the largest state input or output),
-//                         resources: {name: {peakRssKiB, busyMs, longestMs, environments}} } (per function: the
-//                         largest peak RSS of its processes, read from /proc/PID/status VmHWM at the end of every
-//                         invocation and when it stops, and the time its invocations took).
+//                         resources: {name: {peakRssKiB, busyMs, longestMs, environments, initMs}} } (per
+//                         function: the largest peak RSS of its processes, read from /proc/PID/status VmHWM at the
+//                         end of every invocation and when it stops; the time its invocations took; the longest
+//                         init, from starting the process to its first poll for an invocation, as Lambda's Init
+//                         Duration counts it).
 //
 // Direct invocations instead of an execution (a function outside the state machine, as a Function URL calls it):
 // CONFIG: { functions, env, logFile, invoke: { function: name, payloads: [event, …] } }
@@ -67,6 +69,7 @@ class Instance {
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${this.fn.name}`,
       AWS_LAMBDA_LOG_STREAM_NAME: `local/${port}`,
     };
+    this.spawnedAt = process.hrtime.bigint();
     this.proc = spawn(this.fn.binary, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const tag = `[${this.fn.name}:${port}] `;
     for (const stream of [this.proc.stdout, this.proc.stderr]) {
@@ -122,6 +125,11 @@ class Instance {
     req.on('end', () => {
       const url = req.url;
       if (req.method === 'GET' && url.endsWith('/runtime/invocation/next')) {
+        if (this.spawnedAt !== undefined) {
+          const ms = Number(process.hrtime.bigint() - this.spawnedAt) / 1e6;
+          this.fn.resources.initMs = Math.max(this.fn.resources.initMs, ms);
+          this.spawnedAt = undefined;
+        }
         if (this.current && !this.current.delivered) {
           this.current.delivered = true;
           this.deliver(res);
@@ -172,7 +180,7 @@ class LocalFunction {
     this.instances = [];
     this.queue = [];
     this.count = 0;
-    this.resources = { peakRssKiB: 0, busyMs: 0, longestMs: 0, environments: 0 };
+    this.resources = { peakRssKiB: 0, busyMs: 0, longestMs: 0, environments: 0, initMs: 0 };
   }
 
   // The process's peak resident set so far (VmHWM only grows), or 0 where /proc is not there.
