@@ -299,3 +299,295 @@ async fn check_results_are_paired_by_number_and_a_mismatch_is_an_error() {
     .unwrap();
     assert_eq!(probe.pending, ["+14155550100"], "{probe:?}");
 }
+
+/// Registries (suppression indexes) consulted beside CXone: built from area-code zips, changed by change lists
+/// (adds, deletes, a repeated file, an out-of-order file refused), and a stale one never clearing a number.
+mod registries {
+    use super::*;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use chrono::{Duration as Days, NaiveDate, Utc};
+    use dncflow::check::{check_with, LocalAnswers};
+    use dncflow::registry::{
+        self, apply, import, load, ApplyOptions, Freshness, ImportOptions, RegistryError,
+    };
+    use dncflow::store::LocalStore;
+
+    fn zip_file(path: &Path, entry: &str, text: &str) -> PathBuf {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+        zip.start_file(entry, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+        zip.finish().unwrap();
+        path.to_path_buf()
+    }
+
+    fn day(days_ago: i64) -> NaiveDate {
+        (Utc::now() - Days::days(days_ago)).date_naive()
+    }
+
+    fn ts(date: NaiveDate, time: &str) -> String {
+        format!("{}T{time}", date.format("%Y-%m-%d"))
+    }
+
+    #[tokio::test]
+    async fn registries_suppress_change_lists_apply_in_order_and_a_stale_registry_never_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("ftc");
+        std::fs::create_dir_all(&input).unwrap();
+        zip_file(
+            &input.join("2026-11-1_202_a.txt.zip"),
+            "2026-11-1_202_a.txt",
+            "202,4561234\n202,4561235\n202,4561235\n202,0561236\n",
+        );
+        zip_file(
+            &input.join("2026-11-1_415_b.txt.zip"),
+            "2026-11-1_415_b.txt",
+            "415,5550101\n415,5550102\n",
+        );
+        let store = LocalStore {
+            root: dir.path().join("out"),
+        };
+        let as_of = day(3);
+        let options = ImportOptions {
+            as_of,
+            max_age_days: 31,
+        };
+        let mut seen = Vec::new();
+        let report = import(&store, "national", &[input], &options, &mut |s| {
+            seen.push(s.name.clone())
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen.len(), 2);
+        let i = report.import;
+        assert_eq!((i.rows, i.accepted, i.duplicates, i.rejected), (6, 4, 1, 1));
+        assert_eq!(report.status.total, 4);
+        assert_eq!(report.status.status, Freshness::Current);
+        let rejects = std::fs::read_to_string(store.root.join(&report.rejects_key)).unwrap();
+        assert!(
+            rejects.contains("\"line\":4,\"reason\":\"INVALID_EXCHANGE\""),
+            "{rejects}"
+        );
+
+        // Change list 1: a delete, an add, a delete of a number never registered.
+        let c1 = dir.path().join("changes-1.txt");
+        std::fs::write(
+            &c1,
+            format!(
+                "2024561234,{},D\n2024569999,{},A\n2025550000,{},D\n",
+                ts(day(2), "10:00:00"),
+                ts(day(2), "10:00:01"),
+                ts(day(2), "10:00:02")
+            ),
+        )
+        .unwrap();
+        let r1 = apply(
+            &store,
+            "national",
+            std::slice::from_ref(&c1),
+            &ApplyOptions::default(),
+        )
+        .await
+        .unwrap();
+        let c = r1.changes;
+        assert_eq!(
+            (c.rows, c.adds, c.deletes, c.deletes_absent, c.rejected),
+            (3, 1, 2, 1, 0)
+        );
+        assert_eq!((r1.area_codes_written, r1.area_codes_carried), (1, 1));
+        assert_eq!(r1.status.total, 4);
+        // The same file again is one change, not two.
+        let again = apply(
+            &store,
+            "national",
+            std::slice::from_ref(&c1),
+            &ApplyOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.version, None);
+        assert_eq!(again.already_applied, vec![c1.display().to_string()]);
+        // Change list 2: within it the last change of a number wins, whatever the line order.
+        let c2 = dir.path().join("changes-2.txt");
+        std::fs::write(
+            &c2,
+            format!(
+                "4155550199,{},A\n2024569999,{},A\n2024569999,{},D\nnot a line\n",
+                ts(day(1), "09:00:00"),
+                ts(day(1), "12:00:00"),
+                ts(day(1), "11:00:00")
+            ),
+        )
+        .unwrap();
+        let r2 = apply(&store, "national", &[c2], &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert_eq!((r2.changes.rows, r2.changes.rejected), (4, 1));
+        assert_eq!(r2.status.total, 5);
+        assert_eq!(r2.status.change_lists, 2);
+        // An older change list is refused, and nothing changes.
+        let old = dir.path().join("changes-0.txt");
+        std::fs::write(&old, format!("2024561234,{},A\n", ts(day(10), "10:00:00"))).unwrap();
+        let refused = apply(
+            &store,
+            "national",
+            std::slice::from_ref(&old),
+            &ApplyOptions::default(),
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(RegistryError::OutOfOrder { .. })),
+            "{refused:?}"
+        );
+        let live = registry::status(&store, "national", Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(live.version, r2.version.clone().unwrap());
+
+        // A state registry whose copy is 40 days old: stale.
+        let tx = dir.path().join("tx.txt");
+        std::fs::write(&tx, "2145550100\n").unwrap();
+        let stale = ImportOptions {
+            as_of: day(40),
+            max_age_days: 31,
+        };
+        import(&store, "tx", &[tx], &stale, &mut |_| {})
+            .await
+            .unwrap();
+
+        let registries = vec![
+            Arc::new(load(&store, "national").await.unwrap()),
+            Arc::new(load(&store, "tx").await.unwrap()),
+        ];
+        let (s, api, _) = setup(&["+13125550100".to_string()]).await;
+        let snapshot = SuppressionSnapshot::default();
+        let propagating = HashSet::new();
+        let local = LocalAnswers {
+            snapshot: &snapshot,
+            propagating: &propagating,
+            dead_letters: None,
+            incomplete: None,
+            hours: None,
+            registries: &registries,
+        };
+        let numbers = [
+            "202-456-1235", // registered
+            "202-456-1234", // deleted by change list 1
+            "202-456-9999", // deleted at 11:00, added at 12:00 (a line before): the later change wins
+            "415-555-0199", // added by change list 2
+            "312-555-0100", // on the CXone list only
+            "214-555-0100", // on the stale TX registry: still suppressed
+            "214-555-0101", // covered by the stale TX registry, not on it: error
+            "+44 20 7946 0018",
+        ];
+        let response = check_with(Some(&api), &request(&numbers), local, 2).await;
+        let got: Vec<(Verdict, &str)> = response
+            .results
+            .iter()
+            .map(|r| (r.status, r.reason.as_str()))
+            .collect();
+        assert_eq!(got[0], (Verdict::Suppressed, "registry:national"));
+        assert_eq!(got[1].0, Verdict::Allowed);
+        assert_eq!(got[2], (Verdict::Suppressed, "registry:national"));
+        assert_eq!(got[3], (Verdict::Suppressed, "registry:national"));
+        assert_eq!(got[4].0, Verdict::Suppressed);
+        assert_eq!(got[5], (Verdict::Suppressed, "registry:tx"));
+        assert_eq!(got[6], (Verdict::Error, "registry-stale:tx"));
+        assert_eq!(got[7].0, Verdict::Allowed);
+        assert_eq!(response.results[0].list_matches, vec!["national"]);
+        assert!(!response.complete && !response.safe_to_dial);
+        assert_eq!(
+            (
+                response.metrics.registry_suppressed,
+                response.metrics.registry_stale
+            ),
+            (4, 1)
+        );
+        let states: Vec<Freshness> = response.registries.iter().map(|r| r.status).collect();
+        assert_eq!(states, vec![Freshness::Current, Freshness::Stale]);
+        // Registry numbers never reach CXone: only the numbers no registry answered were asked.
+        assert_eq!(contact_calls(&s).iter().sum::<usize>(), 3);
+
+        // Registry-only: no CXone; an unregistered number is allowed as far as the registries go.
+        let only = vec![registries[0].clone()];
+        let local = LocalAnswers {
+            registries: &only,
+            ..local
+        };
+        let response = check_with(None, &request(&numbers[..2]), local, 2).await;
+        assert_eq!(response.results[0].status, Verdict::Suppressed);
+        assert_eq!(response.results[1].status, Verdict::Allowed);
+        assert!(response.complete);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_index_file_fails_the_load_and_concurrent_applies_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("list.txt");
+        std::fs::write(&src, "2025550100\n3125550100\n").unwrap();
+        let store = LocalStore {
+            root: dir.path().join("out"),
+        };
+        let report = import(
+            &store,
+            "state",
+            &[src],
+            &ImportOptions {
+                as_of: day(1),
+                max_age_days: 90,
+            },
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        // Two applies at once: each either lands or is refused as a conflict; what landed is all in the live version.
+        let lists: Vec<PathBuf> = (0..2)
+            .map(|i| {
+                let p = dir.path().join(format!("c{i}.txt"));
+                std::fs::write(&p, format!("20255501{i:02},{},A\n", ts(day(0), "00:00:01")))
+                    .unwrap();
+                p
+            })
+            .collect();
+        let defaults = ApplyOptions::default();
+        let (a, b) = tokio::join!(
+            apply(&store, "state", &lists[..1], &defaults),
+            apply(&store, "state", &lists[1..], &defaults)
+        );
+        let landed: Vec<&PathBuf> = [(&a, &lists[0]), (&b, &lists[1])]
+            .into_iter()
+            .filter(|(r, _)| match r {
+                Ok(_) => true,
+                Err(RegistryError::Conflict(_)) => false,
+                Err(e) => panic!("{e}"),
+            })
+            .map(|(_, p)| p)
+            .collect();
+        assert!(!landed.is_empty());
+        let live = load(&store, "state").await.unwrap();
+        for p in landed {
+            assert!(
+                live.manifest
+                    .change_lists
+                    .iter()
+                    .any(|c| c.name == p.display().to_string()),
+                "{} landed but is not in the live version",
+                p.display()
+            );
+        }
+        // Flip one byte of an index file: the load refuses it instead of answering from a damaged index.
+        let key = &live.manifest.area_codes["312"].key;
+        let path = store.root.join(key);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        std::fs::write(&path, bytes).unwrap();
+        let err = load(&store, "state").await.unwrap_err();
+        assert_eq!(err.kind(), "RegistryIndexDamaged", "{err}");
+        assert!(report.version.is_some());
+    }
+}

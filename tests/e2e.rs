@@ -1285,7 +1285,15 @@ fn configured_memory() -> std::collections::BTreeMap<String, u64> {
             current = Some(binary.to_string());
             out.insert(binary.to_string(), default);
         }
-        if let Some(Ok(mb)) = line.strip_prefix("MemorySize: ").map(str::parse::<u64>) {
+        // `!If [HasRegistries, 2048, 1024]`: the memory without registries (this benchmark loads none).
+        let value = line.strip_prefix("MemorySize: ").map(|v| {
+            v.trim_end_matches(']')
+                .rsplit([' ', ','])
+                .next()
+                .unwrap_or(v)
+                .parse::<u64>()
+        });
+        if let Some(Ok(mb)) = value {
             match &current {
                 Some(name) => {
                     out.insert(name.clone(), mb);

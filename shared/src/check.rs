@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::cxone::{CheckStatus, ContactQuery, DncApi, MAX_CONTACTS_PER_REQUEST};
 use crate::hours::{Policy, Window};
 use crate::phone::{DefaultRegion, Normalizer};
+use crate::registry::{Freshness, LoadedRegistry, Lookup};
 
 /// One number to check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +125,26 @@ pub struct CheckMetrics {
     /// Valid numbers calling hours do not allow a call to at the request's instant.
     #[serde(default)]
     pub outside_calling_hours: usize,
+    /// Answered suppressed because a registry (the national one, a state's) lists them.
+    #[serde(default)]
+    pub registry_suppressed: usize,
+    /// Answered error because a registry that covers them is older than its limit.
+    #[serde(default)]
+    pub registry_stale: usize,
+}
+
+/// A registry consulted by a check, as the response names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryUse {
+    /// Registry.
+    pub registry: String,
+    /// The version consulted.
+    pub version: String,
+    /// Its as-of.
+    pub as_of: DateTime<Utc>,
+    /// CURRENT, EXPIRING or STALE at the check.
+    pub status: Freshness,
 }
 
 /// A condition that keeps a batch from being dialed in full.
@@ -156,6 +177,9 @@ pub struct CheckResponse {
     pub at: DateTime<Utc>,
     /// The calling-hours policy's version.
     pub hours_policy: String,
+    /// The registries consulted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<RegistryUse>,
     /// Counts.
     pub metrics: CheckMetrics,
 }
@@ -239,6 +263,9 @@ pub struct LocalAnswers<'a> {
     pub incomplete: Option<&'a str>,
     /// The calling-hours policy (`None`: the embedded one).
     pub hours: Option<&'a Policy>,
+    /// Registries (suppression indexes): a number one lists is `suppressed` (`registry:<name>`); a number a stale one
+    /// covers and does not list is `error` (`registry-stale:<name>`), since a newer copy may list it.
+    pub registries: &'a [std::sync::Arc<LoadedRegistry>],
 }
 
 /// Check `request` against CXone, the snapshot and the propagating numbers. Never fails as a whole: what could not
@@ -256,13 +283,15 @@ pub async fn check(
         dead_letters: None,
         incomplete: None,
         hours: None,
+        registries: &[],
     };
-    check_with(api, request, local, concurrency).await
+    check_with(Some(api), request, local, concurrency).await
 }
 
-/// Check `request`: what `local` knows is answered without CXone, the rest asked of CXone, fail-safe.
+/// Check `request`: what `local` knows is answered without CXone, the rest asked of CXone, fail-safe. Without `api`
+/// the check is against the registries alone (numbers none lists are `allowed`, with that reason).
 pub async fn check_with(
-    api: &dyn DncApi,
+    api: Option<&dyn DncApi>,
     request: &CheckRequest,
     local: LocalAnswers<'_>,
     concurrency: usize,
@@ -324,7 +353,45 @@ pub async fn check_with(
     };
     let mut verdicts: HashMap<String, (Verdict, String, Vec<String>)> = HashMap::new();
     let mut to_query: Vec<(String, String)> = Vec::new();
+    // A registry's age counts up to the call: judged at the later of now and the instant asked about.
+    let judged = at.max(Utc::now());
+    let registries: Vec<(&LoadedRegistry, Freshness)> = local
+        .registries
+        .iter()
+        .map(|r| (r.as_ref(), r.freshness(judged)))
+        .collect();
     for (e164, region) in distinct {
+        let packed = crate::phone::E164::parse(&e164).map_or(0, |n| n.0);
+        let listed: Vec<String> = registries
+            .iter()
+            .filter(|(r, _)| r.lookup(packed) == Lookup::Listed)
+            .map(|(r, _)| r.name().to_string())
+            .collect();
+        let stale: Vec<&str> = registries
+            .iter()
+            .filter(|(r, f)| *f == Freshness::Stale && r.lookup(packed) == Lookup::NotListed)
+            .map(|(r, _)| r.name())
+            .collect();
+        if !listed.is_empty() {
+            metrics.registry_suppressed += 1;
+            let reason = listed
+                .iter()
+                .map(|n| format!("registry:{n}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            verdicts.insert(e164, (Verdict::Suppressed, reason, listed));
+            continue;
+        }
+        if !stale.is_empty() {
+            metrics.registry_stale += 1;
+            let reason = stale
+                .iter()
+                .map(|n| format!("registry-stale:{n}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            verdicts.insert(e164, (Verdict::Error, reason, Vec::new()));
+            continue;
+        }
         if local.dead_letters.is_some_and(|d| d.contains(&e164)) {
             metrics.dead_letters += 1;
             verdicts.insert(
@@ -366,6 +433,23 @@ pub async fn check_with(
                 .collect()
         })
         .collect();
+    let Some(api) = api else {
+        // Registry-only: what no registry lists is allowed as far as the registries go (CXone lists not asked).
+        for (e164, _) in to_query {
+            let (verdict, reason) = match local.incomplete {
+                None => (
+                    Verdict::Allowed,
+                    "not on any registry consulted".to_string(),
+                ),
+                Some(why) => (
+                    Verdict::Error,
+                    format!("not answered in full: local knowledge unavailable ({why})"),
+                ),
+            };
+            verdicts.insert(e164, (verdict, reason, Vec::new()));
+        }
+        return finish(results, verdicts, metrics, started, at, policy, &registries);
+    };
     metrics.cxone_calls = chunks.len();
     let answers: Vec<_> = futures::stream::iter(chunks.iter())
         .map(|chunk| async move { (chunk, api.check_contacts(chunk).await) })
@@ -413,6 +497,19 @@ pub async fn check_with(
             }
         }
     }
+    finish(results, verdicts, metrics, started, at, policy, &registries)
+}
+
+/// Put the verdicts on the results, count, and say whether the batch may be dialed.
+fn finish(
+    mut results: Vec<CheckResult>,
+    verdicts: HashMap<String, (Verdict, String, Vec<String>)>,
+    mut metrics: CheckMetrics,
+    started: Instant,
+    at: DateTime<Utc>,
+    policy: &Policy,
+    registries: &[(&LoadedRegistry, Freshness)],
+) -> CheckResponse {
     for result in results.iter_mut() {
         if let Some(e164) = &result.phone_number {
             if let Some((v, reason, lists)) = verdicts.get(e164) {
@@ -454,6 +551,15 @@ pub async fn check_with(
         complete: metrics.errors == 0,
         at,
         hours_policy: policy.version.clone(),
+        registries: registries
+            .iter()
+            .map(|(r, f)| RegistryUse {
+                registry: r.name().to_string(),
+                version: r.manifest.version.clone(),
+                as_of: r.manifest.as_of,
+                status: *f,
+            })
+            .collect(),
         results,
         metrics,
     }
@@ -476,9 +582,35 @@ pub fn emf_line(metrics: &CheckMetrics, function: &str, timestamp_ms: i64) -> St
                 "Count",
                 metrics.outside_calling_hours as f64,
             ),
+            (
+                "RegistrySuppressed",
+                "Count",
+                metrics.registry_suppressed as f64,
+            ),
+            ("RegistryStale", "Count", metrics.registry_stale as f64),
         ],
         timestamp_ms,
     )
+}
+
+/// A registry's age in days as an EMF line (dimension `Registry`): the staleness alarm fires on it a week before
+/// the registry's limit.
+pub fn registry_age_emf(r: &RegistryUse, now: DateTime<Utc>, timestamp_ms: i64) -> String {
+    let age_days = (now - r.as_of).num_seconds() as f64 / 86_400.0;
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "dncflow",
+                "Dimensions": [["Registry"]],
+                "Metrics": [{"Name": "RegistryAgeDays", "Unit": "None"}, {"Name": "RegistryStale", "Unit": "Count"}],
+            }],
+        },
+        "Registry": r.registry,
+        "RegistryAgeDays": age_days,
+        "RegistryStale": if r.status == Freshness::Stale { 1.0 } else { 0.0 },
+    })
+    .to_string()
 }
 
 /// The key audit records name numbers with: HMAC-SHA256 under it, since a plain SHA-256 of a phone number is
@@ -656,7 +788,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            8
+            10
         );
     }
 }

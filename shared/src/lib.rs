@@ -17,6 +17,7 @@ pub mod phone;
 pub mod pipeline;
 pub mod provision;
 pub mod redact;
+pub mod registry;
 pub mod run;
 pub mod stages;
 pub mod store;

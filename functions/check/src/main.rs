@@ -9,7 +9,10 @@
 //! answered locally, comma-separated), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
 //! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export),
 //! `DNCFLOW_AUDIT_KEY_SECRET_ID` (the secret holding the key audit hashes are keyed with),
-//! `DNCFLOW_CXONE_DEADLINE_SECS` (20: a CXone request's time, retries included, well inside the 60 s timeout).
+//! `DNCFLOW_CXONE_DEADLINE_SECS` (20: a CXone request's time, retries included, well inside the 60 s timeout),
+//! `DNCFLOW_CHECK_REGISTRIES` (registry names whose suppression indexes are consulted, comma-separated: loaded at the
+//! first check, read again when their `current.json` names another version; a registry that cannot be loaded leaves
+//! the check incomplete, so nothing is answered `allowed`).
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +22,9 @@ use dncflow::lambda::{
     audit_key_from_env, bucket_from_env, cxone_from_env_within, env_or, env_secs, for_container,
     init_logging, now_ms,
 };
-use dncflow::stages::{check_stage, load_local_knowledge, upload_markers, LocalKnowledge, Webhook};
+use dncflow::stages::{
+    check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge, Webhook,
+};
 use dncflow::store::S3Store;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
@@ -71,6 +76,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
+    let registries: Vec<String> = std::env::var("DNCFLOW_CHECK_REGISTRIES")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     let refresh = env_secs("DNCFLOW_CHECK_REFRESH_SECS", 300.0);
     let concurrency: usize = env_or("DNCFLOW_CHECK_CONCURRENCY", 4);
     let webhook = std::env::var("DNCFLOW_AUDIT_WEBHOOK_URL")
@@ -84,10 +95,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let client = reqwest::Client::new();
     let known: RwLock<Option<Known>> = RwLock::new(None);
     let key: Key = RwLock::new(None);
-    let (store, api, lists, webhook, client, known, key) = (
+    let (store, api, lists, registries, webhook, client, known, key) = (
         for_container(store),
         for_container(api),
         for_container(lists),
+        for_container(registries),
         for_container(webhook),
         for_container(client),
         for_container(known),
@@ -119,6 +131,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 Ok(_) => load_local_knowledge(store, lists).await,
                 Err(e) => Err(e),
             };
+            // Registries are large: the versions loaded before are kept while still live.
+            let before: Vec<_> = known.read().await.as_ref().map(|k| k.knowledge.registries.clone()).unwrap_or_default();
+            let loaded = match (loaded, refresh_registries(store, registries, &before).await) {
+                (Ok(mut knowledge), Ok(r)) => {
+                    knowledge.registries = r;
+                    Ok(knowledge)
+                }
+                (Err(e), _) => Err(e.to_string()),
+                (Ok(_), Err(e)) => Err(format!("registry not loaded: {e}")),
+            };
             let mut guard = known.write().await;
             match loaded {
                 Ok(knowledge) => {
@@ -130,7 +152,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 Err(e) => {
                     tracing::error!(error = %e, "local knowledge not loaded: nothing is answered allowed until it is");
                     let known = guard.get_or_insert_with(|| Known { knowledge: LocalKnowledge::default(), loaded: Instant::now() });
-                    known.knowledge.incomplete = Some(e.to_string());
+                    known.knowledge.incomplete = Some(e);
                 }
             }
         }
@@ -155,6 +177,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         match outcome {
             Ok((response, audit_key)) => {
                 println!("{}", emf_line(&response.metrics, "check", now_ms()));
+                for r in &response.registries {
+                    println!("{}", dncflow::check::registry_age_emf(r, chrono::Utc::now(), now_ms()));
+                }
                 tracing::info!(audit_key, safe_to_dial = response.safe_to_dial, "checked");
                 Ok(http(200, serde_json::to_value(&response).unwrap_or_default()))
             }

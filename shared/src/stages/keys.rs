@@ -98,6 +98,47 @@ pub fn uploading_key(list: &str) -> String {
     format!("status/{list}/uploading.json")
 }
 
+/// Object keys of a registry's suppression index (`registry/<name>/…`). A version is immutable; `current.json` names
+/// the live one and is swapped last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryKeys {
+    prefix: String,
+}
+
+impl RegistryKeys {
+    /// Keys of registry `name`.
+    pub fn new(name: &str) -> RegistryKeys {
+        RegistryKeys {
+            prefix: format!("registry/{name}"),
+        }
+    }
+
+    /// `current.json`: the live version.
+    pub fn current(&self) -> String {
+        format!("{}/current.json", self.prefix)
+    }
+
+    /// The manifest of `version`.
+    pub fn manifest(&self, version: &str) -> String {
+        format!("{}/{version}/manifest.json", self.prefix)
+    }
+
+    /// The index file of area code `npa` written by `version` (later versions may carry it by reference).
+    pub fn area(&self, version: &str, npa: u16) -> String {
+        format!("{}/{version}/npa/{npa:03}.idx", self.prefix)
+    }
+
+    /// The rejected lines of the import or apply that made `version`.
+    pub fn rejects(&self, version: &str) -> String {
+        format!("{}/{version}/rejects.jsonl", self.prefix)
+    }
+}
+
+/// `incoming-registry/<name>/`: where a registry's files are dropped to be imported or applied.
+pub fn registry_incoming_prefix(name: &str) -> String {
+    format!("incoming-registry/{name}/")
+}
+
 /// The version mixed into idempotency keys: the source content for the first upload; a re-upload gets keys of its
 /// own, because CXone answers a replayed key with the original result even when that record is gone, so only a new
 /// key can make it write again (or answer `exists`).
@@ -129,5 +170,8 @@ mod tests {
         assert_eq!(keys_version("ff", 0), "ff");
         assert_eq!(keys_version("ff", 1), "ff:reconcile-1");
         assert_eq!(status_key("fcc"), "status/fcc/latest.json");
+        let r = RegistryKeys::new("national");
+        assert_eq!(r.area("v1", 20), "registry/national/v1/npa/020.idx");
+        assert_eq!(r.current(), "registry/national/current.json");
     }
 }

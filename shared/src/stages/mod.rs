@@ -15,13 +15,17 @@ mod upload;
 
 pub use cooldown::{cooldown_stage, CooldownOutput, CooldownSettings, CooldownTask};
 pub use failure::{record_failure, FailureRecorded};
-pub use keys::{keys_version, lease_key, status_key, uploading_key, RunKeys};
+pub use keys::{
+    keys_version, lease_key, registry_incoming_prefix, status_key, uploading_key, RegistryKeys,
+    RunKeys,
+};
 pub use lease::{
     acquire_lease, read_lease, release_lease, Lease, LeaseOutcome, LeaseTask, LEASE_TTL_SECS,
     LEASE_WAIT_SECS,
 };
 pub use protect::{
-    check_stage, load_local_knowledge, upload_markers, LocalKnowledge, UploadingMarker, Webhook,
+    check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge,
+    UploadingMarker, Webhook,
 };
 pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};
 pub use status::{

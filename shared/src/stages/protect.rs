@@ -18,6 +18,7 @@ use crate::check::{
 use crate::cxone::DncApi;
 use crate::orchestrate::ListStatus;
 use crate::pipeline::parse_shard;
+use crate::registry::LoadedRegistry;
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 
@@ -51,6 +52,9 @@ pub struct LocalKnowledge {
     pub markers: Vec<Option<String>>,
     /// Set when the last reload failed: what is here may be missing a run, so nothing is answered `allowed`.
     pub incomplete: Option<String>,
+    /// The live versions of the registries consulted (shared between reloads: a registry is read again only when
+    /// its `current.json` names another version).
+    pub registries: Vec<std::sync::Arc<LoadedRegistry>>,
 }
 
 impl LocalKnowledge {
@@ -62,8 +66,37 @@ impl LocalKnowledge {
             dead_letters: Some(&self.dead_letters),
             incomplete: self.incomplete.as_deref(),
             hours: None,
+            registries: &self.registries,
         }
     }
+}
+
+/// The live versions of registries `names`: those in `loaded` are kept while `current.json` still names them, the
+/// others are read (every area code in parallel). An error leaves the caller's knowledge incomplete (nothing
+/// `allowed`): a registry that cannot be read cannot clear a number.
+pub async fn refresh_registries(
+    store: &dyn ObjectStore,
+    names: &[String],
+    loaded: &[std::sync::Arc<LoadedRegistry>],
+) -> Result<Vec<std::sync::Arc<LoadedRegistry>>, crate::registry::RegistryError> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let live = crate::registry::live_version(store, name)
+            .await?
+            .ok_or_else(|| crate::registry::RegistryError::NotFound(name.clone()))?;
+        match loaded
+            .iter()
+            .find(|r| r.name() == name && r.manifest.version == live)
+        {
+            Some(r) => out.push(r.clone()),
+            None => {
+                let r = crate::registry::load(store, name).await?;
+                tracing::info!(registry = %name, version = %r.manifest.version, numbers = r.manifest.total, "registry loaded");
+                out.push(std::sync::Arc::new(r));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Per list, the run named by `status/<list>/uploading.json` (the run whose upload last started), if any: a change
@@ -216,7 +249,7 @@ pub async fn check_stage(
     audit_key: &AuditKey,
     now: DateTime<Utc>,
 ) -> Result<(CheckResponse, String), StageError> {
-    let response = check_with(api, request, knowledge.answers(), concurrency).await;
+    let response = check_with(Some(api), request, knowledge.answers(), concurrency).await;
     let record = audit_record(&response, &now.to_rfc3339(), audit_key);
     let key = format!(
         "audit/{}/{}-{request_id}.json",

@@ -1,5 +1,7 @@
 //! `dncctl`: the dncflow operator CLI.
 
+mod registry;
+
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,15 +66,21 @@ struct NormalizeArgs {
 struct CheckArgs {
     /// CSV (or one number a line) of outbound numbers.
     file: PathBuf,
-    /// CXone base URL of the tenant.
+    /// CXone base URL of the tenant (without it, only the registries are consulted).
     #[arg(long)]
-    endpoint: String,
+    endpoint: Option<String>,
     /// Credentials JSON file (default: --secret-id, else DNCFLOW_CXONE_* environment variables).
     #[arg(long)]
     credentials: Option<PathBuf>,
     /// Secrets Manager secret (name or ARN) holding the credentials JSON.
     #[arg(long)]
     secret_id: Option<String>,
+    /// A registry's suppression index to consult (repeatable), as `dncctl registry import` built it.
+    #[arg(long = "registry")]
+    registries: Vec<String>,
+    /// Where the registries live: the output root of `dncctl registry import`, or s3://bucket.
+    #[arg(long, default_value = "out")]
+    out_dir: String,
     /// Lists to check (repeatable; default: every list a rule applies).
     #[arg(long = "list-id")]
     list_ids: Vec<String>,
@@ -113,6 +121,10 @@ enum Command {
     },
     /// Normalize a DNC file into a run directory: E.164 shards, rejects and a manifest.
     Normalize(NormalizeArgs),
+    /// Registries (National DNC Registry, state lists) as a suppression index that `check` consults: import full
+    /// downloads, apply change lists, report freshness.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
     /// The whole job: normalize, upload, cool down, probe, reconcile, and publish the report and the list status.
     /// Without --endpoint it runs against an embedded CXone simulator (no tenant, no AWS account needed).
     Run {
@@ -184,6 +196,12 @@ async fn tenant_client(
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Check(args) => check_file(args),
+        Command::Registry(command) => {
+            if !registry::run(command)? {
+                bail!("the registry is stale or missing");
+            }
+            Ok(())
+        }
         Command::Provision {
             file,
             endpoint,
@@ -346,12 +364,19 @@ fn check_file(args: CheckArgs) -> Result<()> {
         endpoint,
         credentials,
         secret_id,
+        registries,
+        out_dir,
         list_ids,
         snapshot,
         out,
         at,
         policy,
     } = args;
+    if endpoint.is_none() && registries.is_empty() {
+        bail!(
+            "nothing to check against: give --endpoint (a CXone tenant), --registry NAME, or both"
+        );
+    }
     let policy = policy
         .map(|p| {
             let text = std::fs::read_to_string(&p)
@@ -395,7 +420,16 @@ fn check_file(args: CheckArgs) -> Result<()> {
         .enable_all()
         .build()?;
     let response = runtime.block_on(async {
-        let api = tenant_client(endpoint, credentials, secret_id, ClientConfig::default()).await?;
+        let api = match endpoint {
+            Some(endpoint) => Some(
+                tenant_client(endpoint, credentials, secret_id, ClientConfig::default()).await?,
+            ),
+            None => None,
+        };
+        let store = registry::store_of(&out_dir, None).await?;
+        let registries = dncflow::stages::refresh_registries(store.as_ref(), &registries, &[])
+            .await
+            .context("loading the registries")?;
         let request = CheckRequest {
             contacts,
             list_ids: (!list_ids.is_empty()).then_some(list_ids),
@@ -408,8 +442,10 @@ fn check_file(args: CheckArgs) -> Result<()> {
             dead_letters: None,
             incomplete: None,
             hours: policy.as_ref(),
+            registries: &registries,
         };
-        anyhow::Ok(check_with(&api, &request, local, 4).await)
+        let api = api.as_ref().map(|a| a as &dyn dncflow::cxone::DncApi);
+        anyhow::Ok(check_with(api, &request, local, 4).await)
     })?;
     let mut csv = String::from(
         "line,input,phoneNumber,status,reason,listMatches,callableNow,nextCallableAt,timeZone\n",
@@ -450,6 +486,17 @@ fn check_file(args: CheckArgs) -> Result<()> {
         "checked {}: {} suppressed, {} allowed, {} invalid, {} errors ({} CXone calls, {} from the snapshot); suppression rate {:.1} %",
         m.total, m.suppressed, m.allowed, m.invalid, m.errors, m.cxone_calls, m.prefiltered, m.suppression_rate * 100.0
     );
+    for r in &response.registries {
+        eprintln!(
+            "registry {} version {} as of {}: {} ({} numbers suppressed by registries, {} errors for staleness)",
+            r.registry,
+            r.version,
+            r.as_of.format("%Y-%m-%d"),
+            r.status,
+            m.registry_suppressed,
+            m.registry_stale
+        );
+    }
     eprintln!(
         "calling hours at {}: {} numbers outside them now (policy {})",
         response

@@ -61,3 +61,98 @@ fn an_unreadable_input_exits_non_zero_with_the_reason() {
         "{stderr}"
     );
 }
+
+#[test]
+fn registry_import_apply_status_and_a_registry_only_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let ftc = dir.path().join("2026-11-1_202_x.txt");
+    std::fs::write(&ftc, "202,4561234\n202,4561235\n202,4561235\n202,456123\n").unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let run = |args: &[&str]| {
+        let r = dncctl().args(args).output().unwrap();
+        (
+            r.status.success(),
+            String::from_utf8_lossy(&r.stdout).to_string() + &String::from_utf8_lossy(&r.stderr),
+        )
+    };
+    let as_of = today.format("%Y-%m-%d").to_string();
+    let (ok, text) = run(&[
+        "registry",
+        "import",
+        ftc.to_str().unwrap(),
+        "--registry",
+        "national",
+        "--as-of",
+        &as_of,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("rows       4 = 2 accepted + 1 duplicates + 1 rejected"),
+        "{text}"
+    );
+    let changes = dir.path().join("changes.txt");
+    std::fs::write(
+        &changes,
+        format!("2024561234,{}T12:00:00,D\n", today.format("%Y-%m-%d")),
+    )
+    .unwrap();
+    let apply = [
+        "registry",
+        "apply",
+        changes.to_str().unwrap(),
+        "--registry",
+        "national",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (ok, text) = run(&apply);
+    assert!(ok, "{text}");
+    assert!(text.contains("1 deletes (0 not registered)"), "{text}");
+    let (ok, text) = run(&apply);
+    assert!(ok && text.contains("already applied"), "{text}");
+    let (ok, text) = run(&[
+        "registry",
+        "status",
+        "--registry",
+        "national",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        ok && text.contains("CURRENT") && text.contains("1 in 1 area codes"),
+        "{text}"
+    );
+    let numbers = dir.path().join("outbound.csv");
+    std::fs::write(&numbers, "phone\n2024561235\n2024561234\n").unwrap();
+    let csv = dir.path().join("verdicts.csv");
+    let (ok, text) = run(&[
+        "check",
+        numbers.to_str().unwrap(),
+        "--registry",
+        "national",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let verdicts = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        verdicts.contains(",+12024561235,suppressed,\"registry:national\""),
+        "{verdicts}"
+    );
+    assert!(verdicts.contains(",+12024561234,allowed,"), "{verdicts}");
+    // A registry that was never imported: an error naming it, not an empty check.
+    let (ok, text) = run(&[
+        "check",
+        numbers.to_str().unwrap(),
+        "--registry",
+        "texas",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("texas"), "{text}");
+}

@@ -1,0 +1,1017 @@
+//! Registries (the National Do Not Call Registry, state lists) as a suppression index in the object store.
+//!
+//! A registry never goes to CXone (the national one holds ~258 M numbers; a CXone environment holds 1 M records):
+//! it becomes one compact file per area code ([`index::AreaIndex`]) under an immutable version,
+//! `registry/<name>/<version>/`, with a [`RegistryManifest`] accounting for every line read; `current.json` names
+//! the live version and is swapped last, conditionally, so two concurrent applies cannot lose each other's changes.
+//! [`import`] builds a version from full downloads, [`apply`] a new one from change lists (rewriting only the area
+//! codes they touch, the others carried by reference), [`status`] reports freshness, and [`load`] brings the live
+//! version into memory for `check`. The Telemarketing Sales Rule's safe harbor needs a copy no older than 31 days:
+//! a stale registry makes `check` answer `error` for the numbers it covers, never `allowed`.
+
+pub mod build;
+pub mod index;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::stages::RegistryKeys;
+use crate::store::{ObjectStore, StoreError};
+use build::{AreaRules, Builder, Change, Rejects};
+pub use build::{ChangeCounts, ImportCounts, RejectedLine};
+pub use index::{AreaIndex, DenseArea, IndexError};
+
+/// The safe harbor's limit: a registry copy used for a call is at most this old.
+pub const DEFAULT_MAX_AGE_DAYS: u32 = 31;
+/// The alarm fires this long before a registry goes stale.
+pub const WARN_DAYS_BEFORE: u32 = 7;
+const FORMAT: u32 = 1;
+
+/// Failures of registry work. The variant is the kind Step Functions and the CLI name.
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    /// The registry name is not `[a-z0-9_-]{1,64}`.
+    #[error("invalid registry name {0:?}: use 1-64 characters of a-z, 0-9, '-' and '_'")]
+    BadName(String),
+    /// No live version.
+    #[error("registry {0:?} has no live version (nothing imported yet)")]
+    NotFound(String),
+    /// An input could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Input {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A change list older than the registry's as-of (applying it would undo newer changes).
+    #[error("change list {file} is as of {list_as_of}, older than registry {registry}'s as-of {registry_as_of}: refused (use --force to apply it anyway)")]
+    OutOfOrder {
+        /// Registry.
+        registry: String,
+        /// The change list.
+        file: String,
+        /// Its latest change.
+        list_as_of: DateTime<Utc>,
+        /// The live version's as-of.
+        registry_as_of: DateTime<Utc>,
+    },
+    /// The live version changed while this one was being written.
+    #[error("registry {0:?} changed while this version was written (a concurrent import or apply): nothing was swapped, run it again")]
+    Conflict(String),
+    /// An index file is damaged or does not match its manifest.
+    #[error("index file {key}: {source}")]
+    Index {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        #[source]
+        source: IndexError,
+    },
+    /// A manifest or `current.json` cannot be read.
+    #[error("{key} is not a valid registry document: {reason}")]
+    Document {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The object store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RegistryError {
+    /// The stable kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RegistryError::BadName(_) => "BadRegistryName",
+            RegistryError::NotFound(_) => "RegistryNotFound",
+            RegistryError::Input { .. } => "InputUnreadable",
+            RegistryError::OutOfOrder { .. } => "ChangeListOutOfOrder",
+            RegistryError::Conflict(_) => "RegistryConflict",
+            RegistryError::Index { .. } => "RegistryIndexDamaged",
+            RegistryError::Document { .. } => "RegistryDocumentInvalid",
+            RegistryError::Store(_) => "StoreError",
+        }
+    }
+}
+
+/// `current.json`: the live version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentVersion {
+    /// Registry.
+    pub registry: String,
+    /// Live version.
+    pub version: String,
+    /// Its manifest.
+    pub manifest_key: String,
+    /// Its as-of.
+    pub as_of: DateTime<Utc>,
+}
+
+/// One area code of a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AreaEntry {
+    /// The index file (possibly written by an earlier version).
+    pub key: String,
+    /// Numbers registered.
+    pub count: u64,
+    /// Size of the file.
+    pub bytes: u64,
+    /// CRC-32C of the whole file, checked on load.
+    pub crc32c: u32,
+    /// Numbers added by the change lists of this version.
+    #[serde(default)]
+    pub added: u64,
+    /// Numbers deleted by the change lists of this version.
+    #[serde(default)]
+    pub deleted: u64,
+}
+
+/// A full-download file that went into a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRecord {
+    /// The file as given.
+    pub name: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Its lines.
+    #[serde(flatten)]
+    pub counts: ImportCounts,
+}
+
+/// A change list applied to the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeListRecord {
+    /// The file as given.
+    pub name: String,
+    /// SHA-256 of its bytes: the same file again is recognised and not applied twice.
+    pub sha256: String,
+    /// Its as-of: the given date, else its latest change.
+    pub as_of: Option<DateTime<Utc>>,
+    /// The version it was applied in.
+    pub applied_in: String,
+    /// Its lines.
+    #[serde(flatten)]
+    pub counts: ChangeCounts,
+}
+
+/// The manifest of one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryManifest {
+    /// Document format.
+    pub format: u32,
+    /// Registry.
+    pub registry: String,
+    /// This version.
+    pub version: String,
+    /// The version it was made from by change lists.
+    pub parent: Option<String>,
+    /// The date the data is current as of: the full download's date, advanced by each change list applied.
+    pub as_of: DateTime<Utc>,
+    /// When this version was written.
+    pub created_at: DateTime<Utc>,
+    /// Older than this, `check` answers `error` for the numbers the registry covers.
+    pub max_age_days: u32,
+    /// Numbers registered.
+    pub total: u64,
+    /// Area codes (three digits), each with its index file.
+    pub area_codes: BTreeMap<String, AreaEntry>,
+    /// Area codes the numbering metadata does not know: their numbers are kept (never drop a dialable number).
+    #[serde(default)]
+    pub unknown_area_codes: Vec<String>,
+    /// The full-download files of the import this version descends from.
+    pub sources: Vec<SourceRecord>,
+    /// Their lines in total.
+    pub import_counts: ImportCounts,
+    /// Every change list applied since the import, oldest first.
+    #[serde(default)]
+    pub change_lists: Vec<ChangeListRecord>,
+    /// Rejected lines of the import or apply that made this version.
+    pub rejects_key: String,
+    /// Rejected lines not written (past the cap), counted.
+    #[serde(default)]
+    pub rejects_not_written: u64,
+}
+
+/// How current a registry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Freshness {
+    /// Within its age limit.
+    Current,
+    /// Within [`WARN_DAYS_BEFORE`] days of its age limit: refresh it.
+    Expiring,
+    /// Older than its limit: `check` answers `error` for what it covers.
+    Stale,
+}
+
+impl std::fmt::Display for Freshness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Freshness::Current => "CURRENT",
+            Freshness::Expiring => "EXPIRING",
+            Freshness::Stale => "STALE",
+        })
+    }
+}
+
+/// Freshness at `now` of data as of `as_of` with a limit of `max_age_days`.
+pub fn freshness(as_of: DateTime<Utc>, max_age_days: u32, now: DateTime<Utc>) -> Freshness {
+    let age = now - as_of;
+    if age > TimeDelta::days(i64::from(max_age_days)) {
+        Freshness::Stale
+    } else if age > TimeDelta::days(i64::from(max_age_days.saturating_sub(WARN_DAYS_BEFORE))) {
+        Freshness::Expiring
+    } else {
+        Freshness::Current
+    }
+}
+
+/// What `registry status` reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryStatus {
+    /// Registry.
+    pub registry: String,
+    /// Live version.
+    pub version: String,
+    /// As of.
+    pub as_of: DateTime<Utc>,
+    /// Whole days since `as_of`.
+    pub age_days: i64,
+    /// The limit.
+    pub max_age_days: u32,
+    /// CURRENT, EXPIRING or STALE.
+    pub status: Freshness,
+    /// Numbers registered.
+    pub total: u64,
+    /// Area codes.
+    pub area_codes: usize,
+    /// Bytes of index files.
+    pub index_bytes: u64,
+    /// Change lists applied since the import.
+    pub change_lists: usize,
+}
+
+impl RegistryStatus {
+    fn of(m: &RegistryManifest, now: DateTime<Utc>) -> RegistryStatus {
+        RegistryStatus {
+            registry: m.registry.clone(),
+            version: m.version.clone(),
+            as_of: m.as_of,
+            age_days: (now - m.as_of).num_days(),
+            max_age_days: m.max_age_days,
+            status: freshness(m.as_of, m.max_age_days, now),
+            total: m.total,
+            area_codes: m.area_codes.len(),
+            index_bytes: m.area_codes.values().map(|a| a.bytes).sum(),
+            change_lists: m.change_lists.len(),
+        }
+    }
+}
+
+/// Check a registry name.
+pub fn check_name(name: &str) -> Result<(), RegistryError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::BadName(name.to_string()))
+    }
+}
+
+fn new_version(now: DateTime<Utc>, salt: &str) -> String {
+    let h = hex::encode(&Sha256::digest(salt.as_bytes())[..3]);
+    format!("{}-{h}", now.format("%Y%m%dT%H%M%S%3fZ"))
+}
+
+fn input_err(path: &Path) -> impl Fn(std::io::Error) -> RegistryError + '_ {
+    move |e| RegistryError::Input {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The files of `inputs`: files as given, directories walked (sorted, hidden files skipped).
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RegistryError> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RegistryError> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(input_err(dir))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(input_err(dir))?;
+        entries.sort();
+        for p in entries {
+            if p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+            {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Read a file's lines in chunks that end on a line boundary: plain, gzip, or a zip (each entry in turn). `f` gets
+/// the entry's name, the chunk, and the number of the chunk's first line. Returns the file's SHA-256 and size.
+fn read_source(
+    path: &Path,
+    f: &mut dyn FnMut(&str, &[u8], u64) -> u64,
+) -> Result<(String, u64), RegistryError> {
+    const CHUNK: usize = 8 << 20;
+    let err = input_err(path);
+    let name = path.display().to_string();
+    let mut file = std::fs::File::open(path).map_err(&err)?;
+    let mut magic = [0u8; 4];
+    let got = file.read(&mut magic).map_err(&err)?;
+    drop(file);
+    // Streams `r` to `f` in chunks cut after the last newline, counting lines across chunks.
+    let mut stream = |entry: &str, r: &mut dyn Read| -> std::io::Result<()> {
+        let mut buf = vec![0u8; CHUNK];
+        let (mut filled, mut line) = (0usize, 1u64);
+        loop {
+            let n = r.read(&mut buf[filled..])?;
+            filled += n;
+            if n == 0 || filled == buf.len() {
+                let cut = if n == 0 {
+                    filled
+                } else {
+                    match memchr::memrchr(b'\n', &buf[..filled]) {
+                        Some(i) => i + 1,
+                        // A line longer than the buffer: grow it (rare; only junk has such lines).
+                        None => {
+                            buf.resize(buf.len() * 2, 0);
+                            continue;
+                        }
+                    }
+                };
+                if cut > 0 {
+                    line += f(entry, &buf[..cut], line);
+                }
+                buf.copy_within(cut..filled, 0);
+                filled -= cut;
+                if n == 0 {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    if got >= 4 && magic == *b"PK\x03\x04" {
+        let bytes = std::fs::read(path).map_err(&err)?;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).map_err(|e| {
+            RegistryError::Input {
+                path: name.clone(),
+                reason: format!("not a readable zip: {e}"),
+            }
+        })?;
+        for i in 0..zip.len() {
+            let mut entry = zip.by_index(i).map_err(|e| RegistryError::Input {
+                path: name.clone(),
+                reason: format!("zip entry {i}: {e}"),
+            })?;
+            if entry.is_dir() {
+                continue;
+            }
+            let entry_name = format!("{name}!{}", entry.name());
+            // The zip reader checks each entry's CRC at its end: a truncated entry fails here instead of importing
+            // part of an area code silently.
+            stream(&entry_name, &mut entry).map_err(&err)?;
+        }
+        return Ok((sha, bytes.len() as u64));
+    }
+    let file = std::fs::File::open(path).map_err(&err)?;
+    let mut hashing = HashingReader {
+        inner: file,
+        sha: Sha256::new(),
+        bytes: 0,
+    };
+    if got >= 2 && magic[..2] == [0x1f, 0x8b] {
+        let mut gz = flate2::read::MultiGzDecoder::new(&mut hashing);
+        stream(&name, &mut gz).map_err(&err)?;
+    } else {
+        stream(&name, &mut hashing).map_err(&err)?;
+    }
+    Ok((hex::encode(hashing.sha.finalize()), hashing.bytes))
+}
+
+struct HashingReader<R> {
+    inner: R,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// What an import or an apply did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionReport {
+    /// The new live version (`None`: nothing to change, the live version stays).
+    pub version: Option<String>,
+    /// The live version's status afterwards.
+    pub status: RegistryStatus,
+    /// Full-download lines read (import).
+    #[serde(default)]
+    pub import: ImportCounts,
+    /// Change-list lines read (apply).
+    #[serde(default)]
+    pub changes: ChangeCounts,
+    /// Change lists not applied because the registry already has them.
+    #[serde(default)]
+    pub already_applied: Vec<String>,
+    /// Area codes rewritten.
+    pub area_codes_written: usize,
+    /// Area codes carried from the previous version by reference.
+    pub area_codes_carried: usize,
+    /// Where rejected lines went.
+    pub rejects_key: String,
+}
+
+/// Options of [`import`].
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// The date the download is current as of.
+    pub as_of: NaiveDate,
+    /// Freshness limit (default 31 days).
+    pub max_age_days: u32,
+}
+
+/// Build a new version of registry `name` from full-download files (zip per area code, gzip or plain; directories
+/// walked) and make it live. `on_source` is told of each file as it is done.
+pub async fn import(
+    store: &dyn ObjectStore,
+    name: &str,
+    inputs: &[PathBuf],
+    options: &ImportOptions,
+    on_source: &mut (dyn FnMut(&SourceRecord) + Send),
+) -> Result<VersionReport, RegistryError> {
+    check_name(name)?;
+    let files = expand_inputs(inputs)?;
+    let mut builder = Builder::new();
+    let mut sources = Vec::with_capacity(files.len());
+    let mut total = ImportCounts::default();
+    for path in &files {
+        let mut counts = ImportCounts::default();
+        let (sha256, bytes) = read_source(path, &mut |entry, chunk, first| {
+            let c = builder.add_text_from(entry, chunk, first);
+            counts.add(&c);
+            c.rows
+        })?;
+        let record = SourceRecord {
+            name: path.display().to_string(),
+            sha256,
+            bytes,
+            counts,
+        };
+        total.add(&counts);
+        on_source(&record);
+        sources.push(record);
+    }
+    let keys = RegistryKeys::new(name);
+    let previous = read_current(store, name).await?;
+    let now = Utc::now();
+    let salt: String = sources.iter().map(|s| s.sha256.as_str()).collect();
+    let version = new_version(now, &salt);
+    let as_of = options
+        .as_of
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let touched: Vec<(u16, DenseArea)> = builder
+        .areas
+        .into_iter()
+        .enumerate()
+        .filter_map(|(npa, a)| a.map(|a| (npa as u16, a)))
+        .collect();
+    let mut manifest = RegistryManifest {
+        format: FORMAT,
+        registry: name.to_string(),
+        version: version.clone(),
+        parent: None,
+        as_of,
+        created_at: now,
+        max_age_days: options.max_age_days,
+        total: 0,
+        area_codes: BTreeMap::new(),
+        unknown_area_codes: builder
+            .unknown_area_codes
+            .iter()
+            .map(|n| format!("{n:03}"))
+            .collect(),
+        sources,
+        import_counts: total,
+        change_lists: Vec::new(),
+        rejects_key: keys.rejects(&version),
+        rejects_not_written: builder.rejects.not_written,
+    };
+    let written = write_areas(store, &keys, &version, touched, &BTreeMap::new()).await?;
+    manifest.area_codes = written;
+    manifest.total = manifest.area_codes.values().map(|a| a.count).sum();
+    let area_codes_written = manifest.area_codes.len();
+    publish(store, &keys, &manifest, builder.rejects, previous).await?;
+    Ok(VersionReport {
+        version: Some(version),
+        status: RegistryStatus::of(&manifest, now),
+        import: total,
+        changes: ChangeCounts::default(),
+        already_applied: Vec::new(),
+        area_codes_written,
+        area_codes_carried: 0,
+        rejects_key: manifest.rejects_key,
+    })
+}
+
+/// Options of [`apply`].
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Apply a change list older than the registry's as-of.
+    pub force: bool,
+    /// The as-of of the change lists (default: each one's latest change).
+    pub as_of: Option<NaiveDate>,
+}
+
+/// Apply FTC change lists to the live version of `name`: a new version rewriting only the area codes they touch.
+/// A change list the registry already has is skipped; one older than its as-of is refused unless forced; within
+/// the lists, changes apply in timestamp order (the last change of a number wins).
+pub async fn apply(
+    store: &dyn ObjectStore,
+    name: &str,
+    inputs: &[PathBuf],
+    options: &ApplyOptions,
+) -> Result<VersionReport, RegistryError> {
+    check_name(name)?;
+    let keys = RegistryKeys::new(name);
+    let Some((current, tag)) = read_current(store, name).await? else {
+        return Err(RegistryError::NotFound(name.to_string()));
+    };
+    let mut manifest = read_manifest(store, &current.manifest_key).await?;
+    let files = expand_inputs(inputs)?;
+    let rules = AreaRules::new();
+    let mut rejects = Rejects::default();
+    let mut changes: Vec<Change> = Vec::new();
+    let mut seq = 0u64;
+    let mut applied: BTreeSet<String> = manifest
+        .change_lists
+        .iter()
+        .map(|c| c.sha256.clone())
+        .collect();
+    let mut already_applied = Vec::new();
+    let mut lists: Vec<(ChangeListRecord, std::ops::Range<usize>)> = Vec::new();
+    let mut totals = ChangeCounts::default();
+    for path in &files {
+        let mut text = Vec::new();
+        let (sha256, _bytes) = read_source(path, &mut |_, chunk, _| {
+            text.extend_from_slice(chunk);
+            build::count_lines(chunk)
+        })?;
+        let file = path.display().to_string();
+        if !applied.insert(sha256.clone()) {
+            already_applied.push(file);
+            continue;
+        }
+        let start = changes.len();
+        let rejected =
+            build::read_changes(&file, &text, &rules, &mut rejects, &mut seq, &mut changes);
+        let latest = changes[start..].iter().map(|c| c.at).max();
+        let as_of = match options.as_of {
+            Some(d) => Some(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
+            None => latest.map(|t| t.and_utc()),
+        };
+        if let Some(list_as_of) = as_of {
+            if list_as_of < manifest.as_of && !options.force {
+                return Err(RegistryError::OutOfOrder {
+                    registry: name.to_string(),
+                    file,
+                    list_as_of,
+                    registry_as_of: manifest.as_of,
+                });
+            }
+        }
+        let counts = ChangeCounts {
+            rows: build::count_lines(&text),
+            rejected,
+            ..Default::default()
+        };
+        lists.push((
+            ChangeListRecord {
+                name: file,
+                sha256,
+                as_of,
+                applied_in: String::new(),
+                counts,
+            },
+            start..changes.len(),
+        ));
+    }
+    let now = Utc::now();
+    if lists.is_empty() {
+        return Ok(VersionReport {
+            version: None,
+            status: RegistryStatus::of(&manifest, now),
+            import: ImportCounts::default(),
+            changes: totals,
+            already_applied,
+            area_codes_written: 0,
+            area_codes_carried: manifest.area_codes.len(),
+            rejects_key: manifest.rejects_key,
+        });
+    }
+    // Which list each change came from, to count per list.
+    let mut owner = vec![0usize; changes.len()];
+    for (i, (_, range)) in lists.iter().enumerate() {
+        owner[range.clone()].fill(i);
+    }
+    let mut order: Vec<usize> = (0..changes.len()).collect();
+    order.sort_by_key(|&i| (changes[i].at, changes[i].seq));
+    let touched: BTreeSet<u16> = changes
+        .iter()
+        .map(|c| (c.national / 10_000_000) as u16)
+        .collect();
+    let mut areas: BTreeMap<u16, (DenseArea, u64, u64)> = BTreeMap::new();
+    let loaded: Vec<(u16, AreaIndex)> = futures::stream::iter(touched.iter().copied())
+        .map(|npa| {
+            let entry = manifest.area_codes.get(&format!("{npa:03}")).cloned();
+            async move {
+                let index = match entry {
+                    Some(e) => read_area(store, npa, &e).await?,
+                    None => AreaIndex::default(),
+                };
+                Ok::<_, RegistryError>((npa, index))
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    for (npa, index) in loaded {
+        areas.insert(npa, (index.into_dense(), 0, 0));
+    }
+    for i in order {
+        let c = changes[i];
+        let npa = (c.national / 10_000_000) as u16;
+        let local = (c.national % 10_000_000) as u32;
+        let (area, added, deleted) = areas.get_mut(&npa).expect("loaded above");
+        let counts = &mut lists[owner[i]].0.counts;
+        if c.add {
+            counts.adds += 1;
+            if area.insert(local) {
+                *added += 1;
+            } else {
+                counts.adds_present += 1;
+            }
+        } else {
+            counts.deletes += 1;
+            if area.remove(local) {
+                *deleted += 1;
+            } else {
+                counts.deletes_absent += 1;
+            }
+        }
+    }
+    let salt: String = lists.iter().map(|(l, _)| l.sha256.as_str()).collect();
+    let version = new_version(now, &format!("{}{salt}", manifest.version));
+    let mut per_area: BTreeMap<u16, (u64, u64)> = BTreeMap::new();
+    let dense: Vec<(u16, DenseArea)> = areas
+        .into_iter()
+        .map(|(npa, (area, a, d))| {
+            per_area.insert(npa, (a, d));
+            (npa, area)
+        })
+        .collect();
+    let written = write_areas(store, &keys, &version, dense, &per_area).await?;
+    let area_codes_written = written.len();
+    for entry in manifest.area_codes.values_mut() {
+        entry.added = 0;
+        entry.deleted = 0;
+    }
+    manifest.area_codes.extend(written);
+    let area_codes_carried = manifest.area_codes.len() - area_codes_written;
+    for (list, _) in &mut lists {
+        list.applied_in = version.clone();
+        totals.add(&list.counts);
+    }
+    let newest = lists.iter().filter_map(|(l, _)| l.as_of).max();
+    manifest.parent = Some(manifest.version.clone());
+    manifest.version = version.clone();
+    manifest.created_at = now;
+    manifest.as_of = newest.map_or(manifest.as_of, |n| n.max(manifest.as_of));
+    manifest.total = manifest.area_codes.values().map(|a| a.count).sum();
+    manifest
+        .change_lists
+        .extend(lists.into_iter().map(|(l, _)| l));
+    manifest.rejects_key = keys.rejects(&version);
+    manifest.rejects_not_written = rejects.not_written;
+    publish(store, &keys, &manifest, rejects, Some((current, tag))).await?;
+    Ok(VersionReport {
+        version: Some(version),
+        status: RegistryStatus::of(&manifest, now),
+        import: ImportCounts::default(),
+        changes: totals,
+        already_applied,
+        area_codes_written,
+        area_codes_carried,
+        rejects_key: manifest.rejects_key,
+    })
+}
+
+/// Write the index files of `areas` under `version`, in parallel.
+async fn write_areas(
+    store: &dyn ObjectStore,
+    keys: &RegistryKeys,
+    version: &str,
+    areas: Vec<(u16, DenseArea)>,
+    changed: &BTreeMap<u16, (u64, u64)>,
+) -> Result<BTreeMap<String, AreaEntry>, RegistryError> {
+    futures::stream::iter(areas)
+        .map(|(npa, area)| {
+            let key = keys.area(version, npa);
+            let (added, deleted) = changed.get(&npa).copied().unwrap_or_default();
+            async move {
+                let index = area.finish();
+                let count = index.len();
+                let bytes = index.encode(npa);
+                let entry = AreaEntry {
+                    key: key.clone(),
+                    count,
+                    bytes: bytes.len() as u64,
+                    crc32c: crc32c::crc32c(&bytes),
+                    added,
+                    deleted,
+                };
+                store.put_bytes(&key, bytes).await?;
+                Ok::<_, RegistryError>((format!("{npa:03}"), entry))
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await
+}
+
+/// Write rejects and manifest, then swap `current.json` (conditionally on what was read before).
+async fn publish(
+    store: &dyn ObjectStore,
+    keys: &RegistryKeys,
+    manifest: &RegistryManifest,
+    rejects: Rejects,
+    previous: Option<(CurrentVersion, String)>,
+) -> Result<(), RegistryError> {
+    store
+        .put_bytes(&manifest.rejects_key, rejects.jsonl)
+        .await?;
+    let manifest_key = keys.manifest(&manifest.version);
+    store
+        .put_bytes(
+            &manifest_key,
+            serde_json::to_vec_pretty(manifest).expect("a manifest serializes"),
+        )
+        .await?;
+    let current = CurrentVersion {
+        registry: manifest.registry.clone(),
+        version: manifest.version.clone(),
+        manifest_key,
+        as_of: manifest.as_of,
+    };
+    let body = serde_json::to_vec_pretty(&current).expect("current serializes");
+    let swapped = match previous {
+        None => store.put_if_absent(&keys.current(), body).await?,
+        Some((_, tag)) => store.put_if_match(&keys.current(), body, &tag).await?,
+    };
+    if swapped {
+        Ok(())
+    } else {
+        Err(RegistryError::Conflict(manifest.registry.clone()))
+    }
+}
+
+async fn read_current(
+    store: &dyn ObjectStore,
+    name: &str,
+) -> Result<Option<(CurrentVersion, String)>, RegistryError> {
+    let key = RegistryKeys::new(name).current();
+    let Some((bytes, tag)) = store.get_tagged(&key).await? else {
+        return Ok(None);
+    };
+    let current = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Document {
+        key,
+        reason: e.to_string(),
+    })?;
+    Ok(Some((current, tag)))
+}
+
+async fn read_manifest(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<RegistryManifest, RegistryError> {
+    let bytes = store
+        .get_bytes(key)
+        .await?
+        .ok_or_else(|| RegistryError::Document {
+            key: key.to_string(),
+            reason: "missing".into(),
+        })?;
+    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Document {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+async fn read_area(
+    store: &dyn ObjectStore,
+    npa: u16,
+    entry: &AreaEntry,
+) -> Result<AreaIndex, RegistryError> {
+    let damaged = |reason: String| RegistryError::Index {
+        key: entry.key.clone(),
+        source: IndexError::Damaged { npa, reason },
+    };
+    let bytes = store
+        .get_bytes(&entry.key)
+        .await?
+        .ok_or_else(|| damaged("missing".into()))?;
+    if crc32c::crc32c(&bytes) != entry.crc32c {
+        return Err(damaged(
+            "the file's CRC-32C differs from the manifest's".into(),
+        ));
+    }
+    let index = AreaIndex::decode(npa, &bytes).map_err(|source| RegistryError::Index {
+        key: entry.key.clone(),
+        source,
+    })?;
+    if index.len() != entry.count {
+        return Err(damaged(format!(
+            "{} numbers, the manifest says {}",
+            index.len(),
+            entry.count
+        )));
+    }
+    Ok(index)
+}
+
+/// The live version's status, `None` when nothing was imported.
+pub async fn status(
+    store: &dyn ObjectStore,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<RegistryStatus>, RegistryError> {
+    check_name(name)?;
+    let Some((current, _)) = read_current(store, name).await? else {
+        return Ok(None);
+    };
+    let manifest = read_manifest(store, &current.manifest_key).await?;
+    Ok(Some(RegistryStatus::of(&manifest, now)))
+}
+
+/// The live version of a registry, in memory: what `check` consults.
+pub struct LoadedRegistry {
+    /// Its manifest.
+    pub manifest: RegistryManifest,
+    areas: Vec<Option<AreaIndex>>,
+}
+
+impl std::fmt::Debug for LoadedRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "LoadedRegistry({} {}, {} numbers)",
+            self.manifest.registry, self.manifest.version, self.manifest.total
+        )
+    }
+}
+
+/// What a registry says of a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Registered.
+    Listed,
+    /// In an area code the registry covers, not registered.
+    NotListed,
+    /// Outside what the registry covers (another country, an area code it has no data for).
+    NotCovered,
+}
+
+impl LoadedRegistry {
+    /// From a manifest and its area indexes (index = area code).
+    pub fn new(manifest: RegistryManifest, areas: Vec<Option<AreaIndex>>) -> LoadedRegistry {
+        LoadedRegistry { manifest, areas }
+    }
+
+    /// Registry name.
+    pub fn name(&self) -> &str {
+        &self.manifest.registry
+    }
+
+    /// What the registry says of packed E.164 `e164`. A registry covers the North American area codes it has data
+    /// for (those of its import and change lists).
+    #[inline]
+    pub fn lookup(&self, e164: u64) -> Lookup {
+        if !(10_000_000_000..20_000_000_000).contains(&e164) {
+            return Lookup::NotCovered;
+        }
+        let national = e164 - 10_000_000_000;
+        match &self.areas[(national / 10_000_000) as usize] {
+            None => Lookup::NotCovered,
+            Some(a) if a.contains((national % 10_000_000) as u32) => Lookup::Listed,
+            Some(_) => Lookup::NotListed,
+        }
+    }
+
+    /// Look up many numbers, prefetching ahead: random lookups over a national index miss the cache, and keeping a
+    /// few misses in flight at once is what makes a batch fast.
+    pub fn lookup_many(&self, numbers: &[u64], out: &mut Vec<Lookup>) {
+        const AHEAD: usize = 8;
+        out.clear();
+        out.reserve(numbers.len());
+        for (i, &n) in numbers.iter().enumerate() {
+            if let Some(&next) = numbers.get(i + AHEAD) {
+                if (10_000_000_000..20_000_000_000).contains(&next) {
+                    let national = next - 10_000_000_000;
+                    if let Some(a) = &self.areas[(national / 10_000_000) as usize] {
+                        a.prefetch((national % 10_000_000) as u32);
+                    }
+                }
+            }
+            out.push(self.lookup(n));
+        }
+    }
+
+    /// Freshness at `now`.
+    pub fn freshness(&self, now: DateTime<Utc>) -> Freshness {
+        freshness(self.manifest.as_of, self.manifest.max_age_days, now)
+    }
+}
+
+/// Load the live version of `name` (every area code read in parallel and checked against the manifest).
+pub async fn load(store: &dyn ObjectStore, name: &str) -> Result<LoadedRegistry, RegistryError> {
+    check_name(name)?;
+    let Some((current, _)) = read_current(store, name).await? else {
+        return Err(RegistryError::NotFound(name.to_string()));
+    };
+    let manifest = read_manifest(store, &current.manifest_key).await?;
+    let mut areas: Vec<Option<AreaIndex>> = (0..1000).map(|_| None).collect();
+    let manifest_key = &current.manifest_key;
+    let loaded: Vec<(u16, AreaIndex)> = futures::stream::iter(manifest.area_codes.iter())
+        .map(|(npa, entry)| async move {
+            let npa: u16 = npa.parse().map_err(|_| RegistryError::Document {
+                key: manifest_key.clone(),
+                reason: format!("area code {npa:?}"),
+            })?;
+            Ok::<_, RegistryError>((npa, read_area(store, npa, entry).await?))
+        })
+        .buffer_unordered(32)
+        .try_collect()
+        .await?;
+    for (npa, index) in loaded {
+        areas[usize::from(npa) % 1000] = Some(index);
+    }
+    Ok(LoadedRegistry { manifest, areas })
+}
+
+/// The version `current.json` names (cheap: one small read), to reload when it changes.
+pub async fn live_version(
+    store: &dyn ObjectStore,
+    name: &str,
+) -> Result<Option<String>, RegistryError> {
+    Ok(read_current(store, name).await?.map(|(c, _)| c.version))
+}

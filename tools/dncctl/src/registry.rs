@@ -1,0 +1,206 @@
+//! `dncctl registry import|apply|status`: the suppression index of a registry (the National DNC Registry, a state
+//! list) in a local directory standing in for the bucket, or in S3.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use dncflow::registry::{self, ApplyOptions, ImportOptions, RegistryStatus, VersionReport};
+use dncflow::store::{LocalStore, ObjectStore, S3Store};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where the index lives.
+#[derive(clap::Args, Clone)]
+pub struct Target {
+    /// The registry's name (`national`, `tx`, …).
+    #[arg(long)]
+    pub registry: String,
+    /// Output root standing in for the bucket (the index goes to OUT/registry/<name>/), or s3://bucket.
+    #[arg(long, default_value = "out")]
+    pub out: String,
+    /// S3 endpoint URL (an emulator) when --out is s3://.
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum RegistryCommand {
+    /// Build a new version from full downloads (a zip per area code, gzip or plain; directories walked) and make it
+    /// live. Prints the accounting of every line.
+    Import {
+        /// Files or directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+        /// The date the download is current as of (YYYY-MM-DD).
+        #[arg(long)]
+        as_of: NaiveDate,
+        /// Days after --as-of the registry goes stale (check then answers error for what it covers).
+        #[arg(long, default_value_t = registry::DEFAULT_MAX_AGE_DAYS)]
+        max_age_days: u32,
+    },
+    /// Apply FTC change lists (`NNNNNNNNNN,YYYY-MM-DDThh:mm:ss,A|D`): a new version rewriting only the area codes
+    /// they touch. A list already applied is skipped; one older than the registry is refused unless --force.
+    Apply {
+        /// Change-list files or directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+        /// Apply a change list older than the registry's as-of.
+        #[arg(long)]
+        force: bool,
+        /// The lists' as-of (default: each one's latest change).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
+    /// The live version: as-of, age, CURRENT / EXPIRING / STALE, size. Exits non-zero when STALE or missing.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// The store `out` names.
+pub async fn store_of(out: &str, s3_endpoint: Option<&str>) -> Result<Box<dyn ObjectStore>> {
+    Ok(match out.strip_prefix("s3://") {
+        Some(bucket) => Box::new(S3Store {
+            client: dncflow::store::s3_client(s3_endpoint).await,
+            bucket: bucket.trim_end_matches('/').to_string(),
+        }),
+        None => Box::new(LocalStore {
+            root: PathBuf::from(out),
+        }),
+    })
+}
+
+fn print_status(s: &RegistryStatus) {
+    println!("registry   {} (version {})", s.registry, s.version);
+    println!(
+        "as of      {} ({} days ago, limit {} days): {}",
+        s.as_of.format("%Y-%m-%d %H:%M:%S UTC"),
+        s.age_days,
+        s.max_age_days,
+        s.status
+    );
+    println!(
+        "numbers    {} in {} area codes, index {:.1} MB, {} change lists applied",
+        s.total,
+        s.area_codes,
+        s.index_bytes as f64 / 1e6,
+        s.change_lists
+    );
+}
+
+fn print_report(r: &VersionReport, seconds: f64) {
+    let i = &r.import;
+    if i.rows > 0 {
+        println!(
+            "rows       {} = {} accepted + {} duplicates + {} rejected ({:.1} M rows/s)",
+            i.rows,
+            i.accepted,
+            i.duplicates,
+            i.rejected,
+            i.rows as f64 / seconds.max(1e-9) / 1e6
+        );
+    }
+    let c = &r.changes;
+    if c.rows > 0 {
+        println!(
+            "changes    {} = {} adds ({} already registered) + {} deletes ({} not registered) + {} rejected",
+            c.rows, c.adds, c.adds_present, c.deletes, c.deletes_absent, c.rejected
+        );
+    }
+    for f in &r.already_applied {
+        println!("skipped    {f}: already applied");
+    }
+    match &r.version {
+        Some(v) => println!(
+            "version    {v}: {} area codes written, {} carried",
+            r.area_codes_written, r.area_codes_carried
+        ),
+        None => println!("version    unchanged (nothing new to apply)"),
+    }
+    println!("rejects    {}", r.rejects_key);
+    print_status(&r.status);
+}
+
+/// Run one registry command; `Ok(false)` when it should exit non-zero (a stale or missing registry).
+pub fn run(command: RegistryCommand) -> Result<bool> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match command {
+            RegistryCommand::Import {
+                inputs,
+                target,
+                as_of,
+                max_age_days,
+            } => {
+                let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
+                let files = registry::expand_inputs(&inputs)?;
+                let bar = ProgressBar::new(files.len() as u64).with_style(
+                    ProgressStyle::with_template("{bar:40} {pos}/{len} files {msg}")
+                        .expect("template"),
+                );
+                let started = std::time::Instant::now();
+                let mut rows = 0u64;
+                let report = registry::import(
+                    store.as_ref(),
+                    &target.registry,
+                    &files,
+                    &ImportOptions {
+                        as_of,
+                        max_age_days,
+                    },
+                    &mut |s| {
+                        rows += s.counts.rows;
+                        bar.inc(1);
+                        bar.set_message(format!("{rows} rows"));
+                    },
+                )
+                .await
+                .with_context(|| format!("import into registry {}", target.registry))?;
+                bar.finish_and_clear();
+                print_report(&report, started.elapsed().as_secs_f64());
+                Ok(true)
+            }
+            RegistryCommand::Apply {
+                inputs,
+                target,
+                force,
+                as_of,
+            } => {
+                let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
+                let started = std::time::Instant::now();
+                let report = registry::apply(
+                    store.as_ref(),
+                    &target.registry,
+                    &inputs,
+                    &ApplyOptions { force, as_of },
+                )
+                .await
+                .with_context(|| format!("apply to registry {}", target.registry))?;
+                print_report(&report, started.elapsed().as_secs_f64());
+                Ok(true)
+            }
+            RegistryCommand::Status { target } => {
+                let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
+                match registry::status(store.as_ref(), &target.registry, chrono::Utc::now()).await?
+                {
+                    Some(s) => {
+                        print_status(&s);
+                        Ok(s.status != registry::Freshness::Stale)
+                    }
+                    None => {
+                        println!("registry   {}: nothing imported", target.registry);
+                        Ok(false)
+                    }
+                }
+            }
+        }
+    })
+}
