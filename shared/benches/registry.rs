@@ -63,7 +63,7 @@ fn area_codes(n: usize) -> Vec<u16> {
 fn generate(dir: &Path, rows: u64, npas: &[u16]) {
     let weights: Vec<f64> = (0..npas.len())
         .map(|i| {
-            let u = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1) * 0x2545_f491_4f6c_dd1d).next();
+            let u = Rng(0x9e37_79b9_7f4a_7c15 ^ ((i as u64 + 1) * 0x2545_f491_4f6c_dd1d)).next();
             let u = (u % 10_000) as f64 / 10_000.0;
             1.0 + 8.0 * u * u
         })
@@ -87,7 +87,7 @@ fn generate(dir: &Path, rows: u64, npas: &[u16]) {
                     )
                     .unwrap();
                     let threshold = (density * u32::MAX as f64) as u64;
-                    let mut rng = Rng(0x1234_5678 ^ u64::from(npa) << 20);
+                    let mut rng = Rng(0x1234_5678 ^ (u64::from(npa) << 20));
                     let mut buf = Vec::with_capacity(1 << 20);
                     for local in 2_000_000u32..10_000_000 {
                         if rng.next() & 0xffff_ffff < threshold {
@@ -275,6 +275,7 @@ fn crate_baseline(input: &Path) -> f64 {
         .unwrap()
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
         .min()
         .unwrap();
     let mut zip = zip::ZipArchive::new(std::fs::File::open(first).unwrap()).unwrap();

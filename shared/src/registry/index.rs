@@ -40,11 +40,46 @@ pub enum IndexError {
     },
 }
 
+/// Sorted local numbers with where each exchange (NXX) starts: a lookup searches one exchange's few numbers (a
+/// cache line or two) instead of the whole array.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SortedLocals {
+    locals: Vec<u32>,
+    starts: Vec<u32>,
+}
+
+impl SortedLocals {
+    /// From sorted, distinct local numbers.
+    pub fn new(locals: Vec<u32>) -> SortedLocals {
+        let mut starts = Vec::with_capacity(1001);
+        let mut i = 0usize;
+        for nxx in 0..=1000u32 {
+            while i < locals.len() && locals[i] / 10_000 < nxx {
+                i += 1;
+            }
+            starts.push(i as u32);
+        }
+        SortedLocals { locals, starts }
+    }
+
+    /// The numbers.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.locals
+    }
+
+    #[inline]
+    fn contains(&self, local: u32) -> bool {
+        let nxx = (local / 10_000) as usize;
+        let (from, to) = (self.starts[nxx] as usize, self.starts[nxx + 1] as usize);
+        self.locals[from..to].binary_search(&local).is_ok()
+    }
+}
+
 /// The registered numbers of one area code.
 #[derive(Clone, PartialEq, Eq)]
 pub enum AreaIndex {
     /// A sorted array of local numbers.
-    Sparse(Vec<u32>),
+    Sparse(SortedLocals),
     /// One bit per local number.
     Dense {
         /// 10^7 bits.
@@ -66,7 +101,7 @@ impl std::fmt::Debug for AreaIndex {
 
 impl Default for AreaIndex {
     fn default() -> AreaIndex {
-        AreaIndex::Sparse(Vec::new())
+        AreaIndex::Sparse(SortedLocals::new(Vec::new()))
     }
 }
 
@@ -74,7 +109,7 @@ impl AreaIndex {
     /// Numbers held.
     pub fn len(&self) -> u64 {
         match self {
-            AreaIndex::Sparse(v) => v.len() as u64,
+            AreaIndex::Sparse(v) => v.locals.len() as u64,
             AreaIndex::Dense { count, .. } => *count,
         }
     }
@@ -91,7 +126,7 @@ impl AreaIndex {
             AreaIndex::Dense { bits, .. } => {
                 bits[(local / 64) as usize] & (1u64 << (local % 64)) != 0
             }
-            AreaIndex::Sparse(v) => v.binary_search(&local).is_ok(),
+            AreaIndex::Sparse(v) => v.contains(local),
         }
     }
 
@@ -120,7 +155,7 @@ impl AreaIndex {
             AreaIndex::Dense { bits, count } => DenseArea { bits, count },
             AreaIndex::Sparse(v) => {
                 let mut dense = DenseArea::new();
-                for local in v {
+                for local in v.locals {
                     dense.insert(local);
                 }
                 dense
@@ -131,7 +166,7 @@ impl AreaIndex {
     /// The file: header (magic, area code, encoding, count, CRC-32C of the payload) and payload.
     pub fn encode(&self, npa: u16) -> Vec<u8> {
         let (kind, payload): (u8, Vec<u8>) = match self {
-            AreaIndex::Sparse(v) => (0, v.iter().flat_map(|l| l.to_le_bytes()).collect()),
+            AreaIndex::Sparse(v) => (0, v.locals.iter().flat_map(|l| l.to_le_bytes()).collect()),
             AreaIndex::Dense { bits, .. } => {
                 (1, bits.iter().flat_map(|w| w.to_le_bytes()).collect())
             }
@@ -184,7 +219,7 @@ impl AreaIndex {
                 if v.windows(2).any(|w| w[0] >= w[1]) || v.last().is_some_and(|l| *l >= LOCALS) {
                     return Err(damaged("numbers not sorted or out of range".into()));
                 }
-                Ok(AreaIndex::Sparse(v))
+                Ok(AreaIndex::Sparse(SortedLocals::new(v)))
             }
             1 => {
                 if payload.len() != WORDS * 8 {
@@ -276,7 +311,7 @@ impl DenseArea {
                 word &= word - 1;
             }
         }
-        AreaIndex::Sparse(v)
+        AreaIndex::Sparse(SortedLocals::new(v))
     }
 }
 

@@ -353,7 +353,7 @@ fn read_source(
     path: &Path,
     f: &mut dyn FnMut(&str, &[u8], u64) -> u64,
 ) -> Result<(String, u64), RegistryError> {
-    const CHUNK: usize = 8 << 20;
+    const CHUNK: usize = 1 << 20;
     let err = input_err(path);
     let name = path.display().to_string();
     let mut file = std::fs::File::open(path).map_err(&err)?;
@@ -361,8 +361,8 @@ fn read_source(
     let got = file.read(&mut magic).map_err(&err)?;
     drop(file);
     // Streams `r` to `f` in chunks cut after the last newline, counting lines across chunks.
+    let mut buf = vec![0u8; CHUNK];
     let mut stream = |entry: &str, r: &mut dyn Read| -> std::io::Result<()> {
-        let mut buf = vec![0u8; CHUNK];
         let (mut filled, mut line) = (0usize, 1u64);
         loop {
             let n = r.read(&mut buf[filled..])?;
