@@ -965,6 +965,185 @@ async fn every_function_holding_only_its_template_policy_completes_a_run_a_failu
         .filter(|o| o.key().is_some_and(|k| k.starts_with("audit/")))
         .count();
     assert_eq!(audits, 1);
+
+    // The registry function under its own policy: a full download imported (keys named: moto's signature check
+    // rejects a SigV4 `prefix=` listing, see above), a change list applied from its drop event, and the check
+    // function, under its policy, consulting the index.
+    let today = chrono::Utc::now().date_naive().to_string();
+    world
+        .drop_file(
+            "incoming-registry/national/full/b1/2026-11-1_202.txt",
+            "202,5550300\n202,5550301\n".into(),
+        )
+        .await;
+    let imported = world.invoke(
+        "registry",
+        vec![
+            json!({"action": "import", "registry": "national", "asOf": today,
+            "keys": ["incoming-registry/national/full/b1/2026-11-1_202.txt"]}),
+        ],
+        &[],
+    );
+    assert_eq!(
+        imported[0]["ok"],
+        true,
+        "{imported:?}\n{}",
+        world.function_logs()
+    );
+    assert_eq!(
+        imported[0]["output"]["import"]["accepted"], 2,
+        "{imported:?}"
+    );
+    world
+        .drop_file(
+            "incoming-registry/national/changes/c1.txt",
+            format!("2025550301,{today}T10:00:00,D\n2025550302,{today}T10:00:01,A\n"),
+        )
+        .await;
+    let applied = world.invoke(
+        "registry",
+        vec![s3_event("incoming-registry/national/changes/c1.txt")],
+        &[],
+    );
+    assert_eq!(
+        applied[0]["ok"],
+        true,
+        "{applied:?}\n{}",
+        world.function_logs()
+    );
+    assert_eq!(applied[0]["output"]["changes"]["deletes"], 1, "{applied:?}");
+    let answers = world.invoke(
+        "check",
+        vec![json!({"contacts": [{"phoneNumber": "202-555-0300"}, {"phoneNumber": "202-555-0301"}, {"phoneNumber": "202-555-0302"}]})],
+        &[("DNCFLOW_CHECK_LISTS", "optouts"), ("DNCFLOW_CHECK_REGISTRIES", "national")],
+    );
+    let body: Value = serde_json::from_str(answers[0]["output"]["body"].as_str().unwrap()).unwrap();
+    let reasons: Vec<(&str, &str)> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["status"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(reasons[0], ("suppressed", "registry:national"), "{body}");
+    assert_eq!(
+        reasons[1].0, "allowed",
+        "deleted by the change list: {body}"
+    );
+    assert_eq!(reasons[2], ("suppressed", "registry:national"), "{body}");
+    assert_eq!(body["registries"][0]["status"], "CURRENT", "{body}");
+    assert!(
+        !world.function_logs().contains("AccessDenied"),
+        "a function was refused something: {}",
+        world.function_logs()
+    );
+}
+
+/// A registry kept current from the bucket alone: a full download's files and then its `_import.json` marker dropped
+/// (the import lists the batch), a change list dropped, an out-of-order one refused by kind, other drops ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refreshed_by_change_lists(
+) {
+    let world = World::new(SimConfig::default()).await;
+    let today = chrono::Utc::now().date_naive();
+    for (npa, lines) in [
+        (202, "202,5550400\n202,5550401\n202,555040\n"),
+        (415, "415,5550400\n"),
+    ] {
+        world
+            .drop_file(
+                &format!("incoming-registry/tx/full/q4/{npa}.txt"),
+                lines.into(),
+            )
+            .await;
+    }
+    let area_file = world.invoke(
+        "registry",
+        vec![s3_event("incoming-registry/tx/full/q4/202.txt")],
+        &[],
+    );
+    assert_eq!(
+        area_file[0]["output"]["ignored"], "incoming-registry/tx/full/q4/202.txt",
+        "{area_file:?}"
+    );
+    world
+        .drop_file(
+            "incoming-registry/tx/full/q4/_import.json",
+            json!({"asOf": today.to_string(), "maxAgeDays": 92}).to_string(),
+        )
+        .await;
+    let imported = world.invoke(
+        "registry",
+        vec![s3_event("incoming-registry/tx/full/q4/_import.json")],
+        &[],
+    );
+    assert_eq!(
+        imported[0]["ok"],
+        true,
+        "{imported:?}\n{}",
+        world.function_logs()
+    );
+    let import = &imported[0]["output"]["import"];
+    assert_eq!(
+        (
+            import["rows"].as_u64(),
+            import["accepted"].as_u64(),
+            import["rejected"].as_u64()
+        ),
+        (Some(4), Some(3), Some(1)),
+        "{imported:?}"
+    );
+    assert_eq!(imported[0]["output"]["status"]["maxAgeDays"], 92);
+    let rejects_key = imported[0]["output"]["rejectsKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rejects = world
+        .store()
+        .get_bytes(&rejects_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&rejects).contains("\"line\":3,\"reason\":\"TOO_SHORT\""));
+    let yesterday = today - chrono::Duration::days(1);
+    world
+        .drop_file(
+            "incoming-registry/tx/changes/old.txt",
+            format!("2025550402,{yesterday}T10:00:00,A\n"),
+        )
+        .await;
+    world
+        .drop_file(
+            "incoming-registry/tx/changes/new.txt",
+            format!("2025550402,{today}T10:00:00,A\n4155550400,{today}T10:00:01,D\n"),
+        )
+        .await;
+    let results = world.invoke(
+        "registry",
+        vec![
+            s3_event("incoming-registry/tx/changes/old.txt"),
+            s3_event("incoming-registry/tx/changes/new.txt"),
+            s3_event("incoming-registry/tx/changes/new.txt"),
+        ],
+        &[],
+    );
+    assert_eq!(results[0]["ok"], false, "{results:?}");
+    assert_eq!(results[0]["error"], "ChangeListOutOfOrder", "{results:?}");
+    assert_eq!(results[1]["output"]["status"]["total"], 3, "{results:?}");
+    assert_eq!(
+        results[2]["output"]["version"],
+        Value::Null,
+        "the same drop twice is one change: {results:?}"
+    );
+    let live = dncflow::registry::load(&world.store(), "tx").await.unwrap();
+    assert_eq!(live.manifest.change_lists.len(), 1);
+    assert_eq!(
+        live.lookup(12_025_550_402),
+        dncflow::registry::Lookup::Listed
+    );
+    assert_eq!(
+        live.lookup(14_155_550_400),
+        dncflow::registry::Lookup::NotListed
+    );
 }
 
 /// Proof that enforcement is on: the upload function without its statement for the upload marker fails the run, and

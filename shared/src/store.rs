@@ -208,6 +208,8 @@ pub trait ObjectStore: Send + Sync {
     async fn put_if_match(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, StoreError>;
     /// Delete `key`; an absent key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Every key under `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// The version tag of a local object: a hash of its content (what an S3 ETag is for a single-part object).
@@ -302,6 +304,34 @@ impl ObjectStore for LocalStore {
             )),
             _ => Ok(()),
         }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // Walk the directory the prefix falls in (keys are paths under the root).
+        let dir = match prefix.rfind('/') {
+            Some(i) => self.root.join(&prefix[..i]),
+            None => self.root.clone(),
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            let Ok(mut entries) = tokio::fs::read_dir(&d).await else {
+                continue;
+            };
+            while let Ok(Some(e)) = entries.next_entry().await {
+                let path = e.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(rel) = path.strip_prefix(&self.root) {
+                    let key = rel.to_string_lossy().replace('\\', "/");
+                    if key.starts_with(prefix) {
+                        out.push(key);
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 }
 
@@ -526,6 +556,35 @@ impl ObjectStore for S3Store {
                 })
             })?;
         Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                s3_error(&e, "s3:ListBucket", &self.bucket, prefix, |r| {
+                    StoreError::Get {
+                        bucket: self.bucket.clone(),
+                        key: prefix.to_string(),
+                        reason: r,
+                    }
+                })
+            })?;
+            out.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        out.sort();
+        Ok(out)
     }
 }
 

@@ -347,19 +347,112 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RegistryError> 
     Ok(out)
 }
 
-/// Read a file's lines in chunks that end on a line boundary: plain, gzip, or a zip (each entry in turn). `f` gets
-/// the entry's name, the chunk, and the number of the chunk's first line. Returns the file's SHA-256 and size.
+/// One input file: a local path, or the bytes of an object read from the bucket.
+pub enum Input {
+    /// A local file.
+    Path(PathBuf),
+    /// An object's bytes, named by its key.
+    Bytes {
+        /// The object (`s3://bucket/key`).
+        name: String,
+        /// Its content.
+        bytes: Vec<u8>,
+    },
+}
+
+impl Input {
+    /// How the input is named in manifests and rejects.
+    pub fn name(&self) -> String {
+        match self {
+            Input::Path(p) => p.display().to_string(),
+            Input::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// Where an import's or an apply's files come from, one at a time: an object is read only when its turn comes, so an
+/// import of 400 area-code zips holds one of them at a time.
+#[async_trait::async_trait]
+pub trait Inputs: Send {
+    /// Files in all.
+    fn len(&self) -> usize;
+    /// Whether there is none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The next file.
+    async fn next(&mut self) -> Option<Result<Input, RegistryError>>;
+}
+
+/// Local files (directories walked).
+pub struct LocalInputs(std::collections::VecDeque<PathBuf>);
+
+impl LocalInputs {
+    /// The files of `inputs` (see [`expand_inputs`]).
+    pub fn new(inputs: &[PathBuf]) -> Result<LocalInputs, RegistryError> {
+        Ok(LocalInputs(expand_inputs(inputs)?.into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Inputs for LocalInputs {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    async fn next(&mut self) -> Option<Result<Input, RegistryError>> {
+        self.0.pop_front().map(|p| Ok(Input::Path(p)))
+    }
+}
+
+/// Objects of a bucket, by key.
+pub struct ObjectInputs<'a> {
+    store: &'a dyn ObjectStore,
+    bucket: String,
+    keys: std::collections::VecDeque<String>,
+}
+
+impl<'a> ObjectInputs<'a> {
+    /// The objects `keys` of `store` (named `s3://<bucket>/<key>`).
+    pub fn new(store: &'a dyn ObjectStore, bucket: &str, keys: Vec<String>) -> ObjectInputs<'a> {
+        ObjectInputs {
+            store,
+            bucket: bucket.to_string(),
+            keys: keys.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Inputs for ObjectInputs<'_> {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+    async fn next(&mut self) -> Option<Result<Input, RegistryError>> {
+        let key = self.keys.pop_front()?;
+        let name = format!("s3://{}/{key}", self.bucket);
+        Some(match self.store.get_bytes(&key).await {
+            Ok(Some(bytes)) => Ok(Input::Bytes { name, bytes }),
+            Ok(None) => Err(RegistryError::Input {
+                path: name,
+                reason: "no such object".into(),
+            }),
+            Err(e) => Err(e.into()),
+        })
+    }
+}
+
+/// Read an input's lines in chunks that end on a line boundary: plain, gzip, or a zip (each entry in turn). `f` gets
+/// the entry's name, the chunk, and the number of the chunk's first line. Returns the input's SHA-256 and size.
 fn read_source(
-    path: &Path,
+    input: &Input,
     f: &mut dyn FnMut(&str, &[u8], u64) -> u64,
 ) -> Result<(String, u64), RegistryError> {
     const CHUNK: usize = 1 << 20;
-    let err = input_err(path);
-    let name = path.display().to_string();
-    let mut file = std::fs::File::open(path).map_err(&err)?;
-    let mut magic = [0u8; 4];
-    let got = file.read(&mut magic).map_err(&err)?;
-    drop(file);
+    let name = input.name();
+    let err = |e: std::io::Error| RegistryError::Input {
+        path: name.clone(),
+        reason: e.to_string(),
+    };
     // Streams `r` to `f` in chunks cut after the last newline, counting lines across chunks.
     let mut buf = vec![0u8; CHUNK];
     let mut stream = |entry: &str, r: &mut dyn Read| -> std::io::Result<()> {
@@ -391,10 +484,43 @@ fn read_source(
             }
         }
     };
+    let mut magic = [0u8; 4];
+    let got = match input {
+        Input::Path(path) => std::fs::File::open(path)
+            .and_then(|mut file| file.read(&mut magic))
+            .map_err(&err)?,
+        Input::Bytes { bytes, .. } => {
+            let n = bytes.len().min(4);
+            magic[..n].copy_from_slice(&bytes[..n]);
+            n
+        }
+    };
+    let zip_bytes;
+    let bytes: &[u8] = match input {
+        // A zip is read whole (the central directory is at its end); area-code zips are a few MB.
+        Input::Path(path) if got >= 4 && magic == *b"PK\x03\x04" => {
+            zip_bytes = std::fs::read(path).map_err(&err)?;
+            &zip_bytes
+        }
+        Input::Path(path) => {
+            let mut hashing = HashingReader {
+                inner: std::fs::File::open(path).map_err(&err)?,
+                sha: Sha256::new(),
+                bytes: 0,
+            };
+            if got >= 2 && magic[..2] == [0x1f, 0x8b] {
+                stream(&name, &mut flate2::read::MultiGzDecoder::new(&mut hashing))
+                    .map_err(&err)?;
+            } else {
+                stream(&name, &mut hashing).map_err(&err)?;
+            }
+            return Ok((hex::encode(hashing.sha.finalize()), hashing.bytes));
+        }
+        Input::Bytes { bytes, .. } => bytes,
+    };
+    let sha = hex::encode(Sha256::digest(bytes));
     if got >= 4 && magic == *b"PK\x03\x04" {
-        let bytes = std::fs::read(path).map_err(&err)?;
-        let sha = hex::encode(Sha256::digest(&bytes));
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).map_err(|e| {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| {
             RegistryError::Input {
                 path: name.clone(),
                 reason: format!("not a readable zip: {e}"),
@@ -413,21 +539,12 @@ fn read_source(
             // part of an area code silently.
             stream(&entry_name, &mut entry).map_err(&err)?;
         }
-        return Ok((sha, bytes.len() as u64));
-    }
-    let file = std::fs::File::open(path).map_err(&err)?;
-    let mut hashing = HashingReader {
-        inner: file,
-        sha: Sha256::new(),
-        bytes: 0,
-    };
-    if got >= 2 && magic[..2] == [0x1f, 0x8b] {
-        let mut gz = flate2::read::MultiGzDecoder::new(&mut hashing);
-        stream(&name, &mut gz).map_err(&err)?;
+    } else if got >= 2 && magic[..2] == [0x1f, 0x8b] {
+        stream(&name, &mut flate2::read::MultiGzDecoder::new(bytes)).map_err(&err)?;
     } else {
-        stream(&name, &mut hashing).map_err(&err)?;
+        stream(&name, &mut &bytes[..]).map_err(&err)?;
     }
-    Ok((hex::encode(hashing.sha.finalize()), hashing.bytes))
+    Ok((sha, bytes.len() as u64))
 }
 
 struct HashingReader<R> {
@@ -489,19 +606,32 @@ pub async fn import(
     on_source: &mut (dyn FnMut(&SourceRecord) + Send),
 ) -> Result<VersionReport, RegistryError> {
     check_name(name)?;
-    let files = expand_inputs(inputs)?;
+    let mut files = LocalInputs::new(inputs)?;
+    import_from(store, name, &mut files, options, on_source).await
+}
+
+/// [`import`] from any [`Inputs`] (objects of a bucket, in the Lambda).
+pub async fn import_from(
+    store: &dyn ObjectStore,
+    name: &str,
+    files: &mut dyn Inputs,
+    options: &ImportOptions,
+    on_source: &mut (dyn FnMut(&SourceRecord) + Send),
+) -> Result<VersionReport, RegistryError> {
+    check_name(name)?;
     let mut builder = Builder::new();
     let mut sources = Vec::with_capacity(files.len());
     let mut total = ImportCounts::default();
-    for path in &files {
+    while let Some(input) = files.next().await {
+        let input = input?;
         let mut counts = ImportCounts::default();
-        let (sha256, bytes) = read_source(path, &mut |entry, chunk, first| {
+        let (sha256, bytes) = read_source(&input, &mut |entry, chunk, first| {
             let c = builder.add_text_from(entry, chunk, first);
             counts.add(&c);
             c.rows
         })?;
         let record = SourceRecord {
-            name: path.display().to_string(),
+            name: input.name(),
             sha256,
             bytes,
             counts,
@@ -583,12 +713,23 @@ pub async fn apply(
     options: &ApplyOptions,
 ) -> Result<VersionReport, RegistryError> {
     check_name(name)?;
+    let mut files = LocalInputs::new(inputs)?;
+    apply_from(store, name, &mut files, options).await
+}
+
+/// [`apply`] from any [`Inputs`] (objects of a bucket, in the Lambda).
+pub async fn apply_from(
+    store: &dyn ObjectStore,
+    name: &str,
+    files: &mut dyn Inputs,
+    options: &ApplyOptions,
+) -> Result<VersionReport, RegistryError> {
+    check_name(name)?;
     let keys = RegistryKeys::new(name);
     let Some((current, tag)) = read_current(store, name).await? else {
         return Err(RegistryError::NotFound(name.to_string()));
     };
     let mut manifest = read_manifest(store, &current.manifest_key).await?;
-    let files = expand_inputs(inputs)?;
     let rules = AreaRules::new();
     let mut rejects = Rejects::default();
     let mut changes: Vec<Change> = Vec::new();
@@ -601,13 +742,14 @@ pub async fn apply(
     let mut already_applied = Vec::new();
     let mut lists: Vec<(ChangeListRecord, std::ops::Range<usize>)> = Vec::new();
     let mut totals = ChangeCounts::default();
-    for path in &files {
+    while let Some(input) = files.next().await {
+        let input = input?;
         let mut text = Vec::new();
-        let (sha256, _bytes) = read_source(path, &mut |_, chunk, _| {
+        let (sha256, _bytes) = read_source(&input, &mut |_, chunk, _| {
             text.extend_from_slice(chunk);
             build::count_lines(chunk)
         })?;
-        let file = path.display().to_string();
+        let file = input.name();
         if !applied.insert(sha256.clone()) {
             already_applied.push(file);
             continue;
@@ -1014,4 +1156,212 @@ pub async fn live_version(
     name: &str,
 ) -> Result<Option<String>, RegistryError> {
     Ok(read_current(store, name).await?.map(|(c, _)| c.version))
+}
+
+/// What the registry Lambda is asked to do: a direct invocation, or derived from an S3 "Object Created" event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all_fields = "camelCase", tag = "action")]
+pub enum RegistryTask {
+    /// Build a new version from full downloads: the objects `keys`, or every object under `prefix` but the
+    /// `_import.json` marker.
+    #[serde(rename = "import")]
+    Import {
+        /// Registry.
+        registry: String,
+        /// Objects.
+        #[serde(default)]
+        keys: Vec<String>,
+        /// Or a prefix.
+        #[serde(default)]
+        prefix: Option<String>,
+        /// As of.
+        as_of: NaiveDate,
+        /// Freshness limit.
+        #[serde(default = "default_max_age")]
+        max_age_days: u32,
+    },
+    /// Apply change lists.
+    #[serde(rename = "apply")]
+    Apply {
+        /// Registry.
+        registry: String,
+        /// Objects.
+        keys: Vec<String>,
+        /// Apply a list older than the registry.
+        #[serde(default)]
+        force: bool,
+        /// The lists' as-of.
+        #[serde(default)]
+        as_of: Option<NaiveDate>,
+    },
+}
+
+fn default_max_age() -> u32 {
+    DEFAULT_MAX_AGE_DAYS
+}
+
+/// The `_import.json` marker that starts the import of a full download once all its files are in the bucket.
+pub const IMPORT_MARKER: &str = "_import.json";
+
+/// The marker's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportMarker {
+    /// As of.
+    pub as_of: NaiveDate,
+    /// Freshness limit.
+    #[serde(default = "default_max_age")]
+    pub max_age_days: u32,
+}
+
+/// What a dropped object under `incoming-registry/<name>/` asks for: `changes/<file>` is applied;
+/// `full/<batch>/_import.json` imports every other object of `full/<batch>/` (`marker` is its content); any other
+/// object (an area-code zip of a batch still arriving) asks for nothing.
+pub fn task_for_key(
+    key: &str,
+    marker: Option<&[u8]>,
+) -> Result<Option<RegistryTask>, RegistryError> {
+    let Some(rest) = key.strip_prefix("incoming-registry/") else {
+        return Ok(None);
+    };
+    let Some((registry, path)) = rest.split_once('/') else {
+        return Ok(None);
+    };
+    check_name(registry)?;
+    if path.starts_with("changes/") && path.len() > "changes/".len() {
+        return Ok(Some(RegistryTask::Apply {
+            registry: registry.to_string(),
+            keys: vec![key.to_string()],
+            force: false,
+            as_of: None,
+        }));
+    }
+    if path.starts_with("full/") && key.ends_with(&format!("/{IMPORT_MARKER}")) {
+        let marker: ImportMarker =
+            serde_json::from_slice(marker.unwrap_or_default()).map_err(|e| {
+                RegistryError::Document {
+                    key: key.to_string(),
+                    reason: format!("not an import marker ({{\"asOf\":\"YYYY-MM-DD\"}}): {e}"),
+                }
+            })?;
+        return Ok(Some(RegistryTask::Import {
+            registry: registry.to_string(),
+            keys: Vec::new(),
+            prefix: Some(key[..key.len() - IMPORT_MARKER.len()].to_string()),
+            as_of: marker.as_of,
+            max_age_days: marker.max_age_days,
+        }));
+    }
+    Ok(None)
+}
+
+/// Run `task` against the bucket `store` (named `bucket`): inputs are read from it one object at a time, the index
+/// written to it.
+pub async fn run_task(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    task: &RegistryTask,
+) -> Result<VersionReport, RegistryError> {
+    match task {
+        RegistryTask::Import {
+            registry,
+            keys,
+            prefix,
+            as_of,
+            max_age_days,
+        } => {
+            let mut keys = keys.clone();
+            if let Some(prefix) = prefix {
+                keys.extend(
+                    store
+                        .list(prefix)
+                        .await?
+                        .into_iter()
+                        .filter(|k| !k.ends_with(IMPORT_MARKER) && !k.ends_with('/')),
+                );
+            }
+            if keys.is_empty() {
+                return Err(RegistryError::Input {
+                    path: format!("s3://{bucket}/{}", prefix.as_deref().unwrap_or("")),
+                    reason: "no files to import".into(),
+                });
+            }
+            let mut inputs = ObjectInputs::new(store, bucket, keys);
+            let options = ImportOptions {
+                as_of: *as_of,
+                max_age_days: *max_age_days,
+            };
+            import_from(store, registry, &mut inputs, &options, &mut |s| {
+                tracing::info!(source = %s.name, rows = s.counts.rows, accepted = s.counts.accepted, rejected = s.counts.rejected, "registry file imported");
+            })
+            .await
+        }
+        RegistryTask::Apply {
+            registry,
+            keys,
+            force,
+            as_of,
+        } => {
+            let mut inputs = ObjectInputs::new(store, bucket, keys.clone());
+            let options = ApplyOptions {
+                force: *force,
+                as_of: *as_of,
+            };
+            apply_from(store, registry, &mut inputs, &options).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_read_from_invocations_and_drops() {
+        let t: RegistryTask = serde_json::from_str(
+            r#"{"action":"import","registry":"national","prefix":"incoming-registry/national/full/b/","asOf":"2026-11-30"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            t,
+            RegistryTask::Import {
+                max_age_days: 31,
+                ..
+            }
+        ));
+        let drop = task_for_key("incoming-registry/tx/changes/2026-12-01.txt", None).unwrap();
+        assert!(matches!(drop, Some(RegistryTask::Apply { ref keys, .. }) if keys.len() == 1));
+        let marker = br#"{"asOf":"2026-10-01","maxAgeDays":92}"#;
+        let Some(RegistryTask::Import {
+            prefix,
+            max_age_days,
+            ..
+        }) = task_for_key("incoming-registry/tx/full/q4/_import.json", Some(marker)).unwrap()
+        else {
+            panic!("an import");
+        };
+        assert_eq!(
+            (prefix.as_deref(), max_age_days),
+            (Some("incoming-registry/tx/full/q4/"), 92)
+        );
+        assert_eq!(
+            task_for_key("incoming-registry/tx/full/q4/202.zip", None).unwrap(),
+            None
+        );
+        assert!(task_for_key("incoming-registry/tx/full/q4/_import.json", Some(b"{}")).is_err());
+        assert!(matches!(
+            task_for_key("incoming-registry/Bad Name/changes/x", None),
+            Err(RegistryError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn freshness_warns_a_week_before_and_goes_stale_after_the_limit() {
+        let as_of: DateTime<Utc> = "2026-11-01T00:00:00Z".parse().unwrap();
+        let at = |d: i64| as_of + TimeDelta::days(d) + TimeDelta::hours(1);
+        assert_eq!(freshness(as_of, 31, at(23)), Freshness::Current);
+        assert_eq!(freshness(as_of, 31, at(24)), Freshness::Expiring);
+        assert_eq!(freshness(as_of, 31, at(30)), Freshness::Expiring);
+        assert_eq!(freshness(as_of, 31, at(31)), Freshness::Stale);
+    }
 }

@@ -1,0 +1,65 @@
+//! Lambda `registry`: keeps a registry's suppression index (`registry/<name>/`) current.
+//! - S3 "Object Created" (EventBridge) under `incoming-registry/<name>/`: `changes/<file>` (an FTC change list) is
+//!   applied; `full/<batch>/_import.json` (`{"asOf":"YYYY-MM-DD","maxAgeDays"?}`, dropped after the batch's area-code
+//!   files) imports every other object of `full/<batch>/` as a new version; other objects are acknowledged and left.
+//! - Direct: `{"action":"import","registry","prefix"|"keys","asOf","maxAgeDays"?}` or
+//!   `{"action":"apply","registry","keys","force"?,"asOf"?}`.
+//!
+//! Out: the version report (counts of every line, the live version's freshness). Errors carry the registry error's
+//! kind (`ChangeListOutOfOrder`, `RegistryConflict`, `InputUnreadable`, …). Environment: `DNCFLOW_BUCKET`.
+
+use dncflow::lambda::{bucket_from_env, for_container, init_logging};
+use dncflow::registry::{run_task, task_for_key, RegistryError, RegistryTask};
+use dncflow::store::{ObjectStore, S3Store};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::{json, Value};
+
+fn diagnostic(e: RegistryError) -> Diagnostic {
+    tracing::error!(error_type = e.kind(), error = %e, "registry task failed");
+    Diagnostic {
+        error_type: e.kind().to_string(),
+        error_message: e.to_string(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let store = for_container(S3Store {
+        client: dncflow::store::s3_client(None).await,
+        bucket: bucket_from_env().map_err(|e| e.to_string())?,
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let payload = event.payload;
+        let task: RegistryTask = if payload.get("source").and_then(Value::as_str) == Some("aws.s3") {
+            let key = payload
+                .pointer("/detail/object/key")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let marker = if key.ends_with(dncflow::registry::IMPORT_MARKER) {
+                store.get_bytes(&key).await.map_err(|e| diagnostic(e.into()))?
+            } else {
+                None
+            };
+            match task_for_key(&key, marker.as_deref()).map_err(diagnostic)? {
+                Some(task) => task,
+                None => return Ok::<Value, Diagnostic>(json!({"ignored": key})),
+            }
+        } else {
+            serde_json::from_value(payload).map_err(|e| {
+                diagnostic(RegistryError::Input {
+                    path: "event".into(),
+                    reason: format!("not a registry task: {e}"),
+                })
+            })?
+        };
+        tracing::info!(?task, "registry task");
+        let report = run_task(store, &store.bucket, &task)
+            .await
+            .map_err(diagnostic)?;
+        tracing::info!(version = ?report.version, total = report.status.total, status = %report.status.status, "registry updated");
+        Ok(serde_json::to_value(&report).unwrap_or_default())
+    }))
+    .await
+}
