@@ -12,8 +12,10 @@ if [ ! -d tests/e2e/node_modules/asl-validator ]; then
   npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 fi
 
-echo "asl-validator: infra/statemachine.asl.json"
-(cd tests/e2e && npx --no-install asl-validator --json-path ../../infra/statemachine.asl.json)
+for definition in infra/*.asl.json; do
+  echo "asl-validator: $definition"
+  (cd tests/e2e && npx --no-install asl-validator --json-path "../../$definition")
+done
 
 export AWS_DEFAULT_REGION=us-east-1
 echo "cfn-lint: template.yaml"

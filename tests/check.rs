@@ -525,6 +525,60 @@ mod registries {
     }
 
     #[tokio::test]
+    async fn a_fanned_out_import_merges_an_area_code_shared_by_two_files_and_balances() {
+        use dncflow::registry::fanout::{assemble, import_part, plan};
+        use dncflow::store::ObjectStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore {
+            root: dir.path().to_path_buf(),
+        };
+        let batch = "incoming-registry/state/full/b1/";
+        store
+            .put_bytes(
+                &format!("{batch}a.txt"),
+                b"2025550100\n2025550101\n3125550100\nnot a number\n".to_vec(),
+            )
+            .await
+            .unwrap();
+        store
+            .put_bytes(
+                &format!("{batch}b.txt"),
+                b"2025550101\n2025550102\n2025550102\n".to_vec(),
+            )
+            .await
+            .unwrap();
+        let p = plan("bucket", "state", batch, day(0), 31).unwrap();
+        for key in store.list(batch).await.unwrap() {
+            let part = import_part(&store, &p, &key).await.unwrap();
+            assert!(!part.skipped);
+        }
+        let report = assemble(&store, &p).await.unwrap();
+        let i = report.import;
+        // 7 lines: 4 distinct numbers, 2 duplicates (one within b, one across a and b), 1 rejected.
+        assert_eq!(
+            (i.rows, i.accepted, i.duplicates, i.rejected),
+            (7, 4, 2, 1),
+            "{report:?}"
+        );
+        assert_eq!(report.status.total, 4);
+        let live = load(&store, "state").await.unwrap();
+        assert_eq!(live.manifest.sources.len(), 2);
+        for n in [
+            12_025_550_100u64,
+            12_025_550_101,
+            12_025_550_102,
+            13_125_550_100,
+        ] {
+            assert_eq!(live.lookup(n), registry::Lookup::Listed, "{n}");
+        }
+        // 312 came from one file: carried from its part; 202 from both: merged into the version itself.
+        assert!(live.manifest.area_codes["312"].key.contains("/parts/"));
+        assert!(!live.manifest.area_codes["202"].key.contains("/parts/"));
+        let rejects = std::fs::read_to_string(dir.path().join(&report.rejects_key)).unwrap();
+        assert!(rejects.contains("\"line\":4"), "{rejects}");
+    }
+
+    #[tokio::test]
     async fn a_damaged_index_file_fails_the_load_and_concurrent_applies_lose_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("list.txt");

@@ -1,4 +1,4 @@
-// Runs infra/statemachine.asl.json with aws-local-stepfunctions, every Task invoking the real function binary through
+// Runs a state machine definition (infra/statemachine.asl.json, infra/registry-import.asl.json) with aws-local-stepfunctions, every Task invoking the real function binary through
 // a local implementation of the Lambda Runtime API (the protocol `lambda_runtime` speaks in AWS): the binary polls
 // `GET /2018-06-01/runtime/invocation/next`, answers `POST …/response` or `POST …/error`. Errors come back to the
 // state machine with their `errorType` as the error name, as in AWS, so `Retry`/`Catch` match them.
@@ -35,7 +35,71 @@ function loadDefinition() {
   for (const [name, value] of Object.entries(config.substitutions)) {
     text = text.split('${' + name + '}').join(String(value));
   }
-  return JSON.parse(text);
+  return distributedMapsAsInline(JSON.parse(text));
+}
+
+// aws-local-stepfunctions runs no Distributed Map and no ItemReader. The documented equivalent that runs the same
+// definition: each Map whose ItemReader lists S3 (arn:aws:states:::s3:listObjectsV2) gets a Task just before it that
+// makes the same ListObjectsV2 call, with the reader's Parameters evaluated against the same input, and hands the
+// objects ({Key, Size}, as the ItemReader yields them) to the Map as its items; the Map then runs INLINE with the same
+// ItemSelector, ItemProcessor, MaxConcurrency and ResultPath. The reader Task's handler is listS3Objects below.
+const ITEM_READER_FUNCTION = '__itemReader';
+function distributedMapsAsInline(definition) {
+  const rewrite = (machine) => {
+    const states = machine.States;
+    for (const [name, state] of Object.entries(states)) {
+      const inner = state.ItemProcessor ?? state.Iterator;
+      if (inner) rewrite(inner);
+      for (const branch of state.Branches ?? []) rewrite(branch);
+      if (state.Type !== 'Map' || !state.ItemReader) continue;
+      if (state.ItemReader.Resource !== 'arn:aws:states:::s3:listObjectsV2') {
+        throw new Error(`ItemReader ${state.ItemReader.Resource} (state ${name}) is not supported by this harness`);
+      }
+      const reader = `${name}ItemReader`;
+      states[reader] = {
+        Type: 'Task',
+        Resource: `arn:aws:lambda:us-east-1:000000000000:function:${ITEM_READER_FUNCTION}`,
+        Parameters: state.ItemReader.Parameters,
+        ResultPath: '$.__itemReaderItems',
+        Next: name,
+      };
+      for (const [other, o] of Object.entries(states)) {
+        if (other !== reader && o.Next === name) o.Next = reader;
+      }
+      if (machine.StartAt === name) machine.StartAt = reader;
+      for (const k of ['ItemReader', 'ItemBatcher', 'ResultWriter', 'ToleratedFailurePercentage', 'ToleratedFailureCount', 'Label']) {
+        delete state[k];
+      }
+      state.ItemsPath = '$.__itemReaderItems';
+      if (state.ItemProcessor) state.ItemProcessor.ProcessorConfig = { Mode: 'INLINE' };
+    }
+  };
+  rewrite(definition);
+  return definition;
+}
+
+// ListObjectsV2 against the S3 endpoint of the functions' environment (moto), every page.
+async function listS3Objects({ Bucket, Prefix }) {
+  const endpoint = config.env.AWS_ENDPOINT_URL_S3 ?? config.env.AWS_ENDPOINT_URL;
+  const items = [];
+  let token;
+  const unescape = (t) => t.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&quot;', '"').replaceAll('&apos;', "'").replaceAll('&amp;', '&');
+  do {
+    const url = new URL(`${endpoint}/${Bucket}`);
+    url.searchParams.set('list-type', '2');
+    if (Prefix) url.searchParams.set('prefix', Prefix);
+    if (token) url.searchParams.set('continuation-token', token);
+    const res = await fetch(url);
+    const xml = await res.text();
+    if (!res.ok) throw new RuntimeError('S3.ListObjectsV2', `${res.status}: ${xml.slice(0, 200)}`);
+    for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
+      const key = /<Key>([\s\S]*?)<\/Key>/.exec(m[1]);
+      const size = /<Size>(\d+)<\/Size>/.exec(m[1]);
+      if (key) items.push({ Key: unescape(key[1]), Size: size ? Number(size[1]) : 0 });
+    }
+    token = /<IsTruncated>true<\/IsTruncated>/.test(xml) ? unescape(/<NextContinuationToken>([\s\S]*?)<\/NextContinuationToken>/.exec(xml)?.[1] ?? '') : undefined;
+  } while (token);
+  return items;
 }
 
 class RuntimeError extends Error {
@@ -268,7 +332,9 @@ const handlers = {};
 const retryIntervalOverrides = {};
 function collect(states) {
   for (const [stateName, state] of Object.entries(states)) {
-    if (state.Type === 'Task') {
+    if (state.Type === 'Task' && state.Resource.endsWith(`:${ITEM_READER_FUNCTION}`)) {
+      handlers[stateName] = (input) => listS3Objects(input);
+    } else if (state.Type === 'Task') {
       const fnName = state.Resource.split(':').pop();
       const fn = functions[fnName];
       if (!fn) throw new Error(`no local binary for ${state.Resource} (state ${stateName})`);

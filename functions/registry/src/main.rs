@@ -1,16 +1,16 @@
 //! Lambda `registry`: keeps a registry's suppression index (`registry/<name>/`) current.
 //! - S3 "Object Created" (EventBridge) under `incoming-registry/<name>/`: `changes/<file>` (an FTC change list) is
-//!   applied; `full/<batch>/_import.json` (`{"asOf":"YYYY-MM-DD","maxAgeDays"?}`, dropped after the batch's area-code
-//!   files) imports every other object of `full/<batch>/` as a new version; other objects are acknowledged and left.
-//! - Direct: `{"action":"import","registry","prefix"|"keys","asOf","maxAgeDays"?}` or
-//!   `{"action":"apply","registry","keys","force"?,"asOf"?}`.
+//!   applied; other objects are acknowledged and left (a full download's files; its `_import.json` marker starts the
+//!   registry import state machine, whose steps call this function: `begin`, `importPart` per file, `assemble`).
+//! - Direct: `{"action":"import","registry","prefix"|"keys","asOf","maxAgeDays"?}` (the whole batch in one
+//!   invocation) or `{"action":"apply","registry","keys","force"?,"asOf"?}`.
 //!
 //! Out: the version report (counts of every line, the live version's freshness). Errors carry the registry error's
 //! kind (`ChangeListOutOfOrder`, `RegistryConflict`, `InputUnreadable`, …). Environment: `DNCFLOW_BUCKET`.
 
 use dncflow::lambda::{bucket_from_env, for_container, init_logging};
 use dncflow::registry::{run_task, task_for_key, RegistryError, RegistryTask};
-use dncflow::store::{ObjectStore, S3Store};
+use dncflow::store::S3Store;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -37,12 +37,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            let marker = if key.ends_with(dncflow::registry::IMPORT_MARKER) {
-                store.get_bytes(&key).await.map_err(|e| diagnostic(e.into()))?
-            } else {
-                None
-            };
-            match task_for_key(&key, marker.as_deref()).map_err(diagnostic)? {
+            match task_for_key(&key).map_err(diagnostic)? {
                 Some(task) => task,
                 None => return Ok::<Value, Diagnostic>(json!({"ignored": key})),
             }
@@ -55,11 +50,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             })?
         };
         tracing::info!(?task, "registry task");
-        let report = run_task(store, &store.bucket, &task)
+        let answer = run_task(store, &store.bucket, &task)
             .await
             .map_err(diagnostic)?;
-        tracing::info!(version = ?report.version, total = report.status.total, status = %report.status.status, "registry updated");
-        Ok(serde_json::to_value(&report).unwrap_or_default())
+        tracing::info!(version = %answer["version"], total = %answer["status"]["total"], "registry task done");
+        Ok(answer)
     }))
     .await
 }

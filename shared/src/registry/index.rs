@@ -295,6 +295,24 @@ impl DenseArea {
         self.count == 0
     }
 
+    /// Add every number of `other`; how many of them were already here.
+    pub fn union(&mut self, other: &AreaIndex) -> u64 {
+        match other {
+            AreaIndex::Sparse(v) => {
+                v.as_slice().iter().filter(|l| !self.insert(**l)).count() as u64
+            }
+            AreaIndex::Dense { bits, .. } => {
+                let mut present = 0u64;
+                for (w, o) in self.bits.iter_mut().zip(bits.iter()) {
+                    present += u64::from((*w & *o).count_ones());
+                    self.count += u64::from((*o & !*w).count_ones());
+                    *w |= *o;
+                }
+                present
+            }
+        }
+    }
+
     /// The smaller encoding of the same numbers.
     pub fn finish(self) -> AreaIndex {
         if self.count >= SPARSE_BELOW {

@@ -10,6 +10,7 @@
 //! a stale registry makes `check` answer `error` for the numbers it covers, never `allowed`.
 
 pub mod build;
+pub mod fanout;
 pub mod index;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -1180,6 +1181,40 @@ pub enum RegistryTask {
         #[serde(default = "default_max_age")]
         max_age_days: u32,
     },
+    /// The first step of the fanned-out import (the registry import state machine): the plan every part follows,
+    /// from the `_import.json` marker's drop event, or given.
+    #[serde(rename = "begin")]
+    Begin {
+        /// The marker's S3 "Object Created" event.
+        #[serde(default)]
+        event: Option<serde_json::Value>,
+        /// Or the registry…
+        #[serde(default)]
+        registry: Option<String>,
+        /// …the batch's prefix…
+        #[serde(default)]
+        prefix: Option<String>,
+        /// …its as-of…
+        #[serde(default)]
+        as_of: Option<NaiveDate>,
+        /// …and freshness limit.
+        #[serde(default = "default_max_age")]
+        max_age_days: u32,
+    },
+    /// One file of the batch (a Distributed Map child).
+    #[serde(rename = "importPart")]
+    ImportPart {
+        /// The plan.
+        plan: fanout::ImportPlan,
+        /// The object.
+        key: String,
+    },
+    /// The last step: the parts merged into the version, made live.
+    #[serde(rename = "assemble")]
+    Assemble {
+        /// The plan.
+        plan: fanout::ImportPlan,
+    },
     /// Apply change lists.
     #[serde(rename = "apply")]
     Apply {
@@ -1200,6 +1235,17 @@ fn default_max_age() -> u32 {
     DEFAULT_MAX_AGE_DAYS
 }
 
+/// The registry import state machine's input when started from the console.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsoleImport {
+    registry: String,
+    prefix: String,
+    as_of: NaiveDate,
+    #[serde(default = "default_max_age")]
+    max_age_days: u32,
+}
+
 /// The `_import.json` marker that starts the import of a full download once all its files are in the bucket.
 pub const IMPORT_MARKER: &str = "_import.json";
 
@@ -1214,10 +1260,22 @@ pub struct ImportMarker {
     pub max_age_days: u32,
 }
 
-/// What a dropped object under `incoming-registry/<name>/` asks for: `changes/<file>` is applied;
-/// `full/<batch>/_import.json` imports every other object of `full/<batch>/` (`marker` is its content); any other
-/// object (an area-code zip of a batch still arriving) asks for nothing.
-pub fn task_for_key(
+/// What a dropped object under `incoming-registry/<name>/` asks of the registry function: `changes/<file>` is
+/// applied; anything else asks nothing of it (an area-code file of a batch; the batch's `_import.json` marker starts
+/// the registry import state machine instead).
+pub fn task_for_key(key: &str) -> Result<Option<RegistryTask>, RegistryError> {
+    if key.ends_with(&format!("/{IMPORT_MARKER}")) {
+        return Ok(None);
+    }
+    Ok(match task_for_drop(key, None)? {
+        Some(task @ RegistryTask::Apply { .. }) => Some(task),
+        _ => None,
+    })
+}
+
+/// What a dropped object asks for: `changes/<file>` is applied; `full/<batch>/_import.json` imports every other
+/// object of `full/<batch>/` (`marker` is its content); any other object asks for nothing.
+pub fn task_for_drop(
     key: &str,
     marker: Option<&[u8]>,
 ) -> Result<Option<RegistryTask>, RegistryError> {
@@ -1256,13 +1314,84 @@ pub fn task_for_key(
 }
 
 /// Run `task` against the bucket `store` (named `bucket`): inputs are read from it one object at a time, the index
-/// written to it.
+/// written to it. The answer: a [`VersionReport`], or for the fanned-out import's steps an
+/// [`fanout::ImportPlan`] / [`fanout::PartSummary`].
 pub async fn run_task(
     store: &dyn ObjectStore,
     bucket: &str,
     task: &RegistryTask,
-) -> Result<VersionReport, RegistryError> {
+) -> Result<serde_json::Value, RegistryError> {
+    fn json<T: Serialize>(v: &T) -> serde_json::Value {
+        serde_json::to_value(v).expect("answers serialize")
+    }
     match task {
+        RegistryTask::Begin {
+            event,
+            registry,
+            prefix,
+            as_of,
+            max_age_days,
+        } => {
+            // Started from the console, the execution's input (the `event`) names them itself.
+            let console = event
+                .as_ref()
+                .filter(|e| e.get("registry").is_some())
+                .map(|e| serde_json::from_value::<ConsoleImport>(e.clone()))
+                .transpose()
+                .map_err(|e| RegistryError::Input {
+                    path: "execution input".into(),
+                    reason: format!("expected {{registry, prefix, asOf, maxAgeDays?}}: {e}"),
+                })?;
+            let given = registry
+                .clone()
+                .zip(prefix.clone())
+                .zip(*as_of)
+                .map(|((r, p), a)| (r, p, a, *max_age_days))
+                .or(console.map(|c| (c.registry, c.prefix, c.as_of, c.max_age_days)));
+            let (registry, prefix, as_of, max_age_days) = match (given, event) {
+                (Some(given), _) => given,
+                (None, Some(event)) => {
+                    let key = event
+                        .pointer("/detail/object/key")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default();
+                    let marker = store.get_bytes(key).await?;
+                    match task_for_drop(key, marker.as_deref())? {
+                        Some(RegistryTask::Import {
+                            registry,
+                            prefix: Some(prefix),
+                            as_of,
+                            max_age_days,
+                            ..
+                        }) => (registry, prefix, as_of, max_age_days),
+                        _ => {
+                            return Err(RegistryError::Input {
+                                path: key.to_string(),
+                                reason: format!("not an import marker (incoming-registry/<name>/full/<batch>/{IMPORT_MARKER})"),
+                            })
+                        }
+                    }
+                }
+                (None, None) => {
+                    return Err(RegistryError::Input {
+                        path: "event".into(),
+                        reason: "begin needs the marker's event, or registry, prefix and asOf"
+                            .into(),
+                    })
+                }
+            };
+            Ok(json(&fanout::plan(
+                bucket,
+                &registry,
+                &prefix,
+                as_of,
+                max_age_days,
+            )?))
+        }
+        RegistryTask::ImportPart { plan, key } => {
+            Ok(json(&fanout::import_part(store, plan, key).await?))
+        }
+        RegistryTask::Assemble { plan } => Ok(json(&fanout::assemble(store, plan).await?)),
         RegistryTask::Import {
             registry,
             keys,
@@ -1291,10 +1420,11 @@ pub async fn run_task(
                 as_of: *as_of,
                 max_age_days: *max_age_days,
             };
-            import_from(store, registry, &mut inputs, &options, &mut |s| {
+            let report = import_from(store, registry, &mut inputs, &options, &mut |s| {
                 tracing::info!(source = %s.name, rows = s.counts.rows, accepted = s.counts.accepted, rejected = s.counts.rejected, "registry file imported");
             })
-            .await
+            .await?;
+            Ok(json(&report))
         }
         RegistryTask::Apply {
             registry,
@@ -1307,7 +1437,9 @@ pub async fn run_task(
                 force: *force,
                 as_of: *as_of,
             };
-            apply_from(store, registry, &mut inputs, &options).await
+            Ok(json(
+                &apply_from(store, registry, &mut inputs, &options).await?,
+            ))
         }
     }
 }
@@ -1329,14 +1461,14 @@ mod tests {
                 ..
             }
         ));
-        let drop = task_for_key("incoming-registry/tx/changes/2026-12-01.txt", None).unwrap();
+        let drop = task_for_key("incoming-registry/tx/changes/2026-12-01.txt").unwrap();
         assert!(matches!(drop, Some(RegistryTask::Apply { ref keys, .. }) if keys.len() == 1));
         let marker = br#"{"asOf":"2026-10-01","maxAgeDays":92}"#;
         let Some(RegistryTask::Import {
             prefix,
             max_age_days,
             ..
-        }) = task_for_key("incoming-registry/tx/full/q4/_import.json", Some(marker)).unwrap()
+        }) = task_for_drop("incoming-registry/tx/full/q4/_import.json", Some(marker)).unwrap()
         else {
             panic!("an import");
         };
@@ -1345,12 +1477,17 @@ mod tests {
             (Some("incoming-registry/tx/full/q4/"), 92)
         );
         assert_eq!(
-            task_for_key("incoming-registry/tx/full/q4/202.zip", None).unwrap(),
+            task_for_key("incoming-registry/tx/full/q4/202.zip").unwrap(),
             None
         );
-        assert!(task_for_key("incoming-registry/tx/full/q4/_import.json", Some(b"{}")).is_err());
+        // The marker starts the import state machine, not the function.
+        assert_eq!(
+            task_for_key("incoming-registry/tx/full/q4/_import.json").unwrap(),
+            None
+        );
+        assert!(task_for_drop("incoming-registry/tx/full/q4/_import.json", Some(b"{}")).is_err());
         assert!(matches!(
-            task_for_key("incoming-registry/Bad Name/changes/x", None),
+            task_for_key("incoming-registry/Bad Name/changes/x"),
             Err(RegistryError::BadName(_))
         ));
     }
