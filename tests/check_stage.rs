@@ -44,6 +44,7 @@ async fn drop_and_upload(
     let settings = UploadSettings {
         budget: Duration::from_secs(60),
         concurrency: 2,
+        capacity: dncflow::stages::CXONE_CAPACITY,
     };
     for shard_key in &out.shard_keys {
         let task = ShardTask {

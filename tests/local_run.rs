@@ -206,6 +206,50 @@ async fn a_run_with_faults_ends_success_with_exactly_the_expected_entries_and_a_
     assert_eq!(s.sim.state()["entries"], 1500);
 }
 
+/// A registry-sized file dropped for a CXone list: refused before the first write (CXone holds 1,000,000 records),
+/// the status FAILED naming the figures, nothing on the list, no number marked propagating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_above_cxone_capacity_fails_capacity_exceeded_writing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let normalized = normalize(&input(dir.path()), &out, "too-big");
+    let s = sim(vec![]).await;
+    let api = client(&s);
+    ensure_list(&api, "too-big").await.unwrap();
+    let run = RunRef {
+        bucket: out.display().to_string(),
+        run_id: normalized.manifest.run_id.clone(),
+        list: "too-big".into(),
+    };
+    let store = LocalStore { root: out.clone() };
+    let settings = RunSettings {
+        capacity: 1000,
+        ..RunSettings::default()
+    };
+    let mut say = |_: String| {};
+    let report = run_local(
+        &api,
+        &store,
+        &ScaledClock::new(SCALE),
+        &run,
+        &settings,
+        &mut say,
+    )
+    .await
+    .unwrap();
+    assert!(!report.success());
+    let reason = report.reason.clone().unwrap();
+    assert!(
+        reason.contains("CapacityExceeded")
+            && reason.contains("1500 entries")
+            && reason.contains("1000 records"),
+        "{reason}"
+    );
+    assert_eq!(status(&out, "too-big").status, "FAILED");
+    assert_eq!(s.sim.state()["entries"], 0, "nothing was written");
+    assert!(!out.join("status/too-big/uploading.json").exists());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_without_a_suppressing_rule_ends_failed_keeping_the_last_good_status() {
     let dir = tempfile::tempdir().unwrap();
@@ -295,6 +339,7 @@ async fn uploaded_run(api: &V2Client, dir: &Path, list: &str) -> (RunOutput, Run
     let settings = UploadSettings {
         budget: std::time::Duration::from_secs(60),
         concurrency: 1,
+        capacity: dncflow::stages::CXONE_CAPACITY,
     };
     for shard in &normalized.manifest.shards {
         let task = ShardTask {
@@ -456,6 +501,7 @@ async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload() {
         &UploadSettings {
             budget: std::time::Duration::from_secs(60),
             concurrency: 1,
+            capacity: dncflow::stages::CXONE_CAPACITY,
         },
         chrono::Utc::now,
     )
@@ -532,6 +578,7 @@ async fn a_resumed_upload_reads_from_its_offset_and_loses_nothing() {
     let settings = UploadSettings {
         budget: std::time::Duration::from_millis(1),
         concurrency: 1,
+        capacity: dncflow::stages::CXONE_CAPACITY,
     };
     let mut task = ShardTask {
         run: run.clone(),

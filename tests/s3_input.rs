@@ -69,3 +69,87 @@ async fn normalizes_a_gzipped_object_streamed_from_s3() {
         .to_string();
     assert!(err.contains("s3://drops/nope.csv"), "{err}");
 }
+
+/// `dncctl registry import s3://…` as an operator runs it: area-code zips under a prefix in S3 read one object at a
+/// time, the index written to S3 (`--out s3://bucket`), then a change list applied from S3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dncctl_imports_a_registry_from_an_s3_prefix_into_s3() {
+    let moto = start_moto();
+    let s3 = s3_client(&moto.url);
+    s3.create_bucket().bucket("dnc").send().await.unwrap();
+    for (npa, lines) in [
+        ("202", "202,5550100\n202,5550101\n"),
+        ("415", "415,5550100\n415,55501\n"),
+    ] {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file(
+            format!("{npa}.txt"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(lines.as_bytes()).unwrap();
+        let body = zip.finish().unwrap().into_inner();
+        s3.put_object()
+            .bucket("dnc")
+            .key(format!("downloads/2026-11/{npa}.txt.zip"))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap();
+    }
+    let today = chrono::Utc::now().date_naive().to_string();
+    s3.put_object()
+        .bucket("dnc")
+        .key("downloads/changes/c1.txt")
+        .body(ByteStream::from(
+            format!("2025550100,{today}T08:00:00,D\n").into_bytes(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let dncctl = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dncctl");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&dncctl)
+            .args(args)
+            .args([
+                "--out",
+                "s3://dnc",
+                "--s3-endpoint",
+                &moto.url,
+                "--registry",
+                "national",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("dncctl is built (scripts/test.sh builds the binaries)");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    let text = run(&[
+        "registry",
+        "import",
+        "s3://dnc/downloads/2026-11/",
+        "--as-of",
+        &today,
+    ]);
+    assert!(
+        text.contains("rows       4 = 3 accepted + 0 duplicates + 1 rejected"),
+        "{text}"
+    );
+    let text = run(&["registry", "apply", "s3://dnc/downloads/changes/c1.txt"]);
+    assert!(text.contains("1 deletes (0 not registered)"), "{text}");
+    let store = dncflow::store::S3Store {
+        client: s3.clone(),
+        bucket: "dnc".into(),
+    };
+    let live = dncflow::registry::load(&store, "national").await.unwrap();
+    assert_eq!(live.manifest.total, 2);
+    assert_eq!(
+        live.manifest.sources[0].name,
+        "s3://dnc/downloads/2026-11/202.txt.zip"
+    );
+}

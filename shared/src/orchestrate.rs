@@ -73,6 +73,8 @@ pub struct RunSettings {
     pub retries: u32,
     /// A run rejecting more of its rows (or accepting none) fails `InvalidInput` before any upload.
     pub max_reject_ratio: f64,
+    /// A run holding more entries fails `CapacityExceeded` before its first write.
+    pub capacity: u64,
 }
 
 impl Default for RunSettings {
@@ -84,6 +86,7 @@ impl Default for RunSettings {
             concurrency: 2,
             retries: 4,
             max_reject_ratio: crate::normalize::DEFAULT_MAX_REJECT_RATIO,
+            capacity: crate::stages::CXONE_CAPACITY,
         }
     }
 }
@@ -515,6 +518,7 @@ async fn upload_shard(
         // No Lambda timeout here: one invocation does the whole shard unless CXone stops it.
         budget: Duration::from_secs(24 * 3600),
         concurrency: settings.concurrency,
+        capacity: settings.capacity,
     };
     let mut task = ShardTask {
         run: run.clone(),

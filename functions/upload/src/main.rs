@@ -3,7 +3,8 @@
 //! deadline nears, so the state machine resumes the shard instead of the function timing out.
 //!
 //! Environment: see `dncflow::lambda`; `DNCFLOW_UPLOAD_MARGIN_SECS` (time kept back from the deadline, default 150:
-//! one request's retry deadline plus the ledger write), `DNCFLOW_UPLOAD_CONCURRENCY` (batches in flight, default 2).
+//! one request's retry deadline plus the ledger write), `DNCFLOW_UPLOAD_CONCURRENCY` (batches in flight, default 2),
+//! `DNCFLOW_CXONE_CAPACITY` (1,000,000: a run holding more entries fails `CapacityExceeded` before its first write).
 
 use std::time::Duration;
 
@@ -28,12 +29,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     let margin = env_secs("DNCFLOW_UPLOAD_MARGIN_SECS", 150.0);
     let concurrency: usize = env_or("DNCFLOW_UPLOAD_CONCURRENCY", 2);
+    let capacity: u64 = env_or("DNCFLOW_CXONE_CAPACITY", dncflow::stages::CXONE_CAPACITY);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let task: ShardTask = parse_payload("upload", event.payload)?;
         let left = Duration::from_millis((event.context.deadline as i64 - now_ms()).max(0) as u64);
         let settings = UploadSettings {
             budget: left.saturating_sub(margin).max(Duration::from_secs(1)),
             concurrency,
+            capacity,
         };
         let store = S3Store {
             client: s3.clone(),

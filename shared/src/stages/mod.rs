@@ -32,7 +32,7 @@ pub use status::{
     mark_running, next_status, publish_list_status, read_run_ledger, EventBridgeNotifier,
     NoNotifier, StatusNotifier,
 };
-pub use upload::{upload_stage, ShardTask, UploadOutput, UploadSettings};
+pub use upload::{upload_stage, ShardTask, UploadOutput, UploadSettings, CXONE_CAPACITY};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -64,17 +64,21 @@ pub enum StageError {
     /// The canary never came back suppressed within the allowed probes.
     #[error("{0}")]
     NotPropagated(String),
+    /// The run holds more entries than a CXone environment can: nothing is written.
+    #[error("{0}")]
+    CapacityExceeded(String),
 }
 
 impl StageError {
     /// Every error name a stage can produce: what the state machine's `Retry`/`Catch` may match.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "InvalidInput",
         "Transient",
         "Fatal",
         "NotSuppressing",
         "CircuitOpen",
         "NotPropagated",
+        "CapacityExceeded",
     ];
 
     /// The stable error name.
@@ -86,6 +90,7 @@ impl StageError {
             StageError::NotSuppressing(_) => "NotSuppressing",
             StageError::CircuitOpen(_) => "CircuitOpen",
             StageError::NotPropagated(_) => "NotPropagated",
+            StageError::CapacityExceeded(_) => "CapacityExceeded",
         }
     }
 }
@@ -296,6 +301,7 @@ mod tests {
             StageError::NotSuppressing(String::new()),
             StageError::CircuitOpen(String::new()),
             StageError::NotPropagated(String::new()),
+            StageError::CapacityExceeded(String::new()),
         ];
         assert_eq!(
             produced

@@ -62,7 +62,13 @@ pub struct UploadSettings {
     pub budget: Duration,
     /// Batches in flight.
     pub concurrency: usize,
+    /// The most entries a run may hold (a CXone environment holds at most 1,000,000 records, calling lists and DNC
+    /// together): a bigger run fails [`StageError::CapacityExceeded`] before its first write.
+    pub capacity: u64,
 }
+
+/// Records a CXone environment holds at most (CXone's documented limit, calling lists and DNC together).
+pub const CXONE_CAPACITY: u64 = 1_000_000;
 
 fn jsonl<T: Serialize>(items: &[T]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -89,6 +95,14 @@ pub async fn upload_stage(
     preflight(api, &list.id).await?;
     let keys = task.run.keys();
     let manifest: Manifest = read_json(store, &keys.manifest()).await?;
+    if manifest.counts.accepted > settings.capacity {
+        return Err(StageError::CapacityExceeded(format!(
+            "run {} holds {} entries for list {}, above the {} records a CXone environment holds: nothing was written \
+             (a registry such as the national one goes to the suppression index: dncctl registry import, or \
+             incoming-registry/<name>/)",
+            task.run.run_id, manifest.counts.accepted, task.run.list, settings.capacity
+        )));
+    }
     // A resumed invocation reads the shard from its cursor's byte offset: entry 0 of what it reads is entry
     // `cursor` of the shard. Without an offset, the whole shard, skipping `cursor` entries.
     let ranged = task.cursor > 0 && task.offset > 0;

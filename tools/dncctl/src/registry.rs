@@ -18,7 +18,7 @@ pub struct Target {
     /// Output root standing in for the bucket (the index goes to OUT/registry/<name>/), or s3://bucket.
     #[arg(long, default_value = "out")]
     pub out: String,
-    /// S3 endpoint URL (an emulator) when --out is s3://.
+    /// S3 endpoint URL (an emulator) when --out or an input is s3://.
     #[arg(long)]
     pub s3_endpoint: Option<String>,
 }
@@ -28,7 +28,7 @@ pub enum RegistryCommand {
     /// Build a new version from full downloads (a zip per area code, gzip or plain; directories walked) and make it
     /// live. Prints the accounting of every line.
     Import {
-        /// Files or directories.
+        /// Files or directories, or s3://bucket/prefix (every object under it).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         #[command(flatten)]
@@ -43,7 +43,7 @@ pub enum RegistryCommand {
     /// Apply FTC change lists (`NNNNNNNNNN,YYYY-MM-DDThh:mm:ss,A|D`): a new version rewriting only the area codes
     /// they touch. A list already applied is skipped; one older than the registry is refused unless --force.
     Apply {
-        /// Change-list files or directories.
+        /// Change-list files or directories, or s3://bucket/prefix.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         #[command(flatten)]
@@ -60,6 +60,47 @@ pub enum RegistryCommand {
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// Inputs given as `s3://bucket/prefix` (every object under each prefix, read one at a time), or `None` when they are
+/// local files and directories. Mixing both, or several buckets, is refused.
+async fn s3_inputs(
+    inputs: &[PathBuf],
+    s3_endpoint: Option<&str>,
+) -> Result<Option<(S3Store, Vec<String>)>> {
+    let urls: Vec<&str> = inputs
+        .iter()
+        .filter_map(|p| p.to_str())
+        .filter(|p| p.starts_with("s3://"))
+        .collect();
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    if urls.len() != inputs.len() {
+        anyhow::bail!("give local files and directories, or s3:// prefixes, not both");
+    }
+    let mut bucket: Option<String> = None;
+    let mut prefixes = Vec::new();
+    for url in urls {
+        let location = dncflow::store::S3Location::parse(url)?;
+        if bucket.get_or_insert_with(|| location.bucket.clone()) != &location.bucket {
+            anyhow::bail!("every s3:// input must be in one bucket");
+        }
+        prefixes.push(location.key);
+    }
+    let store = S3Store {
+        client: dncflow::store::s3_client(s3_endpoint).await,
+        bucket: bucket.expect("one url at least"),
+    };
+    let mut keys = Vec::new();
+    for prefix in prefixes {
+        let found = store.list(&prefix).await?;
+        if found.is_empty() {
+            anyhow::bail!("s3://{}/{prefix}: no objects", store.bucket);
+        }
+        keys.extend(found.into_iter().filter(|k| !k.ends_with('/')));
+    }
+    Ok(Some((store, keys)))
 }
 
 /// The store `out` names.
@@ -141,6 +182,28 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
                 max_age_days,
             } => {
                 let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
+                let options = ImportOptions {
+                    as_of,
+                    max_age_days,
+                };
+                if let Some((source, keys)) =
+                    s3_inputs(&inputs, target.s3_endpoint.as_deref()).await?
+                {
+                    let started = std::time::Instant::now();
+                    let bucket = source.bucket.clone();
+                    let mut objects = registry::ObjectInputs::new(&source, &bucket, keys);
+                    let report = registry::import_from(
+                        store.as_ref(),
+                        &target.registry,
+                        &mut objects,
+                        &options,
+                        &mut |s| eprintln!("read       {}: {} rows", s.name, s.counts.rows),
+                    )
+                    .await
+                    .with_context(|| format!("import into registry {}", target.registry))?;
+                    print_report(&report, started.elapsed().as_secs_f64());
+                    return Ok(true);
+                }
                 let files = registry::expand_inputs(&inputs)?;
                 let bar = ProgressBar::new(files.len() as u64).with_style(
                     ProgressStyle::with_template("{bar:40} {pos}/{len} files {msg}")
@@ -152,10 +215,7 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
                     store.as_ref(),
                     &target.registry,
                     &files,
-                    &ImportOptions {
-                        as_of,
-                        max_age_days,
-                    },
+                    &options,
                     &mut |s| {
                         rows += s.counts.rows;
                         bar.inc(1);
@@ -176,13 +236,23 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
             } => {
                 let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
                 let started = std::time::Instant::now();
-                let report = registry::apply(
-                    store.as_ref(),
-                    &target.registry,
-                    &inputs,
-                    &ApplyOptions { force, as_of },
-                )
-                .await
+                let options = ApplyOptions { force, as_of };
+                let report = match s3_inputs(&inputs, target.s3_endpoint.as_deref()).await? {
+                    Some((source, keys)) => {
+                        let bucket = source.bucket.clone();
+                        let mut objects = registry::ObjectInputs::new(&source, &bucket, keys);
+                        registry::apply_from(
+                            store.as_ref(),
+                            &target.registry,
+                            &mut objects,
+                            &options,
+                        )
+                        .await
+                    }
+                    None => {
+                        registry::apply(store.as_ref(), &target.registry, &inputs, &options).await
+                    }
+                }
                 .with_context(|| format!("apply to registry {}", target.registry))?;
                 print_report(&report, started.elapsed().as_secs_f64());
                 Ok(true)
