@@ -582,7 +582,11 @@ mod registries {
     async fn a_damaged_index_file_fails_the_load_and_concurrent_applies_lose_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("list.txt");
-        std::fs::write(&src, "2025550100\n3125550100\n").unwrap();
+        // 415 holds 400,000 numbers: written as a bitmap, loaded into the huge-page arena.
+        let dense: String = (0..400_000u32)
+            .map(|i| format!("415,{}\n", 2_000_000 + i * 19))
+            .collect();
+        std::fs::write(&src, format!("2025550100\n3125550100\n{dense}")).unwrap();
         let store = LocalStore {
             root: dir.path().join("out"),
         };
@@ -633,8 +637,20 @@ mod registries {
                 p.display()
             );
         }
+        assert_eq!(live.manifest.area_codes["415"].count, 400_000);
+        assert!(
+            live.manifest.area_codes["415"].bytes > 1_000_000,
+            "a bitmap"
+        );
+        assert_eq!(live.lookup(14_152_000_019), registry::Lookup::Listed);
+        assert_eq!(live.lookup(14_152_000_020), registry::Lookup::NotListed);
+        assert_eq!(
+            live.lookup(14_152_000_000 + 399_999 * 19),
+            registry::Lookup::Listed
+        );
+        assert_eq!(live.lookup(13_125_550_100), registry::Lookup::Listed);
         // Flip one byte of an index file: the load refuses it instead of answering from a damaged index.
-        let key = &live.manifest.area_codes["312"].key;
+        let key = &live.manifest.area_codes["415"].key;
         let path = store.root.join(key);
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;

@@ -12,7 +12,7 @@ use thiserror::Error;
 pub const LOCALS: u32 = 10_000_000;
 const WORDS: usize = (LOCALS as usize).div_ceil(64);
 /// Below this many numbers the sorted array is smaller than the bitmap.
-const SPARSE_BELOW: u64 = LOCALS as u64 / 32;
+pub(crate) const SPARSE_BELOW: u64 = LOCALS as u64 / 32;
 const MAGIC: &[u8; 8] = b"DNCIDX1\n";
 const HEADER: usize = 24;
 
@@ -75,6 +75,102 @@ impl SortedLocals {
     }
 }
 
+/// The words of a bitmap: its own allocation, or a slot of an [`Arena`] shared by a loaded registry's bitmaps.
+#[derive(Clone)]
+pub enum Words {
+    /// Owned.
+    Owned(Box<[u64]>),
+    /// Slot `slot` of an arena.
+    Arena {
+        /// The arena.
+        arena: std::sync::Arc<Arena>,
+        /// Which bitmap of it.
+        slot: usize,
+    },
+}
+
+impl std::ops::Deref for Words {
+    type Target = [u64];
+    #[inline]
+    fn deref(&self) -> &[u64] {
+        match self {
+            Words::Owned(b) => b,
+            Words::Arena { arena, slot } => arena.slot(*slot),
+        }
+    }
+}
+
+impl PartialEq for Words {
+    fn eq(&self, other: &Words) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for Words {}
+
+/// One allocation holding many bitmaps, aligned to 2 MiB and advised for transparent huge pages: lookups over a
+/// national index are random accesses into ~460 MB, and with 4 KiB pages nearly every one also misses the TLB
+/// (1.25 MB bitmaps allocated one by one never fill an aligned 2 MiB page). Written through `slot_mut` while the
+/// registry loads, read-only once shared.
+pub struct Arena {
+    ptr: std::ptr::NonNull<u64>,
+    slots: usize,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: the arena is plain memory, written only through `&mut self` (before it is shared) and read through `&self`.
+unsafe impl Send for Arena {}
+// SAFETY: as above: shared references only read.
+unsafe impl Sync for Arena {}
+
+const HUGE_PAGE: usize = 2 << 20;
+
+impl Arena {
+    /// Room for `slots` bitmaps (uninitialised until written: every slot is filled by the loader).
+    pub fn new(slots: usize) -> Arena {
+        let bytes = (slots.max(1) * WORDS * 8).next_multiple_of(HUGE_PAGE);
+        let layout = std::alloc::Layout::from_size_align(bytes, HUGE_PAGE).expect("a valid layout");
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc(layout) };
+        let Some(ptr) = std::ptr::NonNull::new(raw.cast::<u64>()) else {
+            std::alloc::handle_alloc_error(layout);
+        };
+        // Before any page is touched, so the kernel can back the range with huge pages at first write. A hint: if
+        // refused (THP disabled), the arena works as ordinary memory.
+        #[cfg(target_os = "linux")]
+        // SAFETY: the range is the allocation just made.
+        unsafe {
+            libc::madvise(raw.cast(), bytes, libc::MADV_HUGEPAGE);
+        }
+        // Zeroed here, after the advice (uninitialised memory must not be read as `u64`s).
+        // SAFETY: `bytes` bytes were allocated at `raw`.
+        unsafe { std::ptr::write_bytes(raw, 0, bytes) };
+        Arena { ptr, slots, layout }
+    }
+
+    /// Bitmap `slot`.
+    #[inline]
+    pub fn slot(&self, slot: usize) -> &[u64] {
+        assert!(slot < self.slots);
+        // SAFETY: in bounds (checked), initialised (zeroed at creation), shared access only.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(slot * WORDS), WORDS) }
+    }
+
+    /// Bitmap `slot`, to fill.
+    pub fn slot_mut(&mut self, slot: usize) -> &mut [u64] {
+        assert!(slot < self.slots);
+        // SAFETY: in bounds, initialised, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(slot * WORDS), WORDS) }
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), self.layout) }
+    }
+}
+
 /// The registered numbers of one area code.
 #[derive(Clone, PartialEq, Eq)]
 pub enum AreaIndex {
@@ -83,7 +179,7 @@ pub enum AreaIndex {
     /// One bit per local number.
     Dense {
         /// 10^7 bits.
-        bits: Box<[u64]>,
+        bits: Words,
         /// Bits set.
         count: u64,
     },
@@ -152,7 +248,13 @@ impl AreaIndex {
     /// Make it a bitmap (building and applying changes work on bitmaps; `encode` picks the smaller form).
     pub fn into_dense(self) -> DenseArea {
         match self {
-            AreaIndex::Dense { bits, count } => DenseArea { bits, count },
+            AreaIndex::Dense { bits, count } => DenseArea {
+                bits: match bits {
+                    Words::Owned(b) => b,
+                    shared => shared[..].into(),
+                },
+                count,
+            },
             AreaIndex::Sparse(v) => {
                 let mut dense = DenseArea::new();
                 for local in v.locals {
@@ -237,11 +339,59 @@ impl AreaIndex {
                 if set != count {
                     return Err(damaged(format!("{set} bits set, the header says {count}")));
                 }
-                Ok(AreaIndex::Dense { bits, count })
+                Ok(AreaIndex::Dense {
+                    bits: Words::Owned(bits),
+                    count,
+                })
             }
             other => Err(damaged(format!("unknown encoding {other}"))),
         }
     }
+}
+
+/// Read a dense file written by [`AreaIndex::encode`] straight into `dest` (an arena slot), checking everything the
+/// header claims; `Ok(None)` when the file is not dense (the caller decodes it the ordinary way).
+pub fn decode_dense_into(
+    npa: u16,
+    bytes: &[u8],
+    dest: &mut [u64],
+) -> Result<Option<u64>, IndexError> {
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err(IndexError::NotAnIndex);
+    }
+    if bytes[10] != 1 {
+        return Ok(None);
+    }
+    let found = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if found != npa {
+        return Err(IndexError::WrongAreaCode {
+            expected: npa,
+            found,
+        });
+    }
+    let damaged = |reason: String| IndexError::Damaged { npa, reason };
+    let count = u64::from(u32::from_le_bytes(bytes[16..20].try_into().unwrap()));
+    let crc = u32::from_le_bytes(bytes[20..24].try_into().unwrap());
+    let payload = &bytes[HEADER..];
+    if crc32c::crc32c(payload) != crc {
+        return Err(damaged("payload checksum mismatch".into()));
+    }
+    if payload.len() != WORDS * 8 || dest.len() != WORDS {
+        return Err(damaged(format!(
+            "bitmap of {} bytes, expected {}",
+            payload.len(),
+            WORDS * 8
+        )));
+    }
+    let mut set = 0u64;
+    for (w, c) in dest.iter_mut().zip(payload.chunks_exact(8)) {
+        *w = u64::from_le_bytes(c.try_into().unwrap());
+        set += u64::from(w.count_ones());
+    }
+    if set != count {
+        return Err(damaged(format!("{set} bits set, the header says {count}")));
+    }
+    Ok(Some(count))
 }
 
 /// An area code's numbers as a bitmap, while they are being built or changed.
@@ -317,7 +467,7 @@ impl DenseArea {
     pub fn finish(self) -> AreaIndex {
         if self.count >= SPARSE_BELOW {
             return AreaIndex::Dense {
-                bits: self.bits,
+                bits: Words::Owned(self.bits),
                 count: self.count,
             };
         }

@@ -1000,11 +1000,12 @@ async fn read_manifest(
     })
 }
 
-async fn read_area(
+/// The bytes of an area code's index file, checked against the manifest's CRC-32C.
+async fn fetch_area(
     store: &dyn ObjectStore,
     npa: u16,
     entry: &AreaEntry,
-) -> Result<AreaIndex, RegistryError> {
+) -> Result<Vec<u8>, RegistryError> {
     let damaged = |reason: String| RegistryError::Index {
         key: entry.key.clone(),
         source: IndexError::Damaged { npa, reason },
@@ -1018,17 +1019,34 @@ async fn read_area(
             "the file's CRC-32C differs from the manifest's".into(),
         ));
     }
+    Ok(bytes)
+}
+
+/// An index file's count against its manifest entry.
+fn check_count(npa: u16, entry: &AreaEntry, found: u64) -> Result<(), RegistryError> {
+    if found == entry.count {
+        return Ok(());
+    }
+    Err(RegistryError::Index {
+        key: entry.key.clone(),
+        source: IndexError::Damaged {
+            npa,
+            reason: format!("{found} numbers, the manifest says {}", entry.count),
+        },
+    })
+}
+
+async fn read_area(
+    store: &dyn ObjectStore,
+    npa: u16,
+    entry: &AreaEntry,
+) -> Result<AreaIndex, RegistryError> {
+    let bytes = fetch_area(store, npa, entry).await?;
     let index = AreaIndex::decode(npa, &bytes).map_err(|source| RegistryError::Index {
         key: entry.key.clone(),
         source,
     })?;
-    if index.len() != entry.count {
-        return Err(damaged(format!(
-            "{} numbers, the manifest says {}",
-            index.len(),
-            entry.count
-        )));
-    }
+    check_count(npa, entry, index.len())?;
     Ok(index)
 }
 
@@ -1125,28 +1143,72 @@ impl LoadedRegistry {
     }
 }
 
-/// Load the live version of `name` (every area code read in parallel and checked against the manifest).
+/// Load the live version of `name` (every area code read in parallel and checked against the manifest). The
+/// bitmaps go into one [`index::Arena`] on huge pages; sparse area codes keep their sorted arrays.
 pub async fn load(store: &dyn ObjectStore, name: &str) -> Result<LoadedRegistry, RegistryError> {
     check_name(name)?;
     let Some((current, _)) = read_current(store, name).await? else {
         return Err(RegistryError::NotFound(name.to_string()));
     };
     let manifest = read_manifest(store, &current.manifest_key).await?;
-    let mut areas: Vec<Option<AreaIndex>> = (0..1000).map(|_| None).collect();
     let manifest_key = &current.manifest_key;
-    let loaded: Vec<(u16, AreaIndex)> = futures::stream::iter(manifest.area_codes.iter())
+    let mut entries: Vec<(u16, &AreaEntry)> = Vec::with_capacity(manifest.area_codes.len());
+    for (npa, entry) in &manifest.area_codes {
+        let code: u16 =
+            npa.parse()
+                .ok()
+                .filter(|n| *n < 1000)
+                .ok_or_else(|| RegistryError::Document {
+                    key: manifest_key.clone(),
+                    reason: format!("area code {npa:?}"),
+                })?;
+        entries.push((code, entry));
+    }
+    // Slots for the files written dense (the same rule `DenseArea::finish` chose their encoding by); a file that
+    // turns out otherwise is decoded on its own.
+    let dense: BTreeMap<u16, usize> = entries
+        .iter()
+        .filter(|(_, e)| e.count >= index::SPARSE_BELOW)
+        .enumerate()
+        .map(|(slot, (npa, _))| (*npa, slot))
+        .collect();
+    let mut arena = index::Arena::new(dense.len());
+    let mut areas: Vec<Option<AreaIndex>> = (0..1000).map(|_| None).collect();
+    let mut in_arena: Vec<(u16, usize, u64)> = Vec::new();
+    let mut fetched = futures::stream::iter(entries.iter().copied())
         .map(|(npa, entry)| async move {
-            let npa: u16 = npa.parse().map_err(|_| RegistryError::Document {
-                key: manifest_key.clone(),
-                reason: format!("area code {npa:?}"),
-            })?;
-            Ok::<_, RegistryError>((npa, read_area(store, npa, entry).await?))
+            Ok::<_, RegistryError>((npa, entry, fetch_area(store, npa, entry).await?))
         })
-        .buffer_unordered(32)
-        .try_collect()
-        .await?;
-    for (npa, index) in loaded {
-        areas[usize::from(npa) % 1000] = Some(index);
+        .buffer_unordered(32);
+    while let Some(next) = fetched.next().await {
+        let (npa, entry, bytes) = next?;
+        let index_err = |source| RegistryError::Index {
+            key: entry.key.clone(),
+            source,
+        };
+        if let Some(&slot) = dense.get(&npa) {
+            if let Some(count) =
+                index::decode_dense_into(npa, &bytes, arena.slot_mut(slot)).map_err(index_err)?
+            {
+                check_count(npa, entry, count)?;
+                in_arena.push((npa, slot, count));
+                continue;
+            }
+        }
+        let index = AreaIndex::decode(npa, &bytes).map_err(index_err)?;
+        check_count(npa, entry, index.len())?;
+        areas[usize::from(npa)] = Some(index);
+    }
+    drop(fetched);
+    let arena = std::sync::Arc::new(arena);
+    for (npa, slot, count) in in_arena {
+        areas[usize::from(npa)] = Some(AreaIndex::Dense {
+            bits: index::Words::Arena {
+                arena: arena.clone(),
+                slot,
+            },
+            count,
+        });
     }
     Ok(LoadedRegistry { manifest, areas })
 }
