@@ -586,7 +586,11 @@ mod registries {
         let dense: String = (0..400_000u32)
             .map(|i| format!("415,{}\n", 2_000_000 + i * 19))
             .collect();
-        std::fs::write(&src, format!("2025550100\n3125550100\n{dense}")).unwrap();
+        // 646 holds 10,000: written as a sorted array, held as a bitmap in memory.
+        let mid: String = (0..10_000u32)
+            .map(|i| format!("646,{}\n", 3_000_000 + i * 7))
+            .collect();
+        std::fs::write(&src, format!("2025550100\n3125550100\n{dense}{mid}")).unwrap();
         let store = LocalStore {
             root: dir.path().join("out"),
         };
@@ -649,6 +653,39 @@ mod registries {
             registry::Lookup::Listed
         );
         assert_eq!(live.lookup(13_125_550_100), registry::Lookup::Listed);
+        assert!(
+            live.manifest.area_codes["646"].bytes < 100_000,
+            "a sorted array"
+        );
+        for i in [0u64, 1, 9_999] {
+            assert_eq!(
+                live.lookup(16_463_000_000 + i * 7),
+                registry::Lookup::Listed
+            );
+            assert_eq!(
+                live.lookup(16_463_000_001 + i * 7),
+                registry::Lookup::NotListed
+            );
+        }
+        let mut many = Vec::new();
+        live.lookup_many(
+            &[
+                16_463_000_007,
+                16_463_000_008,
+                14_152_000_019,
+                447_911_123_456,
+            ],
+            &mut many,
+        );
+        assert_eq!(
+            many,
+            [
+                registry::Lookup::Listed,
+                registry::Lookup::NotListed,
+                registry::Lookup::Listed,
+                registry::Lookup::NotCovered
+            ]
+        );
         // Flip one byte of an index file: the load refuses it instead of answering from a damaged index.
         let key = &live.manifest.area_codes["415"].key;
         let path = store.root.join(key);

@@ -197,11 +197,18 @@ fn child_lookups(out: &Path, npas: &[u16]) {
     let rt = runtime();
     let started = Instant::now();
     let reg = rt.block_on(registry::load(&store, "national")).unwrap();
+    let huge = std::fs::read_to_string("/proc/self/smaps_rollup")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("AnonHugePages:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0);
     println!(
-        "load       {} numbers in {:.2} s (container init: every area code read and checked), peak RSS {:.0} MiB",
+        "load       {} numbers in {:.2} s (container init: every area code read and checked), peak RSS {:.0} MiB, {:.0} MiB on huge pages",
         reg.manifest.total,
         started.elapsed().as_secs_f64(),
-        peak_rss_mib()
+        peak_rss_mib(),
+        huge / 1024.0
     );
     let mut rng = Rng(42);
     let numbers: Vec<u64> = (0..20_000_000)
