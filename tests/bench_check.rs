@@ -1,6 +1,10 @@
 //! Check benchmark: 1,000-number requests against the simulator (half of them on the list), printing p50/p99
 //! latency and numbers/s, and the local pre-filter's lookups/s.
 //!
+//! With `REGISTRY_OUT=DIR` (the output root of `dncctl registry import`, e.g. `shared/../target/registry-bench/out`
+//! after `ROWS=258500000 cargo bench -p dncflow --bench registry`), the same requests are checked against the
+//! registry `national` there as well as the simulator, and the load time is printed.
+//!
 //! Run: `cargo bench -p dncflow-tests --bench check` (`REQUESTS=` to change the count).
 
 use std::collections::HashSet;
@@ -100,6 +104,54 @@ async fn main() {
         ms(pct(0.99)),
         (requests * 1000) as f64 / total.as_secs_f64()
     );
+    if let Some(dir) = std::env::var_os("REGISTRY_OUT") {
+        let store = dncflow::store::LocalStore { root: dir.into() };
+        let t = Instant::now();
+        let registry = std::sync::Arc::new(dncflow::registry::load(&store, "national").await.unwrap());
+        println!(
+            "registry: {} numbers loaded in {:.2} s",
+            registry.manifest.total,
+            t.elapsed().as_secs_f64()
+        );
+        let registries = [registry];
+        let (snapshot, propagating) = (SuppressionSnapshot::default(), HashSet::new());
+        let mut latencies = Vec::with_capacity(requests);
+        let mut by_registry = 0;
+        for r in 0..requests {
+            let contacts = (0..1000)
+                .map(|i| ContactIn {
+                    phone_number: format!("(202) {:03}-{:04}", 200 + (r % 3), 2000 + i),
+                    region_code: None,
+                    state: None,
+                })
+                .collect();
+            let local = dncflow::check::LocalAnswers {
+                snapshot: &snapshot,
+                propagating: &propagating,
+                dead_letters: None,
+                incomplete: None,
+                hours: None,
+                registries: &registries,
+            };
+            let request = CheckRequest {
+                contacts,
+                list_ids: None,
+                at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
+            };
+            let t = Instant::now();
+            let resp = dncflow::check::check_with(Some(&api), &request, local, 4).await;
+            latencies.push(t.elapsed());
+            assert!(resp.results.iter().all(|x| x.status != Verdict::Error));
+            by_registry += resp.metrics.registry_suppressed;
+        }
+        latencies.sort();
+        let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        println!(
+            "check with the registry: {requests} requests of 1,000 numbers: p50 {:.1} ms, p99 {:.1} ms ({by_registry} numbers suppressed by the registry, the rest asked of the simulator)",
+            ms(pct(0.50)),
+            ms(pct(0.99)),
+        );
+    }
     let snapshot = SuppressionSnapshot::from_numbers(on_list.iter().map(String::as_str));
     let probes: Vec<String> = (0..1_000_000)
         .map(|i| format!("+1202{:07}", 2_000_000 + i))
