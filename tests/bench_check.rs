@@ -107,7 +107,8 @@ async fn main() {
     if let Some(dir) = std::env::var_os("REGISTRY_OUT") {
         let store = dncflow::store::LocalStore { root: dir.into() };
         let t = Instant::now();
-        let registry = std::sync::Arc::new(dncflow::registry::load(&store, "national").await.unwrap());
+        let registry =
+            std::sync::Arc::new(dncflow::registry::load(&store, "national").await.unwrap());
         println!(
             "registry: {} numbers loaded in {:.2} s",
             registry.manifest.total,
@@ -145,7 +146,8 @@ async fn main() {
             by_registry += resp.metrics.registry_suppressed;
         }
         latencies.sort();
-        let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
         println!(
             "check with the registry: {requests} requests of 1,000 numbers: p50 {:.1} ms, p99 {:.1} ms ({by_registry} numbers suppressed by the registry, the rest asked of the simulator)",
             ms(pct(0.50)),

@@ -165,3 +165,61 @@ async fn provisioning_survives_ambiguous_failures_of_its_creates() {
         .iter()
         .any(|r| r.blocks_outbound(&list.id)));
 }
+
+/// The provisioning file says which lists are registries: they are reported, never created in CXone, and a file
+/// that declares a name both a registry and a CXone list (or puts a registry in the rule) is refused before any
+/// change. The example file provisions as it is.
+#[tokio::test]
+async fn registries_are_declared_apart_from_cxone_lists() {
+    let s = cxone_sim::spawn(cxone_sim::SimConfig::default(), 0)
+        .await
+        .unwrap();
+    let api = sim_client(&s, 50.0);
+    let example: ProvisionSpec = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/provision.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(example.problems().is_empty(), "{:?}", example.problems());
+    let report = provision(&api, &example).await.unwrap();
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.starts_with("registry national: suppression index")),
+        "{report:?}"
+    );
+    let names: Vec<String> = api
+        .lists()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.eq_ignore_ascii_case("national")),
+        "{names:?}"
+    );
+
+    let contradictory: ProvisionSpec = serde_json::from_str(
+        r#"{"lists": [{"name": "National"}, {"name": "Opt_Outs"}],
+            "rule": {"name": "R", "lists": ["National", "Opt_Outs"]},
+            "registries": [{"name": "national"}]}"#,
+    )
+    .unwrap();
+    let before = api.lists().await.unwrap().len();
+    let err = provision(&api, &contradictory)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("both a registry and a CXone list"), "{err}");
+    assert!(err.contains("the rule names national"), "{err}");
+    assert_eq!(
+        api.lists().await.unwrap().len(),
+        before,
+        "nothing was created"
+    );
+}

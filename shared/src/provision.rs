@@ -58,14 +58,71 @@ fn five() -> i64 {
     5
 }
 
+/// A registry (the National DNC Registry, a state list too big for CXone): a suppression index in the bucket that
+/// `check` consults, never a CXone list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrySpec {
+    /// Its name (`registry/<name>/`, `incoming-registry/<name>/`, `CheckRegistries`).
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Days after its as-of date it goes stale (31: the safe harbor's limit).
+    #[serde(default = "max_age")]
+    pub max_age_days: u32,
+}
+
+fn max_age() -> u32 {
+    crate::registry::DEFAULT_MAX_AGE_DAYS
+}
+
 /// The declarative file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionSpec {
-    /// Lists.
+    /// Lists (in CXone).
     pub lists: Vec<ListSpec>,
     /// The rule.
     pub rule: RuleSpec,
+    /// Registries (suppression indexes, not in CXone).
+    #[serde(default)]
+    pub registries: Vec<RegistrySpec>,
+}
+
+impl ProvisionSpec {
+    /// What makes the file contradict itself: a registry that is also a CXone list or in the rule (a registry never
+    /// goes to CXone: the national one alone is 258 M numbers, a CXone environment holds 1 M records), or a registry
+    /// name the index cannot use.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &self.registries {
+            if let Err(e) = crate::registry::check_name(&r.name) {
+                out.push(e.to_string());
+            }
+            let lowered = r.name.to_ascii_lowercase();
+            for l in &self.lists {
+                if l.name.to_ascii_lowercase() == lowered {
+                    out.push(format!(
+                        "{} is declared both a registry and a CXone list: a registry is a suppression index that check consults, it never goes to CXone",
+                        l.name
+                    ));
+                }
+            }
+            if self
+                .rule
+                .lists
+                .iter()
+                .any(|l| l.to_ascii_lowercase() == lowered)
+            {
+                out.push(format!(
+                    "the rule names {}, which is declared a registry: registries are not CXone lists",
+                    r.name
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// What provisioning did and found.
@@ -153,7 +210,20 @@ pub async fn provision(
     api: &dyn DncApi,
     spec: &ProvisionSpec,
 ) -> Result<ProvisionReport, PipelineError> {
+    let problems = spec.problems();
+    if !problems.is_empty() {
+        return Err(PipelineError::Data {
+            what: "provisioning file".into(),
+            reason: problems.join("; "),
+        });
+    }
     let mut report = ProvisionReport::default();
+    for r in &spec.registries {
+        report.actions.push(format!(
+            "registry {}: suppression index (not in CXone), stale after {} days; imported with `dncctl registry import` or under incoming-registry/{}/, consulted by check (CheckRegistries)",
+            r.name, r.max_age_days, r.name
+        ));
+    }
     let existing = api.lists().await?;
     let mut ids = Vec::new();
     for l in &spec.lists {
