@@ -665,20 +665,20 @@ pub async fn publish_run(
     staging: &std::path::Path,
     manifest: &crate::run::Manifest,
 ) -> Result<(String, Vec<String>), StoreError> {
-    let prefix = format!("runs/{}", manifest.run_id);
+    let keys = crate::stages::RunKeys::new(&manifest.run_id);
     let mut shard_keys = Vec::new();
     for shard in &manifest.shards {
-        let key = format!("{prefix}/{}", shard.key);
+        let key = keys.shard(&shard.key);
         store.put_file(&key, &staging.join(&shard.key)).await?;
         shard_keys.push(key);
     }
     store
         .put_file(
-            &format!("{prefix}/{}", manifest.rejects_key),
+            &keys.shard(&manifest.rejects_key),
             &staging.join(&manifest.rejects_key),
         )
         .await?;
-    let manifest_key = format!("{prefix}/manifest.json");
+    let manifest_key = keys.manifest();
     store
         .put_file(&manifest_key, &staging.join("manifest.json"))
         .await?;

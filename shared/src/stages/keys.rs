@@ -134,6 +134,15 @@ impl RegistryKeys {
     }
 }
 
+/// `audit/<date>/<time>-<requestId>.json`: the audit record of one check.
+pub fn audit_key(now: chrono::DateTime<chrono::Utc>, request_id: &str) -> String {
+    format!(
+        "audit/{}/{}-{request_id}.json",
+        now.format("%Y-%m-%d"),
+        now.format("%H%M%S%.3f")
+    )
+}
+
 /// `incoming-registry/<name>/`: where a registry's files are dropped to be imported or applied.
 pub fn registry_incoming_prefix(name: &str) -> String {
     format!("incoming-registry/{name}/")

@@ -251,11 +251,7 @@ pub async fn check_stage(
 ) -> Result<(CheckResponse, String), StageError> {
     let response = check_with(Some(api), request, knowledge.answers(), concurrency).await;
     let record = audit_record(&response, &now.to_rfc3339(), audit_key);
-    let key = format!(
-        "audit/{}/{}-{request_id}.json",
-        now.format("%Y-%m-%d"),
-        now.format("%H%M%S%.3f")
-    );
+    let key = super::keys::audit_key(now, request_id);
     let body = serde_json::to_vec(&record)
         .map_err(|e| StageError::Fatal(format!("audit record does not serialize: {e}")))?;
     store.put_bytes(&key, body).await?;
