@@ -354,6 +354,7 @@ mod registries {
         let options = ImportOptions {
             as_of,
             max_age_days: 31,
+            force: false,
         };
         let mut seen = Vec::new();
         let report = import(&store, "national", &[input], &options, &mut |s| {
@@ -370,6 +371,43 @@ mod registries {
         assert!(
             rejects.contains("\"line\":4,\"reason\":\"INVALID_EXCHANGE\""),
             "{rejects}"
+        );
+        // A partial download (the 415 zip missing) must not replace the live version: its numbers would stop being
+        // suppressed. Refused, and nothing changed.
+        let partial = dir.path().join("partial");
+        std::fs::create_dir_all(&partial).unwrap();
+        std::fs::copy(
+            dir.path().join("ftc/2026-11-1_202_a.txt.zip"),
+            partial.join("2026-11-1_202_a.txt.zip"),
+        )
+        .unwrap();
+        let refused = import(
+            &store,
+            "national",
+            std::slice::from_ref(&partial),
+            &options,
+            &mut |_| {},
+        )
+        .await;
+        match refused {
+            Err(RegistryError::Shrinks {
+                missing,
+                before,
+                after,
+                ..
+            }) => {
+                assert_eq!((missing, before, after), (vec!["415".to_string()], 4, 2));
+            }
+            other => panic!("{other:?}"),
+        }
+        let live = registry::status(&store, "national", Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            live.version,
+            report.version.clone().unwrap(),
+            "nothing changed"
         );
 
         // Change list 1: a delete, an add, a delete of a number never registered.
@@ -454,6 +492,7 @@ mod registries {
         let stale = ImportOptions {
             as_of: day(40),
             max_age_days: 31,
+            force: false,
         };
         import(&store, "tx", &[tx], &stale, &mut |_| {})
             .await
@@ -547,7 +586,7 @@ mod registries {
             )
             .await
             .unwrap();
-        let p = plan("bucket", "state", batch, day(0), 31).unwrap();
+        let p = plan("bucket", "state", batch, day(0), 31, false).unwrap();
         for key in store.list(batch).await.unwrap() {
             let part = import_part(&store, &p, &key).await.unwrap();
             assert!(!part.skipped);
@@ -601,6 +640,7 @@ mod registries {
             &ImportOptions {
                 as_of: day(1),
                 max_age_days: 90,
+                force: false,
             },
             &mut |_| {},
         )

@@ -140,6 +140,7 @@ fn child_import(input: &Path, out: &Path) {
             &ImportOptions {
                 as_of: chrono::Utc::now().date_naive(),
                 max_age_days: 31,
+                force: true,
             },
             &mut |_| {},
         ))

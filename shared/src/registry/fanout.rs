@@ -16,9 +16,10 @@ use sha2::{Digest, Sha256};
 
 use super::build::{Builder, Rejects, MAX_REJECTS_KEPT};
 use super::{
-    check_name, new_version, publish, read_area, read_current, read_source, write_areas, AreaEntry,
-    ChangeCounts, DenseArea, ImportCounts, Inputs, ObjectInputs, RegistryError, RegistryManifest,
-    RegistryStatus, SourceRecord, VersionReport, FORMAT, IMPORT_MARKER,
+    check_name, check_replacement, new_version, publish, read_area, read_current, read_manifest,
+    read_source, write_areas, AreaEntry, ChangeCounts, DenseArea, ImportCounts, Inputs,
+    ObjectInputs, RegistryError, RegistryManifest, RegistryStatus, SourceRecord, VersionReport,
+    FORMAT, IMPORT_MARKER,
 };
 use crate::stages::RegistryKeys;
 use crate::store::ObjectStore;
@@ -39,6 +40,9 @@ pub struct ImportPlan {
     pub as_of: NaiveDate,
     /// Freshness limit.
     pub max_age_days: u32,
+    /// Replace the live version even when the import covers less.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// One file's part of a version.
@@ -76,6 +80,7 @@ pub fn plan(
     prefix: &str,
     as_of: NaiveDate,
     max_age_days: u32,
+    force: bool,
 ) -> Result<ImportPlan, RegistryError> {
     check_name(registry)?;
     Ok(ImportPlan {
@@ -85,6 +90,7 @@ pub fn plan(
         prefix: prefix.to_string(),
         as_of,
         max_age_days,
+        force,
     })
 }
 
@@ -223,6 +229,19 @@ pub async fn assemble(
         }
         merged.push((code, area));
     }
+    let previous = read_current(store, &plan.registry).await?;
+    let live = match &previous {
+        Some((current, _)) => Some(read_manifest(store, &current.manifest_key).await?),
+        None => None,
+    };
+    let mut counts: BTreeMap<String, u64> = area_codes
+        .iter()
+        .map(|(npa, e): (&String, &AreaEntry)| (npa.clone(), e.count))
+        .collect();
+    for (npa, area) in &merged {
+        counts.insert(format!("{npa:03}"), area.len());
+    }
+    check_replacement(live.as_ref(), &counts, plan.force)?;
     area_codes.extend(write_areas(store, &keys, &plan.version, merged, &BTreeMap::new()).await?);
     let mut rejects = Rejects::default();
     for part in &parts {
@@ -264,7 +283,6 @@ pub async fn assemble(
         rejects_key: keys.rejects(&plan.version),
         rejects_not_written: rejects.not_written,
     };
-    let previous = read_current(store, &plan.registry).await?;
     publish(store, &keys, &manifest, rejects, previous).await?;
     Ok(VersionReport {
         version: Some(plan.version.clone()),

@@ -64,6 +64,18 @@ pub enum RegistryError {
         /// The live version's as-of.
         registry_as_of: DateTime<Utc>,
     },
+    /// A full import that covers less than the live version (area codes missing, or under 90 % of its numbers).
+    #[error("the new import of registry {registry} covers less than the live version ({after} numbers against {before}; area codes missing: {missing:?}): refused, nothing changed (a partial download? use --force to replace it anyway)")]
+    Shrinks {
+        /// Registry.
+        registry: String,
+        /// Numbers in the live version.
+        before: u64,
+        /// Numbers in the new import.
+        after: u64,
+        /// Area codes the live version has and the import lacks.
+        missing: Vec<String>,
+    },
     /// The live version changed while this one was being written.
     #[error("registry {0:?} changed while this version was written (a concurrent import or apply): nothing was swapped, run it again")]
     Conflict(String),
@@ -98,6 +110,7 @@ impl RegistryError {
             RegistryError::Input { .. } => "InputUnreadable",
             RegistryError::OutOfOrder { .. } => "ChangeListOutOfOrder",
             RegistryError::Conflict(_) => "RegistryConflict",
+            RegistryError::Shrinks { .. } => "RegistryShrinks",
             RegistryError::Index { .. } => "RegistryIndexDamaged",
             RegistryError::Document { .. } => "RegistryDocumentInvalid",
             RegistryError::Store(_) => "StoreError",
@@ -595,6 +608,41 @@ pub struct ImportOptions {
     pub as_of: NaiveDate,
     /// Freshness limit (default 31 days).
     pub max_age_days: u32,
+    /// Replace the live version even when the new one covers less (see [`check_replacement`]).
+    pub force: bool,
+}
+
+/// A new full import replaces the live version whole: one that lacks area codes the live version covers, or holds
+/// less than 90 % of its numbers, is refused unless forced (`RegistryShrinks`). A partial download (half of the
+/// FTC's 400 zips uploaded) would otherwise go live, and every number of the missing area codes would stop being
+/// suppressed by the registry.
+pub fn check_replacement(
+    previous: Option<&RegistryManifest>,
+    areas: &BTreeMap<String, u64>,
+    force: bool,
+) -> Result<(), RegistryError> {
+    let Some(previous) = previous else {
+        return Ok(());
+    };
+    if force {
+        return Ok(());
+    }
+    let missing: Vec<String> = previous
+        .area_codes
+        .iter()
+        .filter(|(npa, e)| e.count > 0 && !areas.contains_key(*npa))
+        .map(|(npa, _)| npa.clone())
+        .collect();
+    let total: u64 = areas.values().sum();
+    if missing.is_empty() && total as f64 >= previous.total as f64 * 0.9 {
+        return Ok(());
+    }
+    Err(RegistryError::Shrinks {
+        registry: previous.registry.clone(),
+        before: previous.total,
+        after: total,
+        missing,
+    })
 }
 
 /// Build a new version of registry `name` from full-download files (zip per area code, gzip or plain; directories
@@ -657,6 +705,15 @@ pub async fn import_from(
         .enumerate()
         .filter_map(|(npa, a)| a.map(|a| (npa as u16, a)))
         .collect();
+    let live = match &previous {
+        Some((current, _)) => Some(read_manifest(store, &current.manifest_key).await?),
+        None => None,
+    };
+    let counts: BTreeMap<String, u64> = touched
+        .iter()
+        .map(|(npa, a)| (format!("{npa:03}"), a.len()))
+        .collect();
+    check_replacement(live.as_ref(), &counts, options.force)?;
     let mut manifest = RegistryManifest {
         format: FORMAT,
         registry: name.to_string(),
@@ -1256,6 +1313,9 @@ pub enum RegistryTask {
         /// Freshness limit.
         #[serde(default = "default_max_age")]
         max_age_days: u32,
+        /// Replace the live version even when the import covers less.
+        #[serde(default)]
+        force: bool,
     },
     /// The first step of the fanned-out import (the registry import state machine): the plan every part follows,
     /// from the `_import.json` marker's drop event, or given.
@@ -1276,6 +1336,9 @@ pub enum RegistryTask {
         /// …and freshness limit.
         #[serde(default = "default_max_age")]
         max_age_days: u32,
+        /// Replace the live version even when the import covers less.
+        #[serde(default)]
+        force: bool,
     },
     /// One file of the batch (a Distributed Map child).
     #[serde(rename = "importPart")]
@@ -1320,6 +1383,8 @@ struct ConsoleImport {
     as_of: NaiveDate,
     #[serde(default = "default_max_age")]
     max_age_days: u32,
+    #[serde(default)]
+    force: bool,
 }
 
 /// The `_import.json` marker that starts the import of a full download once all its files are in the bucket.
@@ -1334,6 +1399,9 @@ pub struct ImportMarker {
     /// Freshness limit.
     #[serde(default = "default_max_age")]
     pub max_age_days: u32,
+    /// Replace the live version even when the import covers less.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// What a dropped object under `incoming-registry/<name>/` asks of the registry function: `changes/<file>` is
@@ -1384,6 +1452,7 @@ pub fn task_for_drop(
             prefix: Some(key[..key.len() - IMPORT_MARKER.len()].to_string()),
             as_of: marker.as_of,
             max_age_days: marker.max_age_days,
+            force: marker.force,
         }));
     }
     Ok(None)
@@ -1407,6 +1476,7 @@ pub async fn run_task(
             prefix,
             as_of,
             max_age_days,
+            force,
         } => {
             // Started from the console, the execution's input (the `event`) names them itself.
             let console = event
@@ -1422,9 +1492,9 @@ pub async fn run_task(
                 .clone()
                 .zip(prefix.clone())
                 .zip(*as_of)
-                .map(|((r, p), a)| (r, p, a, *max_age_days))
-                .or(console.map(|c| (c.registry, c.prefix, c.as_of, c.max_age_days)));
-            let (registry, prefix, as_of, max_age_days) = match (given, event) {
+                .map(|((r, p), a)| (r, p, a, *max_age_days, *force))
+                .or(console.map(|c| (c.registry, c.prefix, c.as_of, c.max_age_days, c.force)));
+            let (registry, prefix, as_of, max_age_days, force) = match (given, event) {
                 (Some(given), _) => given,
                 (None, Some(event)) => {
                     let key = event
@@ -1438,8 +1508,9 @@ pub async fn run_task(
                             prefix: Some(prefix),
                             as_of,
                             max_age_days,
+                            force,
                             ..
-                        }) => (registry, prefix, as_of, max_age_days),
+                        }) => (registry, prefix, as_of, max_age_days, force),
                         _ => {
                             return Err(RegistryError::Input {
                                 path: key.to_string(),
@@ -1462,6 +1533,7 @@ pub async fn run_task(
                 &prefix,
                 as_of,
                 max_age_days,
+                force,
             )?))
         }
         RegistryTask::ImportPart { plan, key } => {
@@ -1474,6 +1546,7 @@ pub async fn run_task(
             prefix,
             as_of,
             max_age_days,
+            force,
         } => {
             let mut keys = keys.clone();
             if let Some(prefix) = prefix {
@@ -1495,6 +1568,7 @@ pub async fn run_task(
             let options = ImportOptions {
                 as_of: *as_of,
                 max_age_days: *max_age_days,
+                force: *force,
             };
             let report = import_from(store, registry, &mut inputs, &options, &mut |s| {
                 tracing::info!(source = %s.name, rows = s.counts.rows, accepted = s.counts.accepted, rejected = s.counts.rejected, "registry file imported");

@@ -39,6 +39,10 @@ pub enum RegistryCommand {
         /// Days after --as-of the registry goes stale (check then answers error for what it covers).
         #[arg(long, default_value_t = registry::DEFAULT_MAX_AGE_DAYS)]
         max_age_days: u32,
+        /// Replace the live version even when this import covers less (area codes missing, under 90 % of its
+        /// numbers): refused otherwise, since the missing numbers would stop being suppressed.
+        #[arg(long)]
+        force: bool,
     },
     /// Apply FTC change lists (`NNNNNNNNNN,YYYY-MM-DDThh:mm:ss,A|D`): a new version rewriting only the area codes
     /// they touch. A list already applied is skipped; one older than the registry is refused unless --force.
@@ -180,11 +184,13 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
                 target,
                 as_of,
                 max_age_days,
+                force,
             } => {
                 let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
                 let options = ImportOptions {
                     as_of,
                     max_age_days,
+                    force,
                 };
                 if let Some((source, keys)) =
                     s3_inputs(&inputs, target.s3_endpoint.as_deref()).await?
