@@ -126,7 +126,7 @@ impl AreaRules {
 
     /// The 10-digit national number of `line`, or why it holds none.
     #[inline]
-    pub fn read(&self, line: &[u8]) -> Result<u64, RejectReason> {
+    pub fn read(&self, line: &[u8]) -> Result<u64, &'static str> {
         if let Some(national) = fast_digits(line) {
             let npa = (national / 10_000_000) as usize;
             let low = (national / 10_000) % 1000 < 200;
@@ -144,20 +144,52 @@ impl AreaRules {
     }
 
     #[cold]
-    fn slow(&self, line: &[u8]) -> Result<u64, RejectReason> {
-        // `NPA,NNNNNNN` is the FTC's shape: read it as its ten digits.
-        let joined: Vec<u8>;
-        let field = if line.len() == 11 && line[3] == b',' {
-            joined = [&line[..3], &line[4..]].concat();
-            &joined[..]
-        } else {
-            line
+    fn slow(&self, line: &[u8]) -> Result<u64, &'static str> {
+        let unquote = |f: &[u8]| -> Vec<u8> {
+            let f = f.trim_ascii();
+            let f = f
+                .strip_prefix(b"\"")
+                .and_then(|f| f.strip_suffix(b"\""))
+                .unwrap_or(f);
+            f.trim_ascii().to_vec()
         };
-        let n = self.normalizer.normalize_bytes(field)?;
+        let line = line.trim_ascii();
+        // Delimited lines: the FTC's `NPA,NNNNNNN` (spaces or quotes around it), or a state list with more columns
+        // than the number (Massachusetts ships the number and a last name): the number is the first field. A line
+        // of one field is read whole.
+        let fields: Vec<Vec<u8>> = match line.iter().position(|b| b",\t|;".contains(b)) {
+            Some(at) => {
+                let delimiter = line[at];
+                line.split(|b| *b == delimiter).map(unquote).collect()
+            }
+            None => vec![unquote(line)],
+        };
+        let is_digits = |f: &[u8], n: usize| f.len() == n && f.iter().all(u8::is_ascii_digit);
+        let field = match fields.as_slice() {
+            [npa, local, ..] if is_digits(npa, 3) && is_digits(local, 7) => {
+                [&npa[..], &local[..]].concat()
+            }
+            [first, rest @ ..] => {
+                // A second number on the line would be lost by reading the first: the line is refused whole, and
+                // recorded, instead.
+                if rest
+                    .iter()
+                    .any(|f| self.normalizer.normalize_bytes(f).is_ok())
+                {
+                    return Err("SEVERAL_NUMBERS");
+                }
+                first.clone()
+            }
+            [] => Vec::new(),
+        };
+        let n = self
+            .normalizer
+            .normalize_bytes(&field)
+            .map_err(reason_code)?;
         if (10_000_000_000..20_000_000_000).contains(&n.e164.0) {
             Ok(n.e164.0 - 10_000_000_000)
         } else {
-            Err(RejectReason::InvalidCountryCode)
+            Err(reason_code(RejectReason::InvalidCountryCode))
         }
     }
 }
@@ -359,7 +391,7 @@ impl Builder {
                 }
                 Err(reason) => {
                     c.rejected += 1;
-                    self.rejects.record(source, n, reason_code(reason), line);
+                    self.rejects.record(source, n, reason, line);
                 }
             }
         }
@@ -405,7 +437,7 @@ pub fn read_changes(
         let national = match rules.read(number) {
             Ok(n) => n,
             Err(r) => {
-                reject(reason_code(r));
+                reject(r);
                 continue;
             }
         };
@@ -495,6 +527,29 @@ mod tests {
                 fast_digits(&bad[..11]).filter(|_| bad[3] == b','),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn state_lists_with_more_columns_quotes_and_spaces_are_read() {
+        let mut b = Builder::new();
+        let text = b"phone,last_name\n2145550100,SMITH\n\"214-555-0101\",\"O'NEIL\"\n 214 , 5550102 \n(214) 555-0103\t\n2145550104|X\n,SMITH\n2145550105,2145550106\n";
+        let c = b.add_text("ma.csv", text);
+        assert_eq!((c.rows, c.accepted, c.rejected), (8, 5, 3), "{c:?}");
+        assert!(
+            String::from_utf8_lossy(&b.rejects.jsonl)
+                .contains("\"line\":8,\"reason\":\"SEVERAL_NUMBERS\""),
+            "two numbers on a line are refused whole, not half-read"
+        );
+        let rejects = String::from_utf8(b.rejects.jsonl.clone()).unwrap();
+        assert!(rejects.contains("\"line\":1,"), "the header: {rejects}");
+        assert!(
+            rejects.contains("\"line\":7,\"reason\":\"EMPTY\""),
+            "{rejects}"
+        );
+        let area = b.areas[214].take().unwrap().finish();
+        for local in 5_550_100..=5_550_104 {
+            assert!(area.contains(local), "{local}");
         }
     }
 
