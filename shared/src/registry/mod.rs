@@ -613,7 +613,8 @@ pub struct ImportOptions {
 }
 
 /// A new full import replaces the live version whole: one that lacks area codes the live version covers, or holds
-/// less than 90 % of its numbers, is refused unless forced (`RegistryShrinks`). A partial download (half of the
+/// less than 90 % of its numbers, is refused unless forced (`RegistryShrinks`); one of no number at all is refused
+/// always (`InputUnreadable`). A partial download (half of the
 /// FTC's 400 zips uploaded) would otherwise go live, and every number of the missing area codes would stop being
 /// suppressed by the registry.
 pub fn check_replacement(
@@ -621,6 +622,18 @@ pub fn check_replacement(
     areas: &BTreeMap<String, u64>,
     force: bool,
 ) -> Result<(), RegistryError> {
+    let total: u64 = areas.values().sum();
+    if total == 0 {
+        // Nothing valid was read (an empty directory, a file of junk): a registry of no numbers would clear every
+        // number it used to suppress, and as a first import it would only hide the mistake.
+        return Err(RegistryError::Input {
+            path: previous.map_or_else(
+                || "the import".into(),
+                |p| format!("registry {}", p.registry),
+            ),
+            reason: "no valid number was read: nothing to import".into(),
+        });
+    }
     let Some(previous) = previous else {
         return Ok(());
     };
@@ -633,7 +646,6 @@ pub fn check_replacement(
         .filter(|(npa, e)| e.count > 0 && !areas.contains_key(*npa))
         .map(|(npa, _)| npa.clone())
         .collect();
-    let total: u64 = areas.values().sum();
     if missing.is_empty() && total as f64 >= previous.total as f64 * 0.9 {
         return Ok(());
     }

@@ -145,6 +145,22 @@ fn registry_import_apply_status_and_a_registry_only_check() {
         "{verdicts}"
     );
     assert!(verdicts.contains(",+12024561234,allowed,"), "{verdicts}");
+    // A directory with nothing valid in it is not an import of no numbers.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("junk.txt"), "not a number\n").unwrap();
+    let (ok, text) = run(&[
+        "registry",
+        "import",
+        empty.to_str().unwrap(),
+        "--registry",
+        "other",
+        "--as-of",
+        &as_of,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("no valid number was read"), "{text}");
     // A registry that was never imported: an error naming it, not an empty check.
     let (ok, text) = run(&[
         "check",
