@@ -8,6 +8,8 @@
 //! - `DNCFLOW_TENANT_RATE` (50 requests/s) and `DNCFLOW_UPLOAD_WORKERS` (4, the Map's `MaxConcurrency`): each worker
 //!   gets its share of the tenant's rate.
 
+pub mod check;
+
 use std::time::Duration;
 
 use lambda_runtime::Diagnostic;

@@ -1,0 +1,253 @@
+//! The `check` Lambda's handler (behind a Function URL, IAM auth): `POST {"contacts":[{"phoneNumber","regionCode"?,
+//! "state"?}],"listIds"?,"at"?}` → one verdict per item in input order (`suppressed | allowed | invalid | error`) with
+//! its calling hours at `at` (`callableNow`, `window`, `nextCallableAt`), and `safeToDial` (every number allowed and
+//! callable now) with `blockedBy`. Fail-safe: a number whose check could not be completed is `error`, never
+//! `allowed`; a check that could not be audited answers 503 (do not dial).
+//!
+//! What is known locally is held per container and reloaded when stale, or at once when a list's upload marker names
+//! another run (a new run is writing: its numbers must answer pending-propagation from its first write). A failed
+//! reload keeps what was loaded but marks it incomplete: nothing is then answered `allowed`.
+//!
+//! Environment: see [`crate::lambda`]; `DNCFLOW_CHECK_LISTS` (list names whose snapshots and propagating runs are
+//! answered locally, comma-separated), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
+//! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export),
+//! `DNCFLOW_AUDIT_KEY_SECRET_ID` (the secret holding the key audit hashes are keyed with),
+//! `DNCFLOW_CXONE_DEADLINE_SECS` (20: a CXone request's time, retries included, well inside the 60 s timeout),
+//! `DNCFLOW_CHECK_REGISTRIES` (registry names whose suppression indexes are consulted, comma-separated: loaded at the
+//! first check, read again when their `current.json` names another version; a registry that cannot be loaded leaves
+//! the check incomplete, so nothing is answered `allowed`).
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+use tokio::sync::RwLock;
+
+use super::{audit_key_from_env, bucket_from_env, cxone_from_env_within, env_or, env_secs, now_ms};
+use crate::check::{emf_line, registry_age_emf, AuditKey, CheckRequest};
+use crate::cxone::v2::V2Client;
+use crate::stages::{
+    check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge,
+    StageError, Webhook,
+};
+use crate::store::S3Store;
+
+/// A Function URL response.
+pub fn http(status: u16, body: Value) -> Value {
+    json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
+}
+
+/// The request body of a Function URL event (or the event itself, when invoked directly).
+pub fn request_of(event: &Value) -> Result<CheckRequest, String> {
+    let Some(body) = event.get("body") else {
+        return serde_json::from_value(event.clone()).map_err(|e| e.to_string());
+    };
+    let text = body.as_str().unwrap_or_default();
+    let bytes = if event.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| format!("body is not base64: {e}"))?
+    } else {
+        text.as_bytes().to_vec()
+    };
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+fn names_from_env(var: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+struct Known {
+    knowledge: LocalKnowledge,
+    loaded: Instant,
+}
+
+/// One container of the check function: its clients, settings and what it knows locally.
+pub struct CheckFunction {
+    store: S3Store,
+    api: V2Client,
+    lists: Vec<String>,
+    registries: Vec<String>,
+    refresh: Duration,
+    concurrency: usize,
+    webhook: Option<Webhook>,
+    client: reqwest::Client,
+    known: RwLock<Option<Known>>,
+    /// The audit key, read at the first check and again at every reload (a rotation is picked up).
+    key: RwLock<Option<AuditKey>>,
+}
+
+impl CheckFunction {
+    /// From the environment.
+    pub async fn from_env() -> Result<CheckFunction, StageError> {
+        let store = S3Store {
+            client: crate::store::s3_client(None).await,
+            bucket: bucket_from_env()?,
+        };
+        // CXone gets at most a third of the function's 60 s: a slow CXone yields `error` verdicts and an audit
+        // record, never a timed-out invocation.
+        let api =
+            cxone_from_env_within(env_or("DNCFLOW_TENANT_RATE", 50.0), Duration::from_secs(20))
+                .await?;
+        Ok(CheckFunction {
+            store,
+            api,
+            lists: names_from_env("DNCFLOW_CHECK_LISTS"),
+            registries: names_from_env("DNCFLOW_CHECK_REGISTRIES"),
+            refresh: env_secs("DNCFLOW_CHECK_REFRESH_SECS", 300.0),
+            concurrency: env_or("DNCFLOW_CHECK_CONCURRENCY", 4),
+            webhook: std::env::var("DNCFLOW_AUDIT_WEBHOOK_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .map(|url| Webhook {
+                    url,
+                    attempts: 3,
+                    backoff: Duration::from_millis(200),
+                }),
+            client: reqwest::Client::new(),
+            known: RwLock::new(None),
+            key: RwLock::new(None),
+        })
+    }
+
+    /// Reload what is known locally when stale or when a list's upload marker names another run.
+    async fn refresh_knowledge(&self) {
+        let markers = upload_markers(&self.store, &self.lists).await;
+        let reload = match (&markers, self.known.read().await.as_ref()) {
+            (_, None) => true,
+            (Ok(m), Some(k)) => k.loaded.elapsed() >= self.refresh || *m != k.knowledge.markers,
+            (Err(_), Some(_)) => true,
+        };
+        if reload || self.key.read().await.is_none() {
+            match audit_key_from_env().await {
+                Ok(k) => *self.key.write().await = Some(k),
+                // The key read before stays in use; without any, the check cannot be audited (503).
+                Err(e) => tracing::error!(error = %e, "audit key not loaded"),
+            }
+        }
+        if !reload {
+            return;
+        }
+        let loaded = match markers {
+            Ok(_) => load_local_knowledge(&self.store, &self.lists).await,
+            Err(e) => Err(e),
+        };
+        // Registries are large: the versions loaded before are kept while still live.
+        let before: Vec<_> = self
+            .known
+            .read()
+            .await
+            .as_ref()
+            .map(|k| k.knowledge.registries.clone())
+            .unwrap_or_default();
+        let loaded = match (
+            loaded,
+            refresh_registries(&self.store, &self.registries, &before).await,
+        ) {
+            (Ok(mut knowledge), Ok(r)) => {
+                knowledge.registries = r;
+                Ok(knowledge)
+            }
+            (Err(e), _) => Err(e.to_string()),
+            (Ok(_), Err(e)) => Err(format!("registry not loaded: {e}")),
+        };
+        let mut guard = self.known.write().await;
+        match loaded {
+            Ok(knowledge) => {
+                tracing::info!(snapshot = knowledge.snapshot.len(), propagating = knowledge.propagating.len(),
+                    dead_letters = knowledge.dead_letters.len(), snapshot_runs = ?knowledge.snapshot_runs,
+                    pending_runs = ?knowledge.pending_runs, "local knowledge loaded");
+                *guard = Some(Known {
+                    knowledge,
+                    loaded: Instant::now(),
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "local knowledge not loaded: nothing is answered allowed until it is");
+                let known = guard.get_or_insert_with(|| Known {
+                    knowledge: LocalKnowledge::default(),
+                    loaded: Instant::now(),
+                });
+                known.knowledge.incomplete = Some(e);
+            }
+        }
+    }
+
+    /// Answer one invocation: a Function URL response, never an invocation error (a check that cannot be completed
+    /// is a 503 "do not dial").
+    pub async fn handle(&self, payload: &Value, request_id: &str) -> Value {
+        let request = match request_of(payload) {
+            Ok(r) => r,
+            Err(e) => return http(400, json!({"error": format!("not a check request: {e}")})),
+        };
+        self.refresh_knowledge().await;
+        let Some(audit_key) = self.key.read().await.clone() else {
+            return http(
+                503,
+                json!({"error": "check not completed, do not dial: the audit key could not be read", "safeToDial": false}),
+            );
+        };
+        let guard = self.known.read().await;
+        let empty = LocalKnowledge::default();
+        let knowledge = guard.as_ref().map_or(&empty, |k| &k.knowledge);
+        let outcome = check_stage(
+            &self.api,
+            &self.store,
+            knowledge,
+            &request,
+            self.concurrency,
+            self.webhook.as_ref().map(|h| (&self.client, h)),
+            request_id,
+            &audit_key,
+            chrono::Utc::now(),
+        )
+        .await;
+        match outcome {
+            Ok((response, audit_key)) => {
+                println!("{}", emf_line(&response.metrics, "check", now_ms()));
+                for r in &response.registries {
+                    println!("{}", registry_age_emf(r, chrono::Utc::now(), now_ms()));
+                }
+                tracing::info!(audit_key, safe_to_dial = response.safe_to_dial, "checked");
+                http(200, serde_json::to_value(&response).unwrap_or_default())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "check not completed");
+                http(
+                    503,
+                    json!({"error": format!("check not completed, do not dial: {e}"), "safeToDial": false}),
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_read_from_a_function_url_event_or_directly() {
+        let direct = json!({"contacts": [{"phoneNumber": "2025550198"}]});
+        assert_eq!(request_of(&direct).unwrap().contacts.len(), 1);
+        let url = json!({"body": direct.to_string(), "isBase64Encoded": false});
+        assert_eq!(
+            request_of(&url).unwrap().contacts[0].phone_number,
+            "2025550198"
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode(direct.to_string());
+        let url64 = json!({"body": encoded, "isBase64Encoded": true});
+        assert_eq!(request_of(&url64).unwrap().contacts.len(), 1);
+        let bad = json!({"body": "%%%", "isBase64Encoded": true});
+        assert!(request_of(&bad).unwrap_err().contains("not base64"));
+        assert!(request_of(&json!({"body": "{}"})).is_err(), "no contacts");
+        let response = http(400, json!({"error": "x"}));
+        assert_eq!(response["statusCode"], 400);
+        assert_eq!(response["body"], "{\"error\":\"x\"}");
+    }
+}
