@@ -9,10 +9,10 @@
 //! kind (`ChangeListOutOfOrder`, `RegistryConflict`, `InputUnreadable`, …). Environment: `DNCFLOW_BUCKET`.
 
 use dncflow::lambda::{bucket_from_env, for_container, init_logging};
-use dncflow::registry::{run_task, task_for_key, RegistryError, RegistryTask};
+use dncflow::registry::{handle_event, RegistryError};
 use dncflow::store::S3Store;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 fn diagnostic(e: RegistryError) -> Diagnostic {
     tracing::error!(error_type = e.kind(), error = %e, "registry task failed");
@@ -29,32 +29,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         client: dncflow::store::s3_client(None).await,
         bucket: bucket_from_env().map_err(|e| e.to_string())?,
     });
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let payload = event.payload;
-        let task: RegistryTask = if payload.get("source").and_then(Value::as_str) == Some("aws.s3") {
-            let key = payload
-                .pointer("/detail/object/key")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            match task_for_key(&key).map_err(diagnostic)? {
-                Some(task) => task,
-                None => return Ok::<Value, Diagnostic>(json!({"ignored": key})),
-            }
-        } else {
-            serde_json::from_value(payload).map_err(|e| {
-                diagnostic(RegistryError::Input {
-                    path: "event".into(),
-                    reason: format!("not a registry task: {e}"),
-                })
-            })?
-        };
-        tracing::info!(?task, "registry task");
-        let answer = run_task(store, &store.bucket, &task)
+    let handler = |event: LambdaEvent<Value>| async move {
+        handle_event(store, &store.bucket, event.payload)
             .await
-            .map_err(diagnostic)?;
-        tracing::info!(version = %answer["version"], total = %answer["status"]["total"], "registry task done");
-        Ok(answer)
-    }))
-    .await
+            .map_err(diagnostic)
+    };
+    lambda_runtime::run(service_fn(handler)).await
 }

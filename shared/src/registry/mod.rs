@@ -1470,6 +1470,36 @@ pub fn task_for_drop(
     Ok(None)
 }
 
+/// Handle one invocation of the registry function: an S3 "Object Created" event (a change list dropped under
+/// `changes/` is applied; any other object is acknowledged, `{"ignored": key}`) or a task given directly.
+pub async fn handle_event(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, RegistryError> {
+    let task: RegistryTask =
+        if payload.get("source").and_then(serde_json::Value::as_str) == Some("aws.s3") {
+            let key = payload
+                .pointer("/detail/object/key")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            match task_for_key(&key)? {
+                Some(task) => task,
+                None => return Ok(serde_json::json!({ "ignored": key })),
+            }
+        } else {
+            serde_json::from_value(payload).map_err(|e| RegistryError::Input {
+                path: "event".into(),
+                reason: format!("not a registry task: {e}"),
+            })?
+        };
+    tracing::info!(?task, "registry task");
+    let answer = run_task(store, bucket, &task).await?;
+    tracing::info!(version = %answer["version"], total = %answer["status"]["total"], "registry task done");
+    Ok(answer)
+}
+
 /// Run `task` against the bucket `store` (named `bucket`): inputs are read from it one object at a time, the index
 /// written to it. The answer: a [`VersionReport`], or for the fanned-out import's steps an
 /// [`fanout::ImportPlan`] / [`fanout::PartSummary`].
