@@ -362,16 +362,14 @@ pub async fn check_with(
         .collect();
     for (e164, region) in distinct {
         let packed = crate::phone::E164::parse(&e164).map_or(0, |n| n.0);
-        let listed: Vec<String> = registries
-            .iter()
-            .filter(|(r, _)| r.lookup(packed) == Lookup::Listed)
-            .map(|(r, _)| r.name().to_string())
-            .collect();
-        let stale: Vec<&str> = registries
-            .iter()
-            .filter(|(r, f)| *f == Freshness::Stale && r.lookup(packed) == Lookup::NotListed)
-            .map(|(r, _)| r.name())
-            .collect();
+        let (mut listed, mut stale): (Vec<String>, Vec<&str>) = (Vec::new(), Vec::new());
+        for (r, freshness) in &registries {
+            match r.lookup(packed) {
+                Lookup::Listed => listed.push(r.name().to_string()),
+                Lookup::NotListed if *freshness == Freshness::Stale => stale.push(r.name()),
+                _ => {}
+            }
+        }
         if !listed.is_empty() {
             metrics.registry_suppressed += 1;
             let reason = listed

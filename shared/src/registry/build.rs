@@ -7,8 +7,6 @@
 //! per-area-code table computed with the normalizer itself (acceptance of a North American number depends only on
 //! its area code and on whether its exchange starts with 0/1), anything else goes through the normalizer.
 
-use std::io::Write;
-
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
@@ -470,11 +468,6 @@ pub fn read_changes(
 /// Rows of a change list, for accounting (the same line splitting as [`read_changes`]).
 pub fn count_lines(text: &[u8]) -> u64 {
     lines(text).count() as u64
-}
-
-/// Write `rejects` as JSON lines to `w`.
-pub fn write_rejects(rejects: &Rejects, mut w: impl Write) -> std::io::Result<()> {
-    w.write_all(&rejects.jsonl)
 }
 
 #[cfg(test)]

@@ -814,10 +814,12 @@ pub async fn apply_from(
     let mut totals = ChangeCounts::default();
     while let Some(input) = files.next().await {
         let input = input?;
-        let mut text = Vec::new();
+        let (mut text, mut rows) = (Vec::new(), 0u64);
         let (sha256, _bytes) = read_source(&input, &mut |_, chunk, _| {
             text.extend_from_slice(chunk);
-            build::count_lines(chunk)
+            let n = build::count_lines(chunk);
+            rows += n;
+            n
         })?;
         let file = input.name();
         if !applied.insert(sha256.clone()) {
@@ -843,7 +845,7 @@ pub async fn apply_from(
             }
         }
         let counts = ChangeCounts {
-            rows: build::count_lines(&text),
+            rows,
             rejected,
             ..Default::default()
         };
@@ -1435,7 +1437,7 @@ pub fn task_for_drop(
     key: &str,
     marker: Option<&[u8]>,
 ) -> Result<Option<RegistryTask>, RegistryError> {
-    let Some(rest) = key.strip_prefix("incoming-registry/") else {
+    let Some(rest) = key.strip_prefix(crate::stages::REGISTRY_INCOMING) else {
         return Ok(None);
     };
     let Some((registry, path)) = rest.split_once('/') else {

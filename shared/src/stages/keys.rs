@@ -143,10 +143,9 @@ pub fn audit_key(now: chrono::DateTime<chrono::Utc>, request_id: &str) -> String
     )
 }
 
-/// `incoming-registry/<name>/`: where a registry's files are dropped to be imported or applied.
-pub fn registry_incoming_prefix(name: &str) -> String {
-    format!("incoming-registry/{name}/")
-}
+/// Where registries' files are dropped to be imported or applied: `incoming-registry/<name>/changes/…` and
+/// `incoming-registry/<name>/full/<batch>/…`.
+pub const REGISTRY_INCOMING: &str = "incoming-registry/";
 
 /// The version mixed into idempotency keys: the source content for the first upload; a re-upload gets keys of its
 /// own, because CXone answers a replayed key with the original result even when that record is gone, so only a new

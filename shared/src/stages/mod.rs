@@ -16,8 +16,7 @@ mod upload;
 pub use cooldown::{cooldown_stage, CooldownOutput, CooldownSettings, CooldownTask};
 pub use failure::{record_failure, FailureRecorded};
 pub use keys::{
-    keys_version, lease_key, registry_incoming_prefix, status_key, uploading_key, RegistryKeys,
-    RunKeys,
+    keys_version, lease_key, status_key, uploading_key, RegistryKeys, RunKeys, REGISTRY_INCOMING,
 };
 pub use lease::{
     acquire_lease, read_lease, release_lease, Lease, LeaseOutcome, LeaseTask, LEASE_TTL_SECS,
