@@ -36,11 +36,7 @@ async fn main() {
     .await
     .unwrap();
     let (id, secret) = SimConfig::default().clients[0].clone();
-    let creds = Credentials {
-        base_url: sim.base_url.clone(),
-        client_id: id,
-        client_secret: secret.into(),
-    };
+    let creds = Credentials::v2(&sim.base_url, &id, &secret);
     let api = V2Client::new(
         Box::new(StaticCredentials(creds)),
         ClientConfig {
@@ -132,6 +128,7 @@ async fn main() {
                 propagating: &propagating,
                 dead_letters: None,
                 incomplete: None,
+                gap: None,
                 hours: None,
                 registries: &registries,
             };

@@ -11,7 +11,6 @@ use dncflow::cxone::auth::{Credentials, StaticCredentials};
 use dncflow::cxone::v2::{ClientConfig, V2Client};
 use dncflow::cxone::{idempotency_key, DncApi, DncRule, EntryInput, EntryOutcome, NewList};
 use futures::StreamExt;
-use secrecy::SecretString;
 
 #[tokio::main]
 async fn main() {
@@ -41,11 +40,11 @@ async fn main() {
     .await
     .unwrap();
     let client = V2Client::new(
-        Box::new(StaticCredentials(Credentials {
-            base_url: sim.base_url.clone(),
-            client_id: "bench".into(),
-            client_secret: SecretString::from("bench-secret"),
-        })),
+        Box::new(StaticCredentials(Credentials::v2(
+            &sim.base_url,
+            "bench",
+            "bench-secret",
+        ))),
         ClientConfig {
             rate_per_sec: rate,
             base_backoff: Duration::from_millis(20),

@@ -510,6 +510,7 @@ mod registries {
             propagating: &propagating,
             dead_letters: None,
             incomplete: None,
+            gap: None,
             hours: None,
             registries: &registries,
         };
@@ -523,7 +524,7 @@ mod registries {
             "214-555-0101", // covered by the stale TX registry, not on it: error
             "+44 20 7946 0018",
         ];
-        let response = check_with(Some(&api), &request(&numbers), local, 2).await;
+        let response = check_with(Some(&api), &request(&numbers), local.clone(), 2).await;
         let got: Vec<(Verdict, &str)> = response
             .results
             .iter()

@@ -9,7 +9,6 @@ use dncflow::cxone::v2::{ClientConfig, V2Client};
 use dncflow::cxone::{
     idempotency_key, CxoneError, DncApi, DncRule, EntryInput, EntryOutcome, NewList,
 };
-use secrecy::SecretString;
 
 const SECRET: &str = "sim-secret-7f3a9c";
 
@@ -31,11 +30,7 @@ fn fast() -> SimConfig {
 }
 
 fn client(sim: &RunningSim, config: ClientConfig) -> V2Client {
-    let creds = Credentials {
-        base_url: sim.base_url.clone(),
-        client_id: "test-client".into(),
-        client_secret: SecretString::from(SECRET),
-    };
+    let creds = Credentials::v2(&sim.base_url, "test-client", SECRET);
     V2Client::new(Box::new(StaticCredentials(creds)), config).unwrap()
 }
 
@@ -574,11 +569,11 @@ async fn secrets_and_tokens_never_reach_logs_or_errors() {
     upload_all(&c, &list, &entries(&list, 400, "v1"), 1).await;
     // A client with a wrong secret: the error must not quote it.
     let bad = V2Client::new(
-        Box::new(StaticCredentials(Credentials {
-            base_url: s.base_url.clone(),
-            client_id: "test-client".into(),
-            client_secret: SecretString::from("wrong-secret-1234"),
-        })),
+        Box::new(StaticCredentials(Credentials::v2(
+            &s.base_url,
+            "test-client",
+            "wrong-secret-1234",
+        ))),
         quick(),
     )
     .unwrap();

@@ -55,11 +55,7 @@ pub fn start_moto_with(env: &[(&str, &str)]) -> Moto {
 pub fn sim_client(sim: &cxone_sim::RunningSim, rate: f64) -> dncflow::cxone::v2::V2Client {
     use dncflow::cxone::auth::{Credentials, StaticCredentials};
     let (id, secret) = cxone_sim::SimConfig::default().clients[0].clone();
-    let creds = Credentials {
-        base_url: sim.base_url.clone(),
-        client_id: id,
-        client_secret: secret.into(),
-    };
+    let creds = Credentials::v2(&sim.base_url, &id, &secret);
     let config = dncflow::cxone::v2::ClientConfig {
         rate_per_sec: rate,
         base_backoff: Duration::from_millis(5),

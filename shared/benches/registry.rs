@@ -262,6 +262,7 @@ fn child_lookups(out: &Path, npas: &[u16]) {
             propagating: &propagating,
             dead_letters: None,
             incomplete: None,
+            gap: None,
             hours: None,
             registries: &regs,
         };

@@ -249,7 +249,7 @@ impl SuppressionSnapshot {
 }
 
 /// What is answered without asking CXone.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LocalAnswers<'a> {
     /// Numbers on the lists as verified by their last successful runs: `suppressed` (`local-snapshot`).
     pub snapshot: &'a SuppressionSnapshot,
@@ -261,6 +261,9 @@ pub struct LocalAnswers<'a> {
     /// Why what is known locally may be incomplete (loading it failed): a number CXone would answer `allowed` is then
     /// `error` instead, since a local answer may be missing for it.
     pub incomplete: Option<&'a str>,
+    /// Why what is known cannot clear a number on its own when CXone has no batch check to ask (a list unverified or
+    /// verified too long ago): such a number is `error`, not `allowed`.
+    pub gap: Option<String>,
     /// The calling-hours policy (`None`: the embedded one).
     pub hours: Option<&'a Policy>,
     /// Registries (suppression indexes): a number one lists is `suppressed` (`registry:<name>`); a number a stale one
@@ -282,6 +285,7 @@ pub async fn check(
         propagating,
         dead_letters: None,
         incomplete: None,
+        gap: None,
         hours: None,
         registries: &[],
     };
@@ -431,22 +435,34 @@ pub async fn check_with(
                 .collect()
         })
         .collect();
-    let Some(api) = api else {
-        // Registry-only: what no registry lists is allowed as far as the registries go (CXone lists not asked).
+    // Answered without CXone: registry-only (no api), or a dialect with no batch check (the Admin API), where the
+    // lists' verified read-backs are the answer.
+    let local_only = match api {
+        None => Some("not on any registry consulted"),
+        Some(a) if !a.capabilities().batch_check => {
+            Some("not on any list as last verified, nor on any registry consulted")
+        }
+        Some(_) => None,
+    };
+    if let Some(allowed_reason) = local_only {
         for (e164, _) in to_query {
-            let (verdict, reason) = match local.incomplete {
-                None => (
-                    Verdict::Allowed,
-                    "not on any registry consulted".to_string(),
-                ),
-                Some(why) => (
+            let (verdict, reason) = match (local.incomplete, &local.gap) {
+                (None, None) => (Verdict::Allowed, allowed_reason.to_string()),
+                (Some(why), _) => (
                     Verdict::Error,
                     format!("not answered in full: local knowledge unavailable ({why})"),
+                ),
+                (None, Some(gap)) => (
+                    Verdict::Error,
+                    format!("not answered: no batch check, and {gap}"),
                 ),
             };
             verdicts.insert(e164, (verdict, reason, Vec::new()));
         }
         return finish(results, verdicts, metrics, started, at, policy, &registries);
+    }
+    let Some(api) = api else {
+        unreachable!("local_only covers a missing api")
     };
     metrics.cxone_calls = chunks.len();
     let answers: Vec<_> = futures::stream::iter(chunks.iter())

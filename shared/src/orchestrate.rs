@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::cxone::{DncApi, DncList, DncRule, EntryOutcome, NewList};
+use crate::cxone::{DncApi, DncList, EntryOutcome, NewList};
 use crate::pipeline::{CanaryResult, LedgerRecord, PipelineError};
 use crate::run::{Counts, Manifest};
 use crate::stages::{
@@ -301,26 +301,8 @@ pub async fn ensure_list(api: &dyn DncApi, name: &str) -> Result<DncList, Pipeli
             .await?
         }
     };
-    if !api
-        .rules()
-        .await?
-        .iter()
-        .any(|r| r.blocks_outbound(&list.id))
-    {
-        crate::provision::create_rule_if_absent(
-            api,
-            &DncRule {
-                id: String::new(),
-                name: format!("{name} suppression"),
-                description: "dncflow: consolidated outbound suppression".into(),
-                scope: "BOTH".into(),
-                priority: 5,
-                list_ids: vec![list.id.clone()],
-                action: "BLOCK".into(),
-                is_active: true,
-            },
-        )
-        .await?;
+    for done in api.bind_outbound(&list, &[]).await? {
+        tracing::info!(list = %name, "{done}");
     }
     Ok(list)
 }

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::cxone::{
-    idempotency_key, CheckStatus, ContactQuery, CxoneError, DncApi, DncList, EntryInput,
-    EntryOutcome, RemoteEntry, MAX_CONTACTS_PER_REQUEST, MAX_ENTRIES_PER_REQUEST, MAX_PAGE,
+    idempotency_key, CxoneError, DncApi, DncList, EntryInput, EntryOutcome, RemoteEntry,
+    MAX_ENTRIES_PER_REQUEST, MAX_PAGE,
 };
 use crate::phone::mask;
 
@@ -31,11 +31,14 @@ pub enum PipelineError {
         /// List id.
         list: String,
     },
-    /// No active BLOCK rule covering outbound traffic names the list.
-    #[error("DNC list {list} is bound to no active BLOCK rule covering OUTBOUND: suppression would not apply")]
+    /// Nothing binds the list to outbound traffic (v2: no active outbound BLOCK rule names it; admin: no active
+    /// outbound skill scrubs the group).
+    #[error("DNC list {list} is {why}: suppression would not apply")]
     NotSuppressing {
         /// List id.
         list: String,
+        /// What is missing.
+        why: String,
     },
     /// CXone failed.
     #[error(transparent)]
@@ -139,8 +142,9 @@ impl LedgerRecord {
     }
 }
 
-/// Check that writing to `list_id` will suppress outbound calls: the list exists, is active, and an active BLOCK
-/// rule with scope OUTBOUND or BOTH names it.
+/// Check that writing to `list_id` will suppress outbound calls: the list exists, is active, and the dialect's
+/// binding is in place ([`DncApi::suppression`]: an active outbound BLOCK rule, or active outbound skills scrubbing
+/// the group).
 pub async fn preflight(api: &dyn DncApi, list_id: &str) -> Result<DncList, PipelineError> {
     let list = api
         .get_list(list_id)
@@ -153,14 +157,11 @@ pub async fn preflight(api: &dyn DncApi, list_id: &str) -> Result<DncList, Pipel
             list: list_id.to_string(),
         });
     }
-    if !api
-        .rules()
-        .await?
-        .iter()
-        .any(|r| r.blocks_outbound(list_id))
-    {
+    let binding = api.suppression(&list).await?;
+    if !binding.suppressing {
         return Err(PipelineError::NotSuppressing {
             list: list_id.to_string(),
+            why: binding.detail,
         });
     }
     Ok(list)
@@ -339,35 +340,26 @@ pub fn spread<T: Clone>(items: &[T], n: usize) -> Vec<T> {
     items.iter().step_by(step).take(n).cloned().collect()
 }
 
-/// Probe the canary numbers with the contacts check against `list_id`.
+/// Probe the canary numbers: does CXone answer each suppressed by `list_id`?
 pub async fn probe_canary(
     api: &dyn DncApi,
     list_id: &str,
     numbers: &[String],
 ) -> Result<CanaryProbe, PipelineError> {
-    let mut probe = CanaryProbe::default();
-    for chunk in numbers.chunks(MAX_CONTACTS_PER_REQUEST) {
-        let queries: Vec<ContactQuery> = chunk
-            .iter()
-            .map(|n| ContactQuery {
-                phone_number: n.clone(),
-                region_code: "US".into(),
-                list_ids: vec![list_id.to_string()],
-                match_type: "exact".into(),
-            })
-            .collect();
-        let answered = api.check_contacts(&queries).await?;
-        let paired = crate::cxone::pair_check_results(&queries, answered).map_err(|message| {
-            PipelineError::from(crate::cxone::CxoneError::Protocol {
-                op: "canary probe",
-                message,
-            })
-        })?;
-        for (n, r) in chunk.iter().zip(paired) {
-            probe.probed += 1;
-            if r.status != CheckStatus::Suppressed {
-                probe.pending.push(n.clone());
-            }
+    let suppressed = api.probe(list_id, numbers).await?;
+    if suppressed.len() != numbers.len() {
+        return Err(PipelineError::from(CxoneError::Protocol {
+            op: "canary probe",
+            message: format!("{} answers for {} numbers", suppressed.len(), numbers.len()),
+        }));
+    }
+    let mut probe = CanaryProbe {
+        probed: numbers.len(),
+        pending: Vec::new(),
+    };
+    for (n, ok) in numbers.iter().zip(suppressed) {
+        if !ok {
+            probe.pending.push(n.clone());
         }
     }
     Ok(probe)
@@ -544,6 +536,7 @@ pub struct Reconciler<'a> {
     remote: &'a RemoteIndex,
     default_expiration: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    metadata: bool,
     r: Reconciliation,
 }
 
@@ -558,8 +551,16 @@ impl<'a> Reconciler<'a> {
             remote,
             default_expiration: default_expiration.and_then(instant),
             now,
+            metadata: true,
             r: Reconciliation::default(),
         }
+    }
+
+    /// Whether the list keeps entry metadata to compare (jurisdiction): a dialect that holds only the number and
+    /// its expiration ([`crate::cxone::Capabilities::entry_metadata`] false) is compared on those alone.
+    pub fn compare_metadata(mut self, on: bool) -> Self {
+        self.metadata = on;
+        self
     }
 
     /// Compare one ledger record. An entry CXone answered `exists` (on the list before this run) is compared too, on
@@ -613,7 +614,9 @@ impl<'a> Reconciler<'a> {
         if sent.is_some() && sent != held {
             r.wrong_expiration.push(rec.clone());
         }
-        if self.remote.jurisdictions[remote.jurisdiction as usize] != rec.jurisdiction {
+        if self.metadata
+            && self.remote.jurisdictions[remote.jurisdiction as usize] != rec.jurisdiction
+        {
             r.wrong_jurisdiction.push(rec.clone());
         }
     }
@@ -819,7 +822,11 @@ mod tests {
     #[test]
     fn error_names_are_stable() {
         assert_eq!(
-            PipelineError::NotSuppressing { list: "l".into() }.error_name(),
+            PipelineError::NotSuppressing {
+                list: "l".into(),
+                why: String::new()
+            }
+            .error_name(),
             "NotSuppressing"
         );
         assert_eq!(

@@ -40,7 +40,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             client: s3.clone(),
             bucket: task.run.bucket.clone(),
         };
-        let out = cooldown_stage(api, &store, &task, settings, chrono::Utc::now())
+        let out = cooldown_stage(&**api, &store, &task, settings, chrono::Utc::now())
             .await
             .map_err(|e| diagnostic("cooldown", e))?;
         answer("cooldown", &out)

@@ -29,7 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             client: s3.clone(),
             bucket: task.run.bucket.clone(),
         };
-        let out = reconcile_stage(api, &store, notifier, &task, rounds, chrono::Utc::now)
+        let out = reconcile_stage(&**api, &store, notifier, &task, rounds, chrono::Utc::now)
             .await
             .map_err(|e| diagnostic("reconcile", e))?;
         answer("reconcile", &out)

@@ -42,7 +42,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             client: s3.clone(),
             bucket: task.run.bucket.clone(),
         };
-        let out = upload_stage(api, &store, &task, &settings, chrono::Utc::now)
+        let out = upload_stage(&**api, &store, &task, &settings, chrono::Utc::now)
             .await
             .map_err(|e| diagnostic("upload", e))?;
         println!(

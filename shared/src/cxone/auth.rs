@@ -13,34 +13,68 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::CxoneError;
+use super::{CxoneError, Dialect};
 
-/// OAuth client credentials and where the tenant is.
+/// The Admin API's OAuth password grant: the registered application (client id and secret, sent as HTTP Basic)
+/// and a user's access key (sent as username and password).
+#[derive(Clone)]
+pub struct PasswordGrant {
+    /// Token endpoint, e.g. `https://cxone.niceincontact.com/auth/token`.
+    pub auth_url: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Access key secret.
+    pub access_key_secret: SecretString,
+    /// Versioned API path appended to the API endpoint, e.g. `v33.0`.
+    pub api_version: String,
+}
+
+/// The Admin API version dncflow speaks unless the credentials name another.
+pub const ADMIN_API_VERSION: &str = "v33.0";
+
+/// OAuth credentials, the dialect, and where the tenant is.
 #[derive(Clone)]
 pub struct Credentials {
-    /// Tenant base URL, e.g. `https://acme.my.cxone.com`.
+    /// The API dialect the tenant speaks.
+    pub dialect: Dialect,
+    /// v2: tenant base URL, e.g. `https://acme.my.cxone.com`. Admin: the API endpoint (e.g.
+    /// `https://api-c32.incontact.com`), or empty to discover it from the token's tenant.
     pub base_url: String,
     /// OAuth client id.
     pub client_id: String,
     /// OAuth client secret.
     pub client_secret: SecretString,
+    /// Admin: the password grant (`None` for v2's client-credentials grant).
+    pub password: Option<PasswordGrant>,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
+            .field("dialect", &self.dialect)
             .field("base_url", &self.base_url)
             .field("client_id", &self.client_id)
             .field("client_secret", &"[REDACTED]")
+            .field(
+                "access_key_id",
+                &self.password.as_ref().map(|p| p.access_key_id.as_str()),
+            )
             .finish()
     }
 }
 
-/// The JSON form of credentials, as stored in Secrets Manager or a local file:
-/// `{"baseUrl": "https://acme.my.cxone.com", "clientId": "…", "clientSecret": "…"}`; `tenant` may replace `baseUrl`
-/// (`https://{tenant}.my.cxone.com`), and snake_case names are accepted.
+/// The JSON form of credentials, as stored in Secrets Manager, a local file or `DNCFLOW_CXONE_CREDENTIALS`, one
+/// shape for both dialects:
+/// - v2 (or no `dialect`): `{"baseUrl": "https://acme.my.cxone.com", "clientId": "…", "clientSecret": "…"}`;
+///   `tenant` may replace `baseUrl` (`https://{tenant}.my.cxone.com`);
+/// - admin: `{"dialect": "admin", "authUrl": "https://cxone.niceincontact.com/auth/token", "baseUrl"?: "…",
+///   "clientId", "clientSecret", "accessKeyId", "accessKeySecret", "apiVersion"?: "v33.0"}`.
+///
+/// snake_case names are accepted.
 #[derive(Deserialize)]
 struct CredentialsDoc {
+    #[serde(default)]
+    dialect: Option<Dialect>,
     #[serde(alias = "base_url")]
     #[serde(rename = "baseUrl", default)]
     base_url: Option<String>,
@@ -50,35 +84,101 @@ struct CredentialsDoc {
     client_id: String,
     #[serde(rename = "clientSecret", alias = "client_secret")]
     client_secret: SecretString,
+    #[serde(rename = "authUrl", alias = "auth_url", default)]
+    auth_url: Option<String>,
+    #[serde(rename = "accessKeyId", alias = "access_key_id", default)]
+    access_key_id: Option<String>,
+    #[serde(rename = "accessKeySecret", alias = "access_key_secret", default)]
+    access_key_secret: Option<SecretString>,
+    #[serde(rename = "apiVersion", alias = "api_version", default)]
+    api_version: Option<String>,
 }
 
 impl Credentials {
+    /// v2 credentials (client-credentials grant at `{base_url}/oauth/token`).
+    pub fn v2(base_url: &str, client_id: &str, client_secret: &str) -> Credentials {
+        Credentials {
+            dialect: Dialect::V2,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            client_id: client_id.to_string(),
+            client_secret: SecretString::from(client_secret.to_string()),
+            password: None,
+        }
+    }
+
+    /// Admin API credentials (password grant at `auth_url`); `api_base` empty: discovered from the token's tenant.
+    pub fn admin(
+        auth_url: &str,
+        api_base: &str,
+        client: (&str, &str),
+        access_key: (&str, &str),
+    ) -> Credentials {
+        Credentials {
+            dialect: Dialect::Admin,
+            base_url: api_base.trim_end_matches('/').to_string(),
+            client_id: client.0.to_string(),
+            client_secret: SecretString::from(client.1.to_string()),
+            password: Some(PasswordGrant {
+                auth_url: auth_url.to_string(),
+                access_key_id: access_key.0.to_string(),
+                access_key_secret: SecretString::from(access_key.1.to_string()),
+                api_version: ADMIN_API_VERSION.to_string(),
+            }),
+        }
+    }
+
     /// Parse the JSON form. Errors never quote the document (it holds the secret).
     pub fn from_json(text: &str, origin: &str) -> Result<Credentials, CxoneError> {
-        let doc: CredentialsDoc =
-            serde_json::from_str(text).map_err(|e| CxoneError::Credentials {
-                op: "load credentials",
-                reason: format!(
-                    "{origin}: not a credentials document (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            })?;
-        let base_url = match (doc.base_url, doc.tenant) {
-            (Some(url), _) => url,
-            (None, Some(tenant)) => format!("https://{tenant}.my.cxone.com"),
-            (None, None) => {
-                return Err(CxoneError::Credentials {
-                    op: "load credentials",
-                    reason: format!("{origin}: neither baseUrl nor tenant given"),
+        let bad = |reason: String| CxoneError::Credentials {
+            op: "load credentials",
+            reason: format!("{origin}: {reason}"),
+        };
+        let doc: CredentialsDoc = serde_json::from_str(text).map_err(|e| {
+            bad(format!(
+                "not a credentials document (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        match doc.dialect.unwrap_or(Dialect::V2) {
+            Dialect::V2 => {
+                let base_url = match (doc.base_url, doc.tenant) {
+                    (Some(url), _) => url,
+                    (None, Some(tenant)) => format!("https://{tenant}.my.cxone.com"),
+                    (None, None) => return Err(bad("neither baseUrl nor tenant given".into())),
+                };
+                Ok(Credentials {
+                    dialect: Dialect::V2,
+                    base_url: base_url.trim_end_matches('/').to_string(),
+                    client_id: doc.client_id,
+                    client_secret: doc.client_secret,
+                    password: None,
                 })
             }
-        };
-        Ok(Credentials {
-            base_url: base_url.trim_end_matches('/').to_string(),
-            client_id: doc.client_id,
-            client_secret: doc.client_secret,
-        })
+            Dialect::Admin => {
+                let missing = |field: &str| bad(format!("dialect admin requires {field}"));
+                Ok(Credentials {
+                    dialect: Dialect::Admin,
+                    base_url: doc
+                        .base_url
+                        .unwrap_or_default()
+                        .trim_end_matches('/')
+                        .to_string(),
+                    client_id: doc.client_id,
+                    client_secret: doc.client_secret,
+                    password: Some(PasswordGrant {
+                        auth_url: doc.auth_url.ok_or_else(|| missing("authUrl"))?,
+                        access_key_id: doc.access_key_id.ok_or_else(|| missing("accessKeyId"))?,
+                        access_key_secret: doc
+                            .access_key_secret
+                            .ok_or_else(|| missing("accessKeySecret"))?,
+                        api_version: doc
+                            .api_version
+                            .unwrap_or_else(|| ADMIN_API_VERSION.to_string()),
+                    }),
+                })
+            }
+        }
     }
 }
 
@@ -117,25 +217,27 @@ impl CredentialSource for FileCredentials {
     }
 }
 
-/// Environment variables `DNCFLOW_CXONE_BASE_URL`, `DNCFLOW_CXONE_CLIENT_ID`, `DNCFLOW_CXONE_CLIENT_SECRET`.
+/// `DNCFLOW_CXONE_CREDENTIALS` (the JSON document of [`Credentials::from_json`], either dialect), else the v2
+/// variables `DNCFLOW_CXONE_BASE_URL`, `DNCFLOW_CXONE_CLIENT_ID`, `DNCFLOW_CXONE_CLIENT_SECRET`.
 pub struct EnvCredentials;
 
 #[async_trait]
 impl CredentialSource for EnvCredentials {
     async fn load(&self) -> Result<Credentials, CxoneError> {
+        if let Ok(doc) = std::env::var("DNCFLOW_CXONE_CREDENTIALS") {
+            return Credentials::from_json(&doc, "DNCFLOW_CXONE_CREDENTIALS");
+        }
         let var = |name: &str| {
             std::env::var(name).map_err(|_| CxoneError::Credentials {
                 op: "load credentials",
                 reason: format!("{name} is not set"),
             })
         };
-        Ok(Credentials {
-            base_url: var("DNCFLOW_CXONE_BASE_URL")?
-                .trim_end_matches('/')
-                .to_string(),
-            client_id: var("DNCFLOW_CXONE_CLIENT_ID")?,
-            client_secret: SecretString::from(var("DNCFLOW_CXONE_CLIENT_SECRET")?),
-        })
+        Ok(Credentials::v2(
+            &var("DNCFLOW_CXONE_BASE_URL")?,
+            &var("DNCFLOW_CXONE_CLIENT_ID")?,
+            &var("DNCFLOW_CXONE_CLIENT_SECRET")?,
+        ))
     }
 }
 
@@ -220,6 +322,9 @@ pub struct TokenManager {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: SecretString,
+    /// Admin API: an OpenID id token whose claims name the tenant (for API discovery).
+    #[serde(default)]
+    id_token: Option<SecretString>,
     #[serde(default = "default_ttl")]
     expires_in: u64,
 }
@@ -308,6 +413,72 @@ impl TokenManager {
         Ok(c)
     }
 
+    /// The Admin API's versioned base URL: the configured API endpoint, else the one the tenant's discovery document
+    /// names (`{auth origin}/.well-known/cxone-configuration?tenantId=` → `api_endpoint`), the tenant read from the
+    /// token's claims.
+    async fn admin_base(
+        &self,
+        creds: &Credentials,
+        grant: &PasswordGrant,
+        body: &TokenResponse,
+    ) -> Result<String, CxoneError> {
+        const OP: &str = "discover the API endpoint";
+        let versioned = |endpoint: &str| {
+            let endpoint = endpoint.trim_end_matches('/');
+            if endpoint.contains("/inContactAPI/") {
+                endpoint.to_string()
+            } else {
+                format!("{endpoint}/inContactAPI/services/{}", grant.api_version)
+            }
+        };
+        if !creds.base_url.is_empty() {
+            return Ok(versioned(&creds.base_url));
+        }
+        let tenant = body
+            .id_token
+            .as_ref()
+            .and_then(|t| jwt_claim(t.expose_secret(), "tenantId"))
+            .or_else(|| jwt_claim(body.access_token.expose_secret(), "tenantId"))
+            .ok_or_else(|| CxoneError::Protocol {
+                op: OP,
+                message: "no baseUrl configured and the token names no tenantId".into(),
+            })?;
+        let origin = origin_of(&grant.auth_url).ok_or_else(|| CxoneError::Credentials {
+            op: OP,
+            reason: "authUrl is not an http(s) URL".into(),
+        })?;
+        #[derive(Deserialize)]
+        struct Discovery {
+            api_endpoint: String,
+        }
+        let response = self
+            .http
+            .get(format!("{origin}/.well-known/cxone-configuration"))
+            .query(&[("tenantId", tenant.as_str())])
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| CxoneError::Transport {
+                op: OP,
+                message: redact_reqwest(&e),
+            })?;
+        if !response.status().is_success() {
+            return Err(CxoneError::Api {
+                op: OP,
+                status: response.status().as_u16(),
+                code: String::new(),
+                message: "discovery document unavailable".into(),
+            });
+        }
+        let doc: Discovery = response.json().await.map_err(|_| CxoneError::Protocol {
+            op: OP,
+            message: "discovery document without api_endpoint".into(),
+        })?;
+        tracing::info!(op = OP, api_endpoint = %doc.api_endpoint, "API endpoint discovered");
+        Ok(versioned(&doc.api_endpoint))
+    }
+
     async fn fetch(&self) -> Result<(Token, String), CxoneError> {
         const OP: &str = "request token";
         let mut reloaded = false;
@@ -316,19 +487,30 @@ impl TokenManager {
             let creds = self.credentials(false).await?;
             attempts += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let form = [
-                ("grant_type", "client_credentials"),
-                ("client_id", creds.client_id.as_str()),
-                ("client_secret", creds.client_secret.expose_secret()),
-                ("scope", self.scopes.as_str()),
-            ];
-            let sent = self
-                .http
-                .post(format!("{}/oauth/token", creds.base_url))
-                .form(&form)
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await;
+            let request = match &creds.password {
+                // v2: client credentials in the form.
+                None => self
+                    .http
+                    .post(format!("{}/oauth/token", creds.base_url))
+                    .form(&[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", creds.client_id.as_str()),
+                        ("client_secret", creds.client_secret.expose_secret()),
+                        ("scope", self.scopes.as_str()),
+                    ]),
+                // Admin: the application authenticates with HTTP Basic, the user's access key is the password grant.
+                Some(grant) => self
+                    .http
+                    .post(&grant.auth_url)
+                    .basic_auth(&creds.client_id, Some(creds.client_secret.expose_secret()))
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .form(&[
+                        ("grant_type", "password"),
+                        ("username", grant.access_key_id.as_str()),
+                        ("password", grant.access_key_secret.expose_secret()),
+                    ]),
+            };
+            let sent = request.timeout(Duration::from_secs(30)).send().await;
             let response = match sent {
                 Ok(r) => r,
                 Err(e) if attempts < 5 => {
@@ -352,6 +534,10 @@ impl TokenManager {
                         message: "token response is not the expected JSON".into(),
                     })?;
                 let ttl = Duration::from_secs(body.expires_in.max(1));
+                let base_url = match &creds.password {
+                    None => creds.base_url.clone(),
+                    Some(grant) => self.admin_base(&creds, grant, &body).await?,
+                };
                 let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
                 let token = Token {
                     value: body.access_token,
@@ -360,7 +546,7 @@ impl TokenManager {
                 *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
                     token: token.clone(),
                     refresh_at: Instant::now() + ttl.mul_f64(0.8),
-                    base_url: creds.base_url.clone(),
+                    base_url: base_url.clone(),
                 });
                 tracing::debug!(
                     op = OP,
@@ -368,7 +554,7 @@ impl TokenManager {
                     ttl_secs = ttl.as_secs(),
                     "token fetched"
                 );
-                return Ok((token, creds.base_url));
+                return Ok((token, base_url));
             }
             let retry_after = retry_after(response.headers(), MAX_RETRY_AFTER);
             let err: OAuthError = response.json().await.unwrap_or_default();
@@ -406,6 +592,30 @@ impl TokenManager {
             }
         }
     }
+}
+
+/// A string claim of a JWT's payload (not verified: it only says where to look; the API verifies the token).
+fn jwt_claim(token: &str, claim: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    match v.get(claim)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
 }
 
 /// The longest `Retry-After` honoured by default: a server's hint beyond it (an hour, `1e300`) is taken as this.
@@ -477,6 +687,66 @@ mod tests {
             Credentials::from_json(r#"{"clientId":"id-1","clientSecret":"s3cr3t-value",}"#, "t")
                 .unwrap_err();
         assert!(!err.to_string().contains("s3cr3t-value"), "{err}");
+    }
+
+    #[test]
+    fn admin_credentials_parse_and_name_what_is_missing() {
+        let c = Credentials::from_json(
+            r#"{"dialect":"admin","authUrl":"https://cxone.niceincontact.com/auth/token","clientId":"app",
+                "clientSecret":"s3cr3t-app","accessKeyId":"AK","accessKeySecret":"s3cr3t-key"}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.dialect, Dialect::Admin);
+        assert_eq!(c.base_url, "");
+        let g = c.password.as_ref().unwrap();
+        assert_eq!(
+            (g.access_key_id.as_str(), g.api_version.as_str()),
+            ("AK", ADMIN_API_VERSION)
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        let err = Credentials::from_json(
+            r#"{"dialect":"admin","authUrl":"https://a/auth/token","clientId":"app","clientSecret":"s3cr3t-app",
+                "accessKeySecret":"s3cr3t-key"}"#,
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("accessKeyId") && !err.contains("s3cr3t"),
+            "{err}"
+        );
+        let v2 = Credentials::from_json(
+            r#"{"dialect":"v2","baseUrl":"https://x/","clientId":"i","clientSecret":"s"}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            (v2.dialect, v2.base_url.as_str()),
+            (Dialect::V2, "https://x")
+        );
+    }
+
+    #[test]
+    fn jwt_claims_and_origins() {
+        use base64::Engine;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"tenantId":"11EA-TENANT","exp":1}"#);
+        assert_eq!(
+            jwt_claim(&format!("h.{payload}.sig"), "tenantId").as_deref(),
+            Some("11EA-TENANT")
+        );
+        assert_eq!(jwt_claim("opaque-token", "tenantId"), None);
+        assert_eq!(
+            origin_of("https://cxone.niceincontact.com/auth/token").as_deref(),
+            Some("https://cxone.niceincontact.com")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:9/auth/token").as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(origin_of("ftp://x/y"), None);
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! a token-bucket rate limiter that a 429 pauses as a whole ([`limiter::RateLimiter`]), retries with full-jitter
 //! backoff bounded by attempts and a deadline, and a circuit breaker ([`breaker::CircuitBreaker`]).
 
+pub mod admin;
 pub mod auth;
 pub mod breaker;
 pub mod limiter;
+pub mod policy;
 pub mod v2;
 
 use async_trait::async_trait;
@@ -358,46 +360,192 @@ impl CxoneError {
     }
 }
 
-/// What the pipeline needs from CXone, whatever the dialect.
+/// How a dialect writes numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NumberFormat {
+    /// `+` and up to 15 digits, any country.
+    E164,
+    /// Ten digits, North American Numbering Plan only: any other number cannot be held (a dead letter).
+    Nanp10,
+}
+
+/// What a dialect can do: data the pipeline reads instead of asking which dialect it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capabilities {
+    /// A batch check endpoint answers whether numbers are suppressed (else `check` answers from what dncflow has
+    /// verified, and the canary probes numbers one by one).
+    pub batch_check: bool,
+    /// Writes carry idempotency keys (else a re-run skips what the list is known to hold, and a lost answer is
+    /// settled by reading the list back).
+    pub idempotency_keys: bool,
+    /// Entries keep jurisdiction and source (else only the number and its expiration: reconcile compares those).
+    pub entry_metadata: bool,
+    /// Most entries one write request carries (a 413 halves it further).
+    pub max_batch: usize,
+    /// How numbers are written.
+    pub numbers: NumberFormat,
+}
+
+/// Whether writing to a list suppresses outbound calls, and why (or why not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    /// Outbound calls to the list's numbers are blocked.
+    pub suppressing: bool,
+    /// What binds the list: rule names (v2) or scrubbed outbound skills (admin); or what is missing.
+    pub detail: String,
+}
+
+/// What a CXone environment holds, against its record cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holdings {
+    /// Records on DNC lists or groups.
+    pub dnc_records: u64,
+    /// Records on calling lists, where readable.
+    pub calling_list_records: u64,
+    /// What could not be counted (e.g. calling lists without the permission to read them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uncounted: Vec<String>,
+}
+
+impl Holdings {
+    /// Records counted.
+    pub fn total(&self) -> u64 {
+        self.dnc_records + self.calling_list_records
+    }
+}
+
+fn unsupported(op: &'static str, dialect: Dialect) -> CxoneError {
+    CxoneError::InvalidInput {
+        op,
+        message: format!("not offered by the {dialect:?} dialect"),
+    }
+}
+
+/// What the pipeline needs from CXone, whatever the dialect. The dialect-specific calls (rules, the batch check)
+/// answer `InvalidInput` where the dialect has none; the pipeline asks [`DncApi::capabilities`] first.
 #[async_trait]
 pub trait DncApi: Send + Sync {
     /// The dialect spoken.
     fn dialect(&self) -> Dialect;
-    /// Every list.
+    /// What the dialect can do.
+    fn capabilities(&self) -> Capabilities;
+    /// Every list (v2) or group (admin).
     async fn lists(&self) -> Result<Vec<DncList>, CxoneError>;
     /// One list by id, `None` if it does not exist.
     async fn get_list(&self, id: &str) -> Result<Option<DncList>, CxoneError>;
     /// Create a list.
     async fn create_list(&self, list: &NewList) -> Result<DncList, CxoneError>;
-    /// Every rule.
-    async fn rules(&self) -> Result<Vec<DncRule>, CxoneError>;
-    /// Create a rule.
-    async fn create_rule(&self, rule: &DncRule) -> Result<DncRule, CxoneError>;
-    /// Replace a rule.
-    async fn update_rule(&self, id: &str, rule: &DncRule) -> Result<DncRule, CxoneError>;
-    /// Write at most [`MAX_ENTRIES_PER_REQUEST`] entries (a larger batch is split); one outcome per input, in order.
+    /// Whether writing to `list` suppresses outbound calls: v2, an active BLOCK rule of scope OUTBOUND or BOTH names
+    /// it; admin, the group is active and at least one active outbound skill scrubs it.
+    async fn suppression(&self, list: &DncList) -> Result<Suppression, CxoneError>;
+    /// Make `list` suppress outbound calls (for first-time setups and the embedded simulator): v2, one consolidated
+    /// BLOCK rule of scope BOTH; admin, the group scrubbed by `skills` (names or ids; none: every active outbound
+    /// skill). Returns what was done.
+    async fn bind_outbound(
+        &self,
+        list: &DncList,
+        skills: &[String],
+    ) -> Result<Vec<String>, CxoneError>;
+    /// Write entries (split into requests of at most [`Capabilities::max_batch`]); one outcome per input, in order.
     async fn upload_batch(
         &self,
         list_id: &str,
         entries: &[EntryInput],
     ) -> Result<Vec<EntryOutcome>, CxoneError>;
-    /// One page of a list's entries, in creation order.
+    /// One page of a list's entries, in a stable order.
     async fn list_entries(
         &self,
         list_id: &str,
         offset: u64,
         limit: u32,
     ) -> Result<EntryPage, CxoneError>;
-    /// Check at most [`MAX_CONTACTS_PER_REQUEST`] numbers; one result per query, in order.
+    /// For each number, whether CXone answers it suppressed by `list_id` now (the canary).
+    async fn probe(&self, list_id: &str, numbers: &[String]) -> Result<Vec<bool>, CxoneError>;
+    /// What the environment holds, for the record cap.
+    async fn holdings(&self) -> Result<Holdings, CxoneError> {
+        let mut h = Holdings::default();
+        for list in self.lists().await? {
+            h.dnc_records += self.list_entries(&list.id, 0, 1).await?.total;
+        }
+        h.uncounted
+            .push("calling lists (not readable through this dialect)".into());
+        Ok(h)
+    }
+
+    /// Every rule (v2 only).
+    async fn rules(&self) -> Result<Vec<DncRule>, CxoneError> {
+        Err(unsupported("list DNC rules", self.dialect()))
+    }
+    /// Create a rule (v2 only).
+    async fn create_rule(&self, _rule: &DncRule) -> Result<DncRule, CxoneError> {
+        Err(unsupported("create DNC rule", self.dialect()))
+    }
+    /// Replace a rule (v2 only).
+    async fn update_rule(&self, _id: &str, _rule: &DncRule) -> Result<DncRule, CxoneError> {
+        Err(unsupported("update DNC rule", self.dialect()))
+    }
+    /// Check at most [`MAX_CONTACTS_PER_REQUEST`] numbers; one result per query, in order (dialects with
+    /// [`Capabilities::batch_check`] only).
     async fn check_contacts(
         &self,
-        contacts: &[ContactQuery],
-    ) -> Result<Vec<ContactResult>, CxoneError>;
+        _contacts: &[ContactQuery],
+    ) -> Result<Vec<ContactResult>, CxoneError> {
+        Err(unsupported("check contacts", self.dialect()))
+    }
 
     /// Find a list by name.
     async fn find_list(&self, name: &str) -> Result<Option<DncList>, CxoneError> {
         Ok(self.lists().await?.into_iter().find(|l| l.name == name))
     }
+}
+
+/// A source that hands out credentials already read once, then reads them again from `inner` (a rotation).
+struct Preloaded {
+    first: std::sync::Mutex<Option<auth::Credentials>>,
+    inner: Box<dyn auth::CredentialSource>,
+}
+
+#[async_trait]
+impl auth::CredentialSource for Preloaded {
+    async fn load(&self) -> Result<auth::Credentials, CxoneError> {
+        let first = self.first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match first {
+            Some(c) => Ok(c),
+            None => self.inner.load().await,
+        }
+    }
+}
+
+/// The client for the dialect the credentials name (`"dialect"` in the document; v2 when absent). The credentials
+/// are read once here to learn it, and that reading is the client's first.
+pub async fn connect(
+    source: Box<dyn auth::CredentialSource>,
+    config: policy::ClientConfig,
+) -> Result<Box<dyn DncApi>, CxoneError> {
+    let creds = source.load().await?;
+    let dialect = creds.dialect;
+    let source = Box::new(Preloaded {
+        first: std::sync::Mutex::new(Some(creds)),
+        inner: source,
+    });
+    Ok(match dialect {
+        Dialect::V2 => Box::new(v2::V2Client::new(source, config)?),
+        Dialect::Admin => Box::new(admin::AdminClient::new(source, config)?),
+    })
+}
+
+/// An id as one path segment: every byte but RFC 3986's unreserved ones percent-encoded.
+pub(crate) fn path_segment(s: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 /// Deterministic idempotency key of an entry: a hash of the list id, the E.164 number and the run's logical source
@@ -415,6 +563,14 @@ pub fn idempotency_key(list_id: &str, e164: &str, source_version: &str) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_is_one_path_segment() {
+        assert_eq!(
+            path_segment("a b/c?d#e-_.~é"),
+            "a%20b%2Fc%3Fd%23e-_.~%C3%A9"
+        );
+    }
 
     #[test]
     fn idempotency_keys_are_deterministic_and_distinct() {

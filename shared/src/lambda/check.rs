@@ -25,7 +25,7 @@ use tokio::sync::RwLock;
 
 use super::{audit_key_from_env, bucket_from_env, cxone_from_env_within, env_or, env_secs, now_ms};
 use crate::check::{emf_line, registry_age_emf, AuditKey, CheckRequest};
-use crate::cxone::v2::V2Client;
+use crate::cxone::DncApi;
 use crate::stages::{
     check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge,
     StageError, Webhook,
@@ -70,7 +70,9 @@ struct Known {
 /// One container of the check function: its clients, settings and what it knows locally.
 pub struct CheckFunction {
     store: S3Store,
-    api: V2Client,
+    /// The CXone client, built at the first check that needs it (its secret read then, and again after a failure):
+    /// a tenant unreachable at cold start leaves the numbers CXone would answer `error`, never `allowed`.
+    api: tokio::sync::OnceCell<Box<dyn DncApi>>,
     lists: Vec<String>,
     registries: Vec<String>,
     refresh: Duration,
@@ -89,14 +91,9 @@ impl CheckFunction {
             client: crate::store::s3_client(None).await,
             bucket: bucket_from_env()?,
         };
-        // CXone gets at most a third of the function's 60 s: a slow CXone yields `error` verdicts and an audit
-        // record, never a timed-out invocation.
-        let api =
-            cxone_from_env_within(env_or("DNCFLOW_TENANT_RATE", 50.0), Duration::from_secs(20))
-                .await?;
         Ok(CheckFunction {
             store,
-            api,
+            api: tokio::sync::OnceCell::new(),
             lists: names_from_env("DNCFLOW_CHECK_LISTS"),
             registries: names_from_env("DNCFLOW_CHECK_REGISTRIES"),
             refresh: env_secs("DNCFLOW_CHECK_REFRESH_SECS", 300.0),
@@ -151,6 +148,10 @@ impl CheckFunction {
         ) {
             (Ok(mut knowledge), Ok(r)) => {
                 knowledge.registries = r;
+                knowledge.verified_max_age = Some(env_secs(
+                    "DNCFLOW_CHECK_MAX_VERIFIED_AGE_SECS",
+                    crate::stages::VERIFIED_MAX_AGE.as_secs_f64(),
+                ));
                 Ok(knowledge)
             }
             (Err(e), _) => Err(e.to_string()),
@@ -192,11 +193,32 @@ impl CheckFunction {
                 json!({"error": "check not completed, do not dial: the audit key could not be read", "safeToDial": false}),
             );
         };
+        // CXone gets at most a third of the function's 60 s: a slow CXone yields `error` verdicts and an audit
+        // record, never a timed-out invocation.
+        let api = self
+            .api
+            .get_or_try_init(|| {
+                cxone_from_env_within(env_or("DNCFLOW_TENANT_RATE", 50.0), Duration::from_secs(20))
+            })
+            .await;
         let guard = self.known.read().await;
         let empty = LocalKnowledge::default();
-        let knowledge = guard.as_ref().map_or(&empty, |k| &k.knowledge);
+        let mut knowledge = guard.as_ref().map_or(&empty, |k| &k.knowledge);
+        let unavailable;
+        if let Err(e) = &api {
+            tracing::error!(error = %e, "CXone client unavailable: what it would answer is error");
+            unavailable = LocalKnowledge {
+                incomplete: Some(format!("CXone client unavailable: {e}")),
+                snapshot: knowledge.snapshot.clone(),
+                propagating: knowledge.propagating.clone(),
+                dead_letters: knowledge.dead_letters.clone(),
+                registries: knowledge.registries.clone(),
+                ..LocalKnowledge::default()
+            };
+            knowledge = &unavailable;
+        }
         let outcome = check_stage(
-            &self.api,
+            api.as_ref().ok().map(|a| &***a),
             &self.store,
             knowledge,
             &request,

@@ -15,8 +15,8 @@ use std::time::Duration;
 use lambda_runtime::Diagnostic;
 
 use crate::cxone::auth::{CredentialSource, Credentials, SecretsManagerCredentials};
-use crate::cxone::v2::{ClientConfig, V2Client};
-use crate::cxone::CxoneError;
+use crate::cxone::v2::ClientConfig;
+use crate::cxone::{CxoneError, DncApi};
 use crate::stages::StageError;
 
 /// The log filter: `RUST_LOG` when set, else the level Lambda's logging configuration passes
@@ -144,9 +144,9 @@ impl CredentialSource for SecretWithUrl {
     }
 }
 
-/// The CXone client of this container (built once: its token and rate limiter live across invocations). The
-/// secret is read lazily, at the first request, and again when CXone answers `invalid_client` (rotation).
-pub async fn cxone_from_env(rate_per_sec: f64) -> Result<V2Client, StageError> {
+/// The CXone client of this container (built once: its token and rate limiter live across invocations), for the
+/// dialect the secret names. The secret is read here, and again when CXone answers `invalid_client` (rotation).
+pub async fn cxone_from_env(rate_per_sec: f64) -> Result<Box<dyn DncApi>, StageError> {
     cxone_from_env_within(rate_per_sec, ClientConfig::default().deadline).await
 }
 
@@ -156,7 +156,7 @@ pub async fn cxone_from_env(rate_per_sec: f64) -> Result<V2Client, StageError> {
 pub async fn cxone_from_env_within(
     rate_per_sec: f64,
     deadline: Duration,
-) -> Result<V2Client, StageError> {
+) -> Result<Box<dyn DncApi>, StageError> {
     let secret_id = std::env::var("DNCFLOW_SECRET_ID")
         .map_err(|_| StageError::Fatal("DNCFLOW_SECRET_ID is not set".into()))?;
     let source = SecretWithUrl {
@@ -173,7 +173,9 @@ pub async fn cxone_from_env_within(
         request_timeout: defaults.request_timeout.min(deadline),
         ..defaults
     };
-    V2Client::new(Box::new(source), config).map_err(|e| StageError::Fatal(e.to_string()))
+    crate::cxone::connect(Box::new(source), config)
+        .await
+        .map_err(|e| StageError::from(crate::pipeline::PipelineError::from(e)))
 }
 
 /// The audit key from the Secrets Manager secret `DNCFLOW_AUDIT_KEY_SECRET_ID` (its string value is the key, its

@@ -24,7 +24,7 @@ pub use lease::{
 };
 pub use protect::{
     check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge,
-    UploadingMarker, Webhook,
+    UploadingMarker, Webhook, VERIFIED_MAX_AGE,
 };
 pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};
 pub use status::{

@@ -55,9 +55,50 @@ pub struct LocalKnowledge {
     /// The live versions of the registries consulted (shared between reloads: a registry is read again only when
     /// its `current.json` names another version).
     pub registries: Vec<std::sync::Arc<LoadedRegistry>>,
+    /// Per list (in the order asked), when its last successful run verified it (reconcile's read-back).
+    pub verified: Vec<(String, Option<DateTime<Utc>>)>,
+    /// How old a list's verification may be when the dialect has no batch check and `check` answers from it alone
+    /// (`None`: [`VERIFIED_MAX_AGE`]).
+    pub verified_max_age: Option<Duration>,
 }
 
+/// How old the last verified read-back of a list may be for `check` to answer `allowed` from it without asking
+/// CXone (dialects without a batch check): a day and two hours, so the daily 04:30 run keeps it fresh with slack.
+pub const VERIFIED_MAX_AGE: Duration = Duration::from_secs(26 * 3600);
+
 impl LocalKnowledge {
+    /// Why what is known cannot clear a number on its own (no batch check to ask): a list never verified, or
+    /// verified longer ago than the allowed age, or a run still propagating on it; `None` when complete and fresh.
+    pub fn unverified(&self, now: DateTime<Utc>) -> Option<String> {
+        let max_age = self.verified_max_age.unwrap_or(VERIFIED_MAX_AGE);
+        let mut gaps = Vec::new();
+        for (list, at) in &self.verified {
+            match at {
+                None => gaps.push(format!("list {list} has no verified run")),
+                Some(at) if (now - *at).to_std().unwrap_or(Duration::ZERO) > max_age => {
+                    gaps.push(format!(
+                        "list {list} last verified at {}, more than {} h ago",
+                        at.to_rfc3339(),
+                        max_age.as_secs() / 3600
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        (!gaps.is_empty()).then(|| gaps.join("; "))
+    }
+
+    /// The local answers for a check through `api`: without a batch check (the Admin API), what dncflow verified is
+    /// the whole answer, so a list unverified or verified too long ago leaves the knowledge incomplete (nothing
+    /// `allowed`).
+    pub fn answers_for(&self, api: Option<&dyn DncApi>, now: DateTime<Utc>) -> LocalAnswers<'_> {
+        let mut answers = self.answers();
+        if answers.incomplete.is_none() && api.is_some_and(|a| !a.capabilities().batch_check) {
+            answers.gap = self.unverified(now);
+        }
+        answers
+    }
+
     /// The local answers for [`crate::check::check_with`].
     pub fn answers(&self) -> LocalAnswers<'_> {
         LocalAnswers {
@@ -65,6 +106,7 @@ impl LocalKnowledge {
             propagating: &self.propagating,
             dead_letters: Some(&self.dead_letters),
             incomplete: self.incomplete.as_deref(),
+            gap: None,
             hours: None,
             registries: &self.registries,
         }
@@ -163,6 +205,12 @@ pub async fn load_local_knowledge(
             .as_ref()
             .and_then(|s| s.last_success.as_ref())
             .map(|s| s.run_id.clone());
+        let verified_at = status
+            .as_ref()
+            .and_then(|s| s.last_success.as_ref())
+            .and_then(|s| DateTime::parse_from_rfc3339(&s.at).ok())
+            .map(|d| d.with_timezone(&Utc));
+        knowledge.verified.push((list.clone(), verified_at));
         if let Some(run) = &last_good {
             let keys = RunKeys::new(run);
             if let Some(text) = store.get_bytes(&keys.snapshot()).await? {
@@ -234,12 +282,13 @@ async fn export(http: &reqwest::Client, hook: &Webhook, record: &AuditRecord) ->
     false
 }
 
-/// Check `request` (snapshot and propagating numbers answered locally, the rest by CXone, fail-safe), then append
+/// Check `request` (snapshot and propagating numbers answered locally, the rest by CXone, fail-safe; without `api`,
+/// or through a dialect without a batch check, the rest from what dncflow verified), then append
 /// the audit record to `audit/<date>/<time>-<id>.json` and export it to the webhook when one is set. The audit
 /// write failing is an error: an unaudited check must not look complete.
 #[allow(clippy::too_many_arguments)]
 pub async fn check_stage(
-    api: &dyn DncApi,
+    api: Option<&dyn DncApi>,
     store: &dyn ObjectStore,
     knowledge: &LocalKnowledge,
     request: &CheckRequest,
@@ -249,7 +298,7 @@ pub async fn check_stage(
     audit_key: &AuditKey,
     now: DateTime<Utc>,
 ) -> Result<(CheckResponse, String), StageError> {
-    let response = check_with(Some(api), request, knowledge.answers(), concurrency).await;
+    let response = check_with(api, request, knowledge.answers_for(api, now), concurrency).await;
     let record = audit_record(&response, &now.to_rfc3339(), audit_key);
     let key = super::keys::audit_key(now, request_id);
     let body = serde_json::to_vec(&record)

@@ -147,7 +147,8 @@ pub async fn reconcile_stage(
     // comparison: only what is wrong is kept, so memory follows the list's size, not the ledger's.
     let remote = fetch_remote_index(api, &list.id).await?;
     let canary = verify_canary(api, store, task, &list.id, &remote).await?;
-    let mut reconciler = Reconciler::new(&remote, list.default_expiration_date.as_deref(), now());
+    let mut reconciler = Reconciler::new(&remote, list.default_expiration_date.as_deref(), now())
+        .compare_metadata(api.capabilities().entry_metadata);
     let mut upload = UploadCounts::default();
     let mut dead: Vec<u8> = Vec::new();
     upload.reuploaded = for_each_run_ledger_record(store, &manifest, task.round, |rec| {

@@ -29,6 +29,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+pub mod admin;
+
 /// Which endpoint a fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "kebab-case")]
@@ -148,6 +150,27 @@ pub struct SimConfig {
     pub max_entries_per_request: usize,
     /// Fault rules.
     pub faults: Vec<FaultRule>,
+    /// The API served: the contract's `v2`, or the Admin API's DNC groups ([`admin`]).
+    pub dialect: SimDialect,
+    /// Admin: access keys accepted by the password grant, `(access key id, access key secret)`.
+    pub access_keys: Vec<(String, String)>,
+    /// Admin: the tenant id the tokens name (API discovery looks it up).
+    pub tenant_id: String,
+    /// Admin: records held by calling lists (they count against the environment's cap).
+    pub calling_list_records: u64,
+    /// Admin: records an environment holds at most, calling lists and DNC groups together.
+    pub capacity: u64,
+}
+
+/// Which API the simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimDialect {
+    /// The contract's `v2` (lists, rules, entries, batch check).
+    #[default]
+    V2,
+    /// The CXone Admin API's DNC groups.
+    Admin,
 }
 
 impl Default for SimConfig {
@@ -163,6 +186,11 @@ impl Default for SimConfig {
             clock_scale: 1.0,
             max_entries_per_request: 100,
             faults: Vec::new(),
+            dialect: SimDialect::V2,
+            access_keys: vec![("dncflow-access-key".into(), "local-access-secret".into())],
+            tenant_id: "11EB0000-SIM0-TENANT".into(),
+            calling_list_records: 0,
+            capacity: 1_000_000,
         }
     }
 }
@@ -290,6 +318,10 @@ struct Store {
     log: Vec<LoggedRequest>,
     fault_seen: Vec<(u64, u64)>,
     next_id: u64,
+    /// Admin: the tenant's skills.
+    skills: Vec<admin::Skill>,
+    /// Admin: group id → ids of the skills that scrub it.
+    scrubbed: HashMap<String, Vec<u64>>,
 }
 
 impl Store {
@@ -314,6 +346,8 @@ impl Store {
             log: Vec::new(),
             fault_seen,
             next_id: 1,
+            skills: admin::seed_skills(),
+            scrubbed: HashMap::new(),
             config,
         }
     }
@@ -439,8 +473,23 @@ impl Sim {
         state_json(&self.lock())
     }
 
-    /// The router serving the CXone paths and `/_sim/`.
+    /// The router serving the CXone paths of the configured dialect and `/_sim/`.
     pub fn router(&self) -> Router {
+        let api = match self.lock().config.dialect {
+            SimDialect::V2 => self.v2_routes(),
+            SimDialect::Admin => admin::routes(),
+        };
+        api.route("/_sim/state", get(sim_state))
+            .route("/_sim/requests", get(sim_requests))
+            .route("/_sim/reset", post(sim_reset))
+            .route("/_sim/faults", post(sim_faults))
+            .route("/_sim/advance", post(sim_advance))
+            .route("/_sim/expire-tokens", post(sim_expire_tokens))
+            .layer(middleware::from_fn_with_state(self.clone(), log_requests))
+            .with_state(self.clone())
+    }
+
+    fn v2_routes(&self) -> Router<Sim> {
         Router::new()
             .route("/oauth/token", post(token))
             .route("/api/v2/dnc/lists", get(lists_get).post(lists_post))
@@ -449,14 +498,6 @@ impl Sim {
             .route("/api/v2/dnc/rules/{id}", axum::routing::put(rules_put))
             .route("/api/v2/dnc/entries", get(entries_get).post(entries_post))
             .route("/api/v2/dnc/contacts/batch", post(contacts_batch))
-            .route("/_sim/state", get(sim_state))
-            .route("/_sim/requests", get(sim_requests))
-            .route("/_sim/reset", post(sim_reset))
-            .route("/_sim/faults", post(sim_faults))
-            .route("/_sim/advance", post(sim_advance))
-            .route("/_sim/expire-tokens", post(sim_expire_tokens))
-            .layer(middleware::from_fn_with_state(self.clone(), log_requests))
-            .with_state(self.clone())
     }
 }
 
@@ -502,6 +543,9 @@ pub async fn spawn(config: SimConfig, port: u16) -> std::io::Result<RunningSim> 
 }
 
 fn endpoint_of(method: &Method, path: &str) -> Option<Endpoint> {
+    if let Some(ep) = admin::endpoint_of(method, path) {
+        return Some(ep);
+    }
     Some(match path {
         "/oauth/token" => Endpoint::Token,
         p if p.starts_with("/api/v2/dnc/lists") => Endpoint::Lists,
@@ -545,6 +589,7 @@ async fn log_requests(State(sim): State<Sim>, req: Request, next: Next) -> Respo
     let items = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
         v.get("data")
             .or_else(|| v.get("contacts"))
+            .or_else(|| v.get("dncGroupRecords"))
             .and_then(Value::as_array)
             .map(Vec::len)
     });
@@ -630,6 +675,7 @@ async fn guarded(sim: &Sim, ep: Endpoint, mut req: Request, next: Next) -> Respo
                 "missing, unknown or expired token",
             );
         }
+        let hint = s.config.dialect == SimDialect::V2;
         let bucket = if ep == Endpoint::Contacts {
             &mut s.check_bucket
         } else {
@@ -641,10 +687,13 @@ async fn guarded(sim: &Sim, ep: Endpoint, mut req: Request, next: Next) -> Respo
                 "rate_limited",
                 "tenant rate limit exceeded",
             );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(wait.ceil().max(1.0) as u64),
-            );
+            // The Admin API answers 429 without a reliable Retry-After: its clients back off on their own.
+            if hint {
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(wait.ceil().max(1.0) as u64),
+                );
+            }
             return r;
         }
     }
@@ -745,6 +794,11 @@ async fn token(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Respo
         return error(StatusCode::BAD_REQUEST, "invalid_scope", "unknown scope");
     }
     let client = id.unwrap_or_default();
+    issue_token(&mut s, client, json!({"scope": scope}))
+}
+
+/// Issue a token to `client` within its token-request rate, its answer `extra` fields added.
+fn issue_token(s: &mut Store, client: String, extra: Value) -> Response {
     let limit = s.config.token_requests_per_minute as usize;
     let times = s.token_times.entry(client.clone()).or_default();
     let now = Instant::now();
@@ -765,17 +819,25 @@ async fn token(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Respo
         return r;
     }
     times.push_back(now);
-    let token = format!(
-        "tok{:016x}{:016x}",
+    let nonce = format!(
+        "{:016x}{:016x}",
         (s.random() * 1e18) as u64,
         s.tokens_issued
     );
     let ttl = s.config.token_ttl_secs;
+    // Admin tokens are JWTs naming the tenant (discovery reads the claim); v2 tokens are opaque.
+    let token = match s.config.dialect {
+        SimDialect::V2 => format!("tok{nonce}"),
+        SimDialect::Admin => admin::jwt(&s.config.tenant_id, &nonce),
+    };
     let expires = s.now() + chrono::Duration::seconds(ttl as i64);
     s.tokens.insert(token.clone(), (client, expires));
     s.tokens_issued += 1;
-    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope}))
-        .into_response()
+    let mut body = json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    Json(body).into_response()
 }
 
 fn serde_urlencoded_parse(body: &[u8]) -> Option<TokenForm> {
@@ -1251,6 +1313,8 @@ fn state_json(s: &Store) -> Value {
         "entries": s.entries.len(),
         "duplicates": duplicates,
         "tokensIssued": s.tokens_issued,
+        "dialect": s.config.dialect,
+        "scrubbed": s.scrubbed,
         "requests": s.log.len(),
         "now": s.now().to_rfc3339(),
     })

@@ -12,7 +12,8 @@ use dncflow::cxone::auth::{
     CredentialSource, Credentials, EnvCredentials, FileCredentials, SecretsManagerCredentials,
     StaticCredentials,
 };
-use dncflow::cxone::v2::{ClientConfig, V2Client};
+use dncflow::cxone::v2::ClientConfig;
+use dncflow::cxone::DncApi;
 use dncflow::input::ReadOptions;
 use dncflow::normalize::{normalize_to_dir, NormalizeOptions, Progress, RunOutput};
 use dncflow::orchestrate::{ensure_list, run_local, RunSettings, ScaledClock};
@@ -133,7 +134,8 @@ enum Command {
         /// CXone base URL of a real tenant (with --credentials or --secret-id).
         #[arg(long)]
         endpoint: Option<String>,
-        /// Credentials JSON file: {"baseUrl"|"tenant", "clientId", "clientSecret"}.
+        /// Credentials JSON file: {"baseUrl"|"tenant", "clientId", "clientSecret"} (v2), or {"dialect": "admin",
+        /// "authUrl", "baseUrl"?, "clientId", "clientSecret", "accessKeyId", "accessKeySecret"}.
         #[arg(long)]
         credentials: Option<PathBuf>,
         /// Secrets Manager secret (name or ARN) holding the credentials JSON.
@@ -152,6 +154,10 @@ enum Command {
         /// '{"endpoint":"entries-post","type":"server-error","status":503,"probability":0.1}'.
         #[arg(long = "sim-fault")]
         sim_faults: Vec<String>,
+        /// Embedded simulator: the API it serves, `v2` (the contract) or `admin` (the CXone Admin API's DNC
+        /// groups). Against a tenant the dialect comes from the credentials' `dialect`.
+        #[arg(long, default_value = "v2")]
+        dialect: String,
     },
 }
 
@@ -171,26 +177,54 @@ fn main() -> ExitCode {
     }
 }
 
-/// A client for a real tenant at `endpoint`: credentials from a file, else a Secrets Manager secret, else the
-/// `DNCFLOW_CXONE_*` environment variables.
+/// A client for a real tenant, of the dialect its credentials name: credentials from a file, else a Secrets Manager
+/// secret, else `DNCFLOW_CXONE_CREDENTIALS` / the `DNCFLOW_CXONE_*` environment variables; `endpoint` overrides their
+/// base URL (v2: the tenant's URL; admin: the API endpoint, discovered when neither is given).
 async fn tenant_client(
-    endpoint: String,
+    endpoint: Option<String>,
     credentials: Option<PathBuf>,
     secret_id: Option<String>,
     config: ClientConfig,
-) -> Result<V2Client> {
+) -> Result<Box<dyn DncApi>> {
     let inner: Box<dyn CredentialSource> = match (credentials, secret_id) {
         (Some(path), _) => Box::new(FileCredentials(path)),
         (None, Some(id)) => Box::new(SecretsManagerCredentials::from_env(id, None).await),
         (None, None) => Box::new(EnvCredentials),
     };
-    Ok(V2Client::new(
-        Box::new(BaseUrlOverride {
-            inner,
-            base_url: endpoint,
-        }),
-        config,
-    )?)
+    let source: Box<dyn CredentialSource> = match endpoint {
+        Some(base_url) => Box::new(BaseUrlOverride { inner, base_url }),
+        None => inner,
+    };
+    Ok(dncflow::cxone::connect(source, config).await?)
+}
+
+/// Credentials for the embedded simulator in `dialect`.
+fn sim_credentials(sim: &cxone_sim::RunningSim, dialect: &str) -> Result<Credentials> {
+    let defaults = cxone_sim::SimConfig::default();
+    let (id, secret) = defaults.clients[0].clone();
+    Ok(match dialect {
+        "v2" => Credentials::v2(&sim.base_url, &id, &secret),
+        "admin" => {
+            let (key, key_secret) = defaults.access_keys[0].clone();
+            // No API endpoint given: discovered from the token's tenant, as against a real tenant.
+            Credentials::admin(
+                &format!("{}/auth/token", sim.base_url),
+                "",
+                (&id, &secret),
+                (&key, &key_secret),
+            )
+        }
+        other => bail!("--dialect {other}: v2 or admin"),
+    })
+}
+
+/// The embedded simulator's dialect.
+fn sim_dialect(dialect: &str) -> Result<cxone_sim::SimDialect> {
+    match dialect {
+        "v2" => Ok(cxone_sim::SimDialect::V2),
+        "admin" => Ok(cxone_sim::SimDialect::Admin),
+        other => bail!("--dialect {other}: v2 or admin"),
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -216,9 +250,14 @@ fn run(cli: Cli) -> Result<()> {
                 .enable_all()
                 .build()?;
             let report = runtime.block_on(async {
-                let api = tenant_client(endpoint, credentials, secret_id, ClientConfig::default())
-                    .await?;
-                anyhow::Ok(provision(&api, &spec).await?)
+                let api = tenant_client(
+                    Some(endpoint),
+                    credentials,
+                    secret_id,
+                    ClientConfig::default(),
+                )
+                .await?;
+                anyhow::Ok(provision(api.as_ref(), &spec).await?)
             })?;
             for a in &report.actions {
                 println!("{a}");
@@ -242,7 +281,9 @@ fn run(cli: Cli) -> Result<()> {
             rate,
             sim_clock_scale,
             sim_faults,
+            dialect,
         } => {
+            let sim_dialect = sim_dialect(&dialect)?;
             let normalized = normalize(&args)?;
             print_summary(&normalized.manifest, &normalized.dir);
             println!();
@@ -285,26 +326,25 @@ fn run(cli: Cli) -> Result<()> {
                             cxone_sim::SimConfig {
                                 clock_scale: sim_clock_scale,
                                 faults,
+                                dialect: sim_dialect,
                                 ..cxone_sim::SimConfig::default()
                             },
                             0,
                         )
                         .await?;
                         eprintln!(
-                            "embedded CXone simulator at {} (clock {}x)",
+                            "embedded CXone simulator at {} (dialect {dialect}, clock {}x)",
                             sim.base_url, sim_clock_scale
                         );
-                        let (id, secret) = cxone_sim::SimConfig::default().clients[0].clone();
-                        let creds = Credentials {
-                            base_url: sim.base_url.clone(),
-                            client_id: id,
-                            client_secret: secret.into(),
-                        };
-                        let api = V2Client::new(Box::new(StaticCredentials(creds)), config)?;
-                        ensure_list(&api, &args.list).await?;
+                        let creds = sim_credentials(&sim, &dialect)?;
+                        let api =
+                            dncflow::cxone::connect(Box::new(StaticCredentials(creds)), config)
+                                .await?;
+                        ensure_list(api.as_ref(), &args.list).await?;
                         let clock = ScaledClock::new(sim_clock_scale);
                         let report =
-                            run_local(&api, &store, &clock, &run, &settings, &mut say).await?;
+                            run_local(api.as_ref(), &store, &clock, &run, &settings, &mut say)
+                                .await?;
                         let state = sim.sim.state();
                         eprintln!(
                             "simulator holds {} entries ({} duplicates)",
@@ -315,10 +355,11 @@ fn run(cli: Cli) -> Result<()> {
                     Some(url) => {
                         // A list missing on the tenant ends the run FAILED (NotSuppressing), published like any ending;
                         // `dncctl provision` creates it.
-                        let api = tenant_client(url, credentials, secret_id, config).await?;
+                        let api = tenant_client(Some(url), credentials, secret_id, config).await?;
                         let clock = ScaledClock::new(1.0);
                         anyhow::Ok(
-                            run_local(&api, &store, &clock, &run, &settings, &mut say).await?,
+                            run_local(api.as_ref(), &store, &clock, &run, &settings, &mut say)
+                                .await?,
                         )
                     }
                 }
@@ -422,10 +463,17 @@ fn check_file(args: CheckArgs) -> Result<()> {
     let response = runtime.block_on(async {
         let api = match endpoint {
             Some(endpoint) => Some(
-                tenant_client(endpoint, credentials, secret_id, ClientConfig::default()).await?,
+                tenant_client(
+                    Some(endpoint),
+                    credentials,
+                    secret_id,
+                    ClientConfig::default(),
+                )
+                .await?,
             ),
             None => None,
         };
+        let api = api.as_deref();
         let store = registry::store_of(&out_dir, None).await?;
         let registries = dncflow::stages::refresh_registries(store.as_ref(), &registries, &[])
             .await
@@ -436,15 +484,37 @@ fn check_file(args: CheckArgs) -> Result<()> {
             at,
         };
         let propagating = Default::default();
-        let local = LocalAnswers {
-            snapshot: &snapshot,
-            propagating: &propagating,
-            dead_letters: None,
-            incomplete: None,
-            hours: policy.as_ref(),
-            registries: &registries,
+        // Without a batch check (the Admin API), the answer is what the lists' verified runs in OUT_DIR say: their
+        // snapshots, dead letters and propagating runs, fresh enough, or nothing is allowed.
+        let knowledge = match api {
+            Some(a) if !a.capabilities().batch_check => {
+                let names = request.list_ids.clone().unwrap_or_default();
+                let mut k = dncflow::stages::load_local_knowledge(store.as_ref(), &names).await?;
+                if names.is_empty() {
+                    k.incomplete = Some(
+                        "no list named (--list-id NAME) to answer from its verified runs".into(),
+                    );
+                }
+                Some(k)
+            }
+            _ => None,
         };
-        let api = api.as_ref().map(|a| a as &dyn dncflow::cxone::DncApi);
+        let local = match &knowledge {
+            Some(k) => LocalAnswers {
+                hours: policy.as_ref(),
+                registries: &registries,
+                ..k.answers_for(api, chrono::Utc::now())
+            },
+            None => LocalAnswers {
+                snapshot: &snapshot,
+                propagating: &propagating,
+                dead_letters: None,
+                incomplete: None,
+                gap: None,
+                hours: policy.as_ref(),
+                registries: &registries,
+            },
+        };
         anyhow::Ok(check_with(api, &request, local, 4).await)
     })?;
     let mut csv = String::from(
