@@ -65,6 +65,52 @@ pub fn sim_client(sim: &cxone_sim::RunningSim, rate: f64) -> dncflow::cxone::v2:
 }
 
 /// An S3 client for moto at `url` (path-style, static test credentials).
+/// A client of the dialect the simulator serves (v2: client credentials; admin: password grant and discovery),
+/// built the way the Lambdas and `dncctl` build theirs ([`dncflow::cxone::connect`]).
+pub async fn sim_api(sim: &cxone_sim::RunningSim, rate: f64) -> Box<dyn dncflow::cxone::DncApi> {
+    use dncflow::cxone::auth::{Credentials, StaticCredentials};
+    let defaults = cxone_sim::SimConfig::default();
+    let (id, secret) = defaults.clients[0].clone();
+    let creds = if sim.sim.state()["dialect"] == "admin" {
+        let (key, key_secret) = defaults.access_keys[0].clone();
+        Credentials::admin(
+            &format!("{}/auth/token", sim.base_url),
+            "",
+            (&id, &secret),
+            (&key, &key_secret),
+        )
+    } else {
+        Credentials::v2(&sim.base_url, &id, &secret)
+    };
+    let config = dncflow::cxone::v2::ClientConfig {
+        rate_per_sec: rate,
+        base_backoff: std::time::Duration::from_millis(5),
+        max_backoff: std::time::Duration::from_millis(100),
+        ..Default::default()
+    };
+    dncflow::cxone::connect(Box::new(StaticCredentials(creds)), config)
+        .await
+        .expect("client")
+}
+
+/// Run a test body once per CXone dialect: `both_dialects!(name)` makes `name::v2` and `name::admin` of
+/// `async fn name(dialect: cxone_sim::SimDialect)`.
+#[macro_export]
+macro_rules! both_dialects {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn v2() {
+                super::$name(cxone_sim::SimDialect::V2).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn admin() {
+                super::$name(cxone_sim::SimDialect::Admin).await
+            }
+        }
+    };
+}
+
 pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
     s3_client_as(url, "test", "test")
 }

@@ -182,7 +182,10 @@ pub struct UploadProgress {
 
 /// Upload `entries[start..]` in batches of at most 100 (`concurrency` in flight), until done or until `budget` is
 /// spent (then `done` is false and `next` says where to resume). Keys are deterministic from (list, number,
-/// `source_version`), so resuming or re-running never duplicates.
+/// `source_version`), so resuming or re-running never duplicates. A number in `held` (the list is known to hold it:
+/// its last verified read-back) is recorded `exists` without being sent, which is how a dialect without
+/// idempotency keys writes only what the list lacks; reconcile checks it like any other.
+#[allow(clippy::too_many_arguments)]
 pub async fn upload_entries(
     api: &dyn DncApi,
     list_id: &str,
@@ -191,6 +194,7 @@ pub async fn upload_entries(
     start: usize,
     budget: Duration,
     concurrency: usize,
+    held: &std::collections::HashSet<String>,
 ) -> UploadProgress {
     let started = Instant::now();
     let mut progress = UploadProgress {
@@ -216,7 +220,7 @@ pub async fn upload_entries(
             .collect();
         let results: Vec<Result<Vec<EntryOutcome>, CxoneError>> =
             futures::stream::iter(inputs.chunks(MAX_ENTRIES_PER_REQUEST))
-                .map(|chunk| api.upload_batch(list_id, chunk))
+                .map(|chunk| upload_unless_held(api, list_id, chunk, held))
                 .buffered(concurrency.max(1))
                 .collect()
                 .await;
@@ -245,6 +249,41 @@ pub async fn upload_entries(
     }
     progress.done = true;
     progress
+}
+
+/// Send the entries of `chunk` that are not in `held`; those are `exists` (id `verified`) without a request.
+async fn upload_unless_held(
+    api: &dyn DncApi,
+    list_id: &str,
+    chunk: &[EntryInput],
+    held: &std::collections::HashSet<String>,
+) -> Result<Vec<EntryOutcome>, CxoneError> {
+    if held.is_empty() {
+        return api.upload_batch(list_id, chunk).await;
+    }
+    let send: Vec<EntryInput> = chunk
+        .iter()
+        .filter(|e| !held.contains(&e.phone_number))
+        .cloned()
+        .collect();
+    let mut sent = if send.is_empty() {
+        Vec::new()
+    } else {
+        api.upload_batch(list_id, &send).await?
+    }
+    .into_iter();
+    Ok(chunk
+        .iter()
+        .map(|e| {
+            if held.contains(&e.phone_number) {
+                EntryOutcome::Exists {
+                    id: "verified".into(),
+                }
+            } else {
+                sent.next().unwrap_or(EntryOutcome::Unconfirmed)
+            }
+        })
+        .collect())
 }
 
 /// Whether a list may be probed yet.

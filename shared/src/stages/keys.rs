@@ -80,6 +80,11 @@ impl RunKeys {
     pub fn snapshot(&self) -> String {
         format!("{}/snapshot.txt", self.prefix)
     }
+
+    /// The run's capacity decision ([`crate::stages::CapacityDecision`]), taken once before its first write.
+    pub fn capacity(&self) -> String {
+        format!("{}/capacity.json", self.prefix)
+    }
 }
 
 /// `status/<list>/latest.json`: what campaign launches are gated on.

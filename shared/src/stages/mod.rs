@@ -31,7 +31,9 @@ pub use status::{
     mark_running, next_status, publish_list_status, read_run_ledger, EventBridgeNotifier,
     NoNotifier, StatusNotifier,
 };
-pub use upload::{upload_stage, ShardTask, UploadOutput, UploadSettings, CXONE_CAPACITY};
+pub use upload::{
+    upload_stage, CapacityDecision, ShardTask, UploadOutput, UploadSettings, CXONE_CAPACITY,
+};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

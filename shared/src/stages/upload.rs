@@ -1,5 +1,6 @@
 //! The upload stage: one shard per invocation, resumable.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -80,6 +81,162 @@ fn jsonl<T: Serialize>(items: &[T]) -> Vec<u8> {
     out
 }
 
+/// The capacity decision of a run: what the environment held, what the run adds, against the cap. Taken by the
+/// run's first upload invocation and kept in `runs/<runId>/capacity.json`, so the other shards (and retries) follow
+/// it instead of counting again while the first ones write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityDecision {
+    /// What the environment held before the run.
+    pub holdings: crate::cxone::Holdings,
+    /// Entries of the run the list does not hold yet (accepted, less those its last verified run holds).
+    pub new_entries: u64,
+    /// The cap applied.
+    pub capacity: u64,
+    /// Whether the run may write.
+    pub allowed: bool,
+}
+
+impl CapacityDecision {
+    fn refusal(&self, task: &ShardTask) -> StageError {
+        let uncounted = if self.holdings.uncounted.is_empty() {
+            String::new()
+        } else {
+            format!("; not counted: {}", self.holdings.uncounted.join(", "))
+        };
+        StageError::CapacityExceeded(format!(
+            "run {} would bring the CXone environment to {} records ({} on DNC lists, {} on calling lists{uncounted}, \
+             and {} new entries for list {}), above its cap of {}: nothing was written",
+            task.run.run_id,
+            self.holdings.total() + self.new_entries,
+            self.holdings.dnc_records,
+            self.holdings.calling_list_records,
+            self.new_entries,
+            task.run.list,
+            self.capacity
+        ))
+    }
+}
+
+/// Refuse a run that cannot fit, before its first write: above the cap on its own (no CXone call needed), or with
+/// what the environment already holds.
+async fn check_capacity(
+    api: &dyn DncApi,
+    store: &dyn ObjectStore,
+    task: &ShardTask,
+    manifest: &Manifest,
+    capacity: u64,
+) -> Result<(), StageError> {
+    if manifest.counts.accepted > capacity {
+        return Err(StageError::CapacityExceeded(format!(
+            "run {} holds {} entries for list {}, above the {} records a CXone environment holds: nothing was written \
+             (a registry such as the national one goes to the suppression index: dncctl registry import, or \
+             incoming-registry/<name>/)",
+            task.run.run_id, manifest.counts.accepted, task.run.list, capacity
+        )));
+    }
+    let key = task.run.keys().capacity();
+    let decision: CapacityDecision = match store.get_bytes(&key).await? {
+        Some(_) => read_json(store, &key).await?,
+        None => {
+            let holdings = api
+                .holdings()
+                .await
+                .map_err(|e| StageError::from(crate::pipeline::PipelineError::from(e)))?;
+            let mut held = 0u64;
+            if let Some(text) = verified_snapshot(store, &task.run.list).await? {
+                let snapshot =
+                    crate::check::SuppressionSnapshot::from_lines(&String::from_utf8_lossy(&text))
+                        .0;
+                drop(text);
+                for shard in &manifest.shards {
+                    let shard_key = task.run.keys().shard(&shard.key);
+                    let bytes = store.get_bytes(&shard_key).await?.ok_or_else(|| {
+                        StageError::Fatal(format!("shard {shard_key} does not exist"))
+                    })?;
+                    let entries =
+                        crate::pipeline::parse_shard(&String::from_utf8_lossy(&bytes), &shard_key)?;
+                    held += entries
+                        .iter()
+                        .filter(|e| snapshot.contains(&e.phone_number))
+                        .count() as u64;
+                }
+            }
+            let new_entries = manifest.counts.accepted.saturating_sub(held);
+            let decision = CapacityDecision {
+                allowed: holdings.total() + new_entries <= capacity,
+                holdings,
+                new_entries,
+                capacity,
+            };
+            let body = serde_json::to_vec(&decision).expect("decision serializes");
+            if store.put_if_absent(&key, body).await? {
+                tracing::info!(run_id = %task.run.run_id, held = decision.holdings.total(),
+                    new = decision.new_entries, capacity, allowed = decision.allowed, "capacity decided");
+                decision
+            } else {
+                // Another shard decided first (it may be writing already): its decision stands.
+                read_json(store, &key).await?
+            }
+        }
+    };
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(decision.refusal(task))
+    }
+}
+
+/// The suppression snapshot of the list's last successful run (hashes of E.164 numbers, one a line), if any.
+async fn verified_snapshot(
+    store: &dyn ObjectStore,
+    list: &str,
+) -> Result<Option<Vec<u8>>, StageError> {
+    let Some(bytes) = store.get_bytes(&super::status_key(list)).await? else {
+        return Ok(None);
+    };
+    let Some(last) = serde_json::from_slice::<crate::orchestrate::ListStatus>(&bytes)
+        .ok()
+        .and_then(|s| s.last_success)
+    else {
+        return Ok(None);
+    };
+    Ok(store
+        .get_bytes(&super::RunKeys::new(&last.run_id).snapshot())
+        .await?)
+}
+
+/// Of `entries`, the numbers the list held when its last successful run verified it: the snapshot read line by
+/// line against the shard's own numbers, so memory follows the shard, not the list.
+async fn verified_holdings(
+    store: &dyn ObjectStore,
+    list: &str,
+    entries: &[crate::pipeline::ShardEntry],
+) -> Result<HashSet<String>, StageError> {
+    let Some(text) = verified_snapshot(store, list).await? else {
+        return Ok(HashSet::new());
+    };
+    let mut by_hash: HashMap<String, &str> = entries
+        .iter()
+        .map(|e| {
+            (
+                crate::check::number_hash(&e.phone_number),
+                e.phone_number.as_str(),
+            )
+        })
+        .collect();
+    let mut held = HashSet::new();
+    for line in text.split(|b| *b == b'\n') {
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        if let Some(number) = by_hash.remove(line.trim()) {
+            held.insert(number.to_string());
+        }
+    }
+    Ok(held)
+}
+
 /// Upload `task`'s shard from its cursor: check first that the list suppresses (exists, active, bound to an active
 /// outbound BLOCK rule), send batches of ≤ 100 with deterministic idempotency keys until done or out of budget,
 /// then write the segment's ledger and dead letters. An invocation that could not move the cursor fails
@@ -95,13 +252,8 @@ pub async fn upload_stage(
     preflight(api, &list.id).await?;
     let keys = task.run.keys();
     let manifest: Manifest = read_json(store, &keys.manifest()).await?;
-    if manifest.counts.accepted > settings.capacity {
-        return Err(StageError::CapacityExceeded(format!(
-            "run {} holds {} entries for list {}, above the {} records a CXone environment holds: nothing was written \
-             (a registry such as the national one goes to the suppression index: dncctl registry import, or \
-             incoming-registry/<name>/)",
-            task.run.run_id, manifest.counts.accepted, task.run.list, settings.capacity
-        )));
+    if task.round == 0 {
+        check_capacity(api, store, task, &manifest, settings.capacity).await?;
     }
     // A resumed invocation reads the shard from its cursor's byte offset: entry 0 of what it reads is entry
     // `cursor` of the shard. Without an offset, the whole shard, skipping `cursor` entries.
@@ -132,6 +284,13 @@ pub async fn upload_stage(
         )
         .await?;
     let version = keys_version(&manifest.source.sha256, task.round);
+    // Without idempotency keys (the Admin API), a re-run must not rely on the API to tell a number it holds from
+    // a new one: what the list's last verified read-back holds is not sent again.
+    let held = if api.capabilities().idempotency_keys {
+        HashSet::new()
+    } else {
+        verified_holdings(store, &task.run.list, &entries[skip..]).await?
+    };
     let progress = upload_entries(
         api,
         &list.id,
@@ -140,6 +299,7 @@ pub async fn upload_stage(
         skip,
         settings.budget,
         settings.concurrency,
+        &held,
     )
     .await;
     let next_offset = match progress.next {

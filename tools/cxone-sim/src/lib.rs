@@ -458,6 +458,24 @@ impl Sim {
         }
     }
 
+    /// Make the list (or group) named `name` suppress nothing, as an administrator might: v2, every rule naming it
+    /// deactivated; admin, every scrubbed skill unlinked from the group.
+    pub fn unbind_outbound(&self, name: &str) {
+        let mut s = self.lock();
+        let Some(id) = s
+            .lists
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.id.clone())
+        else {
+            return;
+        };
+        for rule in s.rules.iter_mut().filter(|r| r.list_ids.contains(&id)) {
+            rule.is_active = false;
+        }
+        s.scrubbed.remove(&id);
+    }
+
     /// Move the simulated clock forward.
     pub fn advance(&self, secs: f64) {
         self.lock().advanced_secs += secs;
