@@ -223,3 +223,72 @@ async fn registries_are_declared_apart_from_cxone_lists() {
         "nothing was created"
     );
 }
+
+/// The same provisioning file against the Admin API: groups created and activated, bound by the named outbound skill
+/// (the dialect's binding in place of the rule), idempotent, the headroom reported; an inbound skill is refused.
+#[tokio::test]
+async fn the_same_file_provisions_admin_groups_bound_by_scrubbed_skills() {
+    let s = cxone_sim::spawn(
+        SimConfig {
+            dialect: cxone_sim::SimDialect::Admin,
+            entries_rate: 1000.0,
+            calling_list_records: 1234,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let api = dncflow_tests::sim_api(&s, 50.0).await;
+    let api = api.as_ref();
+    let spec: ProvisionSpec = serde_json::from_str(
+        r#"{"lists": [{"name": "TCPA_National"}, {"name": "State_TX"}],
+            "rule": {"name": "DNC_Enforcement", "lists": ["TCPA_National", "State_TX"]},
+            "scrubbedSkills": ["Outbound Sales"]}"#,
+    )
+    .unwrap();
+    let first = provision(api, &spec).await.unwrap();
+    assert!(
+        first
+            .actions
+            .iter()
+            .any(|a| a.contains("scrubbed by outbound skill Outbound Sales")),
+        "{first:?}"
+    );
+    assert!(
+        first
+            .headroom
+            .as_deref()
+            .unwrap()
+            .contains("1234 on calling lists"),
+        "{first:?}"
+    );
+    for name in ["TCPA_National", "State_TX"] {
+        let group = api.find_list(name).await.unwrap().unwrap();
+        assert!(group.is_active, "{group:?}");
+        let binding = api.suppression(&group).await.unwrap();
+        assert!(
+            binding.suppressing && binding.detail.contains("Outbound Sales"),
+            "{binding:?}"
+        );
+    }
+    let second = provision(api, &spec).await.unwrap();
+    assert!(
+        second
+            .actions
+            .iter()
+            .filter(|a| a.starts_with("list "))
+            .all(|a| a.contains("exists") || a.contains("already bound")),
+        "{second:?}"
+    );
+    assert_eq!(api.lists().await.unwrap().len(), 2);
+
+    let inbound: ProvisionSpec = serde_json::from_str(
+        r#"{"lists": [{"name": "Inbound_Only"}],
+            "rule": {"name": "R", "lists": ["Inbound_Only"]},
+            "scrubbedSkills": ["Inbound Support"]}"#,
+    )
+    .unwrap();
+    let err = provision(api, &inbound).await.unwrap_err().to_string();
+    assert!(err.contains("not outbound"), "{err}");
+}

@@ -88,6 +88,10 @@ pub struct ProvisionSpec {
     /// Registries (suppression indexes, not in CXone).
     #[serde(default)]
     pub registries: Vec<RegistrySpec>,
+    /// Admin API: the outbound skills (names or ids) that scrub the rule's groups, the dialect's binding in place of
+    /// the rule (none: every active outbound skill). Ignored by v2.
+    #[serde(default)]
+    pub scrubbed_skills: Vec<String>,
 }
 
 impl ProvisionSpec {
@@ -133,6 +137,9 @@ pub struct ProvisionReport {
     pub actions: Vec<String>,
     /// Fragmentation and priority-inversion findings.
     pub findings: Vec<String>,
+    /// The environment's records against CXone's cap.
+    #[serde(default)]
+    pub headroom: Option<String>,
 }
 
 /// Attempts of a create whose outcome stays ambiguous.
@@ -259,6 +266,31 @@ pub async fn provision(
             }
         }
     }
+    if api.dialect() == crate::cxone::Dialect::Admin {
+        // No rules: each group of the rule is bound by the outbound skills that scrub it.
+        report.actions.push(format!(
+            "rule {}: the Admin API has no rules; its lists are bound by scrubbed outbound skills",
+            spec.rule.name
+        ));
+        for name in &spec.rule.lists {
+            let Some(list) = api.find_list(name).await? else {
+                return Err(PipelineError::Data {
+                    what: format!("rule {}", spec.rule.name),
+                    reason: format!("names list {name}, which the file does not declare"),
+                });
+            };
+            let done = api.bind_outbound(&list, &spec.scrubbed_skills).await?;
+            if done.is_empty() {
+                report.actions.push(format!(
+                    "list {name}: already bound ({})",
+                    api.suppression(&list).await?.detail
+                ));
+            }
+            report.actions.extend(done);
+        }
+        report.headroom = Some(headroom(api).await?);
+        return Ok(report);
+    }
     let list_ids = spec
         .rule
         .lists
@@ -319,7 +351,26 @@ pub async fn provision(
     report
         .findings
         .extend(analyze(&api.rules().await?, &managed, &wanted.name));
+    report.headroom = Some(headroom(api).await?);
     Ok(report)
+}
+
+/// The environment's record count against CXone's cap, as provisioning reports it.
+async fn headroom(api: &dyn DncApi) -> Result<String, PipelineError> {
+    let h = api.holdings().await?;
+    let cap = crate::stages::CXONE_CAPACITY;
+    let uncounted = if h.uncounted.is_empty() {
+        String::new()
+    } else {
+        format!(" (not counted: {})", h.uncounted.join(", "))
+    };
+    Ok(format!(
+        "capacity: {} of {cap} records held ({} on DNC lists, {} on calling lists){uncounted}, headroom {}",
+        h.total(),
+        h.dnc_records,
+        h.calling_list_records,
+        cap.saturating_sub(h.total())
+    ))
 }
 
 /// Fragmentation and priority inversion among `rules` for the `managed` lists (name, id).

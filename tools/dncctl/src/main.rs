@@ -265,6 +265,9 @@ fn run(cli: Cli) -> Result<()> {
             for f in &report.findings {
                 println!("WARNING {f}");
             }
+            if let Some(h) = &report.headroom {
+                println!("{h}");
+            }
             Ok(())
         }
         Command::Normalize(args) => {
