@@ -18,7 +18,7 @@ use dncflow::pipeline::fetch_all_entries;
 use dncflow::run::Manifest;
 use dncflow::store::{ObjectStore, S3Store};
 use dncflow_tests::{
-    s3_client, s3_client_as, secrets_client, sim_client, start_moto, start_moto_with, Moto,
+    s3_client, s3_client_as, secrets_client, sim_api, sim_client, start_moto, start_moto_with, Moto,
 };
 use serde_json::{json, Value};
 
@@ -87,20 +87,32 @@ impl Outcome {
     }
 }
 
+/// The credentials secret for the simulator's dialect, in the one document shape both dialects share: v2's client
+/// credentials and base URL, or the Admin API's application, access key and token URL (the API endpoint then
+/// discovered from the token's tenant, as against a real tenant).
+fn credentials_document(sim: &cxone_sim::RunningSim) -> String {
+    let defaults = SimConfig::default();
+    let (id, secret) = defaults.clients[0].clone();
+    if sim.sim.state()["dialect"] == "admin" {
+        let (key, key_secret) = defaults.access_keys[0].clone();
+        json!({"dialect": "admin", "authUrl": format!("{}/auth/token", sim.base_url), "clientId": id,
+            "clientSecret": secret, "accessKeyId": key, "accessKeySecret": key_secret})
+        .to_string()
+    } else {
+        json!({"baseUrl": sim.base_url, "clientId": id, "clientSecret": secret}).to_string()
+    }
+}
+
 impl World {
     async fn new(sim_config: SimConfig) -> World {
         let moto = start_moto();
         let sim = cxone_sim::spawn(sim_config, 0).await.unwrap();
         let s3 = s3_client(&moto.url);
         s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-        let (id, secret) = SimConfig::default().clients[0].clone();
         secrets_client(&moto.url)
             .create_secret()
             .name(SECRET)
-            .secret_string(
-                json!({"baseUrl": sim.base_url, "clientId": id, "clientSecret": secret})
-                    .to_string(),
-            )
+            .secret_string(credentials_document(&sim))
             .send()
             .await
             .unwrap();
@@ -126,9 +138,7 @@ impl World {
     async fn with_iam(sim_config: SimConfig, drop: &[&str]) -> World {
         let moto = start_moto_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
         let sim = cxone_sim::spawn(sim_config, 0).await.unwrap();
-        let (id, secret) = SimConfig::default().clients[0].clone();
-        let secret_string =
-            json!({"baseUrl": sim.base_url, "clientId": id, "clientSecret": secret}).to_string();
+        let secret_string = credentials_document(&sim);
         let mut cmd = Command::new("python3");
         cmd.current_dir(workspace()).args([
             "scripts/iam.py",
@@ -443,9 +453,10 @@ impl World {
     }
 
     async fn list_numbers(&self, list: &str) -> BTreeSet<String> {
-        let api = sim_client(&self.sim, 1000.0);
+        let api = sim_api(&self.sim, 1000.0).await;
+        let api = api.as_ref();
         let l = api.find_list(list).await.unwrap().unwrap();
-        fetch_all_entries(&api, &l.id)
+        fetch_all_entries(api, &l.id)
             .await
             .unwrap()
             .into_iter()
@@ -918,6 +929,199 @@ async fn a_run_with_injected_faults_still_ends_verified() {
         "every number is on the list exactly once"
     );
     assert_eq!(world.sim.sim.state()["entries"].as_u64().unwrap(), 1500);
+}
+
+/// The deployed stack against the Admin API's DNC groups: the functions read the dialect from the secret (the
+/// password grant, the API endpoint discovered from the token's tenant), the state machine runs unchanged through
+/// faults (429s without `Retry-After`, 5xx, writes applied then answered 503, lost writes), the group ends holding
+/// exactly the accepted numbers; the check answers from the verified run (no batch check) and never `allowed` once
+/// that verification is too old; the next export of the same numbers writes no record; a run that would pass the
+/// environment's cap is refused before its first write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_dialect_runs_the_same_state_machine_end_to_end() {
+    let fault = |endpoint, kind, probability, count| FaultRule {
+        endpoint,
+        kind,
+        probability,
+        after: 0,
+        count,
+    };
+    let world = World::new(SimConfig {
+        dialect: cxone_sim::SimDialect::Admin,
+        propagation_secs: (1, 2),
+        entries_rate: 100.0,
+        seed: 11,
+        calling_list_records: 500,
+        faults: vec![
+            fault(
+                Endpoint::EntriesPost,
+                FaultKind::TooManyRequests { retry_after: None },
+                0.1,
+                None,
+            ),
+            fault(
+                Endpoint::EntriesPost,
+                FaultKind::ServerError { status: 503 },
+                0.05,
+                Some(4),
+            ),
+            fault(
+                Endpoint::EntriesPost,
+                FaultKind::AppliedThen503,
+                0.05,
+                Some(3),
+            ),
+            fault(
+                Endpoint::EntriesPost,
+                FaultKind::LoseWrites { per_entry: 0.02 },
+                1.0,
+                Some(5),
+            ),
+            fault(
+                Endpoint::EntriesGet,
+                FaultKind::ServerError { status: 500 },
+                0.1,
+                Some(2),
+            ),
+        ],
+        ..SimConfig::default()
+    })
+    .await;
+    let api = sim_api(&world.sim, 100.0).await;
+    let group = ensure_list(api.as_ref(), "optouts").await.unwrap();
+    assert!(api.suppression(&group).await.unwrap().suppressing);
+    world
+        .drop_file("incoming/optouts/admin.csv", dnc_csv(0, 1200))
+        .await;
+    let out = world.execute("admin", s3_event("incoming/optouts/admin.csv"), 60_000);
+    assert_eq!(
+        out.status,
+        "SUCCEEDED",
+        "{out:?}\n{}",
+        world.function_logs()
+    );
+    let status: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(status.status, "SUCCESS");
+    let report: RunReport = world.get_json(&status.report_key).await;
+    assert!(
+        report.upload.reuploaded > 0,
+        "lost writes re-sent: {report:?}"
+    );
+    let manifest: Manifest = world
+        .get_json(&format!("runs/{}/manifest.json", report.run_id))
+        .await;
+    assert_eq!(
+        world.list_numbers("optouts").await,
+        world.run_numbers(&manifest).await,
+        "the group holds exactly the accepted numbers"
+    );
+    assert_eq!(world.sim.sim.state()["duplicates"], 0);
+
+    // The check, without a batch endpoint: a listed number from the snapshot, an unlisted one allowed while the
+    // verification is fresh, and `error` (never `allowed`) once it is older than allowed.
+    world.sim.sim.set_faults(Vec::new());
+    let listed = world
+        .run_numbers(&manifest)
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let ask = json!({"contacts": [{"phoneNumber": listed}, {"phoneNumber": "+13035550199"}]});
+    let verdicts = |answer: &Value| -> Vec<String> {
+        let body: Value = serde_json::from_str(answer["output"]["body"].as_str().unwrap()).unwrap();
+        body["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"))
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["status"].as_str().unwrap(),
+                    r["reason"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let fresh = world.invoke(
+        "check",
+        vec![ask.clone()],
+        &[("DNCFLOW_CHECK_LISTS", "optouts")],
+    );
+    let fresh = verdicts(&fresh[0]);
+    assert!(
+        fresh[0].starts_with("suppressed local-snapshot"),
+        "{fresh:?}"
+    );
+    assert!(
+        fresh[1].starts_with("allowed not on any list as last verified"),
+        "{fresh:?}"
+    );
+    let old = world.invoke(
+        "check",
+        vec![ask],
+        &[
+            ("DNCFLOW_CHECK_LISTS", "optouts"),
+            ("DNCFLOW_CHECK_MAX_VERIFIED_AGE_SECS", "0"),
+        ],
+    );
+    let old = verdicts(&old[0]);
+    assert!(old[0].starts_with("suppressed"), "{old:?}");
+    assert!(
+        old[1].starts_with("error") && old[1].contains("last verified"),
+        "{old:?}"
+    );
+
+    // The next export of the same numbers: no record is written (no idempotency keys: the group's verified
+    // read-back says it holds them all).
+    let writes = |world: &World| {
+        world
+            .sim
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/records"))
+            .count()
+    };
+    let before = writes(&world);
+    world
+        .drop_file("incoming/optouts/admin-next.csv", dnc_csv(0, 1200) + "\n")
+        .await;
+    let next = world.execute(
+        "admin-next",
+        s3_event("incoming/optouts/admin-next.csv"),
+        60_000,
+    );
+    assert_eq!(
+        next.status,
+        "SUCCEEDED",
+        "{next:?}\n{}",
+        world.function_logs()
+    );
+    assert_eq!(writes(&world), before, "nothing written again");
+
+    // Above the environment's cap (1,200 held in groups + 500 on calling lists + 400 new > 2,000): refused, nothing
+    // written to the new group.
+    let other = ensure_list(api.as_ref(), "complaints").await.unwrap();
+    world
+        .drop_file("incoming/complaints/c.csv", dnc_csv(5000, 400))
+        .await;
+    let refused = world.execute_with(
+        "admin-cap",
+        s3_event("incoming/complaints/c.csv"),
+        60_000,
+        &[("DNCFLOW_CXONE_CAPACITY", "2000")],
+    );
+    assert_eq!(refused.status, "FAILED", "{refused:?}");
+    let failed: ListStatus = world.get_json("status/complaints/latest.json").await;
+    let reason = failed.reason.unwrap();
+    assert!(
+        reason.contains("CapacityExceeded") && reason.contains("500 on calling lists"),
+        "{reason}"
+    );
+    assert!(fetch_all_entries(api.as_ref(), &other.id)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// The deployed stack's IAM, enforced: moto authorizes every S3, Secrets Manager and EventBridge call against the
