@@ -1,15 +1,14 @@
-//! Upload benchmark: 100,000 entries to the simulator under a 50 requests/s tenant limit with 5 % injected 429s,
-//! printing achieved entries/s as a fraction of the ceiling (100 entries × 50 requests/s = 5,000 entries/s), and
-//! checking zero duplicates and zero loss.
+//! Upload benchmark, per dialect: 100,000 entries to the simulator under a 50 requests/s tenant limit with 5 %
+//! injected 429s without `Retry-After`, printing achieved entries/s as a fraction of the ceiling (100 entries × 50
+//! requests/s = 5,000 entries/s), and checking zero duplicates and zero loss.
 //!
-//! Run: `cargo bench -p dncflow-tests --bench upload` (`ENTRIES=` to change the count).
+//! Run: `cargo bench -p dncflow-tests --bench upload` (`ENTRIES=` to change the count, `DIALECTS=v2,admin`).
 
 use std::time::{Duration, Instant};
 
-use cxone_sim::{Endpoint, FaultKind, FaultRule, SimConfig};
-use dncflow::cxone::auth::{Credentials, StaticCredentials};
-use dncflow::cxone::v2::{ClientConfig, V2Client};
-use dncflow::cxone::{idempotency_key, DncApi, DncRule, EntryInput, EntryOutcome, NewList};
+use cxone_sim::{Endpoint, FaultKind, FaultRule, SimConfig, SimDialect};
+use dncflow::cxone::{idempotency_key, EntryInput, EntryOutcome};
+use dncflow::orchestrate::ensure_list;
 use futures::StreamExt;
 
 #[tokio::main]
@@ -21,13 +20,27 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let dialects = std::env::var("DIALECTS").unwrap_or_else(|_| "v2,admin".into());
+    for dialect in dialects.split(',') {
+        let dialect = match dialect.trim() {
+            "v2" => SimDialect::V2,
+            "admin" => SimDialect::Admin,
+            other => panic!("DIALECTS: v2 or admin, not {other}"),
+        };
+        bench(dialect, n).await;
+    }
+}
+
+/// Upload `n` entries through the dialect's client (one request policy for both) and print the efficiency.
+async fn bench(dialect: SimDialect, n: usize) {
     let rate = 50.0;
     let sim = cxone_sim::spawn(
         SimConfig {
-            clients: vec![("bench".into(), "bench-secret".into())],
+            dialect,
             entries_rate: rate,
             faults: vec![FaultRule {
                 endpoint: Endpoint::EntriesPost,
+                // Without Retry-After: the Admin API's usual 429, and v2's worst case.
                 kind: FaultKind::TooManyRequests { retry_after: None },
                 probability: 0.05,
                 after: 0,
@@ -39,47 +52,13 @@ async fn main() {
     )
     .await
     .unwrap();
-    let client = V2Client::new(
-        Box::new(StaticCredentials(Credentials::v2(
-            &sim.base_url,
-            "bench",
-            "bench-secret",
-        ))),
-        ClientConfig {
-            rate_per_sec: rate,
-            base_backoff: Duration::from_millis(20),
-            ..ClientConfig::default()
-        },
-    )
-    .unwrap();
-    let list = client
-        .create_list(&NewList {
-            name: "bench".into(),
-            description: String::new(),
-            kind: "MANUAL".into(),
-            default_expiration_date: "2099-12-31T23:59:59Z".into(),
-            is_active: true,
-        })
-        .await
-        .unwrap();
-    client
-        .create_rule(&DncRule {
-            id: String::new(),
-            name: "bench".into(),
-            description: String::new(),
-            scope: "BOTH".into(),
-            priority: 1,
-            list_ids: vec![list.id.clone()],
-            action: "BLOCK".into(),
-            is_active: true,
-        })
-        .await
-        .unwrap();
+    let client = dncflow_tests::sim_api(&sim, rate).await;
+    let list = ensure_list(client.as_ref(), "bench").await.unwrap();
     let entries: Vec<EntryInput> = (0..n)
         .map(|i| {
             let phone = format!(
                 "+1{}{:07}",
-                202 + (i / 9_000_000),
+                202 + (i / 8_000_000),
                 2_000_000 + i % 8_000_000
             );
             EntryInput {
@@ -115,8 +94,8 @@ async fn main() {
     let achieved = n as f64 / secs;
     let ceiling = 100.0 * rate;
     println!(
-        "uploaded {n} entries in {secs:.1} s: {achieved:.0} entries/s = {:.3} of the ceiling ({ceiling:.0}/s); \
-         429s {throttled}; created {created}; sim entries {}; duplicates {}",
+        "{dialect:?}: uploaded {n} entries in {secs:.1} s: {achieved:.0} entries/s = {:.3} of the ceiling \
+         ({ceiling:.0}/s); 429s {throttled}; created {created}; sim entries {}; duplicates {}",
         achieved / ceiling,
         state["entries"],
         state["duplicates"]
