@@ -700,3 +700,333 @@ async fn a_lost_write_burst_is_used_up_only_by_requests_it_took_effect_on() {
     assert_eq!(created(&second), 10);
     assert_eq!(state(&s)["entries"], 10);
 }
+
+/// The Admin API dialect, read independently of our client: the simulator spoken to with plain HTTP exactly as
+/// `docs/cxone-api.md` documents it, and the client against a separate hand-written server that answers the way a
+/// real tenant may (results out of order, numbers echoed in another form, a record left out, 429 without
+/// `Retry-After`, 413 for a batch too large).
+mod admin {
+    use super::*;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+    use axum::{Json, Router};
+    use serde_json::{json, Value};
+
+    #[tokio::test]
+    async fn the_simulator_serves_the_documented_admin_api() {
+        use base64::Engine;
+        let s = cxone_sim::spawn(
+            SimConfig {
+                dialect: cxone_sim::SimDialect::Admin,
+                // A burst of 30: the documented calls fit, the loop at the end meets the limit.
+                entries_rate: 30.0,
+                ..fast()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let http = reqwest::Client::new();
+        let defaults = SimConfig::default();
+        let (app, app_secret) = defaults.clients[0].clone();
+        let (key, key_secret) = defaults.access_keys[0].clone();
+        // Password grant, application in HTTP Basic.
+        let token: Value = http
+            .post(format!("{}/auth/token", s.base_url))
+            .basic_auth(&app, Some(&app_secret))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", &key),
+                ("password", &key_secret),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = token["access_token"].as_str().unwrap().to_string();
+        assert!(token["expires_in"].as_u64().unwrap() > 0);
+        // The client credentials alone (v2's grant) are refused.
+        let refused = http
+            .post(format!("{}/auth/token", s.base_url))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app),
+                ("client_secret", &app_secret),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+        // Discovery from the id token's tenant.
+        let id_token = token["id_token"].as_str().unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(id_token.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let discovered: Value = http
+            .get(format!("{}/.well-known/cxone-configuration", s.base_url))
+            .query(&[("tenantId", claims["tenantId"].as_str().unwrap())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let api = format!(
+            "{}/inContactAPI/services/v33.0",
+            discovered["api_endpoint"].as_str().unwrap()
+        );
+        let call = |method: reqwest::Method, path: &str| {
+            http.request(method, format!("{api}{path}"))
+                .bearer_auth(&access)
+                .header("Accept", "application/json")
+        };
+        assert_eq!(
+            http.get(format!("{api}/dnc-groups"))
+                .bearer_auth("not-a-token")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        let created: Value = call(reqwest::Method::POST, "/dnc-groups")
+            .json(&json!({"dncGroupName": "raw", "dncGroupDescription": "read by hand"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["dncGroupId"].as_u64().unwrap();
+        // Records: per-record results inside a 2xx, a bad number among good ones.
+        let written: Value = call(reqwest::Method::POST, &format!("/dnc-groups/{id}/records"))
+            .json(&json!({"dncGroupRecords": [
+                {"phoneNumber": "2025550101"}, {"phoneNumber": "12025550102", "expiredDate": "2031-01-01T00:00:00Z"},
+                {"phoneNumber": "1025550103"}]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let results = written["resultSet"]["recordResults"].as_array().unwrap();
+        assert_eq!(written["resultSet"]["errorCount"], 1, "{written}");
+        assert_eq!(
+            results
+                .iter()
+                .map(|r| r["success"].as_bool().unwrap())
+                .collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        assert_eq!(results[1]["formattedPhone"], "(202) 555-0102");
+        // Paging with skip/top, totals.
+        let page: Value = call(reqwest::Method::GET, &format!("/dnc-groups/{id}/records"))
+            .query(&[("skip", "1"), ("top", "1")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["totalRecords"], 2);
+        assert_eq!(page["dncGroupRecords"][0]["phoneNumber"], "2025550102");
+        assert_eq!(
+            page["dncGroupRecords"][0]["expiredDate"],
+            "2031-01-01T00:00:00Z"
+        );
+        // Search finds the group only once the record has propagated.
+        let search = |n: &'static str| {
+            call(reqwest::Method::POST, "/dnc-groups/search")
+                .query(&[("phoneNumber", n)])
+                .send()
+        };
+        let before: Value = search("2025550101").await.unwrap().json().await.unwrap();
+        assert_eq!(before["dncGroups"].as_array().unwrap().len(), 0, "{before}");
+        s.sim.advance(200.0);
+        let after: Value = search("2025550101").await.unwrap().json().await.unwrap();
+        assert_eq!(after["dncGroups"][0]["dncGroupId"], id, "{after}");
+        // DELETE expires the record: search no longer finds it.
+        let deleted = call(
+            reqwest::Method::DELETE,
+            &format!("/dnc-groups/{id}/records"),
+        )
+        .json(&json!({"dncGroupRecords": [{"phoneNumber": "2025550101"}]}))
+        .send()
+        .await
+        .unwrap();
+        assert!(deleted.status().is_success());
+        let gone: Value = search("2025550101").await.unwrap().json().await.unwrap();
+        assert_eq!(gone["dncGroups"].as_array().unwrap().len(), 0);
+        // Skills and the scrubbed-skill link.
+        let skills: Value = call(reqwest::Method::GET, "/skills")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let outbound = skills["skills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["isOutbound"] == true && k["isActive"] == true)
+            .unwrap()["skillId"]
+            .as_u64()
+            .unwrap();
+        let linked = call(
+            reqwest::Method::PUT,
+            &format!("/dnc-groups/{id}/scrubbed-skills/{outbound}"),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(linked.status(), 204);
+        let scrubbed: Value = call(
+            reqwest::Method::GET,
+            &format!("/dnc-groups/{id}/scrubbed-skills"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(scrubbed["skills"][0]["skillId"], outbound);
+        // Rate limit answered 429 without Retry-After.
+        let mut saw_429 = false;
+        for _ in 0..100 {
+            let r = call(reqwest::Method::GET, "/dnc-groups")
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 429 {
+                assert!(r.headers().get("retry-after").is_none());
+                saw_429 = true;
+                break;
+            }
+        }
+        assert!(saw_429, "the tenant's rate limit answers 429");
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        posts: Vec<usize>,
+    }
+
+    /// A tenant that answers differently from the simulator: records POST results reversed, numbers echoed as JSON
+    /// numbers with the country code, `2025550104` left out of the answer, `2025550105` rejected; the first POST
+    /// answered 429 without `Retry-After`; more than four records answered 413.
+    async fn tenant(
+        State(seen): State<Arc<Mutex<Seen>>>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> axum::response::Response {
+        assert!(headers.get("authorization").is_some());
+        let records = body["dncGroupRecords"].as_array().unwrap().clone();
+        let first = {
+            let mut s = seen.lock().unwrap();
+            s.posts.push(records.len());
+            s.posts.len() == 1
+        };
+        if first {
+            return (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
+        }
+        if records.len() > 4 {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "too large").into_response();
+        }
+        let mut results: Vec<Value> = records
+            .iter()
+            .filter(|r| r["phoneNumber"] != "2025550104")
+            .map(|r| {
+                let ten = r["phoneNumber"].as_str().unwrap();
+                let n: u64 = format!("1{ten}").parse().unwrap();
+                if ten == "2025550105" {
+                    json!({"success": false, "error": "Phone number is on a protected list", "phoneNumber": n})
+                } else {
+                    json!({"success": true, "error": null, "phoneNumber": n})
+                }
+            })
+            .collect();
+        results.reverse();
+        Json(json!({"resultSet": {"errorCount": 1, "recordResults": results}})).into_response()
+    }
+
+    async fn token() -> Json<Value> {
+        Json(
+            json!({"access_token": "opaque-admin-token", "token_type": "bearer", "expires_in": 3600}),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_admin_client_pairs_answers_by_number_and_accounts_for_every_entry() {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let app = Router::new()
+            .route("/auth/token", post(token))
+            .route(
+                "/inContactAPI/services/v33.0/dnc-groups/{id}/records",
+                post(tenant),
+            )
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        // The API endpoint given (no discovery): the token here is opaque.
+        let creds = Credentials::admin(
+            &format!("{base}/auth/token"),
+            &base,
+            ("app", "app-secret"),
+            ("key", "key-secret"),
+        );
+        let api = dncflow::cxone::connect(Box::new(StaticCredentials(creds)), quick())
+            .await
+            .unwrap();
+        assert!(!api.capabilities().batch_check && !api.capabilities().idempotency_keys);
+        let entries: Vec<EntryInput> = [
+            "+12025550101",
+            "+12025550102",
+            "+12025550103",
+            "+12025550104",
+            "+12025550105",
+            "+442079460018",
+        ]
+        .iter()
+        .map(|n| EntryInput {
+            phone_number: n.to_string(),
+            jurisdiction: "US".into(),
+            expiration_date: None,
+            source: "t".into(),
+            idempotency_key: String::new(),
+        })
+        .collect();
+        let outcomes = api.upload_batch("7", &entries).await.unwrap();
+        assert_eq!(outcomes.len(), entries.len(), "one outcome per entry");
+        for (i, o) in outcomes.iter().enumerate().take(3) {
+            assert!(matches!(o, EntryOutcome::Created { .. }), "{i}: {o:?}");
+        }
+        assert_eq!(
+            outcomes[3],
+            EntryOutcome::Unconfirmed,
+            "left out of the answer: unknown, not dropped"
+        );
+        assert!(
+            matches!(&outcomes[4], EntryOutcome::Rejected { code, message } if code == "RECORD_REJECTED" && message.contains("protected")),
+            "{:?}",
+            outcomes[4]
+        );
+        assert!(
+            matches!(&outcomes[5], EntryOutcome::Rejected { code, .. } if code == "NOT_NANP"),
+            "a number the dialect cannot hold is a dead letter: {:?}",
+            outcomes[5]
+        );
+        // The 429 was retried on our own schedule, the 413 halved the five North American records.
+        let posts = seen.lock().unwrap().posts.clone();
+        assert_eq!(posts, [5, 5, 2, 3], "{posts:?}");
+    }
+}

@@ -1,5 +1,6 @@
-//! A simulator of the CXone DNC API (dialect `v2` of `shared/spec/CONTRACT.md`), a real HTTP server for tests, the
-//! local run, and anyone evaluating dncflow without a tenant.
+//! A simulator of the CXone DNC API, a real HTTP server for tests, the local run, and anyone evaluating dncflow
+//! without a tenant. It serves one dialect (`docs/cxone-api.md`): `v2` of `shared/spec/CONTRACT.md` (below), or the
+//! Admin API's DNC groups ([`admin`]), over one store, one clock and one set of fault rules.
 //!
 //! It implements every endpoint and rule of the contract: OAuth client-credentials tokens that expire, lists, rules,
 //! entries with validation codes (201 / 200 partial / 413 / 400), idempotency keys, paging, the contacts batch check

@@ -2,13 +2,13 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cxone_sim::{FaultRule, SimConfig};
+use cxone_sim::{FaultRule, SimConfig, SimDialect};
 
 #[derive(Parser)]
 #[command(
     name = "cxone-sim",
     version,
-    about = "CXone DNC API simulator (dialect v2) with fault injection"
+    about = "CXone DNC API simulator (dialect v2, or the Admin API's DNC groups) with fault injection"
 )]
 struct Args {
     /// Port on 127.0.0.1 (0: ephemeral).
@@ -38,6 +38,16 @@ struct Args {
     /// Simulated seconds per real second.
     #[arg(long)]
     clock_scale: Option<f64>,
+    /// The API served: `v2` (the contract's lists, rules, entries, batch check) or `admin` (the CXone Admin API's
+    /// DNC groups: password grant, discovery, groups, scrubbed skills, records, search).
+    #[arg(long)]
+    dialect: Option<String>,
+    /// Admin: an access key as ID:SECRET (repeatable; replaces the default key).
+    #[arg(long = "access-key")]
+    access_keys: Vec<String>,
+    /// Admin: records on calling lists (they count against the environment's cap).
+    #[arg(long)]
+    calling_list_records: Option<u64>,
     /// A fault rule as JSON, e.g. '{"endpoint":"entries-post","type":"server-error","status":503,"count":3}'
     /// (repeatable).
     #[arg(long = "fault")]
@@ -71,6 +81,26 @@ async fn main() -> Result<()> {
             })
             .collect::<Result<_>>()?;
     }
+    match args.dialect.as_deref() {
+        None => {}
+        Some("v2") => config.dialect = SimDialect::V2,
+        Some("admin") => config.dialect = SimDialect::Admin,
+        Some(other) => anyhow::bail!("--dialect {other}: v2 or admin"),
+    }
+    if !args.access_keys.is_empty() {
+        config.access_keys = args
+            .access_keys
+            .iter()
+            .map(|c| {
+                c.split_once(':')
+                    .map(|(i, s)| (i.to_string(), s.to_string()))
+                    .context("--access-key takes ID:SECRET")
+            })
+            .collect::<Result<_>>()?;
+    }
+    if let Some(v) = args.calling_list_records {
+        config.calling_list_records = v;
+    }
     if let Some(v) = args.token_ttl {
         config.token_ttl_secs = v;
     }
@@ -92,8 +122,12 @@ async fn main() -> Result<()> {
             serde_json::from_str::<FaultRule>(f).with_context(|| format!("parsing --fault {f}"))?,
         );
     }
+    let config_dialect = config.dialect;
     let running = cxone_sim::spawn(config, args.port).await?;
-    println!("cxone-sim listening on {}", running.base_url);
+    println!(
+        "cxone-sim ({:?}) listening on {}",
+        config_dialect, running.base_url
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
