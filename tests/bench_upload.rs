@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p dncflow-tests --bench upload` (`ENTRIES=` to change the count, `DIALECTS=v2,admin`).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, SimConfig, SimDialect};
 use dncflow::cxone::{idempotency_key, EntryInput, EntryOutcome};
