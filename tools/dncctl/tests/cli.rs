@@ -42,6 +42,60 @@ fn the_main_command_runs_the_whole_job_on_the_sample() {
     );
 }
 
+/// The same command against the embedded simulator serving the Admin API's DNC groups: the group is created,
+/// activated and scrubbed, every North American number verified on it, the UK number a dead letter (the dialect
+/// holds ten-digit numbers only), never dropped.
+#[test]
+fn the_main_command_runs_against_the_admin_api_simulator() {
+    let out = tempfile::tempdir().unwrap();
+    let result = dncctl()
+        .args([
+            "run",
+            "examples/sample-dnc.csv",
+            "--list",
+            "demo",
+            "--dialect",
+            "admin",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("dialect admin"), "{stderr}");
+    assert!(stdout.contains("status     SUCCESS"), "{stdout}");
+    assert!(
+        stdout.contains("verified   5 of 5 expected entries"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 rejected (dead letters)"), "{stdout}");
+    let run = std::fs::read_dir(out.path().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let dead = std::fs::read_to_string(run.join("dead-letters.jsonl")).unwrap();
+    assert!(dead.contains("NOT_NANP") && dead.contains("+44"), "{dead}");
+    let bad = dncctl()
+        .args([
+            "run",
+            "examples/sample-dnc.csv",
+            "--list",
+            "demo",
+            "--dialect",
+            "v3",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("v2 or admin"));
+}
+
 #[test]
 fn an_unreadable_input_exits_non_zero_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
