@@ -68,9 +68,9 @@ pub struct RunSettings {
     pub workers: usize,
     /// Batches in flight per shard.
     pub concurrency: usize,
-    /// Retries of a stage that failed `Transient`, 10 s apart and doubling (on the run's clock), as the state
-    /// machine's `Retry`.
-    pub retries: u32,
+    /// How a stage that failed `Transient` is retried: per state, as `infra/statemachine.asl.json`'s `Retry` says
+    /// (read from the definition itself, so the local loop and the deployed one cannot drift).
+    pub retries: StateRetries,
     /// A run rejecting more of its rows (or accepting none) fails `InvalidInput` before any upload.
     pub max_reject_ratio: f64,
     /// A run holding more entries fails `CapacityExceeded` before its first write.
@@ -84,7 +84,7 @@ impl Default for RunSettings {
             reconcile_rounds: 3,
             workers: 2,
             concurrency: 2,
-            retries: 4,
+            retries: StateRetries::from_definition(),
             max_reject_ratio: crate::normalize::DEFAULT_MAX_REJECT_RATIO,
             capacity: crate::stages::CXONE_CAPACITY,
         }
@@ -422,7 +422,7 @@ async fn drive(
                 attempt,
                 last_writes: last_writes.clone(),
             };
-            let c = with_retries(clock, settings.retries, || {
+            let c = with_retries(clock, settings.retries.cooldown, || {
                 cooldown_stage(api, store, &task, &settings.cooldown, clock.now())
             })
             .await?;
@@ -463,7 +463,7 @@ async fn drive(
             started_at: Some(execution.started_at.clone()),
             execution: Some(execution.id.clone()),
         };
-        let r = with_retries(clock, settings.retries, || {
+        let r = with_retries(clock, settings.retries.reconcile, || {
             reconcile_stage(
                 api,
                 store,
@@ -510,7 +510,7 @@ async fn upload_shard(
         offset: 0,
     };
     loop {
-        let out = with_retries(clock, settings.retries, || {
+        let out = with_retries(clock, settings.retries.upload, || {
             upload_stage(api, store, &task, &upload, || clock.now())
         })
         .await?;
@@ -521,27 +521,113 @@ async fn upload_shard(
     }
 }
 
-/// Retry `stage` while it fails `Transient`, at most `retries` times, 10 s apart and doubling on `clock`.
+/// A `Retry` rule of the state machine for `Transient`: `IntervalSeconds`, `BackoffRate`, `MaxAttempts`,
+/// `MaxDelaySeconds` (jitter is Step Functions' own; the local loop waits the full interval).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retry {
+    /// First wait.
+    pub interval: Duration,
+    /// Factor between waits.
+    pub backoff_rate: f64,
+    /// Retries after the first attempt.
+    pub max_attempts: u32,
+    /// Longest wait.
+    pub max_delay: Duration,
+}
+
+/// The `Transient` retry of each Task state the local loop runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StateRetries {
+    /// `UploadShards` → `UploadShard`.
+    pub upload: Retry,
+    /// `Cooldown`.
+    pub cooldown: Retry,
+    /// `Reconcile`.
+    pub reconcile: Retry,
+}
+
+/// The deployed state machine's definition, embedded: the local loop's retry settings come from it.
+const DEFINITION: &str = include_str!("../../infra/statemachine.asl.json");
+
+impl StateRetries {
+    /// Read from `infra/statemachine.asl.json`. Panics if the definition lacks a `Transient` retry on one of the
+    /// states (a unit test holds the definition to that).
+    pub fn from_definition() -> StateRetries {
+        let definition: serde_json::Value =
+            serde_json::from_str(DEFINITION).expect("the embedded definition is JSON");
+        let states = &definition["States"];
+        let retry = |state: &serde_json::Value| -> Retry {
+            let rule = state["Retry"]
+                .as_array()
+                .and_then(|rules| {
+                    rules.iter().find(|r| {
+                        r["ErrorEquals"]
+                            .as_array()
+                            .is_some_and(|e| e.iter().any(|n| n == "Transient"))
+                    })
+                })
+                .expect("a Transient retry");
+            let secs = |k: &str, default: f64| rule[k].as_f64().unwrap_or(default);
+            Retry {
+                interval: Duration::from_secs_f64(secs("IntervalSeconds", 1.0)),
+                backoff_rate: secs("BackoffRate", 2.0),
+                max_attempts: secs("MaxAttempts", 3.0) as u32,
+                max_delay: Duration::from_secs_f64(secs("MaxDelaySeconds", 3600.0)),
+            }
+        };
+        StateRetries {
+            upload: retry(&states["UploadShards"]["ItemProcessor"]["States"]["UploadShard"]),
+            cooldown: retry(&states["Cooldown"]),
+            reconcile: retry(&states["Reconcile"]),
+        }
+    }
+}
+
+/// Retry `stage` while it fails `Transient`, as the state's `Retry` rule says, waiting on `clock`.
 async fn with_retries<T, F, Fut>(
     clock: &dyn Clock,
-    retries: u32,
+    retry: Retry,
     mut stage: F,
 ) -> Result<T, StageError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StageError>>,
 {
-    let mut delay = Duration::from_secs(10);
+    let mut delay = retry.interval;
     let mut attempt = 0;
     loop {
         match stage().await {
-            Err(StageError::Transient(reason)) if attempt < retries => {
+            Err(StageError::Transient(reason)) if attempt < retry.max_attempts => {
                 attempt += 1;
                 tracing::warn!(attempt, reason = %reason, "stage failed transiently; retrying");
-                tokio::time::sleep(clock.real(delay)).await;
-                delay *= 2;
+                tokio::time::sleep(clock.real(delay.min(retry.max_delay))).await;
+                delay = delay.mul_f64(retry.backoff_rate);
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The local loop retries as the deployed definition says: the figures come from the ASL itself.
+    #[test]
+    fn the_local_loop_takes_its_retries_from_the_state_machine_definition() {
+        let r = StateRetries::from_definition();
+        let definition: serde_json::Value = serde_json::from_str(DEFINITION).unwrap();
+        let reconcile = &definition["States"]["Reconcile"]["Retry"][0];
+        assert_eq!(reconcile["ErrorEquals"][0], "Transient");
+        assert_eq!(
+            r.reconcile.max_attempts as u64,
+            reconcile["MaxAttempts"].as_u64().unwrap()
+        );
+        assert_eq!(
+            r.reconcile.interval.as_secs(),
+            reconcile["IntervalSeconds"].as_u64().unwrap()
+        );
+        assert!(r.upload.max_attempts >= 1 && r.cooldown.max_attempts >= 1);
+        assert!(r.upload.backoff_rate >= 1.0 && r.upload.max_delay >= r.upload.interval);
     }
 }
