@@ -88,22 +88,6 @@ impl Outcome {
     }
 }
 
-/// The credentials secret for the simulator's dialect, in the one document shape both dialects share: v2's client
-/// credentials and base URL, or the Admin API's application, access key and token URL (the API endpoint then
-/// discovered from the token's tenant, as against a real tenant).
-fn credentials_document(sim: &cxone_sim::RunningSim) -> String {
-    let defaults = SimConfig::default();
-    let (id, secret) = defaults.clients[0].clone();
-    if sim.sim.state()["dialect"] == "admin" {
-        let (key, key_secret) = defaults.access_keys[0].clone();
-        json!({"dialect": "admin", "authUrl": format!("{}/auth/token", sim.base_url), "clientId": id,
-            "clientSecret": secret, "accessKeyId": key, "accessKeySecret": key_secret})
-        .to_string()
-    } else {
-        json!({"baseUrl": sim.base_url, "clientId": id, "clientSecret": secret}).to_string()
-    }
-}
-
 impl World {
     async fn new(sim_config: SimConfig) -> World {
         let moto = start_moto();
@@ -113,7 +97,7 @@ impl World {
         secrets_client(&moto.url)
             .create_secret()
             .name(SECRET)
-            .secret_string(credentials_document(&sim))
+            .secret_string(sim.credentials_document())
             .send()
             .await
             .unwrap();
@@ -139,7 +123,7 @@ impl World {
     async fn with_iam(sim_config: SimConfig, drop: &[&str]) -> World {
         let moto = start_moto_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
         let sim = cxone_sim::spawn(sim_config, 0).await.unwrap();
-        let secret_string = credentials_document(&sim);
+        let secret_string = sim.credentials_document();
         let mut cmd = Command::new("python3");
         cmd.current_dir(workspace()).args([
             "scripts/iam.py",

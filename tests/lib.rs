@@ -69,19 +69,8 @@ pub fn sim_client(sim: &cxone_sim::RunningSim, rate: f64) -> dncflow::cxone::v2:
 /// built the way the Lambdas and `dncctl` build theirs ([`dncflow::cxone::connect`]).
 pub async fn sim_api(sim: &cxone_sim::RunningSim, rate: f64) -> Box<dyn dncflow::cxone::DncApi> {
     use dncflow::cxone::auth::{Credentials, StaticCredentials};
-    let defaults = cxone_sim::SimConfig::default();
-    let (id, secret) = defaults.clients[0].clone();
-    let creds = if sim.sim.state()["dialect"] == "admin" {
-        let (key, key_secret) = defaults.access_keys[0].clone();
-        Credentials::admin(
-            &format!("{}/auth/token", sim.base_url),
-            "",
-            (&id, &secret),
-            (&key, &key_secret),
-        )
-    } else {
-        Credentials::v2(&sim.base_url, &id, &secret)
-    };
+    let creds =
+        Credentials::from_json(&sim.credentials_document(), "simulator").expect("credentials");
     let config = dncflow::cxone::v2::ClientConfig {
         rate_per_sec: rate,
         base_backoff: std::time::Duration::from_millis(5),

@@ -207,22 +207,9 @@ impl AdminClient {
         self.policy.requests_sent()
     }
 
-    async fn call_json<T: for<'de> Deserialize<'de>>(
-        &self,
-        op: &'static str,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-        repeat: Repeat,
-    ) -> Result<T, CxoneError> {
-        self.policy
-            .call_json(op, method, path, query, body, repeat)
-            .await
-    }
-
     async fn skills(&self) -> Result<Vec<Skill>, CxoneError> {
         let s: Skills = self
+            .policy
             .call_json(
                 "list skills",
                 Method::GET,
@@ -238,6 +225,7 @@ impl AdminClient {
     async fn scrubbed(&self, group: &str) -> Result<Vec<Skill>, CxoneError> {
         let path = format!("/dnc-groups/{}/scrubbed-skills", path_segment(group));
         let s: Skills = self
+            .policy
             .call_json(
                 "list scrubbed skills",
                 Method::GET,
@@ -283,6 +271,7 @@ impl AdminClient {
             let path = format!("/dnc-groups/{}/records", path_segment(group));
             let body = json!({ "dncGroupRecords": records });
             match self
+                .policy
                 .call_json::<ResultSet>(OP, Method::POST, &path, &[], Some(&body), Repeat::Safe)
                 .await
             {
@@ -338,6 +327,7 @@ impl AdminClient {
 
     async fn search(&self, ten: &str) -> Result<Vec<String>, CxoneError> {
         let g: Groups = self
+            .policy
             .call_json(
                 "search DNC groups",
                 Method::POST,
@@ -369,6 +359,7 @@ impl DncApi for AdminClient {
 
     async fn lists(&self) -> Result<Vec<DncList>, CxoneError> {
         let g: Groups = self
+            .policy
             .call_json(
                 "list DNC groups",
                 Method::GET,
@@ -384,6 +375,7 @@ impl DncApi for AdminClient {
     async fn get_list(&self, id: &str) -> Result<Option<DncList>, CxoneError> {
         let path = format!("/dnc-groups/{}", path_segment(id));
         match self
+            .policy
             .call_json::<Value>("get DNC group", Method::GET, &path, &[], None, Repeat::Safe)
             .await
         {
@@ -411,6 +403,7 @@ impl DncApi for AdminClient {
         }
         let body = json!({"dncGroupName": list.name, "dncGroupDescription": list.description});
         let created: Created = self
+            .policy
             .call_json(
                 "create DNC group",
                 Method::POST,
@@ -451,17 +444,11 @@ impl DncApi for AdminClient {
             .filter(|s| s.is_outbound && s.is_active)
             .map(|s| s.skill_name)
             .collect();
-        Ok(if outbound.is_empty() {
-            Suppression {
-                suppressing: false,
-                detail: "a DNC group scrubbed by no active outbound skill".into(),
-            }
-        } else {
-            Suppression {
-                suppressing: true,
-                detail: format!("scrubbed by outbound skills {}", outbound.join(", ")),
-            }
-        })
+        Ok(Suppression::by(
+            &outbound,
+            "scrubbed by outbound skills",
+            "a DNC group scrubbed by no active outbound skill",
+        ))
     }
 
     async fn bind_outbound(
@@ -584,6 +571,7 @@ impl DncApi for AdminClient {
             ("top", limit.clamp(1, MAX_PAGE).to_string()),
         ];
         let page: Records = self
+            .policy
             .call_json(
                 "list DNC group records",
                 Method::GET,
@@ -641,6 +629,7 @@ impl DncApi for AdminClient {
             h.dnc_records += self.list_entries(&group.id, 0, 1).await?.total;
         }
         match self
+            .policy
             .call_json::<CallingLists>(
                 "list calling lists",
                 Method::GET,

@@ -397,6 +397,24 @@ pub struct Suppression {
     pub detail: String,
 }
 
+impl Suppression {
+    /// Suppressing when anything binds the list: `bound` names what does (`"{what} a, b"`), else `missing` says
+    /// what is absent.
+    pub fn by(bound: &[String], what: &str, missing: &str) -> Suppression {
+        if bound.is_empty() {
+            Suppression {
+                suppressing: false,
+                detail: missing.to_string(),
+            }
+        } else {
+            Suppression {
+                suppressing: true,
+                detail: format!("{what} {}", bound.join(", ")),
+            }
+        }
+    }
+}
+
 /// What a CXone environment holds, against its record cap.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

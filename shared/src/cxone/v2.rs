@@ -93,20 +93,6 @@ impl V2Client {
         self.policy.breaker_open()
     }
 
-    async fn call_json<T: for<'de> Deserialize<'de>>(
-        &self,
-        op: &'static str,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-        repeat: Repeat,
-    ) -> Result<T, CxoneError> {
-        self.policy
-            .call_json(op, method, path, query, body, repeat)
-            .await
-    }
-
     /// One request of at most 100 entries; a 413 splits it in halves, recursively.
     fn upload_chunk<'a>(
         &'a self,
@@ -126,6 +112,7 @@ impl V2Client {
                 .collect();
             let body = json!({ "data": data });
             match self
+                .policy
                 .call_json::<WriteResult>(
                     OP,
                     Method::POST,
@@ -204,17 +191,11 @@ impl DncApi for V2Client {
             .filter(|r| r.blocks_outbound(&list.id))
             .map(|r| r.name)
             .collect();
-        Ok(if rules.is_empty() {
-            Suppression {
-                suppressing: false,
-                detail: "bound to no active BLOCK rule covering OUTBOUND".into(),
-            }
-        } else {
-            Suppression {
-                suppressing: true,
-                detail: format!("BLOCK rules {}", rules.join(", ")),
-            }
-        })
+        Ok(Suppression::by(
+            &rules,
+            "BLOCK rules",
+            "bound to no active BLOCK rule covering OUTBOUND",
+        ))
     }
 
     async fn bind_outbound(
@@ -273,6 +254,7 @@ impl DncApi for V2Client {
 
     async fn lists(&self) -> Result<Vec<DncList>, CxoneError> {
         let r: DataList<DncList> = self
+            .policy
             .call_json(
                 "list DNC lists",
                 Method::GET,
@@ -288,6 +270,7 @@ impl DncApi for V2Client {
     async fn get_list(&self, id: &str) -> Result<Option<DncList>, CxoneError> {
         let path = format!("/api/v2/dnc/lists/{}", super::path_segment(id));
         match self
+            .policy
             .call_json("get DNC list", Method::GET, &path, &[], None, Repeat::Safe)
             .await
         {
@@ -302,19 +285,21 @@ impl DncApi for V2Client {
             op: "create DNC list",
             message: e.to_string(),
         })?;
-        self.call_json(
-            "create DNC list",
-            Method::POST,
-            "/api/v2/dnc/lists",
-            &[],
-            Some(&body),
-            Repeat::Unsafe,
-        )
-        .await
+        self.policy
+            .call_json(
+                "create DNC list",
+                Method::POST,
+                "/api/v2/dnc/lists",
+                &[],
+                Some(&body),
+                Repeat::Unsafe,
+            )
+            .await
     }
 
     async fn rules(&self) -> Result<Vec<DncRule>, CxoneError> {
         let r: DataList<DncRule> = self
+            .policy
             .call_json(
                 "list DNC rules",
                 Method::GET,
@@ -335,15 +320,16 @@ impl DncApi for V2Client {
         if let Some(o) = body.as_object_mut() {
             o.remove("id");
         }
-        self.call_json(
-            "create DNC rule",
-            Method::POST,
-            "/api/v2/dnc/rules",
-            &[],
-            Some(&body),
-            Repeat::Unsafe,
-        )
-        .await
+        self.policy
+            .call_json(
+                "create DNC rule",
+                Method::POST,
+                "/api/v2/dnc/rules",
+                &[],
+                Some(&body),
+                Repeat::Unsafe,
+            )
+            .await
     }
 
     async fn update_rule(&self, id: &str, rule: &DncRule) -> Result<DncRule, CxoneError> {
@@ -353,15 +339,16 @@ impl DncApi for V2Client {
         })?;
         let path = format!("/api/v2/dnc/rules/{}", super::path_segment(id));
         // A full replacement: repeating it is harmless.
-        self.call_json(
-            "update DNC rule",
-            Method::PUT,
-            &path,
-            &[],
-            Some(&body),
-            Repeat::Safe,
-        )
-        .await
+        self.policy
+            .call_json(
+                "update DNC rule",
+                Method::PUT,
+                &path,
+                &[],
+                Some(&body),
+                Repeat::Safe,
+            )
+            .await
     }
 
     async fn upload_batch(
@@ -389,6 +376,7 @@ impl DncApi for V2Client {
             ("offset", offset.to_string()),
         ];
         let page: EntriesPage = self
+            .policy
             .call_json(
                 "list DNC entries",
                 Method::GET,
@@ -418,6 +406,7 @@ impl DncApi for V2Client {
         }
         let body = json!({ "contacts": contacts });
         let r: CheckResults = self
+            .policy
             .call_json(
                 OP,
                 Method::POST,

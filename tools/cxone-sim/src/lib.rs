@@ -531,6 +531,27 @@ pub struct RunningSim {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+impl RunningSim {
+    /// The credentials document (`docs/cxone-api.md`, one shape for both dialects) of this simulator's default
+    /// client: v2's client credentials and base URL, or the Admin API's application, access key and token URL (the
+    /// API endpoint then discovered from the token's tenant, as against a real tenant).
+    pub fn credentials_document(&self) -> String {
+        let s = self.sim.lock();
+        let (id, secret) = s.config.clients.first().cloned().unwrap_or_default();
+        match s.config.dialect {
+            SimDialect::V2 => {
+                json!({"dialect": "v2", "baseUrl": self.base_url, "clientId": id, "clientSecret": secret})
+            }
+            SimDialect::Admin => {
+                let (key, key_secret) = s.config.access_keys.first().cloned().unwrap_or_default();
+                json!({"dialect": "admin", "authUrl": format!("{}/auth/token", self.base_url), "clientId": id,
+                    "clientSecret": secret, "accessKeyId": key, "accessKeySecret": key_secret})
+            }
+        }
+        .to_string()
+    }
+}
+
 impl Drop for RunningSim {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -198,26 +198,6 @@ async fn tenant_client(
     Ok(dncflow::cxone::connect(source, config).await?)
 }
 
-/// Credentials for the embedded simulator in `dialect`.
-fn sim_credentials(sim: &cxone_sim::RunningSim, dialect: &str) -> Result<Credentials> {
-    let defaults = cxone_sim::SimConfig::default();
-    let (id, secret) = defaults.clients[0].clone();
-    Ok(match dialect {
-        "v2" => Credentials::v2(&sim.base_url, &id, &secret),
-        "admin" => {
-            let (key, key_secret) = defaults.access_keys[0].clone();
-            // No API endpoint given: discovered from the token's tenant, as against a real tenant.
-            Credentials::admin(
-                &format!("{}/auth/token", sim.base_url),
-                "",
-                (&id, &secret),
-                (&key, &key_secret),
-            )
-        }
-        other => bail!("--dialect {other}: v2 or admin"),
-    })
-}
-
 /// The embedded simulator's dialect.
 fn sim_dialect(dialect: &str) -> Result<cxone_sim::SimDialect> {
     match dialect {
@@ -339,7 +319,10 @@ fn run(cli: Cli) -> Result<()> {
                             "embedded CXone simulator at {} (dialect {dialect}, clock {}x)",
                             sim.base_url, sim_clock_scale
                         );
-                        let creds = sim_credentials(&sim, &dialect)?;
+                        let creds = Credentials::from_json(
+                            &sim.credentials_document(),
+                            "the embedded simulator",
+                        )?;
                         let api =
                             dncflow::cxone::connect(Box::new(StaticCredentials(creds)), config)
                                 .await?;
