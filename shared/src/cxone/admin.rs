@@ -197,14 +197,9 @@ impl AdminClient {
         })
     }
 
-    /// Token requests sent so far.
-    pub fn token_requests(&self) -> u64 {
-        self.policy.token_requests()
-    }
-
-    /// API requests sent so far (retries included, token requests excluded).
-    pub fn requests_sent(&self) -> u64 {
-        self.policy.requests_sent()
+    /// The request policy (its counters: token requests, requests sent, the breaker).
+    pub fn policy(&self) -> &RequestPolicy {
+        &self.policy
     }
 
     async fn skills(&self) -> Result<Vec<Skill>, CxoneError> {
