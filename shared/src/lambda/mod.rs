@@ -9,6 +9,7 @@
 //!   gets its share of the tenant's rate.
 
 pub mod check;
+pub mod steps;
 
 use std::time::Duration;
 

@@ -1,0 +1,390 @@
+//! Every Lambda function as a [`Step`]: what its container builds once from the environment, and what one invocation
+//! does. The binaries under `functions/` are `run_step::<…>()` and nothing else, so a reader following a step goes
+//! from the binary to here, then to the stage in [`crate::stages`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lambda_runtime::{Context, Diagnostic};
+use serde_json::Value;
+
+use super::{
+    answer, bucket_from_env, cxone_from_env, diagnostic, env_or, env_secs, notifier_from_env,
+    now_ms, parse_payload, worker_rate,
+};
+use crate::cxone::DncApi;
+use crate::stages::{
+    acquire_lease, cooldown_stage, normalize_object, reconcile_stage, record_failure, upload_stage,
+    CooldownSettings, CooldownTask, EventBridgeNotifier, LeaseTask, ReconcileTask, ShardTask,
+    StageError, UploadSettings,
+};
+use crate::store::S3Store;
+
+/// One Lambda function.
+#[async_trait(?Send)]
+pub trait Step: Send + Sync + Sized + 'static {
+    /// The function's name (logs, error diagnostics).
+    const NAME: &'static str;
+    /// The container's clients and settings, from the environment (once per cold start).
+    async fn from_env() -> Result<Self, StageError>;
+    /// One invocation: the event's payload in, the answer out; a failure's `errorType` is what Step Functions
+    /// `Retry`/`Catch` match.
+    async fn handle(&self, payload: Value, context: &Context) -> Result<Value, Diagnostic>;
+}
+
+/// Run `S` in the Lambda runtime: JSON logs, the container built once, every invocation handed to it.
+pub async fn run_step<S: Step>() -> Result<(), lambda_runtime::Error> {
+    super::init_logging();
+    let step: &'static S = super::for_container(
+        S::from_env()
+            .await
+            .map_err(|e| diagnostic(S::NAME, e).error_message)?,
+    );
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<Value>| async move {
+            step.handle(event.payload, &event.context).await
+        },
+    ))
+    .await
+}
+
+fn store(s3: &aws_sdk_s3::Client, bucket: &str) -> S3Store {
+    S3Store {
+        client: s3.clone(),
+        bucket: bucket.to_string(),
+    }
+}
+
+/// `normalize`: an S3 drop (EventBridge "Object Created", an S3 notification, or a plain
+/// `{bucket, key, versionId?, list?}` re-run input) in; `runs/<runId>/` (manifest, shards, rejects) out.
+///
+/// Environment: `DNCFLOW_BUCKET` (where runs are written; default: the source bucket), `DNCFLOW_DEFAULT_REGION`
+/// (default `US`), `DNCFLOW_SHARDS` (default 16), `DNCFLOW_MAX_REJECT_RATIO` (0.5: a file rejecting more of its rows,
+/// or accepting none, fails `InvalidInput` before anything is uploaded), `DNCFLOW_MAX_INFLATED_BYTES` (8 GiB),
+/// `DNCFLOW_MAX_INFLATION_RATIO` (200), `DNCFLOW_MAX_ZIP_MEMBERS` (10,000), `DNCFLOW_MAX_REJECTS_KEPT` (100,000
+/// rejects written in full; past it each reason keeps 100 samples and the rest are counted).
+pub struct Normalize {
+    s3: aws_sdk_s3::Client,
+    out_bucket: Option<String>,
+    region: crate::phone::DefaultRegion,
+    shards: u32,
+    limits: crate::input::decode::DecodeLimits,
+    max_rejects_kept: u64,
+    max_reject_ratio: f64,
+}
+
+#[async_trait(?Send)]
+impl Step for Normalize {
+    const NAME: &'static str = "normalize";
+
+    async fn from_env() -> Result<Self, StageError> {
+        let defaults = crate::input::decode::DecodeLimits::default();
+        Ok(Normalize {
+            s3: crate::store::s3_client(None).await,
+            out_bucket: std::env::var("DNCFLOW_BUCKET").ok(),
+            region: std::env::var("DNCFLOW_DEFAULT_REGION")
+                .ok()
+                .and_then(|r| crate::phone::DefaultRegion::from_code(&r))
+                .unwrap_or_default(),
+            shards: env_or("DNCFLOW_SHARDS", 16),
+            limits: crate::input::decode::DecodeLimits {
+                max_inflated_bytes: env_or(
+                    "DNCFLOW_MAX_INFLATED_BYTES",
+                    defaults.max_inflated_bytes,
+                ),
+                max_ratio: env_or("DNCFLOW_MAX_INFLATION_RATIO", defaults.max_ratio),
+                max_members: env_or("DNCFLOW_MAX_ZIP_MEMBERS", defaults.max_members),
+            },
+            max_rejects_kept: env_or("DNCFLOW_MAX_REJECTS_KEPT", 100_000),
+            max_reject_ratio: env_or(
+                "DNCFLOW_MAX_REJECT_RATIO",
+                crate::normalize::DEFAULT_MAX_REJECT_RATIO,
+            ),
+        })
+    }
+
+    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
+        let source = crate::events::parse_source_event(&payload)
+            .map_err(|e| diagnostic(Self::NAME, StageError::InvalidInput(e.to_string())))?;
+        let mut options = crate::normalize::NormalizeOptions::new(&source.list);
+        options.region = self.region;
+        options.shard_count = self.shards;
+        options.limits = self.limits;
+        options.max_rejects_kept = self.max_rejects_kept;
+        let bucket = self
+            .out_bucket
+            .clone()
+            .unwrap_or_else(|| source.bucket.clone());
+        let output = normalize_object(&self.s3, &bucket, &source, options, self.max_reject_ratio)
+            .await
+            .map_err(|e| diagnostic(Self::NAME, e))?;
+        answer(Self::NAME, &output)
+    }
+}
+
+/// `lease`: `{bucket, runId, list, execution, startedAt?}` in, `{acquired, duplicate, waitSeconds, heldBy?}` out.
+/// Takes `status/<list>/lease.json` for the execution (and says RUNNING in the list's status), or tells the state
+/// machine to wait while another execution holds the list. Released by reconcile and the failure recorder.
+///
+/// Environment: `DNCFLOW_LEASE_WAIT_SECS` (30: how long a waiting execution sleeps between attempts).
+pub struct Lease {
+    s3: aws_sdk_s3::Client,
+    wait: u64,
+}
+
+#[async_trait(?Send)]
+impl Step for Lease {
+    const NAME: &'static str = "lease";
+
+    async fn from_env() -> Result<Self, StageError> {
+        Ok(Lease {
+            s3: crate::store::s3_client(None).await,
+            wait: env_or("DNCFLOW_LEASE_WAIT_SECS", crate::stages::LEASE_WAIT_SECS),
+        })
+    }
+
+    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
+        let mut task: LeaseTask = parse_payload(Self::NAME, payload)?;
+        task.wait_seconds.get_or_insert(self.wait);
+        let out = acquire_lease(
+            &store(&self.s3, &task.run.bucket),
+            &task,
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(|e| diagnostic(Self::NAME, e))?;
+        answer(Self::NAME, &out)
+    }
+}
+
+/// `upload`: one shard per invocation (`{bucket, runId, list, shardKey, round?, cursor?}`); answers the same shape
+/// with the cursor moved, `done`, counts and `lastWriteAt`. Stops starting batches when the invocation's deadline
+/// nears, so the state machine resumes the shard instead of the function timing out.
+///
+/// Environment: `DNCFLOW_UPLOAD_MARGIN_SECS` (time kept back from the deadline, default 150: one request's retry
+/// deadline plus the ledger write), `DNCFLOW_UPLOAD_CONCURRENCY` (batches in flight, default 2),
+/// `DNCFLOW_CXONE_CAPACITY` (1,000,000: a run that would bring the environment above it fails `CapacityExceeded`
+/// before its first write).
+pub struct Upload {
+    s3: aws_sdk_s3::Client,
+    api: Box<dyn DncApi>,
+    margin: Duration,
+    concurrency: usize,
+    capacity: u64,
+}
+
+#[async_trait(?Send)]
+impl Step for Upload {
+    const NAME: &'static str = "upload";
+
+    async fn from_env() -> Result<Self, StageError> {
+        Ok(Upload {
+            s3: crate::store::s3_client(None).await,
+            api: cxone_from_env(worker_rate()).await?,
+            margin: env_secs("DNCFLOW_UPLOAD_MARGIN_SECS", 150.0),
+            concurrency: env_or("DNCFLOW_UPLOAD_CONCURRENCY", 2),
+            capacity: env_or("DNCFLOW_CXONE_CAPACITY", crate::stages::CXONE_CAPACITY),
+        })
+    }
+
+    async fn handle(&self, payload: Value, context: &Context) -> Result<Value, Diagnostic> {
+        let task: ShardTask = parse_payload(Self::NAME, payload)?;
+        let left = Duration::from_millis((context.deadline as i64 - now_ms()).max(0) as u64);
+        let settings = UploadSettings {
+            budget: left.saturating_sub(self.margin).max(Duration::from_secs(1)),
+            concurrency: self.concurrency,
+            capacity: self.capacity,
+        };
+        let out = upload_stage(
+            self.api.as_ref(),
+            &store(&self.s3, &task.run.bucket),
+            &task,
+            &settings,
+            chrono::Utc::now,
+        )
+        .await
+        .map_err(|e| diagnostic(Self::NAME, e))?;
+        println!(
+            "{}",
+            crate::metrics::emf(
+                Self::NAME,
+                &[
+                    ("Created", "Count", out.created as f64),
+                    ("Exists", "Count", out.exists as f64),
+                    ("DeadLetters", "Count", out.rejected as f64),
+                    ("Unconfirmed", "Count", out.unconfirmed as f64),
+                ],
+                now_ms()
+            )
+        );
+        answer(Self::NAME, &out)
+    }
+}
+
+/// `cooldown`: `{bucket, runId, list, round, attempt, lastWrites}` in, `{ready, waitSeconds, attempt, …}` out. The
+/// state machine's `Wait` state does the waiting.
+///
+/// Environment: `DNCFLOW_COOLDOWN_SECS` (minimum after the last write, default 180), `DNCFLOW_CANARY_SIZE` (20),
+/// `DNCFLOW_CANARY_INTERVAL_SECS` (30), `DNCFLOW_COOLDOWN_ATTEMPTS` (20), `DNCFLOW_CANARY_SETTLE_SECS` (300: from then
+/// on a partly suppressed canary is handed to reconciliation).
+pub struct Cooldown {
+    s3: aws_sdk_s3::Client,
+    api: Box<dyn DncApi>,
+    settings: CooldownSettings,
+}
+
+#[async_trait(?Send)]
+impl Step for Cooldown {
+    const NAME: &'static str = "cooldown";
+
+    async fn from_env() -> Result<Self, StageError> {
+        let defaults = CooldownSettings::default();
+        Ok(Cooldown {
+            s3: crate::store::s3_client(None).await,
+            api: cxone_from_env(env_or("DNCFLOW_TENANT_RATE", 50.0)).await?,
+            settings: CooldownSettings {
+                min: env_secs("DNCFLOW_COOLDOWN_SECS", defaults.min.as_secs_f64()),
+                canary_size: env_or("DNCFLOW_CANARY_SIZE", defaults.canary_size),
+                canary_interval: env_secs(
+                    "DNCFLOW_CANARY_INTERVAL_SECS",
+                    defaults.canary_interval.as_secs_f64(),
+                ),
+                max_attempts: env_or("DNCFLOW_COOLDOWN_ATTEMPTS", defaults.max_attempts),
+                settle: env_secs("DNCFLOW_CANARY_SETTLE_SECS", defaults.settle.as_secs_f64()),
+            },
+        })
+    }
+
+    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
+        let task: CooldownTask = parse_payload(Self::NAME, payload)?;
+        let out = cooldown_stage(
+            self.api.as_ref(),
+            &store(&self.s3, &task.run.bucket),
+            &task,
+            &self.settings,
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(|e| diagnostic(Self::NAME, e))?;
+        answer(Self::NAME, &out)
+    }
+}
+
+/// `reconcile`: `{bucket, runId, list, round, startedAt?}` in; `{status: SUCCESS|FAILED|REUPLOAD, round, shardKeys,
+/// …}` out. SUCCESS and FAILED are published (report, `status/<list>/latest.json`, EventBridge event).
+///
+/// Environment: `DNCFLOW_RECONCILE_ROUNDS` (3), `DNCFLOW_EVENT_BUS` (`default`).
+pub struct Reconcile {
+    s3: aws_sdk_s3::Client,
+    api: Box<dyn DncApi>,
+    notifier: EventBridgeNotifier,
+    rounds: u32,
+}
+
+#[async_trait(?Send)]
+impl Step for Reconcile {
+    const NAME: &'static str = "reconcile";
+
+    async fn from_env() -> Result<Self, StageError> {
+        Ok(Reconcile {
+            s3: crate::store::s3_client(None).await,
+            api: cxone_from_env(env_or("DNCFLOW_TENANT_RATE", 50.0)).await?,
+            notifier: notifier_from_env().await,
+            rounds: env_or("DNCFLOW_RECONCILE_ROUNDS", 3),
+        })
+    }
+
+    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
+        let task: ReconcileTask = parse_payload(Self::NAME, payload)?;
+        let out = reconcile_stage(
+            self.api.as_ref(),
+            &store(&self.s3, &task.run.bucket),
+            &self.notifier,
+            &task,
+            self.rounds,
+            chrono::Utc::now,
+        )
+        .await
+        .map_err(|e| diagnostic(Self::NAME, e))?;
+        answer(Self::NAME, &out)
+    }
+}
+
+/// `record-failure`: the target of every `Catch`. The execution state (`source`, `run?`, `error`) in; the list's
+/// status set to FAILED with the reason (the last known good run kept), a FAILED report, an event.
+///
+/// Environment: `DNCFLOW_BUCKET`, `DNCFLOW_EVENT_BUS` (`default`).
+pub struct RecordFailure {
+    store: S3Store,
+    notifier: EventBridgeNotifier,
+}
+
+#[async_trait(?Send)]
+impl Step for RecordFailure {
+    const NAME: &'static str = "record-failure";
+
+    async fn from_env() -> Result<Self, StageError> {
+        Ok(RecordFailure {
+            store: store(&crate::store::s3_client(None).await, &bucket_from_env()?),
+            notifier: notifier_from_env().await,
+        })
+    }
+
+    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
+        let out = record_failure(&self.store, &self.notifier, &payload, chrono::Utc::now())
+            .await
+            .map_err(|e| diagnostic(Self::NAME, e))?;
+        answer(Self::NAME, &out)
+    }
+}
+
+/// `registry`: keeps a registry's suppression index (`registry/<name>/`) current.
+/// - S3 "Object Created" (EventBridge) under `incoming-registry/<name>/`: `changes/<file>` (an FTC change list) is
+///   applied; other objects are acknowledged and left (a full download's files; its `_import.json` marker starts the
+///   registry import state machine, whose steps call this function: `begin`, `importPart` per file, `assemble`).
+/// - Direct: `{"action":"import","registry","prefix"|"keys","asOf","maxAgeDays"?}` (the whole batch in one
+///   invocation) or `{"action":"apply","registry","keys","force"?,"asOf"?}`.
+///
+/// Out: the version report (counts of every line, the live version's freshness). Errors carry the registry error's
+/// kind (`ChangeListOutOfOrder`, `RegistryConflict`, `InputUnreadable`, …). Environment: `DNCFLOW_BUCKET`.
+pub struct Registry {
+    store: S3Store,
+}
+
+#[async_trait(?Send)]
+impl Step for Registry {
+    const NAME: &'static str = "registry";
+
+    async fn from_env() -> Result<Self, StageError> {
+        Ok(Registry {
+            store: store(&crate::store::s3_client(None).await, &bucket_from_env()?),
+        })
+    }
+
+    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
+        crate::registry::handle_event(&self.store, &self.store.bucket, payload)
+            .await
+            .map_err(|e| {
+                tracing::error!(error_type = e.kind(), error = %e, "registry task failed");
+                Diagnostic {
+                    error_type: e.kind().to_string(),
+                    error_message: e.to_string(),
+                }
+            })
+    }
+}
+
+/// `check`: validates outbound numbers against the DNC lists and registries before they are dialed, fail-safe and
+/// audited ([`super::check::CheckFunction`]); a Function URL response, never an invocation error.
+#[async_trait(?Send)]
+impl Step for super::check::CheckFunction {
+    const NAME: &'static str = "check";
+
+    async fn from_env() -> Result<Self, StageError> {
+        super::check::CheckFunction::from_env().await
+    }
+
+    async fn handle(&self, payload: Value, context: &Context) -> Result<Value, Diagnostic> {
+        Ok(super::check::CheckFunction::handle(self, &payload, &context.request_id).await)
+    }
+}
