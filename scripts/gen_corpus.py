@@ -3,7 +3,7 @@
 
 Every line of `tests/fixtures/differential.jsonl.gz` is {"in": raw input, "cat": category, "e164": E.164 or null,
 "region": libphonenumber's region or null}, from `phonenumbers.parse(raw, "US")` and `is_valid_number`. The test in
-`tests/differential.rs` runs dncflow's normalizer over the same inputs and requires that every number libphonenumber
+`tests/inputs/differential.rs` runs dncflow's normalizer over the same inputs and requires that every number libphonenumber
 accepts is accepted with the same E.164.
 
 Usage: pip install phonenumbers==9.0.43 && python3 scripts/gen_corpus.py [--count 120000] [--seed 20261123]

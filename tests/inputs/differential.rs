@@ -165,7 +165,7 @@ fn agrees_with_libphonenumber() {
 /// widen libphonenumber's answer (the calling window is the intersection over the zones, so a wider set is safer).
 #[test]
 fn time_zones_agree_with_libphonenumber() {
-    let table = include_str!("../shared/data/nanp_timezones.csv");
+    let table = include_str!("../../shared/data/nanp_timezones.csv");
     let overrides: BTreeMap<&str, &str> = table
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -175,7 +175,7 @@ fn time_zones_agree_with_libphonenumber() {
         })
         .collect();
     assert!(!overrides.is_empty());
-    let corpus = include_str!("fixtures/timezones_corpus.csv");
+    let corpus = include_str!("../fixtures/timezones_corpus.csv");
     let (mut agree, mut widened) = (0usize, BTreeMap::<&str, usize>::new());
     let mut area_codes = std::collections::BTreeSet::new();
     let mut disagreements = Vec::new();
