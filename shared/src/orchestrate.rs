@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cxone::{DncApi, DncList, EntryOutcome, NewList};
 use crate::pipeline::{CanaryResult, LedgerRecord, PipelineError};
+pub use crate::run::RunStatus;
 use crate::run::{Counts, Manifest};
 use crate::stages::{
     cooldown_stage, read_json, reconcile_stage, record_failure, upload_stage, CooldownSettings,
@@ -142,7 +143,7 @@ pub struct RunReport {
     /// List id in CXone.
     pub list_id: Option<String>,
     /// `SUCCESS` or `FAILED`.
-    pub status: String,
+    pub status: RunStatus,
     /// Why it failed.
     pub reason: Option<String>,
     /// Start.
@@ -175,7 +176,7 @@ pub struct RunReport {
 impl RunReport {
     /// Whether campaigns may launch on this list.
     pub fn success(&self) -> bool {
-        self.status == "SUCCESS"
+        self.status == RunStatus::Success
     }
 
     /// The human-readable `report.md`.
@@ -218,7 +219,7 @@ pub struct ListStatus {
     /// List name.
     pub list: String,
     /// `SUCCESS`, `FAILED`, or `RUNNING` (a run in flight after a success, or the first run of a list).
-    pub status: String,
+    pub status: RunStatus,
     /// Why it failed.
     pub reason: Option<String>,
     /// The run.
@@ -478,7 +479,7 @@ async fn drive(
             "reconcile round {round}: {} expected, {} found, {} missing: {}",
             r.expected, r.found, r.missing, r.status
         ));
-        if r.status != "REUPLOAD" {
+        if r.status != RunStatus::Reupload {
             return Ok(());
         }
         shard_keys = r.shard_keys;

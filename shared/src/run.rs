@@ -215,6 +215,50 @@ pub fn run_id(list: &str, content_sha256: &str, options_fingerprint: &str) -> St
     format!("{safe}-{}", &hex::encode(h.finalize())[..16])
 }
 
+/// The state of a run or of a list, as reports, statuses and the state machine's `Choice` states spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    /// Verified: every entry CXone accepted is on the list and suppressing.
+    Success,
+    /// Not verified (the reason says why).
+    Failed,
+    /// A list's run in flight (a list status only).
+    Running,
+    /// Reconcile found entries missing: upload them again and come back (a reconcile answer only).
+    Reupload,
+}
+
+impl RunStatus {
+    /// As written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Success => "SUCCESS",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Running => "RUNNING",
+            RunStatus::Reupload => "REUPLOAD",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RunStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for RunStatus {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,7 +84,7 @@ pub async fn acquire_lease(
             if let Ok(status) = serde_json::from_slice::<ListStatus>(&bytes) {
                 let after_start = parse_time(&status.updated_at).is_some_and(|t| t >= started);
                 if status.run_id == task.run.run_id
-                    && status.status == "SUCCESS"
+                    && status.status == crate::run::RunStatus::Success
                     && status.running.is_none()
                     && after_start
                 {

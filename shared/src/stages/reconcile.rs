@@ -1,6 +1,7 @@
 //! The reconcile stage: compare what CXone holds with the run's ledger, re-queue what is missing (bounded rounds),
 //! and end the run with a report and a published status.
 
+use crate::run::RunStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +39,7 @@ pub struct ReconcileTask {
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileOutput {
     /// `SUCCESS`, `FAILED` (both published), or `REUPLOAD` (upload `shardKeys` as round `round`, then come back).
-    pub status: String,
+    pub status: RunStatus,
     /// The round to run next (for `REUPLOAD`) or the rounds run.
     pub round: u32,
     /// For `REUPLOAD`: the re-upload shard.
@@ -66,7 +67,7 @@ pub(crate) fn blank_report(
         run_id: run.run_id.clone(),
         list: run.list.clone(),
         list_id: None,
-        status: "FAILED".into(),
+        status: RunStatus::Failed,
         reason: None,
         started_at: started_at.unwrap_or_else(|| now.to_rfc3339()),
         finished_at: now.to_rfc3339(),
@@ -167,7 +168,7 @@ pub async fn reconcile_stage(
         wrong_expiration = r.wrong_expiration.len(), wrong_jurisdiction = r.wrong_jurisdiction.len(),
         rejected = ?r.rejected_by_code, "reconciled");
     let mut out = ReconcileOutput {
-        status: String::new(),
+        status: RunStatus::Failed,
         round: task.round,
         shard_keys: Vec::new(),
         expected: r.expected,
@@ -186,7 +187,7 @@ pub async fn reconcile_stage(
             body.push(b'\n');
         }
         store.put_bytes(&key, body).await?;
-        out.status = "REUPLOAD".into();
+        out.status = RunStatus::Reupload;
         out.round = next;
         out.shard_keys = vec![key];
         return Ok(out);
@@ -203,7 +204,7 @@ pub async fn reconcile_stage(
     report.wrong_expiration = r.wrong_expiration.len();
     report.wrong_jurisdiction = r.wrong_jurisdiction.len();
     if r.clean() {
-        report.status = "SUCCESS".into();
+        report.status = RunStatus::Success;
         let snapshot = SuppressionSnapshot::from_numbers(remote.numbers());
         store
             .put_bytes(&keys.snapshot(), snapshot.to_lines().into_bytes())
@@ -224,7 +225,7 @@ pub async fn reconcile_stage(
     if let Some(execution) = &task.execution {
         super::release_lease(store, &task.run.list, execution).await?;
     }
-    out.status = report.status.clone();
+    out.status = report.status;
     out.round = report.reconcile_rounds;
     out.reason = report.reason.clone();
     out.report_key = Some(keys.report());

@@ -1,6 +1,7 @@
 //! Reading a run's ledger back from its segments, and publishing a list's status (the object campaign launches are
 //! gated on, and an EventBridge event).
 
+use crate::run::RunStatus;
 use async_trait::async_trait;
 
 use super::keys::status_key;
@@ -155,10 +156,10 @@ pub fn next_status(previous: Option<ListStatus>, report: &RunReport) -> ListStat
         });
     }
     let (status, reason) = match open.first() {
-        None => (report.status.clone(), report.reason.clone()),
-        Some(_) if !report.success() => (report.status.clone(), report.reason.clone()),
+        None => (report.status, report.reason.clone()),
+        Some(_) if !report.success() => (report.status, report.reason.clone()),
         Some(f) => (
-            "FAILED".to_string(),
+            RunStatus::Failed,
             Some(format!(
                 "run {} verified, but the failed run {} of {} is not resolved (a success of that source or an \
                  operator clears it): {}",
@@ -204,19 +205,19 @@ pub async fn mark_running(
         started_at: now.to_rfc3339(),
     };
     let status = match previous {
-        Some(p) if p.status == "FAILED" => ListStatus {
+        Some(p) if p.status == RunStatus::Failed => ListStatus {
             running: Some(running),
             ..p
         },
         Some(p) => ListStatus {
-            status: "RUNNING".into(),
+            status: RunStatus::Running,
             reason: None,
             running: Some(running),
             ..p
         },
         None => ListStatus {
             list: list.to_string(),
-            status: "RUNNING".into(),
+            status: RunStatus::Running,
             reason: None,
             run_id: run_id.to_string(),
             updated_at: now.to_rfc3339(),
