@@ -53,21 +53,6 @@ pub enum PipelineError {
     },
 }
 
-impl PipelineError {
-    /// Stable error name for Step Functions `Retry`/`Catch`.
-    pub fn error_name(&self) -> &'static str {
-        match self {
-            PipelineError::Cxone(CxoneError::CircuitOpen { .. }) => "CircuitOpen",
-            PipelineError::Cxone(e) if e.is_transient() => "Transient",
-            PipelineError::ListNotFound { .. }
-            | PipelineError::ListInactive { .. }
-            | PipelineError::NotSuppressing { .. } => "NotSuppressing",
-            PipelineError::Data { .. } => "InvalidInput",
-            PipelineError::Cxone(_) => "Fatal",
-        }
-    }
-}
-
 /// One line of a shard, as `normalize` wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -856,42 +841,5 @@ mod tests {
         assert_eq!(s.len(), 5);
         assert_eq!(s[0], "+12025550000");
         assert_eq!(s[1], "+12025550020");
-    }
-
-    #[test]
-    fn error_names_are_stable() {
-        assert_eq!(
-            PipelineError::NotSuppressing {
-                list: "l".into(),
-                why: String::new()
-            }
-            .error_name(),
-            "NotSuppressing"
-        );
-        assert_eq!(
-            PipelineError::from(CxoneError::CircuitOpen {
-                op: "x",
-                failures: 5
-            })
-            .error_name(),
-            "CircuitOpen"
-        );
-        assert_eq!(
-            PipelineError::from(CxoneError::Exhausted {
-                op: "x",
-                attempts: 3,
-                last: String::new()
-            })
-            .error_name(),
-            "Transient"
-        );
-        assert_eq!(
-            PipelineError::from(CxoneError::Unauthorized {
-                op: "x",
-                code: String::new()
-            })
-            .error_name(),
-            "Fatal"
-        );
     }
 }

@@ -312,6 +312,7 @@ pub struct TokenManager {
     http: reqwest::Client,
     source: Box<dyn CredentialSource>,
     scopes: String,
+    backoff: std::sync::Arc<super::policy::Backoff>,
     credentials: Mutex<Option<Credentials>>,
     cached: Mutex<Option<Cached>>,
     refresh: tokio::sync::Mutex<()>,
@@ -348,11 +349,13 @@ impl TokenManager {
         http: reqwest::Client,
         source: Box<dyn CredentialSource>,
         scopes: &str,
+        backoff: std::sync::Arc<super::policy::Backoff>,
     ) -> TokenManager {
         TokenManager {
             http,
             source,
             scopes: scopes.to_string(),
+            backoff,
             credentials: Mutex::new(None),
             cached: Mutex::new(None),
             refresh: tokio::sync::Mutex::new(()),
@@ -515,7 +518,7 @@ impl TokenManager {
                 Ok(r) => r,
                 Err(e) if attempts < 5 => {
                     tracing::warn!(op = OP, attempt = attempts, error = %redact_reqwest(&e), "token request failed, retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempts))).await;
+                    tokio::time::sleep(self.backoff.delay(attempts)).await;
                     continue;
                 }
                 Err(e) => {
@@ -566,8 +569,7 @@ impl TokenManager {
                     self.credentials(true).await?;
                 }
                 429 | 500..=599 if attempts < 6 => {
-                    let wait =
-                        retry_after.unwrap_or(Duration::from_millis(250 * u64::from(attempts)));
+                    let wait = retry_after.unwrap_or_else(|| self.backoff.delay(attempts));
                     tracing::warn!(
                         op = OP,
                         status = status.as_u16(),

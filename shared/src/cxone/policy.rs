@@ -94,6 +94,43 @@ impl ApiError {
     }
 }
 
+/// Full-jitter exponential backoff, the one schedule of every CXone retry (API calls and token requests): a wait
+/// drawn uniformly from `[0, min(max, base × 2^attempt)]`. Hand-written: a xorshift draw is all it needs, and the
+/// retry decisions (429 with or without `Retry-After`, the deadline, the breaker) are the policy's, not a crate's.
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    state: AtomicU64,
+}
+
+impl Backoff {
+    /// Waits from `base`, doubling, capped at `max`.
+    pub fn new(base: Duration, max: Duration) -> Backoff {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Backoff {
+            base,
+            max,
+            state: AtomicU64::new(seed | 1),
+        }
+    }
+
+    /// The wait before retry number `attempt` (1 for the first retry).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let cap = self
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max);
+        let mut x = self.state.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state.store(x, Ordering::Relaxed);
+        cap.mul_f64((x >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
 /// Tokens, rate limit, retries, breaker: one instance per client (its token and limiter live across calls).
 pub struct RequestPolicy {
     http: reqwest::Client,
@@ -101,7 +138,7 @@ pub struct RequestPolicy {
     limiter: RateLimiter,
     breaker: CircuitBreaker,
     config: ClientConfig,
-    jitter: AtomicU64,
+    backoff: std::sync::Arc<Backoff>,
     requests: AtomicU64,
 }
 
@@ -118,15 +155,13 @@ impl RequestPolicy {
                 op: "build HTTP client",
                 message: redact_reqwest(&e),
             })?;
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
+        let backoff = std::sync::Arc::new(Backoff::new(config.base_backoff, config.max_backoff));
         Ok(RequestPolicy {
-            tokens: TokenManager::new(http.clone(), source, &config.scopes),
+            tokens: TokenManager::new(http.clone(), source, &config.scopes, backoff.clone()),
             http,
             limiter: RateLimiter::new(config.rate_per_sec),
             breaker: CircuitBreaker::new(config.breaker_threshold, config.breaker_cool_off),
-            jitter: AtomicU64::new(seed | 1),
+            backoff,
             requests: AtomicU64::new(0),
             config,
         })
@@ -150,21 +185,6 @@ impl RequestPolicy {
     /// Whether the circuit breaker is open.
     pub fn breaker_open(&self) -> bool {
         self.breaker.is_open()
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        // Full jitter: uniform in [0, min(max, base * 2^attempt)].
-        let cap = self
-            .config
-            .base_backoff
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.config.max_backoff);
-        let mut x = self.jitter.load(Ordering::Relaxed);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.jitter.store(x, Ordering::Relaxed);
-        cap.mul_f64((x >> 11) as f64 / (1u64 << 53) as f64)
     }
 
     /// Send one request with the whole policy around it; `Ok` carries the body of a 2xx answer.
@@ -259,7 +279,7 @@ impl RequestPolicy {
                             }
                             429 => {
                                 self.breaker.record_success();
-                                let pause = wait.unwrap_or_else(|| self.backoff(attempts));
+                                let pause = wait.unwrap_or_else(|| self.backoff.delay(attempts));
                                 tracing::warn!(
                                     op,
                                     throttled,
@@ -320,7 +340,7 @@ impl RequestPolicy {
                     }
                 }
             };
-            let pause = self.backoff(attempts);
+            let pause = self.backoff.delay(attempts);
             if attempts >= self.config.max_attempts
                 || started.elapsed() + pause > self.config.deadline
             {

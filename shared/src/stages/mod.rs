@@ -97,14 +97,21 @@ impl StageError {
 }
 
 impl From<PipelineError> for StageError {
+    /// The kind Step Functions matches, from what failed: a breaker that opened, a failure worth retrying, a list
+    /// that would not suppress, unreadable run data; anything else is fatal.
     fn from(e: PipelineError) -> Self {
+        use crate::cxone::CxoneError;
         let message = e.to_string();
-        match e.error_name() {
-            "CircuitOpen" => StageError::CircuitOpen(message),
-            "Transient" => StageError::Transient(message),
-            "NotSuppressing" => StageError::NotSuppressing(message),
-            "InvalidInput" => StageError::InvalidInput(message),
-            _ => StageError::Fatal(message),
+        match e {
+            PipelineError::Cxone(CxoneError::CircuitOpen { .. }) => {
+                StageError::CircuitOpen(message)
+            }
+            PipelineError::Cxone(c) if c.is_transient() => StageError::Transient(message),
+            PipelineError::ListNotFound { .. }
+            | PipelineError::ListInactive { .. }
+            | PipelineError::NotSuppressing { .. } => StageError::NotSuppressing(message),
+            PipelineError::Data { .. } => StageError::InvalidInput(message),
+            PipelineError::Cxone(_) => StageError::Fatal(message),
         }
     }
 }
@@ -254,6 +261,56 @@ pub async fn normalize_object(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipeline_failures_become_the_kinds_the_state_machine_matches() {
+        use crate::cxone::CxoneError;
+        let kind = |e: PipelineError| StageError::from(e).error_name();
+        let not_suppressing = PipelineError::NotSuppressing {
+            list: "l".into(),
+            why: "x".into(),
+        };
+        assert_eq!(kind(not_suppressing), "NotSuppressing");
+        assert_eq!(
+            kind(PipelineError::ListNotFound { list: "l".into() }),
+            "NotSuppressing"
+        );
+        let open = CxoneError::CircuitOpen {
+            op: "x",
+            failures: 5,
+        };
+        assert_eq!(kind(open.into()), "CircuitOpen");
+        let exhausted = CxoneError::Exhausted {
+            op: "x",
+            attempts: 3,
+            last: String::new(),
+        };
+        assert_eq!(kind(exhausted.into()), "Transient");
+        let throttled = CxoneError::Api {
+            op: "x",
+            status: 429,
+            code: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(kind(throttled.into()), "Transient");
+        let refused = CxoneError::Unauthorized {
+            op: "x",
+            code: String::new(),
+        };
+        assert_eq!(kind(refused.into()), "Fatal");
+        let bad = CxoneError::Api {
+            op: "x",
+            status: 400,
+            code: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(kind(bad.into()), "Fatal");
+        let data = PipelineError::Data {
+            what: "shard".into(),
+            reason: "line 3".into(),
+        };
+        assert_eq!(kind(data), "InvalidInput");
+    }
 
     /// The state machine and the code agree on error names: every name a `Retry` or `Catch` matches (besides Step
     /// Functions' own `States.*` and `Lambda.*`) is one the stages produce, every name the stages produce is one

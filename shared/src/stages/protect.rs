@@ -309,3 +309,39 @@ pub async fn check_stage(
     }
     Ok((response, key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a batch check, what dncflow verified is the whole answer: a list never verified, or verified longer
+    /// ago than allowed, leaves a gap (nothing `allowed`); a fresh verification of every list leaves none.
+    #[test]
+    fn a_stale_or_missing_verification_is_a_gap() {
+        let now: DateTime<Utc> = "2026-12-03T12:00:00Z".parse().unwrap();
+        let hours_ago = |h: i64| Some(now - chrono::Duration::hours(h));
+        let knowledge = |verified: Vec<(&str, Option<DateTime<Utc>>)>| LocalKnowledge {
+            verified: verified
+                .into_iter()
+                .map(|(l, at)| (l.to_string(), at))
+                .collect(),
+            ..LocalKnowledge::default()
+        };
+        assert_eq!(
+            knowledge(vec![("a", hours_ago(2)), ("b", hours_ago(25))]).unverified(now),
+            None
+        );
+        let stale = knowledge(vec![("a", hours_ago(2)), ("b", hours_ago(27))])
+            .unverified(now)
+            .unwrap();
+        assert!(
+            stale.contains("list b last verified") && !stale.contains("list a"),
+            "{stale}"
+        );
+        let never = knowledge(vec![("a", None)]).unverified(now).unwrap();
+        assert!(never.contains("list a has no verified run"), "{never}");
+        let mut strict = knowledge(vec![("a", hours_ago(2))]);
+        strict.verified_max_age = Some(Duration::from_secs(3600));
+        assert!(strict.unverified(now).is_some());
+    }
+}
