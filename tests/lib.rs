@@ -64,7 +64,6 @@ pub fn sim_client(sim: &cxone_sim::RunningSim, rate: f64) -> dncflow::cxone::v2:
     dncflow::cxone::v2::V2Client::new(Box::new(StaticCredentials(creds)), config).expect("client")
 }
 
-/// An S3 client for moto at `url` (path-style, static test credentials).
 /// A client of the dialect the simulator serves (v2: client credentials; admin: password grant and discovery),
 /// built the way the Lambdas and `dncctl` build theirs ([`dncflow::cxone::connect`]).
 pub async fn sim_api(sim: &cxone_sim::RunningSim, rate: f64) -> Box<dyn dncflow::cxone::DncApi> {
@@ -73,8 +72,8 @@ pub async fn sim_api(sim: &cxone_sim::RunningSim, rate: f64) -> Box<dyn dncflow:
         Credentials::from_json(&sim.credentials_document(), "simulator").expect("credentials");
     let config = dncflow::cxone::v2::ClientConfig {
         rate_per_sec: rate,
-        base_backoff: std::time::Duration::from_millis(5),
-        max_backoff: std::time::Duration::from_millis(100),
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(100),
         ..Default::default()
     };
     dncflow::cxone::connect(Box::new(StaticCredentials(creds)), config)
@@ -100,6 +99,7 @@ macro_rules! both_dialects {
     };
 }
 
+/// An S3 client for moto at `url` (path-style, static test credentials).
 pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
     s3_client_as(url, "test", "test")
 }

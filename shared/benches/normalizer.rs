@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the phone normalizer: the North American fast path, messy input, international input,
 //! and the `phonenumber` crate's `parse` + `is_valid` on the same North American rows for comparison.
+#![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dncflow::phone::Normalizer;

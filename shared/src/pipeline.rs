@@ -673,7 +673,7 @@ pub fn merge_ledger(ledger: &mut Vec<LedgerRecord>, records: Vec<LedgerRecord>) 
         *ledger = records;
         return;
     }
-    let index: std::collections::HashMap<String, usize> = ledger
+    let index: HashMap<String, usize> = ledger
         .iter()
         .enumerate()
         .map(|(i, r)| (r.phone_number.clone(), i))

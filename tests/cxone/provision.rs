@@ -171,9 +171,7 @@ async fn provisioning_survives_ambiguous_failures_of_its_creates() {
 /// change. The example file provisions as it is.
 #[tokio::test]
 async fn registries_are_declared_apart_from_cxone_lists() {
-    let s = cxone_sim::spawn(cxone_sim::SimConfig::default(), 0)
-        .await
-        .unwrap();
+    let s = cxone_sim::spawn(SimConfig::default(), 0).await.unwrap();
     let api = sim_client(&s, 50.0);
     let example: ProvisionSpec = serde_json::from_str(
         &std::fs::read_to_string(concat!(

@@ -355,6 +355,7 @@ impl RequestPolicy {
         }
     }
 
+    /// [`RequestPolicy::call`], the 2xx body read as `T` (an unreadable body is a protocol error).
     pub async fn call_json<T: for<'de> Deserialize<'de>>(
         &self,
         op: &'static str,

@@ -595,23 +595,36 @@ pub struct Window {
 pub enum HoursBlock<'p> {
     /// A jurisdiction closes the whole day: a holiday.
     Holiday {
+        /// Whose holiday.
         jurisdiction: &'p str,
+        /// Which.
         holiday: &'p str,
+        /// The zone the day is judged in.
         zone: Tz,
     },
     /// A jurisdiction allows no call on this weekday.
     NoCallsOn {
+        /// Whose rule.
         jurisdiction: &'p str,
+        /// The weekday.
         day: Weekday,
+        /// The zone the day is judged in.
         zone: Tz,
     },
     /// The jurisdictions' windows do not overlap that day.
-    NoCommonWindow { zone: Tz },
+    NoCommonWindow {
+        /// The zone the day is judged in.
+        zone: Tz,
+    },
     /// Before or after the day's window.
     OutsideHours {
+        /// Window start, minutes after local midnight.
         start: u16,
+        /// Window end, minutes after local midnight.
         end: u16,
+        /// The zone.
         zone: Tz,
+        /// The local time asked about.
         local: chrono::NaiveDateTime,
     },
     /// The address state names no known state or province.
