@@ -63,19 +63,63 @@ struct NormalizeArgs {
     s3_endpoint: Option<String>,
 }
 
-#[derive(clap::Args)]
-struct CheckArgs {
-    /// CSV (or one number a line) of outbound numbers.
-    file: PathBuf,
-    /// CXone base URL of the tenant (without it, only the registries are consulted).
+/// Where a real CXone tenant is and how to sign in, the same for every command that talks to one.
+#[derive(clap::Args, Clone, Default)]
+struct TenantArgs {
+    /// CXone URL: v2, the tenant's base URL; admin, the API endpoint (default: the credentials' `baseUrl`, else
+    /// discovered from the token's tenant).
     #[arg(long)]
     endpoint: Option<String>,
-    /// Credentials JSON file (default: --secret-id, else DNCFLOW_CXONE_* environment variables).
+    /// Credentials JSON file: {"baseUrl"|"tenant", "clientId", "clientSecret"} (v2), or {"dialect": "admin",
+    /// "authUrl", "baseUrl"?, "clientId", "clientSecret", "accessKeyId", "accessKeySecret"} (default: --secret-id,
+    /// else DNCFLOW_CXONE_CREDENTIALS or the DNCFLOW_CXONE_* environment variables).
     #[arg(long)]
     credentials: Option<PathBuf>,
     /// Secrets Manager secret (name or ARN) holding the credentials JSON.
     #[arg(long)]
     secret_id: Option<String>,
+}
+
+impl TenantArgs {
+    /// Whether a tenant was named at all.
+    fn given(&self) -> bool {
+        self.endpoint.is_some() || self.credentials.is_some() || self.secret_id.is_some()
+    }
+
+    /// A client of the dialect the credentials name: credentials from a file, else a Secrets Manager secret, else the
+    /// environment; `--endpoint` overrides their base URL.
+    async fn client(&self, config: ClientConfig) -> Result<Box<dyn DncApi>> {
+        let inner: Box<dyn CredentialSource> = match (&self.credentials, &self.secret_id) {
+            (Some(path), _) => Box::new(FileCredentials(path.clone())),
+            (None, Some(id)) => Box::new(SecretsManagerCredentials::from_env(id, None).await),
+            (None, None) => Box::new(EnvCredentials),
+        };
+        let source: Box<dyn CredentialSource> = match &self.endpoint {
+            Some(base_url) => Box::new(BaseUrlOverride {
+                inner,
+                base_url: base_url.clone(),
+            }),
+            None => inner,
+        };
+        Ok(dncflow::cxone::connect(source, config).await?)
+    }
+}
+
+/// The runtime every async command runs on (two workers: the machine the CLI is sized for).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// CSV (or one number a line) of outbound numbers.
+    file: PathBuf,
+    /// The CXone tenant (without one, only the registries are consulted).
+    #[command(flatten)]
+    tenant: TenantArgs,
     /// A registry's suppression index to consult (repeatable), as `dncctl registry import` built it.
     #[arg(long = "registry")]
     registries: Vec<String>,
@@ -110,15 +154,9 @@ enum Command {
     Provision {
         /// The declarative file, e.g. examples/provision.json.
         file: PathBuf,
-        /// CXone base URL of the tenant.
-        #[arg(long)]
-        endpoint: String,
-        /// Credentials JSON file (default: --secret-id, else DNCFLOW_CXONE_* environment variables).
-        #[arg(long)]
-        credentials: Option<PathBuf>,
-        /// Secrets Manager secret (name or ARN) holding the credentials JSON.
-        #[arg(long)]
-        secret_id: Option<String>,
+        /// The CXone tenant.
+        #[command(flatten)]
+        tenant: TenantArgs,
     },
     /// Normalize a DNC file into a run directory: E.164 shards, rejects and a manifest.
     Normalize(NormalizeArgs),
@@ -127,20 +165,14 @@ enum Command {
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
     /// The whole job: normalize, upload, cool down, probe, reconcile, and publish the report and the list status.
-    /// Without --endpoint it runs against an embedded CXone simulator (no tenant, no AWS account needed).
+    /// Without a tenant (--endpoint, --credentials or --secret-id) it runs against an embedded CXone simulator (no
+    /// tenant, no AWS account needed).
     Run {
         #[command(flatten)]
         normalize: NormalizeArgs,
-        /// CXone base URL of a real tenant (with --credentials or --secret-id).
-        #[arg(long)]
-        endpoint: Option<String>,
-        /// Credentials JSON file: {"baseUrl"|"tenant", "clientId", "clientSecret"} (v2), or {"dialect": "admin",
-        /// "authUrl", "baseUrl"?, "clientId", "clientSecret", "accessKeyId", "accessKeySecret"}.
-        #[arg(long)]
-        credentials: Option<PathBuf>,
-        /// Secrets Manager secret (name or ARN) holding the credentials JSON.
-        #[arg(long)]
-        secret_id: Option<String>,
+        /// A real tenant (else the embedded simulator).
+        #[command(flatten)]
+        tenant: TenantArgs,
         /// Seconds after the last write before a list may be called ready.
         #[arg(long, default_value_t = 180)]
         cooldown_secs: u64,
@@ -177,27 +209,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A client for a real tenant, of the dialect its credentials name: credentials from a file, else a Secrets Manager
-/// secret, else `DNCFLOW_CXONE_CREDENTIALS` / the `DNCFLOW_CXONE_*` environment variables; `endpoint` overrides their
-/// base URL (v2: the tenant's URL; admin: the API endpoint, discovered when neither is given).
-async fn tenant_client(
-    endpoint: Option<String>,
-    credentials: Option<PathBuf>,
-    secret_id: Option<String>,
-    config: ClientConfig,
-) -> Result<Box<dyn DncApi>> {
-    let inner: Box<dyn CredentialSource> = match (credentials, secret_id) {
-        (Some(path), _) => Box::new(FileCredentials(path)),
-        (None, Some(id)) => Box::new(SecretsManagerCredentials::from_env(id, None).await),
-        (None, None) => Box::new(EnvCredentials),
-    };
-    let source: Box<dyn CredentialSource> = match endpoint {
-        Some(base_url) => Box::new(BaseUrlOverride { inner, base_url }),
-        None => inner,
-    };
-    Ok(dncflow::cxone::connect(source, config).await?)
-}
-
 /// The embedded simulator's dialect.
 fn sim_dialect(dialect: &str) -> Result<cxone_sim::SimDialect> {
     match dialect {
@@ -216,27 +227,16 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Provision {
-            file,
-            endpoint,
-            credentials,
-            secret_id,
-        } => {
+        Command::Provision { file, tenant } => {
+            if !tenant.given() {
+                bail!("provision needs a tenant: --credentials FILE or --secret-id ID (and --endpoint URL if they name none)");
+            }
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let spec: ProvisionSpec = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a provisioning file", file.display()))?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let report = runtime.block_on(async {
-                let api = tenant_client(
-                    Some(endpoint),
-                    credentials,
-                    secret_id,
-                    ClientConfig::default(),
-                )
-                .await?;
+            let report = runtime()?.block_on(async {
+                let api = tenant.client(ClientConfig::default()).await?;
                 anyhow::Ok(provision(api.as_ref(), &spec).await?)
             })?;
             for a in &report.actions {
@@ -257,9 +257,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run {
             normalize: args,
-            endpoint,
-            credentials,
-            secret_id,
+            tenant,
             cooldown_secs,
             rate,
             sim_clock_scale,
@@ -270,11 +268,7 @@ fn run(cli: Cli) -> Result<()> {
             let normalized = normalize(&args)?;
             print_summary(&normalized.manifest, &normalized.dir);
             println!();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            let report = runtime.block_on(async {
+            let report = runtime()?.block_on(async {
                 let settings = RunSettings {
                     cooldown: CooldownSettings {
                         min: std::time::Duration::from_secs(cooldown_secs),
@@ -296,8 +290,8 @@ fn run(cli: Cli) -> Result<()> {
                     run_id: normalized.manifest.run_id.clone(),
                     list: normalized.manifest.list.clone(),
                 };
-                match endpoint {
-                    None => {
+                match tenant.given() {
+                    false => {
                         let faults = sim_faults
                             .iter()
                             .map(|f| {
@@ -338,10 +332,10 @@ fn run(cli: Cli) -> Result<()> {
                         );
                         anyhow::Ok(report)
                     }
-                    Some(url) => {
+                    true => {
                         // A list missing on the tenant ends the run FAILED (NotSuppressing), published like any ending;
                         // `dncctl provision` creates it.
-                        let api = tenant_client(Some(url), credentials, secret_id, config).await?;
+                        let api = tenant.client(config).await?;
                         let clock = ScaledClock::new(1.0);
                         anyhow::Ok(
                             run_local(api.as_ref(), &store, &clock, &run, &settings, &mut say)
@@ -388,9 +382,7 @@ fn check_file(args: CheckArgs) -> Result<()> {
     use dncflow::check::{check_with, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot};
     let CheckArgs {
         file,
-        endpoint,
-        credentials,
-        secret_id,
+        tenant,
         registries,
         out_dir,
         list_ids,
@@ -399,7 +391,7 @@ fn check_file(args: CheckArgs) -> Result<()> {
         at,
         policy,
     } = args;
-    if endpoint.is_none() && registries.is_empty() {
+    if !tenant.given() && registries.is_empty() {
         bail!(
             "nothing to check against: give --endpoint (a CXone tenant), --registry NAME, or both"
         );
@@ -442,22 +434,10 @@ fn check_file(args: CheckArgs) -> Result<()> {
         }
         None => SuppressionSnapshot::default(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let response = runtime.block_on(async {
-        let api = match endpoint {
-            Some(endpoint) => Some(
-                tenant_client(
-                    Some(endpoint),
-                    credentials,
-                    secret_id,
-                    ClientConfig::default(),
-                )
-                .await?,
-            ),
-            None => None,
+    let response = runtime()?.block_on(async {
+        let api = match tenant.given() {
+            true => Some(tenant.client(ClientConfig::default()).await?),
+            false => None,
         };
         let api = api.as_deref();
         let store = registry::store_of(&out_dir, None).await?;

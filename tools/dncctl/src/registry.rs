@@ -173,11 +173,7 @@ fn print_report(r: &VersionReport, seconds: f64) {
 
 /// Run one registry command; `Ok(false)` when it should exit non-zero (a stale or missing registry).
 pub fn run(command: RegistryCommand) -> Result<bool> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    crate::runtime()?.block_on(async {
         match command {
             RegistryCommand::Import {
                 inputs,
