@@ -16,7 +16,9 @@ python3 scripts/gen_timezones.py --check
 if [ ! -d tests/e2e/node_modules/aws-local-stepfunctions ]; then
   npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 fi
-cargo build --workspace --bins
+# Bins and tests in one build: the function binaries the e2e test runs are built with the same (dev-unified)
+# features as the tests, so `cargo test` below compiles no dependency a second time.
+cargo build --workspace --bins --tests
 # The deployable parts: state machine definition (asl-validator), SAM template (cfn-lint, before and after the
 # SAM transform).
 ./scripts/check-infra.sh
