@@ -226,3 +226,129 @@ fn registry_import_apply_status_and_a_registry_only_check() {
     ]);
     assert!(!ok && text.contains("texas"), "{text}");
 }
+
+/// The real-tenant path of the README against an Admin API tenant (the simulator, in this process): `provision`
+/// creates and binds the group from the credentials alone (the API endpoint discovered), `run` verifies the file on
+/// it, and `check` (no batch check in this dialect) answers from that verified run: a listed number suppressed, an
+/// unlisted one allowed; without naming the list it answers `error` and exits non-zero, never `allowed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provision_run_and_check_against_an_admin_api_tenant() {
+    let sim = cxone_sim::spawn(
+        cxone_sim::SimConfig {
+            dialect: cxone_sim::SimDialect::Admin,
+            propagation_secs: (0, 1),
+            entries_rate: 200.0,
+            check_rate: 200.0,
+            ..cxone_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("creds.json");
+    std::fs::write(&creds, sim.credentials_document()).unwrap();
+    let spec = dir.path().join("provision.json");
+    std::fs::write(
+        &spec,
+        r#"{"lists": [{"name": "demo"}], "rule": {"name": "R", "lists": ["demo"]},
+            "scrubbedSkills": ["Outbound Sales"]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = move |args: Vec<std::ffi::OsString>| {
+        tokio::task::spawn_blocking(move || dncctl().args(args).output().unwrap())
+    };
+    let os = |v: &[&dyn AsRef<std::ffi::OsStr>]| -> Vec<std::ffi::OsString> {
+        v.iter().map(|a| a.as_ref().to_os_string()).collect()
+    };
+    let provisioned = run(os(&[&"provision", &spec, &"--credentials", &creds]))
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&provisioned.stdout);
+    assert!(
+        provisioned.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&provisioned.stderr)
+    );
+    assert!(
+        said.contains("scrubbed by outbound skill Outbound Sales"),
+        "{said}"
+    );
+    let verified = run(os(&[
+        &"run",
+        &"examples/sample-dnc.csv",
+        &"--list",
+        &"demo",
+        &"--credentials",
+        &creds,
+        &"--cooldown-secs",
+        &"1",
+        &"--out",
+        &out,
+    ]))
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(
+        said.contains("status     SUCCESS") && said.contains("verified   5 of 5"),
+        "{said}"
+    );
+
+    let numbers = dir.path().join("numbers.csv");
+    std::fs::write(&numbers, "phone\n(202) 555-0198\n(303) 555-0142\n").unwrap();
+    let annotated = dir.path().join("annotated.csv");
+    let checked = run(os(&[
+        &"check",
+        &numbers,
+        &"--credentials",
+        &creds,
+        &"--list-id",
+        &"demo",
+        &"--out-dir",
+        &out,
+        &"--out",
+        &annotated,
+    ]))
+    .await
+    .unwrap();
+    let csv = std::fs::read_to_string(&annotated).unwrap_or_default();
+    assert!(
+        checked.status.success(),
+        "{csv}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert!(
+        rows[0].contains(",suppressed,") && rows[0].contains("local-snapshot"),
+        "{csv}"
+    );
+    assert!(
+        rows[1].contains(",allowed,") && rows[1].contains("last verified"),
+        "{csv}"
+    );
+
+    let unnamed = run(os(&[
+        &"check",
+        &numbers,
+        &"--credentials",
+        &creds,
+        &"--out-dir",
+        &out,
+        &"--out",
+        &annotated,
+    ]))
+    .await
+    .unwrap();
+    let csv = std::fs::read_to_string(&annotated).unwrap();
+    assert!(!unnamed.status.success(), "{csv}");
+    assert!(
+        !csv.contains(",allowed,"),
+        "nothing allowed without a verified list: {csv}"
+    );
+}
