@@ -1,11 +1,15 @@
-//! The run directory: manifest, shards and rejects, and the names and hashes that keep them stable across re-runs.
+//! The run's documents: the run directory (manifest, shards and rejects, and the names and hashes that keep them
+//! stable across re-runs), its published report and the list's status, each defined once and read and written by
+//! the same type.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cxone::EntryOutcome;
 use crate::input::decode::{Compression, Encoding};
 use crate::input::Detected;
+use crate::pipeline::{CanaryResult, LedgerRecord};
 
 /// Where the source file came from. Its content hash is the logical version of the drop.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -257,6 +261,199 @@ impl PartialEq<str> for RunStatus {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
+}
+
+// The run's published documents: its report, the upload counts in it, and the list's status.
+
+/// Upload outcome counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadCounts {
+    /// New records.
+    pub created: u64,
+    /// Already on the list.
+    pub exists: u64,
+    /// Rejected by CXone (dead letters).
+    pub rejected: u64,
+    /// Unknown outcome.
+    pub unconfirmed: u64,
+    /// Entries sent again by reconciliation.
+    pub reuploaded: u64,
+}
+
+impl UploadCounts {
+    /// Counts of a (merged) ledger, where a re-upload's record superseded its first attempt.
+    pub fn from_ledger(ledger: &[LedgerRecord], reuploaded: u64) -> UploadCounts {
+        let mut u = UploadCounts {
+            reuploaded,
+            ..Default::default()
+        };
+        for r in ledger {
+            u.add(r);
+        }
+        u
+    }
+
+    /// Count one ledger record.
+    pub fn add(&mut self, r: &LedgerRecord) {
+        match r.outcome {
+            EntryOutcome::Created { .. } => self.created += 1,
+            EntryOutcome::Exists { .. } => self.exists += 1,
+            EntryOutcome::Rejected { .. } => self.rejected += 1,
+            EntryOutcome::Unconfirmed => self.unconfirmed += 1,
+        }
+    }
+}
+
+/// `report.json`: the proof of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// Run id.
+    pub run_id: String,
+    /// List name.
+    pub list: String,
+    /// List id in CXone.
+    pub list_id: Option<String>,
+    /// `SUCCESS` or `FAILED`.
+    pub status: RunStatus,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Start.
+    pub started_at: String,
+    /// End.
+    pub finished_at: String,
+    /// Normalize counts.
+    pub normalize: Counts,
+    /// Upload counts.
+    pub upload: UploadCounts,
+    /// Last canary probe.
+    pub canary: Option<CanaryResult>,
+    /// Reconcile rounds run.
+    pub reconcile_rounds: u32,
+    /// Entries expected on the list / found there at the last round.
+    pub expected: usize,
+    /// Found.
+    pub found: usize,
+    /// Still missing at the end.
+    pub missing: usize,
+    /// Created with another expiration / jurisdiction than sent.
+    pub wrong_expiration: usize,
+    /// Wrong jurisdiction.
+    pub wrong_jurisdiction: usize,
+    /// The source object (S3 key or local path) the run is for; a failure stays open until this source succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl RunReport {
+    /// Whether campaigns may launch on this list.
+    pub fn success(&self) -> bool {
+        self.status == RunStatus::Success
+    }
+
+    /// The human-readable `report.md`.
+    pub fn markdown(&self) -> String {
+        let n = &self.normalize;
+        let u = &self.upload;
+        let mut s = format!(
+            "# DNC run {}\n\n**{}**{}\n\n| | |\n|---|---|\n| list | {} ({}) |\n| started | {} |\n| finished | {} |\n",
+            self.run_id,
+            self.status,
+            self.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default(),
+            self.list,
+            self.list_id.as_deref().unwrap_or("-"),
+            self.started_at,
+            self.finished_at
+        );
+        s += &format!(
+            "\n## Source rows\n\n| rows | accepted | duplicates | rejected |\n|---|---|---|---|\n| {} | {} | {} | {} |\n",
+            n.rows, n.accepted, n.duplicates, n.rejected
+        );
+        s += &format!(
+            "\n## CXone\n\n| created | already there | rejected (dead letters) | unconfirmed | re-uploaded |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n",
+            u.created, u.exists, u.rejected, u.unconfirmed, u.reuploaded
+        );
+        if let Some(c) = &self.canary {
+            s += &format!("\nCanary: {}/{} suppressed.\n", c.suppressed, c.probed);
+        }
+        s += &format!(
+            "\n## Reconciliation ({} rounds)\n\n| expected | found | missing | wrong expiration | wrong jurisdiction |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n",
+            self.reconcile_rounds, self.expected, self.found, self.missing, self.wrong_expiration, self.wrong_jurisdiction
+        );
+        s
+    }
+}
+
+/// `status/<list>/latest.json`: what campaign launches are gated on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListStatus {
+    /// List name.
+    pub list: String,
+    /// `SUCCESS`, `FAILED`, or `RUNNING` (a run in flight after a success, or the first run of a list).
+    pub status: RunStatus,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// The run.
+    pub run_id: String,
+    /// When.
+    pub updated_at: String,
+    /// Where the report is, relative to the output root.
+    pub report_key: String,
+    /// Entries verified on the list.
+    pub verified_entries: usize,
+    /// Entries CXone refused to hold in this run (dead letters, `runs/<runId>/dead-letters.jsonl`): a SUCCESS with
+    /// dead letters verified everything CXone accepted; the check answers these numbers `suppressed` (`dead-letter`).
+    #[serde(default)]
+    pub dead_letters: u64,
+    /// The last successful run, kept across failures ("last known good").
+    pub last_success: Option<LastSuccess>,
+    /// The run in flight, while one holds the list's lease (`status` is then `RUNNING`, or stays `FAILED` while a
+    /// failure is open). Campaign gating reads `RUNNING` with a `lastSuccess` as "last known good still valid".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<RunningRun>,
+    /// Failed runs that no later success of the same source has resolved: while any is open, the status stays
+    /// `FAILED`, whatever another source's run achieves. Resolved by a SUCCESS of that source, or cleared by an
+    /// operator (`dncctl status clear`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_failures: Vec<OpenFailure>,
+}
+
+/// A run in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningRun {
+    /// Run id.
+    pub run_id: String,
+    /// The execution holding the list.
+    pub execution: String,
+    /// When it took the list (RFC 3339).
+    pub started_at: String,
+}
+
+/// A failure not yet resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenFailure {
+    /// The source object (key or path) whose run failed.
+    pub source: String,
+    /// The failed run.
+    pub run_id: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// The last known good run of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastSuccess {
+    /// Run id.
+    pub run_id: String,
+    /// When.
+    pub at: String,
 }
 
 #[cfg(test)]

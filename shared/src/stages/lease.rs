@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::{lease_key, status_key};
 use super::status::mark_running;
 use super::{RunRef, StageError};
-use crate::orchestrate::ListStatus;
+use crate::run::ListStatus;
 use crate::store::ObjectStore;
 
 /// `status/<list>/lease.json`: which execution holds the list.

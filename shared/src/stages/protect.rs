@@ -16,9 +16,9 @@ use crate::check::{
     SuppressionSnapshot,
 };
 use crate::cxone::DncApi;
-use crate::orchestrate::ListStatus;
 use crate::pipeline::parse_shard;
 use crate::registry::LoadedRegistry;
+use crate::run::ListStatus;
 use crate::run::Manifest;
 use crate::store::ObjectStore;
 

@@ -9,11 +9,11 @@ use super::status::{for_each_run_ledger_record, publish_list_status, StatusNotif
 use super::{read_json, resolve_list, RunRef, StageError};
 use crate::check::SuppressionSnapshot;
 use crate::cxone::{DncApi, EntryOutcome};
-use crate::orchestrate::{RunReport, UploadCounts};
 use crate::pipeline::{
     fetch_remote_index, probe_canary, CanaryProbe, Reconciler, RemoteIndex, ShardEntry,
 };
 use crate::run::Manifest;
+use crate::run::{RunReport, UploadCounts};
 use crate::store::ObjectStore;
 
 /// The reconcile stage's input.

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 
 use super::keys::status_key;
 use super::{RunKeys, StageError};
-use crate::orchestrate::{LastSuccess, ListStatus, OpenFailure, RunReport, RunningRun};
 use crate::pipeline::{parse_shard, LedgerRecord};
 use crate::run::Manifest;
+use crate::run::{LastSuccess, ListStatus, OpenFailure, RunReport, RunningRun};
 use crate::store::ObjectStore;
 
 /// The records of one ledger segment (`key` names it in errors).

@@ -195,7 +195,7 @@ async fn verified_snapshot(
     let Some(bytes) = store.get_bytes(&super::status_key(list)).await? else {
         return Ok(None);
     };
-    let Some(last) = serde_json::from_slice::<crate::orchestrate::ListStatus>(&bytes)
+    let Some(last) = serde_json::from_slice::<crate::run::ListStatus>(&bytes)
         .ok()
         .and_then(|s| s.last_success)
     else {
