@@ -203,33 +203,13 @@ impl AdminClient {
     }
 
     async fn skills(&self) -> Result<Vec<Skill>, CxoneError> {
-        let s: Skills = self
-            .policy
-            .call_json(
-                "list skills",
-                Method::GET,
-                "/skills",
-                &[],
-                None,
-                Repeat::Safe,
-            )
-            .await?;
+        let s: Skills = self.policy.get("list skills", "/skills", &[]).await?;
         Ok(s.skills)
     }
 
     async fn scrubbed(&self, group: &str) -> Result<Vec<Skill>, CxoneError> {
         let path = format!("/dnc-groups/{}/scrubbed-skills", path_segment(group));
-        let s: Skills = self
-            .policy
-            .call_json(
-                "list scrubbed skills",
-                Method::GET,
-                &path,
-                &[],
-                None,
-                Repeat::Safe,
-            )
-            .await?;
+        let s: Skills = self.policy.get("list scrubbed skills", &path, &[]).await?;
         Ok(s.skills)
     }
 
@@ -355,25 +335,14 @@ impl DncApi for AdminClient {
     async fn lists(&self) -> Result<Vec<DncList>, CxoneError> {
         let g: Groups = self
             .policy
-            .call_json(
-                "list DNC groups",
-                Method::GET,
-                "/dnc-groups",
-                &[],
-                None,
-                Repeat::Safe,
-            )
+            .get("list DNC groups", "/dnc-groups", &[])
             .await?;
         Ok(g.dnc_groups.into_iter().map(Group::into_list).collect())
     }
 
     async fn get_list(&self, id: &str) -> Result<Option<DncList>, CxoneError> {
         let path = format!("/dnc-groups/{}", path_segment(id));
-        match self
-            .policy
-            .call_json::<Value>("get DNC group", Method::GET, &path, &[], None, Repeat::Safe)
-            .await
-        {
+        match self.policy.get::<Value>("get DNC group", &path, &[]).await {
             // `{"dncGroups": [group]}` or the group itself.
             Ok(v) => {
                 let group = v
@@ -567,14 +536,7 @@ impl DncApi for AdminClient {
         ];
         let page: Records = self
             .policy
-            .call_json(
-                "list DNC group records",
-                Method::GET,
-                &path,
-                &query,
-                None,
-                Repeat::Safe,
-            )
+            .get("list DNC group records", &path, &query)
             .await?;
         Ok(EntryPage {
             entries: page
@@ -625,14 +587,7 @@ impl DncApi for AdminClient {
         }
         match self
             .policy
-            .call_json::<CallingLists>(
-                "list calling lists",
-                Method::GET,
-                "/lists/call-lists",
-                &[],
-                None,
-                Repeat::Safe,
-            )
+            .get::<CallingLists>("list calling lists", "/lists/call-lists", &[])
             .await
         {
             Ok(lists) => {

@@ -355,6 +355,17 @@ impl RequestPolicy {
         }
     }
 
+    /// A read (safe to repeat): `GET path?query`, the 2xx body read as `T`.
+    pub async fn get<T: for<'de> Deserialize<'de>>(
+        &self,
+        op: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, CxoneError> {
+        self.call_json(op, Method::GET, path, query, None, Repeat::Safe)
+            .await
+    }
+
     /// [`RequestPolicy::call`], the 2xx body read as `T` (an unreadable body is a protocol error).
     pub async fn call_json<T: for<'de> Deserialize<'de>>(
         &self,

@@ -255,25 +255,14 @@ impl DncApi for V2Client {
     async fn lists(&self) -> Result<Vec<DncList>, CxoneError> {
         let r: DataList<DncList> = self
             .policy
-            .call_json(
-                "list DNC lists",
-                Method::GET,
-                "/api/v2/dnc/lists",
-                &[],
-                None,
-                Repeat::Safe,
-            )
+            .get("list DNC lists", "/api/v2/dnc/lists", &[])
             .await?;
         Ok(r.data)
     }
 
     async fn get_list(&self, id: &str) -> Result<Option<DncList>, CxoneError> {
         let path = format!("/api/v2/dnc/lists/{}", super::path_segment(id));
-        match self
-            .policy
-            .call_json("get DNC list", Method::GET, &path, &[], None, Repeat::Safe)
-            .await
-        {
+        match self.policy.get("get DNC list", &path, &[]).await {
             Ok(list) => Ok(Some(list)),
             Err(CxoneError::Api { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
@@ -300,14 +289,7 @@ impl DncApi for V2Client {
     async fn rules(&self) -> Result<Vec<DncRule>, CxoneError> {
         let r: DataList<DncRule> = self
             .policy
-            .call_json(
-                "list DNC rules",
-                Method::GET,
-                "/api/v2/dnc/rules",
-                &[],
-                None,
-                Repeat::Safe,
-            )
+            .get("list DNC rules", "/api/v2/dnc/rules", &[])
             .await?;
         Ok(r.data)
     }
@@ -377,14 +359,7 @@ impl DncApi for V2Client {
         ];
         let page: EntriesPage = self
             .policy
-            .call_json(
-                "list DNC entries",
-                Method::GET,
-                "/api/v2/dnc/entries",
-                &query,
-                None,
-                Repeat::Safe,
-            )
+            .get("list DNC entries", "/api/v2/dnc/entries", &query)
             .await?;
         Ok(EntryPage {
             entries: page.data,
