@@ -212,7 +212,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
     let http = reqwest::Client::new();
     let key = dncflow::check::AuditKey::new("v7", b"check-stage test audit key").unwrap();
     let (local, audit_key) = check_stage(
-        Some(&api),
+        Ok(&api),
         &store,
         &knowledge,
         &contacts(&["(202) 555-0007", "+1 202 555 5007", "12345"]),
@@ -251,7 +251,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
 
     // A number nobody uploaded goes to CXone: allowed (the rule blocks only listed numbers).
     let (asked, _) = check_stage(
-        Some(&api),
+        Ok(&api),
         &store,
         &knowledge,
         &contacts(&["(202) 555-9999"]),
@@ -370,7 +370,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
     assert_eq!(knowledge.dead_letters.len() as u64, status.dead_letters);
     let dead: Vec<String> = knowledge.dead_letters.iter().cloned().collect();
     let (answer, _) = check_stage(
-        Some(&api),
+        Ok(&api),
         &store,
         &knowledge,
         &ask(&dead),
@@ -388,6 +388,34 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
             .iter()
             .all(|r| r.status == Verdict::Suppressed && r.reason == "dead-letter"),
         "{answer:?}"
+    );
+    // Without a CXone client (its secret unreadable): the dead letters are still answered locally, a number only
+    // CXone could clear is `error`, never `allowed`.
+    let mut asked = dead.clone();
+    asked.push("+13035550142".into());
+    let (answer, _) = check_stage(
+        Err("secret unreadable"),
+        &store,
+        &knowledge,
+        &ask(&asked),
+        2,
+        None,
+        "no-client",
+        &key,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (last, known) = answer.results.split_last().unwrap();
+    assert!(
+        known.iter().all(|r| r.status == Verdict::Suppressed),
+        "{answer:?}"
+    );
+    assert_eq!(last.status, Verdict::Error, "{answer:?}");
+    assert!(
+        last.reason
+            .contains("CXone client unavailable: secret unreadable"),
+        "{last:?}"
     );
 
     // A second run normalized and its upload started (the marker written, as upload does before its first write),
@@ -437,7 +465,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
     );
     let pending: Vec<String> = vec!["+12025555149".into()];
     let (answer, _) = check_stage(
-        Some(&api),
+        Ok(&api),
         &store,
         &knowledge,
         &ask(&pending),
@@ -458,7 +486,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
     let mut degraded = knowledge;
     degraded.incomplete = Some("S3 unreachable".into());
     let (answer, _) = check_stage(
-        Some(&api),
+        Ok(&api),
         &store,
         &degraded,
         &ask(&["+13035550100".to_string()]),

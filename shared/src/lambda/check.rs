@@ -203,22 +203,17 @@ impl CheckFunction {
             .await;
         let guard = self.known.read().await;
         let empty = LocalKnowledge::default();
-        let mut knowledge = guard.as_ref().map_or(&empty, |k| &k.knowledge);
-        let unavailable;
-        if let Err(e) = &api {
+        let knowledge = guard.as_ref().map_or(&empty, |k| &k.knowledge);
+        let unavailable = api.as_ref().err().map(|e| {
             tracing::error!(error = %e, "CXone client unavailable: what it would answer is error");
-            unavailable = LocalKnowledge {
-                incomplete: Some(format!("CXone client unavailable: {e}")),
-                snapshot: knowledge.snapshot.clone(),
-                propagating: knowledge.propagating.clone(),
-                dead_letters: knowledge.dead_letters.clone(),
-                registries: knowledge.registries.clone(),
-                ..LocalKnowledge::default()
-            };
-            knowledge = &unavailable;
-        }
+            e.to_string()
+        });
+        let api = match (&api, &unavailable) {
+            (Ok(a), _) => Ok(a.as_ref()),
+            (Err(_), why) => Err(why.as_deref().unwrap_or_default()),
+        };
         let outcome = check_stage(
-            api.as_ref().ok().map(|a| &***a),
+            api,
             &self.store,
             knowledge,
             &request,

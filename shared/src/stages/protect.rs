@@ -282,13 +282,14 @@ async fn export(http: &reqwest::Client, hook: &Webhook, record: &AuditRecord) ->
     false
 }
 
-/// Check `request` (snapshot and propagating numbers answered locally, the rest by CXone, fail-safe; without `api`,
-/// or through a dialect without a batch check, the rest from what dncflow verified), then append
+/// Check `request` (snapshot and propagating numbers answered locally, the rest by CXone, fail-safe; through a
+/// dialect without a batch check, the rest from what dncflow verified; without a client (`Err`: why), the rest
+/// `error`), then append
 /// the audit record to `audit/<date>/<time>-<id>.json` and export it to the webhook when one is set. The audit
 /// write failing is an error: an unaudited check must not look complete.
 #[allow(clippy::too_many_arguments)]
 pub async fn check_stage(
-    api: Option<&dyn DncApi>,
+    api: Result<&dyn DncApi, &str>,
     store: &dyn ObjectStore,
     knowledge: &LocalKnowledge,
     request: &CheckRequest,
@@ -298,7 +299,19 @@ pub async fn check_stage(
     audit_key: &AuditKey,
     now: DateTime<Utc>,
 ) -> Result<(CheckResponse, String), StageError> {
-    let response = check_with(api, request, knowledge.answers_for(api, now), concurrency).await;
+    let response = match api {
+        Ok(api) => {
+            let answers = knowledge.answers_for(Some(api), now);
+            check_with(Some(api), request, answers, concurrency).await
+        }
+        // No client: what is known locally still answers, everything else is `error`, never `allowed`.
+        Err(why) => {
+            let mut answers = knowledge.answers();
+            let reason = format!("CXone client unavailable: {why}");
+            answers.incomplete = Some(answers.incomplete.unwrap_or(&reason));
+            check_with(None, request, answers, concurrency).await
+        }
+    };
     let record = audit_record(&response, &now.to_rfc3339(), audit_key);
     let key = super::keys::audit_key(now, request_id);
     let body = serde_json::to_vec(&record)

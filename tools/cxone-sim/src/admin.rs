@@ -458,27 +458,19 @@ async fn records_post(
                     fail("Environment record limit reached", &mut results);
                     continue;
                 }
-                let (lo, hi) = s.config.propagation_secs;
-                let delay = lo as f64 + s.random() * (hi.saturating_sub(lo)) as f64;
-                let entry = Entry {
-                    id: ten.clone(),
-                    phone: phone.clone(),
-                    list_id: id.clone(),
-                    jurisdiction: String::new(),
-                    expiration,
-                    source: String::new(),
-                    created_at: now,
-                    visible_at: now + chrono::Duration::milliseconds((delay * 1000.0) as i64),
-                };
-                match existing {
-                    Some(i) => s.entries[i] = entry,
-                    None => {
-                        let index = s.entries.len();
-                        s.by_number.insert((id.clone(), phone), index);
-                        s.by_list.entry(id.clone()).or_default().push(index);
-                        s.entries.push(entry);
-                    }
-                }
+                s.write_entry(
+                    existing,
+                    Entry {
+                        id: ten.clone(),
+                        phone,
+                        list_id: id.clone(),
+                        jurisdiction: String::new(),
+                        expiration,
+                        source: String::new(),
+                        created_at: now,
+                        visible_at: now,
+                    },
+                );
             }
         }
         results.push(ok);

@@ -209,6 +209,29 @@ impl Store {
         fired
     }
 
+    /// Write a new record of `phone` on `list_id` (both dialects): visible after a propagation delay drawn from the
+    /// configured range; it replaces the number's expired record in place (`existing`), or is appended and indexed.
+    pub(crate) fn write_entry(&mut self, existing: Option<usize>, mut entry: Entry) {
+        let (lo, hi) = self.config.propagation_secs;
+        let delay = lo as f64 + self.random() * (hi.saturating_sub(lo)) as f64;
+        entry.created_at = self.now();
+        entry.visible_at =
+            entry.created_at + chrono::Duration::milliseconds((delay * 1000.0) as i64);
+        match existing {
+            Some(i) => self.entries[i] = entry,
+            None => {
+                let index = self.entries.len();
+                self.by_number
+                    .insert((entry.list_id.clone(), entry.phone.clone()), index);
+                self.by_list
+                    .entry(entry.list_id.clone())
+                    .or_default()
+                    .push(index);
+                self.entries.push(entry);
+            }
+        }
+    }
+
     /// Count an entry fault of rule `index` as applied, unless its burst is used up meanwhile.
     pub(crate) fn claim_fault(&mut self, index: usize) -> bool {
         let Some(rule) = self.config.faults.get(index) else {

@@ -335,28 +335,20 @@ pub(crate) async fn entries_post(State(sim): State<Sim>, req: Request) -> Respon
         let (id, status) = match existing {
             Some(i) if s.entries[i].expiration > now => (s.entries[i].id.clone(), "exists"),
             _ => {
-                let (lo, hi) = s.config.propagation_secs;
-                let delay = lo as f64 + s.random() * (hi.saturating_sub(lo)) as f64;
                 let id = s.id("entry");
-                let entry = Entry {
-                    id: id.clone(),
-                    phone: phone.clone(),
-                    list_id: list_id.clone(),
-                    jurisdiction,
-                    expiration,
-                    source: text("source"),
-                    created_at: now,
-                    visible_at: now + chrono::Duration::milliseconds((delay * 1000.0) as i64),
-                };
-                match existing {
-                    Some(i) => s.entries[i] = entry,
-                    None => {
-                        let index = s.entries.len();
-                        s.by_number.insert((list_id.clone(), phone.clone()), index);
-                        s.by_list.entry(list_id.clone()).or_default().push(index);
-                        s.entries.push(entry);
-                    }
-                }
+                s.write_entry(
+                    existing,
+                    Entry {
+                        id: id.clone(),
+                        phone: phone.clone(),
+                        list_id: list_id.clone(),
+                        jurisdiction,
+                        expiration,
+                        source: text("source"),
+                        created_at: now,
+                        visible_at: now,
+                    },
+                );
                 (id, "created")
             }
         };
