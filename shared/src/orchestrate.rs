@@ -17,7 +17,7 @@ pub use crate::run::{
 };
 use crate::stages::{
     cooldown_stage, read_json, reconcile_stage, record_failure, upload_stage, CooldownSettings,
-    CooldownTask, NoNotifier, ReconcileTask, RunRef, ShardTask, StageError, UploadOutput,
+    CooldownTask, ErrorKind, NoNotifier, ReconcileTask, RunRef, ShardTask, StepError, UploadOutput,
     UploadSettings,
 };
 use crate::store::ObjectStore;
@@ -129,7 +129,7 @@ pub async fn run_local(
     run: &RunRef,
     settings: &RunSettings,
     say: &mut (dyn FnMut(String) + Send),
-) -> Result<RunReport, StageError> {
+) -> Result<RunReport, StepError> {
     let started_at = clock.now().to_rfc3339();
     // One run per list, as in AWS; a local run does not wait for another holder (it says who holds the list).
     let execution = format!("local:{}:{started_at}", run.run_id);
@@ -145,7 +145,7 @@ pub async fn run_local(
     )
     .await?;
     if !lease.acquired {
-        return Err(StageError::Transient(format!(
+        return Err(StepError::new(ErrorKind::Transient, format!(
             "list {} is held by another run ({}); try again when it ends, or delete {} if that run is dead",
             run.list,
             lease.held_by.as_deref().unwrap_or("unknown"),
@@ -186,10 +186,14 @@ async fn drive(
     settings: &RunSettings,
     execution: &LocalExecution,
     say: &mut (dyn FnMut(String) + Send),
-) -> Result<(), StageError> {
+) -> Result<(), StepError> {
     let manifest: Manifest = read_json(store, &run.keys().manifest()).await?;
-    crate::normalize::quality_gate(&manifest.counts, settings.max_reject_ratio)
-        .map_err(|why| StageError::InvalidInput(format!("run {} refused: {why}", run.run_id)))?;
+    crate::normalize::quality_gate(&manifest.counts, settings.max_reject_ratio).map_err(|why| {
+        StepError::new(
+            ErrorKind::InvalidInput,
+            format!("run {} refused: {why}", run.run_id),
+        )
+    })?;
     let mut shard_keys: Vec<String> = manifest
         .shards
         .iter()
@@ -202,7 +206,7 @@ async fn drive(
             shard_keys.len(),
             run.list
         ));
-        let uploads: Vec<Result<UploadOutput, StageError>> = futures::stream::iter(
+        let uploads: Vec<Result<UploadOutput, StepError>> = futures::stream::iter(
             shard_keys
                 .iter()
                 .map(|key| upload_shard(api, store, clock, run, key, round, settings)),
@@ -306,7 +310,7 @@ async fn upload_shard(
     shard_key: &str,
     round: u32,
     settings: &RunSettings,
-) -> Result<UploadOutput, StageError> {
+) -> Result<UploadOutput, StepError> {
     let upload = UploadSettings {
         // No Lambda timeout here: one invocation does the whole shard unless CXone stops it.
         budget: Duration::from_secs(24 * 3600),
@@ -399,18 +403,18 @@ async fn with_retries<T, F, Fut>(
     clock: &dyn Clock,
     retry: Retry,
     mut stage: F,
-) -> Result<T, StageError>
+) -> Result<T, StepError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, StageError>>,
+    Fut: Future<Output = Result<T, StepError>>,
 {
     let mut delay = retry.interval;
     let mut attempt = 0;
     loop {
         match stage().await {
-            Err(StageError::Transient(reason)) if attempt < retry.max_attempts => {
+            Err(e) if e.kind() == ErrorKind::Transient && attempt < retry.max_attempts => {
                 attempt += 1;
-                tracing::warn!(attempt, reason = %reason, "stage failed transiently; retrying");
+                tracing::warn!(attempt, reason = %e.report(), "stage failed transiently; retrying");
                 tokio::time::sleep(clock.real(delay.min(retry.max_delay))).await;
                 delay = delay.mul_f64(retry.backoff_rate);
             }

@@ -28,7 +28,7 @@ use crate::check::{emf_line, registry_age_emf, AuditKey, CheckRequest};
 use crate::cxone::DncApi;
 use crate::stages::{
     check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge,
-    StageError, Webhook,
+    StepError, Webhook,
 };
 use crate::store::S3Store;
 
@@ -86,7 +86,7 @@ pub struct CheckFunction {
 
 impl CheckFunction {
     /// From the environment.
-    pub async fn from_env() -> Result<CheckFunction, StageError> {
+    pub async fn from_env() -> Result<CheckFunction, StepError> {
         let store = S3Store {
             client: crate::store::s3_client(None).await,
             bucket: bucket_from_env()?,

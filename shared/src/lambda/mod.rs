@@ -18,7 +18,7 @@ use lambda_runtime::Diagnostic;
 use crate::cxone::auth::{CredentialSource, Credentials, SecretsManagerCredentials};
 use crate::cxone::v2::ClientConfig;
 use crate::cxone::{CxoneError, DncApi};
-use crate::stages::StageError;
+use crate::stages::{ErrorKind, StepError};
 
 /// The log filter: `RUST_LOG` when set, else the level Lambda's logging configuration passes
 /// (`AWS_LAMBDA_LOG_LEVEL`: `TRACE`…`FATAL`, the template's `ApplicationLogLevel`), else `info`.
@@ -57,12 +57,9 @@ pub fn init_logging() {
 }
 
 /// A stage error as the Lambda error Step Functions sees (`errorType` = the stable name), logged once.
-pub fn diagnostic(stage: &str, e: StageError) -> Diagnostic {
-    tracing::error!(stage, error_type = e.error_name(), error = %e, "stage failed");
-    Diagnostic {
-        error_type: e.error_name().to_string(),
-        error_message: e.to_string(),
-    }
+pub fn diagnostic(stage: &str, e: StepError) -> Diagnostic {
+    tracing::error!(stage, error_type = e.error_name(), error = %e.report(), "stage failed");
+    Diagnostic::from(e)
 }
 
 /// The event payload as the stage's input type; a payload of another shape is `InvalidInput`.
@@ -73,7 +70,7 @@ pub fn parse_payload<T: serde::de::DeserializeOwned>(
     serde_json::from_value(payload).map_err(|e| {
         diagnostic(
             stage,
-            StageError::InvalidInput(format!("not a {stage} input: {e}")),
+            StepError::new(ErrorKind::InvalidInput, format!("not a {stage} input")).with_source(e),
         )
     })
 }
@@ -83,7 +80,8 @@ pub fn answer<T: serde::Serialize>(
     stage: &str,
     output: &T,
 ) -> Result<serde_json::Value, Diagnostic> {
-    serde_json::to_value(output).map_err(|e| diagnostic(stage, StageError::Fatal(e.to_string())))
+    serde_json::to_value(output)
+        .map_err(|e| diagnostic(stage, StepError::caused_by(ErrorKind::Fatal, e)))
 }
 
 /// Keep a client for the container's lifetime (its token, rate limiter and connections carry across invocations)
@@ -147,7 +145,7 @@ impl CredentialSource for SecretWithUrl {
 
 /// The CXone client of this container (built once: its token and rate limiter live across invocations), for the
 /// dialect the secret names. The secret is read here, and again when CXone answers `invalid_client` (rotation).
-pub async fn cxone_from_env(rate_per_sec: f64) -> Result<Box<dyn DncApi>, StageError> {
+pub async fn cxone_from_env(rate_per_sec: f64) -> Result<Box<dyn DncApi>, StepError> {
     cxone_from_env_within(rate_per_sec, ClientConfig::default().deadline).await
 }
 
@@ -157,9 +155,9 @@ pub async fn cxone_from_env(rate_per_sec: f64) -> Result<Box<dyn DncApi>, StageE
 pub async fn cxone_from_env_within(
     rate_per_sec: f64,
     deadline: Duration,
-) -> Result<Box<dyn DncApi>, StageError> {
+) -> Result<Box<dyn DncApi>, StepError> {
     let secret_id = std::env::var("DNCFLOW_SECRET_ID")
-        .map_err(|_| StageError::Fatal("DNCFLOW_SECRET_ID is not set".into()))?;
+        .map_err(|_| StepError::new(ErrorKind::Fatal, "DNCFLOW_SECRET_ID is not set"))?;
     let source = SecretWithUrl {
         inner: SecretsManagerCredentials::from_env(secret_id, None).await,
         base_url: std::env::var("DNCFLOW_CXONE_URL")
@@ -176,15 +174,15 @@ pub async fn cxone_from_env_within(
     };
     crate::cxone::connect(Box::new(source), config)
         .await
-        .map_err(|e| StageError::from(crate::pipeline::PipelineError::from(e)))
+        .map_err(StepError::from)
 }
 
 /// The audit key from the Secrets Manager secret `DNCFLOW_AUDIT_KEY_SECRET_ID` (its string value is the key, its
 /// version id the key version each audit record names). Read again at each refresh of the check's local knowledge,
 /// so a rotation is picked up without a deployment.
-pub async fn audit_key_from_env() -> Result<crate::check::AuditKey, StageError> {
+pub async fn audit_key_from_env() -> Result<crate::check::AuditKey, StepError> {
     let secret_id = std::env::var("DNCFLOW_AUDIT_KEY_SECRET_ID")
-        .map_err(|_| StageError::Fatal("DNCFLOW_AUDIT_KEY_SECRET_ID is not set".into()))?;
+        .map_err(|_| StepError::new(ErrorKind::Fatal, "DNCFLOW_AUDIT_KEY_SECRET_ID is not set"))?;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
@@ -194,22 +192,34 @@ pub async fn audit_key_from_env() -> Result<crate::check::AuditKey, StageError> 
         .send()
         .await
         .map_err(|e| {
-            StageError::Transient(format!(
-                "audit key secret {secret_id}: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-            ))
+            StepError::new(
+                ErrorKind::Transient,
+                format!(
+                    "audit key secret {secret_id}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                ),
+            )
         })?;
     let key = out.secret_string().ok_or_else(|| {
-        StageError::Fatal(format!("audit key secret {secret_id} has no string value"))
+        StepError::new(
+            ErrorKind::Fatal,
+            format!("audit key secret {secret_id} has no string value"),
+        )
     })?;
-    crate::check::AuditKey::new(out.version_id().unwrap_or("unknown"), key.as_bytes())
-        .map_err(|e| StageError::Fatal(format!("audit key secret {secret_id}: {e}")))
+    crate::check::AuditKey::new(out.version_id().unwrap_or("unknown"), key.as_bytes()).map_err(
+        |e| {
+            StepError::new(
+                ErrorKind::Fatal,
+                format!("audit key secret {secret_id}: {e}"),
+            )
+        },
+    )
 }
 
 /// The bucket the functions write runs and statuses to (`DNCFLOW_BUCKET`).
-pub fn bucket_from_env() -> Result<String, StageError> {
+pub fn bucket_from_env() -> Result<String, StepError> {
     std::env::var("DNCFLOW_BUCKET")
-        .map_err(|_| StageError::Fatal("DNCFLOW_BUCKET is not set".into()))
+        .map_err(|_| StepError::new(ErrorKind::Fatal, "DNCFLOW_BUCKET is not set"))
 }
 
 /// Milliseconds since the epoch, now.

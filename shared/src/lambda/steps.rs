@@ -15,8 +15,8 @@ use super::{
 use crate::cxone::DncApi;
 use crate::stages::{
     acquire_lease, cooldown_stage, normalize_object, reconcile_stage, record_failure, upload_stage,
-    CooldownSettings, CooldownTask, EventBridgeNotifier, LeaseTask, ReconcileTask, ShardTask,
-    StageError, UploadSettings,
+    CooldownSettings, CooldownTask, ErrorKind, EventBridgeNotifier, LeaseTask, ReconcileTask,
+    ShardTask, StepError, UploadSettings,
 };
 use crate::store::S3Store;
 
@@ -26,7 +26,7 @@ pub trait Step: Send + Sync + Sized + 'static {
     /// The function's name (logs, error diagnostics).
     const NAME: &'static str;
     /// The container's clients and settings, from the environment (once per cold start).
-    async fn from_env() -> Result<Self, StageError>;
+    async fn from_env() -> Result<Self, StepError>;
     /// One invocation: the event's payload in, the answer out; a failure's `errorType` is what Step Functions
     /// `Retry`/`Catch` match.
     async fn handle(&self, payload: Value, context: &Context) -> Result<Value, Diagnostic>;
@@ -77,7 +77,7 @@ pub struct Normalize {
 impl Step for Normalize {
     const NAME: &'static str = "normalize";
 
-    async fn from_env() -> Result<Self, StageError> {
+    async fn from_env() -> Result<Self, StepError> {
         let defaults = crate::input::decode::DecodeLimits::default();
         Ok(Normalize {
             s3: crate::store::s3_client(None).await,
@@ -104,8 +104,9 @@ impl Step for Normalize {
     }
 
     async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        let source = crate::events::parse_source_event(&payload)
-            .map_err(|e| diagnostic(Self::NAME, StageError::InvalidInput(e.to_string())))?;
+        let source = crate::events::parse_source_event(&payload).map_err(|e| {
+            diagnostic(Self::NAME, StepError::caused_by(ErrorKind::InvalidInput, e))
+        })?;
         let mut options = crate::normalize::NormalizeOptions::new(&source.list);
         options.region = self.region;
         options.shard_count = self.shards;
@@ -136,7 +137,7 @@ pub struct Lease {
 impl Step for Lease {
     const NAME: &'static str = "lease";
 
-    async fn from_env() -> Result<Self, StageError> {
+    async fn from_env() -> Result<Self, StepError> {
         Ok(Lease {
             s3: crate::store::s3_client(None).await,
             wait: env_or("DNCFLOW_LEASE_WAIT_SECS", crate::stages::LEASE_WAIT_SECS),
@@ -177,7 +178,7 @@ pub struct Upload {
 impl Step for Upload {
     const NAME: &'static str = "upload";
 
-    async fn from_env() -> Result<Self, StageError> {
+    async fn from_env() -> Result<Self, StepError> {
         Ok(Upload {
             s3: crate::store::s3_client(None).await,
             api: cxone_from_env(worker_rate()).await?,
@@ -237,7 +238,7 @@ pub struct Cooldown {
 impl Step for Cooldown {
     const NAME: &'static str = "cooldown";
 
-    async fn from_env() -> Result<Self, StageError> {
+    async fn from_env() -> Result<Self, StepError> {
         let defaults = CooldownSettings::default();
         Ok(Cooldown {
             s3: crate::store::s3_client(None).await,
@@ -285,7 +286,7 @@ pub struct Reconcile {
 impl Step for Reconcile {
     const NAME: &'static str = "reconcile";
 
-    async fn from_env() -> Result<Self, StageError> {
+    async fn from_env() -> Result<Self, StepError> {
         Ok(Reconcile {
             s3: crate::store::s3_client(None).await,
             api: cxone_from_env(env_or("DNCFLOW_TENANT_RATE", 50.0)).await?,
@@ -323,7 +324,7 @@ pub struct RecordFailure {
 impl Step for RecordFailure {
     const NAME: &'static str = "record-failure";
 
-    async fn from_env() -> Result<Self, StageError> {
+    async fn from_env() -> Result<Self, StepError> {
         Ok(RecordFailure {
             store: store(&crate::store::s3_client(None).await, &bucket_from_env()?),
             notifier: notifier_from_env().await,
@@ -355,7 +356,7 @@ pub struct Registry {
 impl Step for Registry {
     const NAME: &'static str = "registry";
 
-    async fn from_env() -> Result<Self, StageError> {
+    async fn from_env() -> Result<Self, StepError> {
         Ok(Registry {
             store: store(&crate::store::s3_client(None).await, &bucket_from_env()?),
         })
@@ -380,7 +381,7 @@ impl Step for Registry {
 impl Step for super::check::CheckFunction {
     const NAME: &'static str = "check";
 
-    async fn from_env() -> Result<Self, StageError> {
+    async fn from_env() -> Result<Self, StepError> {
         super::check::CheckFunction::from_env().await
     }
 

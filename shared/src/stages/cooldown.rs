@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::status::parse_ledger_segment;
-use super::{read_json, resolve_list, RunKeys, RunRef, StageError};
+use super::{read_json, resolve_list, ErrorKind, RunKeys, RunRef, StepError};
 use crate::cxone::DncApi;
 use crate::pipeline::{canary_sample, cooldown, probe_canary, spread, CanaryProbe};
 use crate::run::Manifest;
@@ -103,7 +103,7 @@ async fn round_sample(
     keys: &RunKeys,
     round: u32,
     n: usize,
-) -> Result<Vec<String>, StageError> {
+) -> Result<Vec<String>, StepError> {
     let shard_keys: Vec<String> = if round == 0 {
         manifest.shards.iter().map(|s| keys.shard(&s.key)).collect()
     } else {
@@ -126,21 +126,21 @@ async fn record_canary(
     keys: &RunKeys,
     round: u32,
     canary: &CanaryProbe,
-) -> Result<(), StageError> {
+) -> Result<(), StepError> {
     let body = serde_json::to_vec(canary).expect("canary probes serialize");
     Ok(store.put_bytes(&keys.canary(round), body).await?)
 }
 
 /// Answer whether the run's list is ready: `{ready:false, waitSeconds}` until `min` has passed since the latest
 /// write, then a canary probe; ready only when every canary number is suppressed. Gives up with
-/// [`StageError::NotPropagated`] after `max_attempts` checks.
+/// [`StepError::NotPropagated`] after `max_attempts` checks.
 pub async fn cooldown_stage(
     api: &dyn DncApi,
     store: &dyn ObjectStore,
     task: &CooldownTask,
     settings: &CooldownSettings,
     now: DateTime<Utc>,
-) -> Result<CooldownOutput, StageError> {
+) -> Result<CooldownOutput, StepError> {
     let attempt = task.attempt + 1;
     let last_write = task
         .last_writes
@@ -196,12 +196,15 @@ pub async fn cooldown_stage(
         return Ok(out);
     }
     if attempt >= settings.max_attempts {
-        return Err(StageError::NotPropagated(format!(
-            "list {}: {} of {} canary numbers still not suppressed after {attempt} checks",
-            task.run.list,
-            canary.pending.len(),
-            canary.probed
-        )));
+        return Err(StepError::new(
+            ErrorKind::NotPropagated,
+            format!(
+                "list {}: {} of {} canary numbers still not suppressed after {attempt} checks",
+                task.run.list,
+                canary.pending.len(),
+                canary.probed
+            ),
+        ));
     }
     out.wait_seconds = settings.canary_interval.as_secs().max(1);
     Ok(out)

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::lease::{read_lease, release_lease};
 use super::reconcile::blank_report;
 use super::status::{publish_list_status, StatusNotifier};
-use super::{RunKeys, RunRef, StageError};
+use super::{RunKeys, RunRef, StepError};
 use crate::events::parse_source_event;
 use crate::run::Manifest;
 use crate::store::ObjectStore;
@@ -71,7 +71,7 @@ pub async fn record_failure(
     notifier: &dyn StatusNotifier,
     state: &Value,
     now: DateTime<Utc>,
-) -> Result<FailureRecorded, StageError> {
+) -> Result<FailureRecorded, StepError> {
     let converted = from_status_change(state);
     let state = converted.as_ref().unwrap_or(state);
     let execution = state

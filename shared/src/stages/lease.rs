@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{lease_key, status_key};
 use super::status::mark_running;
-use super::{RunRef, StageError};
+use super::{RunRef, StepError};
 use crate::run::ListStatus;
 use crate::store::ObjectStore;
 
@@ -76,7 +76,7 @@ pub async fn acquire_lease(
     store: &dyn ObjectStore,
     task: &LeaseTask,
     now: DateTime<Utc>,
-) -> Result<LeaseOutcome, StageError> {
+) -> Result<LeaseOutcome, StepError> {
     let list = &task.run.list;
     // A concurrent execution of the same object (same run id) already verified it while this one waited.
     if let Some(started) = task.started_at.as_deref().and_then(parse_time) {
@@ -153,7 +153,7 @@ async fn acquired(
     store: &dyn ObjectStore,
     task: &LeaseTask,
     now: DateTime<Utc>,
-) -> Result<LeaseOutcome, StageError> {
+) -> Result<LeaseOutcome, StepError> {
     mark_running(
         store,
         &task.run.list,
@@ -171,7 +171,7 @@ async fn acquired(
 }
 
 /// The lease of `list`, if any.
-pub async fn read_lease(store: &dyn ObjectStore, list: &str) -> Result<Option<Lease>, StageError> {
+pub async fn read_lease(store: &dyn ObjectStore, list: &str) -> Result<Option<Lease>, StepError> {
     Ok(store
         .get_bytes(&lease_key(list))
         .await?
@@ -184,7 +184,7 @@ pub async fn release_lease(
     store: &dyn ObjectStore,
     list: &str,
     execution: &str,
-) -> Result<bool, StageError> {
+) -> Result<bool, StepError> {
     match read_lease(store, list).await? {
         Some(l) if l.execution == execution => {
             store.delete(&lease_key(list)).await?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{status_key, uploading_key};
 use super::status::parse_ledger_segment;
-use super::{read_json, RunKeys, StageError};
+use super::{read_json, ErrorKind, RunKeys, StepError};
 use crate::check::{
     audit_record, check_with, AuditKey, AuditRecord, CheckRequest, CheckResponse, LocalAnswers,
     SuppressionSnapshot,
@@ -146,16 +146,19 @@ pub async fn refresh_registries(
 pub async fn upload_markers(
     store: &dyn ObjectStore,
     lists: &[String],
-) -> Result<Vec<Option<String>>, StageError> {
+) -> Result<Vec<Option<String>>, StepError> {
     let mut runs = Vec::with_capacity(lists.len());
     for list in lists {
         let marker: Option<UploadingMarker> = match store.get_bytes(&uploading_key(list)).await? {
             Some(b) => Some(serde_json::from_slice(&b).map_err(|e| {
-                StageError::Fatal(format!(
-                    "{} is unreadable: {}",
-                    uploading_key(list),
-                    crate::redact::json_error(&e)
-                ))
+                StepError::new(
+                    ErrorKind::Fatal,
+                    format!(
+                        "{} is unreadable: {}",
+                        uploading_key(list),
+                        crate::redact::json_error(&e)
+                    ),
+                )
             })?),
             None => None,
         };
@@ -169,13 +172,12 @@ async fn run_numbers(
     store: &dyn ObjectStore,
     manifest: &Manifest,
     into: &mut HashSet<String>,
-) -> Result<(), StageError> {
+) -> Result<(), StepError> {
     for shard in &manifest.shards {
         let key = RunKeys::new(&manifest.run_id).shard(&shard.key);
-        let bytes = store
-            .get_bytes(&key)
-            .await?
-            .ok_or_else(|| StageError::Fatal(format!("shard {key} does not exist")))?;
+        let bytes = store.get_bytes(&key).await?.ok_or_else(|| {
+            StepError::new(ErrorKind::Fatal, format!("shard {key} does not exist"))
+        })?;
         for entry in parse_shard(&String::from_utf8_lossy(&bytes), &key)? {
             into.insert(entry.phone_number);
         }
@@ -190,7 +192,7 @@ async fn run_numbers(
 pub async fn load_local_knowledge(
     store: &dyn ObjectStore,
     lists: &[String],
-) -> Result<LocalKnowledge, StageError> {
+) -> Result<LocalKnowledge, StepError> {
     let mut knowledge = LocalKnowledge {
         markers: upload_markers(store, lists).await?,
         ..LocalKnowledge::default()
@@ -298,7 +300,7 @@ pub async fn check_stage(
     request_id: &str,
     audit_key: &AuditKey,
     now: DateTime<Utc>,
-) -> Result<(CheckResponse, String), StageError> {
+) -> Result<(CheckResponse, String), StepError> {
     let response = match api {
         Ok(api) => {
             let answers = knowledge.answers_for(Some(api), now);
@@ -314,8 +316,9 @@ pub async fn check_stage(
     };
     let record = audit_record(&response, &now.to_rfc3339(), audit_key);
     let key = super::keys::audit_key(now, request_id);
-    let body = serde_json::to_vec(&record)
-        .map_err(|e| StageError::Fatal(format!("audit record does not serialize: {e}")))?;
+    let body = serde_json::to_vec(&record).map_err(|e| {
+        StepError::new(ErrorKind::Fatal, "audit record does not serialize").with_source(e)
+    })?;
     store.put_bytes(&key, body).await?;
     if let Some((http, hook)) = webhook {
         export(http, hook, &record).await;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::status::{for_each_run_ledger_record, publish_list_status, StatusNotifier};
-use super::{read_json, resolve_list, RunRef, StageError};
+use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
 use crate::check::SuppressionSnapshot;
 use crate::cxone::{DncApi, EntryOutcome};
 use crate::pipeline::{
@@ -93,16 +93,19 @@ async fn verify_canary(
     task: &ReconcileTask,
     list_id: &str,
     remote: &RemoteIndex,
-) -> Result<Option<CanaryProbe>, StageError> {
+) -> Result<Option<CanaryProbe>, StepError> {
     let key = task.run.keys().canary(task.round);
     let Some(canary) = store.get_bytes(&key).await? else {
         return Ok(None);
     };
     let canary: CanaryProbe = serde_json::from_slice(&canary).map_err(|e| {
-        StageError::Fatal(format!(
-            "{key} is not a canary probe: {}",
-            crate::redact::json_error(&e)
-        ))
+        StepError::new(
+            ErrorKind::Fatal,
+            format!(
+                "{key} is not a canary probe: {}",
+                crate::redact::json_error(&e)
+            ),
+        )
     })?;
     let held: Vec<String> = canary
         .pending
@@ -117,13 +120,16 @@ async fn verify_canary(
     tracing::info!(run_id = %task.run.run_id, round = task.round, handed_over = canary.pending.len(),
         on_list = held.len(), still_pending = again.pending.len(), "canary numbers handed over by the cooldown re-probed");
     if !again.pending.is_empty() {
-        return Err(StageError::NotPropagated(format!(
+        return Err(StepError::new(
+            ErrorKind::NotPropagated,
+            format!(
             "list {}: {} of {} canary numbers are on the list and still not suppressed (round {})",
             task.run.list,
             again.pending.len(),
             canary.probed,
             task.round
-        )));
+        ),
+        ));
     }
     Ok(Some(canary))
 }
@@ -140,7 +146,7 @@ pub async fn reconcile_stage(
     task: &ReconcileTask,
     max_rounds: u32,
     now: impl Fn() -> DateTime<Utc>,
-) -> Result<ReconcileOutput, StageError> {
+) -> Result<ReconcileOutput, StepError> {
     let keys = task.run.keys();
     let manifest: Manifest = read_json(store, &keys.manifest()).await?;
     let list = resolve_list(api, &task.run.list).await?;

@@ -5,7 +5,7 @@ use crate::run::RunStatus;
 use async_trait::async_trait;
 
 use super::keys::status_key;
-use super::{RunKeys, StageError};
+use super::{ErrorKind, RunKeys, StepError};
 use crate::pipeline::{parse_shard, LedgerRecord};
 use crate::run::Manifest;
 use crate::run::{LastSuccess, ListStatus, OpenFailure, RunReport, RunningRun};
@@ -15,18 +15,17 @@ use crate::store::ObjectStore;
 pub(crate) fn parse_ledger_segment(
     bytes: &[u8],
     key: &str,
-) -> Result<Vec<LedgerRecord>, StageError> {
+) -> Result<Vec<LedgerRecord>, StepError> {
     bytes
         .split(|&b| b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
         .map(|(i, line)| {
             serde_json::from_slice(line).map_err(|e| {
-                StageError::Fatal(format!(
-                    "{key} line {}: {}",
-                    i + 1,
-                    crate::redact::json_error(&e)
-                ))
+                StepError::new(
+                    ErrorKind::Fatal,
+                    format!("{key} line {}: {}", i + 1, crate::redact::json_error(&e)),
+                )
             })
         })
         .collect()
@@ -42,7 +41,7 @@ pub(crate) async fn read_ledger_chain(
     shard_key: &str,
     entries: usize,
     partial: bool,
-) -> Result<Vec<LedgerRecord>, StageError> {
+) -> Result<Vec<LedgerRecord>, StepError> {
     let mut records = Vec::with_capacity(entries);
     while records.len() < entries {
         let key = keys.ledger_segment(round, shard_key, records.len());
@@ -50,14 +49,14 @@ pub(crate) async fn read_ledger_chain(
             if partial {
                 break;
             }
-            return Err(StageError::Fatal(format!(
+            return Err(StepError::new(ErrorKind::Fatal, format!(
                 "ledger of {shard_key} (round {round}) ends at entry {} of {entries}: {key} does not exist",
                 records.len()
             )));
         };
         let segment = parse_ledger_segment(&bytes, &key)?;
         if segment.is_empty() {
-            return Err(StageError::Fatal(format!("{key} is empty")));
+            return Err(StepError::new(ErrorKind::Fatal, format!("{key} is empty")));
         }
         records.extend(segment);
     }
@@ -72,7 +71,7 @@ pub async fn for_each_run_ledger_record(
     manifest: &Manifest,
     rounds: u32,
     mut visit: impl FnMut(LedgerRecord),
-) -> Result<u64, StageError> {
+) -> Result<u64, StepError> {
     let keys = RunKeys::new(&manifest.run_id);
     // The re-uploads first: they are small (what was missing), and they supersede the first attempts.
     let mut later: Vec<Option<LedgerRecord>> = Vec::new();
@@ -80,10 +79,9 @@ pub async fn for_each_run_ledger_record(
     let mut reuploaded = 0u64;
     for round in 1..=rounds {
         let shard_key = keys.reupload_shard(round);
-        let text = store
-            .get_bytes(&shard_key)
-            .await?
-            .ok_or_else(|| StageError::Fatal(format!("{shard_key} does not exist")))?;
+        let text = store.get_bytes(&shard_key).await?.ok_or_else(|| {
+            StepError::new(ErrorKind::Fatal, format!("{shard_key} does not exist"))
+        })?;
         let entries = parse_shard(&String::from_utf8_lossy(&text), &shard_key)?.len();
         let records = read_ledger_chain(store, &keys, round, &shard_key, entries, false).await?;
         reuploaded += records.len() as u64;
@@ -123,7 +121,7 @@ pub async fn read_run_ledger(
     store: &dyn ObjectStore,
     manifest: &Manifest,
     rounds: u32,
-) -> Result<(Vec<LedgerRecord>, u64), StageError> {
+) -> Result<(Vec<LedgerRecord>, u64), StepError> {
     let mut ledger = Vec::new();
     let reuploaded =
         for_each_run_ledger_record(store, manifest, rounds, |r| ledger.push(r)).await?;
@@ -193,7 +191,7 @@ pub async fn mark_running(
     run_id: &str,
     execution: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<ListStatus, StageError> {
+) -> Result<ListStatus, StepError> {
     let key = status_key(list);
     let previous: Option<ListStatus> = store
         .get_bytes(&key)
@@ -237,7 +235,7 @@ pub async fn mark_running(
 #[async_trait]
 pub trait StatusNotifier: Send + Sync {
     /// Announce `status`.
-    async fn notify(&self, status: &ListStatus) -> Result<(), StageError>;
+    async fn notify(&self, status: &ListStatus) -> Result<(), StepError>;
 }
 
 /// No announcement (local runs).
@@ -245,7 +243,7 @@ pub struct NoNotifier;
 
 #[async_trait]
 impl StatusNotifier for NoNotifier {
-    async fn notify(&self, _status: &ListStatus) -> Result<(), StageError> {
+    async fn notify(&self, _status: &ListStatus) -> Result<(), StepError> {
         Ok(())
     }
 }
@@ -279,10 +277,11 @@ impl EventBridgeNotifier {
 
 #[async_trait]
 impl StatusNotifier for EventBridgeNotifier {
-    async fn notify(&self, status: &ListStatus) -> Result<(), StageError> {
+    async fn notify(&self, status: &ListStatus) -> Result<(), StepError> {
         use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-        let detail = serde_json::to_string(status)
-            .map_err(|e| StageError::Fatal(format!("status does not serialize: {e}")))?;
+        let detail = serde_json::to_string(status).map_err(|e| {
+            StepError::new(ErrorKind::Fatal, "status does not serialize").with_source(e)
+        })?;
         let out = self
             .client
             .put_events()
@@ -297,12 +296,15 @@ impl StatusNotifier for EventBridgeNotifier {
             .send()
             .await
             .map_err(|e| {
-                StageError::Transient(format!(
-                    "cannot publish the status event of {} on bus {}: {}",
-                    status.list,
-                    self.bus,
-                    aws_sdk_eventbridge::error::DisplayErrorContext(&e)
-                ))
+                StepError::new(
+                    ErrorKind::Transient,
+                    format!(
+                        "cannot publish the status event of {} on bus {}: {}",
+                        status.list,
+                        self.bus,
+                        aws_sdk_eventbridge::error::DisplayErrorContext(&e)
+                    ),
+                )
             })?;
         if out.failed_entry_count() > 0 {
             let why = out
@@ -311,10 +313,13 @@ impl StatusNotifier for EventBridgeNotifier {
                 .filter_map(|e| e.error_message())
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(StageError::Transient(format!(
-                "EventBridge refused the status event of {}: {why}",
-                status.list
-            )));
+            return Err(StepError::new(
+                ErrorKind::Transient,
+                format!(
+                    "EventBridge refused the status event of {}: {why}",
+                    status.list
+                ),
+            ));
         }
         Ok(())
     }
@@ -326,7 +331,7 @@ pub async fn publish_list_status(
     store: &dyn ObjectStore,
     notifier: &dyn StatusNotifier,
     report: &RunReport,
-) -> Result<ListStatus, StageError> {
+) -> Result<ListStatus, StepError> {
     let keys = RunKeys::new(&report.run_id);
     store.put_bytes(&keys.report(), pretty(report)).await?;
     store

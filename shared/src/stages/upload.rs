@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{keys_version, read_json, resolve_list, RunRef, StageError};
+use super::{keys_version, read_json, resolve_list, ErrorKind, RunRef, StepError};
 use crate::cxone::{DncApi, EntryOutcome};
 use crate::pipeline::{parse_shard_with_ends, preflight, upload_entries, LedgerRecord};
 use crate::run::Manifest;
@@ -64,7 +64,7 @@ pub struct UploadSettings {
     /// Batches in flight.
     pub concurrency: usize,
     /// The most entries a run may hold (a CXone environment holds at most 1,000,000 records, calling lists and DNC
-    /// together): a bigger run fails [`StageError::CapacityExceeded`] before its first write.
+    /// together): a bigger run fails [`StepError::CapacityExceeded`] before its first write.
     pub capacity: u64,
 }
 
@@ -98,13 +98,13 @@ pub struct CapacityDecision {
 }
 
 impl CapacityDecision {
-    fn refusal(&self, task: &ShardTask) -> StageError {
+    fn refusal(&self, task: &ShardTask) -> StepError {
         let uncounted = if self.holdings.uncounted.is_empty() {
             String::new()
         } else {
             format!("; not counted: {}", self.holdings.uncounted.join(", "))
         };
-        StageError::CapacityExceeded(format!(
+        StepError::new(ErrorKind::CapacityExceeded, format!(
             "run {} would bring the CXone environment to {} records ({} on DNC lists, {} on calling lists{uncounted}, \
              and {} new entries for list {}), above its cap of {}: nothing was written",
             task.run.run_id,
@@ -126,9 +126,9 @@ async fn check_capacity(
     task: &ShardTask,
     manifest: &Manifest,
     capacity: u64,
-) -> Result<(), StageError> {
+) -> Result<(), StepError> {
     if manifest.counts.accepted > capacity {
-        return Err(StageError::CapacityExceeded(format!(
+        return Err(StepError::new(ErrorKind::CapacityExceeded, format!(
             "run {} holds {} entries for list {}, above the {} records a CXone environment holds: nothing was written \
              (a registry such as the national one goes to the suppression index: dncctl registry import, or \
              incoming-registry/<name>/)",
@@ -139,10 +139,7 @@ async fn check_capacity(
     let decision: CapacityDecision = match store.get_bytes(&key).await? {
         Some(_) => read_json(store, &key).await?,
         None => {
-            let holdings = api
-                .holdings()
-                .await
-                .map_err(|e| StageError::from(crate::pipeline::PipelineError::from(e)))?;
+            let holdings = api.holdings().await.map_err(StepError::from)?;
             let mut held = 0u64;
             if let Some(text) = verified_snapshot(store, &task.run.list).await? {
                 let snapshot =
@@ -152,7 +149,10 @@ async fn check_capacity(
                 for shard in &manifest.shards {
                     let shard_key = task.run.keys().shard(&shard.key);
                     let bytes = store.get_bytes(&shard_key).await?.ok_or_else(|| {
-                        StageError::Fatal(format!("shard {shard_key} does not exist"))
+                        StepError::new(
+                            ErrorKind::Fatal,
+                            format!("shard {shard_key} does not exist"),
+                        )
                     })?;
                     let entries =
                         crate::pipeline::parse_shard(&String::from_utf8_lossy(&bytes), &shard_key)?;
@@ -191,7 +191,7 @@ async fn check_capacity(
 async fn verified_snapshot(
     store: &dyn ObjectStore,
     list: &str,
-) -> Result<Option<Vec<u8>>, StageError> {
+) -> Result<Option<Vec<u8>>, StepError> {
     let Some(bytes) = store.get_bytes(&super::status_key(list)).await? else {
         return Ok(None);
     };
@@ -212,7 +212,7 @@ async fn verified_holdings(
     store: &dyn ObjectStore,
     list: &str,
     entries: &[crate::pipeline::ShardEntry],
-) -> Result<HashSet<String>, StageError> {
+) -> Result<HashSet<String>, StepError> {
     let Some(text) = verified_snapshot(store, list).await? else {
         return Ok(HashSet::new());
     };
@@ -240,14 +240,14 @@ async fn verified_holdings(
 /// Upload `task`'s shard from its cursor: check first that the list suppresses (exists, active, bound to an active
 /// outbound BLOCK rule), send batches of ≤ 100 with deterministic idempotency keys until done or out of budget,
 /// then write the segment's ledger and dead letters. An invocation that could not move the cursor fails
-/// [`StageError::Transient`] (so the state machine's bounded retry applies) instead of looping forever.
+/// [`StepError::Transient`] (so the state machine's bounded retry applies) instead of looping forever.
 pub async fn upload_stage(
     api: &dyn DncApi,
     store: &dyn ObjectStore,
     task: &ShardTask,
     settings: &UploadSettings,
     now: impl Fn() -> DateTime<Utc>,
-) -> Result<UploadOutput, StageError> {
+) -> Result<UploadOutput, StepError> {
     let list = resolve_list(api, &task.run.list).await?;
     preflight(api, &list.id).await?;
     let keys = task.run.keys();
@@ -263,9 +263,19 @@ pub async fn upload_stage(
     } else {
         store.get_bytes(&task.shard_key).await?
     }
-    .ok_or_else(|| StageError::Fatal(format!("shard {} does not exist", task.shard_key)))?;
-    let text = String::from_utf8(text)
-        .map_err(|e| StageError::Fatal(format!("shard {} is not UTF-8: {e}", task.shard_key)))?;
+    .ok_or_else(|| {
+        StepError::new(
+            ErrorKind::Fatal,
+            format!("shard {} does not exist", task.shard_key),
+        )
+    })?;
+    let text = String::from_utf8(text).map_err(|e| {
+        StepError::new(
+            ErrorKind::Fatal,
+            format!("shard {} is not UTF-8", task.shard_key),
+        )
+        .with_source(e)
+    })?;
     let (entries, ends) = parse_shard_with_ends(&text, &task.shard_key)?;
     let (base_index, base_offset, skip) = if ranged {
         (task.cursor, task.offset, 0)
@@ -313,11 +323,14 @@ pub async fn upload_stage(
         return Err(e.into());
     }
     if !progress.done && progress.next == skip {
-        return Err(StageError::Transient(format!(
-            "shard {}: no entry uploaded within the time budget of {} s (throttled?)",
-            task.shard_key,
-            settings.budget.as_secs()
-        )));
+        return Err(StepError::new(
+            ErrorKind::Transient,
+            format!(
+                "shard {}: no entry uploaded within the time budget of {} s (throttled?)",
+                task.shard_key,
+                settings.budget.as_secs()
+            ),
+        ));
     }
     let records: &[LedgerRecord] = &progress.records;
     let dead: Vec<&LedgerRecord> = records
