@@ -11,11 +11,11 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use cxone_sim::SimConfig;
-use dncflow::check::{check, CheckRequest, ContactIn, SuppressionSnapshot, Verdict};
-use dncflow::cxone::auth::{Credentials, StaticCredentials};
-use dncflow::cxone::v2::{ClientConfig, V2Client};
-use dncflow::cxone::{idempotency_key, DncApi, EntryInput};
-use dncflow::orchestrate::ensure_list;
+use dncflow::adapters::cxone::auth::{Credentials, StaticCredentials};
+use dncflow::adapters::cxone::v2::{ClientConfig, V2Client};
+use dncflow::adapters::cxone::{idempotency_key, DncApi, EntryInput};
+use dncflow::local::ensure_list;
+use dncflow::steps::check::{check, CheckRequest, ContactIn, SuppressionSnapshot, Verdict};
 
 #[tokio::main]
 async fn main() {
@@ -102,7 +102,7 @@ async fn main() {
         (requests * 1000) as f64 / total.as_secs_f64()
     );
     if let Some(dir) = std::env::var_os("REGISTRY_OUT") {
-        let store = dncflow::store::LocalStore { root: dir.into() };
+        let store = dncflow::adapters::store::LocalStore { root: dir.into() };
         let t = Instant::now();
         let registry =
             std::sync::Arc::new(dncflow::registry::load(&store, "national").await.unwrap());
@@ -123,7 +123,7 @@ async fn main() {
                     state: None,
                 })
                 .collect();
-            let local = dncflow::check::LocalAnswers {
+            let local = dncflow::steps::check::LocalAnswers {
                 snapshot: &snapshot,
                 propagating: &propagating,
                 dead_letters: None,
@@ -138,7 +138,7 @@ async fn main() {
                 at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
             };
             let t = Instant::now();
-            let resp = dncflow::check::check_with(Some(&api), &request, local, 4).await;
+            let resp = dncflow::steps::check::check_with(Some(&api), &request, local, 4).await;
             latencies.push(t.elapsed());
             assert!(resp.results.iter().all(|x| x.status != Verdict::Error));
             by_registry += resp.metrics.registry_suppressed;

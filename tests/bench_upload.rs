@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, SimConfig, SimDialect};
-use dncflow::cxone::{idempotency_key, EntryInput, EntryOutcome};
-use dncflow::orchestrate::ensure_list;
+use dncflow::adapters::cxone::{idempotency_key, EntryInput, EntryOutcome};
+use dncflow::local::ensure_list;
 use futures::StreamExt;
 
 #[tokio::main]

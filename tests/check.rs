@@ -5,10 +5,12 @@ use dncflow_tests::sim_client;
 use std::collections::HashSet;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig};
-use dncflow::check::{audit_record, check, CheckRequest, ContactIn, SuppressionSnapshot, Verdict};
-use dncflow::cxone::v2::V2Client;
-use dncflow::cxone::{idempotency_key, EntryInput};
-use dncflow::orchestrate::ensure_list;
+use dncflow::adapters::cxone::v2::V2Client;
+use dncflow::adapters::cxone::{idempotency_key, EntryInput};
+use dncflow::local::ensure_list;
+use dncflow::steps::check::{
+    audit_record, check, CheckRequest, ContactIn, SuppressionSnapshot, Verdict,
+};
 
 async fn setup(suppressed: &[String]) -> (RunningSim, V2Client, String) {
     let s = cxone_sim::spawn(
@@ -35,7 +37,7 @@ async fn setup(suppressed: &[String]) -> (RunningSim, V2Client, String) {
         })
         .collect();
     for chunk in entries.chunks(100) {
-        use dncflow::cxone::DncApi;
+        use dncflow::adapters::cxone::DncApi;
         api.upload_batch(&list.id, chunk).await.unwrap();
     }
     s.sim.advance(200.0); // past propagation
@@ -107,8 +109,8 @@ async fn suppressed_allowed_and_invalid_in_input_order() {
     assert_eq!(
         resp.blocked_by,
         [
-            dncflow::check::Blocker::Suppressed,
-            dncflow::check::Blocker::Invalid
+            dncflow::steps::check::Blocker::Suppressed,
+            dncflow::steps::check::Blocker::Invalid
         ]
     );
     assert_eq!(resp.metrics.outside_calling_hours, 0);
@@ -129,7 +131,7 @@ async fn suppressed_allowed_and_invalid_in_input_order() {
         ),
         (5, 2, 1, 2, 0, 2)
     );
-    let key = dncflow::check::AuditKey::new("v1", b"a test audit key, 16+ bytes").unwrap();
+    let key = dncflow::steps::check::AuditKey::new("v1", b"a test audit key, 16+ bytes").unwrap();
     let audit = serde_json::to_string(&audit_record(&resp, "2026-01-01T00:00:00Z", &key)).unwrap();
     assert!(
         !audit.contains("2025550198") && !audit.contains("415"),
@@ -285,12 +287,12 @@ async fn check_results_are_paired_by_number_and_a_mismatch_is_an_error() {
     assert!(!resp.safe_to_dial && !resp.complete);
 
     // The canary probe: a mismatch is an error, not a silent pairing.
-    let err = dncflow::pipeline::probe_canary(&api, &list_id, &["+12025550198".to_string()])
+    let err = dncflow::steps::cooldown::probe_canary(&api, &list_id, &["+12025550198".to_string()])
         .await
         .unwrap_err();
     assert!(err.to_string().contains("canary probe"), "{err}");
     s.sim.set_faults(tamper("reverse"));
-    let probe = dncflow::pipeline::probe_canary(
+    let probe = dncflow::steps::cooldown::probe_canary(
         &api,
         &list_id,
         &["+12025550198".to_string(), "+14155550100".to_string()],
@@ -309,11 +311,11 @@ mod registries {
     use std::sync::Arc;
 
     use chrono::{Duration as Days, NaiveDate, Utc};
-    use dncflow::check::{check_with, LocalAnswers};
+    use dncflow::adapters::store::LocalStore;
     use dncflow::registry::{
         self, apply, import, load, ApplyOptions, Freshness, ImportOptions, RegistryError,
     };
-    use dncflow::store::LocalStore;
+    use dncflow::steps::check::{check_with, LocalAnswers};
 
     fn zip_file(path: &Path, entry: &str, text: &str) -> PathBuf {
         let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
@@ -566,8 +568,8 @@ mod registries {
 
     #[tokio::test]
     async fn a_fanned_out_import_merges_an_area_code_shared_by_two_files_and_balances() {
+        use dncflow::adapters::store::ObjectStore;
         use dncflow::registry::fanout::{assemble, import_part, plan};
-        use dncflow::store::ObjectStore;
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore {
             root: dir.path().to_path_buf(),

@@ -12,11 +12,11 @@ use std::process::Command;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use cxone_sim::{Endpoint, FaultKind, FaultRule, SimConfig};
-use dncflow::cxone::DncApi;
-use dncflow::orchestrate::{ensure_list, ListStatus, RunReport};
-use dncflow::pipeline::fetch_all_entries;
+use dncflow::adapters::cxone::DncApi;
+use dncflow::adapters::store::{ObjectStore, S3Store};
+use dncflow::local::{ensure_list, ListStatus, RunReport};
 use dncflow::run::Manifest;
-use dncflow::store::{ObjectStore, S3Store};
+use dncflow::steps::reconcile::fetch_all_entries;
 use dncflow_tests::{
     both_dialects, s3_client, s3_client_as, secrets_client, sim_api, sim_client, start_moto,
     start_moto_with, Moto,

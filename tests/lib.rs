@@ -52,31 +52,38 @@ pub fn start_moto_with(env: &[(&str, &str)]) -> Moto {
 }
 
 /// A v2 client for the simulator's default OAuth client, at `rate` requests/s, with short backoffs for tests.
-pub fn sim_client(sim: &cxone_sim::RunningSim, rate: f64) -> dncflow::cxone::v2::V2Client {
-    use dncflow::cxone::auth::{Credentials, StaticCredentials};
+pub fn sim_client(
+    sim: &cxone_sim::RunningSim,
+    rate: f64,
+) -> dncflow::adapters::cxone::v2::V2Client {
+    use dncflow::adapters::cxone::auth::{Credentials, StaticCredentials};
     let (id, secret) = cxone_sim::SimConfig::default().clients[0].clone();
     let creds = Credentials::v2(&sim.base_url, &id, &secret);
-    let config = dncflow::cxone::v2::ClientConfig {
+    let config = dncflow::adapters::cxone::v2::ClientConfig {
         rate_per_sec: rate,
         base_backoff: Duration::from_millis(5),
         ..Default::default()
     };
-    dncflow::cxone::v2::V2Client::new(Box::new(StaticCredentials(creds)), config).expect("client")
+    dncflow::adapters::cxone::v2::V2Client::new(Box::new(StaticCredentials(creds)), config)
+        .expect("client")
 }
 
 /// A client of the dialect the simulator serves (v2: client credentials; admin: password grant and discovery),
-/// built the way the Lambdas and `dncctl` build theirs ([`dncflow::cxone::connect`]).
-pub async fn sim_api(sim: &cxone_sim::RunningSim, rate: f64) -> Box<dyn dncflow::cxone::DncApi> {
-    use dncflow::cxone::auth::{Credentials, StaticCredentials};
+/// built the way the Lambdas and `dncctl` build theirs ([`dncflow::adapters::cxone::connect`]).
+pub async fn sim_api(
+    sim: &cxone_sim::RunningSim,
+    rate: f64,
+) -> Box<dyn dncflow::adapters::cxone::DncApi> {
+    use dncflow::adapters::cxone::auth::{Credentials, StaticCredentials};
     let creds =
         Credentials::from_json(&sim.credentials_document(), "simulator").expect("credentials");
-    let config = dncflow::cxone::v2::ClientConfig {
+    let config = dncflow::adapters::cxone::v2::ClientConfig {
         rate_per_sec: rate,
         base_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(100),
         ..Default::default()
     };
-    dncflow::cxone::connect(Box::new(StaticCredentials(creds)), config)
+    dncflow::adapters::cxone::connect(Box::new(StaticCredentials(creds)), config)
         .await
         .expect("client")
 }

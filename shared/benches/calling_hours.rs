@@ -19,7 +19,7 @@ fn numbers(npas: &[u64], n: usize) -> Vec<E164> {
             let npa = npas[(x % npas.len() as u64) as usize];
             let nxx = 200 + (x >> 8) % 800;
             let line = (x >> 20) % 10_000;
-            E164(10_000_000_000 + npa * 10_000_000 + nxx * 10_000 + line)
+            E164::from_packed(10_000_000_000 + npa * 10_000_000 + nxx * 10_000 + line).unwrap()
         })
         .collect()
 }
@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     let split = numbers(&[208, 270, 364, 541, 605, 701, 850, 930], 1000);
     let unplaced: Vec<E164> = numbers(&[800, 888], 500)
         .into_iter()
-        .chain((0..500).map(|i| E164(442_079_460_000 + i)))
+        .chain((0..500).map(|i| E164::from_packed(442_079_460_000 + i).unwrap()))
         .collect();
     let noon: DateTime<Utc> = "2026-12-09T19:00:00Z".parse().unwrap();
     let night: DateTime<Utc> = "2026-12-09T09:00:00Z".parse().unwrap();

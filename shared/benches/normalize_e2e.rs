@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use dncflow::normalize::{normalize_into, NormalizeOptions};
 use dncflow::run::SourceIdentity;
+use dncflow::steps::normalize::{normalize_into, NormalizeOptions};
 
 fn generate(path: &Path, rows: u64) {
     let npas = [

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use dncflow::adapters::store::LocalStore;
 use dncflow::registry::build::AreaRules;
 use dncflow::registry::{self, ApplyOptions, ImportOptions};
-use dncflow::store::LocalStore;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -239,7 +239,9 @@ fn child_lookups(out: &Path, npas: &[u16]) {
         listed as f64 * 100.0 / numbers.len() as f64
     );
     // A registry-only check of 1,000 numbers (normalize, calling hours, lookup), 200 times.
-    use dncflow::check::{check_with, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot};
+    use dncflow::steps::check::{
+        check_with, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot,
+    };
     let regs = vec![std::sync::Arc::new(reg)];
     let snapshot = SuppressionSnapshot::default();
     let propagating = Default::default();

@@ -3,21 +3,16 @@
 //! The library holds the domain (normalization, de-duplication, shards, manifests, accounting), and the edges the
 //! Lambda functions and the operator CLI share.
 
-pub mod check;
-pub mod cxone;
+pub mod adapters;
 pub mod dedupe;
-pub mod events;
 pub mod hours;
 pub mod input;
 pub mod lambda;
+pub mod local;
 pub mod metrics;
-pub mod normalize;
-pub mod orchestrate;
 pub mod phone;
-pub mod pipeline;
 pub mod provision;
 pub mod redact;
 pub mod registry;
 pub mod run;
-pub mod stages;
-pub mod store;
+pub mod steps;

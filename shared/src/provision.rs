@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cxone::{CxoneError, DncApi, DncList, DncRule, NewList};
-use crate::pipeline::PipelineError;
+use crate::adapters::cxone::{
+    create_list_if_absent, create_rule_if_absent, DncApi, DncRule, NewList,
+};
+use crate::steps::PipelineError;
 
 /// One list to have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,76 +144,6 @@ pub struct ProvisionReport {
     pub headroom: Option<String>,
 }
 
-/// Attempts of a create whose outcome stays ambiguous.
-const CREATE_ATTEMPTS: u32 = 4;
-
-/// Whether a failed create may nevertheless have happened (or did, if CXone says the name is taken): a 5xx, a reset,
-/// a timeout, or a 409 after an earlier ambiguous attempt.
-fn maybe_created(e: &CxoneError) -> bool {
-    e.is_transient() || matches!(e, CxoneError::Api { status: 409, .. })
-}
-
-/// Run `create`; when it fails ambiguously (it may have happened), look for the object with `find` and take it if
-/// it is there, else try again, at most [`CREATE_ATTEMPTS`] times. `what` names the object in logs.
-async fn create_if_absent<T, C, CF, F, FF>(
-    what: &str,
-    create: C,
-    find: F,
-) -> Result<T, PipelineError>
-where
-    C: Fn() -> CF,
-    CF: std::future::Future<Output = Result<T, CxoneError>>,
-    F: Fn() -> FF,
-    FF: std::future::Future<Output = Result<Option<T>, CxoneError>>,
-{
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match create().await {
-            Ok(created) => return Ok(created),
-            Err(e) if maybe_created(&e) => {
-                if let Some(found) = find().await? {
-                    tracing::info!(what, "create answered {e}; it exists: continuing");
-                    return Ok(found);
-                }
-                if attempt >= CREATE_ATTEMPTS {
-                    return Err(e.into());
-                }
-                tracing::warn!(what, attempt, error = %e, "create failed and nothing exists: again");
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Create the list unless it exists. A create that fails ambiguously (5xx, reset) may or may not have happened: the
-/// list is read back by name, and created again only if absent.
-pub async fn create_list_if_absent(
-    api: &dyn DncApi,
-    list: &NewList,
-) -> Result<DncList, PipelineError> {
-    create_if_absent(
-        &format!("list {}", list.name),
-        || api.create_list(list),
-        || api.find_list(&list.name),
-    )
-    .await
-}
-
-/// Create the rule unless one of the same name exists, with the same read-back on an ambiguous failure.
-pub async fn create_rule_if_absent(
-    api: &dyn DncApi,
-    rule: &DncRule,
-) -> Result<DncRule, PipelineError> {
-    create_if_absent(
-        &format!("rule {}", rule.name),
-        || api.create_rule(rule),
-        || async { Ok(api.rules().await?.into_iter().find(|r| r.name == rule.name)) },
-    )
-    .await
-}
-
 /// Create or update the lists and the rule so the tenant matches `spec`; running it twice changes nothing.
 pub async fn provision(
     api: &dyn DncApi,
@@ -266,7 +198,7 @@ pub async fn provision(
             }
         }
     }
-    if api.dialect() == crate::cxone::Dialect::Admin {
+    if api.dialect() == crate::adapters::cxone::Dialect::Admin {
         // No rules: each group of the rule is bound by the outbound skills that scrub it.
         report.actions.push(format!(
             "rule {}: the Admin API has no rules; its lists are bound by scrubbed outbound skills",
@@ -358,7 +290,7 @@ pub async fn provision(
 /// The environment's record count against CXone's cap, as provisioning reports it.
 async fn headroom(api: &dyn DncApi) -> Result<String, PipelineError> {
     let h = api.holdings().await?;
-    let cap = crate::stages::CXONE_CAPACITY;
+    let cap = crate::steps::CXONE_CAPACITY;
     let uncounted = if h.uncounted.is_empty() {
         String::new()
     } else {

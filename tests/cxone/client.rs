@@ -4,9 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig};
-use dncflow::cxone::auth::{Credentials, StaticCredentials};
-use dncflow::cxone::v2::{ClientConfig, V2Client};
-use dncflow::cxone::{
+use dncflow::adapters::cxone::auth::{Credentials, StaticCredentials};
+use dncflow::adapters::cxone::v2::{ClientConfig, V2Client};
+use dncflow::adapters::cxone::{
     idempotency_key, CxoneError, DncApi, DncRule, EntryInput, EntryOutcome, NewList,
 };
 
@@ -498,7 +498,7 @@ async fn paging_and_contacts_check_with_propagation() {
     assert_eq!(pages_len, 2_345, "no entry twice across pages");
     assert!(seen == expected, "paging returned every entry exactly once");
 
-    let query = |p: &str| dncflow::cxone::ContactQuery {
+    let query = |p: &str| dncflow::adapters::cxone::ContactQuery {
         phone_number: p.into(),
         region_code: "US".into(),
         list_ids: vec![],
@@ -508,14 +508,20 @@ async fn paging_and_contacts_check_with_propagation() {
     let before = c.check_contacts(&qs).await.unwrap();
     assert_eq!(
         before[0].status,
-        dncflow::cxone::CheckStatus::Allowed,
+        dncflow::adapters::cxone::CheckStatus::Allowed,
         "not propagated yet"
     );
     s.sim.advance(121.0);
     let after = c.check_contacts(&qs).await.unwrap();
-    assert_eq!(after[0].status, dncflow::cxone::CheckStatus::Suppressed);
+    assert_eq!(
+        after[0].status,
+        dncflow::adapters::cxone::CheckStatus::Suppressed
+    );
     assert_eq!(after[0].list_matches, vec![list.clone()]);
-    assert_eq!(after[1].status, dncflow::cxone::CheckStatus::Allowed);
+    assert_eq!(
+        after[1].status,
+        dncflow::adapters::cxone::CheckStatus::Allowed
+    );
 }
 
 /// A `tracing` writer that keeps everything written, to search it afterwards.
@@ -984,7 +990,7 @@ mod admin {
             ("app", "app-secret"),
             ("key", "key-secret"),
         );
-        let api = dncflow::cxone::connect(Box::new(StaticCredentials(creds)), quick())
+        let api = dncflow::adapters::cxone::connect(Box::new(StaticCredentials(creds)), quick())
             .await
             .unwrap();
         assert!(!api.capabilities().batch_check && !api.capabilities().idempotency_keys);

@@ -3,7 +3,7 @@
 use dncflow_tests::sim_client;
 
 use cxone_sim::SimConfig;
-use dncflow::cxone::{DncApi, DncRule};
+use dncflow::adapters::cxone::{DncApi, DncRule};
 use dncflow::provision::{provision, ProvisionSpec};
 
 #[tokio::test]
@@ -146,9 +146,7 @@ async fn provisioning_survives_ambiguous_failures_of_its_creates() {
     // A reset in the middle of a create: the same.
     s.sim
         .set_faults(vec![fault(Endpoint::Lists, FaultKind::Reset, 1)]);
-    let list = dncflow::orchestrate::ensure_list(&api, "optouts")
-        .await
-        .unwrap();
+    let list = dncflow::local::ensure_list(&api, "optouts").await.unwrap();
     assert_eq!(
         api.lists()
             .await

@@ -2,9 +2,9 @@
 //! on `invalid_client`.
 
 use cxone_sim::SimConfig;
-use dncflow::cxone::auth::SecretsManagerCredentials;
-use dncflow::cxone::v2::{ClientConfig, V2Client};
-use dncflow::cxone::DncApi;
+use dncflow::adapters::cxone::auth::SecretsManagerCredentials;
+use dncflow::adapters::cxone::v2::{ClientConfig, V2Client};
+use dncflow::adapters::cxone::DncApi;
 use dncflow_tests::{secrets_client, start_moto};
 
 #[tokio::test]

@@ -6,8 +6,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use dncflow::normalize::{normalize_to_dir, NormalizeError, NormalizeOptions, RunOutput};
 use dncflow::run::SourceIdentity;
+use dncflow::steps::normalize::{normalize_to_dir, NormalizeError, NormalizeOptions, RunOutput};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
@@ -486,7 +486,7 @@ fn decompression_and_rejects_are_bounded() {
     assert_eq!(c.rejected, 1_000);
     assert_eq!(
         c.rejects_not_written,
-        1_000 - dncflow::normalize::REJECT_SAMPLES,
+        1_000 - dncflow::steps::normalize::REJECT_SAMPLES,
         "{c:?}"
     );
 }

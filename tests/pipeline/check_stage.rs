@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use cxone_sim::SimConfig;
-use dncflow::check::{CheckRequest, ContactIn, Verdict};
-use dncflow::events::parse_source_event;
-use dncflow::normalize::NormalizeOptions;
-use dncflow::stages::{
+use dncflow::adapters::s3_event::parse_source_event;
+use dncflow::adapters::store::{ObjectStore, S3Store};
+use dncflow::steps::check::{CheckRequest, ContactIn, Verdict};
+use dncflow::steps::normalize::NormalizeOptions;
+use dncflow::steps::{
     check_stage, load_local_knowledge, normalize_object, reconcile_stage, upload_stage, NoNotifier,
     NormalizeOutput, RunRef, ShardTask, UploadSettings, Webhook,
 };
-use dncflow::store::{ObjectStore, S3Store};
 use dncflow_tests::{s3_client, sim_client, start_moto};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,7 +25,7 @@ const BUCKET: &str = "dnc";
 async fn drop_and_upload(
     s3: &aws_sdk_s3::Client,
     store: &S3Store,
-    api: &dyn dncflow::cxone::DncApi,
+    api: &dyn dncflow::adapters::cxone::DncApi,
     key: &str,
     body: String,
 ) -> NormalizeOutput {
@@ -44,7 +44,7 @@ async fn drop_and_upload(
     let settings = UploadSettings {
         budget: Duration::from_secs(60),
         concurrency: 2,
-        capacity: dncflow::stages::CXONE_CAPACITY,
+        capacity: dncflow::steps::CXONE_CAPACITY,
     };
     for shard_key in &out.shard_keys {
         let task = ShardTask {
@@ -74,7 +74,7 @@ async fn world(
     cxone_sim::RunningSim,
     aws_sdk_s3::Client,
     S3Store,
-    dncflow::cxone::v2::V2Client,
+    dncflow::adapters::cxone::v2::V2Client,
 ) {
     let moto = start_moto();
     let sim = cxone_sim::spawn(config, 0).await.unwrap();
@@ -85,9 +85,7 @@ async fn world(
         bucket: BUCKET.into(),
     };
     let api = sim_client(&sim, 200.0);
-    dncflow::orchestrate::ensure_list(&api, "optouts")
-        .await
-        .unwrap();
+    dncflow::local::ensure_list(&api, "optouts").await.unwrap();
     (moto, sim, s3, store, api)
 }
 
@@ -163,7 +161,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
             .collect()
     };
     let first = drop_and_upload(&s3, &store, &api, "incoming/optouts/a.txt", csv(0)).await;
-    let task = dncflow::stages::ReconcileTask {
+    let task = dncflow::steps::ReconcileTask {
         run: RunRef {
             bucket: BUCKET.into(),
             run_id: first.run_id.clone(),
@@ -210,7 +208,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         backoff: Duration::from_millis(10),
     };
     let http = reqwest::Client::new();
-    let key = dncflow::check::AuditKey::new("v7", b"check-stage test audit key").unwrap();
+    let key = dncflow::steps::check::AuditKey::new("v7", b"check-stage test audit key").unwrap();
     let (local, audit_key) = check_stage(
         Ok(&api),
         &store,
@@ -244,7 +242,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
     assert!(!audit.contains("2025550007") && !audit.contains("2025555007"));
     // Keyed: the HMAC under the audit key is there, the plain SHA-256 (brute-forceable) is not, and the key is named.
     assert!(audit.contains(&key.hash("+12025550007")));
-    assert!(!audit.contains(&dncflow::check::number_hash("+12025550007")));
+    assert!(!audit.contains(&dncflow::steps::check::number_hash("+12025550007")));
     assert!(audit.contains("\"keyVersion\":\"v7\""), "{audit}");
     assert_eq!(hits.load(Ordering::SeqCst), 2, "one refusal, one retry");
     assert_eq!(bodies.lock().unwrap()[0], audit);
@@ -268,7 +266,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
     assert_eq!(asked.metrics.cxone_calls, 1);
 
     // Once run 2 is reconciled SUCCESS, its numbers are verified, not propagating.
-    let task2 = dncflow::stages::ReconcileTask {
+    let task2 = dncflow::steps::ReconcileTask {
         run: RunRef {
             bucket: BUCKET.into(),
             run_id: second.run_id.clone(),
@@ -314,7 +312,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
         ..SimConfig::default()
     })
     .await;
-    let key = dncflow::check::AuditKey::new("v1", b"check-stage test audit key").unwrap();
+    let key = dncflow::steps::check::AuditKey::new("v1", b"check-stage test audit key").unwrap();
     let ask = |numbers: &[String]| CheckRequest {
         contacts: numbers
             .iter()
@@ -336,7 +334,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
         &api,
         &store,
         &NoNotifier,
-        &dncflow::stages::ReconcileTask {
+        &dncflow::steps::ReconcileTask {
             run: RunRef {
                 bucket: BUCKET.into(),
                 run_id: first.run_id.clone(),
@@ -352,7 +350,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
     .await
     .unwrap();
     assert_eq!(rec.status, "SUCCESS");
-    let status: dncflow::orchestrate::ListStatus = serde_json::from_slice(
+    let status: dncflow::local::ListStatus = serde_json::from_slice(
         &store
             .get_bytes("status/optouts/latest.json")
             .await
@@ -438,7 +436,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
     let second = normalize_object(&s3, BUCKET, &source, NormalizeOptions::new("x"), 0.5)
         .await
         .unwrap();
-    let marker = dncflow::stages::UploadingMarker {
+    let marker = dncflow::steps::UploadingMarker {
         run_id: second.run_id.clone(),
         at: chrono::Utc::now().to_rfc3339(),
     };

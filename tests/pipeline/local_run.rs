@@ -8,17 +8,16 @@ use std::fs;
 use std::path::Path;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig, SimDialect};
-use dncflow::cxone::DncApi;
-use dncflow::normalize::{normalize_to_dir, NormalizeOptions, RunOutput};
-use dncflow::orchestrate::{
-    ensure_list, run_local, ListStatus, RunReport, RunSettings, ScaledClock,
-};
-use dncflow::pipeline::{fetch_all_entries, CanaryProbe};
+use dncflow::adapters::cxone::DncApi;
+use dncflow::adapters::store::{LocalStore, ObjectStore};
+use dncflow::local::{ensure_list, run_local, ListStatus, RunReport, RunSettings, ScaledClock};
 use dncflow::run::SourceIdentity;
-use dncflow::stages::{
+use dncflow::steps::cooldown::CanaryProbe;
+use dncflow::steps::normalize::{normalize_to_dir, NormalizeOptions, RunOutput};
+use dncflow::steps::reconcile::fetch_all_entries;
+use dncflow::steps::{
     reconcile_stage, upload_stage, NoNotifier, ReconcileTask, RunRef, ShardTask, UploadSettings,
 };
-use dncflow::store::{LocalStore, ObjectStore};
 
 const SCALE: f64 = 600.0;
 
@@ -477,7 +476,7 @@ async fn uploaded_run(api: &dyn DncApi, dir: &Path, list: &str) -> (RunOutput, R
     let settings = UploadSettings {
         budget: std::time::Duration::from_secs(60),
         concurrency: 1,
-        capacity: dncflow::stages::CXONE_CAPACITY,
+        capacity: dncflow::steps::CXONE_CAPACITY,
     };
     for shard in &normalized.manifest.shards {
         let task = ShardTask {
@@ -571,7 +570,7 @@ both_dialects!(an_existing_entry_that_expired_is_rewritten_by_the_reupload);
 /// nothing, so it is missing; the re-upload re-writes it (CXone replaces an expired record) and the run ends SUCCESS
 /// with the record live again. (The Admin API's add extends the held record instead: live from the first round.)
 async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload(dialect: SimDialect) {
-    use dncflow::cxone::{idempotency_key, EntryInput, EntryOutcome};
+    use dncflow::adapters::cxone::{idempotency_key, EntryInput, EntryOutcome};
     let s = cxone_sim::spawn(
         SimConfig {
             dialect,
@@ -642,7 +641,7 @@ async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload(dialect: Si
             &UploadSettings {
                 budget: std::time::Duration::from_secs(60),
                 concurrency: 1,
-                capacity: dncflow::stages::CXONE_CAPACITY,
+                capacity: dncflow::steps::CXONE_CAPACITY,
             },
             chrono::Utc::now,
         )
@@ -715,7 +714,7 @@ async fn a_resumed_upload_reads_from_its_offset_and_loses_nothing(dialect: SimDi
     let settings = UploadSettings {
         budget: std::time::Duration::from_millis(1),
         concurrency: 1,
-        capacity: dncflow::stages::CXONE_CAPACITY,
+        capacity: dncflow::steps::CXONE_CAPACITY,
     };
     let mut task = ShardTask {
         run: run.clone(),

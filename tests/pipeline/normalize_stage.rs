@@ -1,11 +1,11 @@
 //! The normalize stage against S3 (moto_server on loopback): trigger events in, `runs/<runId>/` out.
 
 use aws_sdk_s3::primitives::ByteStream;
-use dncflow::events::parse_source_event;
-use dncflow::normalize::NormalizeOptions;
+use dncflow::adapters::s3_event::parse_source_event;
+use dncflow::adapters::store::{ObjectStore, S3Store};
 use dncflow::run::Manifest;
-use dncflow::stages::normalize_object;
-use dncflow::store::{ObjectStore, S3Store};
+use dncflow::steps::normalize::NormalizeOptions;
+use dncflow::steps::normalize_object;
 use dncflow_tests::{s3_client as s3, start_moto};
 use serde_json::json;
 

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use aws_sdk_s3::primitives::ByteStream;
-use dncflow::normalize::{normalize_to_dir, NormalizeOptions};
-use dncflow::store::{open_s3_object, S3Location};
+use dncflow::adapters::store::{open_s3_object, S3Location};
+use dncflow::steps::normalize::{normalize_to_dir, NormalizeOptions};
 use dncflow_tests::{s3_client, start_moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +142,7 @@ async fn dncctl_imports_a_registry_from_an_s3_prefix_into_s3() {
     );
     let text = run(&["registry", "apply", "s3://dnc/downloads/changes/c1.txt"]);
     assert!(text.contains("1 deletes (0 not registered)"), "{text}");
-    let store = dncflow::store::S3Store {
+    let store = dncflow::adapters::store::S3Store {
         client: s3.clone(),
         bucket: "dnc".into(),
     };

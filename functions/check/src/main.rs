@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    dncflow::lambda::steps::run_step::<dncflow::lambda::check::CheckFunction>().await
+    dncflow::lambda::functions::run_step::<dncflow::lambda::check::CheckFunction>().await
 }

@@ -342,7 +342,7 @@ impl Policy {
         let located = zones::zones_for(number).filter(|z| z.located);
         let zones: &[Tz] = match located {
             Some(z) => {
-                let npa = ((number.0 / 10_000_000) % 1000) as u16;
+                let npa = ((number.packed() / 10_000_000) % 1000) as u16;
                 match tables::npa(npa) {
                     Some(info) => {
                         self.jurisdictions_of(info.country, info.subdivision, &mut jurisdictions)

@@ -77,14 +77,12 @@ fn key(len: u32, value: u32) -> u32 {
 
 /// The candidate zones of a North American number (`+1` and ten digits), or `None` for any other number.
 pub fn zones_for(number: E164) -> Option<Zones> {
-    if !(10_000_000_000..20_000_000_000).contains(&number.0) {
-        return None;
-    }
+    number.nanp_national()?;
     let table = &*TABLE;
-    let npa = ((number.0 / 10_000_000) % 1000) as usize;
+    let npa = ((number.packed() / 10_000_000) % 1000) as usize;
     let longest = if table.deeper[npa] { LONGEST_PREFIX } else { 4 };
     for len in (1..=longest).rev() {
-        let value = (number.0 / 10u64.pow(11 - len)) as u32;
+        let value = (number.packed() / 10u64.pow(11 - len)) as u32;
         if let Some(&(i, located)) = table.by_prefix.get(&key(len, value)) {
             return Some(Zones {
                 zones: &table.sets[i],

@@ -24,13 +24,13 @@ use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
 use super::{audit_key_from_env, bucket_from_env, cxone_from_env_within, env_or, env_secs, now_ms};
-use crate::check::{emf_line, registry_age_emf, AuditKey, CheckRequest};
-use crate::cxone::DncApi;
-use crate::stages::{
+use crate::adapters::cxone::DncApi;
+use crate::adapters::store::S3Store;
+use crate::steps::check::{emf_line, registry_age_emf, AuditKey, CheckRequest};
+use crate::steps::{
     check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge,
     StepError, Webhook,
 };
-use crate::store::S3Store;
 
 /// A Function URL response.
 pub fn http(status: u16, body: Value) -> Value {
@@ -88,7 +88,7 @@ impl CheckFunction {
     /// From the environment.
     pub async fn from_env() -> Result<CheckFunction, StepError> {
         let store = S3Store {
-            client: crate::store::s3_client(None).await,
+            client: crate::adapters::store::s3_client(None).await,
             bucket: bucket_from_env()?,
         };
         Ok(CheckFunction {
@@ -150,7 +150,7 @@ impl CheckFunction {
                 knowledge.registries = r;
                 knowledge.verified_max_age = Some(env_secs(
                     "DNCFLOW_CHECK_MAX_VERIFIED_AGE_SECS",
-                    crate::stages::VERIFIED_MAX_AGE.as_secs_f64(),
+                    crate::steps::VERIFIED_MAX_AGE.as_secs_f64(),
                 ));
                 Ok(knowledge)
             }

@@ -9,16 +9,16 @@
 //!   gets its share of the tenant's rate.
 
 pub mod check;
-pub mod steps;
+pub mod functions;
 
 use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
 
-use crate::cxone::auth::{CredentialSource, Credentials, SecretsManagerCredentials};
-use crate::cxone::v2::ClientConfig;
-use crate::cxone::{CxoneError, DncApi};
-use crate::stages::{ErrorKind, StepError};
+use crate::adapters::cxone::auth::{CredentialSource, Credentials, SecretsManagerCredentials};
+use crate::adapters::cxone::v2::ClientConfig;
+use crate::adapters::cxone::{CxoneError, DncApi};
+use crate::steps::{ErrorKind, StepError};
 
 /// The log filter: `RUST_LOG` when set, else the level Lambda's logging configuration passes
 /// (`AWS_LAMBDA_LOG_LEVEL`: `TRACE`…`FATAL`, the template's `ApplicationLogLevel`), else `info`.
@@ -91,8 +91,8 @@ pub fn for_container<T>(value: T) -> &'static T {
 }
 
 /// The EventBridge notifier of the bus named by `DNCFLOW_EVENT_BUS` (default `default`).
-pub async fn notifier_from_env() -> crate::stages::EventBridgeNotifier {
-    crate::stages::EventBridgeNotifier::from_env(
+pub async fn notifier_from_env() -> crate::steps::EventBridgeNotifier {
+    crate::steps::EventBridgeNotifier::from_env(
         std::env::var("DNCFLOW_EVENT_BUS").unwrap_or_else(|_| "default".into()),
     )
     .await
@@ -172,7 +172,7 @@ pub async fn cxone_from_env_within(
         request_timeout: defaults.request_timeout.min(deadline),
         ..defaults
     };
-    crate::cxone::connect(Box::new(source), config)
+    crate::adapters::cxone::connect(Box::new(source), config)
         .await
         .map_err(StepError::from)
 }
@@ -180,7 +180,7 @@ pub async fn cxone_from_env_within(
 /// The audit key from the Secrets Manager secret `DNCFLOW_AUDIT_KEY_SECRET_ID` (its string value is the key, its
 /// version id the key version each audit record names). Read again at each refresh of the check's local knowledge,
 /// so a rotation is picked up without a deployment.
-pub async fn audit_key_from_env() -> Result<crate::check::AuditKey, StepError> {
+pub async fn audit_key_from_env() -> Result<crate::steps::check::AuditKey, StepError> {
     let secret_id = std::env::var("DNCFLOW_AUDIT_KEY_SECRET_ID")
         .map_err(|_| StepError::new(ErrorKind::Fatal, "DNCFLOW_AUDIT_KEY_SECRET_ID is not set"))?;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -206,14 +206,13 @@ pub async fn audit_key_from_env() -> Result<crate::check::AuditKey, StepError> {
             format!("audit key secret {secret_id} has no string value"),
         )
     })?;
-    crate::check::AuditKey::new(out.version_id().unwrap_or("unknown"), key.as_bytes()).map_err(
-        |e| {
+    crate::steps::check::AuditKey::new(out.version_id().unwrap_or("unknown"), key.as_bytes())
+        .map_err(|e| {
             StepError::new(
                 ErrorKind::Fatal,
                 format!("audit key secret {secret_id}: {e}"),
             )
-        },
-    )
+        })
 }
 
 /// The bucket the functions write runs and statuses to (`DNCFLOW_BUCKET`).

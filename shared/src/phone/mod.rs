@@ -26,9 +26,28 @@ pub use tables::{NpaInfo, NpaKind};
 /// An E.164 number packed into a `u64`: the digits after `+` read as an integer (at most 15 digits, never a leading
 /// zero, so the packing is lossless). Small enough for a de-duplication set of tens of millions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct E164(pub u64);
+pub struct E164(u64);
 
 impl E164 {
+    /// The number whose digits after `+` are `packed` (as [`E164::packed`] gives them): 2 to 15 digits.
+    pub fn from_packed(packed: u64) -> Option<E164> {
+        (10..1_000_000_000_000_000)
+            .contains(&packed)
+            .then_some(E164(packed))
+    }
+
+    /// The digits after `+` read as an integer: the key of the de-duplication set and of the shard assignment.
+    pub fn packed(self) -> u64 {
+        self.0
+    }
+
+    /// The ten national digits of a North American (`+1`) number; `None` for any other country.
+    pub fn nanp_national(self) -> Option<u64> {
+        (10_000_000_000..20_000_000_000)
+            .contains(&self.0)
+            .then(|| self.0 - 10_000_000_000)
+    }
+
     /// Parse `+` followed by 2 to 15 digits.
     pub fn parse(s: &str) -> Option<E164> {
         let digits = s.strip_prefix('+')?;

@@ -184,8 +184,8 @@ impl AreaRules {
             .normalizer
             .normalize_bytes(&field)
             .map_err(reason_code)?;
-        if (10_000_000_000..20_000_000_000).contains(&n.e164.0) {
-            Ok(n.e164.0 - 10_000_000_000)
+        if let Some(national) = n.e164.nanp_national() {
+            Ok(national)
         } else {
             Err(reason_code(RejectReason::InvalidCountryCode))
         }

@@ -21,8 +21,8 @@ use super::{
     ObjectInputs, RegistryError, RegistryManifest, RegistryStatus, SourceRecord, VersionReport,
     FORMAT, IMPORT_MARKER,
 };
-use crate::stages::RegistryKeys;
-use crate::store::ObjectStore;
+use crate::adapters::store::ObjectStore;
+use crate::run::RegistryKeys;
 
 /// What the import's first step decided; every later step gets it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

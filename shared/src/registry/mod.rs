@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::stages::RegistryKeys;
-use crate::store::{ObjectStore, StoreError};
+use crate::adapters::store::{ObjectStore, StoreError};
+use crate::run::RegistryKeys;
 use build::{AreaRules, Builder, Change, Rejects};
 pub use build::{ChangeCounts, ImportCounts, RejectedLine};
 pub use index::{AreaIndex, DenseArea, IndexError};
@@ -1437,7 +1437,7 @@ pub fn task_for_drop(
     key: &str,
     marker: Option<&[u8]>,
 ) -> Result<Option<RegistryTask>, RegistryError> {
-    let Some(rest) = key.strip_prefix(crate::stages::REGISTRY_INCOMING) else {
+    let Some(rest) = key.strip_prefix(crate::run::REGISTRY_INCOMING) else {
         return Ok(None);
     };
     let Some((registry, path)) = rest.split_once('/') else {

@@ -8,20 +8,20 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use dncflow::cxone::auth::{
+use dncflow::adapters::cxone::auth::{
     CredentialSource, Credentials, EnvCredentials, FileCredentials, SecretsManagerCredentials,
     StaticCredentials,
 };
-use dncflow::cxone::v2::ClientConfig;
-use dncflow::cxone::DncApi;
+use dncflow::adapters::cxone::v2::ClientConfig;
+use dncflow::adapters::cxone::DncApi;
+use dncflow::adapters::store::{LocalStore, S3Location};
 use dncflow::input::ReadOptions;
-use dncflow::normalize::{normalize_to_dir, NormalizeOptions, Progress, RunOutput};
-use dncflow::orchestrate::{ensure_list, run_local, RunSettings, ScaledClock};
+use dncflow::local::{ensure_list, run_local, RunSettings, ScaledClock};
 use dncflow::phone::DefaultRegion;
 use dncflow::provision::{provision, ProvisionSpec};
 use dncflow::run::{Manifest, SourceIdentity};
-use dncflow::stages::{CooldownSettings, RunRef};
-use dncflow::store::{LocalStore, S3Location};
+use dncflow::steps::normalize::{normalize_to_dir, NormalizeOptions, Progress, RunOutput};
+use dncflow::steps::{CooldownSettings, RunRef};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -101,7 +101,7 @@ impl TenantArgs {
             }),
             None => inner,
         };
-        Ok(dncflow::cxone::connect(source, config).await?)
+        Ok(dncflow::adapters::cxone::connect(source, config).await?)
     }
 }
 
@@ -317,9 +317,11 @@ fn run(cli: Cli) -> Result<()> {
                             &sim.credentials_document(),
                             "the embedded simulator",
                         )?;
-                        let api =
-                            dncflow::cxone::connect(Box::new(StaticCredentials(creds)), config)
-                                .await?;
+                        let api = dncflow::adapters::cxone::connect(
+                            Box::new(StaticCredentials(creds)),
+                            config,
+                        )
+                        .await?;
                         ensure_list(api.as_ref(), &args.list).await?;
                         let clock = ScaledClock::new(sim_clock_scale);
                         let report =
@@ -379,7 +381,9 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn check_file(args: CheckArgs) -> Result<()> {
-    use dncflow::check::{check_with, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot};
+    use dncflow::steps::check::{
+        check_with, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot,
+    };
     let CheckArgs {
         file,
         tenant,
@@ -441,7 +445,7 @@ fn check_file(args: CheckArgs) -> Result<()> {
         };
         let api = api.as_deref();
         let store = registry::store_of(&out_dir, None).await?;
-        let registries = dncflow::stages::refresh_registries(store.as_ref(), &registries, &[])
+        let registries = dncflow::steps::refresh_registries(store.as_ref(), &registries, &[])
             .await
             .context("loading the registries")?;
         let request = CheckRequest {
@@ -455,7 +459,7 @@ fn check_file(args: CheckArgs) -> Result<()> {
         let knowledge = match api {
             Some(a) if !a.capabilities().batch_check => {
                 let names = request.list_ids.clone().unwrap_or_default();
-                let mut k = dncflow::stages::load_local_knowledge(store.as_ref(), &names).await?;
+                let mut k = dncflow::steps::load_local_knowledge(store.as_ref(), &names).await?;
                 if names.is_empty() {
                     k.incomplete = Some(
                         "no list named (--list-id NAME) to answer from its verified runs".into(),
@@ -558,7 +562,7 @@ struct BaseUrlOverride {
 
 #[async_trait::async_trait]
 impl CredentialSource for BaseUrlOverride {
-    async fn load(&self) -> Result<Credentials, dncflow::cxone::CxoneError> {
+    async fn load(&self) -> Result<Credentials, dncflow::adapters::cxone::CxoneError> {
         let mut c = self.inner.load().await?;
         c.base_url = self.base_url.trim_end_matches('/').to_string();
         Ok(c)
@@ -608,8 +612,8 @@ fn open_input(input: &str, s3_endpoint: Option<&str>) -> Result<Opened> {
             .enable_all()
             .build()?;
         let (reader, identity, size) = runtime.block_on(async {
-            let client = dncflow::store::s3_client(s3_endpoint).await;
-            dncflow::store::open_s3_object(&client, &location).await
+            let client = dncflow::adapters::store::s3_client(s3_endpoint).await;
+            dncflow::adapters::store::open_s3_object(&client, &location).await
         })?;
         // The stream blocks on this runtime from the (non-runtime) main thread while it is read.
         return Ok((reader, identity, size, Some(runtime)));

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
+use dncflow::adapters::store::{LocalStore, ObjectStore, S3Store};
 use dncflow::registry::{self, ApplyOptions, ImportOptions, RegistryStatus, VersionReport};
-use dncflow::store::{LocalStore, ObjectStore, S3Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Where the index lives.
@@ -86,14 +86,14 @@ async fn s3_inputs(
     let mut bucket: Option<String> = None;
     let mut prefixes = Vec::new();
     for url in urls {
-        let location = dncflow::store::S3Location::parse(url)?;
+        let location = dncflow::adapters::store::S3Location::parse(url)?;
         if bucket.get_or_insert_with(|| location.bucket.clone()) != &location.bucket {
             anyhow::bail!("every s3:// input must be in one bucket");
         }
         prefixes.push(location.key);
     }
     let store = S3Store {
-        client: dncflow::store::s3_client(s3_endpoint).await,
+        client: dncflow::adapters::store::s3_client(s3_endpoint).await,
         bucket: bucket.expect("one url at least"),
     };
     let mut keys = Vec::new();
@@ -111,7 +111,7 @@ async fn s3_inputs(
 pub async fn store_of(out: &str, s3_endpoint: Option<&str>) -> Result<Box<dyn ObjectStore>> {
     Ok(match out.strip_prefix("s3://") {
         Some(bucket) => Box::new(S3Store {
-            client: dncflow::store::s3_client(s3_endpoint).await,
+            client: dncflow::adapters::store::s3_client(s3_endpoint).await,
             bucket: bucket.trim_end_matches('/').to_string(),
         }),
         None => Box::new(LocalStore {

@@ -665,7 +665,7 @@ pub async fn publish_run(
     staging: &std::path::Path,
     manifest: &crate::run::Manifest,
 ) -> Result<(String, Vec<String>), StoreError> {
-    let keys = crate::stages::RunKeys::new(&manifest.run_id);
+    let keys = crate::run::RunKeys::new(&manifest.run_id);
     let mut shard_keys = Vec::new();
     for shard in &manifest.shards {
         let key = keys.shard(&shard.key);

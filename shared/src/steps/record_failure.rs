@@ -7,10 +7,11 @@ use serde_json::Value;
 use super::lease::{read_lease, release_lease};
 use super::reconcile::blank_report;
 use super::status::{publish_list_status, StatusNotifier};
-use super::{RunKeys, RunRef, StepError};
-use crate::events::parse_source_event;
+use super::{RunRef, StepError};
+use crate::adapters::s3_event::parse_source_event;
+use crate::adapters::store::ObjectStore;
 use crate::run::Manifest;
-use crate::store::ObjectStore;
+use crate::run::RunKeys;
 
 /// What the recorder did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

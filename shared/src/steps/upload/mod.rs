@@ -1,16 +1,21 @@
 //! The upload stage: one shard per invocation, resumable.
 
+mod logic;
+
+pub use logic::*;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{keys_version, read_json, resolve_list, ErrorKind, RunRef, StepError};
-use crate::cxone::{DncApi, EntryOutcome};
-use crate::pipeline::{parse_shard_with_ends, preflight, upload_entries, LedgerRecord};
+use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
+use crate::adapters::cxone::{DncApi, EntryOutcome};
+use crate::adapters::store::ObjectStore;
+use crate::run::keys_version;
 use crate::run::Manifest;
-use crate::store::ObjectStore;
+use crate::run::{parse_shard_with_ends, LedgerRecord};
 
 /// One shard to upload (the Map state's item); the upload's output is the next invocation's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +93,7 @@ fn jsonl<T: Serialize>(items: &[T]) -> Vec<u8> {
 #[serde(rename_all = "camelCase")]
 pub struct CapacityDecision {
     /// What the environment held before the run.
-    pub holdings: crate::cxone::Holdings,
+    pub holdings: crate::adapters::cxone::Holdings,
     /// Entries of the run the list does not hold yet (accepted, less those its last verified run holds).
     pub new_entries: u64,
     /// The cap applied.
@@ -142,9 +147,10 @@ async fn check_capacity(
             let holdings = api.holdings().await.map_err(StepError::from)?;
             let mut held = 0u64;
             if let Some(text) = verified_snapshot(store, &task.run.list).await? {
-                let snapshot =
-                    crate::check::SuppressionSnapshot::from_lines(&String::from_utf8_lossy(&text))
-                        .0;
+                let snapshot = crate::steps::check::SuppressionSnapshot::from_lines(
+                    &String::from_utf8_lossy(&text),
+                )
+                .0;
                 drop(text);
                 for shard in &manifest.shards {
                     let shard_key = task.run.keys().shard(&shard.key);
@@ -155,7 +161,7 @@ async fn check_capacity(
                         )
                     })?;
                     let entries =
-                        crate::pipeline::parse_shard(&String::from_utf8_lossy(&bytes), &shard_key)?;
+                        crate::run::parse_shard(&String::from_utf8_lossy(&bytes), &shard_key)?;
                     held += entries
                         .iter()
                         .filter(|e| snapshot.contains(&e.phone_number))
@@ -192,7 +198,7 @@ async fn verified_snapshot(
     store: &dyn ObjectStore,
     list: &str,
 ) -> Result<Option<Vec<u8>>, StepError> {
-    let Some(bytes) = store.get_bytes(&super::status_key(list)).await? else {
+    let Some(bytes) = store.get_bytes(&crate::run::status_key(list)).await? else {
         return Ok(None);
     };
     let Some(last) = serde_json::from_slice::<crate::run::ListStatus>(&bytes)
@@ -202,7 +208,7 @@ async fn verified_snapshot(
         return Ok(None);
     };
     Ok(store
-        .get_bytes(&super::RunKeys::new(&last.run_id).snapshot())
+        .get_bytes(&crate::run::RunKeys::new(&last.run_id).snapshot())
         .await?)
 }
 
@@ -211,7 +217,7 @@ async fn verified_snapshot(
 async fn verified_holdings(
     store: &dyn ObjectStore,
     list: &str,
-    entries: &[crate::pipeline::ShardEntry],
+    entries: &[crate::run::ShardEntry],
 ) -> Result<HashSet<String>, StepError> {
     let Some(text) = verified_snapshot(store, list).await? else {
         return Ok(HashSet::new());
@@ -220,7 +226,7 @@ async fn verified_holdings(
         .iter()
         .map(|e| {
             (
-                crate::check::number_hash(&e.phone_number),
+                crate::steps::check::number_hash(&e.phone_number),
                 e.phone_number.as_str(),
             )
         })
@@ -289,7 +295,7 @@ pub async fn upload_stage(
     };
     store
         .put_bytes(
-            &super::uploading_key(&task.run.list),
+            &crate::run::uploading_key(&task.run.list),
             serde_json::to_vec(&marker).expect("marker serializes"),
         )
         .await?;

@@ -9,18 +9,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
-use crate::cxone::{DncApi, DncList, NewList};
-use crate::pipeline::PipelineError;
+use crate::adapters::cxone::{DncApi, DncList, NewList};
+use crate::adapters::store::ObjectStore;
 use crate::run::Manifest;
 pub use crate::run::{
     LastSuccess, ListStatus, OpenFailure, RunReport, RunStatus, RunningRun, UploadCounts,
 };
-use crate::stages::{
+use crate::steps::PipelineError;
+use crate::steps::{
     cooldown_stage, read_json, reconcile_stage, record_failure, upload_stage, CooldownSettings,
     CooldownTask, ErrorKind, NoNotifier, ReconcileTask, RunRef, ShardTask, StepError, UploadOutput,
     UploadSettings,
 };
-use crate::store::ObjectStore;
 
 /// Time as CXone sees it, and waiting. The embedded simulator runs a scaled clock so a local run does not wait
 /// real minutes; a real tenant uses wall time.
@@ -87,8 +87,8 @@ impl Default for RunSettings {
             workers: 2,
             concurrency: 2,
             retries: StateRetries::from_definition(),
-            max_reject_ratio: crate::normalize::DEFAULT_MAX_REJECT_RATIO,
-            capacity: crate::stages::CXONE_CAPACITY,
+            max_reject_ratio: crate::steps::normalize::DEFAULT_MAX_REJECT_RATIO,
+            capacity: crate::steps::CXONE_CAPACITY,
         }
     }
 }
@@ -99,7 +99,7 @@ pub async fn ensure_list(api: &dyn DncApi, name: &str) -> Result<DncList, Pipeli
     let list = match api.find_list(name).await? {
         Some(l) => l,
         None => {
-            crate::provision::create_list_if_absent(
+            crate::adapters::cxone::create_list_if_absent(
                 api,
                 &NewList {
                     name: name.to_string(),
@@ -133,9 +133,9 @@ pub async fn run_local(
     let started_at = clock.now().to_rfc3339();
     // One run per list, as in AWS; a local run does not wait for another holder (it says who holds the list).
     let execution = format!("local:{}:{started_at}", run.run_id);
-    let lease = crate::stages::acquire_lease(
+    let lease = crate::steps::acquire_lease(
         store,
-        &crate::stages::LeaseTask {
+        &crate::steps::LeaseTask {
             run: run.clone(),
             execution: execution.clone(),
             started_at: None,
@@ -149,7 +149,7 @@ pub async fn run_local(
             "list {} is held by another run ({}); try again when it ends, or delete {} if that run is dead",
             run.list,
             lease.held_by.as_deref().unwrap_or("unknown"),
-            crate::stages::lease_key(&run.list)
+            crate::run::lease_key(&run.list)
         )));
     }
     let local = LocalExecution {
@@ -188,16 +188,18 @@ async fn drive(
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<(), StepError> {
     let manifest: Manifest = read_json(store, &run.keys().manifest()).await?;
-    crate::normalize::quality_gate(&manifest.counts, settings.max_reject_ratio).map_err(|why| {
-        StepError::new(
-            ErrorKind::InvalidInput,
-            format!("run {} refused: {why}", run.run_id),
-        )
-    })?;
+    crate::steps::normalize::quality_gate(&manifest.counts, settings.max_reject_ratio).map_err(
+        |why| {
+            StepError::new(
+                ErrorKind::InvalidInput,
+                format!("run {} refused: {why}", run.run_id),
+            )
+        },
+    )?;
     let mut shard_keys: Vec<String> = manifest
         .shards
         .iter()
-        .map(|s| crate::stages::RunKeys::new(&run.run_id).shard(&s.key))
+        .map(|s| crate::run::RunKeys::new(&run.run_id).shard(&s.key))
         .collect();
     let mut round = 0u32;
     loop {
@@ -362,7 +364,7 @@ pub struct StateRetries {
 }
 
 /// The deployed state machine's definition, embedded: the local loop's retry settings come from it.
-const DEFINITION: &str = include_str!("../../infra/statemachine.asl.json");
+const DEFINITION: &str = include_str!("../../../infra/statemachine.asl.json");
 
 impl StateRetries {
     /// Read from `infra/statemachine.asl.json`. Panics if the definition lacks a `Transient` retry on one of the

@@ -2,14 +2,26 @@
 //! stable across re-runs), its published report and the list's status, each defined once and read and written by
 //! the same type.
 
+mod keys;
+mod ledger;
+mod shard;
+
+pub use keys::{
+    audit_key, keys_version, lease_key, status_key, uploading_key, RegistryKeys, RunKeys,
+    REGISTRY_INCOMING,
+};
+pub use ledger::{merge_ledger, LedgerRecord};
+pub use shard::{
+    parse_shard, parse_shard_with_ends, LineExtras, ShardEntry, ShardLineError, ShardLineWriter,
+};
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cxone::EntryOutcome;
+use crate::adapters::cxone::EntryOutcome;
 use crate::input::decode::{Compression, Encoding};
 use crate::input::Detected;
-use crate::pipeline::{CanaryResult, LedgerRecord};
 
 /// Where the source file came from. Its content hash is the logical version of the drop.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -302,6 +314,25 @@ impl UploadCounts {
             EntryOutcome::Rejected { .. } => self.rejected += 1,
             EntryOutcome::Unconfirmed => self.unconfirmed += 1,
         }
+    }
+}
+
+/// A canary probe's summary, as the run report shows it: uploaded numbers that must come back suppressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryResult {
+    /// Numbers probed.
+    pub probed: usize,
+    /// Numbers answered suppressed.
+    pub suppressed: usize,
+    /// Masked numbers not (yet) suppressed.
+    pub pending: Vec<String>,
+}
+
+impl CanaryResult {
+    /// Every probed number is suppressed.
+    pub fn propagated(&self) -> bool {
+        self.probed > 0 && self.suppressed == self.probed
     }
 }
 

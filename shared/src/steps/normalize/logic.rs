@@ -11,7 +11,9 @@ use crate::dedupe::SeenNumbers;
 use crate::input::decode::{for_each_part_noting, DecodeLimits, HashingReader, StreamDigest};
 use crate::input::{read_rows, InputError, ReadOptions, RowEvent};
 use crate::phone::{DefaultRegion, Flags, Normalized, Normalizer, RejectReason};
-use crate::run::{self, Counts, FormatInfo, Manifest, ShardInfo, SourceIdentity};
+use crate::run::{
+    self, Counts, FormatInfo, LineExtras, Manifest, ShardInfo, ShardLineWriter, SourceIdentity,
+};
 
 /// Failures of a normalize run. Bad rows are not errors: they are rejected and recorded.
 #[derive(Debug, Error)]
@@ -214,75 +216,27 @@ impl Pending {
             .flat_map(|x| x.flags.iter().flatten().copied())
     }
 
-    /// The entry as one shard line (`{"phoneNumber":…}` and a newline), appended to `buf`.
-    fn encode(&self, buf: &mut Vec<u8>, template: &EntryTemplate) {
+    /// The entry as one shard line, appended to `buf`.
+    fn encode(&self, buf: &mut Vec<u8>, writer: &ShardLineWriter) {
         let n = &self.n;
-        buf.extend_from_slice(b"{\"phoneNumber\":\"");
-        n.e164.write_to(buf);
-        buf.extend_from_slice(b"\",\"jurisdiction\":\"");
-        match self.extras.as_deref() {
-            // Registry rows: everything after the jurisdiction up to the line number is the same on every row.
-            None => {
-                buf.extend_from_slice(n.jurisdiction.as_bytes());
-                buf.extend_from_slice(&template.plain_tail);
-            }
-            Some(x) => {
-                let jurisdiction = x.jurisdiction.as_deref().unwrap_or(n.jurisdiction);
-                buf.extend_from_slice(jurisdiction.as_bytes());
-                buf.extend_from_slice(b"\",\"expirationDate\":");
-                match x.expiration {
-                    Some(when) => {
-                        // Writing to a Vec cannot fail.
-                        let _ = write!(buf, "\"{}\"", when.format("%Y-%m-%dT%H:%M:%SZ"));
-                    }
-                    None => buf.extend_from_slice(b"null"),
-                }
-                buf.extend_from_slice(b",\"source\":");
-                match x.source.as_deref() {
-                    Some(s) => json_str(buf, s),
-                    None => buf.extend_from_slice(&template.default_source_json),
-                }
-                buf.extend_from_slice(b",\"line\":");
-            }
-        }
-        let mut itoa = [0u8; 20];
-        buf.extend_from_slice(fmt_u64(self.line, &mut itoa));
-        let mut flags = n.flags.names().chain(self.extra_flags()).peekable();
-        if flags.peek().is_some() {
-            buf.extend_from_slice(b",\"flags\":[");
-            for (i, name) in flags.enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                buf.push(b'"');
-                buf.extend_from_slice(name.as_bytes());
-                buf.push(b'"');
-            }
-            buf.push(b']');
-        }
-        buf.extend_from_slice(b"}\n");
-    }
-}
-
-/// The parts of a shard line fixed for the whole run.
-struct EntryTemplate {
-    /// The run's default `source`, as a JSON string.
-    default_source_json: Vec<u8>,
-    /// `","expirationDate":null,"source":<default>,"line":`, what follows the jurisdiction on a row without extras.
-    plain_tail: Vec<u8>,
-}
-
-impl EntryTemplate {
-    fn new(default_source: &str) -> EntryTemplate {
-        let mut default_source_json = Vec::new();
-        json_str(&mut default_source_json, default_source);
-        let mut plain_tail = b"\",\"expirationDate\":null,\"source\":".to_vec();
-        plain_tail.extend_from_slice(&default_source_json);
-        plain_tail.extend_from_slice(b",\"line\":");
-        EntryTemplate {
-            default_source_json,
-            plain_tail,
-        }
+        let (jurisdiction, extras) = match self.extras.as_deref() {
+            None => (n.jurisdiction, None),
+            Some(x) => (
+                x.jurisdiction.as_deref().unwrap_or(n.jurisdiction),
+                Some(LineExtras {
+                    expiration: x.expiration,
+                    source: x.source.as_deref(),
+                }),
+            ),
+        };
+        writer.write(
+            buf,
+            &n.e164,
+            jurisdiction,
+            extras,
+            self.line,
+            n.flags.names().chain(self.extra_flags()),
+        );
     }
 }
 
@@ -299,7 +253,7 @@ struct Job<'a> {
     shards: Vec<Option<ShardWriter>>,
     rejects: BufWriter<File>,
     counts: Counts,
-    template: EntryTemplate,
+    lines: ShardLineWriter,
     member: Option<String>,
     /// The phone column of the row being read, when the file has several (rejects name it).
     column: Option<String>,
@@ -411,7 +365,7 @@ impl<'a> Job<'a> {
                     flags,
                 }))
             };
-        self.seen.prefetch(n.e164.0);
+        self.seen.prefetch(n.e164.packed());
         self.pending.push_back(Pending { line, n, extras });
         if self.pending.len() > PREFETCH_DEPTH {
             self.settle_one();
@@ -429,7 +383,7 @@ impl<'a> Job<'a> {
         let Some(p) = self.pending.pop_front() else {
             return;
         };
-        if !self.seen.insert(p.n.e164.0) {
+        if !self.seen.insert(p.n.e164.packed()) {
             self.counts.duplicates += 1;
             return;
         }
@@ -439,7 +393,7 @@ impl<'a> Job<'a> {
                 *self.counts.flagged.entry(name.to_string()).or_default() += 1;
             }
         }
-        let slot = run::shard_of(p.n.e164.0, self.options.shard_count) as usize;
+        let slot = run::shard_of(p.n.e164.packed(), self.options.shard_count) as usize;
         if let Err(e) = self.write_shard(slot, &p) {
             self.fail(e);
         }
@@ -459,23 +413,11 @@ impl<'a> Job<'a> {
         }
         let w = self.shards[slot].as_mut().expect("shard opened above");
         w.entries += 1;
-        entry.encode(&mut w.buf, &self.template);
+        entry.encode(&mut w.buf, &self.lines);
         if w.buf.len() >= SHARD_BUFFER {
             w.flush_buf()?;
         }
         Ok(())
-    }
-}
-
-fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return &buf[i..];
-        }
     }
 }
 
@@ -583,7 +525,7 @@ pub fn normalize_into(
         shards: (0..options.shard_count.max(1)).map(|_| None).collect(),
         rejects,
         counts: Counts::default(),
-        template: EntryTemplate::new(&options.default_source),
+        lines: ShardLineWriter::new(&options.default_source),
         member: None,
         column: None,
         error: None,

@@ -9,17 +9,21 @@
 //! and fails the run `NotPropagated` for any that is on the list and still not suppressed. A canary with nothing
 //! suppressed keeps waiting until `max_attempts`.
 
+mod logic;
+
+pub use logic::*;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::status::parse_ledger_segment;
-use super::{read_json, resolve_list, ErrorKind, RunKeys, RunRef, StepError};
-use crate::cxone::DncApi;
-use crate::pipeline::{canary_sample, cooldown, probe_canary, spread, CanaryProbe};
+use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
+use crate::adapters::cxone::DncApi;
+use crate::adapters::store::ObjectStore;
 use crate::run::Manifest;
-use crate::store::ObjectStore;
+use crate::run::RunKeys;
 
 /// The cooldown check's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

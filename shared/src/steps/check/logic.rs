@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cxone::{CheckStatus, ContactQuery, DncApi, MAX_CONTACTS_PER_REQUEST};
+use crate::adapters::cxone::{CheckStatus, ContactQuery, DncApi, MAX_CONTACTS_PER_REQUEST};
 use crate::hours::{Policy, Window};
 use crate::phone::{DefaultRegion, Normalizer};
 use crate::registry::{Freshness, LoadedRegistry, Lookup};
@@ -365,7 +365,7 @@ pub async fn check_with(
         .map(|r| (r.as_ref(), r.freshness(judged)))
         .collect();
     for (e164, region) in distinct {
-        let packed = crate::phone::E164::parse(&e164).map_or(0, |n| n.0);
+        let packed = crate::phone::E164::parse(&e164).map_or(0, crate::phone::E164::packed);
         let (mut listed, mut stale): (Vec<String>, Vec<&str>) = (Vec::new(), Vec::new());
         for (r, freshness) in &registries {
             match r.lookup(packed) {
@@ -471,7 +471,7 @@ pub async fn check_with(
         .collect()
         .await;
     for (chunk, answer) in answers {
-        let answer = answer.map(|found| crate::cxone::pair_check_results(chunk, found));
+        let answer = answer.map(|found| crate::adapters::cxone::pair_check_results(chunk, found));
         match answer {
             Ok(Err(mismatch)) => {
                 tracing::error!(numbers = chunk.len(), mismatch = %mismatch, "CXone's check answer does not match the numbers asked: answered error");

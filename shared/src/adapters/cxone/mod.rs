@@ -9,9 +9,12 @@
 pub mod admin;
 pub mod auth;
 pub mod breaker;
+mod create;
 pub mod limiter;
 pub mod policy;
 pub mod v2;
+
+pub use create::{create_list_if_absent, create_rule_if_absent};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -4,12 +4,13 @@
 use crate::run::RunStatus;
 use async_trait::async_trait;
 
-use super::keys::status_key;
-use super::{ErrorKind, RunKeys, StepError};
-use crate::pipeline::{parse_shard, LedgerRecord};
+use super::{ErrorKind, StepError};
+use crate::adapters::store::ObjectStore;
+use crate::run::status_key;
 use crate::run::Manifest;
+use crate::run::RunKeys;
+use crate::run::{parse_shard, LedgerRecord};
 use crate::run::{LastSuccess, ListStatus, OpenFailure, RunReport, RunningRun};
-use crate::store::ObjectStore;
 
 /// The records of one ledger segment (`key` names it in errors).
 pub(crate) fn parse_ledger_segment(

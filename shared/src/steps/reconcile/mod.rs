@@ -1,20 +1,23 @@
 //! The reconcile stage: compare what CXone holds with the run's ledger, re-queue what is missing (bounded rounds),
 //! and end the run with a report and a published status.
 
+mod logic;
+
+pub use logic::*;
+
 use crate::run::RunStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::status::{for_each_run_ledger_record, publish_list_status, StatusNotifier};
 use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
-use crate::check::SuppressionSnapshot;
-use crate::cxone::{DncApi, EntryOutcome};
-use crate::pipeline::{
-    fetch_remote_index, probe_canary, CanaryProbe, Reconciler, RemoteIndex, ShardEntry,
-};
+use crate::adapters::cxone::{DncApi, EntryOutcome};
+use crate::adapters::store::ObjectStore;
 use crate::run::Manifest;
+use crate::run::ShardEntry;
 use crate::run::{RunReport, UploadCounts};
-use crate::store::ObjectStore;
+use crate::steps::check::SuppressionSnapshot;
+use crate::steps::cooldown::{probe_canary, CanaryProbe};
 
 /// The reconcile stage's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -216,15 +216,7 @@ impl DncApi for V2Client {
             action: "BLOCK".into(),
             is_active: true,
         };
-        let created = crate::provision::create_rule_if_absent(self, &rule)
-            .await
-            .map_err(|e| match e {
-                crate::pipeline::PipelineError::Cxone(c) => c,
-                other => CxoneError::Protocol {
-                    op: "create DNC rule",
-                    message: other.to_string(),
-                },
-            })?;
+        let created = super::create_rule_if_absent(self, &rule).await?;
         Ok(vec![format!(
             "created BLOCK rule {} ({}) of scope BOTH for list {}",
             created.name, created.id, list.name

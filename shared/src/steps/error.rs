@@ -4,9 +4,47 @@
 
 use std::error::Error as StdError;
 
-use crate::cxone::CxoneError;
-use crate::pipeline::PipelineError;
-use crate::store::StoreError;
+use crate::adapters::cxone::CxoneError;
+use crate::adapters::store::StoreError;
+use crate::run::ShardLineError;
+
+/// Failures of a step's logic over the CXone boundary (preflight, upload, canary, read-back); a step turns one
+/// into a [`StepError`] of the matching kind, keeping it as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The target list does not exist.
+    #[error("DNC list {list} does not exist")]
+    ListNotFound {
+        /// List id or name.
+        list: String,
+    },
+    /// The target list is inactive.
+    #[error("DNC list {list} is not active: entries would not suppress anything")]
+    ListInactive {
+        /// List id.
+        list: String,
+    },
+    /// Nothing binds the list to outbound traffic (v2: no active outbound BLOCK rule names it; admin: no active
+    /// outbound skill scrubs the group).
+    #[error("DNC list {list} is {why}: suppression would not apply")]
+    NotSuppressing {
+        /// List id.
+        list: String,
+        /// What is missing.
+        why: String,
+    },
+    /// CXone failed.
+    #[error(transparent)]
+    Cxone(#[from] CxoneError),
+    /// A run file is unreadable.
+    #[error("{what}: {reason}")]
+    Data {
+        /// Which file or record.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
 
 /// What kind of failure a step met: the name a `Retry` or `Catch` of `infra/statemachine.asl.json` matches
 /// (`errorType` of the Lambda error), and what the local driver retries.
@@ -150,6 +188,21 @@ impl From<PipelineError> for StepError {
             PipelineError::Cxone(_) => ErrorKind::Fatal,
         };
         StepError::caused_by(kind, e)
+    }
+}
+
+impl From<ShardLineError> for PipelineError {
+    fn from(e: ShardLineError) -> Self {
+        PipelineError::Data {
+            what: e.what,
+            reason: e.reason,
+        }
+    }
+}
+
+impl From<ShardLineError> for StepError {
+    fn from(e: ShardLineError) -> Self {
+        StepError::from(PipelineError::from(e))
     }
 }
 

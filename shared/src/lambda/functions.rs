@@ -1,6 +1,6 @@
 //! Every Lambda function as a [`Step`]: what its container builds once from the environment, and what one invocation
 //! does. The binaries under `functions/` are `run_step::<…>()` and nothing else, so a reader following a step goes
-//! from the binary to here, then to the stage in [`crate::stages`].
+//! from the binary to here, then to the stage in [`crate::steps`].
 
 use std::time::Duration;
 
@@ -12,13 +12,13 @@ use super::{
     answer, bucket_from_env, cxone_from_env, diagnostic, env_or, env_secs, notifier_from_env,
     now_ms, parse_payload, worker_rate,
 };
-use crate::cxone::DncApi;
-use crate::stages::{
+use crate::adapters::cxone::DncApi;
+use crate::adapters::store::S3Store;
+use crate::steps::{
     acquire_lease, cooldown_stage, normalize_object, reconcile_stage, record_failure, upload_stage,
     CooldownSettings, CooldownTask, ErrorKind, EventBridgeNotifier, LeaseTask, ReconcileTask,
     ShardTask, StepError, UploadSettings,
 };
-use crate::store::S3Store;
 
 /// One Lambda function.
 #[async_trait(?Send)]
@@ -80,7 +80,7 @@ impl Step for Normalize {
     async fn from_env() -> Result<Self, StepError> {
         let defaults = crate::input::decode::DecodeLimits::default();
         Ok(Normalize {
-            s3: crate::store::s3_client(None).await,
+            s3: crate::adapters::store::s3_client(None).await,
             out_bucket: std::env::var("DNCFLOW_BUCKET").ok(),
             region: std::env::var("DNCFLOW_DEFAULT_REGION")
                 .ok()
@@ -98,16 +98,16 @@ impl Step for Normalize {
             max_rejects_kept: env_or("DNCFLOW_MAX_REJECTS_KEPT", 100_000),
             max_reject_ratio: env_or(
                 "DNCFLOW_MAX_REJECT_RATIO",
-                crate::normalize::DEFAULT_MAX_REJECT_RATIO,
+                crate::steps::normalize::DEFAULT_MAX_REJECT_RATIO,
             ),
         })
     }
 
     async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        let source = crate::events::parse_source_event(&payload).map_err(|e| {
+        let source = crate::adapters::s3_event::parse_source_event(&payload).map_err(|e| {
             diagnostic(Self::NAME, StepError::caused_by(ErrorKind::InvalidInput, e))
         })?;
-        let mut options = crate::normalize::NormalizeOptions::new(&source.list);
+        let mut options = crate::steps::normalize::NormalizeOptions::new(&source.list);
         options.region = self.region;
         options.shard_count = self.shards;
         options.limits = self.limits;
@@ -139,8 +139,8 @@ impl Step for Lease {
 
     async fn from_env() -> Result<Self, StepError> {
         Ok(Lease {
-            s3: crate::store::s3_client(None).await,
-            wait: env_or("DNCFLOW_LEASE_WAIT_SECS", crate::stages::LEASE_WAIT_SECS),
+            s3: crate::adapters::store::s3_client(None).await,
+            wait: env_or("DNCFLOW_LEASE_WAIT_SECS", crate::steps::LEASE_WAIT_SECS),
         })
     }
 
@@ -180,11 +180,11 @@ impl Step for Upload {
 
     async fn from_env() -> Result<Self, StepError> {
         Ok(Upload {
-            s3: crate::store::s3_client(None).await,
+            s3: crate::adapters::store::s3_client(None).await,
             api: cxone_from_env(worker_rate()).await?,
             margin: env_secs("DNCFLOW_UPLOAD_MARGIN_SECS", 150.0),
             concurrency: env_or("DNCFLOW_UPLOAD_CONCURRENCY", 2),
-            capacity: env_or("DNCFLOW_CXONE_CAPACITY", crate::stages::CXONE_CAPACITY),
+            capacity: env_or("DNCFLOW_CXONE_CAPACITY", crate::steps::CXONE_CAPACITY),
         })
     }
 
@@ -241,7 +241,7 @@ impl Step for Cooldown {
     async fn from_env() -> Result<Self, StepError> {
         let defaults = CooldownSettings::default();
         Ok(Cooldown {
-            s3: crate::store::s3_client(None).await,
+            s3: crate::adapters::store::s3_client(None).await,
             api: cxone_from_env(env_or("DNCFLOW_TENANT_RATE", 50.0)).await?,
             settings: CooldownSettings {
                 min: env_secs("DNCFLOW_COOLDOWN_SECS", defaults.min.as_secs_f64()),
@@ -288,7 +288,7 @@ impl Step for Reconcile {
 
     async fn from_env() -> Result<Self, StepError> {
         Ok(Reconcile {
-            s3: crate::store::s3_client(None).await,
+            s3: crate::adapters::store::s3_client(None).await,
             api: cxone_from_env(env_or("DNCFLOW_TENANT_RATE", 50.0)).await?,
             notifier: notifier_from_env().await,
             rounds: env_or("DNCFLOW_RECONCILE_ROUNDS", 3),
@@ -326,7 +326,10 @@ impl Step for RecordFailure {
 
     async fn from_env() -> Result<Self, StepError> {
         Ok(RecordFailure {
-            store: store(&crate::store::s3_client(None).await, &bucket_from_env()?),
+            store: store(
+                &crate::adapters::store::s3_client(None).await,
+                &bucket_from_env()?,
+            ),
             notifier: notifier_from_env().await,
         })
     }
@@ -358,7 +361,10 @@ impl Step for Registry {
 
     async fn from_env() -> Result<Self, StepError> {
         Ok(Registry {
-            store: store(&crate::store::s3_client(None).await, &bucket_from_env()?),
+            store: store(
+                &crate::adapters::store::s3_client(None).await,
+                &bucket_from_env()?,
+            ),
         })
     }
 

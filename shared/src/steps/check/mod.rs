@@ -2,25 +2,26 @@
 //! the lists' last verified runs, the numbers of runs still propagating) loaded from the bucket, the check itself, and
 //! an audit record (hashes, never numbers) appended to S3 and optionally exported to a webhook.
 
+mod logic;
+
+pub use logic::*;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::keys::{status_key, uploading_key};
 use super::status::parse_ledger_segment;
-use super::{read_json, ErrorKind, RunKeys, StepError};
-use crate::check::{
-    audit_record, check_with, AuditKey, AuditRecord, CheckRequest, CheckResponse, LocalAnswers,
-    SuppressionSnapshot,
-};
-use crate::cxone::DncApi;
-use crate::pipeline::parse_shard;
+use super::{read_json, ErrorKind, StepError};
+use crate::adapters::cxone::DncApi;
+use crate::adapters::store::ObjectStore;
 use crate::registry::LoadedRegistry;
+use crate::run::parse_shard;
 use crate::run::ListStatus;
 use crate::run::Manifest;
-use crate::store::ObjectStore;
+use crate::run::RunKeys;
+use crate::run::{status_key, uploading_key};
 
 /// `status/<list>/uploading.json`: the run whose upload last started on the list. Until that run's status is
 /// SUCCESS its numbers may not be visible to CXone yet.
@@ -99,7 +100,7 @@ impl LocalKnowledge {
         answers
     }
 
-    /// The local answers for [`crate::check::check_with`].
+    /// The local answers for [`crate::steps::check::check_with`].
     pub fn answers(&self) -> LocalAnswers<'_> {
         LocalAnswers {
             snapshot: &self.snapshot,
@@ -273,7 +274,7 @@ async fn export(http: &reqwest::Client, hook: &Webhook, record: &AuditRecord) ->
                 "audit webhook refused the record"
             ),
             Err(e) => {
-                tracing::warn!(attempt, error = %crate::cxone::auth::redact_reqwest(&e), "audit webhook unreachable")
+                tracing::warn!(attempt, error = %crate::adapters::cxone::auth::redact_reqwest(&e), "audit webhook unreachable")
             }
         }
         if attempt < hook.attempts {
@@ -315,7 +316,7 @@ pub async fn check_stage(
         }
     };
     let record = audit_record(&response, &now.to_rfc3339(), audit_key);
-    let key = super::keys::audit_key(now, request_id);
+    let key = crate::run::audit_key(now, request_id);
     let body = serde_json::to_vec(&record).map_err(|e| {
         StepError::new(ErrorKind::Fatal, "audit record does not serialize").with_source(e)
     })?;

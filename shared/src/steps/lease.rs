@@ -6,11 +6,11 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::keys::{lease_key, status_key};
 use super::status::mark_running;
 use super::{RunRef, StepError};
+use crate::adapters::store::ObjectStore;
 use crate::run::ListStatus;
-use crate::store::ObjectStore;
+use crate::run::{lease_key, status_key};
 
 /// `status/<list>/lease.json`: which execution holds the list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +198,7 @@ pub async fn release_lease(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::LocalStore;
+    use crate::adapters::store::LocalStore;
 
     fn task(execution: &str, run_id: &str) -> LeaseTask {
         LeaseTask {

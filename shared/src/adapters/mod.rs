@@ -1,0 +1,11 @@
+//! The edges: everything that talks to something outside the process, behind small traits so the steps can be run
+//! against emulators, the local disk or the simulator.
+//!
+//! - [`store`]: the object store (S3, or a directory for `dncctl run`), the run's publication and the source object.
+//! - [`s3_event`]: the S3 / EventBridge notification that starts a run.
+//! - [`cxone`]: CXone, behind [`cxone::DncApi`]: one request policy and the two dialect clients; credentials from
+//!   Secrets Manager.
+
+pub mod cxone;
+pub mod s3_event;
+pub mod store;

@@ -1,0 +1,52 @@
+//! The ledger: what happened to each entry of a run, as `upload` records it and `reconcile` checks it.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::cxone::EntryOutcome;
+
+/// What happened to one entry: a line of the run's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerRecord {
+    /// E.164.
+    pub phone_number: String,
+    /// Jurisdiction sent.
+    pub jurisdiction: String,
+    /// Expiration sent.
+    pub expiration_date: Option<String>,
+    /// Key sent.
+    pub idempotency_key: String,
+    /// CXone's answer.
+    pub outcome: EntryOutcome,
+}
+
+impl LedgerRecord {
+    /// Whether CXone holds the number (created now or before).
+    pub fn held(&self) -> bool {
+        matches!(
+            self.outcome,
+            EntryOutcome::Created { .. } | EntryOutcome::Exists { .. }
+        )
+    }
+}
+
+/// Replace earlier records of the same numbers (a re-upload supersedes its first attempt).
+pub fn merge_ledger(ledger: &mut Vec<LedgerRecord>, records: Vec<LedgerRecord>) {
+    if ledger.is_empty() {
+        *ledger = records;
+        return;
+    }
+    let index: HashMap<String, usize> = ledger
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.phone_number.clone(), i))
+        .collect();
+    for r in records {
+        match index.get(&r.phone_number) {
+            Some(&i) => ledger[i] = r,
+            None => ledger.push(r),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The mission's steps, one module each, as library functions: the Lambda binaries under `functions/` call them
+//! through `lambda::functions`, and `dncctl run` through the local driver (`local`).
+//!
+//! Each step reads what it needs from the run's objects in the bucket (through [`ObjectStore`]) and hands the state
+//! machine a small payload of keys and counts, never entries: state payloads stay far below 256 KB, and phone numbers
+//! never enter the execution history. A step's pure logic sits beside it (`<step>/logic.rs`), unit-tested without
+//! I/O or against the [`DncApi`] boundary only. Every step fails with one [`StepError`], whose [`ErrorKind`] is what
+//! the state machine matches.
+
+pub mod check;
+pub mod cooldown;
+mod error;
+pub mod lease;
+pub mod normalize;
+pub mod reconcile;
+pub mod record_failure;
+pub mod status;
+pub mod upload;
+
+pub use check::{
+    check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge,
+    UploadingMarker, Webhook, VERIFIED_MAX_AGE,
+};
+pub use cooldown::{cooldown_stage, CooldownOutput, CooldownSettings, CooldownTask};
+pub use error::{ErrorKind, PipelineError, StepError};
+pub use lease::{
+    acquire_lease, read_lease, release_lease, Lease, LeaseOutcome, LeaseTask, LEASE_TTL_SECS,
+    LEASE_WAIT_SECS,
+};
+pub use normalize::{normalize_object, NormalizeOutput};
+pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};
+pub use record_failure::{record_failure, FailureRecorded};
+pub use status::{
+    mark_running, next_status, publish_list_status, read_run_ledger, EventBridgeNotifier,
+    NoNotifier, StatusNotifier,
+};
+pub use upload::{
+    upload_stage, CapacityDecision, ShardTask, UploadOutput, UploadSettings, CXONE_CAPACITY,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::cxone::DncApi;
+use crate::adapters::store::ObjectStore;
+use crate::run::RunKeys;
+
+/// A run in the bucket: what every stage after normalize is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRef {
+    /// Bucket holding `runs/<runId>/`.
+    pub bucket: String,
+    /// Run id.
+    pub run_id: String,
+    /// List name (CXone list names are unique).
+    pub list: String,
+}
+
+impl RunRef {
+    /// The run's object keys.
+    pub fn keys(&self) -> RunKeys {
+        RunKeys::new(&self.run_id)
+    }
+}
+
+/// Read and parse a JSON object of the run; a missing object is a [`StepError::Fatal`] naming it (a stage ran
+/// out of order or the bucket was tampered with).
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<T, StepError> {
+    let bytes = store
+        .get_bytes(key)
+        .await?
+        .ok_or_else(|| StepError::new(ErrorKind::Fatal, format!("{key} does not exist")))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        StepError::new(
+            ErrorKind::Fatal,
+            format!("{key} is unreadable: {}", crate::redact::json_error(&e)),
+        )
+    })
+}
+
+/// Find the CXone list by name; a missing list is [`StepError::NotSuppressing`] (nothing written could apply).
+pub(crate) async fn resolve_list(
+    api: &dyn DncApi,
+    name: &str,
+) -> Result<crate::adapters::cxone::DncList, StepError> {
+    api.find_list(name)
+        .await
+        .map_err(StepError::from)?
+        .ok_or_else(|| {
+            StepError::from(PipelineError::ListNotFound {
+                list: name.to_string(),
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_failures_become_the_kinds_the_state_machine_matches() {
+        use crate::adapters::cxone::CxoneError;
+        let kind = |e: PipelineError| StepError::from(e).error_name();
+        let not_suppressing = PipelineError::NotSuppressing {
+            list: "l".into(),
+            why: "x".into(),
+        };
+        assert_eq!(kind(not_suppressing), "NotSuppressing");
+        assert_eq!(
+            kind(PipelineError::ListNotFound { list: "l".into() }),
+            "NotSuppressing"
+        );
+        let open = CxoneError::CircuitOpen {
+            op: "x",
+            failures: 5,
+        };
+        assert_eq!(kind(open.into()), "CircuitOpen");
+        let exhausted = CxoneError::Exhausted {
+            op: "x",
+            attempts: 3,
+            last: String::new(),
+        };
+        assert_eq!(kind(exhausted.into()), "Transient");
+        let throttled = CxoneError::Api {
+            op: "x",
+            status: 429,
+            code: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(kind(throttled.into()), "Transient");
+        let refused = CxoneError::Unauthorized {
+            op: "x",
+            code: String::new(),
+        };
+        assert_eq!(kind(refused.into()), "Fatal");
+        let bad = CxoneError::Api {
+            op: "x",
+            status: 400,
+            code: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(kind(bad.into()), "Fatal");
+        let data = PipelineError::Data {
+            what: "shard".into(),
+            reason: "line 3".into(),
+        };
+        assert_eq!(kind(data), "InvalidInput");
+    }
+}

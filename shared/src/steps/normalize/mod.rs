@@ -1,0 +1,92 @@
+//! Normalize: a DNC file dropped in S3 becomes a run (shards, rejects, manifest) in the bucket. The job itself
+//! (`logic.rs`) reads a byte stream and writes a directory; this module streams the object in and publishes the run.
+
+mod logic;
+
+pub use logic::*;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ErrorKind, StepError};
+use crate::adapters::s3_event::SourceObject;
+use crate::adapters::store::{open_s3_object, publish_run, S3Location, S3Store};
+
+/// What `normalize` hands to the state machine: keys and counts, never entries (state payloads stay small).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NormalizeOutput {
+    /// Run id (derived from the source content: a re-run of the same object is the same run).
+    pub run_id: String,
+    /// List name.
+    pub list: String,
+    /// Bucket holding the run.
+    pub bucket: String,
+    /// `runs/<runId>/manifest.json`.
+    pub manifest_key: String,
+    /// Shard keys, for the Map state.
+    pub shard_keys: Vec<String>,
+    /// Rows read.
+    pub rows: u64,
+    /// Entries accepted.
+    pub accepted: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+}
+
+/// Normalize `source` (streamed from S3) into `runs/<runId>/` of `out_bucket`, staging on local disk (`/tmp` in
+/// Lambda) and uploading with multipart for large shards.
+pub async fn normalize_object(
+    s3: &aws_sdk_s3::Client,
+    out_bucket: &str,
+    source: &SourceObject,
+    mut options: NormalizeOptions,
+    max_reject_ratio: f64,
+) -> Result<NormalizeOutput, StepError> {
+    options.list = source.list.clone();
+    if options.default_source.is_empty() {
+        options.default_source = source.list.clone();
+    }
+    let location = S3Location {
+        bucket: source.bucket.clone(),
+        key: source.key.clone(),
+        version_id: source.version_id.clone(),
+    };
+    let (reader, mut identity, _) = open_s3_object(s3, &location).await?;
+    let staging = tempfile::tempdir()
+        .map_err(|e| StepError::new(ErrorKind::Fatal, "no staging directory").with_source(e))?;
+    let staging_path = staging.path().to_path_buf();
+    let manifest = tokio::task::spawn_blocking(move || {
+        normalize_into(reader, &mut identity, &options, &staging_path, &mut |_| {})
+    })
+    .await
+    .map_err(|e| StepError::new(ErrorKind::Fatal, "normalize task failed").with_source(e))?
+    .map_err(|e| match e {
+        NormalizeError::Input(_) => StepError::caused_by(ErrorKind::InvalidInput, e),
+        NormalizeError::Output { .. } => StepError::caused_by(ErrorKind::Transient, e),
+        NormalizeError::Unbalanced { .. } => StepError::caused_by(ErrorKind::Fatal, e),
+    })?;
+    let store = S3Store {
+        client: s3.clone(),
+        bucket: out_bucket.to_string(),
+    };
+    let (manifest_key, shard_keys) = publish_run(&store, staging.path(), &manifest).await?;
+    // Published first, so that the manifest and rejects of a refused file can be read.
+    quality_gate(&manifest.counts, max_reject_ratio).map_err(|why| {
+        StepError::new(
+            ErrorKind::InvalidInput,
+            format!("run {} of {} refused: {why}", manifest.run_id, source.key),
+        )
+    })?;
+    tracing::info!(run_id = %manifest.run_id, rows = manifest.counts.rows, accepted = manifest.counts.accepted,
+        rejected = manifest.counts.rejected, shards = shard_keys.len(), "normalized");
+    Ok(NormalizeOutput {
+        run_id: manifest.run_id.clone(),
+        list: manifest.list.clone(),
+        bucket: out_bucket.to_string(),
+        manifest_key,
+        shard_keys,
+        rows: manifest.counts.rows,
+        accepted: manifest.counts.accepted,
+        rejected: manifest.counts.rejected,
+    })
+}
