@@ -14,8 +14,8 @@ use base64::Engine;
 use cxone_sim::{Endpoint, FaultKind, FaultRule, SimConfig};
 use dncflow::adapters::cxone::DncApi;
 use dncflow::adapters::store::{ObjectStore, S3Store};
-use dncflow::local::{ensure_list, ListStatus, RunReport};
-use dncflow::run::Manifest;
+use dncflow::local::ensure_list;
+use dncflow::run::{ListStatus, Manifest, RunReport};
 use dncflow::steps::reconcile::fetch_all_entries;
 use dncflow_tests::{
     both_dialects, s3_client, s3_client_as, secrets_client, sim_api, sim_client, start_moto,

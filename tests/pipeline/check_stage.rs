@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use cxone_sim::SimConfig;
+use dncflow::adapters::eventbridge::NoNotifier;
 use dncflow::adapters::s3_event::parse_source_event;
 use dncflow::adapters::store::{ObjectStore, S3Store};
 use dncflow::steps::check::{CheckRequest, ContactIn, Verdict};
 use dncflow::steps::normalize::NormalizeOptions;
 use dncflow::steps::{
-    check_stage, load_local_knowledge, normalize_object, reconcile_stage, upload_stage, NoNotifier,
+    check_stage, load_local_knowledge, normalize_object, reconcile_stage, upload_stage,
     NormalizeOutput, RunRef, ShardTask, UploadSettings, Webhook,
 };
 use dncflow_tests::{s3_client, sim_client, start_moto};
@@ -350,7 +351,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
     .await
     .unwrap();
     assert_eq!(rec.status, "SUCCESS");
-    let status: dncflow::local::ListStatus = serde_json::from_slice(
+    let status: dncflow::run::ListStatus = serde_json::from_slice(
         &store
             .get_bytes("status/optouts/latest.json")
             .await

@@ -9,14 +9,15 @@ use std::path::Path;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig, SimDialect};
 use dncflow::adapters::cxone::DncApi;
+use dncflow::adapters::eventbridge::NoNotifier;
 use dncflow::adapters::store::{LocalStore, ObjectStore};
-use dncflow::local::{ensure_list, run_local, ListStatus, RunReport, RunSettings, ScaledClock};
-use dncflow::run::SourceIdentity;
+use dncflow::local::{ensure_list, run_local, RunSettings, ScaledClock};
+use dncflow::run::{ListStatus, RunReport, SourceIdentity};
 use dncflow::steps::cooldown::CanaryProbe;
 use dncflow::steps::normalize::{normalize_to_dir, NormalizeOptions, RunOutput};
 use dncflow::steps::reconcile::fetch_all_entries;
 use dncflow::steps::{
-    reconcile_stage, upload_stage, NoNotifier, ReconcileTask, RunRef, ShardTask, UploadSettings,
+    reconcile_stage, upload_stage, ReconcileTask, RunRef, ShardTask, UploadSettings,
 };
 
 const SCALE: f64 = 600.0;

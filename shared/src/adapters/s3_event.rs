@@ -86,23 +86,13 @@ pub fn list_from_key(key: &str) -> Option<String> {
     (!list.is_empty() && !file.is_empty()).then(|| list.to_string())
 }
 
+/// An S3 notification's key: form-encoded (`+` is a space, `%2B` a plus), UTF-8 once decoded.
 fn url_decode_key(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|k| k.into_owned())
 }
 
 #[cfg(test)]
@@ -146,5 +136,23 @@ mod tests {
             .0
             .contains("no bucket"));
         assert!(parse_source_event(&json!({})).is_err());
+    }
+
+    #[test]
+    fn notification_keys_are_form_decoded_and_must_be_utf8() {
+        let key_of = |k: &str| {
+            parse_source_event(
+                &json!({"Records": [{"s3": {"bucket": {"name": "dnc"}, "object": {"key": k}}}]}),
+            )
+            .map(|o| o.key)
+        };
+        assert_eq!(
+            key_of("incoming/a/C%2B%2B+%E2%82%AC.csv").unwrap(),
+            "incoming/a/C++ \u{20ac}.csv"
+        );
+        assert!(key_of("incoming/a/%FF.csv")
+            .unwrap_err()
+            .0
+            .contains("not valid URL encoding"));
     }
 }

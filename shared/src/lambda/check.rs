@@ -23,7 +23,9 @@ use base64::Engine;
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
-use super::{audit_key_from_env, bucket_from_env, cxone_from_env_within, env_or, env_secs, now_ms};
+use super::{
+    audit_key_from_env, bucket_from_env, cxone_from_env_within, now_ms, setting, setting_secs,
+};
 use crate::adapters::cxone::DncApi;
 use crate::adapters::store::S3Store;
 use crate::steps::check::{emf_line, registry_age_emf, AuditKey, CheckRequest};
@@ -82,6 +84,10 @@ pub struct CheckFunction {
     known: RwLock<Option<Known>>,
     /// The audit key, read at the first check and again at every reload (a rotation is picked up).
     key: RwLock<Option<AuditKey>>,
+    /// How old a list's last verified run may be for the check to answer from it (dialects without a batch check).
+    verified_max_age: Duration,
+    /// Requests per second the tenant allows.
+    tenant_rate: f64,
 }
 
 impl CheckFunction {
@@ -96,8 +102,13 @@ impl CheckFunction {
             api: tokio::sync::OnceCell::new(),
             lists: names_from_env("DNCFLOW_CHECK_LISTS"),
             registries: names_from_env("DNCFLOW_CHECK_REGISTRIES"),
-            refresh: env_secs("DNCFLOW_CHECK_REFRESH_SECS", 300.0),
-            concurrency: env_or("DNCFLOW_CHECK_CONCURRENCY", 4),
+            refresh: setting_secs("DNCFLOW_CHECK_REFRESH_SECS", 300.0)?,
+            concurrency: setting("DNCFLOW_CHECK_CONCURRENCY", 4)?,
+            verified_max_age: setting_secs(
+                "DNCFLOW_CHECK_MAX_VERIFIED_AGE_SECS",
+                crate::steps::VERIFIED_MAX_AGE.as_secs_f64(),
+            )?,
+            tenant_rate: setting("DNCFLOW_TENANT_RATE", 50.0)?,
             webhook: std::env::var("DNCFLOW_AUDIT_WEBHOOK_URL")
                 .ok()
                 .filter(|u| !u.is_empty())
@@ -148,10 +159,7 @@ impl CheckFunction {
         ) {
             (Ok(mut knowledge), Ok(r)) => {
                 knowledge.registries = r;
-                knowledge.verified_max_age = Some(env_secs(
-                    "DNCFLOW_CHECK_MAX_VERIFIED_AGE_SECS",
-                    crate::steps::VERIFIED_MAX_AGE.as_secs_f64(),
-                ));
+                knowledge.verified_max_age = Some(self.verified_max_age);
                 Ok(knowledge)
             }
             (Err(e), _) => Err(e.to_string()),
@@ -197,9 +205,7 @@ impl CheckFunction {
         // record, never a timed-out invocation.
         let api = self
             .api
-            .get_or_try_init(|| {
-                cxone_from_env_within(env_or("DNCFLOW_TENANT_RATE", 50.0), Duration::from_secs(20))
-            })
+            .get_or_try_init(|| cxone_from_env_within(self.tenant_rate, Duration::from_secs(20)))
             .await;
         let guard = self.known.read().await;
         let empty = LocalKnowledge::default();

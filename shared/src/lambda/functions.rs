@@ -9,15 +9,16 @@ use lambda_runtime::{Context, Diagnostic};
 use serde_json::Value;
 
 use super::{
-    answer, bucket_from_env, cxone_from_env, diagnostic, env_or, env_secs, notifier_from_env,
-    now_ms, parse_payload, worker_rate,
+    answer, bucket_from_env, cxone_from_env, diagnostic, notifier_from_env, now_ms, parse_payload,
+    setting, setting_secs, worker_rate,
 };
 use crate::adapters::cxone::DncApi;
+use crate::adapters::eventbridge::EventBridgeNotifier;
 use crate::adapters::store::S3Store;
 use crate::steps::{
     acquire_lease, cooldown_stage, normalize_object, reconcile_stage, record_failure, upload_stage,
-    CooldownSettings, CooldownTask, ErrorKind, EventBridgeNotifier, LeaseTask, ReconcileTask,
-    ShardTask, StepError, UploadSettings,
+    CooldownSettings, CooldownTask, ErrorKind, LeaseTask, ReconcileTask, ShardTask, StepError,
+    UploadSettings,
 };
 
 /// One Lambda function.
@@ -82,24 +83,31 @@ impl Step for Normalize {
         Ok(Normalize {
             s3: crate::adapters::store::s3_client(None).await,
             out_bucket: std::env::var("DNCFLOW_BUCKET").ok(),
-            region: std::env::var("DNCFLOW_DEFAULT_REGION")
-                .ok()
-                .and_then(|r| crate::phone::DefaultRegion::from_code(&r))
-                .unwrap_or_default(),
-            shards: env_or("DNCFLOW_SHARDS", 16),
+            region: match std::env::var("DNCFLOW_DEFAULT_REGION") {
+                Ok(code) => crate::phone::DefaultRegion::from_code(&code).ok_or_else(|| {
+                    StepError::new(
+                        ErrorKind::Fatal,
+                        format!(
+                            "setting DNCFLOW_DEFAULT_REGION is not a region we normalize: {code:?}"
+                        ),
+                    )
+                })?,
+                Err(_) => crate::phone::DefaultRegion::default(),
+            },
+            shards: setting("DNCFLOW_SHARDS", 16)?,
             limits: crate::input::decode::DecodeLimits {
-                max_inflated_bytes: env_or(
+                max_inflated_bytes: setting(
                     "DNCFLOW_MAX_INFLATED_BYTES",
                     defaults.max_inflated_bytes,
-                ),
-                max_ratio: env_or("DNCFLOW_MAX_INFLATION_RATIO", defaults.max_ratio),
-                max_members: env_or("DNCFLOW_MAX_ZIP_MEMBERS", defaults.max_members),
+                )?,
+                max_ratio: setting("DNCFLOW_MAX_INFLATION_RATIO", defaults.max_ratio)?,
+                max_members: setting("DNCFLOW_MAX_ZIP_MEMBERS", defaults.max_members)?,
             },
-            max_rejects_kept: env_or("DNCFLOW_MAX_REJECTS_KEPT", 100_000),
-            max_reject_ratio: env_or(
+            max_rejects_kept: setting("DNCFLOW_MAX_REJECTS_KEPT", 100_000)?,
+            max_reject_ratio: setting(
                 "DNCFLOW_MAX_REJECT_RATIO",
                 crate::steps::normalize::DEFAULT_MAX_REJECT_RATIO,
-            ),
+            )?,
         })
     }
 
@@ -140,7 +148,7 @@ impl Step for Lease {
     async fn from_env() -> Result<Self, StepError> {
         Ok(Lease {
             s3: crate::adapters::store::s3_client(None).await,
-            wait: env_or("DNCFLOW_LEASE_WAIT_SECS", crate::steps::LEASE_WAIT_SECS),
+            wait: setting("DNCFLOW_LEASE_WAIT_SECS", crate::steps::LEASE_WAIT_SECS)?,
         })
     }
 
@@ -181,10 +189,10 @@ impl Step for Upload {
     async fn from_env() -> Result<Self, StepError> {
         Ok(Upload {
             s3: crate::adapters::store::s3_client(None).await,
-            api: cxone_from_env(worker_rate()).await?,
-            margin: env_secs("DNCFLOW_UPLOAD_MARGIN_SECS", 150.0),
-            concurrency: env_or("DNCFLOW_UPLOAD_CONCURRENCY", 2),
-            capacity: env_or("DNCFLOW_CXONE_CAPACITY", crate::steps::CXONE_CAPACITY),
+            api: cxone_from_env(worker_rate()?).await?,
+            margin: setting_secs("DNCFLOW_UPLOAD_MARGIN_SECS", 150.0)?,
+            concurrency: setting("DNCFLOW_UPLOAD_CONCURRENCY", 2)?,
+            capacity: setting("DNCFLOW_CXONE_CAPACITY", crate::steps::CXONE_CAPACITY)?,
         })
     }
 
@@ -242,16 +250,16 @@ impl Step for Cooldown {
         let defaults = CooldownSettings::default();
         Ok(Cooldown {
             s3: crate::adapters::store::s3_client(None).await,
-            api: cxone_from_env(env_or("DNCFLOW_TENANT_RATE", 50.0)).await?,
+            api: cxone_from_env(setting("DNCFLOW_TENANT_RATE", 50.0)?).await?,
             settings: CooldownSettings {
-                min: env_secs("DNCFLOW_COOLDOWN_SECS", defaults.min.as_secs_f64()),
-                canary_size: env_or("DNCFLOW_CANARY_SIZE", defaults.canary_size),
-                canary_interval: env_secs(
+                min: setting_secs("DNCFLOW_COOLDOWN_SECS", defaults.min.as_secs_f64())?,
+                canary_size: setting("DNCFLOW_CANARY_SIZE", defaults.canary_size)?,
+                canary_interval: setting_secs(
                     "DNCFLOW_CANARY_INTERVAL_SECS",
                     defaults.canary_interval.as_secs_f64(),
-                ),
-                max_attempts: env_or("DNCFLOW_COOLDOWN_ATTEMPTS", defaults.max_attempts),
-                settle: env_secs("DNCFLOW_CANARY_SETTLE_SECS", defaults.settle.as_secs_f64()),
+                )?,
+                max_attempts: setting("DNCFLOW_COOLDOWN_ATTEMPTS", defaults.max_attempts)?,
+                settle: setting_secs("DNCFLOW_CANARY_SETTLE_SECS", defaults.settle.as_secs_f64())?,
             },
         })
     }
@@ -289,9 +297,9 @@ impl Step for Reconcile {
     async fn from_env() -> Result<Self, StepError> {
         Ok(Reconcile {
             s3: crate::adapters::store::s3_client(None).await,
-            api: cxone_from_env(env_or("DNCFLOW_TENANT_RATE", 50.0)).await?,
+            api: cxone_from_env(setting("DNCFLOW_TENANT_RATE", 50.0)?).await?,
             notifier: notifier_from_env().await,
-            rounds: env_or("DNCFLOW_RECONCILE_ROUNDS", 3),
+            rounds: setting("DNCFLOW_RECONCILE_ROUNDS", 3)?,
         })
     }
 

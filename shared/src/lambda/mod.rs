@@ -91,39 +91,51 @@ pub fn for_container<T>(value: T) -> &'static T {
 }
 
 /// The EventBridge notifier of the bus named by `DNCFLOW_EVENT_BUS` (default `default`).
-pub async fn notifier_from_env() -> crate::steps::EventBridgeNotifier {
-    crate::steps::EventBridgeNotifier::from_env(
+pub async fn notifier_from_env() -> crate::adapters::eventbridge::EventBridgeNotifier {
+    crate::adapters::eventbridge::EventBridgeNotifier::from_env(
         std::env::var("DNCFLOW_EVENT_BUS").unwrap_or_else(|_| "default".into()),
     )
     .await
 }
 
-/// A number from the environment, or `default` when unset or unparsable.
-pub fn env_or<T: std::str::FromStr + std::fmt::Debug>(name: &str, default: T) -> T {
+/// A setting from the environment, `default` when unset. A value that does not parse is an error naming the
+/// setting and the value, never the default: a typo in a compliance setting must stop the function loudly (the run
+/// is recorded FAILED with the reason; a check answers `error`), not run it with a value nobody chose.
+pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> Result<T, StepError> {
     match std::env::var(name) {
-        Ok(v) => match v.trim().parse() {
-            Ok(value) => value,
-            Err(_) => {
-                // A typo must not pass unnoticed: said at every cold start, in the function's logs.
-                tracing::error!(setting = name, value = %v, default = ?default,
-                    "setting is not a valid value: the default is used");
-                default
-            }
-        },
-        Err(_) => default,
+        Ok(v) => v.trim().parse().map_err(|_| {
+            StepError::new(
+                ErrorKind::Fatal,
+                format!(
+                    "setting {name} is not a valid {}: {v:?}",
+                    std::any::type_name::<T>()
+                ),
+            )
+        }),
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(std::env::VarError::NotUnicode(_)) => Err(StepError::new(
+            ErrorKind::Fatal,
+            format!("setting {name} is not UTF-8"),
+        )),
     }
 }
 
-/// Seconds from the environment as a duration.
-pub fn env_secs(name: &str, default: f64) -> Duration {
-    Duration::from_secs_f64(env_or(name, default).max(0.0))
+/// Seconds from the environment as a duration (see [`setting`]); negative or non-finite values are errors too.
+pub fn setting_secs(name: &str, default: f64) -> Result<Duration, StepError> {
+    let secs: f64 = setting(name, default)?;
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        StepError::new(
+            ErrorKind::Fatal,
+            format!("setting {name} is not a number of seconds: {secs}"),
+        )
+    })
 }
 
 /// The tenant's rate divided among the upload workers.
-pub fn worker_rate() -> f64 {
-    let tenant: f64 = env_or("DNCFLOW_TENANT_RATE", 50.0);
-    let workers: f64 = env_or("DNCFLOW_UPLOAD_WORKERS", 4.0);
-    (tenant / workers.max(1.0)).max(0.1)
+pub fn worker_rate() -> Result<f64, StepError> {
+    let tenant: f64 = setting("DNCFLOW_TENANT_RATE", 50.0)?;
+    let workers: f64 = setting("DNCFLOW_UPLOAD_WORKERS", 4.0)?;
+    Ok((tenant / workers.max(1.0)).max(0.1))
 }
 
 /// Credentials from the secret, with the tenant URL optionally overridden.
@@ -164,7 +176,7 @@ pub async fn cxone_from_env_within(
             .ok()
             .filter(|u| !u.is_empty()),
     };
-    let deadline = env_secs("DNCFLOW_CXONE_DEADLINE_SECS", deadline.as_secs_f64());
+    let deadline = setting_secs("DNCFLOW_CXONE_DEADLINE_SECS", deadline.as_secs_f64())?;
     let defaults = ClientConfig::default();
     let config = ClientConfig {
         rate_per_sec,
@@ -240,5 +252,27 @@ mod tests {
         assert_eq!(log_filter(None, Some("fatal")), "error");
         assert_eq!(log_filter(Some(" "), Some("DEBUG")), "debug");
         assert_eq!(log_filter(None, None), "info");
+    }
+
+    #[test]
+    fn a_setting_that_does_not_parse_is_an_error_naming_it_never_the_default() {
+        // Names no other test reads: tests share the process environment.
+        std::env::set_var("DNCFLOW_TEST_SETTING_TYPO", "1O");
+        std::env::set_var("DNCFLOW_TEST_SETTING_GOOD", " 12 ");
+        std::env::set_var("DNCFLOW_TEST_SETTING_NEGATIVE_SECS", "-5");
+        let typo = setting("DNCFLOW_TEST_SETTING_TYPO", 4u32).unwrap_err();
+        assert_eq!(typo.kind(), ErrorKind::Fatal);
+        assert!(
+            typo.to_string().contains("DNCFLOW_TEST_SETTING_TYPO")
+                && typo.to_string().contains("1O"),
+            "{typo}"
+        );
+        assert_eq!(setting("DNCFLOW_TEST_SETTING_GOOD", 4u32).unwrap(), 12);
+        assert_eq!(setting("DNCFLOW_TEST_SETTING_UNSET", 4u32).unwrap(), 4);
+        assert!(setting_secs("DNCFLOW_TEST_SETTING_NEGATIVE_SECS", 1.0).is_err());
+        assert_eq!(
+            setting_secs("DNCFLOW_TEST_SETTING_UNSET", 1.5).unwrap(),
+            Duration::from_millis(1500)
+        );
     }
 }

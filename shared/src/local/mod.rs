@@ -1,7 +1,8 @@
 //! The whole job on one machine: the state machine's loop (upload every shard, cool down until a canary is
 //! suppressed, reconcile with bounded re-uploads, record any failure) driven over the same stage functions the
 //! Lambdas run, with a local directory standing in for the bucket. `dncctl run` drives it against the embedded
-//! simulator or a real tenant. Also the report and status types every ending publishes.
+//! simulator or a real tenant. Each state's `Retry` is read from `infra/statemachine.asl.json` ([`StateRetries`]),
+//! so this loop and the deployed one cannot drift apart.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,15 +11,13 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::adapters::cxone::{DncApi, DncList, NewList};
+use crate::adapters::eventbridge::NoNotifier;
 use crate::adapters::store::ObjectStore;
-use crate::run::Manifest;
-pub use crate::run::{
-    LastSuccess, ListStatus, OpenFailure, RunReport, RunStatus, RunningRun, UploadCounts,
-};
+use crate::run::{Manifest, RunReport, RunStatus};
 use crate::steps::PipelineError;
 use crate::steps::{
     cooldown_stage, read_json, reconcile_stage, record_failure, upload_stage, CooldownSettings,
-    CooldownTask, ErrorKind, NoNotifier, ReconcileTask, RunRef, ShardTask, StepError, UploadOutput,
+    CooldownTask, ErrorKind, ReconcileTask, RunRef, ShardTask, StepError, UploadOutput,
     UploadSettings,
 };
 

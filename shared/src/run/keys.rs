@@ -81,7 +81,7 @@ impl RunKeys {
         format!("{}/snapshot.txt", self.prefix)
     }
 
-    /// The run's capacity decision ([`crate::steps::CapacityDecision`]), taken once before its first write.
+    /// The run's capacity decision (the upload step's `CapacityDecision`), taken once before its first write.
     pub fn capacity(&self) -> String {
         format!("{}/capacity.json", self.prefix)
     }

@@ -5,6 +5,7 @@
 use std::error::Error as StdError;
 
 use crate::adapters::cxone::CxoneError;
+use crate::adapters::eventbridge::NotifyError;
 use crate::adapters::store::StoreError;
 use crate::run::ShardLineError;
 
@@ -203,6 +204,16 @@ impl From<ShardLineError> for PipelineError {
 impl From<ShardLineError> for StepError {
     fn from(e: ShardLineError) -> Self {
         StepError::from(PipelineError::from(e))
+    }
+}
+
+impl From<NotifyError> for StepError {
+    fn from(e: NotifyError) -> Self {
+        let kind = match e {
+            NotifyError::Serialize(_) => ErrorKind::Fatal,
+            NotifyError::Publish { .. } | NotifyError::Refused { .. } => ErrorKind::Transient,
+        };
+        StepError::caused_by(kind, e)
     }
 }
 

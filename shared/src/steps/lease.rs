@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::status::mark_running;
 use super::{RunRef, StepError};
 use crate::adapters::store::ObjectStore;
-use crate::run::ListStatus;
-use crate::run::{lease_key, status_key};
+use crate::run::{lease_key, status_key, ListStatus};
 
 /// `status/<list>/lease.json`: which execution holds the list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

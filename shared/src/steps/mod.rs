@@ -30,10 +30,7 @@ pub use lease::{
 pub use normalize::{normalize_object, NormalizeOutput};
 pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};
 pub use record_failure::{record_failure, FailureRecorded};
-pub use status::{
-    mark_running, next_status, publish_list_status, read_run_ledger, EventBridgeNotifier,
-    NoNotifier, StatusNotifier,
-};
+pub use status::{mark_running, next_status, publish_list_status, read_run_ledger};
 pub use upload::{
     upload_stage, CapacityDecision, ShardTask, UploadOutput, UploadSettings, CXONE_CAPACITY,
 };

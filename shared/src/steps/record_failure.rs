@@ -6,12 +6,12 @@ use serde_json::Value;
 
 use super::lease::{read_lease, release_lease};
 use super::reconcile::blank_report;
-use super::status::{publish_list_status, StatusNotifier};
+use super::status::publish_list_status;
 use super::{RunRef, StepError};
+use crate::adapters::eventbridge::StatusNotifier;
 use crate::adapters::s3_event::parse_source_event;
 use crate::adapters::store::ObjectStore;
-use crate::run::Manifest;
-use crate::run::RunKeys;
+use crate::run::{Manifest, RunKeys};
 
 /// What the recorder did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,16 +1,13 @@
 //! Reading a run's ledger back from its segments, and publishing a list's status (the object campaign launches are
-//! gated on, and an EventBridge event).
-
-use crate::run::RunStatus;
-use async_trait::async_trait;
+//! gated on, and its announcement through a [`StatusNotifier`]).
 
 use super::{ErrorKind, StepError};
+use crate::adapters::eventbridge::StatusNotifier;
 use crate::adapters::store::ObjectStore;
-use crate::run::status_key;
-use crate::run::Manifest;
-use crate::run::RunKeys;
-use crate::run::{parse_shard, LedgerRecord};
-use crate::run::{LastSuccess, ListStatus, OpenFailure, RunReport, RunningRun};
+use crate::run::{
+    parse_shard, status_key, LastSuccess, LedgerRecord, ListStatus, Manifest, OpenFailure, RunKeys,
+    RunReport, RunStatus, RunningRun,
+};
 
 /// The records of one ledger segment (`key` names it in errors).
 pub(crate) fn parse_ledger_segment(
@@ -230,100 +227,6 @@ pub async fn mark_running(
     };
     store.put_bytes(&key, pretty(&status)).await?;
     Ok(status)
-}
-
-/// Where a published status is announced.
-#[async_trait]
-pub trait StatusNotifier: Send + Sync {
-    /// Announce `status`.
-    async fn notify(&self, status: &ListStatus) -> Result<(), StepError>;
-}
-
-/// No announcement (local runs).
-pub struct NoNotifier;
-
-#[async_trait]
-impl StatusNotifier for NoNotifier {
-    async fn notify(&self, _status: &ListStatus) -> Result<(), StepError> {
-        Ok(())
-    }
-}
-
-/// An event on an EventBridge bus: source `dncflow`, detail-type `DNC List Status`, the status as detail. A rule on
-/// `detail.status = SUCCESS` and `detail.list` is what campaign activation can be gated on.
-pub struct EventBridgeNotifier {
-    /// The client.
-    pub client: aws_sdk_eventbridge::Client,
-    /// Bus name or ARN.
-    pub bus: String,
-}
-
-impl EventBridgeNotifier {
-    /// The event source.
-    pub const SOURCE: &'static str = "dncflow";
-    /// The event detail type.
-    pub const DETAIL_TYPE: &'static str = "DNC List Status";
-
-    /// A client from the default AWS configuration (honours `AWS_ENDPOINT_URL_EVENTBRIDGE`).
-    pub async fn from_env(bus: impl Into<String>) -> EventBridgeNotifier {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
-        EventBridgeNotifier {
-            client: aws_sdk_eventbridge::Client::new(&config),
-            bus: bus.into(),
-        }
-    }
-}
-
-#[async_trait]
-impl StatusNotifier for EventBridgeNotifier {
-    async fn notify(&self, status: &ListStatus) -> Result<(), StepError> {
-        use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-        let detail = serde_json::to_string(status).map_err(|e| {
-            StepError::new(ErrorKind::Fatal, "status does not serialize").with_source(e)
-        })?;
-        let out = self
-            .client
-            .put_events()
-            .entries(
-                PutEventsRequestEntry::builder()
-                    .event_bus_name(&self.bus)
-                    .source(Self::SOURCE)
-                    .detail_type(Self::DETAIL_TYPE)
-                    .detail(detail)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                StepError::new(
-                    ErrorKind::Transient,
-                    format!(
-                        "cannot publish the status event of {} on bus {}: {}",
-                        status.list,
-                        self.bus,
-                        aws_sdk_eventbridge::error::DisplayErrorContext(&e)
-                    ),
-                )
-            })?;
-        if out.failed_entry_count() > 0 {
-            let why = out
-                .entries()
-                .iter()
-                .filter_map(|e| e.error_message())
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(StepError::new(
-                ErrorKind::Transient,
-                format!(
-                    "EventBridge refused the status event of {}: {why}",
-                    status.list
-                ),
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// Write the report (`report.json`, `report.md`) and `status/<list>/latest.json` (keeping the last known good run

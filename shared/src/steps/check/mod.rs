@@ -17,11 +17,7 @@ use super::{read_json, ErrorKind, StepError};
 use crate::adapters::cxone::DncApi;
 use crate::adapters::store::ObjectStore;
 use crate::registry::LoadedRegistry;
-use crate::run::parse_shard;
-use crate::run::ListStatus;
-use crate::run::Manifest;
-use crate::run::RunKeys;
-use crate::run::{status_key, uploading_key};
+use crate::run::{parse_shard, status_key, uploading_key, ListStatus, Manifest, RunKeys};
 
 /// `status/<list>/uploading.json`: the run whose upload last started on the list. Until that run's status is
 /// SUCCESS its numbers may not be visible to CXone yet.

@@ -22,8 +22,7 @@ use super::status::parse_ledger_segment;
 use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
 use crate::adapters::cxone::DncApi;
 use crate::adapters::store::ObjectStore;
-use crate::run::Manifest;
-use crate::run::RunKeys;
+use crate::run::{Manifest, RunKeys};
 
 /// The cooldown check's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,17 +5,16 @@ mod logic;
 
 pub use logic::*;
 
+use crate::adapters::eventbridge::StatusNotifier;
 use crate::run::RunStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::status::{for_each_run_ledger_record, publish_list_status, StatusNotifier};
+use super::status::{for_each_run_ledger_record, publish_list_status};
 use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
 use crate::adapters::cxone::{DncApi, EntryOutcome};
 use crate::adapters::store::ObjectStore;
-use crate::run::Manifest;
-use crate::run::ShardEntry;
-use crate::run::{RunReport, UploadCounts};
+use crate::run::{Manifest, RunReport, ShardEntry, UploadCounts};
 use crate::steps::check::SuppressionSnapshot;
 use crate::steps::cooldown::{probe_canary, CanaryProbe};
 

@@ -13,9 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
 use crate::adapters::cxone::{DncApi, EntryOutcome};
 use crate::adapters::store::ObjectStore;
-use crate::run::keys_version;
-use crate::run::Manifest;
-use crate::run::{parse_shard_with_ends, LedgerRecord};
+use crate::run::{keys_version, parse_shard_with_ends, LedgerRecord, Manifest};
 
 /// One shard to upload (the Map state's item); the upload's output is the next invocation's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
