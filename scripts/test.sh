@@ -18,14 +18,14 @@ if [ ! -d tests/e2e/node_modules/aws-local-stepfunctions ]; then
 fi
 # Bins and tests in one build: the function binaries the e2e test runs are built with the same (dev-unified)
 # features as the tests, so `cargo test` below compiles no dependency a second time.
-cargo build --workspace --bins --tests
+cargo build --locked --workspace --bins --tests
 # The deployable parts: state machine definition (asl-validator), SAM template (cfn-lint, before and after the
 # SAM transform).
 ./scripts/check-infra.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace "$@" 2>&1 | tee "$log"
+cargo test --locked --workspace "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -244,3 +244,115 @@ impl Store {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FaultKind, FaultRule};
+
+    fn rule(endpoint: Endpoint, kind: FaultKind, after: u64, count: Option<u64>) -> FaultRule {
+        FaultRule {
+            endpoint,
+            kind,
+            probability: 1.0,
+            after,
+            count,
+        }
+    }
+
+    fn entry(phone: &str, list: &str) -> Entry {
+        let t = Utc::now();
+        Entry {
+            id: format!("e{phone}"),
+            phone: phone.into(),
+            list_id: list.into(),
+            jurisdiction: "US-DC".into(),
+            expiration: t,
+            source: "s".into(),
+            created_at: t,
+            visible_at: t,
+        }
+    }
+
+    /// A fault skips its first `after` requests, then fires `count` times, on its endpoint only (or any, for `Any`).
+    #[test]
+    fn a_fault_fires_after_its_offset_for_its_count_on_its_endpoint() {
+        let mut store = Store::new(SimConfig {
+            faults: vec![
+                rule(
+                    Endpoint::EntriesPost,
+                    FaultKind::ServerError { status: 503 },
+                    2,
+                    Some(3),
+                ),
+                rule(Endpoint::Any, FaultKind::Reset, 0, Some(1)),
+            ],
+            ..SimConfig::default()
+        });
+        let fired: Vec<usize> = (0..8)
+            .map(|_| store.faults_for(Endpoint::EntriesPost).len())
+            .collect();
+        // Request 1: only the `Any` reset; 2: nothing; 3–5: the 503 burst; then nothing.
+        assert_eq!(fired, [1, 0, 1, 1, 1, 0, 0, 0]);
+        assert!(store.faults_for(Endpoint::Lists).is_empty());
+    }
+
+    /// An entry fault is counted only when a handler applies it: a request answered by something else first does
+    /// not use up the burst.
+    #[test]
+    fn an_entry_fault_is_used_up_only_when_applied() {
+        let mut store = Store::new(SimConfig {
+            faults: vec![rule(
+                Endpoint::EntriesPost,
+                FaultKind::LoseWrites { per_entry: 1.0 },
+                0,
+                Some(1),
+            )],
+            ..SimConfig::default()
+        });
+        assert_eq!(store.faults_for(Endpoint::EntriesPost).len(), 1);
+        // Not applied (say, rate limited): it still fires on the next request.
+        assert_eq!(store.faults_for(Endpoint::EntriesPost).len(), 1);
+        assert!(store.claim_fault(0));
+        assert!(!store.claim_fault(0), "the burst of one is used up");
+        assert!(store.faults_for(Endpoint::EntriesPost).is_empty());
+    }
+
+    /// A new record is appended and indexed; a record replacing the number's expired one takes its place, so the
+    /// list never holds the number twice. Either becomes visible within the configured propagation delay.
+    #[test]
+    fn a_write_appends_or_replaces_in_place_and_becomes_visible_after_the_delay() {
+        let mut store = Store::new(SimConfig {
+            propagation_secs: (10, 20),
+            ..SimConfig::default()
+        });
+        store.write_entry(None, entry("+12025550100", "L1"));
+        store.write_entry(None, entry("+12025550101", "L1"));
+        let mut again = entry("+12025550100", "L1");
+        again.id = "replacement".into();
+        let existing = store
+            .by_number
+            .get(&("L1".to_string(), "+12025550100".to_string()))
+            .copied();
+        assert_eq!(existing, Some(0));
+        store.write_entry(existing, again);
+        assert_eq!(store.entries.len(), 2);
+        assert_eq!(store.entries[0].id, "replacement");
+        assert_eq!(store.by_list["L1"], vec![0, 1]);
+        for e in &store.entries {
+            let delay = (e.visible_at - e.created_at).num_milliseconds();
+            assert!((10_000..=20_000).contains(&delay), "delay {delay} ms");
+        }
+    }
+
+    /// The token bucket allows one second's burst, then says how long until the next token.
+    #[test]
+    fn the_rate_limit_allows_a_seconds_burst_then_says_how_long_to_wait() {
+        let mut bucket = Bucket::new(5.0);
+        for _ in 0..5 {
+            assert!(bucket.take().is_ok());
+        }
+        let wait = bucket.take().unwrap_err();
+        assert!(wait > 0.0 && wait <= 0.2 + 1e-9, "wait {wait}");
+    }
+}
