@@ -377,7 +377,7 @@ impl Step for Registry {
     }
 
     async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        crate::registry::handle_event(&self.store, &self.store.bucket, payload)
+        crate::steps::registry::handle_event(&self.store, &self.store.bucket, payload)
             .await
             .map_err(|e| {
                 tracing::error!(error_type = e.kind(), error = %e, "registry task failed");

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod normalize;
 pub mod reconcile;
 pub mod record_failure;
+pub mod registry;
 pub mod status;
 pub mod upload;
 
