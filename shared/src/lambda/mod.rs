@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
 
-use crate::adapters::cxone::auth::{CredentialSource, Credentials, SecretsManagerCredentials};
+use crate::adapters::cxone::auth::{SecretsManagerCredentials, WithBaseUrl};
 use crate::adapters::cxone::v2::ClientConfig;
-use crate::adapters::cxone::{CxoneError, DncApi};
+use crate::adapters::cxone::DncApi;
 use crate::steps::{ErrorKind, StepError};
 
 /// The log filter: `RUST_LOG` when set, else the level Lambda's logging configuration passes
@@ -138,23 +138,6 @@ pub fn worker_rate() -> Result<f64, StepError> {
     Ok((tenant / workers.max(1.0)).max(0.1))
 }
 
-/// Credentials from the secret, with the tenant URL optionally overridden.
-struct SecretWithUrl {
-    inner: SecretsManagerCredentials,
-    base_url: Option<String>,
-}
-
-#[async_trait::async_trait]
-impl CredentialSource for SecretWithUrl {
-    async fn load(&self) -> Result<Credentials, CxoneError> {
-        let mut c = self.inner.load().await?;
-        if let Some(url) = &self.base_url {
-            c.base_url = url.trim_end_matches('/').to_string();
-        }
-        Ok(c)
-    }
-}
-
 /// The CXone client of this container (built once: its token and rate limiter live across invocations), for the
 /// dialect the secret names. The secret is read here, and again when CXone answers `invalid_client` (rotation).
 pub async fn cxone_from_env(rate_per_sec: f64) -> Result<Box<dyn DncApi>, StepError> {
@@ -170,7 +153,7 @@ pub async fn cxone_from_env_within(
 ) -> Result<Box<dyn DncApi>, StepError> {
     let secret_id = std::env::var("DNCFLOW_SECRET_ID")
         .map_err(|_| StepError::new(ErrorKind::Fatal, "DNCFLOW_SECRET_ID is not set"))?;
-    let source = SecretWithUrl {
+    let source = WithBaseUrl {
         inner: SecretsManagerCredentials::from_env(secret_id, None).await,
         base_url: std::env::var("DNCFLOW_CXONE_URL")
             .ok()

@@ -1,8 +1,12 @@
 //! `dncctl`: the dncflow operator CLI.
 
+mod check;
+mod normalize;
 mod registry;
 
-use std::fs::File;
+use check::{check_file, CheckArgs};
+use normalize::{normalize, print_summary, NormalizeArgs};
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,19 +14,14 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use dncflow::adapters::cxone::auth::{
     CredentialSource, Credentials, EnvCredentials, FileCredentials, SecretsManagerCredentials,
-    StaticCredentials,
+    StaticCredentials, WithBaseUrl,
 };
 use dncflow::adapters::cxone::v2::ClientConfig;
 use dncflow::adapters::cxone::DncApi;
-use dncflow::adapters::store::{LocalStore, S3Location};
-use dncflow::input::ReadOptions;
+use dncflow::adapters::store::LocalStore;
 use dncflow::local::{ensure_list, run_local, RunSettings, ScaledClock};
-use dncflow::phone::DefaultRegion;
 use dncflow::provision::{provision, ProvisionSpec};
-use dncflow::run::{Manifest, SourceIdentity};
-use dncflow::steps::normalize::{normalize_to_dir, NormalizeOptions, Progress, RunOutput};
 use dncflow::steps::{CooldownSettings, RunRef};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
 #[command(
@@ -33,34 +32,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// What to normalize and how.
-#[derive(clap::Args)]
-struct NormalizeArgs {
-    /// The DNC file: a local path or s3://bucket/key (plain, .gz or .zip).
-    input: String,
-    /// The DNC list the numbers are for.
-    #[arg(long)]
-    list: String,
-    /// Output root (stands in for the bucket); the run is written to OUT/runs/<runId>/.
-    #[arg(long, default_value = "out")]
-    out: PathBuf,
-    /// Default region for numbers written without a country code.
-    #[arg(long, default_value = "US")]
-    region: String,
-    /// Phone column: header name or 1-based position (default: detected).
-    #[arg(long)]
-    column: Option<String>,
-    /// Number of shard slots.
-    #[arg(long, default_value_t = 16)]
-    shards: u32,
-    /// `source` for entries whose row names none (default: the list name).
-    #[arg(long)]
-    source: Option<String>,
-    /// S3 endpoint URL (an emulator); default: AWS, or AWS_ENDPOINT_URL_S3.
-    #[arg(long)]
-    s3_endpoint: Option<String>,
 }
 
 /// Where a real CXone tenant is and how to sign in, the same for every command that talks to one.
@@ -94,14 +65,11 @@ impl TenantArgs {
             (None, Some(id)) => Box::new(SecretsManagerCredentials::from_env(id, None).await),
             (None, None) => Box::new(EnvCredentials),
         };
-        let source: Box<dyn CredentialSource> = match &self.endpoint {
-            Some(base_url) => Box::new(BaseUrlOverride {
-                inner,
-                base_url: base_url.clone(),
-            }),
-            None => inner,
+        let source = WithBaseUrl {
+            inner,
+            base_url: self.endpoint.clone(),
         };
-        Ok(dncflow::adapters::cxone::connect(source, config).await?)
+        Ok(dncflow::adapters::cxone::connect(Box::new(source), config).await?)
     }
 }
 
@@ -111,36 +79,6 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
-}
-
-#[derive(clap::Args)]
-struct CheckArgs {
-    /// CSV (or one number a line) of outbound numbers.
-    file: PathBuf,
-    /// The CXone tenant (without one, only the registries are consulted).
-    #[command(flatten)]
-    tenant: TenantArgs,
-    /// A registry's suppression index to consult (repeatable), as `dncctl registry import` built it.
-    #[arg(long = "registry")]
-    registries: Vec<String>,
-    /// Where the registries live: the output root of `dncctl registry import`, or s3://bucket.
-    #[arg(long, default_value = "out")]
-    out_dir: String,
-    /// Lists to check (repeatable; default: every list a rule applies).
-    #[arg(long = "list-id")]
-    list_ids: Vec<String>,
-    /// Snapshot of known-suppressed numbers (SHA-256 hex of E.164, one a line) answered without a call.
-    #[arg(long)]
-    snapshot: Option<PathBuf>,
-    /// Where to write the annotated CSV (default: standard output).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// The instant calling hours are judged at, RFC 3339 (default: now), e.g. 2026-12-06T13:00:00Z.
-    #[arg(long)]
-    at: Option<chrono::DateTime<chrono::Utc>>,
-    /// A calling-hours policy file (default: the embedded shared/data/calling_hours.json).
-    #[arg(long)]
-    policy: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -378,300 +316,4 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn check_file(args: CheckArgs) -> Result<()> {
-    use dncflow::steps::check::{
-        check_with, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot,
-    };
-    let CheckArgs {
-        file,
-        tenant,
-        registries,
-        out_dir,
-        list_ids,
-        snapshot,
-        out,
-        at,
-        policy,
-    } = args;
-    if !tenant.given() && registries.is_empty() {
-        bail!(
-            "nothing to check against: give --endpoint (a CXone tenant), --registry NAME, or both"
-        );
-    }
-    let policy = policy
-        .map(|p| {
-            let text = std::fs::read_to_string(&p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
-            dncflow::hours::Policy::from_json(&text).with_context(|| format!("{}", p.display()))
-        })
-        .transpose()?;
-    use dncflow::input::{decode::for_each_part, read_rows, RowEvent};
-    let mut contacts = Vec::new();
-    let mut lines = Vec::new();
-    let name = file.display().to_string();
-    let raw = File::open(&file).with_context(|| format!("cannot open {name}"))?;
-    for_each_part(&name, Box::new(raw), |part| {
-        read_rows(&name, part.reader, &ReadOptions::default(), |event| {
-            if let RowEvent::Row { line, phone, .. } = event {
-                contacts.push(ContactIn {
-                    phone_number: String::from_utf8_lossy(phone).trim().to_string(),
-                    region_code: None,
-                    state: None,
-                });
-                lines.push(line);
-            }
-        })?;
-        Ok(())
-    })?;
-    let snapshot = match snapshot {
-        Some(p) => {
-            let (snap, bad) = SuppressionSnapshot::from_lines(
-                &std::fs::read_to_string(&p)
-                    .with_context(|| format!("cannot read {}", p.display()))?,
-            );
-            if bad > 0 {
-                eprintln!("warning: {bad} malformed snapshot lines ignored");
-            }
-            snap
-        }
-        None => SuppressionSnapshot::default(),
-    };
-    let response = runtime()?.block_on(async {
-        let api = match tenant.given() {
-            true => Some(tenant.client(ClientConfig::default()).await?),
-            false => None,
-        };
-        let api = api.as_deref();
-        let store = registry::store_of(&out_dir, None).await?;
-        let registries = dncflow::steps::refresh_registries(store.as_ref(), &registries, &[])
-            .await
-            .context("loading the registries")?;
-        let request = CheckRequest {
-            contacts,
-            list_ids: (!list_ids.is_empty()).then_some(list_ids),
-            at,
-        };
-        let propagating = Default::default();
-        // Without a batch check (the Admin API), the answer is what the lists' verified runs in OUT_DIR say: their
-        // snapshots, dead letters and propagating runs, fresh enough, or nothing is allowed.
-        let knowledge = match api {
-            Some(a) if !a.capabilities().batch_check => {
-                let names = request.list_ids.clone().unwrap_or_default();
-                let mut k = dncflow::steps::load_local_knowledge(store.as_ref(), &names).await?;
-                if names.is_empty() {
-                    k.incomplete = Some(
-                        "no list named (--list-id NAME) to answer from its verified runs".into(),
-                    );
-                }
-                Some(k)
-            }
-            _ => None,
-        };
-        let local = match &knowledge {
-            Some(k) => LocalAnswers {
-                hours: policy.as_ref(),
-                registries: &registries,
-                ..k.answers_for(api, chrono::Utc::now())
-            },
-            None => LocalAnswers {
-                snapshot: &snapshot,
-                propagating: &propagating,
-                dead_letters: None,
-                incomplete: None,
-                gap: None,
-                hours: policy.as_ref(),
-                registries: &registries,
-            },
-        };
-        anyhow::Ok(check_with(api, &request, local, 4).await)
-    })?;
-    let mut csv = String::from(
-        "line,input,phoneNumber,status,reason,listMatches,callableNow,nextCallableAt,timeZone\n",
-    );
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for (line, r) in lines.iter().zip(&response.results) {
-        let status = serde_json::to_value(r.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        csv += &format!(
-            "{line},{},{},{status},{},{},{},{},{}\n",
-            quote(&r.input),
-            r.phone_number.as_deref().unwrap_or(""),
-            quote(&r.reason),
-            quote(&r.list_matches.join(" ")),
-            r.callable_now,
-            r.next_callable_at
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default(),
-            quote(
-                &r.time_zones
-                    .iter()
-                    .map(|z| z.name())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-        );
-    }
-    match out {
-        Some(p) => {
-            std::fs::write(&p, csv).with_context(|| format!("cannot write {}", p.display()))?
-        }
-        None => print!("{csv}"),
-    }
-    let m = &response.metrics;
-    eprintln!(
-        "checked {}: {} suppressed, {} allowed, {} invalid, {} errors ({} CXone calls, {} from the snapshot); suppression rate {:.1} %",
-        m.total, m.suppressed, m.allowed, m.invalid, m.errors, m.cxone_calls, m.prefiltered, m.suppression_rate * 100.0
-    );
-    for r in &response.registries {
-        eprintln!(
-            "registry {} version {} as of {}: {} ({} numbers suppressed by registries, {} errors for staleness)",
-            r.registry,
-            r.version,
-            r.as_of.format("%Y-%m-%d"),
-            r.status,
-            m.registry_suppressed,
-            m.registry_stale
-        );
-    }
-    eprintln!(
-        "calling hours at {}: {} numbers outside them now (policy {})",
-        response
-            .at
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        m.outside_calling_hours,
-        response.hours_policy
-    );
-    if !response.complete {
-        bail!(
-            "{} numbers could not be checked: the batch is NOT safe to dial in full",
-            m.errors
-        );
-    }
-    Ok(())
-}
-
-/// Credentials from `inner`, with the tenant URL given on the command line.
-struct BaseUrlOverride {
-    inner: Box<dyn CredentialSource>,
-    base_url: String,
-}
-
-#[async_trait::async_trait]
-impl CredentialSource for BaseUrlOverride {
-    async fn load(&self) -> Result<Credentials, dncflow::adapters::cxone::CxoneError> {
-        let mut c = self.inner.load().await?;
-        c.base_url = self.base_url.trim_end_matches('/').to_string();
-        Ok(c)
-    }
-}
-
-fn normalize(args: &NormalizeArgs) -> Result<RunOutput> {
-    let region = DefaultRegion::from_code(&args.region)
-        .with_context(|| format!("unknown region {:?}", args.region))?;
-    if args.shards == 0 || args.shards > 4096 {
-        bail!("--shards must be between 1 and 4096, got {}", args.shards);
-    }
-    let mut options = NormalizeOptions::new(&args.list);
-    options.region = region;
-    options.shard_count = args.shards;
-    options.read = ReadOptions {
-        column: args.column.clone(),
-    };
-    if let Some(s) = &args.source {
-        options.default_source = s.clone();
-    }
-    let (raw, identity, size, runtime) = open_input(&args.input, args.s3_endpoint.as_deref())?;
-    let bar = progress_bar(size);
-    let mut on_progress = |p: Progress| {
-        bar.set_position(p.bytes);
-        bar.set_message(format!("{} rows", p.rows));
-    };
-    // An S3 stream is bridged from async: the runtime must outlive the (blocking) read.
-    let result = normalize_to_dir(raw, identity, &options, &args.out, &mut on_progress);
-    drop(runtime);
-    bar.finish_and_clear();
-    result.with_context(|| format!("normalizing {}", args.input))
-}
-
-type Opened = (
-    Box<dyn std::io::Read + Send>,
-    SourceIdentity,
-    Option<u64>,
-    Option<tokio::runtime::Runtime>,
-);
-
-fn open_input(input: &str, s3_endpoint: Option<&str>) -> Result<Opened> {
-    if input.starts_with("s3://") {
-        let location = S3Location::parse(input)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
-        let (reader, identity, size) = runtime.block_on(async {
-            let client = dncflow::adapters::store::s3_client(s3_endpoint).await;
-            dncflow::adapters::store::open_s3_object(&client, &location).await
-        })?;
-        // The stream blocks on this runtime from the (non-runtime) main thread while it is read.
-        return Ok((reader, identity, size, Some(runtime)));
-    }
-    let file = File::open(input).with_context(|| format!("cannot open {input}"))?;
-    let size = file.metadata().ok().map(|m| m.len());
-    Ok((
-        Box::new(file),
-        SourceIdentity {
-            path: Some(input.to_string()),
-            ..Default::default()
-        },
-        size,
-        None,
-    ))
-}
-
-fn progress_bar(size: Option<u64>) -> ProgressBar {
-    let bar = match size {
-        Some(n) => ProgressBar::new(n),
-        None => ProgressBar::new_spinner(),
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
-}
-
-fn print_summary(m: &Manifest, dir: &std::path::Path) {
-    let c = &m.counts;
-    println!("run        {}", m.run_id);
-    println!("directory  {}", dir.display());
-    println!(
-        "source     {} ({} bytes, sha256 {})",
-        m.source.display_name(),
-        m.source.bytes,
-        m.source.sha256
-    );
-    println!();
-    println!("{:<22}{:>12}", "rows", c.rows);
-    println!("{:<22}{:>12}", "  accepted", c.accepted);
-    println!("{:<22}{:>12}", "  duplicates", c.duplicates);
-    println!("{:<22}{:>12}", "  rejected", c.rejected);
-    for (reason, n) in &c.reject_reasons {
-        println!("{:<22}{:>12}", format!("    {reason}"), n);
-    }
-    println!("{:<22}{:>12}", "header lines", c.header_lines);
-    println!("{:<22}{:>12}", "blank lines", c.blank_lines);
-    for (flag, n) in &c.flagged {
-        println!("{:<22}{:>12}", format!("flagged {flag}"), n);
-    }
-    println!("{:<22}{:>12}", "shards", m.shards.len());
-    println!();
-    println!(
-        "check: rows {} = accepted {} + duplicates {} + rejected {}",
-        c.rows, c.accepted, c.duplicates, c.rejected
-    );
 }

@@ -199,6 +199,33 @@ impl CredentialSource for StaticCredentials {
     }
 }
 
+/// Credentials from `inner`, with the tenant's base URL replaced (`DNCFLOW_CXONE_URL` in Lambda, `--endpoint` in the
+/// CLI): one secret can serve a tenant behind a proxy, or a test against an emulator.
+pub struct WithBaseUrl<S> {
+    /// Where the credentials come from.
+    pub inner: S,
+    /// The base URL to use instead of theirs; `None` keeps theirs.
+    pub base_url: Option<String>,
+}
+
+#[async_trait]
+impl<S: CredentialSource> CredentialSource for WithBaseUrl<S> {
+    async fn load(&self) -> Result<Credentials, CxoneError> {
+        let mut c = self.inner.load().await?;
+        if let Some(url) = &self.base_url {
+            c.base_url = url.trim_end_matches('/').to_string();
+        }
+        Ok(c)
+    }
+}
+
+#[async_trait]
+impl CredentialSource for Box<dyn CredentialSource> {
+    async fn load(&self) -> Result<Credentials, CxoneError> {
+        (**self).load().await
+    }
+}
+
 /// A local JSON file in the form of [`Credentials::from_json`].
 pub struct FileCredentials(pub PathBuf);
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use crate::adapters::cxone::{
-    idempotency_key, CxoneError, DncApi, DncList, EntryInput, EntryOutcome, MAX_ENTRIES_PER_REQUEST,
+    idempotency_key, CxoneError, DncApi, DncList, EntryInput, EntryOutcome,
 };
 use crate::run::{LedgerRecord, ShardEntry};
 use crate::steps::PipelineError;
@@ -69,7 +69,11 @@ pub async fn upload_entries(
         next: start.min(entries.len()),
         ..Default::default()
     };
-    let wave = MAX_ENTRIES_PER_REQUEST * concurrency.max(1);
+    // One request is one batch of the client's size (`Capabilities::max_batch`: 100 for both dialects); `concurrency`
+    // of them are in flight. Each chunk here is exactly one request: the client splits only a call larger than its
+    // batch (its contract for any caller), which this never makes.
+    let batch = api.capabilities().max_batch.max(1);
+    let wave = batch * concurrency.max(1);
     while progress.next < entries.len() {
         if started.elapsed() >= budget {
             return progress;
@@ -87,12 +91,12 @@ pub async fn upload_entries(
             })
             .collect();
         let results: Vec<Result<Vec<EntryOutcome>, CxoneError>> =
-            futures::stream::iter(inputs.chunks(MAX_ENTRIES_PER_REQUEST))
+            futures::stream::iter(inputs.chunks(batch))
                 .map(|chunk| upload_unless_held(api, list_id, chunk, held))
                 .buffered(concurrency.max(1))
                 .collect()
                 .await;
-        for (chunk, result) in inputs.chunks(MAX_ENTRIES_PER_REQUEST).zip(results) {
+        for (chunk, result) in inputs.chunks(batch).zip(results) {
             match result {
                 Ok(outcomes) => {
                     for (input, outcome) in chunk.iter().zip(outcomes) {

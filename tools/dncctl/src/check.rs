@@ -1,0 +1,214 @@
+//! `dncctl check`: outbound numbers checked against the lists, the registries and the calling hours.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use dncflow::adapters::cxone::v2::ClientConfig;
+use dncflow::input::ReadOptions;
+
+use crate::{runtime, TenantArgs};
+
+#[derive(clap::Args)]
+pub(crate) struct CheckArgs {
+    /// CSV (or one number a line) of outbound numbers.
+    file: PathBuf,
+    /// The CXone tenant (without one, only the registries are consulted).
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// A registry's suppression index to consult (repeatable), as `dncctl registry import` built it.
+    #[arg(long = "registry")]
+    registries: Vec<String>,
+    /// Where the registries live: the output root of `dncctl registry import`, or s3://bucket.
+    #[arg(long, default_value = "out")]
+    out_dir: String,
+    /// Lists to check (repeatable; default: every list a rule applies).
+    #[arg(long = "list-id")]
+    list_ids: Vec<String>,
+    /// Snapshot of known-suppressed numbers (SHA-256 hex of E.164, one a line) answered without a call.
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Where to write the annotated CSV (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The instant calling hours are judged at, RFC 3339 (default: now), e.g. 2026-12-06T13:00:00Z.
+    #[arg(long)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A calling-hours policy file (default: the embedded shared/data/calling_hours.json).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+}
+
+pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
+    use dncflow::steps::check::{
+        check_with, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot,
+    };
+    let CheckArgs {
+        file,
+        tenant,
+        registries,
+        out_dir,
+        list_ids,
+        snapshot,
+        out,
+        at,
+        policy,
+    } = args;
+    if !tenant.given() && registries.is_empty() {
+        bail!(
+            "nothing to check against: give --endpoint (a CXone tenant), --registry NAME, or both"
+        );
+    }
+    let policy = policy
+        .map(|p| {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            dncflow::hours::Policy::from_json(&text).with_context(|| format!("{}", p.display()))
+        })
+        .transpose()?;
+    use dncflow::input::{decode::for_each_part, read_rows, RowEvent};
+    let mut contacts = Vec::new();
+    let mut lines = Vec::new();
+    let name = file.display().to_string();
+    let raw = File::open(&file).with_context(|| format!("cannot open {name}"))?;
+    for_each_part(&name, Box::new(raw), |part| {
+        read_rows(&name, part.reader, &ReadOptions::default(), |event| {
+            if let RowEvent::Row { line, phone, .. } = event {
+                contacts.push(ContactIn {
+                    phone_number: String::from_utf8_lossy(phone).trim().to_string(),
+                    region_code: None,
+                    state: None,
+                });
+                lines.push(line);
+            }
+        })?;
+        Ok(())
+    })?;
+    let snapshot = match snapshot {
+        Some(p) => {
+            let (snap, bad) = SuppressionSnapshot::from_lines(
+                &std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
+            );
+            if bad > 0 {
+                eprintln!("warning: {bad} malformed snapshot lines ignored");
+            }
+            snap
+        }
+        None => SuppressionSnapshot::default(),
+    };
+    let response = runtime()?.block_on(async {
+        let api = match tenant.given() {
+            true => Some(tenant.client(ClientConfig::default()).await?),
+            false => None,
+        };
+        let api = api.as_deref();
+        let store = crate::registry::store_of(&out_dir, None).await?;
+        let registries = dncflow::steps::refresh_registries(store.as_ref(), &registries, &[])
+            .await
+            .context("loading the registries")?;
+        let request = CheckRequest {
+            contacts,
+            list_ids: (!list_ids.is_empty()).then_some(list_ids),
+            at,
+        };
+        let propagating = Default::default();
+        // Without a batch check (the Admin API), the answer is what the lists' verified runs in OUT_DIR say: their
+        // snapshots, dead letters and propagating runs, fresh enough, or nothing is allowed.
+        let knowledge = match api {
+            Some(a) if !a.capabilities().batch_check => {
+                let names = request.list_ids.clone().unwrap_or_default();
+                let mut k = dncflow::steps::load_local_knowledge(store.as_ref(), &names).await?;
+                if names.is_empty() {
+                    k.incomplete = Some(
+                        "no list named (--list-id NAME) to answer from its verified runs".into(),
+                    );
+                }
+                Some(k)
+            }
+            _ => None,
+        };
+        let local = match &knowledge {
+            Some(k) => LocalAnswers {
+                hours: policy.as_ref(),
+                registries: &registries,
+                ..k.answers_for(api, chrono::Utc::now())
+            },
+            None => LocalAnswers {
+                snapshot: &snapshot,
+                propagating: &propagating,
+                dead_letters: None,
+                incomplete: None,
+                gap: None,
+                hours: policy.as_ref(),
+                registries: &registries,
+            },
+        };
+        anyhow::Ok(check_with(api, &request, local, 4).await)
+    })?;
+    let mut csv = String::from(
+        "line,input,phoneNumber,status,reason,listMatches,callableNow,nextCallableAt,timeZone\n",
+    );
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for (line, r) in lines.iter().zip(&response.results) {
+        let status = serde_json::to_value(r.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        csv += &format!(
+            "{line},{},{},{status},{},{},{},{},{}\n",
+            quote(&r.input),
+            r.phone_number.as_deref().unwrap_or(""),
+            quote(&r.reason),
+            quote(&r.list_matches.join(" ")),
+            r.callable_now,
+            r.next_callable_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            quote(
+                &r.time_zones
+                    .iter()
+                    .map(|z| z.name())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        );
+    }
+    match out {
+        Some(p) => {
+            std::fs::write(&p, csv).with_context(|| format!("cannot write {}", p.display()))?
+        }
+        None => print!("{csv}"),
+    }
+    let m = &response.metrics;
+    eprintln!(
+        "checked {}: {} suppressed, {} allowed, {} invalid, {} errors ({} CXone calls, {} from the snapshot); suppression rate {:.1} %",
+        m.total, m.suppressed, m.allowed, m.invalid, m.errors, m.cxone_calls, m.prefiltered, m.suppression_rate * 100.0
+    );
+    for r in &response.registries {
+        eprintln!(
+            "registry {} version {} as of {}: {} ({} numbers suppressed by registries, {} errors for staleness)",
+            r.registry,
+            r.version,
+            r.as_of.format("%Y-%m-%d"),
+            r.status,
+            m.registry_suppressed,
+            m.registry_stale
+        );
+    }
+    eprintln!(
+        "calling hours at {}: {} numbers outside them now (policy {})",
+        response
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        m.outside_calling_hours,
+        response.hours_policy
+    );
+    if !response.complete {
+        bail!(
+            "{} numbers could not be checked: the batch is NOT safe to dial in full",
+            m.errors
+        );
+    }
+    Ok(())
+}
