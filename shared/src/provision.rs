@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::cxone::{
-    create_list_if_absent, create_rule_if_absent, DncApi, DncRule, NewList,
+    create_list_if_absent, create_rule_if_absent, DncApi, DncRule, NewList, RuleAction, RuleScope,
 };
 use crate::steps::PipelineError;
 
@@ -44,7 +44,7 @@ pub struct RuleSpec {
     pub description: String,
     /// `BOTH` (recommended), `OUTBOUND` or `INBOUND`.
     #[serde(default = "both")]
-    pub scope: String,
+    pub scope: RuleScope,
     /// Lower is evaluated first (the source recommends 5).
     #[serde(default = "five")]
     pub priority: i64,
@@ -52,8 +52,8 @@ pub struct RuleSpec {
     pub lists: Vec<String>,
 }
 
-fn both() -> String {
-    "BOTH".into()
+fn both() -> RuleScope {
+    RuleScope::Both
 }
 
 fn five() -> i64 {
@@ -241,10 +241,10 @@ pub async fn provision(
         id: String::new(),
         name: spec.rule.name.clone(),
         description: spec.rule.description.clone(),
-        scope: spec.rule.scope.clone(),
+        scope: spec.rule.scope,
         priority: spec.rule.priority,
         list_ids,
-        action: "BLOCK".into(),
+        action: RuleAction::Block,
         is_active: true,
     };
     let rules = api.rules().await?;
@@ -308,7 +308,7 @@ async fn headroom(api: &dyn DncApi) -> Result<String, PipelineError> {
 /// Fragmentation and priority inversion among `rules` for the `managed` lists (name, id).
 pub fn analyze(rules: &[DncRule], managed: &[(String, String)], own_rule: &str) -> Vec<String> {
     let mut findings = Vec::new();
-    let outbound = |r: &DncRule| r.scope == "OUTBOUND" || r.scope == "BOTH";
+    let outbound = |r: &DncRule| r.scope.covers_outbound();
     for (name, id) in managed {
         let holding: Vec<&DncRule> = rules
             .iter()
@@ -332,7 +332,7 @@ pub fn analyze(rules: &[DncRule], managed: &[(String, String)], own_rule: &str) 
         }
         for r in holding
             .iter()
-            .filter(|r| r.scope == "INBOUND" && r.action == "BLOCK")
+            .filter(|r| r.scope == RuleScope::Inbound && r.action == RuleAction::Block)
         {
             findings.push(format!(
                 "list {name} is in INBOUND-only rule {}: it does not protect outbound calls",
@@ -341,7 +341,7 @@ pub fn analyze(rules: &[DncRule], managed: &[(String, String)], own_rule: &str) 
         }
         let Some(block) = holding
             .iter()
-            .filter(|r| r.action == "BLOCK" && outbound(r))
+            .filter(|r| r.action == RuleAction::Block && outbound(r))
             .min_by_key(|r| r.priority)
         else {
             findings.push(format!(
@@ -351,7 +351,10 @@ pub fn analyze(rules: &[DncRule], managed: &[(String, String)], own_rule: &str) 
         };
         // An ALLOW rule evaluated first can let a listed number through (priority inversion).
         for allow in rules.iter().filter(|r| {
-            r.is_active && r.action == "ALLOW" && outbound(r) && r.priority <= block.priority
+            r.is_active
+                && r.action == RuleAction::Allow
+                && outbound(r)
+                && r.priority <= block.priority
         }) {
             findings.push(format!(
                 "priority inversion: ALLOW rule {} (priority {}) is evaluated before {} (priority {}) for outbound calls; \

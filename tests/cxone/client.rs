@@ -7,7 +7,8 @@ use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig};
 use dncflow::adapters::cxone::auth::{Credentials, StaticCredentials};
 use dncflow::adapters::cxone::v2::{ClientConfig, V2Client};
 use dncflow::adapters::cxone::{
-    idempotency_key, CxoneError, DncApi, DncRule, EntryInput, EntryOutcome, NewList,
+    idempotency_key, CxoneError, DncApi, DncRule, EntryInput, EntryOutcome, NewList, RuleAction,
+    RuleScope,
 };
 
 const SECRET: &str = "sim-secret-7f3a9c";
@@ -59,10 +60,10 @@ async fn make_list(c: &V2Client, name: &str) -> String {
         id: String::new(),
         name: format!("{name}-rule"),
         description: String::new(),
-        scope: "BOTH".into(),
+        scope: RuleScope::Both,
         priority: 5,
         list_ids: vec![list.id.clone()],
-        action: "BLOCK".into(),
+        action: RuleAction::Block,
         is_active: true,
     })
     .await

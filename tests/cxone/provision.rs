@@ -3,7 +3,7 @@
 use dncflow_tests::sim_client;
 
 use cxone_sim::SimConfig;
-use dncflow::adapters::cxone::{DncApi, DncRule};
+use dncflow::adapters::cxone::{DncApi, DncRule, RuleAction, RuleScope};
 use dncflow::provision::{provision, ProvisionSpec};
 
 #[tokio::test]
@@ -68,17 +68,17 @@ async fn provisioning_is_idempotent_and_reports_edge_case_3() {
         .id
         .clone();
     for (name, scope, priority, action) in [
-        ("Legacy_Inbound", "INBOUND", 1, "BLOCK"),
-        ("Safe_Harbor", "OUTBOUND", 2, "ALLOW"),
+        ("Legacy_Inbound", RuleScope::Inbound, 1, RuleAction::Block),
+        ("Safe_Harbor", RuleScope::Outbound, 2, RuleAction::Allow),
     ] {
         api.create_rule(&DncRule {
             id: String::new(),
             name: name.into(),
             description: String::new(),
-            scope: scope.into(),
+            scope,
             priority,
             list_ids: vec![tx.clone()],
-            action: action.into(),
+            action,
             is_active: true,
         })
         .await

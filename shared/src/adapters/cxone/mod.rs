@@ -69,6 +69,62 @@ pub struct NewList {
     pub is_active: bool,
 }
 
+/// Which calls a DNC rule applies to (`scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RuleScope {
+    /// Inbound calls only: suppresses no outbound call.
+    Inbound,
+    /// Outbound calls.
+    Outbound,
+    /// Both directions (the source document's recommendation).
+    Both,
+    /// A scope this client does not know (a newer API): never taken for outbound suppression.
+    #[serde(other)]
+    Unknown,
+}
+
+impl RuleScope {
+    /// Whether the rule suppresses outbound calls.
+    pub fn covers_outbound(self) -> bool {
+        matches!(self, RuleScope::Outbound | RuleScope::Both)
+    }
+}
+
+impl std::fmt::Display for RuleScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RuleScope::Inbound => "INBOUND",
+            RuleScope::Outbound => "OUTBOUND",
+            RuleScope::Both => "BOTH",
+            RuleScope::Unknown => "UNKNOWN",
+        })
+    }
+}
+
+/// What a DNC rule does to a matching call (`action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RuleAction {
+    /// The call is not placed.
+    Block,
+    /// The call is allowed (an exception list).
+    Allow,
+    /// An action this client does not know: never taken for suppression.
+    #[serde(other)]
+    Unknown,
+}
+
+impl std::fmt::Display for RuleAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RuleAction::Block => "BLOCK",
+            RuleAction::Allow => "ALLOW",
+            RuleAction::Unknown => "UNKNOWN",
+        })
+    }
+}
+
 /// A DNC rule: which lists suppress which traffic, in which priority.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,14 +137,14 @@ pub struct DncRule {
     /// Description.
     #[serde(default)]
     pub description: String,
-    /// `INBOUND`, `OUTBOUND` or `BOTH`.
-    pub scope: String,
+    /// Which calls it applies to.
+    pub scope: RuleScope,
     /// Lower is evaluated first.
     pub priority: i64,
     /// Lists, strict suppression first, exception lists last.
     pub list_ids: Vec<String>,
-    /// `BLOCK` or `ALLOW`.
-    pub action: String,
+    /// What it does to a matching call.
+    pub action: RuleAction,
     /// Whether the rule is active.
     #[serde(default)]
     pub is_active: bool,
@@ -98,8 +154,8 @@ impl DncRule {
     /// Whether the rule suppresses outbound calls to numbers on `list_id`.
     pub fn blocks_outbound(&self, list_id: &str) -> bool {
         self.is_active
-            && self.action == "BLOCK"
-            && (self.scope == "OUTBOUND" || self.scope == "BOTH")
+            && self.action == RuleAction::Block
+            && self.scope.covers_outbound()
             && self.list_ids.iter().any(|l| l == list_id)
     }
 }
@@ -609,23 +665,49 @@ mod tests {
             id: "r".into(),
             name: "n".into(),
             description: String::new(),
-            scope: "BOTH".into(),
+            scope: RuleScope::Both,
             priority: 5,
             list_ids: vec!["l1".into()],
-            action: "BLOCK".into(),
+            action: RuleAction::Block,
             is_active: true,
         };
         assert!(rule.blocks_outbound("l1"));
         assert!(!rule.blocks_outbound("l2"));
         assert!(!DncRule {
-            scope: "INBOUND".into(),
+            scope: RuleScope::Inbound,
             ..rule.clone()
         }
         .blocks_outbound("l1"));
         assert!(!DncRule {
-            action: "ALLOW".into(),
+            action: RuleAction::Allow,
             ..rule
         }
         .blocks_outbound("l1"));
+    }
+
+    /// A rule whose scope or action this client does not know is read, not refused, and never counted as
+    /// suppressing outbound calls; the known ones read and write as CXone spells them.
+    #[test]
+    fn unknown_rule_scopes_and_actions_never_suppress() {
+        let rule: DncRule = serde_json::from_value(serde_json::json!({
+            "name": "r", "scope": "PREVIEW_ONLY", "priority": 1, "listIds": ["l"], "action": "BLOCK",
+            "isActive": true
+        }))
+        .unwrap();
+        assert_eq!(rule.scope, RuleScope::Unknown);
+        assert!(!rule.scope.covers_outbound());
+        let rule: DncRule = serde_json::from_value(serde_json::json!({
+            "name": "r", "scope": "BOTH", "priority": 1, "listIds": ["l"], "action": "THROTTLE",
+            "isActive": true
+        }))
+        .unwrap();
+        assert_eq!(rule.action, RuleAction::Unknown);
+        assert!(!rule.blocks_outbound("l"));
+        let block = serde_json::to_value(RuleAction::Block).unwrap();
+        assert_eq!(block, "BLOCK");
+        assert_eq!(
+            serde_json::to_value(RuleScope::Outbound).unwrap(),
+            "OUTBOUND"
+        );
     }
 }

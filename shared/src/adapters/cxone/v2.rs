@@ -210,10 +210,10 @@ impl DncApi for V2Client {
             id: String::new(),
             name: format!("{} suppression", list.name),
             description: "dncflow: consolidated outbound suppression".into(),
-            scope: "BOTH".into(),
+            scope: super::RuleScope::Both,
             priority: 5,
             list_ids: vec![list.id.clone()],
-            action: "BLOCK".into(),
+            action: super::RuleAction::Block,
             is_active: true,
         };
         let created = super::create_rule_if_absent(self, &rule).await?;
