@@ -1,6 +1,8 @@
 //! Creating a list or a rule when a create may have happened even though it failed (a 5xx or a reset after CXone
 //! applied it): read back by name before trying again, so a retried create never makes a second object.
 
+use std::time::Duration;
+
 use super::{CxoneError, DncApi, DncList, DncRule, NewList};
 
 /// Attempts of a create whose outcome stays ambiguous.
@@ -21,6 +23,8 @@ where
     F: Fn() -> FF,
     FF: std::future::Future<Output = Result<Option<T>, CxoneError>>,
 {
+    // The same jittered backoff as every other retry (`policy::Backoff`), from 400 ms.
+    let backoff = super::policy::Backoff::new(Duration::from_millis(400), Duration::from_secs(5));
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -35,7 +39,7 @@ where
                     return Err(e);
                 }
                 tracing::warn!(what, attempt, error = %e, "create failed and nothing exists: again");
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                tokio::time::sleep(backoff.delay(attempt)).await;
             }
             Err(e) => return Err(e),
         }

@@ -248,13 +248,13 @@ pub struct Webhook {
     pub url: String,
     /// Attempts (first included).
     pub attempts: u32,
-    /// First backoff; doubled each attempt.
+    /// First backoff; doubled each attempt, jittered (`policy::Backoff`, as every retry).
     pub backoff: Duration,
 }
 
 /// POST the audit record; retried on failure; never fails the check (the S3 record is the authoritative one).
 async fn export(http: &reqwest::Client, hook: &Webhook, record: &AuditRecord) -> bool {
-    let mut wait = hook.backoff;
+    let backoff = crate::adapters::cxone::policy::Backoff::new(hook.backoff, hook.backoff * 16);
     for attempt in 1..=hook.attempts.max(1) {
         match http
             .post(&hook.url)
@@ -274,8 +274,7 @@ async fn export(http: &reqwest::Client, hook: &Webhook, record: &AuditRecord) ->
             }
         }
         if attempt < hook.attempts {
-            tokio::time::sleep(wait).await;
-            wait *= 2;
+            tokio::time::sleep(backoff.delay(attempt)).await;
         }
     }
     false
