@@ -65,6 +65,17 @@ async fn sim(dialect: SimDialect, faults: Vec<FaultRule>) -> RunningSim {
     cxone_sim::spawn(config, 0).await.unwrap()
 }
 
+/// A simulator on the wall clock (entries propagate in 60–120 real seconds), for what happens before they do.
+async fn wall_clock_sim(dialect: SimDialect) -> RunningSim {
+    let config = SimConfig {
+        dialect,
+        entries_rate: 500.0,
+        check_rate: 500.0,
+        ..SimConfig::default()
+    };
+    cxone_sim::spawn(config, 0).await.unwrap()
+}
+
 async fn client(s: &RunningSim) -> Box<dyn DncApi> {
     sim_api(s, 500.0).await
 }
@@ -501,17 +512,7 @@ async fn reconcile_fails_not_propagated_for_a_handed_over_canary_number_on_the_l
 ) {
     // Wall-clock simulator: entries take 60–120 s to propagate, so right after the upload they are on the list
     // and not suppressed.
-    let s = cxone_sim::spawn(
-        SimConfig {
-            dialect,
-            entries_rate: 500.0,
-            check_rate: 500.0,
-            ..SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let s = wall_clock_sim(dialect).await;
     let api = client(&s).await;
     let api = api.as_ref();
     let dir = tempfile::tempdir().unwrap();
@@ -572,17 +573,7 @@ both_dialects!(an_existing_entry_that_expired_is_rewritten_by_the_reupload);
 /// with the record live again. (The Admin API's add extends the held record instead: live from the first round.)
 async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload(dialect: SimDialect) {
     use dncflow::adapters::cxone::{idempotency_key, EntryInput, EntryOutcome};
-    let s = cxone_sim::spawn(
-        SimConfig {
-            dialect,
-            entries_rate: 500.0,
-            check_rate: 500.0,
-            ..SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let s = wall_clock_sim(dialect).await;
     let api = client(&s).await;
     let api = api.as_ref();
     let list = ensure_list(api, "stale").await.unwrap();

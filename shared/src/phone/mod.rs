@@ -53,6 +53,19 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, in the order the rejects summary lists them.
+    pub const ALL: [RejectReason; 9] = [
+        RejectReason::Empty,
+        RejectReason::NotANumber,
+        RejectReason::TooShort,
+        RejectReason::TooLong,
+        RejectReason::InvalidAreaCode,
+        RejectReason::InvalidExchange,
+        RejectReason::InvalidForRegion,
+        RejectReason::InvalidCountryCode,
+        RejectReason::PrecisionLost,
+    ];
+
     /// The stable code.
     pub fn code(self) -> &'static str {
         match self {

@@ -32,6 +32,20 @@ impl LedgerRecord {
     }
 }
 
+#[cfg(test)]
+impl LedgerRecord {
+    /// A record of `phone` with fixed metadata (US-DC, expiring 2030, key `k<phone>`), for unit tests.
+    pub(crate) fn sample(phone: &str, outcome: EntryOutcome) -> LedgerRecord {
+        LedgerRecord {
+            phone_number: phone.into(),
+            jurisdiction: "US-DC".into(),
+            expiration_date: Some("2030-01-01T00:00:00Z".into()),
+            idempotency_key: format!("k{phone}"),
+            outcome,
+        }
+    }
+}
+
 /// Replace earlier records of the same numbers (a re-upload supersedes its first attempt).
 pub fn merge_ledger(ledger: &mut Vec<LedgerRecord>, records: Vec<LedgerRecord>) {
     if ledger.is_empty() {

@@ -115,16 +115,6 @@ mod tests {
     use super::*;
     use crate::adapters::cxone::EntryOutcome;
 
-    fn rec(phone: &str, outcome: EntryOutcome) -> LedgerRecord {
-        LedgerRecord {
-            phone_number: phone.into(),
-            jurisdiction: "US-DC".into(),
-            expiration_date: Some("2030-01-01T00:00:00Z".into()),
-            idempotency_key: format!("k{phone}"),
-            outcome,
-        }
-    }
-
     #[test]
     fn cooldown_waits_180_seconds_after_the_last_write() {
         let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
@@ -147,7 +137,7 @@ mod tests {
     fn canary_sample_spreads_over_held_entries() {
         let ledger: Vec<LedgerRecord> = (0..100)
             .map(|i| {
-                rec(
+                LedgerRecord::sample(
                     &format!("+1202555{i:04}"),
                     EntryOutcome::Created { id: i.to_string() },
                 )

@@ -638,21 +638,7 @@ pub fn normalize_into(
 
 /// The reject reasons a phone field can get, for documentation and reports.
 pub fn phone_reject_codes() -> Vec<&'static str> {
-    use RejectReason::*;
-    [
-        Empty,
-        NotANumber,
-        TooShort,
-        TooLong,
-        InvalidAreaCode,
-        InvalidExchange,
-        InvalidForRegion,
-        InvalidCountryCode,
-        PrecisionLost,
-    ]
-    .iter()
-    .map(|r| r.code())
-    .collect()
+    RejectReason::ALL.iter().map(|r| r.code()).collect()
 }
 
 /// Flags an accepted entry can carry.

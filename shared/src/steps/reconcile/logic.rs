@@ -291,16 +291,6 @@ pub fn reconcile(
 mod tests {
     use super::*;
 
-    fn rec(phone: &str, outcome: EntryOutcome) -> LedgerRecord {
-        LedgerRecord {
-            phone_number: phone.into(),
-            jurisdiction: "US-DC".into(),
-            expiration_date: Some("2030-01-01T00:00:00Z".into()),
-            idempotency_key: format!("k{phone}"),
-            outcome,
-        }
-    }
-
     fn remote(phone: &str, jurisdiction: &str, exp: &str) -> RemoteEntry {
         RemoteEntry {
             id: format!("e{phone}"),
@@ -317,21 +307,21 @@ mod tests {
     fn reconcile_finds_missing_and_wrong_metadata() {
         let created = || EntryOutcome::Created { id: "x".into() };
         let ledger = vec![
-            rec("+12025550001", created()),
-            rec("+12025550002", created()),
-            rec("+12025550003", created()),
-            rec("+12025550004", created()),
-            rec(
+            LedgerRecord::sample("+12025550001", created()),
+            LedgerRecord::sample("+12025550002", created()),
+            LedgerRecord::sample("+12025550003", created()),
+            LedgerRecord::sample("+12025550004", created()),
+            LedgerRecord::sample(
                 "+12025550005",
                 EntryOutcome::Rejected {
                     code: "INVALID_JURISDICTION".into(),
                     message: String::new(),
                 },
             ),
-            rec("+12025550006", EntryOutcome::Exists { id: "y".into() }),
-            rec("+12025550007", EntryOutcome::Unconfirmed),
-            rec("+12025550008", EntryOutcome::Exists { id: "z".into() }),
-            rec("+12025550009", EntryOutcome::Exists { id: "w".into() }),
+            LedgerRecord::sample("+12025550006", EntryOutcome::Exists { id: "y".into() }),
+            LedgerRecord::sample("+12025550007", EntryOutcome::Unconfirmed),
+            LedgerRecord::sample("+12025550008", EntryOutcome::Exists { id: "z".into() }),
+            LedgerRecord::sample("+12025550009", EntryOutcome::Exists { id: "w".into() }),
         ];
         let held = vec![
             remote("+12025550001", "US-DC", "2030-01-01T00:00:00Z"),
