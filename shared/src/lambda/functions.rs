@@ -357,8 +357,9 @@ impl Step for RecordFailure {
 /// - Direct: `{"action":"import","registry","prefix"|"keys","asOf","maxAgeDays"?}` (the whole batch in one
 ///   invocation) or `{"action":"apply","registry","keys","force"?,"asOf"?}`.
 ///
-/// Out: the version report (counts of every line, the live version's freshness). Errors carry the registry error's
-/// kind (`ChangeListOutOfOrder`, `RegistryConflict`, `InputUnreadable`, …). Environment: `DNCFLOW_BUCKET`.
+/// Out: the version report (counts of every line, the live version's freshness). Errors are `StepError`s like every
+/// step's (`Transient` for the store and a lost race, `InvalidInput`, `Fatal`), the message led by the registry
+/// error's own name (`ChangeListOutOfOrder`, `RegistryConflict`, `InputUnreadable`, …). Environment: `DNCFLOW_BUCKET`.
 pub struct Registry {
     store: S3Store,
 }
@@ -379,13 +380,7 @@ impl Step for Registry {
     async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
         crate::steps::registry::handle_event(&self.store, &self.store.bucket, payload)
             .await
-            .map_err(|e| {
-                tracing::error!(error_type = e.kind(), error = %e, "registry task failed");
-                Diagnostic {
-                    error_type: e.kind().to_string(),
-                    error_message: e.to_string(),
-                }
-            })
+            .map_err(|e| diagnostic(Self::NAME, StepError::from(e)))
     }
 }
 

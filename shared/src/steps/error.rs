@@ -7,6 +7,7 @@ use std::error::Error as StdError;
 use crate::adapters::cxone::CxoneError;
 use crate::adapters::eventbridge::NotifyError;
 use crate::adapters::store::StoreError;
+use crate::registry::RegistryError;
 use crate::run::ShardLineError;
 
 /// Failures of a step's logic over the CXone boundary (preflight, upload, canary, read-back); a step turns one
@@ -217,6 +218,31 @@ impl From<NotifyError> for StepError {
     }
 }
 
+impl From<RegistryError> for StepError {
+    /// A registry failure as the registry function's error: the detailed name ([`RegistryError::kind`]) leads the
+    /// message, the kind says what a caller may do (retry a store failure or a lost race; fix the input).
+    fn from(e: RegistryError) -> Self {
+        let kind = match &e {
+            RegistryError::Store(StoreError::Denied { .. }) | RegistryError::Index { .. } => {
+                ErrorKind::Fatal
+            }
+            // A concurrent import or apply swapped first: running again reads the new live version.
+            RegistryError::Store(_) | RegistryError::Conflict(_) => ErrorKind::Transient,
+            RegistryError::BadName(_)
+            | RegistryError::NotFound(_)
+            | RegistryError::Input { .. }
+            | RegistryError::OutOfOrder { .. }
+            | RegistryError::Shrinks { .. }
+            | RegistryError::Document { .. } => ErrorKind::InvalidInput,
+        };
+        StepError {
+            kind,
+            message: format!("{}: {e}", e.kind()),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
 impl From<CxoneError> for StepError {
     fn from(e: CxoneError) -> Self {
         StepError::from(PipelineError::from(e))
@@ -350,5 +376,54 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The registry import state machine matches only kinds too, and retries `Transient` in each of its Tasks; a
+    /// registry failure maps to the kind a caller can act on, its own name leading the message.
+    #[test]
+    fn the_registry_import_matches_kinds_and_registry_errors_have_them() {
+        let definition: serde_json::Value =
+            serde_json::from_str(include_str!("../../../infra/registry-import.asl.json")).unwrap();
+        let mut tasks = 0;
+        let mut states = vec![&definition["States"]];
+        while let Some(level) = states.pop() {
+            for (name, state) in level.as_object().unwrap() {
+                for key in ["Retry", "Catch"] {
+                    for rule in state[key].as_array().into_iter().flatten() {
+                        for e in rule["ErrorEquals"].as_array().unwrap() {
+                            let e = e.as_str().unwrap();
+                            assert!(
+                                e.starts_with("States.")
+                                    || e.starts_with("Lambda.")
+                                    || ErrorKind::ALL.iter().any(|k| k.name() == e),
+                                "{name} matches {e}, which is no kind the code produces"
+                            );
+                        }
+                    }
+                }
+                if state["Type"] == "Task" {
+                    tasks += 1;
+                    assert!(
+                        first_match(&state["Retry"], "Transient").is_some(),
+                        "Task {name} does not retry Transient"
+                    );
+                }
+                if let Some(inner) = state.get("ItemProcessor") {
+                    states.push(&inner["States"]);
+                }
+            }
+        }
+        assert!(tasks >= 3, "the import's Tasks");
+        let conflict = StepError::from(RegistryError::Conflict("national".into()));
+        assert_eq!(conflict.kind(), ErrorKind::Transient);
+        assert!(
+            conflict.to_string().starts_with("RegistryConflict: "),
+            "{conflict}"
+        );
+        let bad_name = StepError::from(RegistryError::BadName("Bad Name".into()));
+        assert_eq!(bad_name.kind(), ErrorKind::InvalidInput);
+        assert!(StdError::source(&bad_name)
+            .and_then(|s| s.downcast_ref::<RegistryError>())
+            .is_some());
     }
 }
