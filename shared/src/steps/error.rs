@@ -283,6 +283,55 @@ mod tests {
     }
 
     #[test]
+    fn pipeline_failures_become_the_kinds_the_state_machine_matches() {
+        let kind = |e: PipelineError| StepError::from(e).error_name();
+        let not_suppressing = PipelineError::NotSuppressing {
+            list: "l".into(),
+            why: "x".into(),
+        };
+        assert_eq!(kind(not_suppressing), "NotSuppressing");
+        assert_eq!(
+            kind(PipelineError::ListNotFound { list: "l".into() }),
+            "NotSuppressing"
+        );
+        let open = CxoneError::CircuitOpen {
+            op: "x",
+            failures: 5,
+        };
+        assert_eq!(kind(open.into()), "CircuitOpen");
+        let exhausted = CxoneError::Exhausted {
+            op: "x",
+            attempts: 3,
+            last: String::new(),
+        };
+        assert_eq!(kind(exhausted.into()), "Transient");
+        let throttled = CxoneError::Api {
+            op: "x",
+            status: 429,
+            code: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(kind(throttled.into()), "Transient");
+        let refused = CxoneError::Unauthorized {
+            op: "x",
+            code: String::new(),
+        };
+        assert_eq!(kind(refused.into()), "Fatal");
+        let bad = CxoneError::Api {
+            op: "x",
+            status: 400,
+            code: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(kind(bad.into()), "Fatal");
+        let data = PipelineError::Data {
+            what: "shard".into(),
+            reason: "line 3".into(),
+        };
+        assert_eq!(kind(data), "InvalidInput");
+    }
+
+    #[test]
     fn a_cxone_failure_keeps_the_cxone_error_as_its_source() {
         let e = StepError::from(CxoneError::CircuitOpen {
             op: "upload",
