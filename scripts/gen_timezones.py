@@ -6,16 +6,27 @@ Writes
 - `shared/data/nanp_timezones.csv`: `prefix,zones,source`, one row per libphonenumber key of country code 1 (the
   country code alone, area codes `1NPA`, and the 5- to 7-digit keys it has for area codes that span zones, down to
   the exchange `1NPANXX`). `zones` are IANA names joined by `|`. The lookup is by longest prefix, as in
-  `phonenumbers.timezone.time_zones_for_geographical_number`. Rows whose `source` is `override:...` widen an area
-  code that NANPA lists as spanning zones but that libphonenumber maps to one zone only (overlays added after the
-  exchange-level data, and two area codes it maps to one side only); widening is the safe direction, since the
-  calling window is the intersection over every candidate zone.
+  `phonenumbers.timezone.time_zones_for_geographical_number`. Three kinds of rows differ from libphonenumber, each
+  saying so in `source`:
+  - `correction:...`: a key libphonenumber places in the wrong zone, from `CORRECTIONS` below (each with its
+    source), applied first so the other rules see the corrected zones;
+  - `override:split area code ...`: in an area code whose keys name more than one zone, a key that serves as the
+    default for exchanges listed under it with other zones (the area code's own row, and in 208 some blocks of
+    exchanges) names every zone of the area code. An exchange libphonenumber does not list may be anywhere in the
+    area code, and the calling window is the intersection over the candidate zones, so the union is the safe
+    answer; a key that lists exchanges explicitly (six or seven digits with nothing finer under it) still narrows;
+  - `override:overlay of ...` / `override:NANPA multi-zone`: area codes NANPA lists as spanning zones that
+    libphonenumber maps to one zone only (overlays added after the exchange-level data, two area codes it maps to
+    one side only).
+  Every override only widens libphonenumber's answer (tests/inputs/differential.rs holds that).
 - `tests/fixtures/timezones_corpus.csv`: `e164,zones` as `time_zones_for_number` answers them (no overrides), for
   one valid number in every area code, one number under every exchange-level key, sampled exchanges of every area
   code and the non-geographic (toll-free) codes.
 
-Usage: pip install phonenumbers==9.0.43 && python3 scripts/gen_timezones.py [--check]
-`--check` regenerates both in memory and fails when the committed files differ (CI runs it).
+Usage: pip install phonenumbers==9.0.43 && python3 scripts/gen_timezones.py [--check | --report]
+`--check` regenerates both in memory and fails when the committed files differ (CI runs it). `--report` prints, per
+split area code, how many exchanges the overrides change and what that costs in callable hours (the README's table).
+Sources of the rules: docs/calling-hours.md ("Where the called party is").
 """
 import argparse
 import os
@@ -30,8 +41,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "shared", "data", "nanp_timezones.csv")
 CORPUS = os.path.join(ROOT, "tests", "fixtures", "timezones_corpus.csv")
 
+# Keys libphonenumber places in the wrong zone: key -> (zones, source). Each entry has a test in
+# shared/src/hours/zones.rs (`corrections_hold`).
+CORRECTIONS = {
+    # Unalaska (Aleutians West, 166°32' W) keeps Alaska time: the Hawaii-Aleutian zone is Alaska west of 169°30' W
+    # (49 CFR 71.10-71.11); libphonenumber 9.0.43 maps the exchange to Pacific/Honolulu.
+    "1907581": (("America/Anchorage",), "Unalaska keeps Alaska time (49 CFR 71.10-71.11)"),
+}
 # Overlays whose parent area code spans two zones but which libphonenumber maps only at area-code level, to one zone
-# (REGULATORY.md section 4, verified against phonenumbers 9.0.43): the overlay covers the same ground as its parent,
+# (docs/calling-hours.md, verified against phonenumbers 9.0.43): the overlay covers the same ground as its parent,
 # so it gets the union of the parent's zones.
 OVERLAY_OF = {
     "364": "270",  # Kentucky, Eastern/Central
@@ -101,20 +119,50 @@ def non_geographic_rows():
 
 
 def table_rows():
-    rows = []
+    rows = {}
     for key in sorted(k for k in TIMEZONE_DATA if k.startswith("1")):
-        rows.append((key, "|".join(TIMEZONE_DATA[key]), "libphonenumber"))
-    by_npa = {}
-    for key, zones, _ in rows:
-        if len(key) >= 4:
-            by_npa.setdefault(key[1:4], set()).update(zones.split("|"))
-    keys = {r[0]: i for i, r in enumerate(rows)}
+        rows[key] = ("|".join(TIMEZONE_DATA[key]), "libphonenumber")
+    for key, (zones, why) in sorted(CORRECTIONS.items()):
+        if key not in rows and not any(key.startswith(k) for k in rows if len(k) >= 4):
+            raise SystemExit(f"correction {key}: libphonenumber has no key for it any more; review CORRECTIONS")
+        rows[key] = ("|".join(zones), f"correction:{why}")
+    for key, zones in split_area_code_rows(rows).items():
+        rows[key] = zones
+    by_npa = zones_by_area_code(rows)
     for overlay, parent in sorted(OVERLAY_OF.items()):
         zones = "|".join(sorted(by_npa[parent]))
-        rows[keys["1" + overlay]] = ("1" + overlay, zones, f"override:overlay of {parent}")
+        rows["1" + overlay] = (zones, f"override:overlay of {parent}")
     for npa, zones in sorted(MULTI_ZONE.items()):
-        rows[keys["1" + npa]] = ("1" + npa, "|".join(zones), "override:NANPA multi-zone")
-    return sorted(rows + non_geographic_rows())
+        rows["1" + npa] = ("|".join(zones), "override:NANPA multi-zone")
+    return sorted([(k, z, src) for k, (z, src) in rows.items()] + non_geographic_rows())
+
+
+def zones_by_area_code(rows):
+    """Area code -> every zone its keys name."""
+    by_npa = {}
+    for key, (zones, _) in rows.items():
+        if len(key) >= 4:
+            by_npa.setdefault(key[1:4], set()).update(zones.split("|"))
+    return by_npa
+
+
+def split_area_code_rows(rows):
+    """In an area code whose keys name more than one zone, each key that has a finer key under it naming other zones
+    is a default for the exchanges libphonenumber does not list: it gets every zone of the area code."""
+    out = {}
+    by_npa = zones_by_area_code(rows)
+    for key, (zones, _) in rows.items():
+        if len(key) < 4 or len(key) >= 7:
+            continue
+        npa = key[1:4]
+        every = by_npa[npa]
+        if len(every) < 2:
+            continue
+        own = set(zones.split("|"))
+        finer = [k for k in rows if len(k) > len(key) and k.startswith(key) and set(rows[k][0].split("|")) != own]
+        if finer and own != every:
+            out[key] = ("|".join(sorted(every)), f"override:split area code {npa} (every zone of it)")
+    return out
 
 
 def table_text():
@@ -159,10 +207,60 @@ def corpus_text(seed=20261202, per_area_code=6):
     return "\n".join(lines) + "\n"
 
 
+def window_hours(zones, day):
+    """Hours of `day` (a date) inside 08:00-21:00 local time in every one of `zones` (the federal window)."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    start = max(datetime.combine(day, time(8), ZoneInfo(z)) for z in zones)
+    end = min(datetime.combine(day, time(21), ZoneInfo(z)) for z in zones)
+    return max(0.0, (end - start).total_seconds() / 3600)
+
+
+def report_text():
+    """Per area code the table changes: exchanges (NXX 200-999) whose zones differ from libphonenumber's, and the
+    federal window's hours a day for them before and after, on a winter and a summer Wednesday."""
+    from datetime import date
+
+    # The table as a lookup by prefix; rows for mobile blocks outside the US and Canada are left out (libphonenumber
+    # answers those by number type, which `lookup` does not model either).
+    table = {k: z.split("|") for k, z, src in table_rows() if "non-geographic" not in src}
+
+    def ours(digits):
+        for n in range(min(len(digits), 8), 0, -1):
+            if digits[:n] in table:
+                return tuple(table[digits[:n]])
+        return ()
+
+    days = (date(2026, 12, 9), date(2026, 7, 8))
+    lines = ["| Area code | Exchanges changed (of 800) | From → to | Federal window, hours a day (winter / summer) |",
+             "|---|---|---|---|"]
+    total = 0
+    for npa in sorted({k[1:4] for k in table if len(k) >= 4}):
+        changes = {}
+        for nxx in range(200, 1000):
+            digits = f"1{npa}{nxx}0100"
+            before, after = tuple(lookup(digits) or ()), ours(digits)
+            if before != after and before:
+                changes.setdefault((before, after), 0)
+                changes[(before, after)] += 1
+        for (before, after), n in sorted(changes.items()):
+            total += n
+            cost = " / ".join(f"{window_hours(before, d):g} → {window_hours(after, d):g}" for d in days)
+            short = lambda zones: ", ".join(z.split("/")[-1].replace("_", " ") for z in zones)
+            lines.append(f"| {npa} | {n} | {short(before)} → {short(after)} | {cost} |")
+    lines.append(f"| all | {total} | | |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="fail when the committed files differ from a rebuild")
+    ap.add_argument("--report", action="store_true", help="print what the overrides change (the README's table)")
     args = ap.parse_args()
+    if args.report:
+        print(report_text(), end="")
+        return
     outputs = [(TABLE, table_text()), (CORPUS, corpus_text())]
     if args.check:
         stale = []

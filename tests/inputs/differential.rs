@@ -161,20 +161,30 @@ fn agrees_with_libphonenumber() {
 
 /// The number → time-zone table against `phonenumbers.timezone.time_zones_for_number` on a corpus made by
 /// `scripts/gen_timezones.py` (one number in every area code, one under every exchange-level key, sampled
-/// exchanges, toll-free codes). The only disagreements allowed are the overrides the table lists, and they may only
-/// widen libphonenumber's answer (the calling window is the intersection over the zones, so a wider set is safer).
+/// exchanges, toll-free codes). The only disagreements allowed are the rows the table marks: an `override:` row may
+/// only widen libphonenumber's answer (the calling window is the intersection over the zones, so a wider set is
+/// safer), a `correction:` row gives exactly the zones it names.
 #[test]
 fn time_zones_agree_with_libphonenumber() {
     let table = include_str!("../../shared/data/nanp_timezones.csv");
-    let overrides: BTreeMap<&str, &str> = table
+    // Marked rows by key: (source, zones).
+    let marked: BTreeMap<&str, (&str, &str)> = table
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            f[2].starts_with("override:").then_some((f[0], f[2]))
+            (f[2].starts_with("override:") || f[2].starts_with("correction:"))
+                .then_some((f[0], (f[2], f[1])))
         })
         .collect();
-    assert!(!overrides.is_empty());
+    let keys: std::collections::BTreeSet<&str> = table
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert!(marked.values().any(|(s, _)| s.starts_with("override:")));
+    assert!(marked.values().any(|(s, _)| s.starts_with("correction:")));
     let corpus = include_str!("../fixtures/timezones_corpus.csv");
     let (mut agree, mut widened) = (0usize, BTreeMap::<&str, usize>::new());
     let mut area_codes = std::collections::BTreeSet::new();
@@ -191,9 +201,21 @@ fn time_zones_agree_with_libphonenumber() {
             agree += 1;
             continue;
         }
-        let key = &number[1..5];
-        match overrides.get(key) {
-            Some(_) if theirs.iter().all(|z| ours.contains(z)) => {
+        // The row that answered: the longest key of the table the number starts with.
+        let key = (1..=8)
+            .rev()
+            .map(|n| &number[1..1 + n])
+            .find(|k| keys.contains(k))
+            .unwrap();
+        match marked.get(key) {
+            Some((source, _))
+                if source.starts_with("override:") && theirs.iter().all(|z| ours.contains(z)) =>
+            {
+                *widened.entry(key).or_default() += 1
+            }
+            Some((source, zones))
+                if source.starts_with("correction:") && ours.join("|") == *zones =>
+            {
                 *widened.entry(key).or_default() += 1
             }
             _ => disagreements.push(format!(
@@ -202,7 +224,7 @@ fn time_zones_agree_with_libphonenumber() {
         }
     }
     println!(
-        "time zones: {agree} numbers agree, {} widened by overrides {widened:?}, {} area codes",
+        "time zones: {agree} numbers agree, {} widened or corrected by marked rows {widened:?}, {} area codes",
         widened.values().sum::<usize>(),
         area_codes.len()
     );

@@ -100,10 +100,14 @@ fn daylight_saving_days_use_the_zone_rules_not_fixed_offsets() {
 
 #[test]
 fn a_split_area_code_is_callable_only_while_every_zone_allows_it() {
-    // 208-202: libphonenumber says Boise (Mountain) or Los Angeles (Pacific). 08:30 Mountain is 07:30 Pacific.
+    // 208-202: libphonenumber says Boise (Mountain) or Los Angeles (Pacific), under a block whose other exchanges
+    // are Denver: every zone of 208. 08:30 Mountain is 07:30 Pacific.
     let idaho = "+12082025555";
     let d = decide(idaho, None, "2026-12-09T08:30:00-07:00");
-    assert_eq!(zones(&d), ["America/Boise", "America/Los_Angeles"]);
+    assert_eq!(
+        zones(&d),
+        ["America/Boise", "America/Denver", "America/Los_Angeles"]
+    );
     assert!(!d.callable_now);
     assert!(reason(&d).contains("America/Los_Angeles"), "{d:?}");
     assert_eq!(d.next_callable_at, Some(utc("2026-12-09T08:00:00-08:00")));
@@ -231,4 +235,130 @@ fn a_policy_that_never_allows_a_call_answers_none_within_the_horizon() {
     );
     assert!(!d.callable_now);
     assert_eq!((d.next_callable_at, d.window), (None, None));
+}
+
+#[test]
+fn an_unlisted_exchange_of_a_split_area_code_is_called_only_inside_every_zone_of_it() {
+    // (number, local instant in the zone libphonenumber alone would answer, why it is not callable then, when the
+    // call may be made). Wednesday 9 December 2026, standard time; Wednesday 8 July 2026 for daylight time.
+    let cases = [
+        // Eastern by default, the area code also Central: 08:00 Eastern is 07:00 Central.
+        (
+            "+12705550100",
+            "2026-12-09T10:30:00-05:00",
+            "2026-12-09T10:00:00-06:00",
+        ), // KY opens at 10:00
+        (
+            "+16065550100",
+            "2026-12-09T10:30:00-05:00",
+            "2026-12-09T10:00:00-06:00",
+        ),
+        (
+            "+18505550100",
+            "2026-12-09T08:00:00-05:00",
+            "2026-12-09T08:00:00-06:00",
+        ),
+        (
+            "+12195550100",
+            "2026-12-09T08:00:00-05:00",
+            "2026-12-09T08:00:00-06:00",
+        ),
+        (
+            "+15745550100",
+            "2026-12-09T08:00:00-05:00",
+            "2026-12-09T08:00:00-06:00",
+        ),
+        (
+            "+18125550100",
+            "2026-12-09T08:00:00-05:00",
+            "2026-12-09T08:00:00-06:00",
+        ),
+        (
+            "+19065550100",
+            "2026-12-09T09:00:00-05:00",
+            "2026-12-09T09:00:00-06:00",
+        ), // MI opens at 09:00
+        // Central by default, the area code also Eastern: 20:30 Central is 21:30 Eastern.
+        (
+            "+14235550100",
+            "2026-12-09T20:30:00-06:00",
+            "2026-12-10T08:00:00-06:00",
+        ),
+        // Central by default, the area code also Mountain: 08:00 Central is 07:00 Mountain.
+        (
+            "+16205550100",
+            "2026-12-09T08:00:00-06:00",
+            "2026-12-09T08:00:00-07:00",
+        ),
+        (
+            "+17855550100",
+            "2026-12-09T08:00:00-06:00",
+            "2026-12-09T08:00:00-07:00",
+        ),
+        (
+            "+13085550100",
+            "2026-12-09T08:00:00-06:00",
+            "2026-12-09T08:00:00-07:00",
+        ),
+        // Pacific by default, Malheur County on Mountain time: 20:30 Pacific is 21:30 Mountain; 08:00 Pacific next.
+        (
+            "+15415550100",
+            "2026-12-09T20:30:00-08:00",
+            "2026-12-10T08:00:00-08:00",
+        ),
+        // Arizona keeps standard time, the Navajo Nation observes daylight time: in July 08:00 Phoenix is 09:00
+        // Navajo, and 20:30 Phoenix is 21:30 there: 08:00-20:00 Phoenix time.
+        (
+            "+19285550100",
+            "2026-07-08T20:30:00-07:00",
+            "2026-07-09T08:00:00-07:00",
+        ),
+    ];
+    for (number, at, next) in cases {
+        let d = decide(number, None, at);
+        assert!(!d.callable_now, "{number} at {at}: {d:?}");
+        assert_eq!(d.next_callable_at, Some(utc(next)), "{number} at {at}");
+        assert!(d.time_zones.len() >= 2, "{number}: {:?}", zones(&d));
+        // And inside both windows it is callable.
+        assert!(
+            decide(number, None, next).callable_now,
+            "{number} at {next}"
+        );
+    }
+    // An exchange libphonenumber lists keeps its one zone: 850-230 is Central, callable at 08:00 Central.
+    assert!(decide("+18502300100", None, "2026-12-09T08:00:00-06:00").callable_now);
+}
+
+#[test]
+fn the_address_state_adds_its_zones() {
+    // A Manhattan number with a California address: 08:00 Eastern is 05:00 Pacific.
+    let ny = "+12125550100";
+    assert!(decide(ny, None, "2026-12-09T08:00:00-05:00").callable_now);
+    let d = decide(ny, Some("CA"), "2026-12-09T08:00:00-05:00");
+    assert!(!d.callable_now, "{d:?}");
+    assert_eq!(zones(&d), ["America/New_York", "America/Los_Angeles"]);
+    assert_eq!(d.next_callable_at, Some(utc("2026-12-09T08:00:00-08:00")));
+    // The evening closes with New York: 21:00 Eastern is 18:00 Pacific.
+    assert!(!decide(ny, Some("CA"), "2026-12-09T21:00:00-05:00").callable_now);
+    // The window is written in the number's zone.
+    assert_eq!(
+        span(decide(ny, Some("CA"), "2026-12-09T12:00:00-05:00").window),
+        (
+            "2026-12-09T11:00:00-05:00".to_string(),
+            "2026-12-09T21:00:00-05:00".to_string()
+        )
+    );
+    // An address in a state of two zones adds both: a Los Angeles number with a Florida address is held to
+    // 08:00-20:00 in Eastern and Central time, and Pacific.
+    let d = decide("+13105550100", Some("FL"), "2026-12-09T17:30:00-08:00");
+    assert_eq!(
+        zones(&d),
+        ["America/Los_Angeles", "America/Chicago", "America/New_York"]
+    );
+    assert!(!d.callable_now, "20:30 Eastern: {d:?}");
+    // A state in the number's own zone changes nothing.
+    assert_eq!(
+        zones(&decide(ny, Some("NJ"), "2026-12-09T12:00:00-05:00")),
+        ["America/New_York"]
+    );
 }

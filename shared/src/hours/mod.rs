@@ -2,7 +2,8 @@
 //!
 //! A number's place is its candidate time zones ([`zones`]) and its jurisdictions: the federal one of its country,
 //! the subdivision of its area code (Florida and Oklahoma presume an in-state area code reaches a resident) and, when
-//! the caller names it, the contact's address state. Every jurisdiction must allow the call in every candidate zone:
+//! the caller names it, the contact's address state, whose zones join the number's (a New York number with a
+//! California address may be answered in California). Every jurisdiction must allow the call in every candidate zone:
 //! the window is the intersection, as the best dialers compute it. Daylight-saving time comes from the IANA database
 //! (`chrono-tz`), never from fixed offsets. A number with no place (non-NANP, toll-free) gets the policy's `unknown`
 //! zones and jurisdictions, the most conservative window. The rules are data: `shared/data/calling_hours.json`, each
@@ -13,6 +14,7 @@ mod edges;
 pub mod holidays;
 pub mod zones;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
@@ -340,7 +342,7 @@ impl Policy {
     ) -> HoursDecision<'_> {
         let mut jurisdictions: Vec<usize> = Vec::with_capacity(4);
         let located = zones::zones_for(number).filter(|z| z.located);
-        let zones: &[Tz] = match located {
+        let mut zones: Cow<'_, [Tz]> = match located {
             Some(z) => {
                 let npa = ((number.packed() / 10_000_000) % 1000) as u16;
                 match tables::npa(npa) {
@@ -349,11 +351,11 @@ impl Policy {
                     }
                     None => jurisdictions.extend(&self.fallback),
                 }
-                z.zones
+                Cow::Borrowed(z.zones)
             }
             None => {
                 jurisdictions.extend(&self.unknown_jurisdictions);
-                &self.unknown_zones
+                Cow::Borrowed(&self.unknown_zones[..])
             }
         };
         if let Some(state) = address_state.map(str::trim).filter(|s| !s.is_empty()) {
@@ -361,6 +363,17 @@ impl Policy {
                 Some(sub) => {
                     let country = &sub[..2];
                     self.jurisdictions_of(country, Some(sub), &mut jurisdictions);
+                    // The contact may be at the address: its zones join the number's (the number's first zone
+                    // stays the one windows are written in).
+                    let extra = zones::zones_of_subdivision(sub).unwrap_or_default();
+                    if extra.iter().any(|z| !zones.contains(z)) {
+                        let all = zones.to_mut();
+                        for z in extra {
+                            if !all.contains(z) {
+                                all.push(*z);
+                            }
+                        }
+                    }
                 }
                 None => {
                     return HoursDecision {
@@ -439,7 +452,7 @@ impl Policy {
 
     fn decide_in<'p>(
         &'p self,
-        zones: &'p [Tz],
+        zones: Cow<'p, [Tz]>,
         jurisdictions: &[usize],
         located: bool,
         at: DateTime<Utc>,
@@ -450,18 +463,19 @@ impl Policy {
         // window still contains `t`, `t` is the answer and the intersection runs to the earliest end.
         let mut t = at;
         let mut found = None;
-        let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(zones.len());
-        for &tz in zones {
+        let tzs: &[Tz] = &zones;
+        let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(tzs.len());
+        for &tz in tzs {
             match self.zone_window(tz, jurisdictions, t) {
                 Some(w) => windows.push(w),
                 None => break,
             }
         }
-        if windows.len() == zones.len() {
-            for _ in 0..(HORIZON_DAYS as usize * zones.len() + 2) {
+        if windows.len() == tzs.len() {
+            for _ in 0..(HORIZON_DAYS as usize * tzs.len() + 2) {
                 t = windows.iter().fold(t, |t, w| t.max(w.0));
                 let mut moved = false;
-                for (w, &tz) in windows.iter_mut().zip(zones) {
+                for (w, &tz) in windows.iter_mut().zip(tzs) {
                     if w.1 <= t {
                         match self.zone_window(tz, jurisdictions, t) {
                             Some(next) => *w = next,
@@ -487,7 +501,7 @@ impl Policy {
     /// The decision for `found`: the first callable instant ≥ `at` and the window `(start, end)` holding it.
     fn decided<'p>(
         &'p self,
-        zones: &'p [Tz],
+        zones: Cow<'p, [Tz]>,
         jurisdictions: &[usize],
         located: bool,
         at: DateTime<Utc>,
@@ -495,6 +509,7 @@ impl Policy {
     ) -> HoursDecision<'p> {
         let primary = zones[0];
         let callable_now = found.is_some_and(|(next, ..)| next == at);
+        let reason = (!callable_now).then(|| self.closed_reason(&zones, jurisdictions, at));
         HoursDecision {
             callable_now,
             next_callable_at: found.map(|(next, ..)| next),
@@ -509,7 +524,7 @@ impl Policy {
                 .map(|&j| self.jurisdictions[j].code.as_str())
                 .collect(),
             located,
-            reason: (!callable_now).then(|| self.closed_reason(zones, jurisdictions, at)),
+            reason,
         }
     }
 
@@ -699,8 +714,8 @@ pub struct HoursDecision<'p> {
     /// The first instant at or after the one asked about when a call is allowed (UTC); `None` when none comes within
     /// 14 days.
     pub next_callable_at: Option<DateTime<Utc>>,
-    /// Candidate IANA zones.
-    pub time_zones: &'p [Tz],
+    /// Candidate IANA zones: the number's, then any the address state adds.
+    pub time_zones: Cow<'p, [Tz]>,
     /// Jurisdictions whose rules applied.
     pub jurisdictions: Vec<&'p str>,
     /// Whether the number's area code placed it (else the policy's `unknown` defaults applied).

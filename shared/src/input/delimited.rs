@@ -152,6 +152,7 @@ pub(super) struct Columns {
     expiration: Option<usize>,
     source: Option<usize>,
     jurisdiction: Option<usize>,
+    state: Option<usize>,
 }
 
 impl Columns {
@@ -162,9 +163,19 @@ impl Columns {
             expiration: None,
             source: None,
             jurisdiction: None,
+            state: None,
         }
     }
 }
+
+/// Headers that name the contact's address state (header keys: lower case, letters and digits only).
+const STATE_NAMES: [&str; 5] = [
+    "state",
+    "addressstate",
+    "stateprovince",
+    "province",
+    "contactstate",
+];
 
 pub(super) fn find_columns(fields: &[String], options: &ReadOptions) -> Option<Columns> {
     let keys: Vec<String> = fields.iter().map(|f| header_key(f.as_bytes())).collect();
@@ -203,6 +214,7 @@ pub(super) fn find_columns(fields: &[String], options: &ReadOptions) -> Option<C
         expiration: position(&EXPIRATION_NAMES),
         source: position(&["source"]),
         jurisdiction: position(&["jurisdiction"]),
+        state: position(&STATE_NAMES),
     })
 }
 
@@ -436,6 +448,7 @@ pub(super) fn read_delimited(
                 expiration: opt(cols.expiration),
                 source: opt(cols.source),
                 jurisdiction: opt(cols.jurisdiction),
+                state: opt(cols.state),
                 stray_quote,
                 column: Some(name),
             });
@@ -449,6 +462,7 @@ pub(super) fn read_delimited(
             expiration: opt(cols.expiration),
             source: opt(cols.source),
             jurisdiction: opt(cols.jurisdiction),
+            state: opt(cols.state),
             stray_quote,
             column: None,
         });

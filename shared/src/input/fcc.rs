@@ -61,6 +61,7 @@ pub(super) fn read_fcc(
             expiration: None,
             source: None,
             jurisdiction: None,
+            state: None,
             stray_quote: false,
             column: None,
         });

@@ -125,6 +125,9 @@ pub enum RowEvent<'a> {
         source: Option<&'a [u8]>,
         /// The jurisdiction field, if the file has one.
         jurisdiction: Option<&'a [u8]>,
+        /// The contact's address state (`state`, `address state`, `province` column), if the file has one: campaign
+        /// exports carry it, and calling hours apply its rules and zones.
+        state: Option<&'a [u8]>,
         /// The row opened a quote that would have swallowed the next record: its quotes were read literally.
         stray_quote: bool,
         /// The phone column's header, when the file has several phone columns (each non-empty one is a row).

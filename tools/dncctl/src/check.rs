@@ -73,11 +73,15 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
     let raw = File::open(&file).with_context(|| format!("cannot open {name}"))?;
     for_each_part(&name, Box::new(raw), |part| {
         read_rows(&name, part.reader, &ReadOptions::default(), |event| {
-            if let RowEvent::Row { line, phone, .. } = event {
+            if let RowEvent::Row {
+                line, phone, state, ..
+            } = event
+            {
                 contacts.push(ContactIn {
                     phone_number: String::from_utf8_lossy(phone).trim().to_string(),
                     region_code: None,
-                    state: None,
+                    // The address state's calling hours and zones apply as well as the area code's.
+                    state: state.map(|s| String::from_utf8_lossy(s).trim().to_string()),
                 });
                 lines.push(line);
             }

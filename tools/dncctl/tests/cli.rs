@@ -199,6 +199,37 @@ fn registry_import_apply_status_and_a_registry_only_check() {
         "{verdicts}"
     );
     assert!(verdicts.contains(",+12024561234,allowed,"), "{verdicts}");
+    // The campaign's `state` column: a DC number with a California address is judged in Pacific time as well
+    // (08:30 Eastern is 05:30 Pacific: not callable until 08:00 Pacific); without an address, federal hours alone.
+    std::fs::write(
+        &numbers,
+        "phone,first_name,state\n2024561236,Ann,CA\n2024561237,Bob,\n",
+    )
+    .unwrap();
+    let (ok, text) = run(&[
+        "check",
+        numbers.to_str().unwrap(),
+        "--registry",
+        "national",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+        "--at",
+        "2026-12-09T13:30:00Z",
+    ]);
+    assert!(ok, "{text}");
+    let verdicts = std::fs::read_to_string(&csv).unwrap();
+    let row = |n: &str| verdicts.lines().find(|l| l.contains(n)).unwrap_or_default();
+    assert!(
+        row("+12024561236")
+            .ends_with(",false,2026-12-09T16:00:00Z,\"America/New_York America/Los_Angeles\""),
+        "{verdicts}"
+    );
+    assert!(
+        row("+12024561237").ends_with(",true,2026-12-09T13:30:00Z,\"America/New_York\""),
+        "{verdicts}"
+    );
     // A directory with nothing valid in it is not an import of no numbers.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

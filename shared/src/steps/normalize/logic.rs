@@ -557,6 +557,7 @@ pub fn normalize_into(
                         jurisdiction,
                         stray_quote,
                         column,
+                        ..
                     } => {
                         job.column = column.map(str::to_string);
                         job.row(line, phone, expiration, source, jurisdiction, stray_quote);
