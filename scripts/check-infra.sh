@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the deployable parts: the state machine definition with asl-validator, the SAM template with cfn-lint, and
 # the SAM-transformed CloudFormation with cfn-lint again (it sees the generated functions, roles and schedule), and
-# the generated roles against what the functions need (scripts/iam.py).
+# the generated roles against what the functions need (scripts/iam.py), and that nothing asynchronous can fail in
+# silence (scripts/resilience.py: dead-letter queues, alarms, timeouts, logging, catches, retries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +28,7 @@ echo "cfn-lint: template.yaml after the SAM transform"
 cfn-lint "$transformed"
 echo "iam: what moto cannot enforce (ListBucket for absent reads, who may invoke and start what)"
 python3 scripts/iam.py check template.yaml
+echo "resilience: dead-letter queues, alarms, timeouts, logging, catches and retries of what runs asynchronously"
+python3 scripts/resilience.py check template.yaml
+python3 scripts/resilience.py selftest template.yaml
 echo "infra: ok"

@@ -313,8 +313,12 @@ mod registries {
     use chrono::{Duration as Days, NaiveDate, Utc};
     use dncflow::adapters::store::LocalStore;
     use dncflow::registry::{
-        self, apply, import, load, ApplyOptions, Freshness, ImportOptions, RegistryError,
+        self, apply, import, load, ApplyOptions, Freshness, ImportOptions, RegistryError, Scope,
     };
+
+    fn national(codes: &[u16]) -> Option<Scope> {
+        Some(Scope::National(codes.iter().copied().collect()))
+    }
     use dncflow::steps::check::{check_with, LocalAnswers};
 
     fn zip_file(path: &Path, entry: &str, text: &str) -> PathBuf {
@@ -349,33 +353,46 @@ mod registries {
             "2026-11-1_415_b.txt",
             "415,5550101\n415,5550102\n",
         );
+        zip_file(
+            &input.join("2026-11-1_214_c.txt.zip"),
+            "2026-11-1_214_c.txt",
+            "214,5550999\n",
+        );
         let store = LocalStore {
             root: dir.path().join("out"),
         };
         let as_of = day(3);
+        // The subscription: three area codes. 206 and 303 are US area codes outside it.
         let options = ImportOptions {
             as_of,
             max_age_days: 31,
             force: false,
+            scope: national(&[202, 214, 415]),
         };
         let mut seen = Vec::new();
-        let report = import(&store, "national", &[input], &options, &mut |s| {
-            seen.push(s.name.clone())
-        })
+        let report = import(
+            &store,
+            "national",
+            std::slice::from_ref(&input),
+            &options,
+            &mut |s| seen.push(s.name.clone()),
+        )
         .await
         .unwrap();
-        assert_eq!(seen.len(), 2);
+        assert_eq!(seen.len(), 3);
         let i = report.import;
-        assert_eq!((i.rows, i.accepted, i.duplicates, i.rejected), (6, 4, 1, 1));
-        assert_eq!(report.status.total, 4);
+        assert_eq!((i.rows, i.accepted, i.duplicates, i.rejected), (7, 5, 1, 1));
+        assert_eq!(report.status.total, 5);
+        assert_eq!(report.status.covered_area_codes, ["202", "214", "415"]);
+        assert!(report.status.missing_area_codes.is_empty());
         assert_eq!(report.status.status, Freshness::Current);
         let rejects = std::fs::read_to_string(store.root.join(&report.rejects_key)).unwrap();
         assert!(
             rejects.contains("\"line\":4,\"reason\":\"INVALID_EXCHANGE\""),
             "{rejects}"
         );
-        // A partial download (the 415 zip missing) must not replace the live version: its numbers would stop being
-        // suppressed. Refused, and nothing changed.
+        // A partial download (the 214 and 415 zips missing) must not replace the live version: its numbers would
+        // stop being suppressed. Refused (the scope declared before is the default), and nothing changed.
         let partial = dir.path().join("partial");
         std::fs::create_dir_all(&partial).unwrap();
         std::fs::copy(
@@ -392,15 +409,61 @@ mod registries {
         )
         .await;
         match refused {
-            Err(RegistryError::Shrinks {
-                missing,
-                before,
-                after,
-                ..
-            }) => {
-                assert_eq!((missing, before, after), (vec!["415".to_string()], 4, 2));
+            Err(RegistryError::Incomplete { missing, .. }) => {
+                assert_eq!(missing, ["214", "415"]);
             }
             other => panic!("{other:?}"),
+        }
+        // Declared anew without them, it would still drop the live version's area codes: refused as shrinking.
+        let shrinking = import(
+            &store,
+            "national",
+            std::slice::from_ref(&partial),
+            &ImportOptions {
+                scope: national(&[202]),
+                ..options.clone()
+            },
+            &mut |_| {},
+        )
+        .await;
+        assert!(
+            matches!(shrinking, Err(RegistryError::Shrinks { ref missing, .. }) if missing.len() == 2),
+            "{shrinking:?}"
+        );
+        // An import older than the live version would drop what was applied since: refused.
+        let older = import(
+            &store,
+            "national",
+            std::slice::from_ref(&input),
+            &ImportOptions {
+                as_of: day(5),
+                ..options.clone()
+            },
+            &mut |_| {},
+        )
+        .await;
+        assert!(
+            matches!(older, Err(RegistryError::Regresses { .. })),
+            "{older:?}"
+        );
+        // Nor can a typo date it in the future, or stretch its freshness past the safe harbor.
+        for (as_of, max_age_days) in [(day(-2), 31), (as_of, 3650)] {
+            let refused = import(
+                &store,
+                "national",
+                std::slice::from_ref(&input),
+                &ImportOptions {
+                    as_of,
+                    max_age_days,
+                    ..options.clone()
+                },
+                &mut |_| {},
+            )
+            .await;
+            assert!(
+                matches!(refused, Err(RegistryError::BadOption { .. })),
+                "{refused:?}"
+            );
         }
         let live = registry::status(&store, "national", Utc::now())
             .await
@@ -437,8 +500,8 @@ mod registries {
             (c.rows, c.adds, c.deletes, c.deletes_absent, c.rejected),
             (3, 1, 2, 1, 0)
         );
-        assert_eq!((r1.area_codes_written, r1.area_codes_carried), (1, 1));
-        assert_eq!(r1.status.total, 4);
+        assert_eq!((r1.area_codes_written, r1.area_codes_carried), (1, 2));
+        assert_eq!(r1.status.total, 5);
         // The same file again is one change, not two.
         let again = apply(
             &store,
@@ -466,27 +529,49 @@ mod registries {
             .await
             .unwrap();
         assert_eq!((r2.changes.rows, r2.changes.rejected), (4, 1));
-        assert_eq!(r2.status.total, 5);
+        assert_eq!(r2.status.total, 6);
         assert_eq!(r2.status.change_lists, 2);
-        // An older change list is refused, and nothing changes.
+        // A change list dated before the import: its change is already in the full download, so it is recorded and
+        // counted, not applied (the number deleted since stays deleted).
         let old = dir.path().join("changes-0.txt");
         std::fs::write(&old, format!("2024561234,{},A\n", ts(day(10), "10:00:00"))).unwrap();
-        let refused = apply(
+        let merged = apply(
             &store,
             "national",
             std::slice::from_ref(&old),
             &ApplyOptions::default(),
         )
+        .await
+        .unwrap();
+        assert_eq!((merged.changes.adds, merged.changes.superseded), (1, 1));
+        assert_eq!(merged.status.total, 6);
+        // A line dated 2099 refuses the whole list, naming the line; the live version is unchanged.
+        let typo = dir.path().join("changes-typo.txt");
+        std::fs::write(
+            &typo,
+            format!(
+                "2024561240,{},A\n2024561241,2099-01-01T00:00:00,A\n",
+                ts(day(1), "13:00:00")
+            ),
+        )
+        .unwrap();
+        let refused = apply(
+            &store,
+            "national",
+            std::slice::from_ref(&typo),
+            &ApplyOptions::default(),
+        )
         .await;
-        assert!(
-            matches!(refused, Err(RegistryError::OutOfOrder { .. })),
-            "{refused:?}"
-        );
+        match refused {
+            Err(RegistryError::FutureDated { line, .. }) => assert_eq!(line, 2),
+            other => panic!("{other:?}"),
+        }
         let live = registry::status(&store, "national", Utc::now())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(live.version, r2.version.clone().unwrap());
+        assert_eq!(live.version, merged.version.clone().unwrap());
+        assert!(live.as_of < Utc::now(), "{live:?}");
 
         // A state registry whose copy is 40 days old: stale.
         let tx = dir.path().join("tx.txt");
@@ -495,16 +580,36 @@ mod registries {
             as_of: day(40),
             max_age_days: 31,
             force: false,
+            scope: Some(Scope::State("US-TX".into())),
         };
-        import(&store, "tx", &[tx], &stale, &mut |_| {})
-            .await
-            .unwrap();
+        // A TX list lacking most of TX's area codes: refused unless forced; forced, those are answered error.
+        let incomplete = import(&store, "tx", std::slice::from_ref(&tx), &stale, &mut |_| {}).await;
+        assert!(
+            matches!(incomplete, Err(RegistryError::Incomplete { ref missing, .. }) if missing.contains(&"512".to_string())),
+            "{incomplete:?}"
+        );
+        let tx_report = import(
+            &store,
+            "tx",
+            &[tx],
+            &ImportOptions {
+                force: true,
+                ..stale
+            },
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert!(tx_report
+            .status
+            .missing_area_codes
+            .contains(&"512".to_string()));
 
         let registries = vec![
             Arc::new(load(&store, "national").await.unwrap()),
             Arc::new(load(&store, "tx").await.unwrap()),
         ];
-        let (s, api, _) = setup(&["+13125550100".to_string()]).await;
+        let (s, api, _) = setup(&["+14165550100".to_string()]).await;
         let snapshot = SuppressionSnapshot::default();
         let propagating = HashSet::new();
         let local = LocalAnswers {
@@ -521,10 +626,12 @@ mod registries {
             "202-456-1234", // deleted by change list 1
             "202-456-9999", // deleted at 11:00, added at 12:00 (a line before): the later change wins
             "415-555-0199", // added by change list 2
-            "312-555-0100", // on the CXone list only
+            "416-555-0100", // Canadian, on the CXone list only
             "214-555-0100", // on the stale TX registry: still suppressed
             "214-555-0101", // covered by the stale TX registry, not on it: error
             "+44 20 7946 0018",
+            "206-555-0100", // a US area code the national registry does not cover: error, never allowed
+            "512-555-0100", // a TX area code the forced TX import lacks (national lacks it too): error
         ];
         let response = check_with(Some(&api), &request(&numbers), local.clone(), 2).await;
         let got: Vec<(Verdict, &str)> = response
@@ -540,30 +647,57 @@ mod registries {
         assert_eq!(got[5], (Verdict::Suppressed, "registry:tx"));
         assert_eq!(got[6], (Verdict::Error, "registry-stale:tx"));
         assert_eq!(got[7].0, Verdict::Allowed);
+        assert_eq!(got[8], (Verdict::Error, "registry-not-covering:206"));
+        assert_eq!(got[9], (Verdict::Error, "registry-not-covering:512"));
         assert_eq!(response.results[0].list_matches, vec!["national"]);
         assert!(!response.complete && !response.safe_to_dial);
         assert_eq!(
             (
                 response.metrics.registry_suppressed,
-                response.metrics.registry_stale
+                response.metrics.registry_stale,
+                response.metrics.registry_not_covering
             ),
-            (4, 1)
+            (4, 1, 2)
         );
         let states: Vec<Freshness> = response.registries.iter().map(|r| r.status).collect();
         assert_eq!(states, vec![Freshness::Current, Freshness::Stale]);
         // Registry numbers never reach CXone: only the numbers no registry answered were asked.
         assert_eq!(contact_calls(&s).iter().sum::<usize>(), 3);
 
-        // Registry-only: no CXone; an unregistered number is allowed as far as the registries go.
+        // Registry-only: no CXone; an unregistered number is allowed as far as the registries go, a number of an area
+        // code the registry does not cover (303), or one newer than the numbering table (374), is not.
         let only = vec![registries[0].clone()];
         let local = LocalAnswers {
             registries: &only,
             ..local
         };
-        let response = check_with(None, &request(&numbers[..2]), local, 2).await;
+        let response = check_with(None, &request(&numbers[..2]), local.clone(), 2).await;
         assert_eq!(response.results[0].status, Verdict::Suppressed);
         assert_eq!(response.results[1].status, Verdict::Allowed);
         assert!(response.complete);
+        let response = check_with(
+            None,
+            &request(&["303-555-0100", "+1 374 555 0198"]),
+            local,
+            2,
+        )
+        .await;
+        let got: Vec<(Verdict, &str)> = response
+            .results
+            .iter()
+            .map(|r| (r.status, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got[0],
+            (Verdict::Error, "registry-not-covering:303"),
+            "{got:?}"
+        );
+        assert_eq!(
+            got[1],
+            (Verdict::Error, "registry-not-covering:374"),
+            "{got:?}"
+        );
+        assert!(!response.complete);
     }
 
     #[tokio::test]
@@ -589,7 +723,19 @@ mod registries {
             )
             .await
             .unwrap();
-        let p = plan("bucket", "state", batch, day(0), 31, false).unwrap();
+        let p = plan(
+            "bucket",
+            "state",
+            registry::fanout::PlanRequest {
+                prefix: batch.into(),
+                as_of: day(0),
+                max_age_days: 31,
+                force: false,
+                scope: None,
+                area_codes: Some(vec!["202".into(), "312".into()]),
+            },
+        )
+        .unwrap();
         for key in store.list(batch).await.unwrap() {
             let part = import_part(&store, &p, &key).await.unwrap();
             assert!(!part.skipped);
@@ -642,14 +788,15 @@ mod registries {
             &[src],
             &ImportOptions {
                 as_of: day(1),
-                max_age_days: 90,
+                max_age_days: 31,
                 force: false,
+                scope: national(&[202, 312, 415, 646]),
             },
             &mut |_| {},
         )
         .await
         .unwrap();
-        // Two applies at once: each either lands or is refused as a conflict; what landed is all in the live version.
+        // Two applies at once: the one that loses the swap reads the winner's version and applies again, so both land.
         let lists: Vec<PathBuf> = (0..2)
             .map(|i| {
                 let p = dir.path().join(format!("c{i}.txt"));
@@ -663,18 +810,10 @@ mod registries {
             apply(&store, "state", &lists[..1], &defaults),
             apply(&store, "state", &lists[1..], &defaults)
         );
-        let landed: Vec<&PathBuf> = [(&a, &lists[0]), (&b, &lists[1])]
-            .into_iter()
-            .filter(|(r, _)| match r {
-                Ok(_) => true,
-                Err(RegistryError::Conflict(_)) => false,
-                Err(e) => panic!("{e}"),
-            })
-            .map(|(_, p)| p)
-            .collect();
-        assert!(!landed.is_empty());
+        a.unwrap();
+        b.unwrap();
         let live = load(&store, "state").await.unwrap();
-        for p in landed {
+        for p in &lists {
             assert!(
                 live.manifest
                     .change_lists

@@ -1152,7 +1152,7 @@ async fn every_function_holding_only_its_template_policy_completes_a_run_a_failu
     let imported = world.invoke(
         "registry",
         vec![
-            json!({"action": "import", "registry": "national", "asOf": today,
+            json!({"action": "import", "registry": "national", "asOf": today, "areaCodes": ["202"],
             "keys": ["incoming-registry/national/full/b1/2026-11-1_202.txt"]}),
         ],
         &[],
@@ -1170,7 +1170,7 @@ async fn every_function_holding_only_its_template_policy_completes_a_run_a_failu
     world
         .drop_file(
             "incoming-registry/national/changes/c1.txt",
-            format!("2025550301,{today}T10:00:00,D\n2025550302,{today}T10:00:01,A\n"),
+            format!("2025550301,{today}T00:00:00,D\n2025550302,{today}T00:00:01,A\n"),
         )
         .await;
     let applied = world.invoke(
@@ -1212,7 +1212,9 @@ async fn every_function_holding_only_its_template_policy_completes_a_run_a_failu
 }
 
 /// A registry kept current from the bucket alone: a full download's files and then its `_import.json` marker dropped
-/// (the import lists the batch), a change list dropped, an out-of-order one refused by kind, other drops ignored.
+/// (the import lists the batch), change lists dropped (one dated before the import recorded and superseded, one
+/// twice applied once), other drops ignored; then, through the function's event path against S3, two lists dropped
+/// at once both land in either order, a gap is reported, a 2099 line is refused leaving the registry as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refreshed_by_change_lists(
 ) {
@@ -1241,7 +1243,8 @@ async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refres
     world
         .drop_file(
             "incoming-registry/tx/full/q4/_import.json",
-            json!({"asOf": today.to_string(), "maxAgeDays": 92}).to_string(),
+            json!({"asOf": today.to_string(), "maxAgeDays": 30, "areaCodes": ["202", "415"]})
+                .to_string(),
         )
         .await;
     // The marker is not the function's: it starts the registry import state machine (a Distributed Map over the
@@ -1278,7 +1281,11 @@ async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refres
         (Some(4), Some(3), Some(1)),
         "{imported:?}"
     );
-    assert_eq!(imported[0]["output"]["status"]["maxAgeDays"], 92);
+    assert_eq!(imported[0]["output"]["status"]["maxAgeDays"], 30);
+    assert_eq!(
+        imported[0]["output"]["status"]["coveredAreaCodes"],
+        json!(["202", "415"])
+    );
     let rejects_key = imported[0]["output"]["rejectsKey"]
         .as_str()
         .unwrap()
@@ -1300,7 +1307,7 @@ async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refres
     world
         .drop_file(
             "incoming-registry/tx/changes/new.txt",
-            format!("2025550402,{today}T10:00:00,A\n4155550400,{today}T10:00:01,D\n"),
+            format!("2025550402,{today}T00:00:00,A\n4155550400,{today}T00:00:01,D\n"),
         )
         .await;
     let results = world.invoke(
@@ -1312,13 +1319,10 @@ async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refres
         ],
         &[],
     );
-    assert_eq!(results[0]["ok"], false, "{results:?}");
-    // The kind Step Functions and Lambda see; the registry's own name leads the message.
-    assert_eq!(results[0]["error"], "InvalidInput", "{results:?}");
-    assert!(
-        results[0]["cause"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("ChangeListOutOfOrder: ")),
+    // Dated before the import: already in the full download, recorded and counted, not applied.
+    assert_eq!(results[0]["ok"], true, "{results:?}");
+    assert_eq!(
+        results[0]["output"]["changes"]["superseded"], 1,
         "{results:?}"
     );
     assert_eq!(results[1]["output"]["status"]["total"], 3, "{results:?}");
@@ -1328,7 +1332,7 @@ async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refres
         "the same drop twice is one change: {results:?}"
     );
     let live = dncflow::registry::load(&world.store(), "tx").await.unwrap();
-    assert_eq!(live.manifest.change_lists.len(), 1);
+    assert_eq!(live.manifest.change_lists.len(), 2);
     assert_eq!(
         live.lookup(12_025_550_402),
         dncflow::registry::Lookup::Listed
@@ -1337,6 +1341,128 @@ async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refres
         live.lookup(14_155_550_400),
         dncflow::registry::Lookup::NotListed
     );
+    concurrent_change_lists_through_the_event_path(&world).await;
+}
+
+/// Two days' change lists dropped at once (a catch-up after a holiday) reach the registry function together: the
+/// apply that loses the swap of `current.json` reads the winner's version and applies again, so both land, and in
+/// either order the result is the same. A registry imported three days ago, D1 and D2 applied: continuous through
+/// D2; D3 missing and D4 applied: a gap, and freshness stays at D2. A 2099 line refuses its list.
+async fn concurrent_change_lists_through_the_event_path(world: &World) {
+    use dncflow::steps::registry::handle_event;
+    let store = world.store();
+    let today = chrono::Utc::now().date_naive();
+    let day = |n: i64| today - chrono::Duration::days(4 - n);
+    for (name, order) in [("race-a", [1, 2]), ("race-b", [2, 1])] {
+        world
+            .drop_file(
+                &format!("incoming-registry/{name}/full/b/202.txt"),
+                "202,5550500\n202,5550501\n".into(),
+            )
+            .await;
+        let import = json!({"action": "import", "registry": name, "asOf": day(0).to_string(),
+            "areaCodes": ["202"], "keys": [format!("incoming-registry/{name}/full/b/202.txt")]});
+        handle_event(&store, BUCKET, import).await.unwrap();
+        // D1 deletes 0500 and adds 0502; D2 re-adds 0500 later and deletes 0501.
+        let lists = [
+            format!(
+                "2025550500,{}T09:00:00,D\n2025550502,{}T09:00:01,A\n",
+                day(1),
+                day(1)
+            ),
+            format!(
+                "2025550500,{}T09:00:00,A\n2025550501,{}T09:00:01,D\n",
+                day(2),
+                day(2)
+            ),
+        ];
+        for (i, text) in lists.iter().enumerate() {
+            world
+                .drop_file(
+                    &format!("incoming-registry/{name}/changes/d{}.txt", i + 1),
+                    text.clone(),
+                )
+                .await;
+        }
+        let event = |d: usize| s3_event(&format!("incoming-registry/{name}/changes/d{d}.txt"));
+        if name == "race-a" {
+            let (a, b) = tokio::join!(
+                handle_event(&store, BUCKET, event(order[0])),
+                handle_event(&store, BUCKET, event(order[1]))
+            );
+            a.unwrap();
+            b.unwrap();
+        } else {
+            // D2 first, then D1 (older than the live as-of, never applied): merged, the later change wins.
+            handle_event(&store, BUCKET, event(order[0])).await.unwrap();
+            handle_event(&store, BUCKET, event(order[1])).await.unwrap();
+        }
+        let live = dncflow::registry::load(&store, name).await.unwrap();
+        assert_eq!(live.manifest.change_lists.len(), 2, "{name}");
+        let listed = |n: u64| live.lookup(n) == dncflow::registry::Lookup::Listed;
+        assert!(listed(12_025_550_500), "{name}: D2's later add wins");
+        assert!(!listed(12_025_550_501), "{name}: D2's delete");
+        assert!(listed(12_025_550_502), "{name}: D1's add");
+        let status = dncflow::registry::status(&store, name, chrono::Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.continuous_through, Some(day(2)), "{status:?}");
+        assert!(
+            status.gaps.is_empty() && !status.needs_attention(),
+            "{status:?}"
+        );
+    }
+    // D4 without D3: a gap; freshness stays at D2's latest change.
+    world
+        .drop_file(
+            "incoming-registry/race-a/changes/d4.txt",
+            format!("2025550503,{}T00:00:01,A\n", day(4)),
+        )
+        .await;
+    handle_event(
+        &store,
+        BUCKET,
+        s3_event("incoming-registry/race-a/changes/d4.txt"),
+    )
+    .await
+    .unwrap();
+    let status = dncflow::registry::status(&store, "race-a", chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.gaps, vec![day(3)], "{status:?}");
+    assert_eq!(status.as_of.date_naive(), day(2), "{status:?}");
+    assert!(status.needs_attention());
+    // A typo'd year: the list is refused whole, naming its line, and the registry is as it was.
+    world
+        .drop_file(
+            "incoming-registry/race-a/changes/typo.txt",
+            format!(
+                "2025550504,{}T00:00:01,A\n2025550505,2099-01-01T00:00:00,A\n",
+                day(4)
+            ),
+        )
+        .await;
+    let refused = handle_event(
+        &store,
+        BUCKET,
+        s3_event("incoming-registry/race-a/changes/typo.txt"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.kind(), "ChangeListFutureDated", "{refused}");
+    assert!(refused.to_string().contains("line 2"), "{refused}");
+    let after = dncflow::registry::status(&store, "race-a", chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.version, status.version);
+    // An import older than the live version would drop the lists applied since: refused.
+    let regress = json!({"action": "import", "registry": "race-a", "asOf": day(0).to_string(),
+        "areaCodes": ["202"], "keys": ["incoming-registry/race-a/full/b/202.txt"]});
+    let refused = handle_event(&store, BUCKET, regress).await.unwrap_err();
+    assert_eq!(refused.kind(), "RegistryRegresses", "{refused}");
 }
 
 /// Proof that enforcement is on: the upload function without its statement for the upload marker fails the run, and

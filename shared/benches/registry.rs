@@ -138,9 +138,12 @@ fn child_import(input: &Path, out: &Path) {
             "national",
             &[input.to_path_buf()],
             &ImportOptions {
-                as_of: chrono::Utc::now().date_naive(),
+                // Yesterday: the change list below is dated yesterday (a line dated later than now is refused).
+                as_of: chrono::Utc::now().date_naive() - chrono::Duration::days(1),
                 max_age_days: 31,
+                // The synthetic download holds the area codes it generates, not the whole US: forced.
                 force: true,
+                scope: None,
             },
             &mut |_| {},
         ))
@@ -171,10 +174,7 @@ fn child_apply(out: &Path, changes: &Path) {
             &store,
             "national",
             &[changes.to_path_buf()],
-            &ApplyOptions {
-                force: true,
-                as_of: None,
-            },
+            &ApplyOptions { as_of: None },
         ))
         .unwrap();
     let c = report.changes;
@@ -371,7 +371,7 @@ fn main() {
     if !changes.exists() {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&changes).unwrap());
         let mut rng = Rng(7);
-        let day = chrono::Utc::now().format("%Y-%m-%d");
+        let day = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d");
         for i in 0..1_000_000u64 {
             let npa = npas[(rng.next() % npas.len() as u64) as usize];
             let local = 2_000_000 + rng.next() % 8_000_000;

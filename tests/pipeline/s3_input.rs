@@ -102,7 +102,7 @@ async fn dncctl_imports_a_registry_from_an_s3_prefix_into_s3() {
         .bucket("dnc")
         .key("downloads/changes/c1.txt")
         .body(ByteStream::from(
-            format!("2025550100,{today}T08:00:00,D\n").into_bytes(),
+            format!("2025550100,{today}T00:00:00,D\n").into_bytes(),
         ))
         .send()
         .await
@@ -135,6 +135,8 @@ async fn dncctl_imports_a_registry_from_an_s3_prefix_into_s3() {
         "s3://dnc/downloads/2026-11/",
         "--as-of",
         &today,
+        "--area-codes",
+        "202,415",
     ]);
     assert!(
         text.contains("rows       4 = 3 accepted + 0 duplicates + 1 rejected"),

@@ -353,13 +353,18 @@ impl Step for RecordFailure {
 /// `registry`: keeps a registry's suppression index (`registry/<name>/`) current.
 /// - S3 "Object Created" (EventBridge) under `incoming-registry/<name>/`: `changes/<file>` (an FTC change list) is
 ///   applied; other objects are acknowledged and left (a full download's files; its `_import.json` marker starts the
-///   registry import state machine, whose steps call this function: `begin`, `importPart` per file, `assemble`).
-/// - Direct: `{"action":"import","registry","prefix"|"keys","asOf","maxAgeDays"?}` (the whole batch in one
-///   invocation) or `{"action":"apply","registry","keys","force"?,"asOf"?}`.
+///   registry import state machine, whose steps call this function: `begin`, `importPart` per file, `assemble`, and
+///   on failure `importFailed`).
+/// - Step Functions "Execution Status Change" of the import state machine (TIMED_OUT, ABORTED): recorded in the
+///   registry's status like a caught failure.
+/// - Direct: `{"action":"import","registry","prefix"|"keys","asOf","maxAgeDays"?,"areaCodes"?,"scope"?,"force"?}`
+///   (the whole batch in one invocation) or `{"action":"apply","registry","keys","asOf"?}`.
 ///
-/// Out: the version report (counts of every line, the live version's freshness). Errors are `StepError`s like every
-/// step's (`Transient` for the store and a lost race, `InvalidInput`, `Fatal`), the message led by the registry
-/// error's own name (`ChangeListOutOfOrder`, `RegistryConflict`, `InputUnreadable`, …). Environment: `DNCFLOW_BUCKET`.
+/// Out: the version report (counts of every line, the live version's freshness and coverage). Errors are
+/// `StepError`s like every step's (`Transient` for the store and a lost race, `InvalidInput`, `Fatal`), the message
+/// led by the registry error's own name (`ChangeListFutureDated`, `RegistryIncomplete`, `RegistryRegresses`,
+/// `InputUnreadable`, …). Invoked asynchronously: an event failed after Lambda's retries goes to its dead-letter
+/// queue (template). Environment: `DNCFLOW_BUCKET`.
 pub struct Registry {
     store: S3Store,
 }

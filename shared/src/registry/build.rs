@@ -68,6 +68,10 @@ pub struct ChangeCounts {
     pub deletes: u64,
     /// `D` lines whose number was not registered: counted, not an error.
     pub deletes_absent: u64,
+    /// `A` and `D` lines not applied: dated before the full download (already in it), or before a later change of
+    /// the same number the registry holds (from a list applied earlier but dated later).
+    #[serde(default)]
+    pub superseded: u64,
     /// Lines that could not be read.
     pub rejected: u64,
 }
@@ -80,6 +84,7 @@ impl ChangeCounts {
         self.adds_present += o.adds_present;
         self.deletes += o.deletes;
         self.deletes_absent += o.deletes_absent;
+        self.superseded += o.superseded;
         self.rejected += o.rejected;
     }
 }
@@ -265,6 +270,19 @@ pub struct Rejects {
 }
 
 impl Rejects {
+    /// Add the rejected lines of `other` (another file's), within the cap.
+    pub fn absorb(&mut self, other: &Rejects) {
+        self.not_written += other.not_written;
+        for line in other.jsonl.split_inclusive(|b| *b == b'\n') {
+            self.count += 1;
+            if self.count > MAX_REJECTS_KEPT {
+                self.not_written += 1;
+            } else {
+                self.jsonl.extend_from_slice(line);
+            }
+        }
+    }
+
     fn record(&mut self, source: &str, line: u64, reason: &str, raw: &[u8]) {
         self.count += 1;
         if self.count > MAX_REJECTS_KEPT {
@@ -404,6 +422,8 @@ pub struct Change {
     pub at: NaiveDateTime,
     /// Position among the changes read (ties keep file order).
     pub seq: u64,
+    /// Its line in the file (1-based).
+    pub line: u64,
     /// The 10-digit national number.
     pub national: u64,
     /// Added (`A`) or deleted (`D`).
@@ -457,6 +477,7 @@ pub fn read_changes(
         *seq += 1;
         out.push(Change {
             at,
+            line: n,
             seq: *seq,
             national,
             add,

@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 
 use super::build::{Builder, Rejects, MAX_REJECTS_KEPT};
 use super::{
-    check_name, check_replacement, new_version, publish, read_area, read_current, read_manifest,
-    read_source, write_areas, AreaEntry, ChangeCounts, DenseArea, ImportCounts, Inputs,
-    ObjectInputs, RegistryError, RegistryManifest, RegistryStatus, SourceRecord, VersionReport,
-    FORMAT, IMPORT_MARKER,
+    check_import_dates, check_name, check_replacement, new_version, publish, read_area,
+    read_current, read_manifest, read_source, resolve_scope, write_areas, AreaEntry, ChangeCounts,
+    DenseArea, ImportCounts, Inputs, ObjectInputs, RegistryError, RegistryManifest, RegistryStatus,
+    Scope, SourceRecord, VersionReport, FORMAT, IMPORT_MARKER,
 };
 use crate::adapters::store::ObjectStore;
 use crate::run::RegistryKeys;
@@ -40,9 +40,21 @@ pub struct ImportPlan {
     pub as_of: NaiveDate,
     /// Freshness limit.
     pub max_age_days: u32,
-    /// Replace the live version even when the import covers less.
+    /// Replace the live version even when the import covers less, lacks declared area codes, or is older.
     #[serde(default)]
     pub force: bool,
+    /// `national` or a state (`US-TX`); default: the live version's, else national.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// A national subscription's area codes (default: every US area code of the numbering table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_codes: Option<Vec<String>>,
+}
+
+impl ImportPlan {
+    fn scope(&self) -> Result<Option<Scope>, RegistryError> {
+        Scope::from_request(self.scope.as_deref(), self.area_codes.as_deref())
+    }
 }
 
 /// One file's part of a version.
@@ -73,25 +85,45 @@ pub struct PartSummary {
     pub skipped: bool,
 }
 
-/// The plan of an import of the batch under `prefix`.
+/// What an import is asked for: the batch, its dates, its scope.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    /// The batch's prefix.
+    pub prefix: String,
+    /// As of.
+    pub as_of: NaiveDate,
+    /// Freshness limit.
+    pub max_age_days: u32,
+    /// Replace the live version even when the import covers less, lacks declared area codes, or is older.
+    pub force: bool,
+    /// `national` or a state.
+    pub scope: Option<String>,
+    /// A national subscription's area codes.
+    pub area_codes: Option<Vec<String>>,
+}
+
+/// The plan of an import of the batch `request` names: its dates and scope are checked here, before any file is
+/// read, so a typo fails the import at its first step.
 pub fn plan(
     bucket: &str,
     registry: &str,
-    prefix: &str,
-    as_of: NaiveDate,
-    max_age_days: u32,
-    force: bool,
+    request: PlanRequest,
 ) -> Result<ImportPlan, RegistryError> {
     check_name(registry)?;
-    Ok(ImportPlan {
+    check_import_dates(request.as_of, request.max_age_days, Utc::now())?;
+    let plan = ImportPlan {
         bucket: bucket.to_string(),
         registry: registry.to_string(),
-        version: new_version(Utc::now(), &format!("{registry}/{prefix}")),
-        prefix: prefix.to_string(),
-        as_of,
-        max_age_days,
-        force,
-    })
+        version: new_version(Utc::now(), &format!("{registry}/{}", request.prefix)),
+        prefix: request.prefix,
+        as_of: request.as_of,
+        max_age_days: request.max_age_days,
+        force: request.force,
+        scope: request.scope,
+        area_codes: request.area_codes,
+    };
+    plan.scope()?;
+    Ok(plan)
 }
 
 fn part_id(key: &str) -> String {
@@ -241,7 +273,15 @@ pub async fn assemble(
     for (npa, area) in &merged {
         counts.insert(format!("{npa:03}"), area.len());
     }
-    check_replacement(live.as_ref(), &counts, plan.force)?;
+    let scope = resolve_scope(plan.scope()?.as_ref(), live.as_ref());
+    let coverage = check_replacement(
+        &plan.registry,
+        live.as_ref(),
+        &counts,
+        &scope,
+        plan.as_of,
+        plan.force,
+    )?;
     area_codes.extend(write_areas(store, &keys, &plan.version, merged, &BTreeMap::new()).await?);
     let mut rejects = Rejects::default();
     for part in &parts {
@@ -272,6 +312,8 @@ pub async fn assemble(
         version: plan.version.clone(),
         parent: None,
         as_of: plan.as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+        imported_as_of: Some(plan.as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
+        coverage: Some(coverage),
         created_at: now,
         max_age_days: plan.max_age_days,
         total: area_codes.values().map(|a: &AreaEntry| a.count).sum(),

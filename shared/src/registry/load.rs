@@ -7,6 +7,8 @@ pub struct LoadedRegistry {
     /// Its manifest.
     pub manifest: RegistryManifest,
     areas: Vec<Option<AreaIndex>>,
+    /// Per area code, what the registry answers for it (from its [`Coverage`]).
+    cover: Vec<Cover>,
 }
 
 impl std::fmt::Debug for LoadedRegistry {
@@ -26,14 +28,26 @@ pub enum Lookup {
     Listed,
     /// In an area code the registry covers, not registered.
     NotListed,
-    /// Outside what the registry covers (another country, an area code it has no data for).
+    /// Outside the registry's scope (another country, another state's area code): no answer.
     NotCovered,
+    /// In the registry's scope, and the registry holds no full download of the area code (missing from its
+    /// subscription or its import, or new since the numbering table): it cannot clear the number.
+    Uncovered,
 }
 
 impl LoadedRegistry {
     /// From a manifest and its area indexes (index = area code).
     pub fn new(manifest: RegistryManifest, areas: Vec<Option<AreaIndex>>) -> LoadedRegistry {
-        LoadedRegistry { manifest, areas }
+        let cover = manifest
+            .coverage
+            .clone()
+            .unwrap_or_else(|| Coverage::legacy(&manifest))
+            .table();
+        LoadedRegistry {
+            manifest,
+            areas,
+            cover,
+        }
     }
 
     /// Registry name.
@@ -41,18 +55,25 @@ impl LoadedRegistry {
         &self.manifest.registry
     }
 
-    /// What the registry says of packed E.164 `e164`. A registry covers the North American area codes it has data
-    /// for (those of its import and change lists).
+    /// What the registry says of packed E.164 `e164`. A number it lists is `Listed` wherever it is; otherwise a
+    /// registry answers for the area codes of its scope: `NotListed` where a full download covers them, `Uncovered`
+    /// where it does not, `NotCovered` outside its scope.
     #[inline]
     pub fn lookup(&self, e164: u64) -> Lookup {
         if !(10_000_000_000..20_000_000_000).contains(&e164) {
             return Lookup::NotCovered;
         }
         let national = e164 - 10_000_000_000;
-        match &self.areas[(national / 10_000_000) as usize] {
-            None => Lookup::NotCovered,
-            Some(a) if a.contains((national % 10_000_000) as u32) => Lookup::Listed,
-            Some(_) => Lookup::NotListed,
+        let npa = (national / 10_000_000) as usize;
+        if let Some(a) = &self.areas[npa] {
+            if a.contains((national % 10_000_000) as u32) {
+                return Lookup::Listed;
+            }
+        }
+        match self.cover[npa] {
+            Cover::Covered => Lookup::NotListed,
+            Cover::Uncovered => Lookup::Uncovered,
+            Cover::Outside => Lookup::NotCovered,
         }
     }
 
@@ -73,6 +94,13 @@ impl LoadedRegistry {
             }
             out.push(self.lookup(n));
         }
+    }
+
+    /// Days no change list covers between the import and the newest list.
+    pub fn gap_days(&self) -> usize {
+        self.manifest
+            .imported_as_of
+            .map_or(0, |i| timeline(i, &self.manifest.change_lists).gaps.len())
     }
 
     /// Freshness at `now`.
@@ -162,7 +190,7 @@ pub async fn load(store: &dyn ObjectStore, name: &str) -> Result<LoadedRegistry,
             count,
         });
     }
-    Ok(LoadedRegistry { manifest, areas })
+    Ok(LoadedRegistry::new(manifest, areas))
 }
 
 /// The version `current.json` names (cheap: one small read), to reload when it changes.

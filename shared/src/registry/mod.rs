@@ -10,6 +10,7 @@
 //! a stale registry makes `check` answer `error` for the numbers it covers, never `allowed`.
 
 pub mod build;
+mod coverage;
 pub mod fanout;
 pub mod index;
 mod inputs;
@@ -30,6 +31,7 @@ use crate::adapters::store::{ObjectStore, StoreError};
 use crate::run::RegistryKeys;
 use build::{AreaRules, Builder, Change, Rejects};
 pub use build::{ChangeCounts, ImportCounts, RejectedLine};
+pub use coverage::*;
 pub use index::{AreaIndex, DenseArea, IndexError};
 pub use inputs::*;
 pub use load::*;
@@ -58,17 +60,43 @@ pub enum RegistryError {
         /// Why.
         reason: String,
     },
-    /// A change list older than the registry's as-of (applying it would undo newer changes).
-    #[error("change list {file} is as of {list_as_of}, older than registry {registry}'s as-of {registry_as_of}: refused (use --force to apply it anyway)")]
-    OutOfOrder {
-        /// Registry.
-        registry: String,
+    /// A change-list line dated later than now: the whole list is refused (a typo'd year would otherwise pin the
+    /// registry's as-of in the future and make every real list look older).
+    #[error("change list {file}, line {line}: dated {at}, later than now: the whole list is refused, the registry is unchanged")]
+    FutureDated {
         /// The change list.
         file: String,
-        /// Its latest change.
-        list_as_of: DateTime<Utc>,
+        /// Its line (1-based).
+        line: u64,
+        /// The line's timestamp.
+        at: chrono::NaiveDateTime,
+    },
+    /// An option that cannot be right (an as-of in the future, a freshness limit above the safe harbor's, a scope
+    /// that names no area code).
+    #[error("{what}: {reason}")]
+    BadOption {
+        /// The option.
+        what: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A full import that lacks area codes its scope declares.
+    #[error("the import of registry {registry} lacks {} declared area code(s): {}: refused, nothing changed (a partial download? declare the subscription's area codes with --area-codes, or use --force to make it live anyway: numbers of the missing area codes are then answered error)", missing.len(), missing.join(","))]
+    Incomplete {
+        /// Registry.
+        registry: String,
+        /// Declared area codes the batch has no number of.
+        missing: Vec<String>,
+    },
+    /// A full import older than the live version (it would drop the change lists applied since).
+    #[error("the import of registry {registry} is as of {as_of}, older than the live version's {live_as_of}: refused, nothing changed (use --force to replace it anyway)")]
+    Regresses {
+        /// Registry.
+        registry: String,
+        /// The import's as-of.
+        as_of: NaiveDate,
         /// The live version's as-of.
-        registry_as_of: DateTime<Utc>,
+        live_as_of: DateTime<Utc>,
     },
     /// A full import that covers less than the live version (area codes missing, or under 90 % of its numbers).
     #[error("the new import of registry {registry} covers less than the live version ({after} numbers against {before}; area codes missing: {missing:?}): refused, nothing changed (a partial download? use --force to replace it anyway)")]
@@ -114,7 +142,10 @@ impl RegistryError {
             RegistryError::BadName(_) => "BadRegistryName",
             RegistryError::NotFound(_) => "RegistryNotFound",
             RegistryError::Input { .. } => "InputUnreadable",
-            RegistryError::OutOfOrder { .. } => "ChangeListOutOfOrder",
+            RegistryError::FutureDated { .. } => "ChangeListFutureDated",
+            RegistryError::BadOption { .. } => "InvalidOption",
+            RegistryError::Incomplete { .. } => "RegistryIncomplete",
+            RegistryError::Regresses { .. } => "RegistryRegresses",
             RegistryError::Conflict(_) => "RegistryConflict",
             RegistryError::Shrinks { .. } => "RegistryShrinks",
             RegistryError::Index { .. } => "RegistryIndexDamaged",
@@ -183,6 +214,12 @@ pub struct ChangeListRecord {
     pub sha256: String,
     /// Its as-of: the given date, else its latest change.
     pub as_of: Option<DateTime<Utc>>,
+    /// Its latest change.
+    #[serde(default)]
+    pub latest: Option<DateTime<Utc>>,
+    /// The days it covers: those of its changes, and its given as-of date.
+    #[serde(default)]
+    pub days: Vec<NaiveDate>,
     /// The version it was applied in.
     pub applied_in: String,
     /// Its lines.
@@ -202,8 +239,16 @@ pub struct RegistryManifest {
     pub version: String,
     /// The version it was made from by change lists.
     pub parent: Option<String>,
-    /// The date the data is current as of: the full download's date, advanced by each change list applied.
+    /// The instant the data is current as of: the full download's date, advanced by the change lists up to the
+    /// first day none covers (see [`timeline`]).
     pub as_of: DateTime<Utc>,
+    /// The full download's as-of (changes dated before it are already in it).
+    #[serde(default)]
+    pub imported_as_of: Option<DateTime<Utc>>,
+    /// The area codes it answers for (absent in versions written before coverage was recorded: see
+    /// [`Coverage::legacy`]).
+    #[serde(default)]
+    pub coverage: Option<Coverage>,
     /// When this version was written.
     pub created_at: DateTime<Utc>,
     /// Older than this, `check` answers `error` for the numbers the registry covers.
@@ -287,11 +332,63 @@ pub struct RegistryStatus {
     pub index_bytes: u64,
     /// Change lists applied since the import.
     pub change_lists: usize,
+    /// `national` or the state (`US-TX`).
+    #[serde(default)]
+    pub scope: String,
+    /// Area codes a full download holds.
+    #[serde(default)]
+    pub covered_area_codes: Vec<String>,
+    /// Declared area codes the registry lacks: their numbers are answered `error`.
+    #[serde(default)]
+    pub missing_area_codes: Vec<String>,
+    /// The date up to which the change lists are continuous.
+    #[serde(default)]
+    pub continuous_through: Option<NaiveDate>,
+    /// Days no change list covers, between the import and the newest list: freshness stops before the first.
+    #[serde(default)]
+    pub gaps: Vec<NaiveDate>,
+    /// The last import that failed since the live version was made (the import state machine records it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_failure: Option<ImportFailure>,
+}
+
+/// An import the registry import state machine could not finish: recorded beside `current.json` by its catch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportFailure {
+    /// When it failed.
+    pub at: DateTime<Utc>,
+    /// The batch.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// The error's name (`States.Timeout`, `InvalidInput`, …).
+    pub error: String,
+    /// What it said.
+    #[serde(default)]
+    pub cause: String,
 }
 
 impl RegistryStatus {
+    /// Whether the registry needs someone: stale, missing area codes, a gap, or a failed import.
+    pub fn needs_attention(&self) -> bool {
+        self.status == Freshness::Stale
+            || !self.missing_area_codes.is_empty()
+            || !self.gaps.is_empty()
+            || self.import_failure.is_some()
+    }
+
     fn of(m: &RegistryManifest, now: DateTime<Utc>) -> RegistryStatus {
+        let coverage = m.coverage.clone().unwrap_or_else(|| Coverage::legacy(m));
+        let time = m
+            .imported_as_of
+            .map(|imported| timeline(imported, &m.change_lists));
         RegistryStatus {
+            scope: coverage.scope,
+            covered_area_codes: coverage.covered,
+            missing_area_codes: coverage.missing,
+            continuous_through: time.as_ref().map(|t| t.continuous_through),
+            gaps: time.map(|t| t.gaps).unwrap_or_default(),
+            import_failure: None,
             registry: m.registry.clone(),
             version: m.version.clone(),
             as_of: m.as_of,
@@ -341,9 +438,15 @@ pub struct ImportMarker {
     /// Freshness limit.
     #[serde(default = "default_max_age")]
     pub max_age_days: u32,
-    /// Replace the live version even when the import covers less.
+    /// Replace the live version even when the import covers less, lacks declared area codes, or is older.
     #[serde(default)]
     pub force: bool,
+    /// `national` or a state (`US-TX`); default: the live version's, else national.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// A national subscription's area codes (default: every US area code of the numbering table).
+    #[serde(default)]
+    pub area_codes: Option<Vec<String>>,
 }
 
 #[cfg(test)]

@@ -31,41 +31,77 @@ pub struct VersionReport {
 /// Options of [`import`].
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
-    /// The date the download is current as of.
+    /// The date the download is current as of (not in the future).
     pub as_of: NaiveDate,
-    /// Freshness limit (default 31 days).
+    /// Freshness limit (default 31 days, at most 31).
     pub max_age_days: u32,
-    /// Replace the live version even when the new one covers less (see [`check_replacement`]).
+    /// Replace the live version even when the new one covers less, lacks declared area codes or is older (see
+    /// [`check_replacement`]).
     pub force: bool,
+    /// What the import covers (default: the live version's scope, else every US area code: [`us_area_codes`]).
+    pub scope: Option<Scope>,
 }
 
-/// A new full import replaces the live version whole: one that lacks area codes the live version covers, or holds
-/// less than 90 % of its numbers, is refused unless forced (`RegistryShrinks`); one of no number at all is refused
-/// always (`InputUnreadable`). A partial download (half of the
-/// FTC's 400 zips uploaded) would otherwise go live, and every number of the missing area codes would stop being
-/// suppressed by the registry.
+/// The scope of an import: the one given, else the live version's, else national over every US area code.
+pub fn resolve_scope(given: Option<&Scope>, live: Option<&RegistryManifest>) -> Scope {
+    given.cloned().unwrap_or_else(|| {
+        live.and_then(|m| m.coverage.as_ref())
+            .map_or_else(|| Scope::National(us_area_codes()), Coverage::scope)
+    })
+}
+
+/// A new full import replaces the live version whole, so it is refused (nothing changed) when:
+/// - it holds no number at all (`InputUnreadable`, even forced);
+/// - it lacks an area code its scope declares (`RegistryIncomplete`, naming them): a partial download (200 of the
+///   FTC's 400 zips) would otherwise go live and answer for area codes it has no data of;
+/// - it is older than the live version (`RegistryRegresses`): it would drop the change lists applied since;
+/// - it lacks area codes the live version covers, or holds less than 90 % of its numbers (`RegistryShrinks`).
+///
+/// `force` makes the last three go live anyway; numbers of missing area codes are then answered `error`. The answer
+/// is the new version's coverage.
 pub fn check_replacement(
+    registry: &str,
     previous: Option<&RegistryManifest>,
     areas: &BTreeMap<String, u64>,
+    scope: &Scope,
+    as_of: NaiveDate,
     force: bool,
-) -> Result<(), RegistryError> {
+) -> Result<Coverage, RegistryError> {
     let total: u64 = areas.values().sum();
     if total == 0 {
         // Nothing valid was read (an empty directory, a file of junk): a registry of no numbers would clear every
         // number it used to suppress, and as a first import it would only hide the mistake.
         return Err(RegistryError::Input {
-            path: previous.map_or_else(
-                || "the import".into(),
-                |p| format!("registry {}", p.registry),
-            ),
+            path: format!("the import of registry {registry}"),
             reason: "no valid number was read: nothing to import".into(),
         });
     }
-    let Some(previous) = previous else {
-        return Ok(());
-    };
+    let coverage = Coverage::of_import(
+        scope,
+        areas
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(npa, _)| npa.parse::<u16>().ok()),
+    );
     if force {
-        return Ok(());
+        return Ok(coverage);
+    }
+    if !coverage.missing.is_empty() {
+        return Err(RegistryError::Incomplete {
+            registry: registry.to_string(),
+            missing: coverage.missing,
+        });
+    }
+    let Some(previous) = previous else {
+        return Ok(coverage);
+    };
+    let midnight = as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    if previous.as_of > midnight {
+        return Err(RegistryError::Regresses {
+            registry: registry.to_string(),
+            as_of,
+            live_as_of: previous.as_of,
+        });
     }
     let missing: Vec<String> = previous
         .area_codes
@@ -74,7 +110,7 @@ pub fn check_replacement(
         .map(|(npa, _)| npa.clone())
         .collect();
     if missing.is_empty() && total as f64 >= previous.total as f64 * 0.9 {
-        return Ok(());
+        return Ok(coverage);
     }
     Err(RegistryError::Shrinks {
         registry: previous.registry.clone(),
@@ -107,6 +143,7 @@ pub async fn import_from(
     on_source: &mut (dyn FnMut(&SourceRecord) + Send),
 ) -> Result<VersionReport, RegistryError> {
     check_name(name)?;
+    check_import_dates(options.as_of, options.max_age_days, Utc::now())?;
     let mut builder = Builder::new();
     let mut sources = Vec::with_capacity(files.len());
     let mut total = ImportCounts::default();
@@ -152,13 +189,23 @@ pub async fn import_from(
         .iter()
         .map(|(npa, a)| (format!("{npa:03}"), a.len()))
         .collect();
-    check_replacement(live.as_ref(), &counts, options.force)?;
+    let scope = resolve_scope(options.scope.as_ref(), live.as_ref());
+    let coverage = check_replacement(
+        name,
+        live.as_ref(),
+        &counts,
+        &scope,
+        options.as_of,
+        options.force,
+    )?;
     let mut manifest = RegistryManifest {
         format: FORMAT,
         registry: name.to_string(),
         version: version.clone(),
         parent: None,
         as_of,
+        imported_as_of: Some(as_of),
+        coverage: Some(coverage),
         created_at: now,
         max_age_days: options.max_age_days,
         total: 0,
@@ -194,15 +241,31 @@ pub async fn import_from(
 /// Options of [`apply`].
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
-    /// Apply a change list older than the registry's as-of.
-    pub force: bool,
-    /// The as-of of the change lists (default: each one's latest change).
+    /// The as-of date of the change lists (default: each one's latest change); a day they cover. Not in the future.
     pub as_of: Option<NaiveDate>,
 }
 
+/// How many times an apply that lost the swap to a concurrent one re-reads the new live version and applies again.
+const APPLY_ATTEMPTS: u32 = 8;
+
+/// A change list read once, applied on whatever live version the swap finds.
+struct ReadList {
+    name: String,
+    sha256: String,
+    rows: u64,
+    rejected: u64,
+    rejects: Rejects,
+    changes: Vec<Change>,
+}
+
 /// Apply FTC change lists to the live version of `name`: a new version rewriting only the area codes they touch.
-/// A change list the registry already has is skipped; one older than its as-of is refused unless forced; within
-/// the lists, changes apply in timestamp order (the last change of a number wins).
+///
+/// The lists are applied by their content, not by their arrival: a list already applied is skipped (by SHA-256);
+/// one dated before lists already applied is merged (a number's change applies unless the registry holds a later
+/// change of it, so the last change by timestamp wins whatever the order the lists came in); a change dated before
+/// the full download it descends from is already in it. A list holding a line dated in the future is refused whole.
+/// An apply that loses the swap of `current.json` to a concurrent one reads the new live version and applies again,
+/// so two lists dropped at once both land.
 pub async fn apply(
     store: &dyn ObjectStore,
     name: &str,
@@ -222,23 +285,18 @@ pub async fn apply_from(
     options: &ApplyOptions,
 ) -> Result<VersionReport, RegistryError> {
     check_name(name)?;
-    let keys = RegistryKeys::new(name);
-    let Some((current, tag)) = read_current(store, name).await? else {
-        return Err(RegistryError::NotFound(name.to_string()));
-    };
-    let mut manifest = read_manifest(store, &current.manifest_key).await?;
+    let now = Utc::now();
+    if let Some(d) = options.as_of {
+        if d > now.date_naive() {
+            return Err(RegistryError::BadOption {
+                what: format!("asOf {d}"),
+                reason: "in the future: a change list is as of a day that has begun".into(),
+            });
+        }
+    }
     let rules = AreaRules::new();
-    let mut rejects = Rejects::default();
-    let mut changes: Vec<Change> = Vec::new();
     let mut seq = 0u64;
-    let mut applied: BTreeSet<String> = manifest
-        .change_lists
-        .iter()
-        .map(|c| c.sha256.clone())
-        .collect();
-    let mut already_applied = Vec::new();
-    let mut lists: Vec<(ChangeListRecord, std::ops::Range<usize>)> = Vec::new();
-    let mut totals = ChangeCounts::default();
+    let mut read: Vec<ReadList> = Vec::new();
     while let Some(input) = files.next().await {
         let input = input?;
         let (mut text, mut rows) = (Vec::new(), 0u64);
@@ -249,43 +307,76 @@ pub async fn apply_from(
             n
         })?;
         let file = input.name();
-        if !applied.insert(sha256.clone()) {
-            already_applied.push(file);
-            continue;
-        }
-        let start = changes.len();
+        let mut rejects = Rejects::default();
+        let mut changes = Vec::new();
         let rejected =
             build::read_changes(&file, &text, &rules, &mut rejects, &mut seq, &mut changes);
-        let latest = changes[start..].iter().map(|c| c.at).max();
-        let as_of = match options.as_of {
-            Some(d) => Some(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
-            None => latest.map(|t| t.and_utc()),
-        };
-        if let Some(list_as_of) = as_of {
-            if list_as_of < manifest.as_of && !options.force {
-                return Err(RegistryError::OutOfOrder {
-                    registry: name.to_string(),
-                    file,
-                    list_as_of,
-                    registry_as_of: manifest.as_of,
-                });
-            }
+        let limit = (now + FUTURE_SKEW).naive_utc();
+        if let Some(c) = changes.iter().find(|c| c.at > limit) {
+            return Err(RegistryError::FutureDated {
+                file,
+                line: c.line,
+                at: c.at,
+            });
         }
-        let counts = ChangeCounts {
+        read.push(ReadList {
+            name: file,
+            sha256,
             rows,
             rejected,
-            ..Default::default()
-        };
-        lists.push((
-            ChangeListRecord {
-                name: file,
-                sha256,
-                as_of,
-                applied_in: String::new(),
-                counts,
-            },
-            start..changes.len(),
-        ));
+            rejects,
+            changes,
+        });
+    }
+    // The same jittered backoff as every other retry (`policy::Backoff`).
+    let backoff = crate::adapters::cxone::policy::Backoff::new(
+        std::time::Duration::from_millis(50),
+        std::time::Duration::from_secs(2),
+    );
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match apply_once(store, name, &read, options).await {
+            Err(RegistryError::Conflict(_)) if attempt < APPLY_ATTEMPTS => {
+                // A concurrent apply or import swapped first: read its version and apply on top of it.
+                let wait = backoff.delay(attempt);
+                tracing::info!(
+                    registry = name,
+                    attempt,
+                    "lost the swap to a concurrent version: applying again on the new live version"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One attempt of [`apply_from`] on the live version as it is now.
+async fn apply_once(
+    store: &dyn ObjectStore,
+    name: &str,
+    read: &[ReadList],
+    options: &ApplyOptions,
+) -> Result<VersionReport, RegistryError> {
+    let keys = RegistryKeys::new(name);
+    let Some((current, tag)) = read_current(store, name).await? else {
+        return Err(RegistryError::NotFound(name.to_string()));
+    };
+    let mut manifest = read_manifest(store, &current.manifest_key).await?;
+    let mut applied: BTreeSet<String> = manifest
+        .change_lists
+        .iter()
+        .map(|c| c.sha256.clone())
+        .collect();
+    let mut already_applied = Vec::new();
+    let mut lists: Vec<&ReadList> = Vec::new();
+    for list in read {
+        if applied.insert(list.sha256.clone()) {
+            lists.push(list);
+        } else {
+            already_applied.push(list.name.clone());
+        }
     }
     let now = Utc::now();
     if lists.is_empty() {
@@ -293,23 +384,64 @@ pub async fn apply_from(
             version: None,
             status: RegistryStatus::of(&manifest, now),
             import: ImportCounts::default(),
-            changes: totals,
+            changes: ChangeCounts::default(),
             already_applied,
             area_codes_written: 0,
             area_codes_carried: manifest.area_codes.len(),
             rejects_key: manifest.rejects_key,
         });
     }
-    // Which list each change came from, to count per list.
-    let mut owner = vec![0usize; changes.len()];
-    for (i, (_, range)) in lists.iter().enumerate() {
-        owner[range.clone()].fill(i);
-    }
-    let mut order: Vec<usize> = (0..changes.len()).collect();
-    order.sort_by_key(|&i| (changes[i].at, changes[i].seq));
-    let touched: BTreeSet<u16> = changes
+    // What the registry holds already: the latest change of every number these lists touch, from the change logs
+    // of the lists applied before whose changes reach as late as these lists' earliest.
+    let earliest = lists
         .iter()
-        .map(|c| (c.national / 10_000_000) as u16)
+        .flat_map(|l| l.changes.iter().map(|c| c.at))
+        .min();
+    let touched_numbers: std::collections::HashSet<u64> = lists
+        .iter()
+        .flat_map(|l| l.changes.iter().map(|c| c.national))
+        .collect();
+    let mut latest_held: std::collections::HashMap<u64, chrono::NaiveDateTime> =
+        std::collections::HashMap::new();
+    if let Some(earliest) = earliest {
+        for record in &manifest.change_lists {
+            let reaches = record.latest.or(record.as_of).map(|t| t.naive_utc());
+            if reaches.is_some_and(|t| t < earliest) {
+                continue;
+            }
+            let key = keys.change_log(&record.sha256);
+            let bytes = store
+                .get_bytes(&key)
+                .await?
+                .ok_or_else(|| RegistryError::Document {
+                    key: key.clone(),
+                    reason: format!(
+                        "the changes of {} (applied before) are missing: a list dated before it cannot be merged",
+                        record.name
+                    ),
+                })?;
+            for (national, at, _) in decode_change_log(&key, &bytes)? {
+                if touched_numbers.contains(&national) {
+                    let held = latest_held.entry(national).or_insert(at);
+                    *held = (*held).max(at);
+                }
+            }
+        }
+    }
+    let floor = manifest
+        .imported_as_of
+        .map(|t| t.naive_utc())
+        .unwrap_or(chrono::NaiveDateTime::MIN);
+    // Every change of these lists, by timestamp (ties in reading order).
+    let mut order: Vec<(usize, usize)> = lists
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| (0..l.changes.len()).map(move |j| (i, j)))
+        .collect();
+    order.sort_by_key(|&(i, j)| (lists[i].changes[j].at, lists[i].changes[j].seq));
+    let touched: BTreeSet<u16> = touched_numbers
+        .iter()
+        .map(|n| (n / 10_000_000) as u16)
         .collect();
     let mut areas: BTreeMap<u16, (DenseArea, u64, u64)> = BTreeMap::new();
     let loaded: Vec<(u16, AreaIndex)> = futures::stream::iter(touched.iter().copied())
@@ -329,30 +461,57 @@ pub async fn apply_from(
     for (npa, index) in loaded {
         areas.insert(npa, (index.into_dense(), 0, 0));
     }
-    for i in order {
-        let c = changes[i];
+    let mut counts: Vec<ChangeCounts> = lists
+        .iter()
+        .map(|l| ChangeCounts {
+            rows: l.rows,
+            rejected: l.rejected,
+            ..Default::default()
+        })
+        .collect();
+    for (i, j) in order {
+        let c = lists[i].changes[j];
         let npa = (c.national / 10_000_000) as u16;
         let local = (c.national % 10_000_000) as u32;
         let (area, added, deleted) = areas.get_mut(&npa).expect("loaded above");
-        let counts = &mut lists[owner[i]].0.counts;
+        let counts = &mut counts[i];
         if c.add {
             counts.adds += 1;
+        } else {
+            counts.deletes += 1;
+        }
+        // Already in the full download, or superseded by a later change the registry holds: counted, not applied.
+        if c.at < floor
+            || latest_held
+                .get(&c.national)
+                .is_some_and(|held| *held > c.at)
+        {
+            counts.superseded += 1;
+            continue;
+        }
+        if c.add {
             if area.insert(local) {
                 *added += 1;
             } else {
                 counts.adds_present += 1;
             }
+        } else if area.remove(local) {
+            *deleted += 1;
         } else {
-            counts.deletes += 1;
-            if area.remove(local) {
-                *deleted += 1;
-            } else {
-                counts.deletes_absent += 1;
-            }
+            counts.deletes_absent += 1;
         }
     }
-    let salt: String = lists.iter().map(|(l, _)| l.sha256.as_str()).collect();
+    let salt: String = lists.iter().map(|l| l.sha256.as_str()).collect();
     let version = new_version(now, &format!("{}{salt}", manifest.version));
+    // The lists' changes, kept for lists that arrive later but are dated earlier.
+    futures::stream::iter(lists.iter())
+        .map(|l| {
+            let key = keys.change_log(&l.sha256);
+            async move { store.put_bytes(&key, encode_change_log(&l.changes)).await }
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<()>>()
+        .await?;
     let mut per_area: BTreeMap<u16, (u64, u64)> = BTreeMap::new();
     let dense: Vec<(u16, DenseArea)> = areas
         .into_iter()
@@ -369,19 +528,40 @@ pub async fn apply_from(
     }
     manifest.area_codes.extend(written);
     let area_codes_carried = manifest.area_codes.len() - area_codes_written;
-    for (list, _) in &mut lists {
-        list.applied_in = version.clone();
-        totals.add(&list.counts);
+    let given = options
+        .as_of
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    let mut totals = ChangeCounts::default();
+    let mut rejects = Rejects::default();
+    for (list, counts) in lists.iter().zip(&counts) {
+        totals.add(counts);
+        rejects.absorb(&list.rejects);
+        let latest = list.changes.iter().map(|c| c.at.and_utc()).max();
+        let mut days: BTreeSet<NaiveDate> = list.changes.iter().map(|c| c.at.date()).collect();
+        days.extend(given.map(|g| g.date_naive()));
+        manifest.change_lists.push(ChangeListRecord {
+            name: list.name.clone(),
+            sha256: list.sha256.clone(),
+            as_of: given.or(latest),
+            latest,
+            days: days.into_iter().collect(),
+            applied_in: version.clone(),
+            counts: *counts,
+        });
     }
-    let newest = lists.iter().filter_map(|(l, _)| l.as_of).max();
     manifest.parent = Some(manifest.version.clone());
     manifest.version = version.clone();
     manifest.created_at = now;
-    manifest.as_of = newest.map_or(manifest.as_of, |n| n.max(manifest.as_of));
+    manifest.as_of = match manifest.imported_as_of {
+        Some(imported) => timeline(imported, &manifest.change_lists).as_of,
+        // A version written before the import's as-of was recorded: the newest change, as it was then.
+        None => manifest
+            .change_lists
+            .iter()
+            .filter_map(|l| l.as_of)
+            .fold(manifest.as_of, DateTime::max),
+    };
     manifest.total = manifest.area_codes.values().map(|a| a.count).sum();
-    manifest
-        .change_lists
-        .extend(lists.into_iter().map(|(l, _)| l));
     manifest.rejects_key = keys.rejects(&version);
     manifest.rejects_not_written = rejects.not_written;
     publish(store, &keys, &manifest, rejects, Some((current, tag))).await?;
@@ -395,6 +575,38 @@ pub async fn apply_from(
         area_codes_carried,
         rejects_key: manifest.rejects_key,
     })
+}
+
+/// A change log: 16 bytes a change, the number (bit 63 set for an add) and the timestamp in seconds, little-endian.
+fn encode_change_log(changes: &[Change]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(changes.len() * 16);
+    for c in changes {
+        out.extend_from_slice(&(c.national | (u64::from(c.add) << 63)).to_le_bytes());
+        out.extend_from_slice(&c.at.and_utc().timestamp().to_le_bytes());
+    }
+    out
+}
+
+fn decode_change_log(
+    key: &str,
+    bytes: &[u8],
+) -> Result<Vec<(u64, chrono::NaiveDateTime, bool)>, RegistryError> {
+    let bad = || RegistryError::Document {
+        key: key.to_string(),
+        reason: "not a change log (16 bytes a change)".into(),
+    };
+    if !bytes.len().is_multiple_of(16) {
+        return Err(bad());
+    }
+    bytes
+        .chunks_exact(16)
+        .map(|c| {
+            let n = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+            let at = i64::from_le_bytes(c[8..].try_into().expect("8 bytes"));
+            let at = DateTime::from_timestamp(at, 0).ok_or_else(bad)?.naive_utc();
+            Ok((n & !(1 << 63), at, n >> 63 == 1))
+        })
+        .collect()
 }
 
 /// Write the index files of `areas` under `version`, in parallel.
@@ -559,5 +771,43 @@ pub async fn status(
         return Ok(None);
     };
     let manifest = read_manifest(store, &current.manifest_key).await?;
-    Ok(Some(RegistryStatus::of(&manifest, now)))
+    let mut status = RegistryStatus::of(&manifest, now);
+    status.import_failure = import_failure(store, name)
+        .await?
+        .filter(|f| f.at > manifest.created_at);
+    Ok(Some(status))
+}
+
+/// The last import failure recorded for `name` (by the import state machine's catch).
+pub async fn import_failure(
+    store: &dyn ObjectStore,
+    name: &str,
+) -> Result<Option<ImportFailure>, RegistryError> {
+    let key = RegistryKeys::new(name).import_failure();
+    let Some(bytes) = store.get_bytes(&key).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| RegistryError::Document {
+            key,
+            reason: e.to_string(),
+        })
+}
+
+/// Record that an import of `name` failed (the import state machine's catch): `registry status` shows it until an
+/// import succeeds, and exits non-zero.
+pub async fn record_import_failure(
+    store: &dyn ObjectStore,
+    name: &str,
+    failure: &ImportFailure,
+) -> Result<(), RegistryError> {
+    check_name(name)?;
+    store
+        .put_bytes(
+            &RegistryKeys::new(name).import_failure(),
+            serde_json::to_vec_pretty(failure).expect("a failure serializes"),
+        )
+        .await?;
+    Ok(())
 }

@@ -137,6 +137,19 @@ impl RegistryKeys {
     pub fn rejects(&self, version: &str) -> String {
         format!("{}/{version}/rejects.jsonl", self.prefix)
     }
+
+    /// The changes of the change list of content `sha256` (number, timestamp, add or delete), written when it is
+    /// applied: a list applied later but dated earlier is merged against them (a number's later change wins).
+    /// Named by content, so two writers of the same list write the same object.
+    pub fn change_log(&self, sha256: &str) -> String {
+        format!("{}/changes/{sha256}.bin", self.prefix)
+    }
+
+    /// The last failed import (written by the import state machine's catch), shown by the registry's status until
+    /// an import succeeds.
+    pub fn import_failure(&self) -> String {
+        format!("{}/import-failure.json", self.prefix)
+    }
 }
 
 /// `audit/<date>/<time>-<requestId>.json`: the audit record of one check.

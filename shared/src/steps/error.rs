@@ -231,7 +231,10 @@ impl From<RegistryError> for StepError {
             RegistryError::BadName(_)
             | RegistryError::NotFound(_)
             | RegistryError::Input { .. }
-            | RegistryError::OutOfOrder { .. }
+            | RegistryError::FutureDated { .. }
+            | RegistryError::BadOption { .. }
+            | RegistryError::Incomplete { .. }
+            | RegistryError::Regresses { .. }
             | RegistryError::Shrinks { .. }
             | RegistryError::Document { .. } => ErrorKind::InvalidInput,
         };

@@ -29,9 +29,15 @@ pub enum RegistryTask {
         /// Freshness limit.
         #[serde(default = "default_max_age")]
         max_age_days: u32,
-        /// Replace the live version even when the import covers less.
+        /// Replace the live version even when the import covers less, lacks declared area codes, or is older.
         #[serde(default)]
         force: bool,
+        /// `national` or a state (`US-TX`); default: the live version's, else national.
+        #[serde(default)]
+        scope: Option<String>,
+        /// A national subscription's area codes (default: every US area code of the numbering table).
+        #[serde(default)]
+        area_codes: Option<Vec<String>>,
     },
     /// The first step of the fanned-out import (the registry import state machine): the plan every part follows,
     /// from the `_import.json` marker's drop event, or given.
@@ -52,9 +58,15 @@ pub enum RegistryTask {
         /// …and freshness limit.
         #[serde(default = "default_max_age")]
         max_age_days: u32,
-        /// Replace the live version even when the import covers less.
+        /// Replace the live version even when the import covers less, lacks declared area codes, or is older.
         #[serde(default)]
         force: bool,
+        /// `national` or a state (`US-TX`); default: the live version's, else national.
+        #[serde(default)]
+        scope: Option<String>,
+        /// A national subscription's area codes (default: every US area code of the numbering table).
+        #[serde(default)]
+        area_codes: Option<Vec<String>>,
     },
     /// One file of the batch (a Distributed Map child).
     #[serde(rename = "importPart")]
@@ -77,12 +89,18 @@ pub enum RegistryTask {
         registry: String,
         /// Objects.
         keys: Vec<String>,
-        /// Apply a list older than the registry.
-        #[serde(default)]
-        force: bool,
         /// The lists' as-of.
         #[serde(default)]
         as_of: Option<NaiveDate>,
+    },
+    /// The import state machine's catch: an import failed (a step's error, a timeout); recorded in the registry's
+    /// status so `registry status` says so until an import succeeds.
+    #[serde(rename = "importFailed")]
+    ImportFailed {
+        /// The execution's input (the marker's event, or the console's `{registry, prefix, …}`).
+        input: serde_json::Value,
+        /// The caught error (`{"Error", "Cause"}`).
+        error: serde_json::Value,
     },
 }
 
@@ -97,6 +115,10 @@ struct ConsoleImport {
     max_age_days: u32,
     #[serde(default)]
     force: bool,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    area_codes: Option<Vec<String>>,
 }
 
 /// What a dropped object under `incoming-registry/<name>/` asks of the registry function: `changes/<file>` is
@@ -129,7 +151,6 @@ pub fn task_for_drop(
         return Ok(Some(RegistryTask::Apply {
             registry: registry.to_string(),
             keys: vec![key.to_string()],
-            force: false,
             as_of: None,
         }));
     }
@@ -148,6 +169,8 @@ pub fn task_for_drop(
             as_of: marker.as_of,
             max_age_days: marker.max_age_days,
             force: marker.force,
+            scope: marker.scope,
+            area_codes: marker.area_codes,
         }));
     }
     Ok(None)
@@ -160,23 +183,47 @@ pub async fn handle_event(
     bucket: &str,
     payload: serde_json::Value,
 ) -> Result<serde_json::Value, RegistryError> {
-    let task: RegistryTask =
-        if payload.get("source").and_then(serde_json::Value::as_str) == Some("aws.s3") {
-            let key = payload
-                .pointer("/detail/object/key")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            match task_for_key(&key)? {
-                Some(task) => task,
-                None => return Ok(serde_json::json!({ "ignored": key })),
-            }
-        } else {
-            serde_json::from_value(payload).map_err(|e| RegistryError::Input {
-                path: "event".into(),
-                reason: format!("not a registry task: {e}"),
-            })?
-        };
+    let source = payload.get("source").and_then(serde_json::Value::as_str);
+    let task: RegistryTask = if source == Some("aws.states") {
+        // The registry import state machine timed out or was aborted: its catch never ran, so its status-change
+        // event records the failure instead.
+        let detail = payload.get("detail").cloned().unwrap_or_default();
+        let input = detail
+            .get("input")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        let status = detail
+            .get("status")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("UNKNOWN");
+        let execution = detail
+            .get("executionArn")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        RegistryTask::ImportFailed {
+            input,
+            error: serde_json::json!({
+                "Error": format!("States.{status}"),
+                "Cause": format!("the import execution {execution} ended {status} without reaching its catch"),
+            }),
+        }
+    } else if source == Some("aws.s3") {
+        let key = payload
+            .pointer("/detail/object/key")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match task_for_key(&key)? {
+            Some(task) => task,
+            None => return Ok(serde_json::json!({ "ignored": key })),
+        }
+    } else {
+        serde_json::from_value(payload).map_err(|e| RegistryError::Input {
+            path: "event".into(),
+            reason: format!("not a registry task: {e}"),
+        })?
+    };
     tracing::info!(?task, "registry task");
     let answer = run_task(store, bucket, &task).await?;
     tracing::info!(version = %answer["version"], total = %answer["status"]["total"], "registry task done");
@@ -202,49 +249,23 @@ pub async fn run_task(
             as_of,
             max_age_days,
             force,
+            scope,
+            area_codes,
         } => {
-            // Started from the console, the execution's input (the `event`) names them itself.
-            let console = event
-                .as_ref()
-                .filter(|e| e.get("registry").is_some())
-                .map(|e| serde_json::from_value::<ConsoleImport>(e.clone()))
-                .transpose()
-                .map_err(|e| RegistryError::Input {
-                    path: "execution input".into(),
-                    reason: format!("expected {{registry, prefix, asOf, maxAgeDays?}}: {e}"),
-                })?;
-            let given = registry
-                .clone()
-                .zip(prefix.clone())
-                .zip(*as_of)
-                .map(|((r, p), a)| (r, p, a, *max_age_days, *force))
-                .or(console.map(|c| (c.registry, c.prefix, c.as_of, c.max_age_days, c.force)));
-            let (registry, prefix, as_of, max_age_days, force) = match (given, event) {
-                (Some(given), _) => given,
-                (None, Some(event)) => {
-                    let key = event
-                        .pointer("/detail/object/key")
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or_default();
-                    let marker = store.get_bytes(key).await?;
-                    match task_for_drop(key, marker.as_deref())? {
-                        Some(RegistryTask::Import {
-                            registry,
-                            prefix: Some(prefix),
-                            as_of,
-                            max_age_days,
-                            force,
-                            ..
-                        }) => (registry, prefix, as_of, max_age_days, force),
-                        _ => {
-                            return Err(RegistryError::Input {
-                                path: key.to_string(),
-                                reason: format!("not an import marker (incoming-registry/<name>/full/<batch>/{IMPORT_MARKER})"),
-                            })
-                        }
-                    }
-                }
-                (None, None) => {
+            let (registry, request) = match (registry, prefix, as_of, event) {
+                (Some(registry), Some(prefix), Some(as_of), _) => (
+                    registry.clone(),
+                    fanout::PlanRequest {
+                        prefix: prefix.clone(),
+                        as_of: *as_of,
+                        max_age_days: *max_age_days,
+                        force: *force,
+                        scope: scope.clone(),
+                        area_codes: area_codes.clone(),
+                    },
+                ),
+                (_, _, _, Some(event)) => import_of_input(store, event).await?,
+                _ => {
                     return Err(RegistryError::Input {
                         path: "event".into(),
                         reason: "begin needs the marker's event, or registry, prefix and asOf"
@@ -252,14 +273,33 @@ pub async fn run_task(
                     })
                 }
             };
-            Ok(json(&fanout::plan(
-                bucket,
-                &registry,
-                &prefix,
-                as_of,
-                max_age_days,
-                force,
-            )?))
+            Ok(json(&fanout::plan(bucket, &registry, request)?))
+        }
+        RegistryTask::ImportFailed { input, error } => {
+            let (registry, prefix) = registry_of_input(input);
+            let Some(registry) = registry else {
+                tracing::error!(%error, "an import failed and its registry cannot be told from its input");
+                return Err(RegistryError::Input {
+                    path: "execution input".into(),
+                    reason: "names no registry: the failure cannot be recorded".into(),
+                });
+            };
+            let text = |k: &str| {
+                error
+                    .get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let failure = ImportFailure {
+                at: chrono::Utc::now(),
+                prefix,
+                error: text("Error"),
+                cause: text("Cause").chars().take(2000).collect(),
+            };
+            tracing::error!(registry = %registry, error = %failure.error, cause = %failure.cause, "registry import failed: recorded in its status");
+            record_import_failure(store, &registry, &failure).await?;
+            Ok(json(&failure))
         }
         RegistryTask::ImportPart { plan, key } => {
             Ok(json(&fanout::import_part(store, plan, key).await?))
@@ -272,6 +312,8 @@ pub async fn run_task(
             as_of,
             max_age_days,
             force,
+            scope,
+            area_codes,
         } => {
             let mut keys = keys.clone();
             if let Some(prefix) = prefix {
@@ -294,6 +336,7 @@ pub async fn run_task(
                 as_of: *as_of,
                 max_age_days: *max_age_days,
                 force: *force,
+                scope: Scope::from_request(scope.as_deref(), area_codes.as_deref())?,
             };
             let report = import_from(store, registry, &mut inputs, &options, &mut |s| {
                 tracing::info!(source = %s.name, rows = s.counts.rows, accepted = s.counts.accepted, rejected = s.counts.rejected, "registry file imported");
@@ -304,19 +347,102 @@ pub async fn run_task(
         RegistryTask::Apply {
             registry,
             keys,
-            force,
             as_of,
         } => {
             let mut inputs = ObjectInputs::new(store, bucket, keys.clone());
-            let options = ApplyOptions {
-                force: *force,
-                as_of: *as_of,
-            };
+            let options = ApplyOptions { as_of: *as_of };
             Ok(json(
                 &apply_from(store, registry, &mut inputs, &options).await?,
             ))
         }
     }
+}
+
+/// The import an execution's input asks for: the console's `{registry, prefix, asOf, …}`, or the `_import.json`
+/// marker's drop event (the marker read from the bucket).
+async fn import_of_input(
+    store: &dyn ObjectStore,
+    input: &serde_json::Value,
+) -> Result<(String, fanout::PlanRequest), RegistryError> {
+    if input.get("registry").is_some() {
+        let c: ConsoleImport =
+            serde_json::from_value(input.clone()).map_err(|e| RegistryError::Input {
+                path: "execution input".into(),
+                reason: format!(
+                    "expected {{registry, prefix, asOf, maxAgeDays?, scope?, areaCodes?}}: {e}"
+                ),
+            })?;
+        return Ok((
+            c.registry,
+            fanout::PlanRequest {
+                prefix: c.prefix,
+                as_of: c.as_of,
+                max_age_days: c.max_age_days,
+                force: c.force,
+                scope: c.scope,
+                area_codes: c.area_codes,
+            },
+        ));
+    }
+    let key = input
+        .pointer("/detail/object/key")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let marker = store.get_bytes(key).await?;
+    match task_for_drop(key, marker.as_deref())? {
+        Some(RegistryTask::Import {
+            registry,
+            prefix: Some(prefix),
+            as_of,
+            max_age_days,
+            force,
+            scope,
+            area_codes,
+            ..
+        }) => Ok((
+            registry,
+            fanout::PlanRequest {
+                prefix,
+                as_of,
+                max_age_days,
+                force,
+                scope,
+                area_codes,
+            },
+        )),
+        _ => Err(RegistryError::Input {
+            path: key.to_string(),
+            reason: format!(
+                "not an import marker (incoming-registry/<name>/full/<batch>/{IMPORT_MARKER})"
+            ),
+        }),
+    }
+}
+
+/// The registry and batch an execution's input names, without reading anything (the failure path must not fail
+/// for want of a readable marker).
+fn registry_of_input(input: &serde_json::Value) -> (Option<String>, Option<String>) {
+    if let Some(r) = input.get("registry").and_then(serde_json::Value::as_str) {
+        let prefix = input
+            .get("prefix")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
+        return (Some(r.to_string()), prefix);
+    }
+    let key = input
+        .pointer("/detail/object/key")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let rest = key.strip_prefix(crate::run::REGISTRY_INCOMING);
+    let registry = rest
+        .and_then(|r| r.split_once('/'))
+        .map(|(name, _)| name.to_string())
+        .filter(|n| check_name(n).is_ok());
+    let prefix = key
+        .strip_suffix(IMPORT_MARKER)
+        .filter(|_| registry.is_some())
+        .map(str::to_string);
+    (registry, prefix)
 }
 
 #[cfg(test)]
@@ -338,18 +464,27 @@ mod tests {
         ));
         let drop = task_for_key("incoming-registry/tx/changes/2026-12-01.txt").unwrap();
         assert!(matches!(drop, Some(RegistryTask::Apply { ref keys, .. }) if keys.len() == 1));
-        let marker = br#"{"asOf":"2026-10-01","maxAgeDays":92}"#;
+        let marker = br#"{"asOf":"2026-10-01","maxAgeDays":30,"scope":"US-TX"}"#;
         let Some(RegistryTask::Import {
             prefix,
             max_age_days,
+            scope,
             ..
         }) = task_for_drop("incoming-registry/tx/full/q4/_import.json", Some(marker)).unwrap()
         else {
             panic!("an import");
         };
         assert_eq!(
-            (prefix.as_deref(), max_age_days),
-            (Some("incoming-registry/tx/full/q4/"), 92)
+            (prefix.as_deref(), max_age_days, scope.as_deref()),
+            (Some("incoming-registry/tx/full/q4/"), 30, Some("US-TX"))
+        );
+        let event = serde_json::json!({"source": "aws.s3", "detail": {"object": {"key": "incoming-registry/tx/full/q4/_import.json"}}});
+        assert_eq!(
+            registry_of_input(&event),
+            (
+                Some("tx".into()),
+                Some("incoming-registry/tx/full/q4/".into())
+            )
         );
         assert_eq!(
             task_for_key("incoming-registry/tx/full/q4/202.zip").unwrap(),

@@ -191,13 +191,16 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
     );
     for r in &response.registries {
         eprintln!(
-            "registry {} version {} as of {}: {} ({} numbers suppressed by registries, {} errors for staleness)",
+            "registry {} version {} as of {}: {} ({} numbers suppressed by registries, {} errors for staleness, {} for area codes not covered{}{})",
             r.registry,
             r.version,
             r.as_of.format("%Y-%m-%d"),
             r.status,
             m.registry_suppressed,
-            m.registry_stale
+            m.registry_stale,
+            m.registry_not_covering,
+            if r.gap_days > 0 { format!("; {} days without a change list", r.gap_days) } else { String::new() },
+            if r.missing_area_codes > 0 { format!("; {} declared area codes missing", r.missing_area_codes) } else { String::new() },
         );
     }
     eprintln!(

@@ -36,30 +36,38 @@ pub enum RegistryCommand {
         /// The date the download is current as of (YYYY-MM-DD).
         #[arg(long)]
         as_of: NaiveDate,
-        /// Days after --as-of the registry goes stale (check then answers error for what it covers).
+        /// Days after --as-of the registry goes stale (check then answers error for what it covers); at most 31.
         #[arg(long, default_value_t = registry::DEFAULT_MAX_AGE_DAYS)]
         max_age_days: u32,
-        /// Replace the live version even when this import covers less (area codes missing, under 90 % of its
-        /// numbers): refused otherwise, since the missing numbers would stop being suppressed.
+        /// The national subscription's area codes: a list (`202,415`) or a file of them (commas, spaces or lines;
+        /// `#` comments). Default: the live version's scope, else every US area code of the numbering table. An
+        /// import lacking one is refused (RegistryIncomplete) unless --force.
+        #[arg(long, value_name = "LIST|FILE", conflicts_with = "scope")]
+        area_codes: Option<String>,
+        /// A state's list (`US-TX`): it answers for that state's area codes only.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Make it live even when it lacks declared area codes (their numbers are then answered error), is older
+        /// than the live version, or covers less than it (area codes missing, under 90 % of its numbers).
         #[arg(long)]
         force: bool,
     },
     /// Apply FTC change lists (`NNNNNNNNNN,YYYY-MM-DDThh:mm:ss,A|D`): a new version rewriting only the area codes
-    /// they touch. A list already applied is skipped; one older than the registry is refused unless --force.
+    /// they touch. A list already applied is skipped; one dated before lists already applied is merged (a number's
+    /// latest change wins); a list with a line dated in the future is refused whole.
     Apply {
         /// Change-list files or directories, or s3://bucket/prefix.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         #[command(flatten)]
         target: Target,
-        /// Apply a change list older than the registry's as-of.
-        #[arg(long)]
-        force: bool,
-        /// The lists' as-of (default: each one's latest change).
+        /// The lists' as-of date, a day they cover (default: the days of their changes).
         #[arg(long)]
         as_of: Option<NaiveDate>,
     },
-    /// The live version: as-of, age, CURRENT / EXPIRING / STALE, size. Exits non-zero when STALE or missing.
+    /// The live version: as-of, age, CURRENT / EXPIRING / STALE, size, the area codes covered and missing, gaps in
+    /// the change lists, a failed import. Exits non-zero when STALE, missing, lacking area codes, with a gap, or
+    /// after a failed import.
     Status {
         #[command(flatten)]
         target: Target,
@@ -136,6 +144,56 @@ fn print_status(s: &RegistryStatus) {
         s.index_bytes as f64 / 1e6,
         s.change_lists
     );
+    println!(
+        "scope      {}: {} area codes covered{}",
+        s.scope,
+        s.covered_area_codes.len(),
+        if s.covered_area_codes.len() <= 20 {
+            format!(" ({})", s.covered_area_codes.join(","))
+        } else {
+            String::new()
+        }
+    );
+    if !s.missing_area_codes.is_empty() {
+        println!(
+            "MISSING    {} declared area codes not covered (their numbers are answered error): {}",
+            s.missing_area_codes.len(),
+            s.missing_area_codes.join(",")
+        );
+    }
+    if let Some(through) = s.continuous_through {
+        println!("continuous through {through} (the import's day and a change list for every day after it)");
+    }
+    if !s.gaps.is_empty() {
+        let days: Vec<String> = s.gaps.iter().map(|d| d.to_string()).collect();
+        println!(
+            "GAP        no change list for {}: freshness stops before it; apply the missing lists",
+            days.join(", ")
+        );
+    }
+    if let Some(f) = &s.import_failure {
+        println!(
+            "FAILED     import {} at {}: {} {}",
+            f.prefix.as_deref().unwrap_or("?"),
+            f.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            f.error,
+            f.cause
+        );
+    }
+}
+
+/// The `--scope` and `--area-codes` of an import (a list, or a file holding one).
+fn scope_of(scope: Option<&str>, area_codes: Option<&str>) -> Result<Option<registry::Scope>> {
+    let codes = match area_codes {
+        None => None,
+        Some(arg) if std::path::Path::new(arg).is_file() => Some(
+            std::fs::read_to_string(arg)
+                .with_context(|| format!("reading area codes from {arg}"))?,
+        ),
+        Some(arg) => Some(arg.to_string()),
+    };
+    let codes: Option<Vec<String>> = codes.map(|c| vec![c]);
+    Ok(registry::Scope::from_request(scope, codes.as_deref())?)
 }
 
 fn print_report(r: &VersionReport, seconds: f64) {
@@ -153,8 +211,8 @@ fn print_report(r: &VersionReport, seconds: f64) {
     let c = &r.changes;
     if c.rows > 0 {
         println!(
-            "changes    {} = {} adds ({} already registered) + {} deletes ({} not registered) + {} rejected",
-            c.rows, c.adds, c.adds_present, c.deletes, c.deletes_absent, c.rejected
+            "changes    {} = {} adds ({} already registered) + {} deletes ({} not registered) + {} rejected; {} superseded (older than the import or than a change the registry holds)",
+            c.rows, c.adds, c.adds_present, c.deletes, c.deletes_absent, c.rejected, c.superseded
         );
     }
     for f in &r.already_applied {
@@ -180,6 +238,8 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
                 target,
                 as_of,
                 max_age_days,
+                area_codes,
+                scope,
                 force,
             } => {
                 let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
@@ -187,6 +247,7 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
                     as_of,
                     max_age_days,
                     force,
+                    scope: scope_of(scope.as_deref(), area_codes.as_deref())?,
                 };
                 if let Some((source, keys)) =
                     s3_inputs(&inputs, target.s3_endpoint.as_deref()).await?
@@ -233,12 +294,11 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
             RegistryCommand::Apply {
                 inputs,
                 target,
-                force,
                 as_of,
             } => {
                 let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
                 let started = std::time::Instant::now();
-                let options = ApplyOptions { force, as_of };
+                let options = ApplyOptions { as_of };
                 let report = match s3_inputs(&inputs, target.s3_endpoint.as_deref()).await? {
                     Some((source, keys)) => {
                         let bucket = source.bucket.clone();
@@ -265,7 +325,7 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
                 {
                     Some(s) => {
                         print_status(&s);
-                        Ok(s.status != registry::Freshness::Stale)
+                        Ok(!s.needs_attention())
                     }
                     None => {
                         println!("registry   {}: nothing imported", target.registry);

@@ -131,17 +131,31 @@ fn registry_import_apply_status_and_a_registry_only_check() {
         )
     };
     let as_of = today.format("%Y-%m-%d").to_string();
-    let (ok, text) = run(&[
-        "registry",
-        "import",
-        ftc.to_str().unwrap(),
-        "--registry",
-        "national",
-        "--as-of",
-        &as_of,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "registry",
+            "import",
+            ftc.to_str().unwrap(),
+            "--registry",
+            "national",
+            "--as-of",
+            &as_of,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // Nothing declared: a national registry answers for every US area code, and one file of 202 is not that.
+    let (ok, text) = import(&[]);
+    assert!(
+        !ok && text.contains("declared area code") && text.contains("206"),
+        "{text}"
+    );
+    // The subscription declared in a file: 202 only.
+    let codes = dir.path().join("subscription.txt");
+    std::fs::write(&codes, "# our subscription\n202\n").unwrap();
+    let (ok, text) = import(&["--area-codes", codes.to_str().unwrap()]);
     assert!(ok, "{text}");
     assert!(
         text.contains("rows       4 = 2 accepted + 1 duplicates + 1 rejected"),
@@ -150,7 +164,7 @@ fn registry_import_apply_status_and_a_registry_only_check() {
     let changes = dir.path().join("changes.txt");
     std::fs::write(
         &changes,
-        format!("2024561234,{}T12:00:00,D\n", today.format("%Y-%m-%d")),
+        format!("2024561234,{}T00:00:00,D\n", today.format("%Y-%m-%d")),
     )
     .unwrap();
     let apply = [
@@ -177,6 +191,10 @@ fn registry_import_apply_status_and_a_registry_only_check() {
     ]);
     assert!(
         ok && text.contains("CURRENT") && text.contains("1 in 1 area codes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("scope      national: 1 area codes covered (202)"),
         "{text}"
     );
     let numbers = dir.path().join("outbound.csv");
@@ -229,6 +247,24 @@ fn registry_import_apply_status_and_a_registry_only_check() {
     assert!(
         row("+12024561237").ends_with(",true,2026-12-09T13:30:00Z,\"America/New_York\""),
         "{verdicts}"
+    );
+    // A US number outside the subscription is never allowed by a registry-only check.
+    let uncovered = dir.path().join("uncovered.csv");
+    std::fs::write(&uncovered, "phone\n2065550100\n").unwrap();
+    let (ok, text) = run(&[
+        "check",
+        uncovered.to_str().unwrap(),
+        "--registry",
+        "national",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    let verdicts = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        verdicts.contains(",+12065550100,error,\"registry-not-covering:206\""),
+        "{ok} {text}\n{verdicts}"
     );
     // A directory with nothing valid in it is not an import of no numbers.
     let empty = dir.path().join("empty");

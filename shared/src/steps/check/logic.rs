@@ -131,6 +131,10 @@ pub struct CheckMetrics {
     /// Answered error because a registry that covers them is older than its limit.
     #[serde(default)]
     pub registry_stale: usize,
+    /// Answered error because a registry answers for their area code and holds no full download of it (outside the
+    /// subscription, missing from the import, or an area code newer than the numbering table).
+    #[serde(default)]
+    pub registry_not_covering: usize,
 }
 
 /// A registry consulted by a check, as the response names it.
@@ -145,6 +149,12 @@ pub struct RegistryUse {
     pub as_of: DateTime<Utc>,
     /// CURRENT, EXPIRING or STALE at the check.
     pub status: Freshness,
+    /// Days no change list covers between its import and its newest list (its as-of stops before the first).
+    #[serde(default)]
+    pub gap_days: usize,
+    /// Declared area codes it lacks (their numbers are answered `error`).
+    #[serde(default)]
+    pub missing_area_codes: usize,
 }
 
 /// A condition that keeps a batch from being dialed in full.
@@ -367,10 +377,12 @@ pub async fn check_with(
     for (e164, region) in distinct {
         let packed = crate::phone::E164::parse(&e164).map_or(0, crate::phone::E164::packed);
         let (mut listed, mut stale): (Vec<String>, Vec<&str>) = (Vec::new(), Vec::new());
+        let mut uncovered = false;
         for (r, freshness) in &registries {
             match r.lookup(packed) {
                 Lookup::Listed => listed.push(r.name().to_string()),
                 Lookup::NotListed if *freshness == Freshness::Stale => stale.push(r.name()),
+                Lookup::Uncovered => uncovered = true,
                 _ => {}
             }
         }
@@ -382,6 +394,21 @@ pub async fn check_with(
                 .collect::<Vec<_>>()
                 .join(",");
             verdicts.insert(e164, (Verdict::Suppressed, reason, listed));
+            continue;
+        }
+        if uncovered {
+            // Calling into an area code whose registry was not accessed is a violation whether or not the number
+            // is registered: never `allowed`, whatever CXone says.
+            metrics.registry_not_covering += 1;
+            let npa = (packed / 10_000_000) % 1000;
+            verdicts.insert(
+                e164,
+                (
+                    Verdict::Error,
+                    format!("registry-not-covering:{npa:03}"),
+                    Vec::new(),
+                ),
+            );
             continue;
         }
         if !stale.is_empty() {
@@ -572,6 +599,8 @@ fn finish(
                 version: r.manifest.version.clone(),
                 as_of: r.manifest.as_of,
                 status: *f,
+                gap_days: r.gap_days(),
+                missing_area_codes: r.manifest.coverage.as_ref().map_or(0, |c| c.missing.len()),
             })
             .collect(),
         results,
@@ -602,13 +631,19 @@ pub fn emf_line(metrics: &CheckMetrics, function: &str, timestamp_ms: i64) -> St
                 metrics.registry_suppressed as f64,
             ),
             ("RegistryStale", "Count", metrics.registry_stale as f64),
+            (
+                "RegistryNotCovering",
+                "Count",
+                metrics.registry_not_covering as f64,
+            ),
         ],
         timestamp_ms,
     )
 }
 
 /// A registry's age in days as an EMF line (dimension `Registry`): the staleness alarm fires on it a week before
-/// the registry's limit.
+/// the registry's limit; the gap alarm on its days without a change list, the coverage alarm on its missing area
+/// codes.
 pub fn registry_age_emf(r: &RegistryUse, now: DateTime<Utc>, timestamp_ms: i64) -> String {
     let age_days = (now - r.as_of).num_seconds() as f64 / 86_400.0;
     serde_json::json!({
@@ -617,12 +652,15 @@ pub fn registry_age_emf(r: &RegistryUse, now: DateTime<Utc>, timestamp_ms: i64) 
             "CloudWatchMetrics": [{
                 "Namespace": "dncflow",
                 "Dimensions": [["Registry"]],
-                "Metrics": [{"Name": "RegistryAgeDays", "Unit": "None"}, {"Name": "RegistryStale", "Unit": "Count"}],
+                "Metrics": [{"Name": "RegistryAgeDays", "Unit": "None"}, {"Name": "RegistryStale", "Unit": "Count"},
+                    {"Name": "RegistryGapDays", "Unit": "Count"}, {"Name": "RegistryMissingAreaCodes", "Unit": "Count"}],
             }],
         },
         "Registry": r.registry,
         "RegistryAgeDays": age_days,
         "RegistryStale": if r.status == Freshness::Stale { 1.0 } else { 0.0 },
+        "RegistryGapDays": r.gap_days as f64,
+        "RegistryMissingAreaCodes": r.missing_area_codes as f64,
     })
     .to_string()
 }
@@ -802,7 +840,8 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            10
+            11
         );
+        assert_eq!(v["RegistryNotCovering"], 0.0);
     }
 }
