@@ -1204,6 +1204,23 @@ async fn every_function_holding_only_its_template_policy_completes_a_run_a_failu
     );
     assert_eq!(reasons[2], ("suppressed", "registry:national"), "{body}");
     assert_eq!(body["registries"][0]["status"], "CURRENT", "{body}");
+    // A registry the settings name and the bucket does not hold: the check is incomplete, nothing is allowed.
+    let answers = world.invoke(
+        "check",
+        vec![json!({"contacts": [{"phoneNumber": "202-555-0301"}]})],
+        &[
+            ("DNCFLOW_CHECK_LISTS", "optouts"),
+            ("DNCFLOW_CHECK_REGISTRIES", "national,texas"),
+        ],
+    );
+    let body: Value = serde_json::from_str(answers[0]["output"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["results"][0]["status"], "error", "{body}");
+    assert!(
+        body["results"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("texas")),
+        "{body}"
+    );
     assert!(
         !world.function_logs().contains("AccessDenied"),
         "a function was refused something: {}",
@@ -1297,6 +1314,35 @@ async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refres
         .unwrap()
         .unwrap();
     assert!(String::from_utf8_lossy(&rejects).contains("\"line\":3,\"reason\":\"TOO_SHORT\""));
+    // A batch whose marker says a date in the future: Begin refuses it, the catch records the failure in the
+    // registry's status (shown until an import succeeds), and the execution fails (its alarm's metric).
+    let tomorrow = today + chrono::Duration::days(1);
+    world
+        .drop_file(
+            "incoming-registry/tx/full/typo/_import.json",
+            json!({"asOf": tomorrow.to_string(), "areaCodes": ["202", "415"]}).to_string(),
+        )
+        .await;
+    let failed = world.execute_registry_import(
+        "tx-typo",
+        s3_event("incoming-registry/tx/full/typo/_import.json"),
+    );
+    assert_eq!(failed.status, "FAILED", "{failed:?}");
+    let status = dncflow::registry::status(&world.store(), "tx", chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let failure = status
+        .import_failure
+        .clone()
+        .expect("the failure is recorded");
+    assert_eq!(failure.error, "InvalidInput", "{failure:?}");
+    assert!(failure.cause.contains("InvalidOption"), "{failure:?}");
+    assert_eq!(
+        failure.prefix.as_deref(),
+        Some("incoming-registry/tx/full/typo/")
+    );
+    assert!(status.needs_attention());
     let yesterday = today - chrono::Duration::days(1);
     world
         .drop_file(

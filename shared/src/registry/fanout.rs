@@ -326,6 +326,7 @@ pub async fn assemble(
         rejects_not_written: rejects.not_written,
     };
     publish(store, &keys, &manifest, rejects, previous).await?;
+    super::versions::clear_import_failure(store, &keys).await?;
     Ok(VersionReport {
         version: Some(plan.version.clone()),
         status: RegistryStatus::of(&manifest, now),

@@ -226,6 +226,7 @@ pub async fn import_from(
     manifest.total = manifest.area_codes.values().map(|a| a.count).sum();
     let area_codes_written = manifest.area_codes.len();
     publish(store, &keys, &manifest, builder.rejects, previous).await?;
+    clear_import_failure(store, &keys).await?;
     Ok(VersionReport {
         version: Some(version),
         status: RegistryStatus::of(&manifest, now),
@@ -772,10 +773,17 @@ pub async fn status(
     };
     let manifest = read_manifest(store, &current.manifest_key).await?;
     let mut status = RegistryStatus::of(&manifest, now);
-    status.import_failure = import_failure(store, name)
-        .await?
-        .filter(|f| f.at > manifest.created_at);
+    status.import_failure = import_failure(store, name).await?;
     Ok(Some(status))
+}
+
+/// An import went live: the failure recorded before it is over.
+pub(super) async fn clear_import_failure(
+    store: &dyn ObjectStore,
+    keys: &RegistryKeys,
+) -> Result<(), RegistryError> {
+    store.delete(&keys.import_failure()).await?;
+    Ok(())
 }
 
 /// The last import failure recorded for `name` (by the import state machine's catch).
@@ -795,8 +803,8 @@ pub async fn import_failure(
         })
 }
 
-/// Record that an import of `name` failed (the import state machine's catch): `registry status` shows it until an
-/// import succeeds, and exits non-zero.
+/// Record that an import of `name` failed (the import state machine's catch): `registry status` shows it, and exits
+/// non-zero, until an import succeeds (which deletes it).
 pub async fn record_import_failure(
     store: &dyn ObjectStore,
     name: &str,
