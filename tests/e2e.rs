@@ -1257,6 +1257,24 @@ async fn a_registry_dropped_in_the_bucket_is_imported_from_its_marker_and_refres
         area_file[0]["output"]["ignored"], "incoming-registry/tx/full/q4/202.txt",
         "{area_file:?}"
     );
+    // A container that cannot be built fails each invocation with its error's kind, the process alive and trying
+    // again at the next one: a cold start's transient failure (a secret not read) is `Transient`, which the state
+    // machines retry, never a crashed runtime no `Retry` names. A setting that does not parse stays loud: `Fatal`.
+    let unbuilt = world.invoke(
+        "normalize",
+        vec![json!({}), json!({})],
+        &[("DNCFLOW_SHARDS", "sixteen")],
+    );
+    assert_eq!(unbuilt.len(), 2, "{unbuilt:?}");
+    for r in &unbuilt {
+        assert_eq!(r["error"], "Fatal", "{unbuilt:?}");
+        assert!(
+            r["cause"]
+                .as_str()
+                .is_some_and(|c| c.contains("DNCFLOW_SHARDS")),
+            "{unbuilt:?}"
+        );
+    }
     world
         .drop_file(
             "incoming-registry/tx/full/q4/_import.json",

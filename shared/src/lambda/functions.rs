@@ -34,15 +34,22 @@ pub trait Step: Send + Sync + Sized + 'static {
 }
 
 /// Run `S` in the Lambda runtime: JSON logs, the container built once, every invocation handed to it.
+///
+/// The container is built at the first invocation, and again at the next one after a failure: a cold start that
+/// cannot read its secret or reach a service fails that invocation with the error's kind (`Transient`, which every
+/// Task of the state machines retries), where failing the runtime's init would crash the process
+/// (`Runtime.ExitError`, which no `Retry` names). A setting that does not parse still fails loudly, as
+/// `InvalidInput` or `Fatal`.
 pub async fn run_step<S: Step>() -> Result<(), lambda_runtime::Error> {
     super::init_logging();
-    let step: &'static S = super::for_container(
-        S::from_env()
-            .await
-            .map_err(|e| diagnostic(S::NAME, e).error_message)?,
-    );
+    let container: &'static tokio::sync::OnceCell<S> =
+        super::for_container(tokio::sync::OnceCell::new());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
+            let step = container
+                .get_or_try_init(S::from_env)
+                .await
+                .map_err(|e| diagnostic(S::NAME, e))?;
             step.handle(event.payload, &event.context).await
         },
     ))
