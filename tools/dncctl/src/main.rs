@@ -161,7 +161,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check_file(args),
         Command::Registry(command) => {
             if !registry::run(command)? {
-                bail!("the registry is stale or missing");
+                bail!("the registry needs attention: stale, missing, lacking declared area codes, with a gap, or after a failed import");
             }
             Ok(())
         }

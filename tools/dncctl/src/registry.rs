@@ -229,7 +229,7 @@ fn print_report(r: &VersionReport, seconds: f64) {
     print_status(&r.status);
 }
 
-/// Run one registry command; `Ok(false)` when it should exit non-zero (a stale or missing registry).
+/// Run one registry command; `Ok(false)` when it should exit non-zero (a registry stale, missing, lacking declared area codes, with a gap, or after a failed import).
 pub fn run(command: RegistryCommand) -> Result<bool> {
     crate::runtime()?.block_on(async {
         match command {
