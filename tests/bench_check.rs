@@ -130,6 +130,7 @@ async fn main() {
                 incomplete: None,
                 gap: None,
                 hours: None,
+                closures: None,
                 registries: &registries,
             };
             let request = CheckRequest {

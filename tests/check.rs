@@ -619,6 +619,7 @@ mod registries {
             incomplete: None,
             gap: None,
             hours: None,
+            closures: None,
             registries: &registries,
         };
         let numbers = [

@@ -717,6 +717,65 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
             "{text}"
         );
     }
+    // 1c. An operator's closure (`dncctl hours closure add`: the document in the bucket) closes Washington from
+    //     16:00 UTC on 9 December until 15:00 UTC on the 10th: the noon check is no longer callable, the next call
+    //     is at the closure's end, and the response and audit name the closures' version.
+    let closures = dncflow::hours::closures::ClosuresFile {
+        closures: vec![dncflow::hours::closures::Closure {
+            id: "dc-closed".into(),
+            jurisdiction: "US-DC".into(),
+            start: "2026-12-09T16:00:00Z".parse().unwrap(),
+            end: "2026-12-10T15:00:00Z".parse().unwrap(),
+            reason: "a day of mourning appointed by the President".into(),
+            source: "https://www.whitehouse.gov/presidential-actions/".into(),
+            added_at: None,
+        }],
+    };
+    world
+        .store()
+        .put_bytes(dncflow::run::HOURS_CLOSURES, closures.to_json())
+        .await
+        .unwrap();
+    let closed = world.invoke(
+        "check",
+        vec![url_event(
+            json!({"contacts": [{"phoneNumber": "202-555-9999"}, {"phoneNumber": "+1 416 555 0100"}],
+                "at": "2026-12-09T17:00:00Z"})
+            .to_string(),
+            false,
+        )],
+        &check_env,
+    );
+    let (code, body) = http(&closed[0]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (
+            &body["results"][0]["callableNow"],
+            &body["results"][0]["nextCallableAt"],
+            &body["results"][1]["callableNow"]
+        ),
+        (&json!(false), &json!("2026-12-10T15:00:00Z"), &json!(true)),
+        "{body}"
+    );
+    assert!(
+        body["results"][0]["hoursReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("closure dc-closed"),
+        "{body}"
+    );
+    assert!(
+        body["hoursClosures"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("sha256:"),
+        "{body}"
+    );
+    world
+        .store()
+        .delete(dncflow::run::HOURS_CLOSURES)
+        .await
+        .unwrap();
 
     // 2. The same object again: the same run, nothing new on the list.
     let writes_before = world.sim.sim.state()["entries"].as_u64().unwrap();

@@ -266,6 +266,7 @@ fn child_lookups(out: &Path, npas: &[u16]) {
             incomplete: None,
             gap: None,
             hours: None,
+            closures: None,
             registries: &regs,
         };
         let t = Instant::now();

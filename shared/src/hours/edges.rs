@@ -362,3 +362,129 @@ fn the_address_state_adds_its_zones() {
         ["America/New_York"]
     );
 }
+
+fn closure(id: &str, jurisdiction: &str, start: &str, end: &str) -> Closure {
+    Closure {
+        id: id.into(),
+        jurisdiction: jurisdiction.into(),
+        start: utc(start),
+        end: utc(end),
+        reason: "state of emergency declared".into(),
+        source: "https://gov.louisiana.gov/".into(),
+        added_at: None,
+    }
+}
+
+#[test]
+fn an_operator_closure_ends_the_window_and_moves_the_next_call_to_its_end() {
+    let p = Policy::embedded();
+    let decide_at = |number: &str, at: &str, closures: &'static [Closure]| {
+        p.decide_with(E164::parse(number).unwrap(), None, utc(at), closures)
+    };
+    // Louisiana, Wednesday 9 December 2026: closed from 14:00 Central until Thursday noon.
+    static CLOSURES: LazyLock<Vec<Closure>> = LazyLock::new(|| {
+        vec![closure(
+            "la-emergency",
+            "US-LA",
+            "2026-12-09T14:00:00-06:00",
+            "2026-12-10T12:00:00-06:00",
+        )]
+    });
+    let new_orleans = "+15045550100";
+    // Before it starts: callable, and the window ends when it starts.
+    let d = decide_at(new_orleans, "2026-12-09T10:00:00-06:00", &CLOSURES);
+    assert!(d.callable_now);
+    assert_eq!(
+        span(d.window),
+        (
+            "2026-12-09T08:00:00-06:00".to_string(),
+            "2026-12-09T14:00:00-06:00".to_string()
+        )
+    );
+    // Mid-window it starts: not callable, the next call at its end, the window from there to 20:00.
+    let d = decide_at(new_orleans, "2026-12-09T14:00:00-06:00", &CLOSURES);
+    assert!(!d.callable_now);
+    assert_eq!(d.next_callable_at, Some(utc("2026-12-10T12:00:00-06:00")));
+    assert_eq!(
+        span(d.window),
+        (
+            "2026-12-10T12:00:00-06:00".to_string(),
+            "2026-12-10T20:00:00-06:00".to_string()
+        )
+    );
+    assert_eq!(
+        reason(&d),
+        "closed under US-LA until 2026-12-10T18:00:00Z (closure la-emergency: state of emergency declared)"
+    );
+    // Without the closure the same instant is callable; a number elsewhere is not touched by it.
+    assert!(decide(new_orleans, None, "2026-12-09T14:00:00-06:00").callable_now);
+    assert!(decide_at("+12125550100", "2026-12-09T15:00:00-05:00", &CLOSURES).callable_now);
+    // A New York number with a Louisiana address is.
+    let ny_la = p.decide_with(
+        E164::parse("+12125550100").unwrap(),
+        Some("LA"),
+        utc("2026-12-09T16:00:00-05:00"),
+        &CLOSURES,
+    );
+    assert!(!ny_la.callable_now, "{ny_la:?}");
+    // A number with no place may be in Louisiana: every closure applies.
+    assert!(!decide_at("+442079460018", "2026-12-09T21:00:00Z", &CLOSURES).callable_now);
+    // A closure of every jurisdiction, and one longer than the horizon: no call within it.
+    static ALL: LazyLock<Vec<Closure>> = LazyLock::new(|| {
+        vec![closure(
+            "all",
+            "*",
+            "2026-12-01T00:00:00Z",
+            "2027-01-31T00:00:00Z",
+        )]
+    });
+    let d = decide_at("+12125550100", "2026-12-09T15:00:00-05:00", &ALL);
+    assert!(!d.callable_now);
+    assert_eq!((d.next_callable_at, d.window), (None, None));
+    assert!(reason(&d).contains("closure all"), "{d:?}");
+}
+
+#[test]
+fn closures_documents_are_checked() {
+    let p = Policy::embedded();
+    let good = closures::ClosuresFile {
+        closures: vec![closure(
+            "a",
+            "US-LA",
+            "2026-12-09T14:00:00Z",
+            "2026-12-10T14:00:00Z",
+        )],
+    };
+    let bytes = good.to_json();
+    assert_eq!(closures::ClosuresFile::from_json(&bytes, p).unwrap(), good);
+    let loaded = closures::LoadedClosures::from_bytes(Some(&bytes), p).unwrap();
+    assert!(loaded.version.starts_with("sha256:"));
+    let bad = |f: &dyn Fn(&mut Closure)| {
+        let mut doc = good.clone();
+        f(&mut doc.closures[0]);
+        closures::ClosuresFile::from_json(&doc.to_json(), p)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(bad(&|c| c.jurisdiction = "US-XX".into()).contains("no jurisdiction \"US-XX\""));
+    assert!(bad(&|c| c.end = c.start).contains("ends before it starts"));
+    assert!(bad(&|c| c.source = "the governor said so".into()).contains("URL"));
+    assert!(bad(&|c| c.reason = " ".into()).contains("reason"));
+    let mut twice = good.clone();
+    twice.closures.push(good.closures[0].clone());
+    assert!(closures::ClosuresFile::from_json(&twice.to_json(), p)
+        .unwrap_err()
+        .to_string()
+        .contains("unique"));
+    assert!(closures::ClosuresFile::from_json(b"{\"closures\": 3}", p).is_err());
+    // Unreadable: nothing is callable.
+    let none = closures::LoadedClosures::unreadable("access denied");
+    let d = p.decide_with(
+        E164::parse("+12125550100").unwrap(),
+        None,
+        utc("2026-12-09T15:00:00-05:00"),
+        &none.closures,
+    );
+    assert!(!d.callable_now);
+    assert!(reason(&d).contains("could not be read"), "{d:?}");
+}

@@ -1,6 +1,7 @@
-//! Named holidays as rules that give a date for any year: a fixed day of a month (with the federal observance
-//! shift), the n-th (or last) weekday of a month (with an offset: the day after Thanksgiving, Election Day), or an
-//! offset from Easter (Mardi Gras, Good Friday). Rules rather than a list of dates so the policy never runs out.
+//! Named holidays as rules that give a date for any year: a fixed day of a month (with the observance shift its
+//! statute names), the n-th (or last) weekday of a month (with an offset: the day after Thanksgiving, Election Day),
+//! or an offset from Easter (Mardi Gras, Good Friday), optionally in even years only (a general election). Rules
+//! rather than a list of dates so the policy never runs out.
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Deserialize;
@@ -27,15 +28,59 @@ pub struct HolidayRule {
     /// Days from Easter Sunday (Gregorian).
     #[serde(default)]
     pub easter_offset: Option<i64>,
-    /// A fixed date falling on a Saturday is also observed the Friday before, on a Sunday the Monday after (5 U.S.C.
-    /// 6103(b)); both days are then holidays, the narrower reading for a no-calls rule.
+    /// Which other day a fixed date falling on a weekend (or, for some, any day) is observed on; `true` is
+    /// [`Observance::Federal`]. Where the date stays a holiday, both days are holidays: the narrower reading for a
+    /// no-calls rule.
+    #[serde(default, deserialize_with = "observance")]
+    pub observed: Observance,
+    /// Only in even years (a general election of state officers).
     #[serde(default)]
-    pub observed: bool,
+    pub even_years: bool,
+}
+
+/// How a fixed-date holiday is observed when it does not fall on a weekday of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Observance {
+    /// The date only.
+    #[default]
+    None,
+    /// Saturday: also the Friday before; Sunday: also the Monday after (5 U.S.C. 6103(b)).
+    Federal,
+    /// Sunday: also the Monday after (no Saturday shift).
+    SundayToMonday,
+    /// Saturday or Sunday: also the following Monday (Rhode Island's state holidays, R.I. Gen. Laws 25-1-1).
+    FollowingMonday,
+    /// Saturday: also the Friday before and the Monday after; Sunday: also the Monday after. A federal holiday in a
+    /// state that observes its own on the following Monday (Rhode Island, whose rule names state and federal
+    /// holidays).
+    FederalAndFollowingMonday,
+    /// Not the date but a Monday: the date itself when a Monday, the Monday before when it falls Tuesday-Friday, the
+    /// Monday after when it falls on a weekend (Utah's Juneteenth, Utah Code 63G-1-301(2)(c)-(d) as amended 2025).
+    MondayInstead,
+}
+
+/// `observed` is `true`/`false` (the federal shift or none) or the name of an [`Observance`].
+fn observance<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Observance, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Field {
+        Flag(bool),
+        Named(Observance),
+    }
+    Ok(match Field::deserialize(d)? {
+        Field::Flag(true) => Observance::Federal,
+        Field::Flag(false) => Observance::None,
+        Field::Named(o) => o,
+    })
 }
 
 impl HolidayRule {
     /// Check the rule is one of the three shapes and its values exist.
     pub fn validate(&self) -> Result<(), String> {
+        if self.observed != Observance::None && self.day.is_none() {
+            return Err("only a fixed date (month and day) has an observance".into());
+        }
         match (self.day, &self.weekday, self.easter_offset) {
             (Some(day), None, None) => {
                 let month = self.month.ok_or("a fixed date needs a month")?;
@@ -66,21 +111,34 @@ impl HolidayRule {
 
     /// The holiday's dates in `year` (the day itself and, when observed, the weekday it is observed on).
     pub fn dates(&self, year: i32) -> Vec<NaiveDate> {
-        let mut out = Vec::with_capacity(2);
+        let mut out = Vec::with_capacity(3);
+        if self.even_years && year % 2 != 0 {
+            return out;
+        }
         if let Some(offset) = self.easter_offset {
             if let Some(d) = easter(year).and_then(|e| shift(e, offset)) {
                 out.push(d);
             }
         } else if let (Some(month), Some(day)) = (self.month, self.day) {
             if let Some(d) = NaiveDate::from_ymd_opt(year, month, day) {
-                out.push(d);
-                if self.observed {
-                    match d.weekday() {
-                        Weekday::Sat => out.extend(d.pred_opt()),
-                        Weekday::Sun => out.extend(d.succ_opt()),
-                        _ => {}
-                    }
+                let (day_of_week, plus) = (d.weekday(), |n: i64| shift(d, n));
+                use Observance as O;
+                use Weekday::{Sat, Sun};
+                if self.observed != O::MondayInstead {
+                    out.push(d);
                 }
+                let also: &[i64] = match (self.observed, day_of_week) {
+                    (O::Federal, Sat) => &[-1],
+                    (O::Federal | O::SundayToMonday | O::FollowingMonday, Sun) => &[1],
+                    (O::FollowingMonday, Sat) => &[2],
+                    (O::FederalAndFollowingMonday, Sat) => &[-1, 2],
+                    (O::FederalAndFollowingMonday, Sun) => &[1],
+                    (O::MondayInstead, Sat) => &[2],
+                    (O::MondayInstead, Sun) => &[1],
+                    (O::MondayInstead, other) => &[-(other.num_days_from_monday() as i64)],
+                    _ => &[],
+                };
+                out.extend(also.iter().filter_map(|&n| plus(n)));
             }
         } else if let (Some(month), Some(weekday), Some(nth)) =
             (self.month, &self.weekday, self.nth)
@@ -187,6 +245,25 @@ mod tests {
             [ymd(2022, 12, 25), ymd(2022, 12, 26)]
         );
         assert_eq!(christmas.dates(2026), [ymd(2026, 12, 25)]);
+        // Rhode Island: a Saturday holiday is also the following Monday.
+        let ri = rule(r#"{"month": 7, "day": 4, "observed": "followingMonday"}"#);
+        assert_eq!(ri.dates(2026), [ymd(2026, 7, 4), ymd(2026, 7, 6)]);
+        let both = rule(r#"{"month": 12, "day": 25, "observed": "federalAndFollowingMonday"}"#);
+        assert_eq!(
+            both.dates(2027),
+            [ymd(2027, 12, 25), ymd(2027, 12, 24), ymd(2027, 12, 27)]
+        );
+        // Utah's Juneteenth: the Monday before (Friday 19 June 2026), after (Saturday 2027), the day (Monday 2028).
+        let ut = rule(r#"{"month": 6, "day": 19, "observed": "mondayInstead"}"#);
+        assert_eq!(ut.dates(2026), [ymd(2026, 6, 15)]);
+        assert_eq!(ut.dates(2027), [ymd(2027, 6, 21)]);
+        assert_eq!(ut.dates(2028), [ymd(2028, 6, 19)]);
+        // A general election: even years only.
+        let election = rule(
+            r#"{"month": 11, "weekday": "Mon", "nth": 1, "offsetDays": 1, "evenYears": true}"#,
+        );
+        assert_eq!(election.dates(2026), [ymd(2026, 11, 3)]);
+        assert!(election.dates(2027).is_empty());
     }
 
     #[test]
@@ -196,6 +273,7 @@ mod tests {
             r#"{"month": 11, "weekday": "Thursday-ish", "nth": 4}"#,
             r#"{"month": 11, "weekday": "Thu", "nth": 0}"#,
             r#"{"month": 11, "day": 1, "easterOffset": 2}"#,
+            r#"{"month": 11, "weekday": "Thu", "nth": 4, "observed": true}"#,
             r#"{}"#,
         ] {
             let r: HolidayRule = serde_json::from_str(bad).unwrap();

@@ -9,8 +9,11 @@
 //! zones and jurisdictions, the most conservative window. The rules are data: `shared/data/calling_hours.json`, each
 //! line with its source.
 
+pub mod closures;
 #[cfg(test)]
 mod edges;
+#[cfg(test)]
+mod holiday_table;
 pub mod holidays;
 pub mod zones;
 
@@ -25,6 +28,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::phone::{tables, E164};
+use closures::Closure;
 use holidays::HolidayRule;
 
 const EMBEDDED_POLICY: &str = include_str!("../../data/calling_hours.json");
@@ -332,6 +336,12 @@ impl Policy {
         }
     }
 
+    /// Whether `code` names a place a closure can close: a jurisdiction of the policy (`US`, `US-LA`, `CA`) or any
+    /// state or province a NANP area code serves (`US-DC`, `CA-ON`), with or without rules of its own.
+    pub fn has_jurisdiction(&self, code: &str) -> bool {
+        self.index.contains_key(code) || self.known_subdivisions.contains(code)
+    }
+
     /// Decide whether `number` may be called at `at`. `address_state` is the contact's address state (`FL`,
     /// `US-FL`, `ON`), when known: its rules apply as well as those of the number's area code.
     pub fn decide(
@@ -340,13 +350,31 @@ impl Policy {
         address_state: Option<&str>,
         at: DateTime<Utc>,
     ) -> HoursDecision<'_> {
+        self.decide_with(number, address_state, at, &[])
+    }
+
+    /// [`Policy::decide`] with the operator's `closures`: one of a jurisdiction of the number (any, for a number
+    /// with no place) allows no call while it is in force, so a window it starts in ends when it starts and a call
+    /// it covers waits for its end.
+    pub fn decide_with<'p>(
+        &'p self,
+        number: E164,
+        address_state: Option<&str>,
+        at: DateTime<Utc>,
+        closures: &'p [Closure],
+    ) -> HoursDecision<'p> {
         let mut jurisdictions: Vec<usize> = Vec::with_capacity(4);
+        // The places the number may be in, by name, for the operator's closures (which may name a state without
+        // rules of its own).
+        let mut places: Vec<&str> = Vec::with_capacity(3);
         let located = zones::zones_for(number).filter(|z| z.located);
         let mut zones: Cow<'_, [Tz]> = match located {
             Some(z) => {
                 let npa = ((number.packed() / 10_000_000) % 1000) as u16;
                 match tables::npa(npa) {
                     Some(info) => {
+                        places.push(info.country);
+                        places.extend(info.subdivision);
                         self.jurisdictions_of(info.country, info.subdivision, &mut jurisdictions)
                     }
                     None => jurisdictions.extend(&self.fallback),
@@ -362,6 +390,7 @@ impl Policy {
             match self.subdivision(state) {
                 Some(sub) => {
                     let country = &sub[..2];
+                    places.extend([country, sub]);
                     self.jurisdictions_of(country, Some(sub), &mut jurisdictions);
                     // The contact may be at the address: its zones join the number's (the number's first zone
                     // stays the one windows are written in).
@@ -388,7 +417,18 @@ impl Policy {
                 }
             }
         }
-        self.decide_in(zones, &jurisdictions, located.is_some(), at)
+        let applicable: Vec<&'p Closure> = closures
+            .iter()
+            .filter(|c| {
+                c.jurisdiction == closures::ALL
+                    || located.is_none()
+                    || places.contains(&c.jurisdiction.as_str())
+                    || jurisdictions
+                        .iter()
+                        .any(|&j| self.jurisdictions[j].code == c.jurisdiction)
+            })
+            .collect();
+        self.decide_in(zones, &jurisdictions, located.is_some(), at, &applicable)
     }
 
     /// `FL`, `fl`, `US-FL` → `US-FL`, if a NANP area code serves it.
@@ -456,7 +496,9 @@ impl Policy {
         jurisdictions: &[usize],
         located: bool,
         at: DateTime<Utc>,
+        applicable: &[&'p Closure],
     ) -> HoursDecision<'p> {
+        let horizon = at + Duration::days(HORIZON_DAYS as i64);
         // The earliest instant ≥ `at` inside every zone's window, by sweeping: hold each zone's window containing `t`
         // or next after it; `t` becomes the latest start; a zone whose window ends by then moves to its next one.
         // `t` only grows and never passes the answer (the answer lies in every zone's set), so when every held
@@ -472,21 +514,54 @@ impl Policy {
             }
         }
         if windows.len() == tzs.len() {
-            for _ in 0..(HORIZON_DAYS as usize * tzs.len() + 2) {
+            for _ in 0..(HORIZON_DAYS as usize * tzs.len() + 2 + applicable.len()) {
                 t = windows.iter().fold(t, |t, w| t.max(w.0));
                 let mut moved = false;
                 for (w, &tz) in windows.iter_mut().zip(tzs) {
                     if w.1 <= t {
                         match self.zone_window(tz, jurisdictions, t) {
                             Some(next) => *w = next,
-                            None => return self.decided(zones, jurisdictions, located, at, None),
+                            None => {
+                                return self.decided(
+                                    zones,
+                                    jurisdictions,
+                                    located,
+                                    at,
+                                    None,
+                                    applicable,
+                                )
+                            }
                         }
                         moved = true;
                     }
                 }
                 if !moved {
+                    // A closure in force at `t` moves it to the closure's end (the windows follow); one that starts
+                    // before the window ends ends it there.
+                    if let Some(until) = applicable
+                        .iter()
+                        .filter(|c| c.start <= t && t < c.end)
+                        .map(|c| c.end)
+                        .max()
+                    {
+                        if until > horizon {
+                            break;
+                        }
+                        t = until;
+                        continue;
+                    }
                     let start = windows.iter().map(|w| w.0).max().unwrap_or(t);
+                    let start = applicable
+                        .iter()
+                        .map(|c| c.end)
+                        .filter(|&e| e > start && e <= t)
+                        .fold(start, DateTime::max);
                     let end = windows.iter().map(|w| w.1).min().unwrap_or(t);
+                    let end = applicable
+                        .iter()
+                        .map(|c| c.start)
+                        .filter(|&s| s > t && s < end)
+                        .fold(end, DateTime::min);
                     found = Some((t, start, end));
                     break;
                 }
@@ -495,7 +570,7 @@ impl Policy {
         if found.is_some_and(|(next, ..)| next - at > Duration::days(HORIZON_DAYS as i64)) {
             found = None;
         }
-        self.decided(zones, jurisdictions, located, at, found)
+        self.decided(zones, jurisdictions, located, at, found, applicable)
     }
 
     /// The decision for `found`: the first callable instant ≥ `at` and the window `(start, end)` holding it.
@@ -506,10 +581,22 @@ impl Policy {
         located: bool,
         at: DateTime<Utc>,
         found: Option<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)>,
+        closures: &[&'p Closure],
     ) -> HoursDecision<'p> {
         let primary = zones[0];
         let callable_now = found.is_some_and(|(next, ..)| next == at);
-        let reason = (!callable_now).then(|| self.closed_reason(&zones, jurisdictions, at));
+        let reason =
+            (!callable_now).then(
+                || match closures.iter().find(|c| c.start <= at && at < c.end) {
+                    Some(c) => HoursBlock::Closure {
+                        id: &c.id,
+                        jurisdiction: &c.jurisdiction,
+                        reason: &c.reason,
+                        until: c.end,
+                    },
+                    None => self.closed_reason(&zones, jurisdictions, at),
+                },
+            );
         HoursDecision {
             callable_now,
             next_callable_at: found.map(|(next, ..)| next),
@@ -642,6 +729,17 @@ pub enum HoursBlock<'p> {
         /// The local time asked about.
         local: chrono::NaiveDateTime,
     },
+    /// An operator's closure is in force.
+    Closure {
+        /// The closure's id.
+        id: &'p str,
+        /// The jurisdiction it closes (`*`: every one).
+        jurisdiction: &'p str,
+        /// Why.
+        reason: &'p str,
+        /// When it ends.
+        until: DateTime<Utc>,
+    },
     /// The address state names no known state or province.
     UnknownAddressState,
     /// No window within the search horizon.
@@ -691,6 +789,16 @@ impl std::fmt::Display for HoursBlock<'_> {
                 zone.name(),
                 local.format("%a %H:%M")
             ),
+            HoursBlock::Closure {
+                id,
+                jurisdiction,
+                reason,
+                until,
+            } => write!(
+                f,
+                "closed under {jurisdiction} until {} (closure {id}: {reason})",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
             HoursBlock::UnknownAddressState => {
                 write!(
                     f,
@@ -735,9 +843,10 @@ mod tests {
         assert!(p.index.contains_key("US-RI"));
         // The unknown place's rules are every jurisdiction's, merged into one.
         let merged = &p.jurisdictions[p.unknown_jurisdictions[0]];
+        // Weekdays Kentucky's 10:00 to Rhode Island's 18:00; Saturdays to Pennsylvania's noon; never Sunday.
         assert_eq!(
             merged.days,
-            [Some((10 * 60, 18 * 60)), Some((10 * 60, 17 * 60)), None]
+            [Some((10 * 60, 18 * 60)), Some((10 * 60, 12 * 60)), None]
         );
         assert!(merged.holiday_rules.len() > 50);
     }

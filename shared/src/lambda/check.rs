@@ -16,6 +16,10 @@
 //! `DNCFLOW_CHECK_REGISTRIES` (registry names whose suppression indexes are consulted, comma-separated: loaded at the
 //! first check, read again when their `current.json` names another version; a registry that cannot be loaded leaves
 //! the check incomplete, so nothing is answered `allowed`).
+//!
+//! The operator's calling-hours closures (`run::HOURS_CLOSURES`, written by `dncctl hours closure add`) are read at
+//! every request and applied from the first request after they change; their version is in the response and the
+//! audit record. A document that cannot be read or used makes no number callable until it can.
 
 use std::time::{Duration, Instant};
 
@@ -27,11 +31,11 @@ use super::{
     audit_key_from_env, bucket_from_env, cxone_from_env_within, now_ms, setting, setting_secs,
 };
 use crate::adapters::cxone::DncApi;
-use crate::adapters::store::S3Store;
+use crate::adapters::store::{ObjectStore, S3Store};
 use crate::steps::check::{emf_line, registry_age_emf, AuditKey, CheckRequest};
 use crate::steps::{
-    check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge,
-    StepError, Webhook,
+    check_stage, closures_from, load_local_knowledge, refresh_registries, upload_markers,
+    LocalKnowledge, StepError, Webhook,
 };
 
 /// A Function URL response.
@@ -67,6 +71,8 @@ fn names_from_env(var: &str) -> Vec<String> {
 struct Known {
     knowledge: LocalKnowledge,
     loaded: Instant,
+    /// The closures document as last read (`Some(None)`: absent; `None`: not read, or the read failed).
+    closures_raw: Option<Option<Vec<u8>>>,
 }
 
 /// One container of the check function: its clients, settings and what it knows locally.
@@ -174,6 +180,7 @@ impl CheckFunction {
                 *guard = Some(Known {
                     knowledge,
                     loaded: Instant::now(),
+                    closures_raw: None,
                 });
             }
             Err(e) => {
@@ -181,10 +188,30 @@ impl CheckFunction {
                 let known = guard.get_or_insert_with(|| Known {
                     knowledge: LocalKnowledge::default(),
                     loaded: Instant::now(),
+                    closures_raw: None,
                 });
                 known.knowledge.incomplete = Some(e);
             }
         }
+    }
+
+    /// Read the operator's closures; parse them again only when the document changed (or was never loaded).
+    async fn refresh_closures(&self) {
+        let read = self.store.get_bytes(crate::run::HOURS_CLOSURES).await;
+        let mut guard = self.known.write().await;
+        let Some(known) = guard.as_mut() else {
+            return;
+        };
+        if let Ok(raw) = &read {
+            if known.knowledge.closures.is_some() && known.closures_raw.as_ref() == Some(raw) {
+                return;
+            }
+        }
+        let closures = closures_from(read.as_ref(), crate::hours::Policy::embedded());
+        tracing::info!(version = %closures.version, closures = closures.closures.len(), "hours closures loaded");
+        known.knowledge.closures = Some(closures);
+        // A failed read is tried again at the next request.
+        known.closures_raw = read.ok();
     }
 
     /// Answer one invocation: a Function URL response, never an invocation error (a check that cannot be completed
@@ -195,6 +222,7 @@ impl CheckFunction {
             Err(e) => return http(400, json!({"error": format!("not a check request: {e}")})),
         };
         self.refresh_knowledge().await;
+        self.refresh_closures().await;
         let Some(audit_key) = self.key.read().await.clone() else {
             return http(
                 503,

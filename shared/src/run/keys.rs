@@ -161,6 +161,10 @@ pub fn audit_key(now: chrono::DateTime<chrono::Utc>, request_id: &str) -> String
     )
 }
 
+/// The operator's calling-hours closures (`dncctl hours closure add`; format `hours::closures::ClosuresFile`), read by
+/// every check.
+pub const HOURS_CLOSURES: &str = "config/hours-closures.json";
+
 /// Where registries' files are dropped to be imported or applied: `incoming-registry/<name>/changes/…` and
 /// `incoming-registry/<name>/full/<batch>/…`.
 pub const REGISTRY_INCOMING: &str = "incoming-registry/";

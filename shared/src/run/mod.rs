@@ -8,7 +8,7 @@ mod shard;
 
 pub use keys::{
     audit_key, keys_version, lease_key, status_key, uploading_key, RegistryKeys, RunKeys,
-    REGISTRY_INCOMING,
+    HOURS_CLOSURES, REGISTRY_INCOMING,
 };
 pub use ledger::{merge_ledger, LedgerRecord};
 pub use shard::{

@@ -19,8 +19,8 @@ pub mod status;
 pub mod upload;
 
 pub use check::{
-    check_stage, load_local_knowledge, refresh_registries, upload_markers, LocalKnowledge,
-    UploadingMarker, Webhook, VERIFIED_MAX_AGE,
+    check_stage, closures_from, load_closures, load_local_knowledge, refresh_registries,
+    upload_markers, LocalKnowledge, UploadingMarker, Webhook, VERIFIED_MAX_AGE,
 };
 pub use cooldown::{cooldown_stage, CooldownOutput, CooldownSettings, CooldownTask};
 pub use error::{ErrorKind, PipelineError, StepError};

@@ -108,6 +108,18 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
         };
         let api = api.as_deref();
         let store = crate::registry::store_of(&out_dir, None).await?;
+        // The operator's closures under OUT_DIR (`dncctl hours closure add`); an unusable document is an error here.
+        let closures = dncflow::hours::closures::LoadedClosures::from_bytes(
+            store
+                .get_bytes(dncflow::run::HOURS_CLOSURES)
+                .await
+                .context("reading the hours closures")?
+                .as_deref(),
+            policy
+                .as_ref()
+                .unwrap_or_else(|| dncflow::hours::Policy::embedded()),
+        )
+        .context("the hours closures")?;
         let registries = dncflow::steps::refresh_registries(store.as_ref(), &registries, &[])
             .await
             .context("loading the registries")?;
@@ -135,6 +147,7 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
         let local = match &knowledge {
             Some(k) => LocalAnswers {
                 hours: policy.as_ref(),
+                closures: Some(&closures),
                 registries: &registries,
                 ..k.answers_for(api, chrono::Utc::now())
             },
@@ -145,6 +158,7 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
                 incomplete: None,
                 gap: None,
                 hours: policy.as_ref(),
+                closures: Some(&closures),
                 registries: &registries,
             },
         };

@@ -1,6 +1,7 @@
 //! `dncctl`: the dncflow operator CLI.
 
 mod check;
+mod hours;
 mod normalize;
 mod registry;
 
@@ -102,6 +103,9 @@ enum Command {
     /// downloads, apply change lists, report freshness.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// Calling hours: the operator's dated closures (`hours closure add|list|remove`), which every check applies.
+    #[command(subcommand)]
+    Hours(hours::HoursCommand),
     /// The whole job: normalize, upload, cool down, probe, reconcile, and publish the report and the list status.
     /// Without a tenant (--endpoint, --credentials or --secret-id) it runs against an embedded CXone simulator (no
     /// tenant, no AWS account needed).
@@ -159,6 +163,7 @@ fn sim_dialect(dialect: &str) -> Result<cxone_sim::SimDialect> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Check(args) => check_file(args),
+        Command::Hours(command) => hours::run(command),
         Command::Registry(command) => {
             if !registry::run(command)? {
                 bail!("the registry needs attention: stale, missing, lacking declared area codes, with a gap, or after a failed import");

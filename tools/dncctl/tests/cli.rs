@@ -266,6 +266,83 @@ fn registry_import_apply_status_and_a_registry_only_check() {
         verdicts.contains(",+12065550100,error,\"registry-not-covering:206\""),
         "{ok} {text}\n{verdicts}"
     );
+    // An operator's closure of Washington over that instant: the number without an address is no longer callable,
+    // and the next call is at the closure's end; removed, it is callable again.
+    let closure = |args: &[&str]| {
+        let mut all = vec!["hours", "closure"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--out-dir", out.to_str().unwrap()]);
+        run(&all)
+    };
+    let (ok, text) = closure(&[
+        "add",
+        "--jurisdiction",
+        "US-DC",
+        "--start",
+        "2026-12-09T13:00:00Z",
+        "--end",
+        "2026-12-09T18:00:00Z",
+        "--reason",
+        "a day of mourning",
+        "--source",
+        "https://www.whitehouse.gov/presidential-actions/",
+    ]);
+    assert!(
+        ok && text.contains("closure us-dc-2026-12-09 added"),
+        "{text}"
+    );
+    // A closure naming no place, or without a source URL, is refused.
+    let (ok, text) = closure(&[
+        "add",
+        "--jurisdiction",
+        "US-XX",
+        "--start",
+        "2026-12-09T13:00:00Z",
+        "--end",
+        "2026-12-09T18:00:00Z",
+        "--reason",
+        "x",
+        "--source",
+        "https://example.org/",
+    ]);
+    assert!(!ok && text.contains("US-XX"), "{text}");
+    let (ok, text) = closure(&["list"]);
+    assert!(ok && text.contains("us-dc-2026-12-09  US-DC"), "{text}");
+    let check_at = || {
+        let (ok, text) = run(&[
+            "check",
+            numbers.to_str().unwrap(),
+            "--registry",
+            "national",
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--out",
+            csv.to_str().unwrap(),
+            "--at",
+            "2026-12-09T13:30:00Z",
+        ]);
+        assert!(ok, "{text}");
+        std::fs::read_to_string(&csv).unwrap()
+    };
+    let verdicts = check_at();
+    let row = |n: &str| {
+        verdicts
+            .lines()
+            .find(|l| l.contains(n))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("+12024561237").ends_with(",false,2026-12-09T18:00:00Z,\"America/New_York\""),
+        "{verdicts}"
+    );
+    let (ok, text) = closure(&["remove", "us-dc-2026-12-09"]);
+    assert!(ok, "{text}");
+    let verdicts = check_at();
+    assert!(
+        verdicts.contains(",true,2026-12-09T13:30:00Z,\"America/New_York\""),
+        "{verdicts}"
+    );
     // A directory with nothing valid in it is not an import of no numbers.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::adapters::cxone::{CheckStatus, ContactQuery, DncApi, MAX_CONTACTS_PER_REQUEST};
+use crate::hours::closures::LoadedClosures;
 use crate::hours::{Policy, Window};
 use crate::phone::{DefaultRegion, Normalizer};
 use crate::registry::{Freshness, LoadedRegistry, Lookup};
@@ -187,6 +188,9 @@ pub struct CheckResponse {
     pub at: DateTime<Utc>,
     /// The calling-hours policy's version.
     pub hours_policy: String,
+    /// The version (`sha256:…`) of the operator's closures document applied, `none` when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_closures: Option<String>,
     /// The registries consulted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryUse>,
@@ -276,6 +280,8 @@ pub struct LocalAnswers<'a> {
     pub gap: Option<String>,
     /// The calling-hours policy (`None`: the embedded one).
     pub hours: Option<&'a Policy>,
+    /// The operator's closures (`None`: none).
+    pub closures: Option<&'a LoadedClosures>,
     /// Registries (suppression indexes): a number one lists is `suppressed` (`registry:<name>`); a number a stale one
     /// covers and does not list is `error` (`registry-stale:<name>`), since a newer copy may list it.
     pub registries: &'a [std::sync::Arc<LoadedRegistry>],
@@ -297,6 +303,7 @@ pub async fn check(
         incomplete: None,
         gap: None,
         hours: None,
+        closures: None,
         registries: &[],
     };
     check_with(Some(api), request, local, concurrency).await
@@ -314,6 +321,7 @@ pub async fn check_with(
     let started = Instant::now();
     let at = request.at.unwrap_or_else(Utc::now);
     let policy = local.hours.unwrap_or_else(|| Policy::embedded());
+    let closures = local.closures.map_or(&[][..], |c| &c.closures[..]);
     let mut results: Vec<CheckResult> = Vec::with_capacity(request.contacts.len());
     // E.164 → input positions; the first region code seen is sent.
     let mut distinct: Vec<(String, String)> = Vec::new();
@@ -332,7 +340,7 @@ pub async fn check_with(
                     distinct.push((e164.clone(), region.name().to_string()));
                 }
                 slot.push(i);
-                let hours = policy.decide(n.e164, c.state.as_deref(), at);
+                let hours = policy.decide_with(n.e164, c.state.as_deref(), at, closures);
                 results.push(CheckResult {
                     input: c.phone_number.clone(),
                     phone_number: Some(e164),
@@ -486,7 +494,9 @@ pub async fn check_with(
             };
             verdicts.insert(e164, (verdict, reason, Vec::new()));
         }
-        return finish(results, verdicts, metrics, started, at, policy, &registries);
+        let mut response = finish(results, verdicts, metrics, started, at, policy, &registries);
+        response.hours_closures = local.closures.map(|c| c.version.clone());
+        return response;
     }
     let Some(api) = api else {
         unreachable!("local_only covers a missing api")
@@ -538,7 +548,9 @@ pub async fn check_with(
             }
         }
     }
-    finish(results, verdicts, metrics, started, at, policy, &registries)
+    let mut response = finish(results, verdicts, metrics, started, at, policy, &registries);
+    response.hours_closures = local.closures.map(|c| c.version.clone());
+    response
 }
 
 /// Put the verdicts on the results, count, and say whether the batch may be dialed.
@@ -592,6 +604,7 @@ fn finish(
         complete: metrics.errors == 0,
         at,
         hours_policy: policy.version.clone(),
+        hours_closures: None,
         registries: registries
             .iter()
             .map(|(r, f)| RegistryUse {
@@ -730,6 +743,9 @@ pub struct AuditRecord {
     /// The policy's version.
     #[serde(default)]
     pub hours_policy: String,
+    /// The version of the operator's closures document applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_closures: Option<String>,
     /// The calling-hours decision per item (aligned with `items`; `None` for an invalid number).
     #[serde(default)]
     pub calling_hours: Vec<Option<HoursAudit>>,
@@ -759,6 +775,7 @@ pub fn audit_record(response: &CheckResponse, timestamp: &str, key: &AuditKey) -
         key_version: key.version.clone(),
         hours_at: Some(response.at),
         hours_policy: response.hours_policy.clone(),
+        hours_closures: response.hours_closures.clone(),
         calling_hours: response
             .results
             .iter()

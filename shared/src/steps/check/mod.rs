@@ -16,6 +16,8 @@ use super::status::parse_ledger_segment;
 use super::{read_json, ErrorKind, StepError};
 use crate::adapters::cxone::DncApi;
 use crate::adapters::store::ObjectStore;
+use crate::hours::closures::LoadedClosures;
+use crate::hours::Policy;
 use crate::registry::LoadedRegistry;
 use crate::run::{parse_shard, status_key, uploading_key, ListStatus, Manifest, RunKeys};
 
@@ -57,6 +59,37 @@ pub struct LocalKnowledge {
     /// How old a list's verification may be when the dialect has no batch check and `check` answers from it alone
     /// (`None`: [`VERIFIED_MAX_AGE`]).
     pub verified_max_age: Option<Duration>,
+    /// The operator's calling-hours closures ([`load_closures`]).
+    pub closures: Option<LoadedClosures>,
+}
+
+/// The operator's calling-hours closures from `store` (`run::HOURS_CLOSURES`), checked against `policy`. A document
+/// that cannot be read or used closes every call (`LoadedClosures::unreadable`): the closures in it are unknown.
+pub async fn load_closures(store: &dyn ObjectStore, policy: &Policy) -> LoadedClosures {
+    closures_from(
+        store.get_bytes(crate::run::HOURS_CLOSURES).await.as_ref(),
+        policy,
+    )
+}
+
+/// The closures of a read of `run::HOURS_CLOSURES` (see [`load_closures`]).
+pub fn closures_from(
+    read: Result<&Option<Vec<u8>>, &crate::adapters::store::StoreError>,
+    policy: &Policy,
+) -> LoadedClosures {
+    match read {
+        Ok(bytes) => match LoadedClosures::from_bytes(bytes.as_deref(), policy) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "hours closures unusable: no call is callable until they are fixed");
+                LoadedClosures::unreadable(&e.to_string())
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "hours closures not read: no call is callable until they are");
+            LoadedClosures::unreadable(&e.to_string())
+        }
+    }
 }
 
 /// How old the last verified read-back of a list may be for `check` to answer `allowed` from it without asking
@@ -105,6 +138,7 @@ impl LocalKnowledge {
             incomplete: self.incomplete.as_deref(),
             gap: None,
             hours: None,
+            closures: self.closures.as_ref(),
             registries: &self.registries,
         }
     }
