@@ -81,6 +81,7 @@ async fn main() {
                 list_ids: None,
                 // A Wednesday noon, Eastern: inside every US zone's calling hours.
                 at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
+                call_type: None,
             },
             &SuppressionSnapshot::default(),
             &HashSet::new(),
@@ -137,6 +138,7 @@ async fn main() {
                 contacts,
                 list_ids: None,
                 at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
+                call_type: None,
             };
             let t = Instant::now();
             let resp = dncflow::steps::check::check_with(Some(&api), &request, local, 4).await;

@@ -57,6 +57,7 @@ fn request(numbers: &[&str]) -> CheckRequest {
         list_ids: None,
         // A Wednesday noon, Eastern: inside every US zone's calling hours.
         at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
+        call_type: None,
     }
 }
 

@@ -258,6 +258,7 @@ fn child_lookups(out: &Path, npas: &[u16]) {
                 .collect(),
             list_ids: None,
             at: None,
+            call_type: None,
         };
         let local = LocalAnswers {
             snapshot: &snapshot,

@@ -200,6 +200,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         list_ids: None,
         // A Wednesday noon, Eastern: inside every US zone's calling hours.
         at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
+        call_type: None,
     };
     let before = sim.sim.requests().len();
     let (hook_url, hits, bodies) = flaky_webhook().await;
@@ -326,6 +327,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
         list_ids: None,
         // A Wednesday noon, Eastern: inside every US zone's calling hours.
         at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
+        call_type: None,
     };
 
     // A verified run with dead letters.

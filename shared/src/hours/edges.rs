@@ -379,7 +379,7 @@ fn closure(id: &str, jurisdiction: &str, start: &str, end: &str) -> Closure {
 fn an_operator_closure_ends_the_window_and_moves_the_next_call_to_its_end() {
     let p = Policy::embedded();
     let decide_at = |number: &str, at: &str, closures: &'static [Closure]| {
-        p.decide_with(E164::parse(number).unwrap(), None, utc(at), closures)
+        p.decide_with(E164::parse(number).unwrap(), None, utc(at), None, closures)
     };
     // Louisiana, Wednesday 9 December 2026: closed from 14:00 Central until Thursday noon.
     static CLOSURES: LazyLock<Vec<Closure>> = LazyLock::new(|| {
@@ -424,6 +424,7 @@ fn an_operator_closure_ends_the_window_and_moves_the_next_call_to_its_end() {
         E164::parse("+12125550100").unwrap(),
         Some("LA"),
         utc("2026-12-09T16:00:00-05:00"),
+        None,
         &CLOSURES,
     );
     assert!(!ny_la.callable_now, "{ny_la:?}");
@@ -483,8 +484,57 @@ fn closures_documents_are_checked() {
         E164::parse("+12125550100").unwrap(),
         None,
         utc("2026-12-09T15:00:00-05:00"),
+        None,
         &none.closures,
     );
     assert!(!d.callable_now);
     assert!(reason(&d).contains("could not be read"), "{d:?}");
+}
+
+#[test]
+fn the_kind_of_call_selects_the_rules_that_apply_and_unsaid_is_the_strictest() {
+    let p = Policy::embedded();
+    let ask = |number: &str, at: &str, kind: Option<CallType>| {
+        p.decide_with(E164::parse(number).unwrap(), None, utc(at), kind, &[])
+    };
+    use CallType::{Autodialed, Live, Prerecorded};
+    // South Dakota: live calls keep the federal hours; autodialed and prerecorded calls weekdays 09:00-21:00 only.
+    let sioux_falls = "+16055550100";
+    let saturday_noon = "2026-12-05T12:00:00-06:00";
+    assert!(ask(sioux_falls, saturday_noon, Some(Live)).callable_now);
+    for kind in [Some(Autodialed), Some(Prerecorded), None] {
+        let d = ask(sioux_falls, saturday_noon, kind);
+        assert!(!d.callable_now, "{kind:?}: {d:?}");
+        assert_eq!(
+            reason(&d),
+            format!(
+                "no calls on Sat under US-SD {} calls (America/Chicago)",
+                kind.unwrap_or(Autodialed).as_str()
+            )
+        );
+        // Monday 09:00 in every zone of 605 (Central and Mountain): 10:00 Central.
+        assert_eq!(
+            d.next_callable_at,
+            Some(utc("2026-12-07T09:00:00-07:00")),
+            "{kind:?}"
+        );
+    }
+    // Oklahoma: prerecorded calls from 09:00, live and autodialed from 08:00; unsaid, 09:00.
+    let tulsa = "+19185550100";
+    let early = "2026-12-09T08:30:00-06:00";
+    assert!(ask(tulsa, early, Some(Live)).callable_now);
+    assert!(ask(tulsa, early, Some(Autodialed)).callable_now);
+    assert!(!ask(tulsa, early, Some(Prerecorded)).callable_now);
+    let unsaid = ask(tulsa, early, None);
+    assert!(!unsaid.callable_now);
+    assert_eq!(
+        unsaid.next_callable_at,
+        Some(utc("2026-12-09T09:00:00-06:00"))
+    );
+    // Elsewhere the kind changes nothing.
+    assert!(ask("+12125550100", "2026-12-05T08:30:00-05:00", None).callable_now);
+    // A number with no place gets every kind's rules when the kind is unsaid: still 20:00 UTC on a winter weekday.
+    assert!(ask("+442079460018", "2026-12-09T20:00:00Z", None).callable_now);
+    assert_eq!("autodialed".parse::<CallType>(), Ok(Autodialed));
+    assert!("robocall".parse::<CallType>().is_err());
 }

@@ -71,6 +71,56 @@ struct JurisdictionFile {
     holidays: Vec<String>,
     source: String,
     confidence: String,
+    /// Narrower windows for some kinds of calls (`autodialed`, `prerecorded`), applied on top of the above.
+    #[serde(default)]
+    by_call_type: HashMap<CallType, DaysFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DaysFile {
+    weekday: Option<String>,
+    saturday: Option<String>,
+    sunday: Option<String>,
+    source: String,
+}
+
+/// The kind of call a request asks about: some states' windows differ for autodialed or prerecorded calls. A request
+/// that does not say gets the strictest of every kind's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallType {
+    /// A person dials and speaks.
+    Live,
+    /// Dialed by an automatic telephone dialing system (a predictive or progressive dialer).
+    Autodialed,
+    /// An artificial or prerecorded voice.
+    Prerecorded,
+}
+
+impl CallType {
+    /// The request's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallType::Live => "live",
+            CallType::Autodialed => "autodialed",
+            CallType::Prerecorded => "prerecorded",
+        }
+    }
+}
+
+impl std::str::FromStr for CallType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<CallType, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "live" => Ok(CallType::Live),
+            "autodialed" => Ok(CallType::Autodialed),
+            "prerecorded" => Ok(CallType::Prerecorded),
+            other => Err(format!(
+                "call type {other:?}: live, autodialed or prerecorded"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +141,8 @@ struct Jurisdiction {
     holiday_rules: Vec<(String, HolidayRule)>,
     /// Precomputed dates of `holiday_rules` over [`HOLIDAY_YEARS`].
     holiday_dates: HashMap<NaiveDate, usize>,
+    /// The rule sets (windows only) that also apply to a kind of call, by index.
+    by_call_type: Vec<(CallType, usize)>,
 }
 
 impl Jurisdiction {
@@ -120,8 +172,10 @@ impl Jurisdiction {
     fn merge(all: &[Jurisdiction], members: &[usize]) -> Jurisdiction {
         let mut days: [Option<Span>; 3] = [Some((0, 24 * 60)); 3];
         let mut holiday_rules = Vec::new();
+        let mut by_call_type = Vec::new();
         for &m in members {
             let j = &all[m];
+            by_call_type.extend(j.by_call_type.iter().copied());
             for (slot, day) in days.iter_mut().zip(j.days) {
                 *slot = match (*slot, day) {
                     (Some(a), Some(b)) if a.0.max(b.0) < a.1.min(b.1) => {
@@ -148,6 +202,7 @@ impl Jurisdiction {
             days,
             holiday_rules,
             holiday_dates,
+            by_call_type,
         }
     }
 }
@@ -258,11 +313,54 @@ impl Policy {
                 days,
                 holiday_rules,
                 holiday_dates,
+                by_call_type: Vec::new(),
             });
+        }
+        // Each kind-of-call rule is a rule set of its own (windows, no holidays), added to a decision's
+        // jurisdictions when the request's kind of call is that one or unsaid.
+        let mut typed = Vec::new();
+        for (i, code) in index
+            .iter()
+            .map(|(c, &i)| (i, c.clone()))
+            .collect::<Vec<_>>()
+        {
+            let mut kinds: Vec<_> = file.jurisdictions[&code].by_call_type.iter().collect();
+            kinds.sort_by_key(|(k, _)| k.as_str());
+            for (kind, d) in kinds {
+                if d.source.trim().is_empty() {
+                    return Err(invalid(format!("{code} {}: a source", kind.as_str())));
+                }
+                let mut days = [None; 3];
+                for (slot, text) in days.iter_mut().zip([&d.weekday, &d.saturday, &d.sunday]) {
+                    *slot = text
+                        .as_deref()
+                        .map(parse_span)
+                        .transpose()
+                        .map_err(|e| invalid(format!("{code} {}: {e}", kind.as_str())))?;
+                }
+                typed.push((
+                    i,
+                    *kind,
+                    Jurisdiction {
+                        code: format!("{code} {} calls", kind.as_str()),
+                        days,
+                        holiday_rules: Vec::new(),
+                        holiday_dates: HashMap::new(),
+                        by_call_type: Vec::new(),
+                    },
+                ));
+            }
+        }
+        typed.sort_by(|a, b| a.2.code.cmp(&b.2.code));
+        for (i, kind, j) in typed {
+            let at = jurisdictions.len();
+            jurisdictions[i].by_call_type.push((kind, at));
+            jurisdictions.push(j);
         }
         let lookup = |codes: &[String], what: &str| -> Result<Vec<usize>, PolicyError> {
             if codes.iter().any(|c| c == "*") {
-                return Ok((0..jurisdictions.len()).collect());
+                // The jurisdictions the file names (sorted first), not the kind-of-call rule sets after them.
+                return Ok((0..index.len()).collect());
             }
             codes
                 .iter()
@@ -350,17 +448,21 @@ impl Policy {
         address_state: Option<&str>,
         at: DateTime<Utc>,
     ) -> HoursDecision<'_> {
-        self.decide_with(number, address_state, at, &[])
+        self.decide_with(number, address_state, at, None, &[])
     }
 
     /// [`Policy::decide`] with the operator's `closures`: one of a jurisdiction of the number (any, for a number
     /// with no place) allows no call while it is in force, so a window it starts in ends when it starts and a call
     /// it covers waits for its end.
+    ///
+    /// `call_type` is the kind of call: the windows some states set for it apply too; `None` (not said) applies the
+    /// strictest of every kind's.
     pub fn decide_with<'p>(
         &'p self,
         number: E164,
         address_state: Option<&str>,
         at: DateTime<Utc>,
+        call_type: Option<CallType>,
         closures: &'p [Closure],
     ) -> HoursDecision<'p> {
         let mut jurisdictions: Vec<usize> = Vec::with_capacity(4);
@@ -414,6 +516,13 @@ impl Policy {
                         located: false,
                         reason: Some(HoursBlock::UnknownAddressState),
                     }
+                }
+            }
+        }
+        for j in jurisdictions.clone() {
+            for &(kind, typed) in &self.jurisdictions[j].by_call_type {
+                if call_type.is_none_or(|c| c == kind) && !jurisdictions.contains(&typed) {
+                    jurisdictions.push(typed);
                 }
             }
         }

@@ -34,6 +34,10 @@ pub(crate) struct CheckArgs {
     /// The instant calling hours are judged at, RFC 3339 (default: now), e.g. 2026-12-06T13:00:00Z.
     #[arg(long)]
     at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The kind of call: live, autodialed or prerecorded (some states' windows differ by kind; default: the strictest
+    /// of every kind's rules).
+    #[arg(long)]
+    call_type: Option<dncflow::hours::CallType>,
     /// A calling-hours policy file (default: the embedded shared/data/calling_hours.json).
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -53,6 +57,7 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
         out,
         at,
         policy,
+        call_type,
     } = args;
     if !tenant.given() && registries.is_empty() {
         bail!(
@@ -127,6 +132,7 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
             contacts,
             list_ids: (!list_ids.is_empty()).then_some(list_ids),
             at,
+            call_type,
         };
         let propagating = Default::default();
         // Without a batch check (the Admin API), the answer is what the lists' verified runs in OUT_DIR say: their

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::adapters::cxone::{CheckStatus, ContactQuery, DncApi, MAX_CONTACTS_PER_REQUEST};
 use crate::hours::closures::LoadedClosures;
-use crate::hours::{Policy, Window};
+use crate::hours::{CallType, Policy, Window};
 use crate::phone::{DefaultRegion, Normalizer};
 use crate::registry::{Freshness, LoadedRegistry, Lookup};
 
@@ -51,6 +51,10 @@ pub struct CheckRequest {
     /// The instant calling hours are judged at (default: now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<DateTime<Utc>>,
+    /// The kind of call (`live`, `autodialed`, `prerecorded`): some states' windows differ by kind. Not said: the
+    /// strictest of every kind's rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_type: Option<CallType>,
 }
 
 /// Verdict for one number.
@@ -191,6 +195,9 @@ pub struct CheckResponse {
     /// The version (`sha256:…`) of the operator's closures document applied, `none` when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours_closures: Option<String>,
+    /// The kind of call judged (absent: not said, the strictest of every kind's rules applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_call_type: Option<CallType>,
     /// The registries consulted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryUse>,
@@ -340,7 +347,8 @@ pub async fn check_with(
                     distinct.push((e164.clone(), region.name().to_string()));
                 }
                 slot.push(i);
-                let hours = policy.decide_with(n.e164, c.state.as_deref(), at, closures);
+                let hours =
+                    policy.decide_with(n.e164, c.state.as_deref(), at, request.call_type, closures);
                 results.push(CheckResult {
                     input: c.phone_number.clone(),
                     phone_number: Some(e164),
@@ -496,6 +504,7 @@ pub async fn check_with(
         }
         let mut response = finish(results, verdicts, metrics, started, at, policy, &registries);
         response.hours_closures = local.closures.map(|c| c.version.clone());
+        response.hours_call_type = request.call_type;
         return response;
     }
     let Some(api) = api else {
@@ -605,6 +614,7 @@ fn finish(
         at,
         hours_policy: policy.version.clone(),
         hours_closures: None,
+        hours_call_type: None,
         registries: registries
             .iter()
             .map(|(r, f)| RegistryUse {
@@ -746,6 +756,9 @@ pub struct AuditRecord {
     /// The version of the operator's closures document applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours_closures: Option<String>,
+    /// The kind of call judged (absent: not said, the strictest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_call_type: Option<CallType>,
     /// The calling-hours decision per item (aligned with `items`; `None` for an invalid number).
     #[serde(default)]
     pub calling_hours: Vec<Option<HoursAudit>>,
@@ -776,6 +789,7 @@ pub fn audit_record(response: &CheckResponse, timestamp: &str, key: &AuditKey) -
         hours_at: Some(response.at),
         hours_policy: response.hours_policy.clone(),
         hours_closures: response.hours_closures.clone(),
+        hours_call_type: response.hours_call_type,
         calling_hours: response
             .results
             .iter()
