@@ -559,6 +559,7 @@ pub async fn check_with(
     }
     let mut response = finish(results, verdicts, metrics, started, at, policy, &registries);
     response.hours_closures = local.closures.map(|c| c.version.clone());
+    response.hours_call_type = request.call_type;
     response
 }
 
