@@ -92,8 +92,25 @@ pub struct ProvisionSpec {
     pub registries: Vec<RegistrySpec>,
     /// Admin API: the outbound skills (names or ids) that scrub the rule's groups, the dialect's binding in place of
     /// the rule (none: every active outbound skill). Ignored by v2.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "skill_ids")]
     pub scrubbed_skills: Vec<String>,
+}
+
+/// Skills named or numbered: a skill id is a number in every published shape, so a file may write `11002` as well
+/// as `"11002"` or `"Outbound Sales"`.
+fn skill_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let values = Vec::<serde_json::Value>::deserialize(d)?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            serde_json::Value::String(s) => Ok(s),
+            serde_json::Value::Number(n) if n.is_u64() => Ok(n.to_string()),
+            _ => Err(serde::de::Error::custom(format!(
+                "scrubbedSkills[{i}]: a skill name or a numeric skill id"
+            ))),
+        })
+        .collect()
 }
 
 impl ProvisionSpec {
@@ -366,4 +383,26 @@ pub fn analyze(rules: &[DncRule], managed: &[(String, String)], own_rule: &str) 
     findings.sort();
     findings.dedup();
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubbed_skills_may_be_numbers_or_names() {
+        let spec: ProvisionSpec = serde_json::from_str(
+            r#"{"lists": [{"name": "L"}], "rule": {"name": "R", "lists": ["L"]},
+                "scrubbedSkills": [11002, "11003", "Outbound Sales"]}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.scrubbed_skills, ["11002", "11003", "Outbound Sales"]);
+        let err = serde_json::from_str::<ProvisionSpec>(
+            r#"{"lists": [{"name": "L"}], "rule": {"name": "R", "lists": ["L"]},
+                "scrubbedSkills": ["ok", -4]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("scrubbedSkills[1]"), "{err}");
+    }
 }

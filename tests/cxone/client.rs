@@ -811,7 +811,7 @@ mod admin {
             .json()
             .await
             .unwrap();
-        let id = created["dncGroupId"].as_u64().unwrap();
+        let id = created["dncGroups"][0]["dncGroupId"].as_u64().unwrap();
         // Records: per-record results inside a 2xx, a bad number among good ones.
         let written: Value = call(reqwest::Method::POST, &format!("/dnc-groups/{id}/records"))
             .json(&json!({"dncGroupRecords": [
@@ -842,11 +842,14 @@ mod admin {
             .json()
             .await
             .unwrap();
-        assert_eq!(page["totalRecords"], 2);
-        assert_eq!(page["dncGroupRecords"][0]["phoneNumber"], "2025550102");
+        assert_eq!(page["resultSet"]["totalRecords"], 2);
         assert_eq!(
-            page["dncGroupRecords"][0]["expiredDate"],
-            "2031-01-01T00:00:00Z"
+            page["resultSet"]["dncRecords"][0]["phoneNumber"],
+            "2025550102"
+        );
+        assert_eq!(
+            page["resultSet"]["dncRecords"][0]["expiredDate"],
+            "2031-01-01T00:00:00.000Z"
         );
         // Search finds the group only once the record has propagated.
         let search = |n: &'static str| {
@@ -855,10 +858,14 @@ mod admin {
                 .send()
         };
         let before: Value = search("2025550101").await.unwrap().json().await.unwrap();
-        assert_eq!(before["dncGroups"].as_array().unwrap().len(), 0, "{before}");
+        assert_eq!(
+            before["searchResults"].as_array().unwrap().len(),
+            0,
+            "{before}"
+        );
         s.sim.advance(200.0);
         let after: Value = search("2025550101").await.unwrap().json().await.unwrap();
-        assert_eq!(after["dncGroups"][0]["dncGroupId"], id, "{after}");
+        assert_eq!(after["searchResults"][0]["dncGroupId"], id, "{after}");
         // DELETE expires the record: search no longer finds it.
         let deleted = call(
             reqwest::Method::DELETE,
@@ -870,7 +877,7 @@ mod admin {
         .unwrap();
         assert!(deleted.status().is_success());
         let gone: Value = search("2025550101").await.unwrap().json().await.unwrap();
-        assert_eq!(gone["dncGroups"].as_array().unwrap().len(), 0);
+        assert_eq!(gone["searchResults"].as_array().unwrap().len(), 0);
         // Skills and the scrubbed-skill link.
         let skills: Value = call(reqwest::Method::GET, "/skills")
             .send()
@@ -888,7 +895,7 @@ mod admin {
             .as_u64()
             .unwrap();
         let linked = call(
-            reqwest::Method::PUT,
+            reqwest::Method::POST,
             &format!("/dnc-groups/{id}/scrubbed-skills/{outbound}"),
         )
         .send()
@@ -905,7 +912,7 @@ mod admin {
         .json()
         .await
         .unwrap();
-        assert_eq!(scrubbed["skills"][0]["skillId"], outbound);
+        assert_eq!(scrubbed["scrubbedSkills"][0]["skillId"], outbound);
         // Rate limit answered 429 without Retry-After.
         let mut saw_429 = false;
         for _ in 0..100 {
@@ -927,9 +934,9 @@ mod admin {
         posts: Vec<usize>,
     }
 
-    /// A tenant that answers differently from the simulator: records POST results reversed, numbers echoed as JSON
-    /// numbers with the country code, `2025550104` left out of the answer, `2025550105` rejected; the first POST
-    /// answered 429 without `Retry-After`; more than four records answered 413.
+    /// A tenant that answers differently from the simulator: records POST results reversed, `formattedPhone` echoed
+    /// as a JSON number with the country code, `2025550104` left out of the answer, `2025550105` rejected; the first
+    /// POST answered 429 without `Retry-After`; more than four records answered 413.
     async fn tenant(
         State(seen): State<Arc<Mutex<Seen>>>,
         headers: HeaderMap,
@@ -948,16 +955,21 @@ mod admin {
         if records.len() > 4 {
             return (StatusCode::PAYLOAD_TOO_LARGE, "too large").into_response();
         }
+        // `phoneNumber` as a number or a string: its digits.
+        let ten = |r: &Value| match &r["phoneNumber"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
         let mut results: Vec<Value> = records
             .iter()
-            .filter(|r| r["phoneNumber"] != "2025550104")
+            .filter(|r| ten(r) != "2025550104")
             .map(|r| {
-                let ten = r["phoneNumber"].as_str().unwrap();
+                let ten = ten(r);
                 let n: u64 = format!("1{ten}").parse().unwrap();
                 if ten == "2025550105" {
-                    json!({"success": false, "error": "Phone number is on a protected list", "phoneNumber": n})
+                    json!({"success": false, "error": "Phone number is on a protected list", "formattedPhone": n})
                 } else {
-                    json!({"success": true, "error": null, "phoneNumber": n})
+                    json!({"success": true, "error": "", "formattedPhone": n})
                 }
             })
             .collect();

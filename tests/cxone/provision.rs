@@ -288,3 +288,69 @@ async fn the_same_file_provisions_admin_groups_bound_by_scrubbed_skills() {
     let err = provision(api, &inbound).await.unwrap_err().to_string();
     assert!(err.contains("not outbound"), "{err}");
 }
+
+/// `dncctl provision` succeeds on its first call under the simulator's standard faults (5 % 429, 5 % 5xx, 2 %
+/// resets, 5 % applied-then-503, tokens expiring), in both dialects and for several seeds: an ambiguous create is
+/// settled by reading back by name, in the published shape. Re-running it changes nothing.
+async fn provisioning_succeeds_first_time_under_standard_faults(dialect: cxone_sim::SimDialect) {
+    use cxone_sim::{Endpoint, FaultKind, FaultRule};
+    let rule = |kind, probability| FaultRule {
+        endpoint: Endpoint::Any,
+        kind,
+        probability,
+        after: 0,
+        count: None,
+    };
+    for seed in 1..=8 {
+        let s = cxone_sim::spawn(
+            SimConfig {
+                dialect,
+                seed,
+                entries_rate: 2000.0,
+                token_requests_per_minute: 10_000,
+                faults: vec![
+                    rule(FaultKind::TooManyRequests { retry_after: None }, 0.05),
+                    rule(FaultKind::ServerError { status: 503 }, 0.05),
+                    rule(FaultKind::Reset, 0.02),
+                    rule(FaultKind::AppliedThen503, 0.05),
+                    rule(FaultKind::ExpireTokens, 0.03),
+                ],
+                ..SimConfig::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let api = dncflow_tests::sim_api(&s, 2000.0).await;
+        let api = api.as_ref();
+        let spec: ProvisionSpec = serde_json::from_str(
+            r#"{"lists": [{"name": "TCPA_National"}, {"name": "State_TX"}, {"name": "Internal"}],
+                "rule": {"name": "DNC_Enforcement", "lists": ["TCPA_National", "State_TX", "Internal"]},
+                "scrubbedSkills": ["Outbound Sales", 4100002]}"#,
+        )
+        .unwrap();
+        let first = provision(api, &spec).await;
+        assert!(first.is_ok(), "seed {seed}: {first:?}");
+        // A fault-free view of the result: no duplicate, every list suppressing.
+        s.sim.set_faults(vec![]);
+        let lists = api.lists().await.unwrap();
+        assert_eq!(lists.len(), 3, "seed {seed}: {lists:?}");
+        for l in &lists {
+            assert!(
+                api.suppression(l).await.unwrap().suppressing,
+                "seed {seed}: {l:?}"
+            );
+        }
+        let again = provision(api, &spec).await.unwrap();
+        // Nothing created, updated, activated or linked the second time.
+        assert!(
+            again.actions.iter().all(|a| !a.contains(": created")
+                && !a.contains(": updated")
+                && !a.starts_with("activated")
+                && !a.starts_with("DNC group ")),
+            "seed {seed}: {again:?}"
+        );
+        assert_eq!(api.lists().await.unwrap().len(), 3);
+    }
+}
+dncflow_tests::both_dialects!(provisioning_succeeds_first_time_under_standard_faults);

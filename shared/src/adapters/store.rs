@@ -226,6 +226,18 @@ fn put_err(bucket: &str, key: &str, reason: String) -> StoreError {
     }
 }
 
+/// Where an object is written before it is renamed into place: an S3 PUT is atomic (a reader sees the old object or
+/// the new one, never half of one), and so is a rename within a directory. Found by concurrent uploads reading
+/// `capacity.json` while another wrote it ("truncated JSON").
+fn staging_path(dest: &std::path::Path) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}-{n}.tmp", std::process::id()));
+    dest.with_file_name(name)
+}
+
 /// A local directory standing in for a bucket.
 pub struct LocalStore {
     /// The root directory.
@@ -236,17 +248,28 @@ pub struct LocalStore {
 impl ObjectStore for LocalStore {
     async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), StoreError> {
         let dest = self.destination(key).await?;
-        tokio::fs::copy(path, &dest)
-            .await
-            .map(|_| ())
-            .map_err(|e| put_err(&self.root.display().to_string(), key, e.to_string()))
+        let staged = staging_path(&dest);
+        let written = async {
+            tokio::fs::copy(path, &staged).await?;
+            tokio::fs::rename(&staged, &dest).await
+        };
+        written.await.map_err(|e| {
+            let _ = std::fs::remove_file(&staged);
+            put_err(&self.root.display().to_string(), key, e.to_string())
+        })
     }
 
     async fn put_bytes(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
         let dest = self.destination(key).await?;
-        tokio::fs::write(&dest, body)
-            .await
-            .map_err(|e| put_err(&self.root.display().to_string(), key, e.to_string()))
+        let staged = staging_path(&dest);
+        let written = async {
+            tokio::fs::write(&staged, body).await?;
+            tokio::fs::rename(&staged, &dest).await
+        };
+        written.await.map_err(|e| {
+            let _ = std::fs::remove_file(&staged);
+            put_err(&self.root.display().to_string(), key, e.to_string())
+        })
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -324,7 +347,8 @@ impl ObjectStore for LocalStore {
                     stack.push(path);
                 } else if let Ok(rel) = path.strip_prefix(&self.root) {
                     let key = rel.to_string_lossy().replace('\\', "/");
-                    if key.starts_with(prefix) {
+                    // An object being written (staged, not yet renamed into place) does not exist yet.
+                    if key.starts_with(prefix) && !key.ends_with(".tmp") {
                         out.push(key);
                     }
                 }

@@ -1,4 +1,5 @@
-//! The CXone Admin API's DNC groups, as `docs/cxone-admin-api.md` describes them (dialect `admin`): the password
+//! The CXone Admin API's DNC groups, answering in the shapes NICE publishes (`docs/cxone-api.md`; a test
+//! compares the structure of every answer with the published samples in `docs/cxone-admin/samples/`): the password
 //! grant at `/auth/token`, API discovery, groups, skills and the groups' scrubbed skills, records written with
 //! per-record results inside a 2xx, paged back with `skip`/`top`, expired with `DELETE`, the one-number search, and
 //! the environment's record cap. No rules, no batch check, no idempotency keys, no jurisdiction or source.
@@ -12,15 +13,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    basic_auth, error, issue_token, DncList, Endpoint, Entry, FaultKind, InjectedRejects, Sim,
-    Store,
+    basic_auth, error, issue_token, DncList, Endpoint, Entry, FaultKind, HeldNumber,
+    InjectedRejects, PhoneFormat, PhoneNumberType, Sim, Store,
 };
 
 /// A skill of the tenant.
@@ -71,7 +72,11 @@ pub(crate) fn routes() -> Router<Sim> {
         )
         .route(
             &format!("{API}/dnc-groups/{{id}}/scrubbed-skills/{{skill}}"),
-            put(scrubbed_put).delete(scrubbed_delete),
+            post(scrubbed_post).delete(scrubbed_delete),
+        )
+        .route(
+            &format!("{API}/dnc-groups/{{id}}/contributing-skills"),
+            get(contributing_get),
         )
         .route(
             &format!("{API}/dnc-groups/{{id}}/records"),
@@ -183,26 +188,49 @@ async fn discovery(
         .into_response()
 }
 
+/// An expiration the simulator stores for a record written without one: answered as `expiredDate: null`.
+const NEVER: &str = "2099-12-31T23:59:59Z";
+
+fn never() -> DateTime<Utc> {
+    NEVER.parse().unwrap_or_default()
+}
+
+/// A time as the Admin API writes it (`2026-11-20T09:15:42.517Z`).
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// A group as published: `dncGroupId` (a number), name, description, `validRecords` (live records), `isActive`,
+/// `isRemoved`, `createDate`, `lastUpdateTime`.
 fn group_json(s: &Store, l: &DncList) -> Value {
+    let now = s.now();
+    let live = s.by_list.get(&l.id).map_or(0, |v| {
+        v.iter().filter(|&&i| s.entries[i].expiration > now).count()
+    });
     json!({
         "dncGroupId": l.id.parse::<u64>().unwrap_or_default(),
         "dncGroupName": l.name,
         "dncGroupDescription": l.description,
+        "validRecords": live,
         "isActive": l.is_active,
-        "recordCount": s.by_list.get(&l.id).map_or(0, Vec::len),
+        "isRemoved": false,
+        "createDate": stamp(s.base),
+        "lastUpdateTime": stamp(now),
     })
 }
 
+/// `{"resultSet": {"totalGroups", "dncGroups"}}`.
 async fn groups_get(State(sim): State<Sim>) -> Response {
     let s = sim.lock();
     let groups: Vec<Value> = s.lists.iter().map(|l| group_json(&s, l)).collect();
-    Json(json!({"totalRecords": groups.len(), "dncGroups": groups})).into_response()
+    Json(json!({"resultSet": {"totalGroups": groups.len(), "dncGroups": groups}})).into_response()
 }
 
+/// `{"resultSet": {"dncGroups": [group]}}`.
 async fn group_get(State(sim): State<Sim>, Path((_, id)): Path<(String, String)>) -> Response {
     let s = sim.lock();
     match s.lists.iter().find(|l| l.id == id) {
-        Some(l) => Json(json!({"dncGroups": [group_json(&s, l)]})).into_response(),
+        Some(l) => Json(json!({"resultSet": {"dncGroups": [group_json(&s, l)]}})).into_response(),
         None => error(StatusCode::NOT_FOUND, "not_found", "no such DNC group"),
     }
 }
@@ -240,20 +268,18 @@ async fn groups_post(State(sim): State<Sim>, body: Bytes) -> Response {
     }
     s.next_id += 1;
     let id = s.next_id.to_string();
-    s.lists.push(DncList {
+    let list = DncList {
         id: id.clone(),
         name: new.dnc_group_name,
         description: new.dnc_group_description,
         kind: "DNC_GROUP".into(),
-        default_expiration_date: "2099-12-31T23:59:59Z".into(),
-        // Created inactive, as a group is until an administrator (or `PUT ?isActive=true`) activates it.
-        is_active: false,
-    });
-    (
-        StatusCode::CREATED,
-        Json(json!({"dncGroupId": id.parse::<u64>().unwrap_or_default()})),
-    )
-        .into_response()
+        default_expiration_date: NEVER.into(),
+        // Unpublished: active or inactive until `PUT ?isActive=true`, as told.
+        is_active: s.config.admin.new_group_active,
+    };
+    let group = group_json(&s, &list);
+    s.lists.push(list);
+    (StatusCode::CREATED, Json(json!({"dncGroups": [group]}))).into_response()
 }
 
 #[derive(Deserialize)]
@@ -282,7 +308,9 @@ async fn group_put(
     if let Some(a) = u.is_active {
         l.is_active = a;
     }
-    StatusCode::NO_CONTENT.into_response()
+    let l = l.clone();
+    // The create shape, as published.
+    Json(json!({"dncGroups": [group_json(&s, &l)]})).into_response()
 }
 
 async fn skills_get(State(sim): State<Sim>) -> Response {
@@ -296,12 +324,35 @@ async fn scrubbed_get(State(sim): State<Sim>, Path((_, id)): Path<(String, Strin
         return error(StatusCode::NOT_FOUND, "not_found", "no such DNC group");
     }
     let ids = s.scrubbed.get(&id).cloned().unwrap_or_default();
-    let skills: Vec<&Skill> = s
+    let skills: Vec<Value> = s
         .skills
         .iter()
         .filter(|k| ids.contains(&k.skill_id))
+        .map(|k| json!({"skillId": k.skill_id, "skillName": k.skill_name}))
         .collect();
-    Json(json!({"skills": skills})).into_response()
+    Json(json!({
+        "totalRecords": skills.len(),
+        "_links": {"self": format!("/dnc-groups/{id}/scrubbed-skills")},
+        "scrubbedSkills": skills,
+    }))
+    .into_response()
+}
+
+/// No skill feeds a simulated group.
+async fn contributing_get(
+    State(sim): State<Sim>,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    let s = sim.lock();
+    if !s.lists.iter().any(|l| l.id == id) {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such DNC group");
+    }
+    Json(json!({
+        "totalRecords": 0,
+        "_links": {"self": format!("/dnc-groups/{id}/contributing-skills")},
+        "contributingSkills": [],
+    }))
+    .into_response()
 }
 
 fn link(sim: &Sim, group: &str, skill: &str, on: bool) -> Response {
@@ -324,7 +375,7 @@ fn link(sim: &Sim, group: &str, skill: &str, on: bool) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn scrubbed_put(
+async fn scrubbed_post(
     State(sim): State<Sim>,
     Path((_, id, skill)): Path<(String, String, String)>,
 ) -> Response {
@@ -351,8 +402,15 @@ fn nanp10(raw: &str) -> Option<String> {
     (b[0] >= b'2' && b[3] >= b'2').then_some(ten)
 }
 
-fn formatted(ten: &str) -> String {
-    format!("({}) {}-{}", &ten[..3], &ten[3..6], &ten[6..])
+/// `formattedPhone`, in the format the simulator is told.
+fn formatted(format: PhoneFormat, ten: &str) -> String {
+    let (a, b, c) = (&ten[..3], &ten[3..6], &ten[6..]);
+    match format {
+        PhoneFormat::Parenthesized => format!("({a}) {b}-{c}"),
+        PhoneFormat::Digits => ten.to_string(),
+        PhoneFormat::E164 => format!("+1{ten}"),
+        PhoneFormat::Dashed => format!("1-{a}-{b}-{c}"),
+    }
 }
 
 fn records_of(body: &[u8]) -> Option<Vec<Value>> {
@@ -388,11 +446,29 @@ async fn records_post(
         );
     };
     let mut s = sim.lock();
+    let behaviour = s.config.admin;
     if items.len() > s.config.max_entries_per_request {
+        let status = StatusCode::from_u16(behaviour.too_large_status)
+            .unwrap_or(StatusCode::PAYLOAD_TOO_LARGE);
         return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            status,
             "payload_too_large",
             "too many records in one request",
+        );
+    }
+    // A strict tenant refuses the whole request when `phoneNumber` has the other JSON type (model binding).
+    let wrong_type = items.iter().any(|item| {
+        matches!(
+            (behaviour.phone_number_type, item.get("phoneNumber")),
+            (PhoneNumberType::Number, Some(Value::String(_)))
+                | (PhoneNumberType::String, Some(Value::Number(_)))
+        )
+    });
+    if wrong_type {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request is invalid: phoneNumber has the wrong type",
         );
     }
     if !s.lists.iter().any(|l| l.id == id) {
@@ -412,9 +488,11 @@ async fn records_post(
                 other => other.to_string(),
             })
             .unwrap_or_default();
+        // A failed record names its number as sent (digits only), a written one in `formattedPhone`'s format.
         let mut fail = |message: &str, results: &mut Vec<Value>| {
             errors += 1;
-            results.push(json!({"success": false, "error": message, "formattedPhone": null, "phoneNumber": raw}));
+            let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+            results.push(json!({"success": false, "error": message, "formattedPhone": digits}));
         };
         let Some(ten) = nanp10(&raw) else {
             fail("Invalid phone number", &mut results);
@@ -427,7 +505,7 @@ async fn records_post(
             }
         }
         let expiration = match item.get("expiredDate") {
-            None | Some(Value::Null) => "2099-12-31T23:59:59Z".parse::<DateTime<Utc>>().ok(),
+            None | Some(Value::Null) => Some(never()),
             Some(Value::String(e)) => DateTime::parse_from_rfc3339(e)
                 .ok()
                 .map(|d| d.with_timezone(&Utc)),
@@ -437,7 +515,7 @@ async fn records_post(
             fail("Invalid expiredDate", &mut results);
             continue;
         };
-        let ok = json!({"success": true, "error": null, "formattedPhone": formatted(&ten), "phoneNumber": ten});
+        let ok = json!({"success": true, "error": "", "formattedPhone": formatted(behaviour.formatted_phone, &ten)});
         if let Some(FaultKind::LoseWrites { per_entry }) = &injected {
             if s.random() < *per_entry {
                 results.push(ok);
@@ -447,6 +525,13 @@ async fn records_post(
         let phone = format!("+1{ten}");
         let existing = s.by_number.get(&(id.clone(), phone.clone())).copied();
         match existing {
+            Some(_)
+                if behaviour.held_number == HeldNumber::Error
+                    && existing.is_some_and(|i| s.entries[i].expiration > now) =>
+            {
+                fail("Phone number already exists in the DNC group", &mut results);
+                continue;
+            }
             // Adding a number the group holds changes nothing but a later expiration.
             Some(i) if s.entries[i].expiration > now => {
                 if s.entries[i].expiration < expiration {
@@ -478,7 +563,8 @@ async fn records_post(
     Json(json!({"resultSet": {"errorCount": errors, "recordResults": results}})).into_response()
 }
 
-/// `DELETE …/records`: the records stop suppressing now (expired in place, as CXone keeps history).
+/// `DELETE …/records`: the records stop suppressing now (expired in place, as CXone keeps history). Answered
+/// without `resultSet`, as published.
 async fn records_delete(
     State(sim): State<Sim>,
     Path((_, id)): Path<(String, String)>,
@@ -492,30 +578,35 @@ async fn records_delete(
         );
     };
     let mut s = sim.lock();
+    let format = s.config.admin.formatted_phone;
     let now = s.now();
     let mut results = Vec::new();
     let mut errors = 0;
     for item in &items {
-        let raw = item
-            .get("phoneNumber")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let found =
-            nanp10(raw).and_then(|ten| s.by_number.get(&(id.clone(), format!("+1{ten}"))).copied());
-        match found {
-            Some(i) => {
+        let raw = match item.get("phoneNumber") {
+            Some(Value::String(t)) => t.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let ten = nanp10(&raw);
+        let found = ten
+            .as_ref()
+            .and_then(|ten| s.by_number.get(&(id.clone(), format!("+1{ten}"))).copied());
+        match (found, ten) {
+            (Some(i), Some(ten)) => {
                 s.entries[i].expiration = now;
-                results.push(json!({"success": true, "error": null, "phoneNumber": raw}));
+                results.push(json!({"success": true, "error": "", "formattedPhone": formatted(format, &ten)}));
             }
-            None => {
+            _ => {
                 errors += 1;
+                let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
                 results.push(
-                    json!({"success": false, "error": "Record not found", "phoneNumber": raw}),
+                    json!({"success": false, "error": "Record not found", "formattedPhone": digits}),
                 );
             }
         }
     }
-    Json(json!({"resultSet": {"errorCount": errors, "recordResults": results}})).into_response()
+    Json(json!({"errorCount": errors, "recordResults": results})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -542,6 +633,7 @@ async fn records_get(
     if !s.lists.iter().any(|l| l.id == id) {
         return error(StatusCode::NOT_FOUND, "not_found", "no such DNC group");
     }
+    let format = s.config.admin.formatted_phone;
     let all: &[usize] = s.by_list.get(&id).map(Vec::as_slice).unwrap_or_default();
     let page: Vec<Value> = all
         .iter()
@@ -550,14 +642,19 @@ async fn records_get(
         .map(|&i| {
             let e = &s.entries[i];
             let ten = e.phone.trim_start_matches("+1");
+            let expired = (e.expiration != never()).then(|| stamp(e.expiration));
             json!({
-                "phoneNumber": ten, "formattedPhone": formatted(ten),
-                "expiredDate": e.expiration.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                "createdDate": e.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "recordId": 88_000_000 + i as u64,
+                "createdBy": 4011,
+                "phoneNumber": ten,
+                "formattedPhone": formatted(format, ten),
+                "expiredDate": expired,
+                "dateCollected": stamp(e.created_at),
+                "lastUpdateTime": stamp(e.created_at),
             })
         })
         .collect();
-    Json(json!({"totalRecords": all.len(), "dncGroupRecords": page})).into_response()
+    Json(json!({"resultSet": {"totalRecords": all.len(), "dncRecords": page}})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -577,27 +674,48 @@ async fn search(State(sim): State<Sim>, Query(q): Query<SearchQuery>) -> Respons
     };
     let s = sim.lock();
     let now = s.now();
+    let format = s.config.admin.formatted_phone;
     let phone = format!("+1{ten}");
-    let groups: Vec<Value> = s
+    let hits: Vec<Value> = s
         .lists
         .iter()
-        .filter(|l| {
-            s.by_number
-                .get(&(l.id.clone(), phone.clone()))
-                .is_some_and(|&i| s.entries[i].visible_at <= now && s.entries[i].expiration > now)
+        .filter_map(|l| {
+            let i = *s.by_number.get(&(l.id.clone(), phone.clone()))?;
+            let e = &s.entries[i];
+            (e.visible_at <= now && e.expiration > now).then(|| {
+                json!({
+                    "dncGroupId": l.id.parse::<u64>().unwrap_or_default(),
+                    "dncGroupName": l.name,
+                    "dncGroupDescription": l.description,
+                    "formattedPhone": formatted(format, &ten),
+                    "expiredDate": (e.expiration != never()).then(|| stamp(e.expiration)),
+                    "dateCollected": stamp(e.created_at),
+                    "lastUpdateTime": stamp(e.created_at),
+                })
+            })
         })
-        .map(|l| group_json(&s, l))
         .collect();
-    Json(json!({"totalRecords": groups.len(), "dncGroups": groups})).into_response()
+    Json(json!({"searchResults": hits})).into_response()
 }
 
 async fn call_lists_get(State(sim): State<Sim>) -> Response {
     let s = sim.lock();
     let n = s.config.calling_list_records;
+    let when = stamp(s.base);
     let lists = if n == 0 {
         Vec::new()
     } else {
-        vec![json!({"listId": 1, "listName": "Simulated calling list", "totalRecords": n})]
+        vec![json!({
+            "listId": 5120, "listName": "Simulated calling list", "prospectiveContactCount": n,
+            "status": "Active", "totalRecords": n, "invalidRecords": 0, "validRecords": n,
+            "finalizedRecords": 0, "createDate": when, "uploadDate": when, "updateDate": when,
+            "removeDate": null,
+        })]
     };
-    Json(json!({"totalRecords": lists.len(), "callingLists": lists})).into_response()
+    Json(json!({
+        "totalRecords": lists.len(),
+        "_links": {"self": "/lists/call-lists"},
+        "callingLists": lists,
+    }))
+    .into_response()
 }

@@ -131,6 +131,73 @@ pub struct SimConfig {
     pub calling_list_records: u64,
     /// Admin: records an environment holds at most, calling lists and DNC groups together.
     pub capacity: u64,
+    /// Admin: how the tenant answers where NICE's published material is silent.
+    pub admin: AdminBehaviour,
+}
+
+/// How the simulated Admin API behaves where no public description says (each way a real tenant might): the client
+/// is tested against every combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AdminBehaviour {
+    /// How `formattedPhone` writes a number.
+    pub formatted_phone: PhoneFormat,
+    /// Which JSON type a written record's `phoneNumber` must have (a write with the other is refused whole, 400).
+    pub phone_number_type: PhoneNumberType,
+    /// Whether a new group starts active.
+    pub new_group_active: bool,
+    /// What adding a number the group holds (unexpired) does.
+    pub held_number: HeldNumber,
+    /// The status refusing a write above `maxEntriesPerRequest`: 413, or 400 as some gateways answer.
+    pub too_large_status: u16,
+}
+
+impl Default for AdminBehaviour {
+    fn default() -> Self {
+        AdminBehaviour {
+            formatted_phone: PhoneFormat::Parenthesized,
+            phone_number_type: PhoneNumberType::Either,
+            new_group_active: false,
+            held_number: HeldNumber::Upsert,
+            too_large_status: 413,
+        }
+    }
+}
+
+/// `formattedPhone`'s format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhoneFormat {
+    /// `(202) 555-0198`, as the published samples show.
+    Parenthesized,
+    /// `2025550198`.
+    Digits,
+    /// `+12025550198`.
+    E164,
+    /// `1-202-555-0198`.
+    Dashed,
+}
+
+/// The JSON type a record's `phoneNumber` must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhoneNumberType {
+    /// A JSON number (as one published client types it).
+    Number,
+    /// A string of digits.
+    String,
+    /// Either.
+    Either,
+}
+
+/// Adding a number a group already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeldNumber {
+    /// Succeeds, keeping the later expiration.
+    Upsert,
+    /// Fails that record (`"Phone number already exists in the DNC group"`), changing nothing.
+    Error,
 }
 
 /// Which API the simulator serves.
@@ -162,6 +229,7 @@ impl Default for SimConfig {
             tenant_id: "11EB0000-SIM0-TENANT".into(),
             calling_list_records: 0,
             capacity: 1_000_000,
+            admin: AdminBehaviour::default(),
         }
     }
 }

@@ -38,7 +38,10 @@ mod inspect;
 mod store;
 mod v2;
 
-pub use config::{Endpoint, FaultKind, FaultRule, SimConfig, SimDialect};
+pub use config::{
+    AdminBehaviour, Endpoint, FaultKind, FaultRule, HeldNumber, PhoneFormat, PhoneNumberType,
+    SimConfig, SimDialect,
+};
 use gate::*;
 use inspect::*;
 pub use store::LoggedRequest;

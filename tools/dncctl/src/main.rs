@@ -58,18 +58,23 @@ impl TenantArgs {
         self.endpoint.is_some() || self.credentials.is_some() || self.secret_id.is_some()
     }
 
-    /// A client of the dialect the credentials name: credentials from a file, else a Secrets Manager secret, else the
-    /// environment; `--endpoint` overrides their base URL.
-    async fn client(&self, config: ClientConfig) -> Result<Box<dyn DncApi>> {
+    /// Where the credentials come from: a file, else a Secrets Manager secret, else the environment; `--endpoint`
+    /// overrides their base URL.
+    async fn source(&self) -> WithBaseUrl<Box<dyn CredentialSource>> {
         let inner: Box<dyn CredentialSource> = match (&self.credentials, &self.secret_id) {
             (Some(path), _) => Box::new(FileCredentials(path.clone())),
             (None, Some(id)) => Box::new(SecretsManagerCredentials::from_env(id, None).await),
             (None, None) => Box::new(EnvCredentials),
         };
-        let source = WithBaseUrl {
+        WithBaseUrl {
             inner,
             base_url: self.endpoint.clone(),
-        };
+        }
+    }
+
+    /// A client of the dialect the credentials name.
+    async fn client(&self, config: ClientConfig) -> Result<Box<dyn DncApi>> {
+        let source = self.source().await;
         Ok(dncflow::adapters::cxone::connect(Box::new(source), config).await?)
     }
 }
@@ -96,6 +101,21 @@ enum Command {
         /// The CXone tenant.
         #[command(flatten)]
         tenant: TenantArgs,
+    },
+    /// Whether dncflow can talk to a tenant, with read-only calls only: the token, discovery, the groups or lists,
+    /// skills or rules, the named list's binding, one search or check of a fictional number, the calling lists. Prints
+    /// each call (URL, status, time, whether the answer decoded, the keys it had if not), the capacity figures and
+    /// whether the list suppresses; exits non-zero when any call failed or the list would not suppress.
+    Doctor {
+        /// The CXone tenant.
+        #[command(flatten)]
+        tenant: TenantArgs,
+        /// The list (DNC group) whose suppression to report.
+        #[arg(long)]
+        list: Option<String>,
+        /// Seconds each call may take.
+        #[arg(long, default_value_t = 10)]
+        timeout_secs: u64,
     },
     /// Normalize a DNC file into a run directory: E.164 shards, rejects and a manifest.
     Normalize(NormalizeArgs),
@@ -190,6 +210,32 @@ fn run(cli: Cli) -> Result<()> {
             }
             if let Some(h) = &report.headroom {
                 println!("{h}");
+            }
+            Ok(())
+        }
+        Command::Doctor {
+            tenant,
+            list,
+            timeout_secs,
+        } => {
+            if !tenant.given() {
+                bail!("doctor needs a tenant: --credentials FILE or --secret-id ID");
+            }
+            let diagnosis = runtime()?.block_on(async {
+                let creds = tenant.source().await.load().await?;
+                anyhow::Ok(
+                    dncflow::adapters::cxone::doctor::diagnose(
+                        &creds,
+                        list.as_deref(),
+                        std::time::Duration::from_secs(timeout_secs.max(1)),
+                        dncflow::steps::upload::CXONE_CAPACITY,
+                    )
+                    .await,
+                )
+            })?;
+            print!("{}", diagnosis.render());
+            if !diagnosis.healthy() {
+                bail!("the tenant cannot be used as it is");
             }
             Ok(())
         }

@@ -419,6 +419,33 @@ async fn provision_run_and_check_against_an_admin_api_tenant() {
         said.contains("scrubbed by outbound skill Outbound Sales"),
         "{said}"
     );
+    // The first thing to run with real credentials: read-only, healthy, the list suppressing.
+    let doctor = run(os(&[
+        &"doctor",
+        &"--credentials",
+        &creds,
+        &"--list",
+        &"demo",
+    ]))
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.status.success(), "{said}");
+    assert!(
+        said.contains("list demo: suppresses outbound calls") && said.contains("healthy"),
+        "{said}"
+    );
+    let absent = run(os(&[
+        &"doctor",
+        &"--credentials",
+        &creds,
+        &"--list",
+        &"absent",
+    ]))
+    .await
+    .unwrap();
+    assert!(!absent.status.success());
+    assert!(String::from_utf8_lossy(&absent.stdout).contains("list absent: NOT FOUND"));
     let verified = run(os(&[
         &"run",
         &"examples/sample-dnc.csv",

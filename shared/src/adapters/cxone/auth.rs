@@ -14,6 +14,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{CxoneError, Dialect};
+use crate::adapters::http::{
+    classify, redact_reqwest, retry_after, Backoff, StatusClass, MAX_RETRY_AFTER,
+};
 
 /// The Admin API's OAuth password grant: the registered application (client id and secret, sent as HTTP Basic)
 /// and a user's access key (sent as username and password).
@@ -339,7 +342,7 @@ pub struct TokenManager {
     http: reqwest::Client,
     source: Box<dyn CredentialSource>,
     scopes: String,
-    backoff: std::sync::Arc<super::policy::Backoff>,
+    backoff: std::sync::Arc<Backoff>,
     credentials: Mutex<Option<Credentials>>,
     cached: Mutex<Option<Cached>>,
     refresh: tokio::sync::Mutex<()>,
@@ -348,13 +351,68 @@ pub struct TokenManager {
 }
 
 #[derive(Deserialize)]
-struct TokenResponse {
-    access_token: SecretString,
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: SecretString,
     /// Admin API: an OpenID id token whose claims name the tenant (for API discovery).
     #[serde(default)]
-    id_token: Option<SecretString>,
+    pub(crate) id_token: Option<SecretString>,
     #[serde(default = "default_ttl")]
-    expires_in: u64,
+    pub(crate) expires_in: u64,
+}
+
+/// The discovery document's one field dncflow reads.
+#[derive(Deserialize)]
+pub(crate) struct Discovery {
+    pub(crate) api_endpoint: String,
+}
+
+/// The token request of `creds`' grant: v2, client credentials in the form; admin, the registered application as
+/// HTTP Basic and the user's access key as the password grant.
+pub(crate) fn token_request(
+    http: &reqwest::Client,
+    creds: &Credentials,
+    scopes: &str,
+) -> reqwest::RequestBuilder {
+    match &creds.password {
+        None => http.post(format!("{}/oauth/token", creds.base_url)).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", creds.client_id.as_str()),
+            ("client_secret", creds.client_secret.expose_secret()),
+            ("scope", scopes),
+        ]),
+        Some(grant) => http
+            .post(&grant.auth_url)
+            .basic_auth(&creds.client_id, Some(creds.client_secret.expose_secret()))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&[
+                ("grant_type", "password"),
+                ("username", grant.access_key_id.as_str()),
+                ("password", grant.access_key_secret.expose_secret()),
+            ]),
+    }
+}
+
+/// The tenant a token names (the id token's `tenantId` claim, else the access token's).
+pub(crate) fn tenant_of(body: &TokenResponse) -> Option<String> {
+    body.id_token
+        .as_ref()
+        .and_then(|t| jwt_claim(t.expose_secret(), "tenantId"))
+        .or_else(|| jwt_claim(body.access_token.expose_secret(), "tenantId"))
+}
+
+/// Where the tenant's discovery document is: `{auth origin}/.well-known/cxone-configuration`.
+pub(crate) fn discovery_url(grant: &PasswordGrant) -> Option<String> {
+    origin_of(&grant.auth_url).map(|o| format!("{o}/.well-known/cxone-configuration"))
+}
+
+/// The versioned API base of an API endpoint (`…/inContactAPI/services/v33.0`), unless it is one already.
+pub(crate) fn versioned_api(endpoint: &str, grant: &PasswordGrant) -> String {
+    let endpoint = endpoint.trim_end_matches('/');
+    if endpoint.contains("/inContactAPI/") {
+        endpoint.to_string()
+    } else {
+        format!("{endpoint}/inContactAPI/services/{}", grant.api_version)
+    }
 }
 
 fn default_ttl() -> u64 {
@@ -376,7 +434,7 @@ impl TokenManager {
         http: reqwest::Client,
         source: Box<dyn CredentialSource>,
         scopes: &str,
-        backoff: std::sync::Arc<super::policy::Backoff>,
+        backoff: std::sync::Arc<Backoff>,
     ) -> TokenManager {
         TokenManager {
             http,
@@ -453,37 +511,20 @@ impl TokenManager {
         body: &TokenResponse,
     ) -> Result<String, CxoneError> {
         const OP: &str = "discover the API endpoint";
-        let versioned = |endpoint: &str| {
-            let endpoint = endpoint.trim_end_matches('/');
-            if endpoint.contains("/inContactAPI/") {
-                endpoint.to_string()
-            } else {
-                format!("{endpoint}/inContactAPI/services/{}", grant.api_version)
-            }
-        };
         if !creds.base_url.is_empty() {
-            return Ok(versioned(&creds.base_url));
+            return Ok(versioned_api(&creds.base_url, grant));
         }
-        let tenant = body
-            .id_token
-            .as_ref()
-            .and_then(|t| jwt_claim(t.expose_secret(), "tenantId"))
-            .or_else(|| jwt_claim(body.access_token.expose_secret(), "tenantId"))
-            .ok_or_else(|| CxoneError::Protocol {
-                op: OP,
-                message: "no baseUrl configured and the token names no tenantId".into(),
-            })?;
-        let origin = origin_of(&grant.auth_url).ok_or_else(|| CxoneError::Credentials {
+        let tenant = tenant_of(body).ok_or_else(|| CxoneError::Protocol {
+            op: OP,
+            message: "no baseUrl configured and the token names no tenantId".into(),
+        })?;
+        let url = discovery_url(grant).ok_or_else(|| CxoneError::Credentials {
             op: OP,
             reason: "authUrl is not an http(s) URL".into(),
         })?;
-        #[derive(Deserialize)]
-        struct Discovery {
-            api_endpoint: String,
-        }
         let response = self
             .http
-            .get(format!("{origin}/.well-known/cxone-configuration"))
+            .get(url)
             .query(&[("tenantId", tenant.as_str())])
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(Duration::from_secs(30))
@@ -506,7 +547,7 @@ impl TokenManager {
             message: "discovery document without api_endpoint".into(),
         })?;
         tracing::info!(op = OP, api_endpoint = %doc.api_endpoint, "API endpoint discovered");
-        Ok(versioned(&doc.api_endpoint))
+        Ok(versioned_api(&doc.api_endpoint, grant))
     }
 
     async fn fetch(&self) -> Result<(Token, String), CxoneError> {
@@ -517,29 +558,7 @@ impl TokenManager {
             let creds = self.credentials(false).await?;
             attempts += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let request = match &creds.password {
-                // v2: client credentials in the form.
-                None => self
-                    .http
-                    .post(format!("{}/oauth/token", creds.base_url))
-                    .form(&[
-                        ("grant_type", "client_credentials"),
-                        ("client_id", creds.client_id.as_str()),
-                        ("client_secret", creds.client_secret.expose_secret()),
-                        ("scope", self.scopes.as_str()),
-                    ]),
-                // Admin: the application authenticates with HTTP Basic, the user's access key is the password grant.
-                Some(grant) => self
-                    .http
-                    .post(&grant.auth_url)
-                    .basic_auth(&creds.client_id, Some(creds.client_secret.expose_secret()))
-                    .header(reqwest::header::ACCEPT, "application/json")
-                    .form(&[
-                        ("grant_type", "password"),
-                        ("username", grant.access_key_id.as_str()),
-                        ("password", grant.access_key_secret.expose_secret()),
-                    ]),
-            };
+            let request = token_request(&self.http, &creds, &self.scopes);
             let sent = request.timeout(Duration::from_secs(30)).send().await;
             let response = match sent {
                 Ok(r) => r,
@@ -588,14 +607,14 @@ impl TokenManager {
             }
             let retry_after = retry_after(response.headers(), MAX_RETRY_AFTER);
             let err: OAuthError = response.json().await.unwrap_or_default();
-            match status.as_u16() {
-                401 if err.error == "invalid_client" && !reloaded => {
+            match (status.as_u16(), classify(status.as_u16())) {
+                (401, _) if err.error == "invalid_client" && !reloaded => {
                     // The secret may have been rotated: read it again, once.
                     tracing::warn!(op = OP, "invalid_client: reloading credentials once");
                     reloaded = true;
                     self.credentials(true).await?;
                 }
-                429 | 500..=599 if attempts < 6 => {
+                (_, StatusClass::Throttled | StatusClass::Transient) if attempts < 6 => {
                     let wait = retry_after.unwrap_or_else(|| self.backoff.delay(attempts));
                     tracing::warn!(
                         op = OP,
@@ -605,13 +624,13 @@ impl TokenManager {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                400 | 401 | 403 => {
+                (400 | 401 | 403, _) => {
                     return Err(CxoneError::Unauthorized {
                         op: OP,
                         code: err.error,
                     })
                 }
-                s => {
+                (s, _) => {
                     return Err(CxoneError::Exhausted {
                         op: OP,
                         attempts,
@@ -645,54 +664,6 @@ fn origin_of(url: &str) -> Option<String> {
     }
     let host = rest.split(['/', '?', '#']).next()?;
     (!host.is_empty()).then(|| format!("{scheme}://{host}"))
-}
-
-/// The longest `Retry-After` honoured by default: a server's hint beyond it (an hour, `1e300`) is taken as this.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// `Retry-After` as seconds or an HTTP date, clamped to `0..=max`: a huge value can neither freeze the client nor
-/// overflow a `Duration` (`1e300` seconds would panic in `Duration::from_secs_f64`); a malformed one is `None`.
-pub fn retry_after(headers: &reqwest::header::HeaderMap, max: Duration) -> Option<Duration> {
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        if !secs.is_finite() || secs < 0.0 {
-            return None;
-        }
-        return Some(Duration::from_secs_f64(secs.min(max.as_secs_f64())));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO).min(max))
-}
-
-/// A transport error's description without the URL's query (URLs carry no secrets here, but stay short).
-pub fn redact_reqwest(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "response body interrupted"
-    } else if e.is_request() {
-        "request failed"
-    } else {
-        "transport error"
-    };
-    let mut source = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}: {detail}")
-    }
 }
 
 #[cfg(test)]
@@ -776,25 +747,5 @@ mod tests {
             Some("http://127.0.0.1:9")
         );
         assert_eq!(origin_of("ftp://x/y"), None);
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let max = MAX_RETRY_AFTER;
-        let with = |v: &str| {
-            let mut h = reqwest::header::HeaderMap::new();
-            h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
-            retry_after(&h, max)
-        };
-        assert_eq!(with("2"), Some(Duration::from_secs(2)));
-        assert_eq!(with("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
-        // Clamped, never a freeze or a panic.
-        assert_eq!(with("3600"), Some(max));
-        assert_eq!(with("1e300"), Some(max));
-        assert_eq!(with("Fri, 31 Dec 9999 23:59:59 GMT"), Some(max));
-        assert_eq!(with("-5"), None);
-        assert_eq!(with("NaN"), None);
-        assert_eq!(with("inf"), None);
-        assert_eq!(with("soon"), None);
     }
 }

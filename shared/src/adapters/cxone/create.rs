@@ -23,8 +23,9 @@ where
     F: Fn() -> FF,
     FF: std::future::Future<Output = Result<Option<T>, CxoneError>>,
 {
-    // The same jittered backoff as every other retry (`policy::Backoff`), from 400 ms.
-    let backoff = super::policy::Backoff::new(Duration::from_millis(400), Duration::from_secs(5));
+    // The same jittered backoff as every other retry (`http::Backoff`), from 400 ms.
+    let backoff =
+        crate::adapters::http::Backoff::new(Duration::from_millis(400), Duration::from_secs(5));
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod auth;
 pub mod breaker;
 mod create;
+pub mod doctor;
 pub mod limiter;
 pub mod policy;
 pub mod v2;

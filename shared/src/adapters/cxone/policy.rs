@@ -14,10 +14,11 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::auth::{redact_reqwest, retry_after, CredentialSource, TokenManager, DEFAULT_SCOPES};
+use super::auth::{CredentialSource, TokenManager, DEFAULT_SCOPES};
 use super::breaker::CircuitBreaker;
 use super::limiter::RateLimiter;
 use super::CxoneError;
+use crate::adapters::http::{classify, redact_reqwest, retry_after, Backoff, StatusClass};
 
 /// Client settings. Defaults follow the contract: 50 requests/s per tenant, retries bounded by 8 attempts and 120 s,
 /// a breaker opening after 5 consecutive 5xx for 30 s.
@@ -59,7 +60,7 @@ impl Default for ClientConfig {
             breaker_threshold: 5,
             breaker_cool_off: Duration::from_secs(30),
             scopes: DEFAULT_SCOPES.to_string(),
-            max_retry_after: super::auth::MAX_RETRY_AFTER,
+            max_retry_after: crate::adapters::http::MAX_RETRY_AFTER,
             max_batch: super::MAX_ENTRIES_PER_REQUEST,
         }
     }
@@ -91,43 +92,6 @@ impl ApiError {
     fn from_body(body: &[u8]) -> ApiError {
         // `error` may be an object or a number in some answers: read it leniently rather than lose the status.
         serde_json::from_slice::<ApiError>(body).unwrap_or_default()
-    }
-}
-
-/// Full-jitter exponential backoff, the one schedule of every CXone retry (API calls and token requests): a wait
-/// drawn uniformly from `[0, min(max, base × 2^attempt)]`. Hand-written: a xorshift draw is all it needs, and the
-/// retry decisions (429 with or without `Retry-After`, the deadline, the breaker) are the policy's, not a crate's.
-pub struct Backoff {
-    base: Duration,
-    max: Duration,
-    state: AtomicU64,
-}
-
-impl Backoff {
-    /// Waits from `base`, doubling, capped at `max`.
-    pub fn new(base: Duration, max: Duration) -> Backoff {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        Backoff {
-            base,
-            max,
-            state: AtomicU64::new(seed | 1),
-        }
-    }
-
-    /// The wait before retry number `attempt` (1 for the first retry).
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let cap = self
-            .base
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max);
-        let mut x = self.state.load(Ordering::Relaxed);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.state.store(x, Ordering::Relaxed);
-        cap.mul_f64((x >> 11) as f64 / (1u64 << 53) as f64)
     }
 }
 
@@ -255,8 +219,9 @@ impl RequestPolicy {
                         }
                     } else {
                         let err = ApiError::from_body(&response.bytes().await.unwrap_or_default());
-                        match status.as_u16() {
-                            401 if refreshes < 3 => {
+                        let code = status.as_u16();
+                        match (code, classify(code)) {
+                            (401, _) if refreshes < 3 => {
                                 // Expired or revoked token: fetch a new one and resend at once. Another task may
                                 // have refreshed already; `invalidate` then keeps the newer token.
                                 self.breaker.record_success();
@@ -270,14 +235,14 @@ impl RequestPolicy {
                                 attempts -= 1;
                                 continue;
                             }
-                            401 | 403 => {
+                            (401 | 403, _) => {
                                 self.breaker.record_success();
                                 return Err(CxoneError::Unauthorized {
                                     op,
                                     code: err.error,
                                 });
                             }
-                            429 => {
+                            (_, StatusClass::Throttled) => {
                                 self.breaker.record_success();
                                 let pause = wait.unwrap_or_else(|| self.backoff.delay(attempts));
                                 tracing::warn!(
@@ -309,11 +274,11 @@ impl RequestPolicy {
                                 }
                                 continue;
                             }
-                            413 => {
+                            (413, _) => {
                                 self.breaker.record_success();
                                 return Err(CxoneError::PayloadTooLarge { op });
                             }
-                            408 | 500..=599 => {
+                            (_, StatusClass::Transient) => {
                                 if status.is_server_error() {
                                     self.breaker.record_server_error();
                                 }
@@ -327,7 +292,7 @@ impl RequestPolicy {
                                 }
                                 format!("status {} {}", status.as_u16(), err.error)
                             }
-                            s => {
+                            (s, _) => {
                                 self.breaker.record_success();
                                 return Err(CxoneError::Api {
                                     op,

@@ -20,22 +20,24 @@ pub struct V2Client {
     policy: RequestPolicy,
 }
 
+/// `{"data": [...]}`: lists, rules.
 #[derive(Deserialize)]
-struct DataList<T> {
-    data: Vec<T>,
+pub(crate) struct DataList<T> {
+    pub(crate) data: Vec<T>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Paging {
-    offset: u64,
-    total: u64,
+pub(crate) struct Paging {
+    pub(crate) offset: u64,
+    pub(crate) total: u64,
 }
 
+/// `GET /api/v2/dnc/entries` → `{"data": [entry], "paging": {"offset", "total", …}}`.
 #[derive(Deserialize)]
-struct EntriesPage {
-    data: Vec<RemoteEntry>,
-    paging: Paging,
+pub(crate) struct EntriesPage {
+    pub(crate) data: Vec<RemoteEntry>,
+    pub(crate) paging: Paging,
 }
 
 #[derive(Deserialize)]
@@ -62,9 +64,10 @@ struct WriteErr {
     message: String,
 }
 
+/// `POST /api/v2/dnc/contacts/batch` → `{"results": [result]}`.
 #[derive(Deserialize)]
-struct CheckResults {
-    results: Vec<ContactResult>,
+pub(crate) struct CheckResults {
+    pub(crate) results: Vec<ContactResult>,
 }
 
 impl V2Client {

@@ -282,13 +282,13 @@ pub struct Webhook {
     pub url: String,
     /// Attempts (first included).
     pub attempts: u32,
-    /// First backoff; doubled each attempt, jittered (`policy::Backoff`, as every retry).
+    /// First backoff; doubled each attempt, jittered (`http::Backoff`, as every retry).
     pub backoff: Duration,
 }
 
 /// POST the audit record; retried on failure; never fails the check (the S3 record is the authoritative one).
 async fn export(http: &reqwest::Client, hook: &Webhook, record: &AuditRecord) -> bool {
-    let backoff = crate::adapters::cxone::policy::Backoff::new(hook.backoff, hook.backoff * 16);
+    let backoff = crate::adapters::http::Backoff::new(hook.backoff, hook.backoff * 16);
     for attempt in 1..=hook.attempts.max(1) {
         match http
             .post(&hook.url)
@@ -297,14 +297,20 @@ async fn export(http: &reqwest::Client, hook: &Webhook, record: &AuditRecord) ->
             .send()
             .await
         {
-            Ok(r) if r.status().is_success() => return true,
-            Ok(r) => tracing::warn!(
-                attempt,
-                status = r.status().as_u16(),
-                "audit webhook refused the record"
-            ),
+            Ok(r) => {
+                let status = r.status().as_u16();
+                match crate::adapters::http::classify(status) {
+                    crate::adapters::http::StatusClass::Success => return true,
+                    // A refusal (400, 403, 404 …) would be refused again: stop, the S3 record stands.
+                    crate::adapters::http::StatusClass::Final => {
+                        tracing::warn!(attempt, status, "audit webhook refused the record");
+                        return false;
+                    }
+                    _ => tracing::warn!(attempt, status, "audit webhook busy"),
+                }
+            }
             Err(e) => {
-                tracing::warn!(attempt, error = %crate::adapters::cxone::auth::redact_reqwest(&e), "audit webhook unreachable")
+                tracing::warn!(attempt, error = %crate::adapters::http::redact_reqwest(&e), "audit webhook unreachable")
             }
         }
         if attempt < hook.attempts {

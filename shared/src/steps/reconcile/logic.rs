@@ -215,6 +215,15 @@ impl<'a> Reconciler<'a> {
         let r = &mut self.r;
         let held_entry = self.remote.get(&rec.phone_number);
         match &rec.outcome {
+            // Refused, yet CXone holds it live (a tenant that answers an error for a number it already holds, in
+            // wording the client did not recognise): it suppresses, so it is held like an entry that `exists`.
+            EntryOutcome::Rejected { .. }
+                if held_entry.is_some_and(|h| h.expiration.is_none_or(|e| e > self.now)) =>
+            {
+                r.expected += 1;
+                r.found += 1;
+                return;
+            }
             EntryOutcome::Rejected { code, .. } => {
                 *r.rejected_by_code.entry(code.clone()).or_default() += 1;
                 return;
@@ -356,5 +365,28 @@ mod tests {
         assert_eq!(r.rejected_by_code.get("INVALID_JURISDICTION"), Some(&1));
         assert_eq!(r.unconfirmed.len(), 1);
         assert!(!r.clean());
+    }
+
+    #[test]
+    fn a_refused_number_cxone_holds_live_is_held() {
+        let refused = || EntryOutcome::Rejected {
+            code: "RECORD_REJECTED".into(),
+            message: "Record is a duplicate".into(),
+        };
+        let ledger = vec![
+            LedgerRecord::sample("+12025550001", refused()),
+            LedgerRecord::sample("+12025550002", refused()),
+            LedgerRecord::sample("+12025550003", refused()),
+        ];
+        let held = vec![
+            remote("+12025550001", "", "2030-01-01T00:00:00Z"),
+            // Held, but expired: it suppresses nothing, and the refusal stands.
+            remote("+12025550002", "", "2026-01-01T00:00:00Z"),
+        ];
+        let now: DateTime<Utc> = "2026-12-02T00:00:00Z".parse().unwrap();
+        let r = reconcile(&ledger, &held, None, now);
+        assert_eq!((r.expected, r.found), (1, 1));
+        assert_eq!(r.rejected_by_code.get("RECORD_REJECTED"), Some(&2));
+        assert!(r.clean());
     }
 }
