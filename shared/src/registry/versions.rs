@@ -329,8 +329,8 @@ pub async fn apply_from(
             changes,
         });
     }
-    // The same jittered backoff as every other retry (`policy::Backoff`).
-    let backoff = crate::adapters::cxone::policy::Backoff::new(
+    // The same jittered backoff as every other retry (`http::Backoff`).
+    let backoff = crate::adapters::http::Backoff::new(
         std::time::Duration::from_millis(50),
         std::time::Duration::from_secs(2),
     );
