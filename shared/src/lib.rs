@@ -9,6 +9,7 @@ pub mod hours;
 pub mod input;
 pub mod lambda;
 pub mod local;
+pub mod logs;
 pub mod metrics;
 pub mod phone;
 pub mod provision;

@@ -330,6 +330,15 @@ impl Normalizer {
         if nxx < 200 && !info.is_some_and(|i| i.low_exchange) {
             return Err(RejectReason::InvalidExchange);
         }
+        // A shared non-geographic code (toll-free 800, 833 …) is marked as using low exchanges because some NANP
+        // country's metadata admits one somewhere; a 0XX/1XX number of it is kept only where libphonenumber calls
+        // that very number valid (`+1 800 051 3406` is not: no such number can be dialled).
+        if nxx < 200
+            && info.is_some_and(|i| i.kind == NpaKind::NonGeographic)
+            && !nanp_range_valid(national)
+        {
+            return Err(RejectReason::InvalidExchange);
+        }
         let jurisdiction = match info {
             Some(info) => {
                 // Outside the US and Canada (the Caribbean, the Pacific territories) libphonenumber knows which
@@ -634,6 +643,10 @@ mod tests {
         assert_eq!(err("1025550198"), RejectReason::InvalidAreaCode);
         assert_eq!(err("2115550198"), RejectReason::InvalidAreaCode);
         assert_eq!(err("2021550198"), RejectReason::InvalidExchange);
+        // Toll-free with a central-office code of 0 or 1: invalid to libphonenumber, never dialled.
+        assert_eq!(err("+1 800 051 3406"), RejectReason::InvalidExchange);
+        assert_eq!(err("1.800.004.0927"), RejectReason::InvalidExchange);
+        assert_eq!(ok("1-800-555-0199").0, "+18005550199");
         assert_eq!(err("hello"), RejectReason::NotANumber);
         assert_eq!(err("not a number"), RejectReason::NotANumber);
         assert_eq!(err("8-FLOWERSXX"), RejectReason::TooShort);

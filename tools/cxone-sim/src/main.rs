@@ -56,8 +56,12 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // Colour only for a terminal, never with NO_COLOR (no escape codes in a pipe or a CI log).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let args = Args::parse();
     let mut config = match &args.config {

@@ -31,6 +31,9 @@ use dncflow::steps::{CooldownSettings, RunRef};
     about = "Keep NICE CXone Do-Not-Call lists correct, and prove it"
 )]
 struct Cli {
+    /// Log lines on stderr: `text` (colour only on a terminal, never with NO_COLOR) or `json` (as the Lambdas log).
+    #[arg(long, global = true, default_value = "text")]
+    log_format: dncflow::logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -156,13 +159,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    dncflow::logs::init_cli(cli.log_format, "warn");
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

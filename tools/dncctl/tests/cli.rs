@@ -14,13 +14,17 @@ fn the_main_command_runs_the_whole_job_on_the_sample() {
     let result = dncctl()
         .args(["run", "examples/sample-dnc.csv", "--list", "demo", "--out"])
         .arg(out.path())
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stdout}\n{stderr}");
+    // Logs into a pipe: plain text, never an ANSI escape code.
     assert!(
-        result.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&result.stderr)
+        stderr.contains("INFO") && !stderr.contains('\x1b'),
+        "{stderr}"
     );
     assert!(
         stdout.contains("check: rows 11 = accepted 6 + duplicates 1 + rejected 4"),
@@ -56,15 +60,26 @@ fn the_main_command_runs_against_the_admin_api_simulator() {
             "demo",
             "--dialect",
             "admin",
+            "--log-format",
+            "json",
             "--out",
         ])
         .arg(out.path())
+        .env("RUST_LOG", "info")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&result.stdout);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stdout}\n{stderr}");
     assert!(stderr.contains("dialect admin"), "{stderr}");
+    // A pipe gets no escape codes; `--log-format json` gives one JSON object a log line.
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    let logged: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(logged.iter().any(|l| l["level"] == "INFO"), "{stderr}");
     assert!(stdout.contains("status     SUCCESS"), "{stdout}");
     assert!(
         stdout.contains("verified   5 of 5 expected entries"),
