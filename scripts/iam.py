@@ -35,9 +35,10 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# Functions that read objects which may not exist yet (a list's first status, a marker, a canary, a snapshot, a
-# ledger segment of a run still uploading): they need s3:ListBucket to be told "absent" instead of "denied".
-READS_ABSENT = {"cooldown", "reconcile", "record-failure", "check", "lease"}
+# Functions that read objects which may not exist yet (a list's first status or received document, a canary, a
+# snapshot, a ledger segment of a run still uploading): they need s3:ListBucket to be told "absent" instead of
+# "denied".
+READS_ABSENT = {"normalize", "cooldown", "reconcile", "record-failure", "check", "lease"}
 
 
 def transform(template):

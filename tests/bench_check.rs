@@ -128,6 +128,7 @@ async fn main() {
                 snapshot: &snapshot,
                 propagating: &propagating,
                 dead_letters: None,
+                received: &[],
                 incomplete: None,
                 gap: None,
                 hours: None,

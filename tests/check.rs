@@ -617,6 +617,7 @@ mod registries {
             snapshot: &snapshot,
             propagating: &propagating,
             dead_letters: None,
+            received: &[],
             incomplete: None,
             gap: None,
             hours: None,

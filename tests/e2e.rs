@@ -1588,17 +1588,17 @@ async fn concurrent_change_lists_through_the_event_path(world: &World) {
     assert_eq!(refused.kind(), "RegistryRegresses", "{refused}");
 }
 
-/// Proof that enforcement is on: the upload function without its statement for the upload marker fails the run, and
-/// the execution's error names the action and the key it was refused.
+/// Proof that enforcement is on: the normalize function without its statement for writing the list's received
+/// numbers fails the run, and the execution's error names the action and the key it was refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_missing_one_statement_fails_the_run_naming_the_action_and_key() {
-    // Statement 1 of the upload role: s3:PutObject on status/*/uploading.json.
+    // Statement 3 of the normalize role: s3:PutObject on status/*/received.txt.
     let world = World::with_iam(
         SimConfig {
             propagation_secs: (1, 2),
             ..SimConfig::default()
         },
-        &["upload:1"],
+        &["normalize:3"],
     )
     .await;
     let api = sim_client(&world.sim, 100.0);
@@ -1614,7 +1614,7 @@ async fn a_policy_missing_one_statement_fails_the_run_naming_the_action_and_key(
     assert_eq!(run.status, "FAILED", "{run:?}");
     let cause = run.cause.clone().unwrap_or_default();
     assert!(
-        cause.contains("s3:PutObject") && cause.contains("status/optouts/uploading.json"),
+        cause.contains("s3:PutObject") && cause.contains("status/optouts/received.txt"),
         "the error names the action and the key: {run:?}"
     );
     assert_eq!(run.error.as_deref(), Some("Fatal"), "{run:?}");

@@ -7,5 +7,7 @@ mod check_stage;
 mod local_run;
 #[path = "pipeline/normalize_stage.rs"]
 mod normalize_stage;
+#[path = "pipeline/received.rs"]
+mod received;
 #[path = "pipeline/s3_input.rs"]
 mod s3_input;

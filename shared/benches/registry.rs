@@ -264,6 +264,7 @@ fn child_lookups(out: &Path, npas: &[u16]) {
             snapshot: &snapshot,
             propagating: &propagating,
             dead_letters: None,
+            received: &[],
             incomplete: None,
             gap: None,
             hours: None,

@@ -416,6 +416,27 @@ fn every_phone_column_is_read() {
     let text = "phone,mobile\n2025550111,2025550112\n";
     let run = normalize(&write(dir.path(), "two.csv", text.as_bytes())).unwrap();
     assert_eq!(balanced(&run), vec!["+12025550111", "+12025550112"]);
+
+    // A placeholder in a phone column says "no number", as an empty field does: not a row, not a reject (the junk
+    // gate would otherwise count a file of single-number contacts as half junk).
+    let text = "phone,mobile,work_phone\n\
+                2025550121,N/A,none\n\
+                2025550122,n/a,-\n\
+                2025550123,NULL,\n\
+                2025550124,2025550125,n/a\n";
+    let run = normalize(&write(dir.path(), "placeholders.csv", text.as_bytes())).unwrap();
+    assert_eq!(
+        balanced(&run),
+        vec![
+            "+12025550121",
+            "+12025550122",
+            "+12025550123",
+            "+12025550124",
+            "+12025550125"
+        ]
+    );
+    let c = &run.manifest.counts;
+    assert_eq!((c.rows, c.accepted, c.rejected), (5, 5, 0), "{c:?}");
 }
 
 /// Decompression and junk are bounded: a gzip that inflates past the byte limit or by an absurd ratio, or a zip of

@@ -1,6 +1,7 @@
 //! The check as its Lambda runs it, against moto's S3 and the simulator: the snapshot a successful reconcile wrote and
-//! the ledger of a run still propagating are loaded from the bucket and answer without a CXone call; the rest is
-//! asked; the audit record lands in S3 and is exported to a webhook that fails once.
+//! the list's received numbers (normalize adds a run's, a verified read-back removes what CXone holds) are loaded
+//! from the bucket and answer without a CXone call; the rest is asked; the audit record lands in S3 and is exported
+//! to a webhook that fails once.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -184,8 +185,8 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         .unwrap();
     assert_eq!(knowledge.snapshot.len(), 300);
     assert_eq!(knowledge.snapshot_runs, vec![first.run_id.clone()]);
-    assert_eq!(knowledge.pending_runs, vec![second.run_id.clone()]);
-    assert_eq!(knowledge.propagating.len(), 300);
+    assert_eq!(knowledge.received[0].counts().pending_propagation, 300);
+    assert_eq!(knowledge.incomplete, None);
 
     // Verified, propagating and invalid numbers: answered without a single CXone call.
     let contacts = |numbers: &[&str]| CheckRequest {
@@ -288,14 +289,21 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
     let refreshed = load_local_knowledge(&store, &["optouts".to_string()])
         .await
         .unwrap();
-    assert!(refreshed.propagating.is_empty());
+    assert!(
+        refreshed.received[0].is_empty(),
+        "CXone holds them all: known held"
+    );
     assert_eq!(refreshed.snapshot.len(), 600);
+    assert_ne!(
+        refreshed.markers, knowledge.markers,
+        "the received document changed: the check reloads"
+    );
 }
 
-/// From the moment a run's upload starts (its marker written), every number of its shards is answered
-/// `pending-propagation`, before any ledger segment exists (a number written in the last seconds of an upload
-/// invocation is in none). A number CXone refused (a dead letter of a verified run) is answered `suppressed`
-/// (`dead-letter`) and counted in the status; and when the local knowledge could not be loaded, nothing is `allowed`.
+/// From the moment a run is normalized, every number of its shards is answered `pending-propagation`, before any
+/// upload or ledger segment exists. A number CXone refused (a dead letter of a verified run) is answered
+/// `suppressed` (`dead-letter`) and counted in the status; and when the local knowledge could not be loaded, nothing
+/// is `allowed`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allowed() {
     use cxone_sim::{Endpoint, FaultKind, FaultRule};
@@ -368,8 +376,10 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
     let knowledge = load_local_knowledge(&store, &["optouts".to_string()])
         .await
         .unwrap();
-    assert_eq!(knowledge.dead_letters.len() as u64, status.dead_letters);
-    let dead: Vec<String> = knowledge.dead_letters.iter().cloned().collect();
+    let dead: Vec<String> =
+        knowledge.received[0].numbers_of(Some(&first.run_id), Some(dncflow::run::Hold::DeadLetter));
+    assert_eq!(dead.len() as u64, status.dead_letters);
+    assert_eq!(status.received_not_held.dead_letters, status.dead_letters);
     let (answer, _) = check_stage(
         Ok(&api),
         &store,
@@ -419,8 +429,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
         "{last:?}"
     );
 
-    // A second run normalized and its upload started (the marker written, as upload does before its first write),
-    // with no ledger segment yet: every number of its shards is pending.
+    // A second run normalized, nothing uploaded yet: every number of its shards is pending.
     sim.sim.set_faults(Vec::new());
     s3.put_object()
         .bucket(BUCKET)
@@ -436,33 +445,26 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
         .unwrap();
     let source =
         parse_source_event(&json!({"bucket": BUCKET, "key": "incoming/optouts/b.txt"})).unwrap();
+    let before = knowledge.markers.clone();
     let second = normalize_object(&s3, BUCKET, &source, NormalizeOptions::new("x"), 0.5)
-        .await
-        .unwrap();
-    let marker = dncflow::steps::UploadingMarker {
-        run_id: second.run_id.clone(),
-        at: chrono::Utc::now().to_rfc3339(),
-    };
-    store
-        .put_bytes(
-            "status/optouts/uploading.json",
-            serde_json::to_vec(&marker).unwrap(),
-        )
         .await
         .unwrap();
     let knowledge = load_local_knowledge(&store, &["optouts".to_string()])
         .await
         .unwrap();
-    assert_eq!(knowledge.pending_runs, vec![second.run_id.clone()]);
     assert_eq!(
-        knowledge.propagating.len(),
+        knowledge.received[0]
+            .numbers_of(
+                Some(&second.run_id),
+                Some(dncflow::run::Hold::PendingPropagation)
+            )
+            .len(),
         150,
         "every number of its shards"
     );
-    assert_eq!(
-        knowledge.markers,
-        vec![Some(second.run_id.clone())],
-        "the marker the knowledge was loaded for (a change triggers a reload)"
+    assert_ne!(
+        knowledge.markers, before,
+        "the received document's tag changed (a change triggers a reload)"
     );
     let pending: Vec<String> = vec!["+12025555149".into()];
     let (answer, _) = check_stage(

@@ -206,6 +206,9 @@ pub trait ObjectStore: Send + Sync {
     async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError>;
     /// Replace `key` only while its version tag is still `tag` (S3 `If-Match`); `false` when it changed or is gone.
     async fn put_if_match(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, StoreError>;
+    /// The version tag of `key` without reading it (S3: HeadObject's ETag), `None` when it does not exist: how a
+    /// reader learns cheaply that a document changed.
+    async fn head_tag(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Delete `key`; an absent key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Every key under `prefix`, sorted.
@@ -305,6 +308,10 @@ impl ObjectStore for LocalStore {
             let tag = content_tag(&b);
             (b, tag)
         }))
+    }
+
+    async fn head_tag(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.get_tagged(key).await?.map(|(_, tag)| tag))
     }
 
     async fn put_if_match(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, StoreError> {
@@ -552,6 +559,27 @@ impl ObjectStore for S3Store {
 
     async fn get_range(&self, key: &str, from: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.fetch(key, Some(from)).await?.map(|(bytes, _)| bytes))
+    }
+
+    async fn head_tag(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(head.e_tag().unwrap_or_default().to_string())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(s3_error(&e, "s3:GetObject", &self.bucket, key, |reason| {
+                StoreError::Get {
+                    bucket: self.bucket.clone(),
+                    key: key.to_string(),
+                    reason,
+                }
+            })),
+        }
     }
 
     async fn put_if_match(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, StoreError> {

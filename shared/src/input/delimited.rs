@@ -434,11 +434,12 @@ pub(super) fn read_delimited(
             continue;
         }
         let opt = |c: Option<usize>| c.map(field).map(trim).filter(|f| !f.is_empty());
-        // Several phone columns: every non-empty one is a row (a record with all of them empty is one row, rejected
-        // like any row without a number).
+        // Several phone columns: every one holding something other than a placeholder is a row (a record with all
+        // of them empty is one row, rejected like any row without a number). `N/A`, `none`, `null`, `-` in a phone
+        // column of such a file say "no second number", as an empty field does: not a row, so not a reject.
         let mut emitted = false;
         for (i, name) in &cols.phones {
-            if trim(field(*i)).is_empty() {
+            if is_placeholder(trim(field(*i))) {
                 continue;
             }
             emitted = true;
@@ -469,4 +470,11 @@ pub(super) fn read_delimited(
     }
     detected.lines = lines.line_no;
     Ok(detected)
+}
+
+/// Whether a phone field of a file with several phone columns says "no number": empty, or a placeholder spreadsheets
+/// and exports write (`N/A`, `n/a`, `none`, `null`, `-`, any case).
+fn is_placeholder(field: &[u8]) -> bool {
+    const PLACEHOLDERS: [&[u8]; 5] = [b"n/a", b"na", b"none", b"null", b"-"];
+    field.is_empty() || PLACEHOLDERS.iter().any(|p| field.eq_ignore_ascii_case(p))
 }

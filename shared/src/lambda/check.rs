@@ -4,12 +4,15 @@
 //! callable now) with `blockedBy`. Fail-safe: a number whose check could not be completed is `error`, never
 //! `allowed`; a check that could not be audited answers 503 (do not dial).
 //!
-//! What is known locally is held per container and reloaded when stale, or at once when a list's upload marker names
-//! another run (a new run is writing: its numbers must answer pending-propagation from its first write). A failed
-//! reload keeps what was loaded but marks it incomplete: nothing is then answered `allowed`.
+//! What is known locally is held per container and reloaded when stale, or at once when a list's received document
+//! (`status/<list>/received.txt`, its tag read with a HEAD on every check) changed: numbers received by normalize
+//! answer `suppressed` from the next check on, whatever happens to their run. A failed reload keeps what was loaded
+//! but marks it incomplete: nothing is then answered `allowed`.
 //!
-//! Environment: see [`crate::lambda`]; `DNCFLOW_CHECK_LISTS` (list names whose snapshots and propagating runs are
-//! answered locally, comma-separated), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
+//! Environment: see [`crate::lambda`]; `DNCFLOW_CHECK_LISTS` (list names whose received numbers and snapshots are
+//! answered locally, comma-separated; a list with no status makes every check `error` where it would be `allowed`;
+//! empty with a dialect that has no batch check, the Admin API, it is a `Fatal` setting error: nothing could be
+//! checked), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
 //! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export),
 //! `DNCFLOW_AUDIT_KEY_SECRET_ID` (the secret holding the key audit hashes are keyed with),
 //! `DNCFLOW_CXONE_DEADLINE_SECS` (20: a CXone request's time, retries included, well inside the 60 s timeout),
@@ -34,7 +37,7 @@ use crate::adapters::cxone::DncApi;
 use crate::adapters::store::{ObjectStore, S3Store};
 use crate::steps::check::{emf_line, registry_age_emf, AuditKey, CheckRequest};
 use crate::steps::{
-    check_stage, closures_from, load_local_knowledge, refresh_registries, upload_markers,
+    check_stage, closures_from, knowledge_markers, load_local_knowledge, refresh_registries,
     LocalKnowledge, StepError, Webhook,
 };
 
@@ -131,7 +134,7 @@ impl CheckFunction {
 
     /// Reload what is known locally when stale or when a list's upload marker names another run.
     async fn refresh_knowledge(&self) {
-        let markers = upload_markers(&self.store, &self.lists).await;
+        let markers = knowledge_markers(&self.store, &self.lists).await;
         let reload = match (&markers, self.known.read().await.as_ref()) {
             (_, None) => true,
             (Ok(m), Some(k)) => k.loaded.elapsed() >= self.refresh || *m != k.knowledge.markers,
@@ -174,9 +177,10 @@ impl CheckFunction {
         let mut guard = self.known.write().await;
         match loaded {
             Ok(knowledge) => {
-                tracing::info!(snapshot = knowledge.snapshot.len(), propagating = knowledge.propagating.len(),
-                    dead_letters = knowledge.dead_letters.len(), snapshot_runs = ?knowledge.snapshot_runs,
-                    pending_runs = ?knowledge.pending_runs, "local knowledge loaded");
+                tracing::info!(snapshot = knowledge.snapshot.len(),
+                    received_not_held = knowledge.received.iter().map(|r| r.len()).sum::<usize>(),
+                    snapshot_runs = ?knowledge.snapshot_runs, incomplete = knowledge.incomplete.as_deref().unwrap_or(""),
+                    "local knowledge loaded");
                 *guard = Some(Known {
                     knowledge,
                     loaded: Instant::now(),
@@ -235,6 +239,22 @@ impl CheckFunction {
             .api
             .get_or_try_init(|| cxone_from_env_within(self.tenant_rate, Duration::from_secs(20)))
             .await;
+        // Without a batch check, the lists' verified runs are the whole answer: with none configured every number
+        // not on a registry would be `allowed`. A setting error, refused before anything is answered.
+        if let Ok(a) = &api {
+            if !a.capabilities().batch_check && self.lists.is_empty() {
+                let e = StepError::new(
+                    crate::steps::ErrorKind::Fatal,
+                    "DNCFLOW_CHECK_LISTS is empty: the CXone dialect has no batch check (the Admin API), so the \
+                     lists' verified runs are the whole answer, and none is configured",
+                );
+                tracing::error!(error = %e, "setting error: check refused");
+                return http(
+                    500,
+                    json!({"error": format!("check not completed, do not dial: setting error: {e}"), "errorType": e.error_name(), "safeToDial": false}),
+                );
+            }
+        }
         let guard = self.known.read().await;
         let empty = LocalKnowledge::default();
         let knowledge = guard.as_ref().map_or(&empty, |k| &k.knowledge);

@@ -130,6 +130,16 @@ pub async fn run_local(
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<RunReport, StepError> {
     let started_at = clock.now().to_rfc3339();
+    // Received as normalize receives a run in AWS: from now on the check answers its numbers suppressed until a
+    // verified run shows CXone holding them (`refused-file:<runId>` when the junk gate refuses the file).
+    let manifest: Manifest = read_json(store, &run.keys().manifest()).await?;
+    let hold =
+        match crate::steps::normalize::quality_gate(&manifest.counts, settings.max_reject_ratio) {
+            Ok(()) => crate::run::Hold::PendingPropagation,
+            Err(_) => crate::run::Hold::RefusedFile,
+        };
+    crate::run::receive_run(store, &manifest, hold, clock.now()).await?;
+    drop(manifest);
     // One run per list, as in AWS; a local run does not wait for another holder (it says who holds the list).
     let execution = format!("local:{}:{started_at}", run.run_id);
     let lease = crate::steps::acquire_lease(

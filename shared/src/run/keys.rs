@@ -97,10 +97,16 @@ pub fn lease_key(list: &str) -> String {
     format!("status/{list}/lease.json")
 }
 
-/// `status/<list>/uploading.json`: the run whose upload last started (the check treats its numbers as propagating
-/// until that run is SUCCESS).
-pub fn uploading_key(list: &str) -> String {
-    format!("status/{list}/uploading.json")
+/// `status/<list>/received.txt`: every number the list was given that no verified run has shown CXone holding
+/// (`run::Received`), what the check answers them with.
+pub fn received_key(list: &str) -> String {
+    format!("status/{list}/received.txt")
+}
+
+/// `status/<list>/operator.jsonl`: what operators did to the list's received numbers and status (`dncctl status`),
+/// appended, never rewritten.
+pub fn operator_log_key(list: &str) -> String {
+    format!("status/{list}/operator.jsonl")
 }
 
 /// Object keys of a registry's suppression index (`registry/<name>/…`). A version is immutable; `current.json` names

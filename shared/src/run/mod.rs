@@ -4,13 +4,18 @@
 
 mod keys;
 mod ledger;
+mod received;
 mod shard;
 
 pub use keys::{
-    audit_key, keys_version, lease_key, status_key, uploading_key, RegistryKeys, RunKeys,
-    HOURS_CLOSURES, REGISTRY_INCOMING,
+    audit_key, keys_version, lease_key, operator_log_key, received_key, status_key, RegistryKeys,
+    RunKeys, HOURS_CLOSURES, REGISTRY_INCOMING,
 };
 pub use ledger::{merge_ledger, LedgerRecord};
+pub use received::{
+    load_received, receive_run, record_operator_actions, update_received, Cause, Hold,
+    OperatorAction, OperatorRecord, Received, ReceivedCounts, ReceivedError, RECEIVED_FORMAT,
+};
 pub use shard::{
     parse_shard, parse_shard_with_ends, LineExtras, ShardEntry, ShardLineError, ShardLineWriter,
 };
@@ -434,10 +439,15 @@ pub struct ListStatus {
     pub report_key: String,
     /// Entries verified on the list.
     pub verified_entries: usize,
-    /// Entries CXone refused to hold in this run (dead letters, `runs/<runId>/dead-letters.jsonl`): a SUCCESS with
-    /// dead letters verified everything CXone accepted; the check answers these numbers `suppressed` (`dead-letter`).
+    /// Dead letters of the list: numbers CXone refused to hold, in this run or an earlier one of any source, that no
+    /// verified run has shown held since and no operator removed (`status/<list>/received.txt`). A SUCCESS with dead
+    /// letters verified everything CXone accepted; the check answers these numbers `suppressed` (`dead-letter`).
     #[serde(default)]
     pub dead_letters: u64,
+    /// Every number the list was given that no verified run has shown CXone holding yet, per reason (dead letters
+    /// included): the check answers each `suppressed`.
+    #[serde(default)]
+    pub received_not_held: ReceivedCounts,
     /// The last successful run, kept across failures ("last known good").
     pub last_success: Option<LastSuccess>,
     /// The run in flight, while one holds the list's lease (`status` is then `RUNNING`, or stays `FAILED` while a

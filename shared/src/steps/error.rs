@@ -252,6 +252,19 @@ impl From<CxoneError> for StepError {
     }
 }
 
+impl From<crate::run::ReceivedError> for StepError {
+    fn from(e: crate::run::ReceivedError) -> Self {
+        use crate::run::ReceivedError;
+        match e {
+            ReceivedError::Store(s) => StepError::from(s),
+            // Left as it is for an operator to repair: running again cannot help.
+            ReceivedError::Unreadable { .. } => StepError::caused_by(ErrorKind::Fatal, e),
+            ReceivedError::Contended(_) => StepError::caused_by(ErrorKind::Transient, e),
+            ReceivedError::Shard(_) => StepError::caused_by(ErrorKind::Fatal, e),
+        }
+    }
+}
+
 impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
         // A policy that lacks a permission stays that way: retrying would only delay the FAILED status.

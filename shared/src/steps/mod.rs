@@ -19,8 +19,8 @@ pub mod status;
 pub mod upload;
 
 pub use check::{
-    check_stage, closures_from, load_closures, load_local_knowledge, refresh_registries,
-    upload_markers, LocalKnowledge, UploadingMarker, Webhook, VERIFIED_MAX_AGE,
+    check_stage, closures_from, knowledge_markers, load_closures, load_local_knowledge,
+    refresh_registries, LocalKnowledge, Webhook, VERIFIED_MAX_AGE,
 };
 pub use cooldown::{cooldown_stage, CooldownOutput, CooldownSettings, CooldownTask};
 pub use error::{ErrorKind, PipelineError, StepError};
@@ -31,7 +31,10 @@ pub use lease::{
 pub use normalize::{normalize_object, NormalizeOutput};
 pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};
 pub use record_failure::{record_failure, FailureRecorded};
-pub use status::{mark_running, next_status, publish_list_status, read_run_ledger};
+pub use status::{
+    clear_failure, mark_running, next_status, publish_list_status, read_list_status,
+    read_run_ledger, remove_received, RemovalTarget,
+};
 pub use upload::{
     upload_stage, CapacityDecision, ShardTask, UploadOutput, UploadSettings, CXONE_CAPACITY,
 };

@@ -132,6 +132,17 @@ pub async fn record_failure(
             .and_then(|s| parse_source_event(s).ok())
             .map(|s| s.key);
     }
+    // The run's numbers stay suppressed (`run-failed:<runId>`) until a verified run shows CXone holding them. A
+    // document that cannot be updated does not stop the failure from being recorded (the check answers `error`
+    // for an unreadable one).
+    match crate::run::update_received(store, &list, now, |r| r.run_failed(&run.run_id)).await {
+        Ok((relabelled, _)) => {
+            tracing::info!(list = %list, run_id = %run.run_id, relabelled, "received numbers of the failed run kept")
+        }
+        Err(e) => {
+            tracing::error!(list = %list, run_id = %run.run_id, error = %e, "received document not updated")
+        }
+    }
     publish_list_status(store, notifier, &report).await?;
     if let Some(execution) = &execution {
         release_lease(store, &list, execution).await?;

@@ -175,9 +175,32 @@ pub fn next_status(previous: Option<ListStatus>, report: &RunReport) -> ListStat
         report_key: RunKeys::new(&report.run_id).report(),
         verified_entries: report.found,
         dead_letters: report.upload.rejected,
+        received_not_held: Default::default(),
         last_success,
         running: None,
         open_failures: open,
+    }
+}
+
+/// `status/<list>/latest.json`, `None` when the list has none. A status that exists but does not parse is an error,
+/// never "absent": it holds the last known good run and the open failures, and is never silently replaced.
+pub async fn read_list_status(
+    store: &dyn ObjectStore,
+    list: &str,
+) -> Result<Option<ListStatus>, StepError> {
+    let key = status_key(list);
+    match store.get_bytes(&key).await? {
+        Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            StepError::new(
+                ErrorKind::Fatal,
+                format!(
+                    "{key} is unreadable ({}): it is left as it is (it holds the last known good run and the open \
+                     failures); repair or restore it",
+                    crate::redact::json_error(&e)
+                ),
+            )
+        }),
+        None => Ok(None),
     }
 }
 
@@ -191,10 +214,7 @@ pub async fn mark_running(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ListStatus, StepError> {
     let key = status_key(list);
-    let previous: Option<ListStatus> = store
-        .get_bytes(&key)
-        .await?
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let previous = read_list_status(store, list).await?;
     let running = RunningRun {
         run_id: run_id.to_string(),
         execution: execution.to_string(),
@@ -220,6 +240,7 @@ pub async fn mark_running(
             report_key: RunKeys::new(run_id).report(),
             verified_entries: 0,
             dead_letters: 0,
+            received_not_held: Default::default(),
             last_success: None,
             running: Some(running),
             open_failures: Vec::new(),
@@ -242,11 +263,21 @@ pub async fn publish_list_status(
         .put_bytes(&keys.report_markdown(), report.markdown().into_bytes())
         .await?;
     let key = status_key(&report.list);
-    let previous: Option<ListStatus> = store
-        .get_bytes(&key)
-        .await?
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let status = next_status(previous, report);
+    let previous = read_list_status(store, &report.list).await?;
+    let mut status = next_status(previous, report);
+    // The list's dead letters and every number not known held, from its received document (which the step updated
+    // just before): carried across runs of any source.
+    match crate::run::load_received(store, &report.list).await {
+        Ok(received) => {
+            let counts = received.map(|r| r.counts()).unwrap_or_default();
+            status.dead_letters = counts.dead_letters;
+            status.received_not_held = counts;
+        }
+        // The status is still published (a run's ending must never be lost); the check answers `error` meanwhile.
+        Err(e) => {
+            tracing::error!(list = %report.list, error = %e, "received document unreadable: status counts left out")
+        }
+    }
     store.put_bytes(&key, pretty(&status)).await?;
     notifier.notify(&status).await?;
     tracing::info!(list = %status.list, status = %status.status, run_id = %status.run_id,
@@ -257,4 +288,159 @@ pub async fn publish_list_status(
 /// Pretty JSON of a report or status (plain structs: serialization cannot fail).
 fn pretty<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+/// What an operator removes from a list's received numbers (`dncctl status remove`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemovalTarget {
+    /// These numbers (E.164 or as written: the normalizer reads them).
+    Numbers(Vec<String>),
+    /// Every number of this run, or only those held for this reason (`dead-letter`, …).
+    Run {
+        /// The run.
+        run_id: String,
+        /// Only numbers held for this.
+        hold: Option<crate::run::Hold>,
+    },
+}
+
+/// Remove numbers from `list`'s received document with a recorded reason (`status/<list>/operator.jsonl`), then
+/// republish the status's counts. Answers the records written (a number that was not there is not recorded). The
+/// reason is required.
+pub async fn remove_received(
+    store: &dyn ObjectStore,
+    list: &str,
+    target: &RemovalTarget,
+    reason: &str,
+    by: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<crate::run::OperatorRecord>, StepError> {
+    use crate::run::{OperatorAction, OperatorRecord};
+    if reason.trim().is_empty() {
+        return Err(StepError::new(
+            ErrorKind::InvalidInput,
+            "a removal needs a reason (--reason): it is recorded with the number",
+        ));
+    }
+    let numbers: Vec<String> = match target {
+        RemovalTarget::Numbers(raw) => raw
+            .iter()
+            .map(|n| {
+                crate::phone::Normalizer::new(crate::phone::DefaultRegion::default())
+                    .normalize(n)
+                    .map(|x| x.e164.to_string())
+                    .map_err(|e| {
+                        StepError::new(
+                            ErrorKind::InvalidInput,
+                            format!(
+                                "{} is not a phone number ({})",
+                                crate::phone::mask(n),
+                                e.code()
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+        RemovalTarget::Run { .. } => Vec::new(),
+    };
+    let (removed, counts) = crate::run::update_received(store, list, now, |r| {
+        let chosen = match target {
+            RemovalTarget::Numbers(_) => numbers.clone(),
+            RemovalTarget::Run { run_id, hold } => r.numbers_of(Some(run_id), *hold),
+        };
+        chosen
+            .iter()
+            .filter_map(|n| r.remove(n).map(|c| (n.clone(), c)))
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    let records: Vec<OperatorRecord> = removed
+        .into_iter()
+        .map(|(n, cause)| OperatorRecord {
+            action: OperatorAction::RemoveNumber {
+                phone_number: n,
+                was: cause.reason(),
+                run_id: cause.run_id,
+            },
+            reason: reason.to_string(),
+            by: by.to_string(),
+            at: now.to_rfc3339(),
+        })
+        .collect();
+    if !records.is_empty() {
+        crate::run::record_operator_actions(store, list, &records).await?;
+    }
+    if let Some(mut status) = read_list_status(store, list).await? {
+        status.dead_letters = counts.dead_letters;
+        status.received_not_held = counts;
+        store.put_bytes(&status_key(list), pretty(&status)).await?;
+    }
+    tracing::warn!(list = %list, removed = records.len(), by = %by, reason = %reason, "received numbers removed by an operator");
+    Ok(records)
+}
+
+/// Clear `list`'s open failure of run `run_id` with a recorded reason: it no longer keeps the list FAILED. When no
+/// failure stays open and the last run verified, the status is the last run's SUCCESS again. The failed run's numbers
+/// stay suppressed (`run-failed:<runId>`) until a verified run shows them held or they are removed.
+pub async fn clear_failure(
+    store: &dyn ObjectStore,
+    list: &str,
+    run_id: &str,
+    reason: &str,
+    by: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ListStatus, StepError> {
+    use crate::run::{OperatorAction, OperatorRecord};
+    if reason.trim().is_empty() {
+        return Err(StepError::new(
+            ErrorKind::InvalidInput,
+            "clearing a failure needs a reason (--reason): it is recorded",
+        ));
+    }
+    let mut status = read_list_status(store, list).await?.ok_or_else(|| {
+        StepError::new(
+            ErrorKind::InvalidInput,
+            format!("list {list} has no status"),
+        )
+    })?;
+    let Some(at) = status.open_failures.iter().position(|f| f.run_id == run_id) else {
+        return Err(StepError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "list {list} has no open failure of run {run_id} (open: {})",
+                status
+                    .open_failures
+                    .iter()
+                    .map(|f| f.run_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    };
+    let cleared = status.open_failures.remove(at);
+    let last_verified = status
+        .last_success
+        .as_ref()
+        .is_some_and(|s| s.run_id == status.run_id);
+    if status.open_failures.is_empty() && status.running.is_none() && last_verified {
+        status.status = RunStatus::Success;
+        status.reason = None;
+    }
+    crate::run::record_operator_actions(
+        store,
+        list,
+        &[OperatorRecord {
+            action: OperatorAction::ClearFailure {
+                run_id: cleared.run_id.clone(),
+                source: cleared.source.clone(),
+            },
+            reason: reason.to_string(),
+            by: by.to_string(),
+            at: now.to_rfc3339(),
+        }],
+    )
+    .await?;
+    store.put_bytes(&status_key(list), pretty(&status)).await?;
+    tracing::warn!(list = %list, run_id = %run_id, by = %by, reason = %reason, "open failure cleared by an operator");
+    Ok(status)
 }

@@ -22,9 +22,15 @@ pub(crate) struct CheckArgs {
     /// Where the registries live: the output root of `dncctl registry import`, or s3://bucket.
     #[arg(long, default_value = "out")]
     out_dir: String,
-    /// Lists to check (repeatable; default: every list a rule applies).
+    /// Lists to check (repeatable; default: every list a rule applies). Through the Admin API (no batch check) these
+    /// are list names, answered from their verified runs under OUT_DIR.
     #[arg(long = "list-id")]
     list_ids: Vec<String>,
+    /// Lists whose received numbers and verified runs under OUT_DIR answer locally (repeatable; default: every list
+    /// with a status or received numbers under OUT_DIR). A number a list was given and CXone is not known to hold is
+    /// `suppressed` with the reason; a list named without a status makes the check incomplete.
+    #[arg(long = "list")]
+    lists: Vec<String>,
     /// Snapshot of known-suppressed numbers (SHA-256 hex of E.164, one a line) answered without a call.
     #[arg(long)]
     snapshot: Option<PathBuf>,
@@ -53,6 +59,7 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
         registries,
         out_dir,
         list_ids,
+        lists,
         snapshot,
         out,
         at,
@@ -134,41 +141,41 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
             at,
             call_type,
         };
-        let propagating = Default::default();
-        // Without a batch check (the Admin API), the answer is what the lists' verified runs in OUT_DIR say: their
-        // snapshots, dead letters and propagating runs, fresh enough, or nothing is allowed.
-        let knowledge = match api {
-            Some(a) if !a.capabilities().batch_check => {
-                let names = request.list_ids.clone().unwrap_or_default();
-                let mut k = dncflow::steps::load_local_knowledge(store.as_ref(), &names).await?;
-                if names.is_empty() {
-                    k.incomplete = Some(
-                        "no list named (--list-id NAME) to answer from its verified runs".into(),
-                    );
+        let admin = api.is_some_and(|a| !a.capabilities().batch_check);
+        // The lists answered locally: named, or (through the Admin API) the lists asked for, or every list OUT_DIR
+        // holds a status or received numbers of.
+        let mut names = lists;
+        if admin {
+            for id in request.list_ids.iter().flatten() {
+                if !names.contains(id) {
+                    names.push(id.clone());
                 }
-                Some(k)
             }
-            _ => None,
-        };
-        let local = match &knowledge {
-            Some(k) => LocalAnswers {
-                hours: policy.as_ref(),
-                closures: Some(&closures),
-                registries: &registries,
-                ..k.answers_for(api, chrono::Utc::now())
+        }
+        if names.is_empty() {
+            names = lists_in(store.as_ref()).await?;
+        }
+        let mut knowledge = dncflow::steps::load_local_knowledge(store.as_ref(), &names).await?;
+        if admin && names.is_empty() {
+            knowledge.incomplete =
+                Some("no list named (--list-id NAME) to answer from its verified runs".into());
+        }
+        let snapshot_given = !snapshot.is_empty();
+        let answers = knowledge.answers_for(api, chrono::Utc::now(), request.list_ids.as_deref());
+        let local = LocalAnswers {
+            snapshot: if snapshot_given {
+                &snapshot
+            } else {
+                answers.snapshot
             },
-            None => LocalAnswers {
-                snapshot: &snapshot,
-                propagating: &propagating,
-                dead_letters: None,
-                incomplete: None,
-                gap: None,
-                hours: policy.as_ref(),
-                closures: Some(&closures),
-                registries: &registries,
-            },
+            hours: policy.as_ref(),
+            closures: Some(&closures),
+            registries: &registries,
+            ..answers
         };
-        anyhow::Ok(check_with(api, &request, local, 4).await)
+        let mut response = check_with(api, &request, local, 4).await;
+        response.metrics.lists_without_status = knowledge.lists_without_status.len();
+        anyhow::Ok(response)
     })?;
     let mut csv = String::from(
         "line,input,phoneNumber,status,reason,listMatches,callableNow,nextCallableAt,timeZone\n",
@@ -231,6 +238,12 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
         m.outside_calling_hours,
         response.hours_policy
     );
+    if m.lists_without_status > 0 || m.received_not_held > 0 || m.dead_letters > 0 {
+        eprintln!(
+            "received and not known held by CXone: {} pending propagation, {} dead letters, {} of failed runs or refused files; {} lists without a status",
+            m.pending_propagation, m.dead_letters, m.received_not_held, m.lists_without_status
+        );
+    }
     if !response.complete {
         bail!(
             "{} numbers could not be checked: the batch is NOT safe to dial in full",
@@ -238,4 +251,22 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Every list `store` holds a status or received numbers of (`status/<list>/…`).
+async fn lists_in(store: &dyn dncflow::adapters::store::ObjectStore) -> Result<Vec<String>> {
+    let mut names: Vec<String> = store
+        .list("status/")
+        .await?
+        .iter()
+        .filter(|k| k.ends_with("/latest.json") || k.ends_with("/received.txt"))
+        .filter_map(|k| {
+            k.strip_prefix("status/")?
+                .split('/')
+                .next()
+                .map(str::to_string)
+        })
+        .collect();
+    names.dedup();
+    Ok(names)
 }

@@ -4,6 +4,7 @@ mod check;
 mod hours;
 mod normalize;
 mod registry;
+mod status;
 
 use check::{check_file, CheckArgs};
 use normalize::{normalize, print_summary, NormalizeArgs};
@@ -129,6 +130,10 @@ enum Command {
     /// Calling hours: the operator's dated closures (`hours closure add|list|remove`), which every check applies.
     #[command(subcommand)]
     Hours(hours::HoursCommand),
+    /// A list's status and the numbers it received that CXone is not known to hold; an operator's corrections
+    /// (remove received numbers, clear an open failure), each recorded with its reason.
+    #[command(subcommand)]
+    Status(status::StatusCommand),
     /// The whole job: normalize, upload, cool down, probe, reconcile, and publish the report and the list status.
     /// Without a tenant (--endpoint, --credentials or --secret-id) it runs against an embedded CXone simulator (no
     /// tenant, no AWS account needed).
@@ -183,6 +188,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Check(args) => check_file(args),
         Command::Hours(command) => hours::run(command),
+        Command::Status(command) => status::run(command),
         Command::Registry(command) => {
             if !registry::run(command)? {
                 bail!("the registry needs attention: stale, missing, lacking declared area codes, with a gap, or after a failed import");

@@ -140,6 +140,13 @@ pub struct CheckMetrics {
     /// subscription, missing from the import, or an area code newer than the numbering table).
     #[serde(default)]
     pub registry_not_covering: usize,
+    /// Answered suppressed because their run failed or their file was refused (`run-failed:<runId>`,
+    /// `refused-file:<runId>`): received, never shown held by CXone.
+    #[serde(default)]
+    pub received_not_held: usize,
+    /// Lists named (in the settings or the request) that have no status: the request answers nothing `allowed`.
+    #[serde(default)]
+    pub lists_without_status: usize,
 }
 
 /// A registry consulted by a check, as the response names it.
@@ -279,6 +286,9 @@ pub struct LocalAnswers<'a> {
     /// Numbers CXone refused to hold (dead letters of the lists' runs): `suppressed` (`dead-letter`), since no list
     /// suppresses them although they were meant to be.
     pub dead_letters: Option<&'a HashSet<String>>,
+    /// Per list, every number it was given that no verified run has shown CXone holding (and whose expiration has not
+    /// passed): `suppressed` with the document's reason, whatever CXone or a registry would say.
+    pub received: &'a [crate::run::Received],
     /// Why what is known locally may be incomplete (loading it failed): a number CXone would answer `allowed` is then
     /// `error` instead, since a local answer may be missing for it.
     pub incomplete: Option<&'a str>,
@@ -307,6 +317,7 @@ pub async fn check(
         snapshot,
         propagating,
         dead_letters: None,
+        received: &[],
         incomplete: None,
         gap: None,
         hours: None,
@@ -410,6 +421,18 @@ pub async fn check_with(
                 .collect::<Vec<_>>()
                 .join(",");
             verdicts.insert(e164, (Verdict::Suppressed, reason, listed));
+            continue;
+        }
+        // Received and not known held: suppressed with its reason, whatever CXone or a stale registry would say.
+        if let Some(cause) = local.received.iter().find_map(|r| r.cause(&e164, judged)) {
+            match cause.hold {
+                crate::run::Hold::PendingPropagation => metrics.pending_propagation += 1,
+                crate::run::Hold::DeadLetter => metrics.dead_letters += 1,
+                crate::run::Hold::RunFailed | crate::run::Hold::RefusedFile => {
+                    metrics.received_not_held += 1
+                }
+            }
+            verdicts.insert(e164, (Verdict::Suppressed, cause.reason(), Vec::new()));
             continue;
         }
         if uncovered {
@@ -660,6 +683,12 @@ pub fn emf_line(metrics: &CheckMetrics, function: &str, timestamp_ms: i64) -> St
                 "Count",
                 metrics.registry_not_covering as f64,
             ),
+            ("ReceivedNotHeld", "Count", metrics.received_not_held as f64),
+            (
+                "ListsWithoutStatus",
+                "Count",
+                metrics.lists_without_status as f64,
+            ),
         ],
         timestamp_ms,
     )
@@ -872,7 +901,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            11
+            13
         );
         assert_eq!(v["RegistryNotCovering"], 0.0);
     }

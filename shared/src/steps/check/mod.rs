@@ -1,55 +1,45 @@
-//! The check stage (outbound protection) as the Lambda runs it: what is known locally (the suppression snapshots of
-//! the lists' last verified runs, the numbers of runs still propagating) loaded from the bucket, the check itself, and
-//! an audit record (hashes, never numbers) appended to S3 and optionally exported to a webhook.
+//! The check stage (outbound protection) as the Lambda runs it: what is known locally (per list, every number it
+//! was given that no verified run has shown CXone holding, and the suppression snapshot of its last verified run)
+//! loaded from the bucket, the check itself, and an audit record (hashes, never numbers) appended to S3 and
+//! optionally exported to a webhook.
 
 mod logic;
 
 pub use logic::*;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use super::status::parse_ledger_segment;
-use super::{read_json, ErrorKind, StepError};
+use super::status::read_list_status;
+use super::{ErrorKind, StepError};
 use crate::adapters::cxone::DncApi;
 use crate::adapters::store::ObjectStore;
 use crate::hours::closures::LoadedClosures;
 use crate::hours::Policy;
 use crate::registry::LoadedRegistry;
-use crate::run::{parse_shard, status_key, uploading_key, ListStatus, Manifest, RunKeys};
+use crate::run::{load_received, received_key, Received, RunKeys};
 
-/// `status/<list>/uploading.json`: the run whose upload last started on the list. Until that run's status is
-/// SUCCESS its numbers may not be visible to CXone yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UploadingMarker {
-    /// Run id.
-    pub run_id: String,
-    /// When an upload of it last wrote (RFC 3339).
-    pub at: String,
-}
-
-/// What the check answers locally, loaded once per container (and reloaded when a list's upload marker names another
-/// run, or when older than the caller wants).
+/// What the check answers locally, loaded once per container (and reloaded when a list's received document changes,
+/// or when older than the caller wants).
 #[derive(Debug, Default)]
 pub struct LocalKnowledge {
+    /// The lists loaded, in the order asked.
+    pub lists: Vec<String>,
     /// Numbers on the lists as verified by their last successful runs.
     pub snapshot: SuppressionSnapshot,
-    /// E.164 numbers of runs not yet SUCCESS: reported suppressed with reason `pending-propagation`.
-    pub propagating: HashSet<String>,
-    /// E.164 numbers CXone refused (the dead letters of the lists' last successful runs): reported suppressed with
-    /// reason `dead-letter`.
-    pub dead_letters: HashSet<String>,
+    /// Per list, every number it was given that no verified run has shown CXone holding: answered `suppressed` with
+    /// the reason (`pending-propagation`, `dead-letter`, `run-failed:<runId>`, `refused-file:<runId>`).
+    pub received: Vec<Received>,
     /// The runs whose snapshots were loaded.
     pub snapshot_runs: Vec<String>,
-    /// The runs still propagating.
-    pub pending_runs: Vec<String>,
-    /// Per list (in the order asked), the run its upload marker named when this was loaded.
+    /// Per list (in the order asked), the version tag of its received document when this was loaded: another tag
+    /// means the list was given numbers, or a run ended, and the knowledge must be reloaded before the next answer.
     pub markers: Vec<Option<String>>,
-    /// Set when the last reload failed: what is here may be missing a run, so nothing is answered `allowed`.
+    /// Lists named (in the settings or the request) that have no status: nothing can be answered `allowed`.
+    pub lists_without_status: Vec<String>,
+    /// Set when loading failed or found a gap: what is here may be missing a number, so nothing is answered
+    /// `allowed`.
     pub incomplete: Option<String>,
     /// The live versions of the registries consulted (shared between reloads: a registry is read again only when
     /// its `current.json` names another version).
@@ -98,11 +88,26 @@ pub const VERIFIED_MAX_AGE: Duration = Duration::from_secs(26 * 3600);
 
 impl LocalKnowledge {
     /// Why what is known cannot clear a number on its own (no batch check to ask): a list never verified, or
-    /// verified longer ago than the allowed age, or a run still propagating on it; `None` when complete and fresh.
+    /// verified longer ago than the allowed age; `None` when complete and fresh. With `lists`, only those are judged
+    /// (a request's `listIds`), and one not loaded is a gap.
     pub fn unverified(&self, now: DateTime<Utc>) -> Option<String> {
+        self.unverified_of(None, now)
+    }
+
+    fn unverified_of(&self, lists: Option<&[String]>, now: DateTime<Utc>) -> Option<String> {
         let max_age = self.verified_max_age.unwrap_or(VERIFIED_MAX_AGE);
         let mut gaps = Vec::new();
+        for wanted in lists.unwrap_or_default() {
+            if !self.verified.iter().any(|(l, _)| l == wanted) {
+                gaps.push(format!(
+                    "list {wanted} named in the request is not one this check answers for"
+                ));
+            }
+        }
         for (list, at) in &self.verified {
+            if lists.is_some_and(|ls| !ls.contains(list)) {
+                continue;
+            }
             match at {
                 None => gaps.push(format!("list {list} has no verified run")),
                 Some(at) if (now - *at).to_std().unwrap_or(Duration::ZERO) > max_age => {
@@ -118,13 +123,18 @@ impl LocalKnowledge {
         (!gaps.is_empty()).then(|| gaps.join("; "))
     }
 
-    /// The local answers for a check through `api`: without a batch check (the Admin API), what dncflow verified is
-    /// the whole answer, so a list unverified or verified too long ago leaves the knowledge incomplete (nothing
-    /// `allowed`).
-    pub fn answers_for(&self, api: Option<&dyn DncApi>, now: DateTime<Utc>) -> LocalAnswers<'_> {
+    /// The local answers for a check through `api` of the lists `list_ids` (a request's, `None`: every list
+    /// loaded): without a batch check (the Admin API), what dncflow verified is the whole answer, so a list named
+    /// that is not loaded, unverified or verified too long ago leaves the knowledge incomplete (nothing `allowed`).
+    pub fn answers_for(
+        &self,
+        api: Option<&dyn DncApi>,
+        now: DateTime<Utc>,
+        list_ids: Option<&[String]>,
+    ) -> LocalAnswers<'_> {
         let mut answers = self.answers();
         if answers.incomplete.is_none() && api.is_some_and(|a| !a.capabilities().batch_check) {
-            answers.gap = self.unverified(now);
+            answers.gap = self.unverified_of(list_ids, now);
         }
         answers
     }
@@ -133,8 +143,9 @@ impl LocalKnowledge {
     pub fn answers(&self) -> LocalAnswers<'_> {
         LocalAnswers {
             snapshot: &self.snapshot,
-            propagating: &self.propagating,
-            dead_letters: Some(&self.dead_letters),
+            propagating: &EMPTY,
+            dead_letters: None,
+            received: &self.received,
             incomplete: self.incomplete.as_deref(),
             gap: None,
             hours: None,
@@ -143,6 +154,9 @@ impl LocalKnowledge {
         }
     }
 }
+
+static EMPTY: std::sync::LazyLock<std::collections::HashSet<String>> =
+    std::sync::LazyLock::new(std::collections::HashSet::new);
 
 /// The live versions of registries `names`: those in `loaded` are kept while `current.json` still names them, the
 /// others are read (every area code in parallel). An error leaves the caller's knowledge incomplete (nothing
@@ -172,106 +186,77 @@ pub async fn refresh_registries(
     Ok(out)
 }
 
-/// Per list, the run named by `status/<list>/uploading.json` (the run whose upload last started), if any: a change
-/// means a new run is writing, and the local knowledge must be reloaded before the next answer.
-pub async fn upload_markers(
+/// Per list, the version tag of `status/<list>/received.txt` (a HEAD, not a read), if it exists: every event that
+/// changes what the check answers for a list (numbers received, a run failed or verified, an operator's removal)
+/// rewrites it, so a changed tag means the knowledge must be reloaded before the next answer.
+pub async fn knowledge_markers(
     store: &dyn ObjectStore,
     lists: &[String],
 ) -> Result<Vec<Option<String>>, StepError> {
-    let mut runs = Vec::with_capacity(lists.len());
+    let mut tags = Vec::with_capacity(lists.len());
     for list in lists {
-        let marker: Option<UploadingMarker> = match store.get_bytes(&uploading_key(list)).await? {
-            Some(b) => Some(serde_json::from_slice(&b).map_err(|e| {
-                StepError::new(
-                    ErrorKind::Fatal,
-                    format!(
-                        "{} is unreadable: {}",
-                        uploading_key(list),
-                        crate::redact::json_error(&e)
-                    ),
-                )
-            })?),
-            None => None,
-        };
-        runs.push(marker.map(|m| m.run_id));
+        tags.push(store.head_tag(&received_key(list)).await?);
     }
-    Ok(runs)
+    Ok(tags)
 }
 
-/// Every number of `manifest`'s shards: all of them may be written to CXone from the moment its upload starts.
-async fn run_numbers(
-    store: &dyn ObjectStore,
-    manifest: &Manifest,
-    into: &mut HashSet<String>,
-) -> Result<(), StepError> {
-    for shard in &manifest.shards {
-        let key = RunKeys::new(&manifest.run_id).shard(&shard.key);
-        let bytes = store.get_bytes(&key).await?.ok_or_else(|| {
-            StepError::new(ErrorKind::Fatal, format!("shard {key} does not exist"))
-        })?;
-        for entry in parse_shard(&String::from_utf8_lossy(&bytes), &key)? {
-            into.insert(entry.phone_number);
-        }
-    }
-    Ok(())
-}
-
-/// Load what is known about `lists` (names) from the bucket: each list's last successful run's snapshot and dead
-/// letters, and every number of a run that started uploading after it and has not succeeded yet (its shards, not its
-/// ledger: a number written in the last seconds of an upload invocation is in no finished ledger segment yet). A list
-/// with no status yet contributes nothing (CXone answers for it).
+/// Load what is known about `lists` (names) from the bucket, one read per document: each list's received document
+/// (every number it was given that no verified run has shown CXone holding) and the snapshot of its last verified
+/// run. A document that exists but cannot be read or parsed is an error (nothing is answered `allowed` from an
+/// incomplete knowledge); a list with no status, or whose last verified run has no snapshot, leaves the knowledge
+/// incomplete (`lists_without_status`).
 pub async fn load_local_knowledge(
     store: &dyn ObjectStore,
     lists: &[String],
 ) -> Result<LocalKnowledge, StepError> {
     let mut knowledge = LocalKnowledge {
-        markers: upload_markers(store, lists).await?,
+        lists: lists.to_vec(),
+        markers: knowledge_markers(store, lists).await?,
         ..LocalKnowledge::default()
     };
     let mut lines = String::new();
-    for (list, marker) in lists.iter().zip(knowledge.markers.clone()) {
-        let status: Option<ListStatus> = match store.get_bytes(&status_key(list)).await? {
-            Some(b) => serde_json::from_slice(&b).ok(),
-            None => None,
-        };
-        let last_good = status
-            .as_ref()
-            .and_then(|s| s.last_success.as_ref())
-            .map(|s| s.run_id.clone());
-        let verified_at = status
-            .as_ref()
-            .and_then(|s| s.last_success.as_ref())
+    let mut gaps = Vec::new();
+    for list in lists {
+        let status = read_list_status(store, list).await?;
+        if status.is_none() {
+            knowledge.lists_without_status.push(list.clone());
+            gaps.push(format!("list {list} has no status"));
+        }
+        let last_good = status.as_ref().and_then(|s| s.last_success.as_ref());
+        let verified_at = last_good
             .and_then(|s| DateTime::parse_from_rfc3339(&s.at).ok())
             .map(|d| d.with_timezone(&Utc));
         knowledge.verified.push((list.clone(), verified_at));
-        if let Some(run) = &last_good {
-            let keys = RunKeys::new(run);
-            if let Some(text) = store.get_bytes(&keys.snapshot()).await? {
-                lines.push_str(&String::from_utf8_lossy(&text));
-                lines.push('\n');
-                knowledge.snapshot_runs.push(run.clone());
-            }
-            if let Some(bytes) = store.get_bytes(&keys.dead_letters()).await? {
-                for r in parse_ledger_segment(&bytes, &keys.dead_letters())? {
-                    knowledge.dead_letters.insert(r.phone_number);
+        if let Some(last) = last_good {
+            let keys = RunKeys::new(&last.run_id);
+            match store.get_bytes(&keys.snapshot()).await? {
+                Some(text) => {
+                    let text = String::from_utf8(text).map_err(|e| {
+                        StepError::new(ErrorKind::Fatal, format!("{} is not text", keys.snapshot()))
+                            .with_source(e)
+                    })?;
+                    lines.push_str(&text);
+                    lines.push('\n');
+                    knowledge.snapshot_runs.push(last.run_id.clone());
                 }
+                None => gaps.push(format!(
+                    "{} (the last verified run of list {list}) does not exist",
+                    keys.snapshot()
+                )),
             }
         }
-        if let Some(run_id) = marker {
-            let finished_ok = status.as_ref().is_some_and(|s| {
-                s.run_id == run_id
-                    && s.running.is_none()
-                    && s.last_success.as_ref().is_some_and(|l| l.run_id == run_id)
-            });
-            if !finished_ok {
-                let manifest: Manifest =
-                    read_json(store, &RunKeys::new(&run_id).manifest()).await?;
-                run_numbers(store, &manifest, &mut knowledge.propagating).await?;
-                knowledge.pending_runs.push(run_id);
-            }
-        }
+        knowledge.received.push(
+            load_received(store, list)
+                .await?
+                .unwrap_or_else(|| Received::new(list)),
+        );
     }
-    knowledge.snapshot = SuppressionSnapshot::from_lines(&lines).0;
+    let (snapshot, bad) = SuppressionSnapshot::from_lines(&lines);
+    if bad > 0 {
+        gaps.push(format!("{bad} snapshot lines are not SHA-256 hashes"));
+    }
+    knowledge.snapshot = snapshot;
+    knowledge.incomplete = (!gaps.is_empty()).then(|| gaps.join("; "));
     Ok(knowledge)
 }
 
@@ -339,7 +324,7 @@ pub async fn check_stage(
 ) -> Result<(CheckResponse, String), StepError> {
     let response = match api {
         Ok(api) => {
-            let answers = knowledge.answers_for(Some(api), now);
+            let answers = knowledge.answers_for(Some(api), now, request.list_ids.as_deref());
             check_with(Some(api), request, answers, concurrency).await
         }
         // No client: what is known locally still answers, everything else is `error`, never `allowed`.
@@ -350,6 +335,8 @@ pub async fn check_stage(
             check_with(None, request, answers, concurrency).await
         }
     };
+    let mut response = response;
+    response.metrics.lists_without_status = knowledge.lists_without_status.len();
     let record = audit_record(&response, &now.to_rfc3339(), audit_key);
     let key = crate::run::audit_key(now, request_id);
     let body = serde_json::to_vec(&record).map_err(|e| {

@@ -43,9 +43,16 @@ pub enum NormalizeError {
 pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.5;
 
 /// A file of junk must not end SUCCESS: a run that accepted no number, or rejected more than `max_reject_ratio` of
-/// its rows, is refused (the caller fails it `InvalidInput`) with the counts and the main reasons, before any upload.
+/// its rows as junk, is refused (the caller fails it `InvalidInput`) with the counts and the main reasons, before any
+/// upload. Only junk counts: `EXPIRED` rows are opt-outs whose time has passed (left out of the ratio), and a
+/// placeholder in a second phone column is no row at all. A refused file's accepted numbers are still received (the
+/// check answers them `suppressed`, `refused-file:<runId>`).
 pub fn quality_gate(counts: &Counts, max_reject_ratio: f64) -> Result<(), String> {
-    let mut reasons: Vec<(&String, &u64)> = counts.reject_reasons.iter().collect();
+    let mut reasons: Vec<(&String, &u64)> = counts
+        .reject_reasons
+        .iter()
+        .filter(|(r, _)| r.as_str() != "EXPIRED")
+        .collect();
     reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let top = reasons
         .iter()
@@ -65,13 +72,21 @@ pub fn quality_gate(counts: &Counts, max_reject_ratio: f64) -> Result<(), String
             }
         ));
     }
-    let ratio = counts.rejected as f64 / counts.rows.max(1) as f64;
+    // Expired opt-outs are not junk: a file that carries its history is the right file. They count neither as
+    // rejects nor as rows here.
+    let expired = counts.reject_reasons.get("EXPIRED").copied().unwrap_or(0);
+    let junk = counts.rejected.saturating_sub(expired);
+    let judged = counts.rows.saturating_sub(expired);
+    let ratio = junk as f64 / judged.max(1) as f64;
     if ratio > max_reject_ratio {
+        let expired_note = if expired > 0 {
+            format!(" ({expired} expired rows not counted)")
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "{} of {} rows rejected ({:.1} %, more than the {:.1} % allowed; DNCFLOW_MAX_REJECT_RATIO): {top}. \
-             Is this the right file?",
-            counts.rejected,
-            counts.rows,
+            "{junk} of {judged} rows rejected{expired_note} ({:.1} %, more than the {:.1} % allowed; \
+             DNCFLOW_MAX_REJECT_RATIO): {top}. Is this the right file?",
             ratio * 100.0,
             max_reject_ratio * 100.0
         ));
@@ -694,6 +709,27 @@ mod tests {
         );
         let err = quality_gate(&counts(3, 0, 3), 0.5).unwrap_err();
         assert!(err.contains("no number accepted"), "{err}");
+        // Expired rows are not junk: 60 expired and 40 valid passes; 30 expired, 40 junk, 30 valid is 40 of 70.
+        let expired = |expired: u64, junk: u64, accepted: u64| Counts {
+            rows: expired + junk + accepted,
+            accepted,
+            rejected: expired + junk,
+            reject_reasons: [
+                ("EXPIRED".to_string(), expired),
+                ("TOO_SHORT".to_string(), junk),
+            ]
+            .into(),
+            ..Counts::default()
+        };
+        assert!(quality_gate(&expired(60, 0, 40), 0.5).is_ok());
+        assert!(quality_gate(&expired(90, 4, 6), 0.5).is_ok(), "4 of 10");
+        let err = quality_gate(&expired(30, 40, 30), 0.5).unwrap_err();
+        assert!(
+            err.contains("40 of 70 rows rejected (30 expired rows not counted)")
+                && err.contains("TOO_SHORT 40")
+                && !err.contains("EXPIRED"),
+            "{err}"
+        );
         assert!(
             quality_gate(&Counts::default(), 0.5).is_err(),
             "an empty file uploads nothing"

@@ -70,8 +70,16 @@ pub async fn normalize_object(
         bucket: out_bucket.to_string(),
     };
     let (manifest_key, shard_keys) = publish_run(&store, staging.path(), &manifest).await?;
-    // Published first, so that the manifest and rejects of a refused file can be read.
-    quality_gate(&manifest.counts, max_reject_ratio).map_err(|why| {
+    // Published first, so that the manifest and rejects of a refused file can be read. Its numbers are received
+    // either way: the check answers them suppressed (`pending-propagation`, or `refused-file:<runId>`) until a
+    // verified run shows CXone holding them.
+    let gate = quality_gate(&manifest.counts, max_reject_ratio);
+    let hold = match gate {
+        Ok(()) => crate::run::Hold::PendingPropagation,
+        Err(_) => crate::run::Hold::RefusedFile,
+    };
+    crate::run::receive_run(&store, &manifest, hold, chrono::Utc::now()).await?;
+    gate.map_err(|why| {
         StepError::new(
             ErrorKind::InvalidInput,
             format!("run {} of {} refused: {why}", manifest.run_id, source.key),

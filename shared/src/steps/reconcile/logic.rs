@@ -137,6 +137,25 @@ impl RemoteIndex {
         self.get(number).is_some()
     }
 
+    /// Whether the list holds `number` in a way that suppresses it as long as asked: a record that has not expired at
+    /// `now`, and, when `expiration` is asked, one that expires no earlier (a record without an expiration takes the
+    /// list's default and counts as held).
+    pub fn holds(
+        &self,
+        number: crate::phone::E164,
+        expiration: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        match self.by_number.get(&number.packed()) {
+            None => false,
+            Some(f) => match (f.expiration, expiration) {
+                (None, _) => true,
+                (Some(held), None) => held > now,
+                (Some(held), Some(asked)) => held > now && held >= asked,
+            },
+        }
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.by_number.len() + self.other.len()

@@ -160,11 +160,13 @@ pub async fn reconcile_stage(
         .compare_metadata(api.capabilities().entry_metadata);
     let mut upload = UploadCounts::default();
     let mut dead: Vec<u8> = Vec::new();
+    let mut dead_numbers: std::collections::HashSet<String> = std::collections::HashSet::new();
     upload.reuploaded = for_each_run_ledger_record(store, &manifest, task.round, |rec| {
         upload.add(&rec);
         if matches!(rec.outcome, EntryOutcome::Rejected { .. }) {
             serde_json::to_writer(&mut dead, &rec).expect("ledger records serialize");
             dead.push(b'\n');
+            dead_numbers.insert(rec.phone_number.clone());
         }
         reconciler.add(&rec);
     })
@@ -228,6 +230,27 @@ pub async fn reconcile_stage(
         ));
     }
     store.put_bytes(&keys.dead_letters(), dead).await?;
+    // What the check answers for the list's received numbers: a SUCCESS read CXone's whole list back, so every
+    // number it holds (from this run or any earlier one) is known held and leaves the document; the run's refused
+    // numbers stay as dead letters. A FAILED run's numbers stay, `run-failed:<runId>`.
+    let settled = now();
+    let run_id = task.run.run_id.clone();
+    if report.success() {
+        let (released, counts) = crate::run::update_received(store, &task.run.list, settled, |r| {
+            r.run_verified(
+                &run_id,
+                |n, expiration| remote.holds(n, expiration, settled),
+                |n| dead_numbers.contains(n),
+            )
+        })
+        .await?;
+        tracing::info!(run_id = %run_id, released, dead_letters = counts.dead_letters,
+            not_held = counts.pending_propagation + counts.run_failed + counts.refused_file,
+            "received numbers settled by the verified read-back");
+    } else {
+        crate::run::update_received(store, &task.run.list, settled, |r| r.run_failed(&run_id))
+            .await?;
+    }
     report.finished_at = now().to_rfc3339();
     publish_list_status(store, notifier, &report).await?;
     if let Some(execution) = &task.execution {

@@ -286,17 +286,8 @@ pub async fn upload_stage(
     } else {
         (0, 0, task.cursor)
     };
-    // Before the first write: from now until this run is SUCCESS, the check treats its numbers as propagating.
-    let marker = super::UploadingMarker {
-        run_id: task.run.run_id.clone(),
-        at: now().to_rfc3339(),
-    };
-    store
-        .put_bytes(
-            &crate::run::uploading_key(&task.run.list),
-            serde_json::to_vec(&marker).expect("marker serializes"),
-        )
-        .await?;
+    // No marker to write: normalize received the run's numbers, and the check answers them suppressed
+    // (`pending-propagation`) from then until a verified run shows CXone holding them.
     let version = keys_version(&manifest.source.sha256, task.round);
     // Without idempotency keys (the Admin API), a re-run must not rely on the API to tell a number it holds from
     // a new one: what the list's last verified read-back holds is not sent again.
