@@ -7,6 +7,8 @@ mod check_stage;
 mod local_run;
 #[path = "pipeline/normalize_stage.rs"]
 mod normalize_stage;
+#[path = "pipeline/promise.rs"]
+mod promise;
 #[path = "pipeline/received.rs"]
 mod received;
 #[path = "pipeline/s3_input.rs"]

@@ -41,6 +41,19 @@ use crate::steps::{
     LocalKnowledge, StepError, Webhook,
 };
 
+/// The setting error of a check function whose CXone dialect has (`batch_check`) or lacks a batch check, answering
+/// for `lists`: without a batch check the lists' verified runs are the whole answer, so none configured would make
+/// every number not on a registry `allowed`. `Fatal`: no check is answered until the setting is fixed.
+pub fn setting_error(batch_check: bool, lists: &[String]) -> Option<StepError> {
+    (!batch_check && lists.is_empty()).then(|| {
+        StepError::new(
+            crate::steps::ErrorKind::Fatal,
+            "DNCFLOW_CHECK_LISTS is empty: the CXone dialect has no batch check (the Admin API), so the lists' \
+             verified runs are the whole answer, and none is configured",
+        )
+    })
+}
+
 /// A Function URL response.
 pub fn http(status: u16, body: Value) -> Value {
     json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
@@ -242,12 +255,7 @@ impl CheckFunction {
         // Without a batch check, the lists' verified runs are the whole answer: with none configured every number
         // not on a registry would be `allowed`. A setting error, refused before anything is answered.
         if let Ok(a) = &api {
-            if !a.capabilities().batch_check && self.lists.is_empty() {
-                let e = StepError::new(
-                    crate::steps::ErrorKind::Fatal,
-                    "DNCFLOW_CHECK_LISTS is empty: the CXone dialect has no batch check (the Admin API), so the \
-                     lists' verified runs are the whole answer, and none is configured",
-                );
+            if let Some(e) = setting_error(a.capabilities().batch_check, &self.lists) {
                 tracing::error!(error = %e, "setting error: check refused");
                 return http(
                     500,
@@ -301,6 +309,21 @@ impl CheckFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_admin_dialect_without_lists_is_a_fatal_setting_error() {
+        let e = setting_error(false, &[]).expect("a setting error");
+        assert_eq!(e.kind(), crate::steps::ErrorKind::Fatal);
+        assert!(
+            e.to_string().contains("DNCFLOW_CHECK_LISTS is empty"),
+            "{e}"
+        );
+        assert!(setting_error(false, &["optouts".into()]).is_none());
+        assert!(
+            setting_error(true, &[]).is_none(),
+            "a batch check answers for every list"
+        );
+    }
 
     #[test]
     fn requests_are_read_from_a_function_url_event_or_directly() {

@@ -138,7 +138,7 @@ pub async fn run_local(
             Ok(()) => crate::run::Hold::PendingPropagation,
             Err(_) => crate::run::Hold::RefusedFile,
         };
-    crate::run::receive_run(store, &manifest, hold, clock.now()).await?;
+    crate::run::receive_run(store, &manifest, None, hold, clock.now()).await?;
     drop(manifest);
     // One run per list, as in AWS; a local run does not wait for another holder (it says who holds the list).
     let execution = format!("local:{}:{started_at}", run.run_id);

@@ -259,4 +259,37 @@ mod tests {
             .unwrap();
         assert!(c.acquired, "a released lease is free");
     }
+
+    /// A status that exists but does not parse holds the last known good run and the open failures: taking the
+    /// list fails naming it, and the document is left as it was, never replaced by a fresh RUNNING one.
+    #[tokio::test]
+    async fn an_unparsable_status_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore {
+            root: dir.path().to_path_buf(),
+        };
+        let now: DateTime<Utc> = "2026-12-02T04:30:00Z".parse().unwrap();
+        let damaged = b"{\"list\":\"optouts\",\"status\":\"SUCC".to_vec();
+        store
+            .put_bytes(&status_key("optouts"), damaged.clone())
+            .await
+            .unwrap();
+        let err = acquire_lease(&store, &task("exec-a", "r1"), now)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::steps::ErrorKind::Fatal);
+        assert!(
+            err.to_string()
+                .contains("status/optouts/latest.json is unreadable"),
+            "{err}"
+        );
+        assert_eq!(
+            store
+                .get_bytes(&status_key("optouts"))
+                .await
+                .unwrap()
+                .unwrap(),
+            damaged
+        );
+    }
 }

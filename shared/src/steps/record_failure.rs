@@ -143,10 +143,13 @@ pub async fn record_failure(
             tracing::error!(list = %list, run_id = %run.run_id, error = %e, "received document not updated")
         }
     }
-    publish_list_status(store, notifier, &report).await?;
+    // The lease is released even when the status cannot be published (an unreadable status is left for an operator
+    // to repair, never overwritten): the list must not stay held for the lease's whole lifetime.
+    let published = publish_list_status(store, notifier, &report).await;
     if let Some(execution) = &execution {
         release_lease(store, &list, execution).await?;
     }
+    published?;
     tracing::error!(list = %list, run_id = %run.run_id, error = %error, reason = %reason, "run FAILED");
     Ok(FailureRecorded {
         list: Some(list),

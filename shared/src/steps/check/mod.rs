@@ -379,6 +379,16 @@ mod tests {
         );
         let never = knowledge(vec![("a", None)]).unverified(now).unwrap();
         assert!(never.contains("list a has no verified run"), "{never}");
+        // A request's listIds: only those lists are judged, and one this check does not answer for is a gap.
+        let two = knowledge(vec![("a", hours_ago(2)), ("b", hours_ago(27))]);
+        assert_eq!(two.unverified_of(Some(&["a".to_string()]), now), None);
+        let unknown = two
+            .unverified_of(Some(&["a".to_string(), "c".to_string()]), now)
+            .unwrap();
+        assert!(
+            unknown.contains("list c named in the request") && !unknown.contains("list b"),
+            "{unknown}"
+        );
         let mut strict = knowledge(vec![("a", hours_ago(2))]);
         strict.verified_max_age = Some(Duration::from_secs(3600));
         assert!(strict.unverified(now).is_some());

@@ -78,7 +78,14 @@ pub async fn normalize_object(
         Ok(()) => crate::run::Hold::PendingPropagation,
         Err(_) => crate::run::Hold::RefusedFile,
     };
-    crate::run::receive_run(&store, &manifest, hold, chrono::Utc::now()).await?;
+    crate::run::receive_run(
+        &store,
+        &manifest,
+        Some(staging.path()),
+        hold,
+        chrono::Utc::now(),
+    )
+    .await?;
     gate.map_err(|why| {
         StepError::new(
             ErrorKind::InvalidInput,
