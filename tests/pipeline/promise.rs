@@ -235,6 +235,7 @@ async fn run_case(case: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 .collect(),
             list_ids: None,
             at: Some(at),
+            call_type: None,
         };
         let response = check_with(
             Some(api),
