@@ -6,7 +6,7 @@ ISO 3166 country and, where a single one applies, the ISO 3166-2 subdivision) an
 (every country calling code with its main region and the possible lengths of its national significant numbers).
 The Rust normalizer embeds both files at compile time.
 
-Usage: pip install phonenumbers==9.0.43 && python3 scripts/gen_metadata.py [--check ../shared/data/npa_regions.csv]
+Usage: pip install phonenumbers==9.0.43 && python3 scripts/gen_metadata.py [--check REGIONS.csv]
 
 New area codes are added several times a year: bump the pinned version, rerun, and commit the diff.
 """
