@@ -14,7 +14,7 @@ use crate::steps::PipelineError;
 pub struct ListSpec {
     /// Unique name.
     pub name: String,
-    /// Description.
+    /// Free text shown beside the name (may be empty).
     #[serde(default)]
     pub description: String,
     /// `MANUAL` or `SYSTEM`.
@@ -37,9 +37,9 @@ fn far_future() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleSpec {
-    /// Name.
+    /// Its name, unique in the tenant (what the provisioning file and the runs refer to).
     pub name: String,
-    /// Description.
+    /// Free text shown beside the name (may be empty).
     #[serde(default)]
     pub description: String,
     /// `BOTH` (recommended), `OUTBOUND` or `INBOUND`.
@@ -67,7 +67,7 @@ fn five() -> i64 {
 pub struct RegistrySpec {
     /// Its name (`registry/<name>/`, `incoming-registry/<name>/`, `CheckRegistries`).
     pub name: String,
-    /// Description.
+    /// Free text shown beside the name (may be empty).
     #[serde(default)]
     pub description: String,
     /// Days after its as-of date it goes stale (31: the safe harbor's limit).

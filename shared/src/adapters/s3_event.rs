@@ -7,9 +7,9 @@ use thiserror::Error;
 /// The source object a run is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceObject {
-    /// Bucket.
+    /// The bucket that holds the object.
     pub bucket: String,
-    /// Key.
+    /// The object key within the bucket.
     pub key: String,
     /// Version id, when known.
     pub version_id: Option<String>,

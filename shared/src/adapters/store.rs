@@ -18,19 +18,19 @@ pub enum StoreError {
     Put {
         /// Bucket (or local root).
         bucket: String,
-        /// Key.
+        /// The object key within the bucket.
         key: String,
-        /// Why.
+        /// What went wrong, as the service or the parser said it.
         reason: String,
     },
     /// The object could not be fetched.
     #[error("cannot read s3://{bucket}/{key}: {reason}")]
     Get {
-        /// Bucket.
+        /// The bucket that holds the object.
         bucket: String,
-        /// Key.
+        /// The object key within the bucket.
         key: String,
-        /// Why.
+        /// What went wrong, as the service or the parser said it.
         reason: String,
     },
     /// The caller's IAM policy does not allow the action on the key: a deployment error, retrying cannot help.
@@ -38,9 +38,9 @@ pub enum StoreError {
     Denied {
         /// The IAM action refused (`s3:GetObject`, `s3:PutObject`).
         action: &'static str,
-        /// Bucket.
+        /// The bucket that holds the object.
         bucket: String,
-        /// Key.
+        /// The object key within the bucket.
         key: String,
         /// What S3 said.
         reason: String,
@@ -77,9 +77,9 @@ where
 /// An S3 object address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Location {
-    /// Bucket.
+    /// The bucket that holds the object.
     pub bucket: String,
-    /// Key.
+    /// The object key within the bucket.
     pub key: String,
     /// Version id, when pinned.
     pub version_id: Option<String>,

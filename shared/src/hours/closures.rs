@@ -54,7 +54,7 @@ pub enum ClosureError {
     Invalid {
         /// The closure.
         id: String,
-        /// Why.
+        /// What makes it unusable (unknown jurisdiction, end before start, …), for the operator to correct.
         why: String,
     },
 }

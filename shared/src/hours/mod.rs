@@ -808,7 +808,7 @@ pub enum HoursBlock<'p> {
     Holiday {
         /// Whose holiday.
         jurisdiction: &'p str,
-        /// Which.
+        /// The holiday's name as the policy gives it (e.g. `Juneteenth National Independence Day`).
         holiday: &'p str,
         /// The zone the day is judged in.
         zone: Tz,
@@ -844,7 +844,7 @@ pub enum HoursBlock<'p> {
         id: &'p str,
         /// The jurisdiction it closes (`*`: every one).
         jurisdiction: &'p str,
-        /// Why.
+        /// The operator's reason as recorded with the closure (e.g. a state of emergency), shown with the answer.
         reason: &'p str,
         /// When it ends.
         until: DateTime<Utc>,

@@ -45,7 +45,7 @@ pub struct ImportCounts {
 }
 
 impl ImportCounts {
-    /// Sum.
+    /// Adds another file's counts to these (the total of a batch).
     pub fn add(&mut self, o: &ImportCounts) {
         self.rows += o.rows;
         self.accepted += o.accepted;
@@ -77,7 +77,7 @@ pub struct ChangeCounts {
 }
 
 impl ChangeCounts {
-    /// Sum.
+    /// Adds another file's counts to these (the total of a batch).
     pub fn add(&mut self, o: &ChangeCounts) {
         self.rows += o.rows;
         self.adds += o.adds;

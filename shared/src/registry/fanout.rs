@@ -30,7 +30,7 @@ use crate::run::RegistryKeys;
 pub struct ImportPlan {
     /// Bucket of the batch and of the index.
     pub bucket: String,
-    /// Registry.
+    /// The registry's name (its objects live under `registry/<name>/`).
     pub registry: String,
     /// The version the parts write under.
     pub version: String,

@@ -24,7 +24,7 @@ impl std::fmt::Debug for LoadedRegistry {
 /// What a registry says of a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
-    /// Registered.
+    /// The number is on the registry: do not call.
     Listed,
     /// In an area code the registry covers, not registered.
     NotListed,

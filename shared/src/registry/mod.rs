@@ -57,7 +57,7 @@ pub enum RegistryError {
     Input {
         /// The file.
         path: String,
-        /// Why.
+        /// The I/O or decoding error, as text (the path is named beside it).
         reason: String,
     },
     /// A change-list line dated later than now: the whole list is refused (a typo'd year would otherwise pin the
@@ -83,7 +83,7 @@ pub enum RegistryError {
     /// A full import that lacks area codes its scope declares.
     #[error("the import of registry {registry} lacks {} declared area code(s): {}: refused, nothing changed (a partial download? declare the subscription's area codes with --area-codes, or use --force to make it live anyway: numbers of the missing area codes are then answered error)", missing.len(), missing.join(","))]
     Incomplete {
-        /// Registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
         /// Declared area codes the batch has no number of.
         missing: Vec<String>,
@@ -91,7 +91,7 @@ pub enum RegistryError {
     /// A full import older than the live version (it would drop the change lists applied since).
     #[error("the import of registry {registry} is as of {as_of}, older than the live version's {live_as_of}: refused, nothing changed (use --force to replace it anyway)")]
     Regresses {
-        /// Registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
         /// The import's as-of.
         as_of: NaiveDate,
@@ -101,7 +101,7 @@ pub enum RegistryError {
     /// A full import that covers less than the live version (area codes missing, or under 90 % of its numbers).
     #[error("the new import of registry {registry} covers less than the live version ({after} numbers against {before}; area codes missing: {missing:?}): refused, nothing changed (a partial download? use --force to replace it anyway)")]
     Shrinks {
-        /// Registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
         /// Numbers in the live version.
         before: u64,
@@ -127,7 +127,7 @@ pub enum RegistryError {
     Document {
         /// The key.
         key: String,
-        /// Why.
+        /// What is wrong with it (not JSON, a missing field, a version it names that does not exist).
         reason: String,
     },
     /// The object store failed.
@@ -159,7 +159,7 @@ impl RegistryError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentVersion {
-    /// Registry.
+    /// The registry's name (its objects live under `registry/<name>/`).
     pub registry: String,
     /// Live version.
     pub version: String,
@@ -233,7 +233,7 @@ pub struct ChangeListRecord {
 pub struct RegistryManifest {
     /// Document format.
     pub format: u32,
-    /// Registry.
+    /// The registry's name (its objects live under `registry/<name>/`).
     pub registry: String,
     /// This version.
     pub version: String,
@@ -312,7 +312,7 @@ pub fn freshness(as_of: DateTime<Utc>, max_age_days: u32, now: DateTime<Utc>) ->
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryStatus {
-    /// Registry.
+    /// The registry's name (its objects live under `registry/<name>/`).
     pub registry: String,
     /// Live version.
     pub version: String,

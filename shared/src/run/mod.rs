@@ -189,7 +189,7 @@ pub struct Manifest {
     pub default_region: String,
     /// RFC 3339 creation time.
     pub created_at: String,
-    /// Counts.
+    /// The normalize step's accounting: rows, accepted, duplicates and rejects by reason.
     pub counts: Counts,
     /// The invariant, stated.
     pub invariant: String,
@@ -355,7 +355,7 @@ pub struct RunReport {
     pub status: RunStatus,
     /// Why it failed.
     pub reason: Option<String>,
-    /// Start.
+    /// When the run began (RFC 3339, wall clock).
     pub started_at: String,
     /// End.
     pub finished_at: String,
@@ -433,7 +433,7 @@ pub struct ListStatus {
     pub reason: Option<String>,
     /// The run.
     pub run_id: String,
-    /// When.
+    /// When it was last written (RFC 3339).
     pub updated_at: String,
     /// Where the report is, relative to the output root.
     pub report_key: String,
@@ -481,7 +481,7 @@ pub struct OpenFailure {
     pub source: String,
     /// The failed run.
     pub run_id: String,
-    /// Why.
+    /// The failure's kind and message, as the failure recorder received it.
     pub reason: Option<String>,
     /// When (RFC 3339).
     pub at: String,
@@ -493,7 +493,7 @@ pub struct OpenFailure {
 pub struct LastSuccess {
     /// Run id.
     pub run_id: String,
-    /// When.
+    /// When it was recorded (RFC 3339).
     pub at: String,
 }
 

@@ -104,7 +104,7 @@ pub enum ReceivedError {
         key: String,
         /// The line (1-based).
         line: usize,
-        /// Why.
+        /// What could not be parsed on that line.
         reason: String,
     },
     /// A shard of the run being received does not read.
@@ -557,12 +557,12 @@ pub enum OperatorAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperatorRecord {
-    /// What.
+    /// The operator's action (remove or clear) with its arguments.
     #[serde(flatten)]
     pub action: OperatorAction,
     /// Why (required: a removal without a reason is not accepted).
     pub reason: String,
-    /// Who.
+    /// The operator who did it, as the command recorded it.
     pub by: String,
     /// When (RFC 3339).
     pub at: String,

@@ -15,11 +15,11 @@ use crate::phone::E164;
 pub struct ShardEntry {
     /// E.164.
     pub phone_number: String,
-    /// Jurisdiction.
+    /// Where the opt-out applies (`US-TX`, `GB`, …), as the normalize step tagged it.
     pub jurisdiction: String,
     /// RFC 3339 or `None` (the list's default).
     pub expiration_date: Option<String>,
-    /// Source.
+    /// The source the entry came from (the file's source tag); kept when the entry is sent again.
     pub source: String,
     /// Source line.
     pub line: u64,

@@ -43,7 +43,7 @@ pub enum PipelineError {
     Data {
         /// Which file or record.
         what: String,
-        /// Why.
+        /// What is wrong with it (missing, truncated, not the expected shape).
         reason: String,
     },
 }

@@ -16,9 +16,9 @@ pub enum RegistryTask {
     /// `_import.json` marker.
     #[serde(rename = "import")]
     Import {
-        /// Registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
-        /// Objects.
+        /// The object keys of the dropped files, in the order they arrived.
         #[serde(default)]
         keys: Vec<String>,
         /// Or a prefix.
@@ -85,9 +85,9 @@ pub enum RegistryTask {
     /// Apply change lists.
     #[serde(rename = "apply")]
     Apply {
-        /// Registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
-        /// Objects.
+        /// The object keys of the dropped files, in the order they arrived.
         keys: Vec<String>,
         /// The lists' as-of.
         #[serde(default)]

@@ -1,5 +1,5 @@
 //! A simulator of the CXone DNC API, a real HTTP server for tests, the local run, and anyone evaluating dncflow
-//! without a tenant. It serves one dialect (`docs/cxone-api.md`): `v2` of `shared/spec/CONTRACT.md` (`v2.rs`), or the
+//! without a tenant. It serves one dialect (`docs/cxone-api.md`): `v2` (`v2.rs`), or the
 //! Admin API's DNC groups ([`admin`]), over one store (`store.rs`), one clock and one set of fault rules applied in
 //! front of every handler (`gate.rs`); `config.rs` is what it is told, `inspect.rs` the `/_sim/` endpoints.
 //!

@@ -1,4 +1,4 @@
-//! Dialect `v2` (`shared/spec/CONTRACT.md`): OAuth client credentials, lists, rules, entries with idempotency
+//! Dialect `v2` (the contract in `docs/cxone-api.md`): OAuth client credentials, lists, rules, entries with idempotency
 //! keys, paging, the contacts batch check with rule evaluation.
 
 use super::*;

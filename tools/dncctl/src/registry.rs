@@ -15,8 +15,9 @@ pub struct Target {
     /// The registry's name (`national`, `tx`, …).
     #[arg(long)]
     pub registry: String,
-    /// Output root standing in for the bucket (the index goes to OUT/registry/<name>/), or s3://bucket.
-    #[arg(long, default_value = "out")]
+    /// Output root standing in for the bucket (the index goes to OUT/registry/<name>/), or s3://bucket; the same
+    /// default as every other command's `--out-dir` (also accepted here).
+    #[arg(long, visible_alias = "out-dir", default_value = "out")]
     pub out: String,
     /// S3 endpoint URL (an emulator) when --out or an input is s3://.
     #[arg(long)]

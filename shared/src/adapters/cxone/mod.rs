@@ -39,7 +39,7 @@ pub struct DncList {
     pub id: String,
     /// Unique name.
     pub name: String,
-    /// Description.
+    /// Free text shown beside the name (may be empty).
     #[serde(default)]
     pub description: String,
     /// `MANUAL` or `SYSTEM`.
@@ -59,7 +59,7 @@ pub struct DncList {
 pub struct NewList {
     /// Unique name.
     pub name: String,
-    /// Description.
+    /// Free text shown beside the name (may be empty).
     pub description: String,
     /// `MANUAL` or `SYSTEM`.
     #[serde(rename = "type")]
@@ -133,9 +133,9 @@ pub struct DncRule {
     /// Id (empty for a rule to create).
     #[serde(default)]
     pub id: String,
-    /// Name.
+    /// Its name, unique in the tenant (what the provisioning file and the runs refer to).
     pub name: String,
-    /// Description.
+    /// Free text shown beside the name (may be empty).
     #[serde(default)]
     pub description: String,
     /// Which calls it applies to.
@@ -213,13 +213,13 @@ pub struct RemoteEntry {
     pub phone_number: String,
     /// List id.
     pub list_id: String,
-    /// Jurisdiction.
+    /// Where the opt-out applies (`US-TX`, `GB`, …), as the normalize step tagged it.
     #[serde(default)]
     pub jurisdiction: String,
     /// Expiration.
     #[serde(default)]
     pub expiration_date: Option<String>,
-    /// Source.
+    /// The source the entry came from (the file's source tag); kept when the entry is sent again.
     #[serde(default)]
     pub source: String,
     /// Creation time.
@@ -270,9 +270,9 @@ pub enum CheckStatus {
 pub struct ContactResult {
     /// The number as sent.
     pub phone_number: String,
-    /// Verdict.
+    /// The answer: suppressed, allowed, invalid or error.
     pub status: CheckStatus,
-    /// Why.
+    /// What went wrong, as the service or the parser said it.
     #[serde(default)]
     pub reason: String,
     /// Lists that matched.
@@ -332,15 +332,15 @@ pub enum CxoneError {
     /// Credentials could not be loaded.
     #[error("{op}: credentials unavailable: {reason}")]
     Credentials {
-        /// Operation.
+        /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
-        /// Why.
+        /// What went wrong, as the service or the parser said it.
         reason: String,
     },
     /// CXone refused the credentials or the token.
     #[error("{op}: authentication rejected by CXone ({code})")]
     Unauthorized {
-        /// Operation.
+        /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
         /// `invalid_client`, `invalid_token`, `invalid_scope`, …
         code: String,
@@ -348,7 +348,7 @@ pub enum CxoneError {
     /// A non-retryable API answer.
     #[error("{op}: CXone answered {status} {code}: {message}")]
     Api {
-        /// Operation.
+        /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
         /// HTTP status.
         status: u16,
@@ -360,13 +360,13 @@ pub enum CxoneError {
     /// The batch is too large even for one entry.
     #[error("{op}: payload too large")]
     PayloadTooLarge {
-        /// Operation.
+        /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
     },
     /// A transport failure on a request that is not safe to repeat.
     #[error("{op}: transport error: {message}")]
     Transport {
-        /// Operation.
+        /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
         /// What happened.
         message: String,
@@ -374,7 +374,7 @@ pub enum CxoneError {
     /// Retries ran out (attempts or deadline).
     #[error("{op}: gave up after {attempts} attempts: {last}")]
     Exhausted {
-        /// Operation.
+        /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
         /// Attempts made.
         attempts: u32,
@@ -384,7 +384,7 @@ pub enum CxoneError {
     /// The circuit breaker is open: CXone answered too many consecutive 5xx.
     #[error("{op}: circuit breaker open after {failures} consecutive server errors")]
     CircuitOpen {
-        /// Operation.
+        /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
         /// Consecutive failures that opened it.
         failures: u32,
@@ -392,7 +392,7 @@ pub enum CxoneError {
     /// The response could not be understood.
     #[error("{op}: unexpected response: {message}")]
     Protocol {
-        /// Operation.
+        /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
         /// What was wrong.
         message: String,
@@ -400,7 +400,7 @@ pub enum CxoneError {
     /// The caller asked for something the API cannot do.
     #[error("{op}: {message}")]
     InvalidInput {
-        /// Operation.
+        /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
         /// What was wrong.
         message: String,

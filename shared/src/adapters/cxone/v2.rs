@@ -1,4 +1,4 @@
-//! The `v2` dialect client (CONTRACT.md), with rate limiting, retries, batch splitting, token refresh and a
+//! The `v2` dialect client (the contract in `docs/cxone-api.md`), with rate limiting, retries, batch splitting, token refresh and a
 //! circuit breaker.
 
 use async_trait::async_trait;

@@ -79,9 +79,9 @@ pub struct CheckResult {
     pub input: String,
     /// E.164, or `None` when invalid.
     pub phone_number: Option<String>,
-    /// Verdict.
+    /// The answer: suppressed, allowed, invalid or error.
     pub status: Verdict,
-    /// Why.
+    /// The code behind the verdict (`registry:national`, `dead-letter`, `pending-propagation`, `INVALID_EXCHANGE`, …).
     pub reason: String,
     /// Lists that matched.
     pub list_matches: Vec<String>,
@@ -104,7 +104,7 @@ pub struct CheckResult {
 pub struct CheckMetrics {
     /// Items in the request.
     pub total: usize,
-    /// Suppressed.
+    /// Numbers answered `suppressed` (by a list, a registry, or what the system received and CXone does not yet hold).
     pub suppressed: usize,
     /// Allowed.
     pub allowed: usize,
@@ -153,7 +153,7 @@ pub struct CheckMetrics {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryUse {
-    /// Registry.
+    /// The registry's name (its objects live under `registry/<name>/`).
     pub registry: String,
     /// The version consulted.
     pub version: String,
@@ -208,7 +208,7 @@ pub struct CheckResponse {
     /// The registries consulted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryUse>,
-    /// Counts.
+    /// The tallies of the answers (the summary line and the metrics are built from them).
     pub metrics: CheckMetrics,
 }
 
@@ -769,7 +769,7 @@ impl AuditKey {
 pub struct AuditRecord {
     /// RFC 3339.
     pub timestamp: String,
-    /// Counts.
+    /// The tallies of the answers (the summary line and the metrics are built from them).
     pub metrics: CheckMetrics,
     /// Whether the batch was safe to dial.
     pub safe_to_dial: bool,

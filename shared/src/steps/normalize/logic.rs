@@ -24,9 +24,9 @@ pub enum NormalizeError {
     /// Writing the run directory failed.
     #[error("cannot write run output at {path}: {source}")]
     Output {
-        /// Where.
+        /// The path or key that could not be written.
         path: String,
-        /// Why.
+        /// The I/O error the store or file system gave.
         source: io::Error,
     },
     /// A bug: the counts do not add up. Never published.
