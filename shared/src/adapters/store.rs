@@ -158,6 +158,12 @@ pub async fn open_s3_object(
             .map(str::to_string)
             .or_else(|| location.version_id.clone()),
         etag: out.e_tag().map(|e| e.trim_matches('"').to_string()),
+        // When the object (this version) was written: the request's receipt, whenever the run reads it (a console
+        // re-run days later does not restart the clock).
+        received_at: out
+            .last_modified()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+            .map(|t| t.to_rfc3339()),
         ..Default::default()
     };
     let size = out.content_length().and_then(|n| u64::try_from(n).ok());

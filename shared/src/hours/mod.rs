@@ -9,6 +9,7 @@
 //! zones and jurisdictions, the most conservative window. The rules are data: `shared/data/calling_hours.json`, each
 //! line with its source.
 
+pub mod business_days;
 pub mod closures;
 #[cfg(test)]
 mod edges;
@@ -31,7 +32,7 @@ use crate::phone::{tables, E164};
 use closures::Closure;
 use holidays::HolidayRule;
 
-const EMBEDDED_POLICY: &str = include_str!("../../data/calling_hours.json");
+pub(crate) const EMBEDDED_POLICY: &str = include_str!("../../data/calling_hours.json");
 
 /// How far ahead the next callable instant is looked for: long enough for a holiday next to a weekend in a state
 /// with no Sunday calls (four days), short enough to answer fast when a policy allows no call at all.

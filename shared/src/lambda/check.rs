@@ -292,6 +292,19 @@ impl CheckFunction {
                 for r in &response.registries {
                     println!("{}", registry_age_emf(r, chrono::Utc::now(), now_ms()));
                 }
+                // Every check says how long the oldest received file of each list has waited (business days):
+                // the deadline alarms watch it, and a file waits whether or not a run is going.
+                for r in &knowledge.received {
+                    let days = crate::run::deadline::oldest_open_business_days(
+                        crate::hours::business_days::BusinessCalendar::federal(),
+                        &r.receipts,
+                        chrono::Utc::now(),
+                    );
+                    println!(
+                        "{}",
+                        crate::run::deadline::deadline_emf(&r.list, days, now_ms())
+                    );
+                }
                 tracing::info!(audit_key, safe_to_dial = response.safe_to_dial, "checked");
                 http(200, serde_json::to_value(&response).unwrap_or_default())
             }

@@ -2,6 +2,7 @@
 //! stable across re-runs), its published report and the list's status, each defined once and read and written by
 //! the same type.
 
+pub mod deadline;
 mod keys;
 mod ledger;
 mod received;
@@ -53,6 +54,10 @@ pub struct SourceIdentity {
     /// Size of the raw bytes.
     #[serde(default)]
     pub bytes: u64,
+    /// When the file was received (RFC 3339): the S3 object's `LastModified`; locally the file's modification
+    /// time or `--received-at`. The ten-business-day deadline runs from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<String>,
 }
 
 impl SourceIdentity {
@@ -380,6 +385,15 @@ pub struct RunReport {
     /// The source object (S3 key or local path) the run is for; a failure stays open until this source succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The source's identity as normalize read it: bucket, key, version, ETag or path, SHA-256, size, receipt time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<SourceIdentity>,
+    /// When the run's manifest was written (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalized_at: Option<String>,
+    /// The ten-business-day deadline of 47 CFR 64.1200(d)(3): received, verified (a SUCCESS), business days taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<deadline::DeadlineOutcome>,
 }
 
 impl RunReport {
@@ -402,10 +416,69 @@ impl RunReport {
             self.started_at,
             self.finished_at
         );
+        if let Some(d) = &self.deadline {
+            s += &format!(
+                "\n## Deadline (47 CFR 64.1200(d)(3): ten business days)\n\n**{}**\n\n| | |\n|---|---|\n| received | {} |\n",
+                d.sentence(),
+                d.received_at
+            );
+            if let Some(c) = &d.clock_from {
+                s += &format!("| clock from (numbers first received earlier) | {c} |\n");
+            }
+            s += &format!(
+                "| verified | {} |\n| deadline | {} (end of the tenth business day, {}) |\n| business days | {} |\n| outcome | {} |\n",
+                d.verified_at.as_deref().unwrap_or("not verified"),
+                d.deadline,
+                d.time_zone,
+                d.business_days,
+                d.state.as_str()
+            );
+        }
+        if let Some(src) = &self.source_identity {
+            s += "\n## Source\n\n| | |\n|---|---|\n";
+            let mut row = |k: &str, v: Option<String>| {
+                if let Some(v) = v {
+                    s += &format!("| {k} | {} |\n", markdown_cell(&v));
+                }
+            };
+            row("path", src.path.clone());
+            row("bucket", src.bucket.clone());
+            row("key", src.key.clone());
+            row("version", src.version_id.clone());
+            row("ETag", src.etag.clone());
+            row("SHA-256", Some(src.sha256.clone()));
+            row("bytes", Some(src.bytes.to_string()));
+            row("received", src.received_at.clone());
+            row("normalized", self.normalized_at.clone());
+        }
         s += &format!(
-            "\n## Source rows\n\n| rows | accepted | duplicates | rejected |\n|---|---|---|---|\n| {} | {} | {} | {} |\n",
+            "\n## Source rows\n\n`rows = accepted + duplicates + rejected`: {} = {} + {} + {} ({})\n\n\
+             `lines = header + blank + records + continuation lines`: {} = {} + {} + {} + {}\n\n\
+             | rows | accepted | duplicates | rejected |\n|---|---|---|---|\n| {} | {} | {} | {} |\n",
+            n.rows,
+            n.accepted,
+            n.duplicates,
+            n.rejected,
+            if n.balanced() { "balanced" } else { "NOT BALANCED" },
+            n.lines,
+            n.header_lines,
+            n.blank_lines,
+            n.records,
+            n.continuation_lines,
             n.rows, n.accepted, n.duplicates, n.rejected
         );
+        if !n.reject_reasons.is_empty() {
+            s += "\n### Rejected rows by reason\n\n| reason | rows |\n|---|---|\n";
+            for (reason, count) in &n.reject_reasons {
+                s += &format!("| {} | {count} |\n", markdown_cell(reason));
+            }
+        }
+        if !n.flagged.is_empty() {
+            s += "\n### Accepted numbers by flag\n\n| flag | numbers |\n|---|---|\n";
+            for (flag, count) in &n.flagged {
+                s += &format!("| {} | {count} |\n", markdown_cell(flag));
+            }
+        }
         s += &format!(
             "\n## CXone\n\n| created | already there | rejected (dead letters) | unconfirmed | re-uploaded |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n",
             u.created, u.exists, u.rejected, u.unconfirmed, u.reuploaded
@@ -419,6 +492,11 @@ impl RunReport {
         );
         s
     }
+}
+
+/// A value in a Markdown table cell: pipes escaped, line breaks flattened (a key may hold either).
+fn markdown_cell(v: &str) -> String {
+    v.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// `status/<list>/latest.json`: what campaign launches are gated on.
@@ -459,6 +537,13 @@ pub struct ListStatus {
     /// operator (`dncctl status clear`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open_failures: Vec<OpenFailure>,
+    /// Every received file not yet verified (a failed run does not stop its clock), oldest first, measured when the
+    /// status was written: its receipt, deadline and business days so far.
+    #[serde(default)]
+    pub unverified: Vec<deadline::ReceiptDeadline>,
+    /// The oldest unverified file's business days since receipt (0: every received file verified).
+    #[serde(default)]
+    pub oldest_unverified_business_days: u32,
 }
 
 /// A run in flight.

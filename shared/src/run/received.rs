@@ -19,7 +19,12 @@ use thiserror::Error;
 
 use crate::adapters::store::{ObjectStore, StoreError};
 use crate::phone::E164;
+use crate::run::deadline::{ClosedReceipt, Receipt};
 use crate::run::{operator_log_key, received_key};
+
+/// Closed receipts kept in the document (the newest): enough for the status and `dncctl evidence` to show recent
+/// files' outcomes; every run's own outcome is in its report.
+const CLOSED_KEPT: usize = 500;
 
 /// The format's name and version, first field of the header.
 pub const RECEIVED_FORMAT: &str = "dncflow-received/1";
@@ -70,6 +75,12 @@ struct Header {
     updated_at: String,
     causes: Vec<Cause>,
     entries: usize,
+    /// Files whose numbers are not all settled yet: their ten-business-day clocks are running.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    receipts: Vec<Receipt>,
+    /// Files whose numbers were all settled, newest last (at most [`CLOSED_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    closed: Vec<ClosedReceipt>,
 }
 
 /// Expiration of an entry that has none (the list's default applies on CXone: never expires here).
@@ -126,6 +137,33 @@ pub struct Received {
     cause_ids: HashMap<Cause, u32>,
     /// Packed E.164 → (cause index, expiration in Unix seconds or [`NEVER`]).
     entries: HashMap<u64, (u32, i64)>,
+    /// Files received whose numbers are not all settled: their deadlines are running.
+    pub receipts: Vec<Receipt>,
+    /// Files whose numbers were all settled, oldest first.
+    pub closed: Vec<ClosedReceipt>,
+    /// How the change being applied settles numbers (`verified:<runId>`, `carried:<runId>`, `removed`): what a
+    /// receipt it closes records.
+    closing: Option<String>,
+}
+
+/// Holds under which a number is still waiting to be honoured: its file's clock is running.
+fn is_open(hold: Hold) -> bool {
+    matches!(
+        hold,
+        Hold::PendingPropagation | Hold::RunFailed | Hold::RefusedFile
+    )
+}
+
+/// Whether RFC 3339 time `a` is before `b` (an unreadable time is never earlier: the readable one wins).
+fn earlier(a: &str, b: &str) -> bool {
+    match (
+        DateTime::parse_from_rfc3339(a),
+        DateTime::parse_from_rfc3339(b),
+    ) {
+        (Ok(a), Ok(b)) => a < b,
+        (Ok(_), Err(_)) => true,
+        _ => false,
+    }
 }
 
 fn expiration_secs(expiration: Option<&str>) -> i64 {
@@ -234,6 +272,7 @@ impl Received {
         held: impl Fn(E164, Option<DateTime<Utc>>) -> bool,
         dead: impl Fn(&str) -> bool,
     ) -> u64 {
+        self.closing = Some(format!("verified:{run_id}"));
         let before = self.entries.len();
         self.entries.retain(|&n, (_, expires)| {
             let expiration = (*expires != NEVER)
@@ -263,6 +302,7 @@ impl Received {
 
     /// Remove `number` (an operator's decision): its cause, if it was here.
     pub fn remove(&mut self, number: &str) -> Option<Cause> {
+        self.closing = Some("removed".into());
         let n = E164::parse(number)?;
         self.entries
             .remove(&n.packed())
@@ -290,6 +330,100 @@ impl Received {
         let t = now.timestamp();
         self.entries.retain(|_, (_, expires)| *expires > t);
         (before - self.entries.len()) as u64
+    }
+
+    /// A file arrived (its run `receipt.run_id`): its clock starts at its receipt, or at the clock of an earlier
+    /// open file some of whose numbers (`numbers`, packed) are in it again; that earlier file's numbers now wait
+    /// under this one. The same run received again keeps its earliest receipt.
+    fn open_receipt(&mut self, mut receipt: Receipt, numbers: &[u64]) {
+        let mut carried: Vec<&str> = Vec::new();
+        for n in numbers {
+            if let Some((id, _)) = self.entries.get(n) {
+                let c = &self.causes[*id as usize];
+                if is_open(c.hold)
+                    && c.run_id != receipt.run_id
+                    && !carried.contains(&c.run_id.as_str())
+                {
+                    carried.push(&c.run_id);
+                }
+            }
+        }
+        for r in self
+            .receipts
+            .iter()
+            .filter(|r| carried.contains(&r.run_id.as_str()))
+        {
+            if earlier(&r.clock_from, &receipt.clock_from) {
+                receipt.clock_from = r.clock_from.clone();
+            }
+        }
+        match self
+            .receipts
+            .iter_mut()
+            .find(|r| r.run_id == receipt.run_id)
+        {
+            Some(r) => {
+                if earlier(&receipt.received_at, &r.received_at) {
+                    r.received_at = receipt.received_at;
+                }
+                if earlier(&receipt.clock_from, &r.clock_from) {
+                    r.clock_from = receipt.clock_from;
+                }
+            }
+            None => self.receipts.push(receipt),
+        }
+    }
+
+    /// Close every open receipt no number waits under any more, at `now`, recording how (the change's `closing`).
+    fn close_settled(&mut self, now: DateTime<Utc>, default_how: &str) {
+        let mut waiting: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut open_ids: Vec<bool> = vec![false; self.causes.len()];
+        for (i, c) in self.causes.iter().enumerate() {
+            open_ids[i] = is_open(c.hold);
+        }
+        for (id, _) in self.entries.values() {
+            if open_ids[*id as usize] {
+                waiting.insert(self.causes[*id as usize].run_id.as_str());
+            }
+        }
+        let how = self
+            .closing
+            .take()
+            .unwrap_or_else(|| default_how.to_string());
+        let (still, done): (Vec<Receipt>, Vec<Receipt>) = std::mem::take(&mut self.receipts)
+            .into_iter()
+            .partition(|r| waiting.contains(r.run_id.as_str()));
+        self.receipts = still;
+        for receipt in done {
+            // A file that brought no number to wait (nothing accepted) closes as it arrives.
+            let how = if how.strip_prefix("carried:") == Some(receipt.run_id.as_str()) {
+                "resolved".to_string()
+            } else {
+                how.clone()
+            };
+            self.closed.push(ClosedReceipt {
+                receipt,
+                closed_at: now.to_rfc3339(),
+                how,
+            });
+        }
+        if self.closed.len() > CLOSED_KEPT {
+            let drop = self.closed.len() - CLOSED_KEPT;
+            self.closed.drain(..drop);
+        }
+    }
+
+    /// The closed receipt of `run_id`, the latest when it closed more than once.
+    pub fn closed_receipt(&self, run_id: &str) -> Option<&ClosedReceipt> {
+        self.closed
+            .iter()
+            .rev()
+            .find(|c| c.receipt.run_id == run_id)
+    }
+
+    /// The open receipt of `run_id`.
+    pub fn open_receipt_of(&self, run_id: &str) -> Option<&Receipt> {
+        self.receipts.iter().find(|r| r.run_id == run_id)
     }
 
     /// Why `number` is not known held, at `now` (an expired entry no longer suppresses); `None` when it is not here.
@@ -334,6 +468,8 @@ impl Received {
             updated_at: self.updated_at.clone(),
             causes,
             entries: self.entries.len(),
+            receipts: self.receipts.clone(),
+            closed: self.closed.clone(),
         };
         let mut out = serde_json::to_vec(&header).expect("the header serializes");
         out.push(b'\n');
@@ -376,6 +512,8 @@ impl Received {
         let mut r = Received {
             list: header.list,
             updated_at: header.updated_at,
+            receipts: header.receipts,
+            closed: header.closed,
             ..Received::default()
         };
         for c in header.causes {
@@ -449,7 +587,8 @@ pub async fn update_received<T>(
             None => (Received::new(list), None),
         };
         let out = change(&mut doc);
-        doc.prune_expired(now);
+        let expired = doc.prune_expired(now);
+        doc.close_settled(now, if expired > 0 { "expired" } else { "resolved" });
         doc.updated_at = now.to_rfc3339();
         let body = doc.to_bytes();
         let written = match &tag {
@@ -514,7 +653,26 @@ pub async fn receive_run(
             }
         }
     }
+    let receipt = Receipt {
+        run_id: manifest.run_id.clone(),
+        source: manifest.source.display_name(),
+        received_at: manifest
+            .source
+            .received_at
+            .clone()
+            .unwrap_or_else(|| manifest.created_at.clone()),
+        clock_from: String::new(),
+    };
+    let packed: Vec<u64> = numbers.iter().map(|&(n, _)| n).collect();
     let (_, counts) = update_received(store, &manifest.list, now, |r| {
+        r.open_receipt(
+            Receipt {
+                clock_from: receipt.received_at.clone(),
+                ..receipt.clone()
+            },
+            &packed,
+        );
+        r.closing = Some(format!("carried:{}", manifest.run_id));
         let id = r.cause_id(Cause {
             hold,
             run_id: manifest.run_id.clone(),
@@ -657,6 +815,78 @@ mod tests {
         // The operator removes the dead letter.
         assert_eq!(r.remove("+12025550103").unwrap().hold, Hold::DeadLetter);
         assert!(r.is_empty());
+    }
+
+    fn receipt(run: &str, at: &str) -> Receipt {
+        Receipt {
+            run_id: run.into(),
+            source: format!("incoming/l/{run}.csv"),
+            received_at: at.into(),
+            clock_from: at.into(),
+        }
+    }
+
+    fn packed(n: &str) -> u64 {
+        E164::parse(n).unwrap().packed()
+    }
+
+    #[test]
+    fn a_files_clock_runs_until_every_number_it_brought_is_settled_and_a_failure_does_not_stop_it()
+    {
+        let mut r = Received::new("l");
+        let now = t("2026-12-01T00:00:00Z");
+        // A arrives Monday with two numbers and fails.
+        r.open_receipt(receipt("A", "2026-11-30T15:00:00Z"), &[]);
+        r.receive(
+            "A",
+            Hold::PendingPropagation,
+            [("+12025550101", None), ("+12025550102", None)],
+        );
+        r.run_failed("A");
+        r.close_settled(now, "resolved");
+        assert_eq!(r.receipts.len(), 1, "a failed run does not stop the clock");
+        // B arrives Wednesday with one of A's numbers and a new one: its clock starts at A's receipt.
+        r.open_receipt(
+            receipt("B", "2026-12-02T15:00:00Z"),
+            &[packed("+12025550102"), packed("+12025550103")],
+        );
+        r.closing = Some("carried:B".into());
+        r.receive(
+            "B",
+            Hold::PendingPropagation,
+            [("+12025550102", None), ("+12025550103", None)],
+        );
+        r.close_settled(t("2026-12-02T15:00:00Z"), "resolved");
+        let b = r.open_receipt_of("B").unwrap();
+        assert_eq!(b.received_at, "2026-12-02T15:00:00Z");
+        assert_eq!(b.clock_from, "2026-11-30T15:00:00Z");
+        assert!(r.open_receipt_of("A").is_some(), "0101 still waits under A");
+        // B verifies: CXone holds 0102 and 0103; A's 0101 is not held: A stays open, B closes verified.
+        r.run_verified("B", |n, _| n.packed() != packed("+12025550101"), |_| false);
+        r.close_settled(t("2026-12-03T15:00:00Z"), "resolved");
+        let closed = r.closed_receipt("B").unwrap();
+        assert_eq!(
+            (closed.how.as_str(), closed.closed_at.as_str()),
+            ("verified:B", "2026-12-03T15:00:00+00:00")
+        );
+        assert_eq!(closed.verified_by(), Some("B"));
+        assert_eq!(r.receipts.len(), 1);
+        // The operator removes 0101: A closes, recorded as removed.
+        r.remove("+12025550101");
+        r.close_settled(t("2026-12-04T15:00:00Z"), "resolved");
+        assert!(r.receipts.is_empty());
+        assert_eq!(r.closed_receipt("A").unwrap().how, "removed");
+        // The receipts travel in the header.
+        let again = Received::parse(&r.to_bytes(), "k").unwrap();
+        assert_eq!(again.closed, r.closed);
+        // A file received again keeps its first receipt.
+        let mut r = Received::new("l");
+        r.open_receipt(receipt("C", "2026-12-01T15:00:00Z"), &[]);
+        r.open_receipt(receipt("C", "2026-12-05T15:00:00Z"), &[]);
+        assert_eq!(
+            r.open_receipt_of("C").unwrap().received_at,
+            "2026-12-01T15:00:00Z"
+        );
     }
 
     #[test]

@@ -179,6 +179,8 @@ pub fn next_status(previous: Option<ListStatus>, report: &RunReport) -> ListStat
         last_success,
         running: None,
         open_failures: open,
+        unverified: Vec::new(),
+        oldest_unverified_business_days: 0,
     }
 }
 
@@ -244,6 +246,8 @@ pub async fn mark_running(
             last_success: None,
             running: Some(running),
             open_failures: Vec::new(),
+            unverified: Vec::new(),
+            oldest_unverified_business_days: 0,
         },
     };
     store.put_bytes(&key, pretty(&status)).await?;
@@ -258,20 +262,36 @@ pub async fn publish_list_status(
     report: &RunReport,
 ) -> Result<ListStatus, StepError> {
     let keys = RunKeys::new(&report.run_id);
-    store.put_bytes(&keys.report(), pretty(report)).await?;
+    // The list's received document (which the step updated just before): the dead letters and every number not
+    // known held, carried across runs of any source, and the files whose deadlines are running.
+    let received = crate::run::load_received(store, &report.list).await;
+    let calendar = crate::hours::business_days::BusinessCalendar::federal();
+    let mut report = report.clone();
+    if report.deadline.is_none() {
+        report.deadline = run_deadline(
+            calendar,
+            &report,
+            received.as_ref().ok().and_then(Option::as_ref),
+        );
+    }
+    store.put_bytes(&keys.report(), pretty(&report)).await?;
     store
         .put_bytes(&keys.report_markdown(), report.markdown().into_bytes())
         .await?;
     let key = status_key(&report.list);
     let previous = read_list_status(store, &report.list).await?;
-    let mut status = next_status(previous, report);
-    // The list's dead letters and every number not known held, from its received document (which the step updated
-    // just before): carried across runs of any source.
-    match crate::run::load_received(store, &report.list).await {
+    let mut status = next_status(previous, &report);
+    match received {
         Ok(received) => {
-            let counts = received.map(|r| r.counts()).unwrap_or_default();
+            let counts = received.as_ref().map(|r| r.counts()).unwrap_or_default();
             status.dead_letters = counts.dead_letters;
             status.received_not_held = counts;
+            set_deadlines(
+                &mut status,
+                calendar,
+                received.as_ref(),
+                parse_time(&report.finished_at),
+            );
         }
         // The status is still published (a run's ending must never be lost); the check answers `error` meanwhile.
         Err(e) => {
@@ -283,6 +303,72 @@ pub async fn publish_list_status(
     tracing::info!(list = %status.list, status = %status.status, run_id = %status.run_id,
         reason = status.reason.as_deref().unwrap_or(""), "status published");
     Ok(status)
+}
+
+fn parse_time(t: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|_| chrono::Utc::now())
+}
+
+/// A run's deadline outcome: from its file's receipt in the received document (open, or closed by a verification)
+/// or else the receipt time its manifest recorded; verified when the run succeeded and no number of its file waits
+/// any more. `None` when no receipt time is known.
+pub fn run_deadline(
+    calendar: &crate::hours::business_days::BusinessCalendar,
+    report: &RunReport,
+    received: Option<&crate::run::Received>,
+) -> Option<crate::run::deadline::DeadlineOutcome> {
+    use crate::run::deadline::DeadlineOutcome;
+    let finished = parse_time(&report.finished_at);
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|d| d.with_timezone(&chrono::Utc))
+    };
+    let open = received.and_then(|r| r.open_receipt_of(&report.run_id));
+    let closed = received.and_then(|r| r.closed_receipt(&report.run_id));
+    let (received_at, clock_from, verified_at) = match (open, closed) {
+        // Numbers of its file still wait (a failed run, or numbers a success did not show held): not verified.
+        (Some(r), _) => (parse(&r.received_at)?, parse(&r.clock_from)?, None),
+        (None, Some(c)) => {
+            let at = parse(&c.closed_at)?;
+            let verified = (report.success() || c.verified_by().is_some()).then_some(at);
+            (
+                parse(&c.receipt.received_at)?,
+                parse(&c.receipt.clock_from)?,
+                verified,
+            )
+        }
+        (None, None) => {
+            let identity = report.source_identity.as_ref();
+            let t = identity
+                .and_then(|i| i.received_at.as_deref())
+                .or(report.normalized_at.as_deref())
+                .and_then(parse)?;
+            (t, t, report.success().then_some(finished))
+        }
+    };
+    Some(DeadlineOutcome::measure(
+        calendar,
+        received_at,
+        clock_from,
+        verified_at,
+        finished,
+    ))
+}
+
+/// The status's unverified files and the oldest one's age, from the received document, measured at `now`.
+pub fn set_deadlines(
+    status: &mut ListStatus,
+    calendar: &crate::hours::business_days::BusinessCalendar,
+    received: Option<&crate::run::Received>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let receipts = received.map(|r| r.receipts.as_slice()).unwrap_or_default();
+    status.unverified = crate::run::deadline::open_deadlines(calendar, receipts, now);
+    status.oldest_unverified_business_days =
+        crate::run::deadline::oldest_open_business_days(calendar, receipts, now);
 }
 
 /// Pretty JSON of a report or status (plain structs: serialization cannot fail).
@@ -373,6 +459,14 @@ pub async fn remove_received(
     if let Some(mut status) = read_list_status(store, list).await? {
         status.dead_letters = counts.dead_letters;
         status.received_not_held = counts;
+        if let Ok(received) = crate::run::load_received(store, list).await {
+            set_deadlines(
+                &mut status,
+                crate::hours::business_days::BusinessCalendar::federal(),
+                received.as_ref(),
+                now,
+            );
+        }
         store.put_bytes(&status_key(list), pretty(&status)).await?;
     }
     tracing::warn!(list = %list, removed = records.len(), by = %by, reason = %reason, "received numbers removed by an operator");

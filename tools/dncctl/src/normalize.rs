@@ -37,6 +37,16 @@ pub(crate) struct NormalizeArgs {
     /// S3 endpoint URL (an emulator); default: AWS, or AWS_ENDPOINT_URL_S3.
     #[arg(long)]
     s3_endpoint: Option<String>,
+    /// When the file was received (RFC 3339, e.g. 2026-12-01T14:05:00-05:00): the ten-business-day deadline runs
+    /// from it. Default: the S3 object's LastModified, or the local file's modification time.
+    #[arg(long, value_parser = parse_received_at)]
+    pub(crate) received_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn parse_received_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time (2026-12-01T14:05:00-05:00): {e}"))
 }
 
 pub(crate) fn normalize(args: &NormalizeArgs) -> Result<RunOutput> {
@@ -54,7 +64,10 @@ pub(crate) fn normalize(args: &NormalizeArgs) -> Result<RunOutput> {
     if let Some(s) = &args.source {
         options.default_source = s.clone();
     }
-    let (raw, identity, size, runtime) = open_input(&args.input, args.s3_endpoint.as_deref())?;
+    let (raw, mut identity, size, runtime) = open_input(&args.input, args.s3_endpoint.as_deref())?;
+    if let Some(t) = args.received_at {
+        identity.received_at = Some(t.to_rfc3339());
+    }
     let bar = progress_bar(size);
     let mut on_progress = |p: Progress| {
         bar.set_position(p.bytes);
@@ -89,11 +102,17 @@ pub(crate) fn open_input(input: &str, s3_endpoint: Option<&str>) -> Result<Opene
         return Ok((reader, identity, size, Some(runtime)));
     }
     let file = File::open(input).with_context(|| format!("cannot open {input}"))?;
-    let size = file.metadata().ok().map(|m| m.len());
+    let metadata = file.metadata().ok();
+    let size = metadata.as_ref().map(|m| m.len());
+    // A local file was received when it was last written (a copy keeps it with `cp -p`; else --received-at).
+    let received_at = metadata
+        .and_then(|m| m.modified().ok())
+        .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
     Ok((
         Box::new(file),
         SourceIdentity {
             path: Some(input.to_string()),
+            received_at,
             ..Default::default()
         },
         size,

@@ -83,6 +83,9 @@ pub(crate) fn blank_report(
         wrong_expiration: 0,
         wrong_jurisdiction: 0,
         source: manifest.and_then(|m| m.source.key.clone().or_else(|| m.source.path.clone())),
+        source_identity: manifest.map(|m| m.source.clone()),
+        normalized_at: manifest.map(|m| m.created_at.clone()),
+        deadline: None,
     }
 }
 
