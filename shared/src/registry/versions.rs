@@ -257,6 +257,8 @@ struct ReadList {
     rejected: u64,
     rejects: Rejects,
     changes: Vec<Change>,
+    /// An FTC `NoChanges` answer at this instant: the list covers that day and the one before, current as of it.
+    no_changes_at: Option<DateTime<Utc>>,
 }
 
 /// Apply FTC change lists to the live version of `name`: a new version rewriting only the area codes they touch.
@@ -327,8 +329,49 @@ pub async fn apply_from(
             rejected,
             rejects,
             changes,
+            no_changes_at: None,
         });
     }
+    apply_read(store, name, &read, options).await
+}
+
+/// Record that the FTC answered `NoChanges` at `at`: nothing changed in the subscription since the last change list,
+/// so the registry is continuous through that day and the one before it (the day the FTC's nightly list would have
+/// covered) and current as of `at`. Recorded as a change list of no change, named `evidence` (the saved raw answer),
+/// once per day (a second `NoChanges` the same day is `already applied`).
+pub async fn apply_no_changes(
+    store: &dyn ObjectStore,
+    name: &str,
+    at: DateTime<Utc>,
+    evidence: &str,
+) -> Result<VersionReport, RegistryError> {
+    check_name(name)?;
+    if at > Utc::now() + FUTURE_SKEW {
+        return Err(RegistryError::BadOption {
+            what: format!("NoChanges at {at}"),
+            reason: "in the future".into(),
+        });
+    }
+    let day = at.date_naive();
+    let read = [ReadList {
+        name: evidence.to_string(),
+        sha256: hex::encode(Sha256::digest(format!("ftc-no-changes:{day}"))),
+        rows: 0,
+        rejected: 0,
+        rejects: Rejects::default(),
+        changes: Vec::new(),
+        no_changes_at: Some(at),
+    }];
+    apply_read(store, name, &read, &ApplyOptions { as_of: Some(day) }).await
+}
+
+/// Apply lists already read, again on the new live version when a concurrent one won the swap.
+async fn apply_read(
+    store: &dyn ObjectStore,
+    name: &str,
+    read: &[ReadList],
+    options: &ApplyOptions,
+) -> Result<VersionReport, RegistryError> {
     // The same jittered backoff as every other retry (`http::Backoff`).
     let backoff = crate::adapters::http::Backoff::new(
         std::time::Duration::from_millis(50),
@@ -337,7 +380,7 @@ pub async fn apply_from(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match apply_once(store, name, &read, options).await {
+        match apply_once(store, name, read, options).await {
             Err(RegistryError::Conflict(_)) if attempt < APPLY_ATTEMPTS => {
                 // A concurrent apply or import swapped first: read its version and apply on top of it.
                 let wait = backoff.delay(attempt);
@@ -537,13 +580,17 @@ async fn apply_once(
     for (list, counts) in lists.iter().zip(&counts) {
         totals.add(counts);
         rejects.absorb(&list.rejects);
-        let latest = list.changes.iter().map(|c| c.at.and_utc()).max();
+        let mut latest = list.changes.iter().map(|c| c.at.and_utc()).max();
         let mut days: BTreeSet<NaiveDate> = list.changes.iter().map(|c| c.at.date()).collect();
         days.extend(given.map(|g| g.date_naive()));
+        if let Some(at) = list.no_changes_at {
+            latest = Some(at);
+            days.insert(at.date_naive() - TimeDelta::days(1));
+        }
         manifest.change_lists.push(ChangeListRecord {
             name: list.name.clone(),
             sha256: list.sha256.clone(),
-            as_of: given.or(latest),
+            as_of: list.no_changes_at.or(given).or(latest),
             latest,
             days: days.into_iter().collect(),
             applied_in: version.clone(),

@@ -151,6 +151,22 @@ impl RegistryKeys {
         format!("{}/changes/{sha256}.bin", self.prefix)
     }
 
+    /// The raw SOAP answer of an FTC download (`name`: `changes` or `full-<NPA>`) made on `day` (UTC): written before
+    /// it is decoded, because the service gives each file once a day and a fetch it counted cannot be repeated.
+    pub fn download_raw(&self, day: chrono::NaiveDate, name: &str) -> String {
+        format!("{}/downloads/{day}/raw/{name}.xml", self.prefix)
+    }
+
+    /// The zip decoded from [`RegistryKeys::download_raw`] once it passed its checks (CRC, line layout).
+    pub fn download_file(&self, day: chrono::NaiveDate, name: &str) -> String {
+        format!("{}/downloads/{day}/{name}.zip", self.prefix)
+    }
+
+    /// What the last FTC download of each kind did (`registry::RegistryDownloads`), for the status.
+    pub fn downloads(&self) -> String {
+        format!("{}/downloads.json", self.prefix)
+    }
+
     /// The last failed import (written by the import state machine's catch), shown by the registry's status until
     /// an import succeeds.
     pub fn import_failure(&self) -> String {
