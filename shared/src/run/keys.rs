@@ -21,6 +21,12 @@ impl RunKeys {
         }
     }
 
+    /// The prefix every run of `list` starts with (a run id starts with the list's safe name): what to list to
+    /// find its runs. Another list's runs may share it (`demo` and `demo-2`): their manifests name their list.
+    pub fn list_prefix(list: &str) -> String {
+        format!("runs/{}-", super::safe_list_name(list))
+    }
+
     /// `manifest.json`, written last by normalize.
     pub fn manifest(&self) -> String {
         format!("{}/manifest.json", self.prefix)
@@ -73,6 +79,16 @@ impl RunKeys {
     /// `report.md`.
     pub fn report_markdown(&self) -> String {
         format!("{}/report.md", self.prefix)
+    }
+
+    /// `rejects.jsonl`, as normalize names it in the manifest (`rejectsKey`).
+    pub fn rejects(&self) -> String {
+        format!("{}/rejects.jsonl", self.prefix)
+    }
+
+    /// `report.html`: the report as a self-contained page.
+    pub fn report_html(&self) -> String {
+        format!("{}/report.html", self.prefix)
     }
 
     /// The suppression snapshot (SHA-256 of every number on the list, one a line) as verified by a successful run: what

@@ -3,6 +3,8 @@
 //! the same type.
 
 pub mod deadline;
+pub mod evidence;
+pub mod html;
 mod keys;
 mod ledger;
 mod received;
@@ -222,8 +224,19 @@ pub fn mix64(mut z: u64) -> u64 {
 /// Run id: the list name (made safe for keys) and a hash of the list, the content and the options.
 pub fn run_id(list: &str, content_sha256: &str, options_fingerprint: &str) -> String {
     use sha2::{Digest, Sha256};
-    let safe: String = list
-        .chars()
+    let safe = safe_list_name(list);
+    let mut h = Sha256::new();
+    for part in [list, content_sha256, options_fingerprint] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{safe}-{}", &hex::encode(h.finalize())[..16])
+}
+
+/// The list's name as the start of its run ids: characters other than letters, digits, `-` and `_` replaced by `_`,
+/// at most 64.
+pub fn safe_list_name(list: &str) -> String {
+    list.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -232,13 +245,7 @@ pub fn run_id(list: &str, content_sha256: &str, options_fingerprint: &str) -> St
             }
         })
         .take(64)
-        .collect();
-    let mut h = Sha256::new();
-    for part in [list, content_sha256, options_fingerprint] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    format!("{safe}-{}", &hex::encode(h.finalize())[..16])
+        .collect()
 }
 
 /// The state of a run or of a list, as reports, statuses and the state machine's `Choice` states spell it.
@@ -394,6 +401,12 @@ pub struct RunReport {
     /// The ten-business-day deadline of 47 CFR 64.1200(d)(3): received, verified (a SUCCESS), business days taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<deadline::DeadlineOutcome>,
+    /// Numbers sent to CXone per jurisdiction (the ledger's, counted at reconciliation).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub jurisdictions: BTreeMap<String, u64>,
+    /// Dead letters per CXone code.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dead_letter_reasons: BTreeMap<String, u64>,
 }
 
 impl RunReport {

@@ -278,6 +278,10 @@ pub async fn publish_list_status(
     store
         .put_bytes(&keys.report_markdown(), report.markdown().into_bytes())
         .await?;
+    let examples = report_examples(store, &keys).await;
+    store
+        .put_bytes(&keys.report_html(), report.html(&examples).into_bytes())
+        .await?;
     let key = status_key(&report.list);
     let previous = read_list_status(store, &report.list).await?;
     let mut status = next_status(previous, &report);
@@ -303,6 +307,53 @@ pub async fn publish_list_status(
     tracing::info!(list = %status.list, status = %status.status, run_id = %status.run_id,
         reason = status.reason.as_deref().unwrap_or(""), "status published");
     Ok(status)
+}
+
+/// Examples for the report's page, masked: the first few rejected values of each reason (`rejects.jsonl`) and the
+/// first dead letters with CXone's answer (`dead-letters.jsonl`). What cannot be read is left out (the page says
+/// the counts either way): a report is never held back for its examples.
+async fn report_examples(
+    store: &dyn ObjectStore,
+    keys: &RunKeys,
+) -> crate::run::html::ReportExamples {
+    const PER_REASON: usize = 3;
+    const DEAD_LETTERS: usize = 10;
+    let mut examples = crate::run::html::ReportExamples::default();
+    let lines = |bytes: Vec<u8>| {
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+            .collect::<Vec<_>>()
+    };
+    if let Ok(Some(bytes)) = store.get_bytes(&keys.rejects()).await {
+        for v in lines(bytes) {
+            let (Some(reason), Some(raw)) = (v["reason"].as_str(), v["raw"].as_str()) else {
+                continue;
+            };
+            let shown = examples.rejects.entry(reason.to_string()).or_default();
+            if shown.len() < PER_REASON {
+                let raw: String = raw.chars().take(40).collect();
+                shown.push(crate::phone::mask(&raw));
+            }
+        }
+    }
+    if let Ok(Some(bytes)) = store.get_bytes(&keys.dead_letters()).await {
+        for v in lines(bytes).into_iter().take(DEAD_LETTERS) {
+            let Ok(record) = serde_json::from_value::<LedgerRecord>(v) else {
+                continue;
+            };
+            if let crate::adapters::cxone::EntryOutcome::Rejected { code, message } = record.outcome
+            {
+                examples.dead_letters.push((
+                    crate::phone::mask(&record.phone_number),
+                    code,
+                    message,
+                ));
+            }
+        }
+    }
+    examples
 }
 
 fn parse_time(t: &str) -> chrono::DateTime<chrono::Utc> {

@@ -1,6 +1,7 @@
 //! `dncctl`: the dncflow operator CLI.
 
 mod check;
+mod evidence;
 mod hours;
 mod normalize;
 mod registry;
@@ -123,6 +124,10 @@ enum Command {
     },
     /// Normalize a DNC file into a run directory: E.164 shards, rejects and a manifest.
     Normalize(NormalizeArgs),
+    /// A list's evidence over a period: index.html (every run: file, receipt, verification, business days to honour,
+    /// outcome; a chart against the ten-business-day deadline), evidence.csv and each run's report.html. `evidence
+    /// lookup NUMBER --list NAME`: the runs that received one number, when CXone was verified to hold it, its state.
+    Evidence(evidence::EvidenceArgs),
     /// Registries (National DNC Registry, state lists) as a suppression index that `check` consults: import full
     /// downloads, apply change lists, report freshness.
     #[command(subcommand)]
@@ -189,6 +194,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check_file(args),
         Command::Hours(command) => hours::run(command),
         Command::Status(command) => status::run(command),
+        Command::Evidence(args) => evidence::run(args),
         Command::Registry(command) => {
             if !registry::run(command)? {
                 bail!("the registry needs attention: stale, missing, lacking declared area codes, with a gap, or after a failed import");

@@ -193,4 +193,178 @@ fn receipt_verification_and_business_days_run_by_run_and_a_failure_does_not_stop
     assert_eq!(how(&failed), Some(format!("carried:{later}")));
     assert_eq!(how(&later), Some(format!("verified:{later}")));
     assert_eq!(how(&sample), Some(format!("verified:{sample}")));
+
+    // Every run wrote its page: the counts are the manifest's, one bar per reject reason, the deadline drawn.
+    let page = std::fs::read_to_string(out.join(format!("runs/{sample}/report.html"))).unwrap();
+    let manifest = json(&out.join(format!("runs/{sample}/manifest.json")));
+    for id in ["rows", "accepted", "duplicates", "rejected", "lines"] {
+        let n = manifest["counts"][id].as_u64().unwrap();
+        assert!(
+            page.contains(&format!("data-count=\"{id}\">{n}<")),
+            "{id} {n}"
+        );
+    }
+    let reasons = manifest["counts"]["rejectReasons"].as_object().unwrap();
+    let report = json(&out.join(format!("runs/{sample}/report.json")));
+    let jurisdictions = report["jurisdictions"].as_object().unwrap();
+    assert_eq!(jurisdictions["US-DC"], 1, "{jurisdictions:?}");
+    assert_eq!(
+        page.matches("<rect class=\"bar\" data-name=").count(),
+        reasons.len() + jurisdictions.len(),
+        "one bar per reject reason and per jurisdiction"
+    );
+    for (reason, n) in reasons {
+        assert!(
+            page.contains(&format!("data-name=\"{reason}\" data-count=\"{n}\"")),
+            "{reason}"
+        );
+    }
+    assert!(page.contains("id=\"deadline-marker\""));
+    assert!(
+        !page.contains("<script") && !page.contains("2025550198"),
+        "no script, numbers masked"
+    );
+    assert!(page.contains(&sha));
+
+    // 4. The evidence of the period: three runs, one honoured (or late, if this runs after 16 December 2026), one
+    // overdue, one late, in the CSV and the page.
+    let evidence = dir.path().join("evidence");
+    let result = dncctl()
+        .args([
+            "evidence",
+            "--list",
+            "demo",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-12-31",
+            "--runs",
+        ])
+        .arg(&out)
+        .arg("--out")
+        .arg(&evidence)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(
+        stdout.contains("list demo, 2026-11-01 to 2026-12-31: 3 runs"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(evidence.join("evidence.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    // Oldest receipt first: the failed file, the sample, the later file.
+    assert!(lines[1].starts_with(&format!("{failed},")), "{csv}");
+    assert!(
+        lines[1].contains(",2026-11-02T15:00:00+00:00,,,2026-11-18T05:00:00+00:00,"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains(",overdue,FAILED,"), "{}", lines[1]);
+    assert!(
+        lines[1].ends_with(&format!(
+            ",carried:{later} at {}",
+            header["closed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["runId"] == failed.as_str())
+                .unwrap()["closedAt"]
+                .as_str()
+                .unwrap()
+        )),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{sample},examples/sample-dnc.csv,,{sha},2026-12-01T19:05:00+00:00,"
+        )),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[2].contains(&format!(",{expected_state},SUCCESS,,11,6,1,4,0,6,runs/{sample}/report.html,verified:{sample} at ")), "{}", lines[2]);
+    assert!(lines[3].starts_with(&format!("{later},")), "{csv}");
+    assert!(
+        lines[3].contains(",2026-12-03T15:00:00+00:00,2026-11-02T15:00:00+00:00,"),
+        "{}",
+        lines[3]
+    );
+    assert!(lines[3].contains(",late,SUCCESS,"), "{}", lines[3]);
+    let index = std::fs::read_to_string(evidence.join("index.html")).unwrap();
+    assert_eq!(index.matches("<rect class=\"bar\"").count(), 3);
+    assert!(
+        index.contains("data-count=\"overdue\">1<") && index.contains("data-count=\"runs\">3<")
+    );
+    assert!(index.contains(&format!("<a href=\"runs/{sample}/report.html\">")));
+    assert!(evidence.join(format!("runs/{sample}/report.html")).exists());
+    // A period without receipts: no runs.
+    let result = dncctl()
+        .args([
+            "evidence",
+            "--list",
+            "demo",
+            "--from",
+            "2027-01-01",
+            "--runs",
+        ])
+        .arg(&out)
+        .arg("--out")
+        .arg(dir.path().join("empty"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&result.stdout).contains(": 0 runs"));
+
+    // 5. One number: received by the failed run and by the later one, verified by the later one, held now.
+    let result = dncctl()
+        .args([
+            "evidence",
+            "lookup",
+            "(303) 555-0002",
+            "--list",
+            "demo",
+            "--runs",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(result.status.success(), "{stdout}");
+    assert!(!stdout.contains("3035550002"), "masked: {stdout}");
+    assert!(
+        stdout.contains(&format!("received in run {failed} from")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("at 2026-11-02T15:00:00+00:00"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("received in run {later} from")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("run FAILED at"), "{stdout}");
+    assert!(stdout.contains("verified held by CXone at"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "now: suppressed: on the list as the last verified run ({later}"
+        )),
+        "{stdout}"
+    );
+    let result = dncctl()
+        .args([
+            "evidence",
+            "lookup",
+            "+1 202 555 0111",
+            "--list",
+            "demo",
+            "--runs",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(stdout.contains("never received"), "{stdout}");
 }

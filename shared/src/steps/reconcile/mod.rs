@@ -86,6 +86,8 @@ pub(crate) fn blank_report(
         source_identity: manifest.map(|m| m.source.clone()),
         normalized_at: manifest.map(|m| m.created_at.clone()),
         deadline: None,
+        jurisdictions: Default::default(),
+        dead_letter_reasons: Default::default(),
     }
 }
 
@@ -164,8 +166,14 @@ pub async fn reconcile_stage(
     let mut upload = UploadCounts::default();
     let mut dead: Vec<u8> = Vec::new();
     let mut dead_numbers: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut jurisdictions: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut dead_letter_reasons: std::collections::BTreeMap<String, u64> = Default::default();
     upload.reuploaded = for_each_run_ledger_record(store, &manifest, task.round, |rec| {
         upload.add(&rec);
+        *jurisdictions.entry(rec.jurisdiction.clone()).or_default() += 1;
+        if let EntryOutcome::Rejected { code, .. } = &rec.outcome {
+            *dead_letter_reasons.entry(code.clone()).or_default() += 1;
+        }
         if matches!(rec.outcome, EntryOutcome::Rejected { .. }) {
             serde_json::to_writer(&mut dead, &rec).expect("ledger records serialize");
             dead.push(b'\n');
@@ -216,6 +224,8 @@ pub async fn reconcile_stage(
     report.missing = missing;
     report.wrong_expiration = r.wrong_expiration.len();
     report.wrong_jurisdiction = r.wrong_jurisdiction.len();
+    report.jurisdictions = jurisdictions;
+    report.dead_letter_reasons = dead_letter_reasons;
     if r.clean() {
         report.status = RunStatus::Success;
         let snapshot = SuppressionSnapshot::from_numbers(remote.numbers());
