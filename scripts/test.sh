@@ -16,6 +16,13 @@ python3 scripts/gen_timezones.py --check
 if [ ! -d tests/e2e/node_modules/aws-local-stepfunctions ]; then
   npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 fi
+# The browser test renders a run's report and an evidence index in headless Chromium (Debian's package).
+if [ -z "${DNCFLOW_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+    { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+fi
 # Bins and tests in one build: the function binaries the e2e test runs are built with the same (dev-unified)
 # features as the tests, so `cargo test` below compiles no dependency a second time.
 cargo build --locked --workspace --bins --tests
