@@ -208,6 +208,57 @@ async fn a_5xx_burst_yields_errors_never_allowed() {
         .all(|r| r.reason.starts_with("check failed")));
 }
 
+/// Every CXone wait of a check, the token request included, ends within the client's deadline
+/// (`DNCFLOW_CXONE_DEADLINE_SECS` in the Lambda), all chunks together: a token endpoint hanging 40 s leaves 2,500
+/// numbers (three chunks, one at a time) `error`, never `allowed`, in about one deadline (3 s), not three nor forty
+/// seconds.
+#[tokio::test]
+async fn a_token_endpoint_hanging_40_s_is_answered_error_within_the_deadline() {
+    use dncflow::adapters::cxone::auth::{Credentials, StaticCredentials};
+    let (s, _, _) = setup(&[]).await;
+    s.sim.set_faults(vec![FaultRule {
+        endpoint: Endpoint::Token,
+        kind: FaultKind::Slow { ms: 40_000 },
+        probability: 1.0,
+        after: 0,
+        count: None,
+    }]);
+    let (id, secret) = SimConfig::default().clients[0].clone();
+    let deadline = std::time::Duration::from_secs(3);
+    let api = V2Client::new(
+        Box::new(StaticCredentials(Credentials::v2(
+            &s.base_url,
+            &id,
+            &secret,
+        ))),
+        dncflow::adapters::cxone::v2::ClientConfig {
+            deadline,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let numbers: Vec<String> = (0..2500)
+        .map(|i| format!("+1202{:07}", 4_000_000 + i))
+        .collect();
+    let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let resp = check(
+        &api,
+        &request(&refs),
+        &SuppressionSnapshot::default(),
+        &HashSet::new(),
+        1,
+    )
+    .await;
+    let took = started.elapsed();
+    // One deadline for the CXone phase, plus the local work on 2,500 numbers (normalizing, calling hours: slow in a
+    // debug build under load); chunk by chunk it would be three deadlines, or forty seconds without one.
+    assert!(took >= deadline && took < deadline * 2, "{took:?}");
+    assert!(resp.results.iter().all(|r| r.status == Verdict::Error));
+    assert!(!resp.safe_to_dial && !resp.complete);
+    assert!(contact_calls(&s).is_empty(), "no token, no check request");
+}
+
 #[tokio::test]
 async fn the_prefilter_and_propagating_numbers_answer_without_a_call() {
     let (s, api, _) = setup(&[]).await;

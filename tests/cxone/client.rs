@@ -272,25 +272,62 @@ async fn an_absurd_retry_after_is_clamped_and_never_freezes_the_client() {
     );
 }
 
+fn always(endpoint: Endpoint, kind: FaultKind) -> Vec<FaultRule> {
+    vec![FaultRule {
+        endpoint,
+        kind,
+        probability: 1.0,
+        after: 0,
+        count: None,
+    }]
+}
+
+/// The breaker counts requests that failed after their retries, not attempts: five such requests in a row open it;
+/// while it is open nothing is sent; after the cool-off one trial decides. A trial that fails with a reset (no
+/// status: the path the old breaker never released) opens it again for another cool-off; the next trial succeeds
+/// and closes it.
 #[tokio::test]
-async fn five_consecutive_5xx_open_the_breaker() {
+async fn five_failed_requests_open_the_breaker_and_a_trial_failed_by_a_reset_is_released() {
     let s = sim(fast()).await;
+    let cool_off = Duration::from_millis(1500);
     let c = client(
         &s,
         ClientConfig {
-            max_attempts: 10,
+            max_attempts: 3,
             breaker_threshold: 5,
+            breaker_cool_off: cool_off,
+            // Shorter than the cool-off: a request meeting the open breaker fails at once instead of waiting.
+            deadline: Duration::from_secs(1),
             ..quick()
         },
     );
     c.lists().await.unwrap();
-    s.sim.set_faults(vec![FaultRule {
-        endpoint: Endpoint::Lists,
-        kind: FaultKind::ServerError { status: 503 },
-        probability: 1.0,
-        after: 0,
-        count: None,
-    }]);
+    s.sim.set_faults(always(
+        Endpoint::Lists,
+        FaultKind::ServerError { status: 503 },
+    ));
+    let before = s.sim.requests().len();
+    for i in 0..4 {
+        let err = c.lists().await.unwrap_err();
+        assert!(
+            matches!(err, CxoneError::Exhausted { attempts: 3, .. }),
+            "request {i}: {err}"
+        );
+        assert!(
+            !c.breaker_open(),
+            "not open after {} failed requests",
+            i + 1
+        );
+    }
+    // The fifth opens it; its cool-off would outlast the deadline: it ends `CircuitOpen`, without waiting.
+    let err = c.lists().await.unwrap_err();
+    assert!(
+        matches!(err, CxoneError::CircuitOpen { failures: 5, .. }),
+        "{err}"
+    );
+    assert!(c.breaker_open());
+    assert_eq!(s.sim.requests().len() - before, 15, "three attempts each");
+    // Open: fails fast, without a request.
     let before = s.sim.requests().len();
     let err = c.lists().await.unwrap_err();
     assert!(
@@ -298,19 +335,102 @@ async fn five_consecutive_5xx_open_the_breaker() {
         "{err}"
     );
     assert!(err.is_transient());
+    assert_eq!(s.sim.requests().len(), before);
+
+    // The half-open trial meets a reset: the breaker opens again and the trial is released.
+    s.sim.set_faults(always(Endpoint::Lists, FaultKind::Reset));
+    tokio::time::sleep(cool_off + Duration::from_millis(100)).await;
+    let err = c.lists().await.unwrap_err();
+    assert!(matches!(err, CxoneError::CircuitOpen { .. }), "{err}");
     assert_eq!(
         s.sim.requests().len() - before,
-        5,
-        "exactly five attempts reached the server"
+        1,
+        "one trial, then nothing while open"
     );
-    // Open: fails fast, without a request.
-    let before = s.sim.requests().len();
+    assert!(c.breaker_open());
+
+    // The next trial, after another cool-off, succeeds: closed, every request goes through again.
+    s.sim.set_faults(vec![]);
+    tokio::time::sleep(cool_off + Duration::from_millis(100)).await;
+    c.lists().await.expect("the trial closes the breaker");
+    assert!(!c.breaker_open());
+    c.lists().await.unwrap();
+    c.lists().await.unwrap();
+}
+
+/// A request that meets an open breaker with time left in its deadline waits out the cool-off and goes out as the
+/// trial, instead of failing the caller.
+#[tokio::test]
+async fn a_request_waits_out_the_cool_off_within_its_deadline() {
+    let s = sim(fast()).await;
+    let cool_off = Duration::from_millis(400);
+    let c = client(
+        &s,
+        ClientConfig {
+            max_attempts: 2,
+            breaker_threshold: 2,
+            breaker_cool_off: cool_off,
+            deadline: Duration::from_secs(2),
+            ..quick()
+        },
+    );
+    c.lists().await.unwrap();
+    s.sim.set_faults(always(
+        Endpoint::Lists,
+        FaultKind::ServerError { status: 500 },
+    ));
     assert!(matches!(
         c.lists().await.unwrap_err(),
-        CxoneError::CircuitOpen { .. }
+        CxoneError::Exhausted { .. }
     ));
-    assert_eq!(s.sim.requests().len(), before);
+    // The second failed request opens it, waits out each cool-off for the trial (which fails: the service is
+    // still down) and ends `CircuitOpen` at its deadline.
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        c.lists().await.unwrap_err(),
+        CxoneError::CircuitOpen { failures: 2, .. }
+    ));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(c.breaker_open());
+    s.sim.set_faults(vec![]);
+    let started = std::time::Instant::now();
+    c.lists()
+        .await
+        .expect("waited for the cool-off, then the trial succeeded");
+    assert!(
+        started.elapsed() >= cool_off - Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!c.breaker_open());
+}
+
+/// A token endpoint that hangs (40 s) cannot hold a request past its deadline: the request gives up in time.
+#[tokio::test]
+async fn a_hanging_token_endpoint_is_bounded_by_the_deadline() {
+    let s = sim(fast()).await;
+    s.sim
+        .set_faults(always(Endpoint::Token, FaultKind::Slow { ms: 40_000 }));
+    let c = client(
+        &s,
+        ClientConfig {
+            deadline: Duration::from_secs(2),
+            ..quick()
+        },
+    );
+    let started = std::time::Instant::now();
+    let err = c.lists().await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, CxoneError::Exhausted { .. }), "{err}");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]

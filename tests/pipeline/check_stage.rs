@@ -209,6 +209,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         url: hook_url,
         attempts: 3,
         backoff: Duration::from_millis(10),
+        budget: Duration::from_secs(5),
     };
     let http = reqwest::Client::new();
     let key = dncflow::steps::check::AuditKey::new("v7", b"check-stage test audit key").unwrap();
@@ -503,4 +504,98 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
     .unwrap();
     assert_eq!(answer.results[0].status, Verdict::Error, "{answer:?}");
     assert!(!answer.safe_to_dial);
+}
+
+/// The check answers in time whatever its audit export does: a webhook that takes the connection and never answers
+/// delays the answer by its budget at most (the S3 audit record is written first and stands). A request of 20,000
+/// contacts, above the limit, is refused naming the limit, before anything is checked or audited: no CXone call, no
+/// audit record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_webhook_never_delays_the_answer_and_too_many_contacts_are_refused_first() {
+    let (_moto, sim, s3, store, api) = world(SimConfig::default()).await;
+    let key = dncflow::steps::check::AuditKey::new("v1", b"check-stage test audit key").unwrap();
+    let knowledge = dncflow::steps::LocalKnowledge::default();
+    let ask = |n: usize| CheckRequest {
+        contacts: (0..n)
+            .map(|i| ContactIn {
+                phone_number: format!("+1202{:07}", 6_000_000 + i),
+                region_code: None,
+                state: None,
+            })
+            .collect(),
+        list_ids: None,
+        at: Some("2026-12-09T17:00:00Z".parse().unwrap()),
+        call_type: None,
+    };
+    // Accepts connections, reads nothing, answers nothing, never closes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/audit", listener.local_addr().unwrap());
+    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            keep.lock().unwrap().push(socket);
+        }
+    });
+    let budget = Duration::from_millis(500);
+    let hook = Webhook {
+        url,
+        attempts: 3,
+        backoff: Duration::from_millis(10),
+        budget,
+    };
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let (answer, audit_key) = check_stage(
+        Ok(&api),
+        &store,
+        &knowledge,
+        &ask(3),
+        4,
+        Some((&http, &hook)),
+        "req-silent",
+        &key,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert!(took < budget + Duration::from_secs(1), "{took:?}");
+    assert!(!held.lock().unwrap().is_empty(), "the webhook was called");
+    assert!(answer.results.iter().all(|r| r.status == Verdict::Allowed));
+    assert!(store.get_bytes(&audit_key).await.unwrap().is_some());
+
+    let audits = || async {
+        s3.list_objects_v2()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .iter()
+            .filter(|o| o.key().unwrap_or_default().starts_with("audit/"))
+            .count()
+    };
+    let (records, requests) = (audits().await, sim.sim.requests().len());
+    let refused = check_stage(
+        Ok(&api),
+        &store,
+        &knowledge,
+        &ask(20_000),
+        4,
+        Some((&http, &hook)),
+        "req-huge",
+        &key,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.kind(), dncflow::steps::ErrorKind::InvalidInput);
+    assert!(
+        refused.to_string().contains("20000 contacts")
+            && refused.to_string().contains("limit is 2500"),
+        "{refused}"
+    );
+    assert_eq!(audits().await, records, "nothing audited");
+    assert_eq!(sim.sim.requests().len(), requests, "nothing asked of CXone");
 }

@@ -6,6 +6,7 @@ use dncflow_tests::{both_dialects, sim_api};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 use cxone_sim::{Endpoint, FaultKind, FaultRule, RunningSim, SimConfig, SimDialect};
 use dncflow::adapters::cxone::DncApi;
@@ -486,7 +487,7 @@ async fn uploaded_run(api: &dyn DncApi, dir: &Path, list: &str) -> (RunOutput, R
     };
     let store = LocalStore { root: out };
     let settings = UploadSettings {
-        budget: std::time::Duration::from_secs(60),
+        budget: Duration::from_secs(60),
         concurrency: 1,
         capacity: dncflow::steps::CXONE_CAPACITY,
     };
@@ -600,7 +601,7 @@ async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload(dialect: Si
     let dir = tempfile::tempdir().unwrap();
     let (_, run, store) = uploaded_run(api, dir.path(), "stale").await;
     // A few seconds later (by CXone's clock and ours) the old record has expired.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
     let reconcile = |round: u32| ReconcileTask {
         run: run.clone(),
         round,
@@ -631,7 +632,7 @@ async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload(dialect: Si
                 offset: 0,
             },
             &UploadSettings {
-                budget: std::time::Duration::from_secs(60),
+                budget: Duration::from_secs(60),
                 concurrency: 1,
                 capacity: dncflow::steps::CXONE_CAPACITY,
             },
@@ -707,7 +708,7 @@ async fn a_resumed_upload_reads_from_its_offset_and_loses_nothing(dialect: SimDi
     let store = LocalStore { root: out };
     // A budget that lets each invocation send one batch of 100.
     let settings = UploadSettings {
-        budget: std::time::Duration::from_millis(1),
+        budget: Duration::from_millis(1),
         concurrency: 1,
         capacity: dncflow::steps::CXONE_CAPACITY,
     };
@@ -740,4 +741,164 @@ async fn a_resumed_upload_reads_from_its_offset_and_loses_nothing(dialect: SimDi
     assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
     assert_eq!(created, 350, "every entry once");
     assert_eq!(s.sim.state()["entries"], 350);
+}
+
+/// A client of the simulator's dialect with the given request policy (short backoffs, as every test client).
+async fn client_with(
+    s: &RunningSim,
+    config: dncflow::adapters::cxone::v2::ClientConfig,
+) -> Box<dyn DncApi> {
+    use dncflow::adapters::cxone::auth::{Credentials, StaticCredentials};
+    let creds = Credentials::from_json(&s.credentials_document(), "simulator").unwrap();
+    dncflow::adapters::cxone::connect(Box::new(StaticCredentials(creds)), config)
+        .await
+        .unwrap()
+}
+
+fn twenty_thousand(dir: &Path) -> std::path::PathBuf {
+    let text: String = std::iter::once("phone\n".to_string())
+        .chain((0..20_000).map(|i| format!("(303) {:03}-{:04}\n", 200 + i / 10_000, i % 10_000)))
+        .collect();
+    let p = dir.join("twenty-thousand.csv");
+    fs::write(&p, text).unwrap();
+    p
+}
+
+fn faults(endpoint: Endpoint, kind: FaultKind, probability: f64) -> FaultRule {
+    FaultRule {
+        endpoint,
+        kind,
+        probability,
+        after: 0,
+        count: None,
+    }
+}
+
+both_dialects!(a_degraded_service_is_not_a_dead_one);
+/// Heavy but partial faults (15 % 5xx, 5 % resets, 15 % of writes applied then answered 503, 3 % of answers 1.5 s
+/// late), 4 requests in flight, 20,000 entries: the request policy's retries absorb them, the breaker (judged on
+/// requests that failed after their retries) never stops the run, and it ends SUCCESS with exactly the 20,000
+/// numbers on the list, once each.
+async fn a_degraded_service_is_not_a_dead_one(dialect: SimDialect) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let normalized = normalize(&twenty_thousand(dir.path()), &out, "degraded");
+    assert_eq!(normalized.manifest.counts.accepted, 20_000);
+    let s = sim(dialect, vec![]).await;
+    let api = client(&s).await;
+    let api = api.as_ref();
+    ensure_list(api, "degraded").await.unwrap();
+    s.sim.set_faults(vec![
+        faults(Endpoint::Any, FaultKind::ServerError { status: 503 }, 0.15),
+        faults(Endpoint::Any, FaultKind::Reset, 0.05),
+        faults(Endpoint::EntriesPost, FaultKind::AppliedThen503, 0.15),
+        faults(Endpoint::Any, FaultKind::Slow { ms: 1500 }, 0.03),
+    ]);
+    let run = RunRef {
+        bucket: out.display().to_string(),
+        run_id: normalized.manifest.run_id.clone(),
+        list: "degraded".into(),
+    };
+    let store = LocalStore { root: out.clone() };
+    let settings = RunSettings {
+        workers: 2,
+        concurrency: 2,
+        ..RunSettings::default()
+    };
+    let started = std::time::Instant::now();
+    let mut say = |_: String| {};
+    let report = run_local(
+        api,
+        &store,
+        &ScaledClock::new(SCALE),
+        &run,
+        &settings,
+        &mut say,
+    )
+    .await
+    .unwrap();
+    eprintln!(
+        "{dialect:?}: 20,000 entries under partial faults in {:.1} s, {} requests",
+        started.elapsed().as_secs_f64(),
+        s.sim.requests().len()
+    );
+    assert!(report.success(), "{report:?}");
+    assert_eq!(
+        (report.expected, report.found, report.missing),
+        (20_000, 20_000, 0)
+    );
+    s.sim.set_faults(vec![]);
+    let list = api.find_list("degraded").await.unwrap().unwrap();
+    let held: BTreeSet<String> = fetch_all_entries(api, &list.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.phone_number)
+        .collect();
+    assert_eq!(held, accepted_numbers(&normalized));
+    assert_eq!(s.sim.state()["duplicates"], 0);
+    assert_eq!(status(&out, "degraded").status, "SUCCESS");
+}
+
+both_dialects!(a_service_that_is_down_ends_failed_fast);
+/// A service that answers nothing but 503: requests fail after their retries, the fifth opens the breaker, nothing
+/// is sent while it is open, the half-open trials fail, and once it stays open past the request's deadline the run
+/// ends FAILED `CircuitOpen`, the last known good status kept, in seconds.
+async fn a_service_that_is_down_ends_failed_fast(dialect: SimDialect) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let normalized = normalize(&input(dir.path()), &out, "down");
+    let s = sim(dialect, vec![]).await;
+    let api = client_with(
+        &s,
+        dncflow::adapters::cxone::v2::ClientConfig {
+            rate_per_sec: 500.0,
+            base_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(50),
+            max_attempts: 3,
+            deadline: Duration::from_secs(2),
+            breaker_cool_off: Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
+    .await;
+    let api = api.as_ref();
+    let good = run(api, &normalized, &out).await;
+    assert!(good.success());
+    s.sim.set_faults(vec![faults(
+        Endpoint::Any,
+        FaultKind::ServerError { status: 503 },
+        1.0,
+    )]);
+    let next = normalize(&twenty_thousand(dir.path()), &out, "down");
+    let started = std::time::Instant::now();
+    let run = RunRef {
+        bucket: out.display().to_string(),
+        run_id: next.manifest.run_id.clone(),
+        list: "down".into(),
+    };
+    let store = LocalStore { root: out.clone() };
+    let mut say = |_: String| {};
+    let report = run_local(
+        api,
+        &store,
+        &ScaledClock::new(SCALE),
+        &run,
+        &RunSettings::default(),
+        &mut say,
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    eprintln!(
+        "{dialect:?}: down service FAILED after {:.1} s",
+        took.as_secs_f64()
+    );
+    assert!(!report.success());
+    let reason = report.reason.clone().unwrap();
+    assert!(reason.contains("CircuitOpen"), "{reason}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let st = status(&out, "down");
+    assert_eq!(st.status, "FAILED");
+    assert!(st.last_success.is_some(), "the last known good is kept");
 }

@@ -13,9 +13,12 @@
 //! answered locally, comma-separated; a list with no status makes every check `error` where it would be `allowed`;
 //! empty with a dialect that has no batch check, the Admin API, it is a `Fatal` setting error: nothing could be
 //! checked), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
-//! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export),
+//! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export, after the
+//! S3 record), `DNCFLOW_AUDIT_WEBHOOK_BUDGET_SECS` (2: the most the export may delay an answer, every attempt
+//! included),
 //! `DNCFLOW_AUDIT_KEY_SECRET_ID` (the secret holding the key audit hashes are keyed with),
-//! `DNCFLOW_CXONE_DEADLINE_SECS` (20: a CXone request's time, retries included, well inside the 60 s timeout),
+//! `DNCFLOW_CXONE_DEADLINE_SECS` (20: every CXone wait of a check, its token request, retries and every chunk
+//! included, well inside the 60 s timeout: what CXone has not answered by then is `error`),
 //! `DNCFLOW_CHECK_REGISTRIES` (registry names whose suppression indexes are consulted, comma-separated: loaded at the
 //! first check, read again when their `current.json` names another version; a registry that cannot be loaded leaves
 //! the check incomplete, so nothing is answered `allowed`).
@@ -35,7 +38,10 @@ use super::{
 };
 use crate::adapters::cxone::DncApi;
 use crate::adapters::store::{ObjectStore, S3Store};
-use crate::steps::check::{emf_line, registry_age_emf, AuditKey, CheckRequest};
+use crate::steps::check::{
+    emf_line, registry_age_emf, too_many_contacts, AuditKey, CheckRequest, MAX_CHECK_CONTACTS,
+    RESPONSE_LIMIT_BYTES,
+};
 use crate::steps::{
     check_stage, closures_from, knowledge_markers, load_local_knowledge, refresh_registries,
     LocalKnowledge, StepError, Webhook,
@@ -57,6 +63,22 @@ pub fn setting_error(batch_check: bool, lists: &[String]) -> Option<StepError> {
 /// A Function URL response.
 pub fn http(status: u16, body: Value) -> Value {
     json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
+}
+
+/// The answer to a request with more contacts than [`MAX_CHECK_CONTACTS`]: 413, the limit and the count, not safe to
+/// dial. `None` for a request within the limit.
+pub fn refusal(request: &CheckRequest) -> Option<Value> {
+    too_many_contacts(request).map(|why| {
+        tracing::warn!(
+            contacts = request.contacts.len(),
+            limit = MAX_CHECK_CONTACTS,
+            "check refused: too many contacts"
+        );
+        http(
+            413,
+            json!({"error": why, "limit": MAX_CHECK_CONTACTS, "contacts": request.contacts.len(), "safeToDial": false}),
+        )
+    })
 }
 
 /// The request body of a Function URL event (or the event itself, when invoked directly).
@@ -131,14 +153,21 @@ impl CheckFunction {
                 crate::steps::VERIFIED_MAX_AGE.as_secs_f64(),
             )?,
             tenant_rate: setting("DNCFLOW_TENANT_RATE", 50.0)?,
-            webhook: std::env::var("DNCFLOW_AUDIT_WEBHOOK_URL")
+            webhook: match std::env::var("DNCFLOW_AUDIT_WEBHOOK_URL")
                 .ok()
                 .filter(|u| !u.is_empty())
-                .map(|url| Webhook {
+            {
+                Some(url) => Some(Webhook {
                     url,
                     attempts: 3,
                     backoff: Duration::from_millis(200),
+                    budget: setting_secs(
+                        "DNCFLOW_AUDIT_WEBHOOK_BUDGET_SECS",
+                        crate::steps::check::WEBHOOK_BUDGET.as_secs_f64(),
+                    )?,
                 }),
+                None => None,
+            },
             client: reqwest::Client::new(),
             known: RwLock::new(None),
             key: RwLock::new(None),
@@ -238,6 +267,10 @@ impl CheckFunction {
             Ok(r) => r,
             Err(e) => return http(400, json!({"error": format!("not a check request: {e}")})),
         };
+        // Refused before anything is read, checked or audited: its answer could not be delivered.
+        if let Some(response) = refusal(&request) {
+            return response;
+        }
         self.refresh_knowledge().await;
         self.refresh_closures().await;
         let Some(audit_key) = self.key.read().await.clone() else {
@@ -306,7 +339,22 @@ impl CheckFunction {
                     );
                 }
                 tracing::info!(audit_key, safe_to_dial = response.safe_to_dial, "checked");
-                http(200, serde_json::to_value(&response).unwrap_or_default())
+                let answer = http(200, serde_json::to_value(&response).unwrap_or_default());
+                // The limit on contacts keeps answers far below this; one that still would not fit (a CXone answer
+                // naming many lists) must not become an invocation error the caller could misread.
+                let size = answer.to_string().len();
+                if size > RESPONSE_LIMIT_BYTES {
+                    tracing::error!(
+                        size,
+                        audit_key,
+                        "check answer larger than a Function URL response"
+                    );
+                    return http(
+                        500,
+                        json!({"error": format!("check not deliverable, do not dial: the answer is {size} bytes, over the Function URL's {RESPONSE_LIMIT_BYTES}; send fewer contacts"), "safeToDial": false}),
+                    );
+                }
+                answer
             }
             Err(e) => {
                 tracing::error!(error = %e, "check not completed");
@@ -336,6 +384,76 @@ mod tests {
             setting_error(true, &[]).is_none(),
             "a batch check answers for every list"
         );
+    }
+
+    /// The largest answer a request within the limit can get fits a Function URL response: every contact's input
+    /// echo and reason at their clipped maximum, made of control characters (escaped twice: `\u0001` in the body,
+    /// `\\u0001` in the envelope), four list matches, a window and two zones.
+    #[tokio::test]
+    async fn the_largest_answer_fits_the_function_url_limit() {
+        use crate::steps::check::{
+            check_with, CheckResult, ContactIn, LocalAnswers, MAX_INPUT_ECHO, MAX_REASON,
+        };
+        let request = |n: usize, number: &str| CheckRequest {
+            contacts: vec![
+                ContactIn {
+                    phone_number: number.into(),
+                    region_code: None,
+                    state: Some("US-IN".into()),
+                };
+                n
+            ],
+            list_ids: None,
+            // A Sunday night in Indiana, two candidate zones: a window, a next instant and a reason.
+            at: Some("2026-12-06T04:00:00Z".parse().unwrap()),
+            call_type: None,
+        };
+        let snapshot = Default::default();
+        let propagating = Default::default();
+        let local = || LocalAnswers {
+            snapshot: &snapshot,
+            propagating: &propagating,
+            dead_letters: None,
+            received: &[],
+            incomplete: None,
+            gap: None,
+            hours: None,
+            closures: None,
+            registries: &[],
+        };
+        let one = check_with(None, &request(1, "(765) 555-0123"), local(), 1).await;
+        let ordinary = serde_json::to_string(&one.results[0]).unwrap().len();
+        eprintln!("an ordinary result: {ordinary} bytes");
+        let mut worst: CheckResult = one.results[0].clone();
+        assert!(
+            worst.window.is_some() && worst.hours_reason.is_some(),
+            "{worst:?}"
+        );
+        worst.input = "\u{1}".repeat(MAX_INPUT_ECHO + 1);
+        worst.reason = "\u{1}".repeat(MAX_REASON + 1);
+        worst.list_matches = vec!["0f8fad5b-d9cb-469f-a165-70867728950e".into(); 4];
+        let mut response = check_with(
+            None,
+            &request(MAX_CHECK_CONTACTS, "(765) 555-0123"),
+            local(),
+            1,
+        )
+        .await;
+        response.results = vec![worst; MAX_CHECK_CONTACTS];
+        let size = http(200, serde_json::to_value(&response).unwrap())
+            .to_string()
+            .len();
+        let per_contact = size / MAX_CHECK_CONTACTS;
+        eprintln!("largest answer: {size} bytes for {MAX_CHECK_CONTACTS} contacts, {per_contact} per contact");
+        assert!(size < RESPONSE_LIMIT_BYTES, "{size} bytes");
+
+        // One more contact is refused with 413, naming the limit.
+        let refused = refusal(&request(MAX_CHECK_CONTACTS + 1, "x")).expect("refused");
+        assert_eq!(refused["statusCode"], 413);
+        let body: Value = serde_json::from_str(refused["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["limit"], MAX_CHECK_CONTACTS);
+        assert_eq!(body["safeToDial"], false);
+        assert!(refusal(&request(MAX_CHECK_CONTACTS, "x")).is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::adapters::cxone::{DncApi, DncList, NewList};
 use crate::adapters::eventbridge::NoNotifier;
@@ -217,18 +217,18 @@ async fn drive(
             shard_keys.len(),
             run.list
         ));
-        let uploads: Vec<Result<UploadOutput, StepError>> = futures::stream::iter(
+        // As the state machine's Map: the first shard that fails fails the round, and the others are stopped.
+        let uploads: Vec<UploadOutput> = futures::stream::iter(
             shard_keys
                 .iter()
                 .map(|key| upload_shard(api, store, clock, run, key, round, settings)),
         )
         .buffer_unordered(settings.workers.max(1))
-        .collect()
-        .await;
+        .try_collect()
+        .await?;
         let mut last_writes = Vec::with_capacity(uploads.len());
         let (mut created, mut exists, mut rejected) = (0, 0, 0);
-        for upload in uploads {
-            let out = upload?;
+        for out in uploads {
             (created, exists, rejected) = (
                 created + out.created,
                 exists + out.exists,

@@ -638,6 +638,10 @@ impl DncApi for AdminClient {
         Dialect::Admin
     }
 
+    fn request_deadline(&self) -> std::time::Duration {
+        self.policy.config().deadline
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             batch_check: false,

@@ -381,12 +381,13 @@ pub enum CxoneError {
         /// The last failure.
         last: String,
     },
-    /// The circuit breaker is open: CXone answered too many consecutive 5xx.
-    #[error("{op}: circuit breaker open after {failures} consecutive server errors")]
+    /// The circuit breaker stayed open past the request's deadline: consecutive requests failed after their retries
+    /// and the half-open trials since failed too.
+    #[error("{op}: circuit breaker open after {failures} consecutive failed requests")]
     CircuitOpen {
         /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
-        /// Consecutive failures that opened it.
+        /// Consecutive failed requests that opened it.
         failures: u32,
     },
     /// The response could not be understood.
@@ -510,6 +511,11 @@ pub trait DncApi: Send + Sync {
     fn dialect(&self) -> Dialect;
     /// What the dialect can do.
     fn capabilities(&self) -> Capabilities;
+    /// How long one request may take, its token, retries and waits included (the client's deadline): a caller
+    /// that sends several bounds the whole with it too (the check's CXone phase).
+    fn request_deadline(&self) -> std::time::Duration {
+        policy::ClientConfig::default().deadline
+    }
     /// Every list (v2) or group (admin).
     async fn lists(&self) -> Result<Vec<DncList>, CxoneError>;
     /// One list by id, `None` if it does not exist.

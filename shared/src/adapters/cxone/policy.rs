@@ -1,12 +1,13 @@
 //! The one request policy every CXone call goes through, whatever the dialect: a bearer token from the
 //! [`TokenManager`] (refreshed once per refused token), the token-bucket [`RateLimiter`] (paused as a whole by a
 //! `Retry-After`), retries with full-jitter exponential backoff bounded by attempts and a deadline, 429 answered
-//! with the server's `Retry-After` or, without one, our own backoff, and the [`CircuitBreaker`] over 5xx.
+//! with the server's `Retry-After` or, without one, our own backoff, and the [`CircuitBreaker`] over requests that
+//! failed after their retries.
 //!
 //! The dialect clients ([`super::v2::V2Client`], [`super::admin::AdminClient`]) only build paths and bodies and
 //! read answers; they never retry by hand.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -21,7 +22,7 @@ use super::CxoneError;
 use crate::adapters::http::{classify, redact_reqwest, retry_after, Backoff, StatusClass};
 
 /// Client settings. Defaults follow the contract: 50 requests/s per tenant, retries bounded by 8 attempts and 120 s,
-/// a breaker opening after 5 consecutive 5xx for 30 s.
+/// a breaker opening after 5 consecutive requests failed after their retries, for 30 s (then one trial).
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Requests per second this client may send (a worker's share of the tenant's rate).
@@ -36,9 +37,10 @@ pub struct ClientConfig {
     pub base_backoff: Duration,
     /// Largest backoff.
     pub max_backoff: Duration,
-    /// Consecutive 5xx that open the breaker.
+    /// Consecutive requests, each failed after its retries (5xx, 408, timeouts, resets), that open the breaker.
     pub breaker_threshold: u32,
-    /// How long the breaker stays open.
+    /// How long the breaker stays open before one trial attempt decides (a request waits for it within its
+    /// deadline).
     pub breaker_cool_off: Duration,
     /// OAuth scopes.
     pub scopes: String,
@@ -151,7 +153,9 @@ impl RequestPolicy {
         self.breaker.is_open()
     }
 
-    /// Send one request with the whole policy around it; `Ok` carries the body of a 2xx answer.
+    /// Send one request with the whole policy around it; `Ok` carries the body of a 2xx answer. The whole request,
+    /// its token, its waits on the limiter and on an open breaker, and its retries included, ends within the
+    /// configured deadline: a hanging token endpoint or a server that never answers cannot hold the caller longer.
     pub async fn call(
         &self,
         op: &'static str,
@@ -161,28 +165,100 @@ impl RequestPolicy {
         body: Option<&Value>,
         repeat: Repeat,
     ) -> Result<Vec<u8>, CxoneError> {
+        let attempts = AtomicU32::new(0);
+        let deadline = self.config.deadline;
+        let request = self.call_within(op, method, path, query, body, repeat, &attempts);
+        match tokio::time::timeout(deadline, request).await {
+            Ok(result) => result,
+            Err(_) => {
+                // Nothing answered in time (a hanging token endpoint, a server holding the connection): a failed
+                // request, as unhealthy as a 5xx.
+                self.breaker.request_failed();
+                Err(CxoneError::Exhausted {
+                    op,
+                    attempts: attempts.load(Ordering::Relaxed),
+                    last: format!(
+                        "no answer within the request's deadline of {:.1} s",
+                        deadline.as_secs_f64()
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Wait until the breaker lets an attempt out: while it is open, until its cool-off ends and a half-open trial
+    /// has decided; `CircuitOpen` when that would pass the request's deadline. No request goes out while it is open.
+    async fn admitted(
+        &self,
+        op: &'static str,
+        started: Instant,
+    ) -> Result<super::breaker::Permit<'_>, CxoneError> {
+        loop {
+            match self.breaker.admit() {
+                Ok(permit) => return Ok(permit),
+                Err(open) => {
+                    let wait = open.retry_at.saturating_duration_since(Instant::now());
+                    if started.elapsed() + wait > self.config.deadline {
+                        return Err(CxoneError::CircuitOpen {
+                            op,
+                            failures: open.failures,
+                        });
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_within(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        repeat: Repeat,
+        sent: &AtomicU32,
+    ) -> Result<Vec<u8>, CxoneError> {
         let started = Instant::now();
         let mut attempts = 0u32;
         // Token refreshes this request made after a 401: once per refused token, at most three.
         let mut refreshes = 0u32;
         let mut throttled = 0u32;
+        // Whether this request was counted as failed by the breaker (a request counts once, whatever its trials).
+        let mut counted = false;
         loop {
-            if let Err(open) = self.breaker.check() {
-                return Err(CxoneError::CircuitOpen {
-                    op,
-                    failures: open.failures,
-                });
-            }
+            let permit = self.admitted(op, started).await?;
             self.limiter.acquire().await;
-            let (token, base_url) = self.tokens.token().await?;
+            let (token, base_url) = match self.tokens.token().await {
+                Ok(t) => t,
+                Err(e) => {
+                    // The permit is dropped here: a half-open trial that never reached the API is released.
+                    if matches!(
+                        e,
+                        CxoneError::Exhausted { .. } | CxoneError::Transport { .. }
+                    ) {
+                        self.breaker.request_failed();
+                    }
+                    return Err(e);
+                }
+            };
             attempts += 1;
+            sent.fetch_add(1, Ordering::Relaxed);
             self.requests.fetch_add(1, Ordering::Relaxed);
+            // One exchange never outlives the request's deadline.
+            let left = self
+                .config
+                .deadline
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1));
             let mut req = self
                 .http
                 .request(method.clone(), format!("{base_url}{path}"))
                 .bearer_auth(token.value.expose_secret())
                 .header(reqwest::header::ACCEPT, "application/json")
-                .timeout(self.config.request_timeout);
+                .timeout(self.config.request_timeout.min(left));
             if !query.is_empty() {
                 req = req.query(query);
             }
@@ -191,8 +267,10 @@ impl RequestPolicy {
             }
             let failure: String = match req.send().await {
                 Err(e) => {
+                    permit.unhealthy();
                     let certain_not_sent = e.is_connect();
                     if repeat == Repeat::Unsafe && !certain_not_sent {
+                        self.breaker.request_failed();
                         return Err(CxoneError::Transport {
                             op,
                             message: redact_reqwest(&e),
@@ -206,25 +284,35 @@ impl RequestPolicy {
                     if status.is_success() {
                         match response.bytes().await {
                             Ok(bytes) => {
-                                self.breaker.record_success();
+                                permit.healthy();
                                 return Ok(bytes.to_vec());
                             }
-                            Err(e) if repeat == Repeat::Safe => redact_reqwest(&e),
+                            Err(e) if repeat == Repeat::Safe => {
+                                permit.unhealthy();
+                                redact_reqwest(&e)
+                            }
                             Err(e) => {
+                                permit.unhealthy();
+                                self.breaker.request_failed();
                                 return Err(CxoneError::Transport {
                                     op,
                                     message: redact_reqwest(&e),
-                                })
+                                });
                             }
                         }
                     } else {
                         let err = ApiError::from_body(&response.bytes().await.unwrap_or_default());
                         let code = status.as_u16();
+                        if classify(code) == StatusClass::Transient {
+                            permit.unhealthy();
+                        } else {
+                            // 401, 403, 413, 429, any other refusal: the service answered, it is up.
+                            permit.healthy();
+                        }
                         match (code, classify(code)) {
                             (401, _) if refreshes < 3 => {
                                 // Expired or revoked token: fetch a new one and resend at once. Another task may
                                 // have refreshed already; `invalidate` then keeps the newer token.
-                                self.breaker.record_success();
                                 tracing::info!(
                                     op,
                                     generation = token.generation,
@@ -236,14 +324,12 @@ impl RequestPolicy {
                                 continue;
                             }
                             (401 | 403, _) => {
-                                self.breaker.record_success();
                                 return Err(CxoneError::Unauthorized {
                                     op,
                                     code: err.error,
                                 });
                             }
                             (_, StatusClass::Throttled) => {
-                                self.breaker.record_success();
                                 let pause = wait.unwrap_or_else(|| self.backoff.delay(attempts));
                                 tracing::warn!(
                                     op,
@@ -275,14 +361,11 @@ impl RequestPolicy {
                                 continue;
                             }
                             (413, _) => {
-                                self.breaker.record_success();
                                 return Err(CxoneError::PayloadTooLarge { op });
                             }
                             (_, StatusClass::Transient) => {
-                                if status.is_server_error() {
-                                    self.breaker.record_server_error();
-                                }
                                 if repeat == Repeat::Unsafe {
+                                    self.breaker.request_failed();
                                     return Err(CxoneError::Api {
                                         op,
                                         status: status.as_u16(),
@@ -293,7 +376,6 @@ impl RequestPolicy {
                                 format!("status {} {}", status.as_u16(), err.error)
                             }
                             (s, _) => {
-                                self.breaker.record_success();
                                 return Err(CxoneError::Api {
                                     op,
                                     status: s,
@@ -309,6 +391,17 @@ impl RequestPolicy {
             if attempts >= self.config.max_attempts
                 || started.elapsed() + pause > self.config.deadline
             {
+                // The request failed after its retries: this, not one attempt, is what the breaker counts (once).
+                if !counted {
+                    counted = true;
+                    self.breaker.request_failed();
+                }
+                // Open (this failure opened it, or a trial failed): the service is judged down, but the request
+                // waits out the cool-off and lets the half-open trial decide while its deadline allows; `admitted`
+                // ends it `CircuitOpen` when the breaker stays open past it.
+                if self.breaker.is_open() && started.elapsed() < self.config.deadline {
+                    continue;
+                }
                 return Err(CxoneError::Exhausted {
                     op,
                     attempts,

@@ -176,6 +176,10 @@ impl DncApi for V2Client {
         Dialect::V2
     }
 
+    fn request_deadline(&self) -> std::time::Duration {
+        self.policy.config().deadline
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             batch_check: true,

@@ -57,6 +57,44 @@ pub struct CheckRequest {
     pub call_type: Option<CallType>,
 }
 
+/// The most contacts one check request may carry. Sized so the answer fits the Lambda Function URL's response
+/// limit ([`RESPONSE_LIMIT_BYTES`], 6 MB): the largest answer per contact (the input echo clipped to
+/// [`MAX_INPUT_ECHO`] characters and a reason clipped to [`MAX_REASON`], both made of control characters, which JSON
+/// escapes to six bytes and the Function URL's envelope to seven; four list matches, two candidate zones, a window,
+/// the next callable instant) is 2,307 bytes, 5.8 MB for 2,500 contacts (`the_largest_answer_fits_the_function_url_limit`);
+/// an ordinary one is about 450 bytes. A larger request is refused (413, naming the limit) before
+/// anything is checked or audited: split it.
+pub const MAX_CHECK_CONTACTS: usize = 2_500;
+
+/// A Lambda Function URL's (and a synchronous invocation's) largest response: 6 MB.
+pub const RESPONSE_LIMIT_BYTES: usize = 6 * 1024 * 1024;
+
+/// Characters of a contact's `phoneNumber` echoed back as `input` (a longer input is no phone number: it is answered
+/// `invalid` and its echo ends with `…`).
+pub const MAX_INPUT_ECHO: usize = 40;
+
+/// Characters of a result's `reason` (a longer one, a CXone error message, ends with `…`).
+pub const MAX_REASON: usize = 200;
+
+/// Why `request` is refused before anything is checked: more contacts than [`MAX_CHECK_CONTACTS`].
+pub fn too_many_contacts(request: &CheckRequest) -> Option<String> {
+    (request.contacts.len() > MAX_CHECK_CONTACTS).then(|| {
+        format!(
+            "{} contacts in one check request: the limit is {MAX_CHECK_CONTACTS} (the answer must fit the Function \
+             URL's 6 MB response); split the request",
+            request.contacts.len()
+        )
+    })
+}
+
+/// `text` cut to `max` characters, `…` marking the cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
 /// Verdict for one number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -361,7 +399,7 @@ pub async fn check_with(
                 let hours =
                     policy.decide_with(n.e164, c.state.as_deref(), at, request.call_type, closures);
                 results.push(CheckResult {
-                    input: c.phone_number.clone(),
+                    input: clip(&c.phone_number, MAX_INPUT_ECHO),
                     phone_number: Some(e164),
                     status: Verdict::Error,
                     reason: "not checked".into(),
@@ -374,7 +412,7 @@ pub async fn check_with(
                 });
             }
             Err(reason) => results.push(CheckResult {
-                input: c.phone_number.clone(),
+                input: clip(&c.phone_number, MAX_INPUT_ECHO),
                 phone_number: None,
                 status: Verdict::Invalid,
                 reason: reason.code().to_string(),
@@ -534,8 +572,22 @@ pub async fn check_with(
         unreachable!("local_only covers a missing api")
     };
     metrics.cxone_calls = chunks.len();
+    // The whole CXone phase, every chunk's requests and tokens included, ends within one request deadline
+    // (`DNCFLOW_CXONE_DEADLINE_SECS` in the Lambda): a chunk not answered by then is `error`, and the check answers
+    // in time whatever CXone does.
+    let budget = api.request_deadline();
+    let deadline = tokio::time::Instant::now() + budget;
     let answers: Vec<_> = futures::stream::iter(chunks.iter())
-        .map(|chunk| async move { (chunk, api.check_contacts(chunk).await) })
+        .map(|chunk| async move {
+            let answer = match tokio::time::timeout_at(deadline, api.check_contacts(chunk)).await {
+                Ok(answer) => answer.map_err(|e| e.to_string()),
+                Err(_) => Err(format!(
+                    "CXone did not answer within the check's deadline of {:.1} s",
+                    budget.as_secs_f64()
+                )),
+            };
+            (chunk, answer)
+        })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -600,7 +652,7 @@ fn finish(
         if let Some(e164) = &result.phone_number {
             if let Some((v, reason, lists)) = verdicts.get(e164) {
                 result.status = *v;
-                result.reason = reason.clone();
+                result.reason = clip(reason, MAX_REASON);
                 result.list_matches = lists.clone();
             }
         }

@@ -269,15 +269,33 @@ pub struct Webhook {
     pub attempts: u32,
     /// First backoff; doubled each attempt, jittered (`http::Backoff`, as every retry).
     pub backoff: Duration,
+    /// The most the export may add to a check's answer, every attempt and wait included: past it the export is
+    /// abandoned (the S3 record, written before, is the authoritative one). `DNCFLOW_AUDIT_WEBHOOK_BUDGET_SECS`.
+    pub budget: Duration,
 }
 
-/// POST the audit record; retried on failure; never fails the check (the S3 record is the authoritative one).
+/// The webhook's default budget: the export may delay an answer by at most this.
+pub const WEBHOOK_BUDGET: Duration = Duration::from_secs(2);
+
+/// POST the audit record; retried on failure within the hook's budget; never fails the check (the S3 record is the
+/// authoritative one). Whether it was delivered.
 async fn export(http: &reqwest::Client, hook: &Webhook, record: &AuditRecord) -> bool {
+    let delivered = tokio::time::timeout(hook.budget, export_attempts(http, hook, record)).await;
+    delivered.unwrap_or_else(|_| {
+        tracing::warn!(
+            budget_ms = hook.budget.as_millis() as u64,
+            "audit webhook did not take the record within its budget: abandoned (the S3 record stands)"
+        );
+        false
+    })
+}
+
+async fn export_attempts(http: &reqwest::Client, hook: &Webhook, record: &AuditRecord) -> bool {
     let backoff = crate::adapters::http::Backoff::new(hook.backoff, hook.backoff * 16);
     for attempt in 1..=hook.attempts.max(1) {
         match http
             .post(&hook.url)
-            .timeout(Duration::from_secs(10))
+            .timeout(hook.budget)
             .json(record)
             .send()
             .await
@@ -322,6 +340,10 @@ pub async fn check_stage(
     audit_key: &AuditKey,
     now: DateTime<Utc>,
 ) -> Result<(CheckResponse, String), StepError> {
+    // Nothing checked, nothing audited: the answer could not be delivered (the Lambda answers 413 before this).
+    if let Some(why) = too_many_contacts(request) {
+        return Err(StepError::new(ErrorKind::InvalidInput, why));
+    }
     let response = match api {
         Ok(api) => {
             let answers = knowledge.answers_for(Some(api), now, request.list_ids.as_deref());
