@@ -6,6 +6,8 @@
   - every asynchronously invoked function (the target of an EventBridge rule, or invoked by S3, SNS or EventBridge
     through a resource policy) has an on-failure destination that is an SQS queue, and an alarm on its Errors;
   - every EventBridge rule target has a dead-letter queue (an event EventBridge cannot deliver is kept);
+  - every EventBridge Scheduler schedule (AWS::Scheduler::Schedule) target has a dead-letter queue its execution
+    role may sqs:SendMessage to, and a RetryPolicy (a start the scheduler cannot make is kept);
   - every queue used as a destination or dead-letter queue has an alarm on its visible messages;
   - every state machine has a TimeoutSeconds, logging to CloudWatch Logs, an alarm on its failed executions, a Catch
     on every top-level Task and Map state, and on every Task that invokes a Lambda function a Retry matching Lambda's
@@ -71,6 +73,23 @@ def function_of(res, node):
     return None
 
 
+def role_sends_to(res, role_arn, queue):
+    """Whether the role `role_arn` names (`Fn::GetAtt [Role, Arn]`) allows sqs:SendMessage on `queue`."""
+    if not (isinstance(role_arn, dict) and "Fn::GetAtt" in role_arn):
+        return False
+    role = res.get(role_arn["Fn::GetAtt"][0], {})
+    for policy in role.get("Properties", {}).get("Policies", []):
+        for st in policy.get("PolicyDocument", {}).get("Statement", []):
+            actions = st.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            resources = st.get("Resource", [])
+            resources = resources if isinstance(resources, list) else [resources]
+            if st.get("Effect") == "Allow" and any(a in ("sqs:SendMessage", "sqs:*") for a in actions) and any(
+                    queue_of(res, r) == queue for r in resources):
+                return True
+    return False
+
+
 def machine_of(res, node):
     if isinstance(node, dict) and "Ref" in node:
         if res.get(node["Ref"], {}).get("Type") == "AWS::StepFunctions::StateMachine":
@@ -112,6 +131,21 @@ def problems_of(template, say=lambda _: None):
                                     f"event EventBridge cannot deliver would be dropped")
                 else:
                     queues.add(dlq)
+        if x["Type"] == "AWS::Scheduler::Schedule":
+            # EventBridge Scheduler delivers through its execution role: the queue must be named on the target and
+            # the role must be allowed to send to it, or a start it could not make is dropped.
+            t = x["Properties"].get("Target", {})
+            dlq = queue_of(res, t.get("DeadLetterConfig", {}).get("Arn"))
+            if dlq is None:
+                problems.append(f"{name}: schedule target has no dead-letter queue (DeadLetterConfig): a start the "
+                                f"scheduler cannot make would be dropped")
+            else:
+                queues.add(dlq)
+                if not role_sends_to(res, t.get("RoleArn"), dlq):
+                    problems.append(f"{name}: the schedule's role may not sqs:SendMessage to {dlq}: its dead "
+                                    f"letters could not be delivered")
+            if "RetryPolicy" not in t:
+                problems.append(f"{name}: schedule target has no RetryPolicy")
         if x["Type"] == "AWS::Lambda::Permission" and x["Properties"].get("Principal") in ASYNC_PRINCIPALS:
             fn = function_of(res, x["Properties"]["FunctionName"])
             if fn:
@@ -226,6 +260,16 @@ def selftest(template_path):
                 for t in v["Properties"].get("Targets", []):
                     t.pop("DeadLetterConfig", None)
     without(no_rule_dlq, "has no dead-letter queue")
+
+    def schedule_target(res):
+        return next(v for v in res.values() if v["Type"] == "AWS::Scheduler::Schedule")["Properties"]["Target"]
+    without(lambda res: schedule_target(res).pop("DeadLetterConfig"), "schedule target has no dead-letter queue")
+    without(lambda res: schedule_target(res).pop("RetryPolicy"), "schedule target has no RetryPolicy")
+
+    def no_send(res):
+        role = res[schedule_target(res)["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+        role["Policies"] = [p for p in role["Policies"] if "sqs:SendMessage" not in json.dumps(p)]
+    without(no_send, "the schedule's role may not sqs:SendMessage")
     without(definition_edit(lambda d: d.pop("TimeoutSeconds")), "RegistryImportStateMachine: no TimeoutSeconds")
     without(lambda res: machine(res)["Properties"].pop("LoggingConfiguration"),
             "RegistryImportStateMachine: no logging")

@@ -624,6 +624,43 @@ mod registries {
             .unwrap();
         assert_eq!(live.version, merged.version.clone().unwrap());
         assert!(live.as_of < Utc::now(), "{live:?}");
+        // Two quiet days in a row: two empty change lists, the same content. Each is its own day (known by its name
+        // and the day it covers), not the first one again; the same file dropped twice is applied once.
+        let quiet = |name: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, "").unwrap();
+            p
+        };
+        let (q1, q2) = (quiet("quiet-1.txt"), quiet("quiet-2.txt"));
+        let on = |d: i64| ApplyOptions {
+            as_of: Some(day(d)),
+        };
+        let first = apply(&store, "national", std::slice::from_ref(&q1), &on(1))
+            .await
+            .unwrap();
+        assert!(
+            first.version.is_some() && first.already_applied.is_empty(),
+            "{first:?}"
+        );
+        let second = apply(&store, "national", std::slice::from_ref(&q2), &on(0))
+            .await
+            .unwrap();
+        assert!(
+            second.version.is_some() && second.already_applied.is_empty(),
+            "a second quiet day is not the first one again: {second:?}"
+        );
+        let live = load(&store, "national").await.unwrap();
+        let days: Vec<NaiveDate> = live
+            .manifest
+            .change_lists
+            .iter()
+            .flat_map(|c| c.days.clone())
+            .collect();
+        assert!(days.contains(&day(1)) && days.contains(&day(0)), "{days:?}");
+        let replayed = apply(&store, "national", std::slice::from_ref(&q2), &on(0))
+            .await
+            .unwrap();
+        assert_eq!(replayed.already_applied, vec![q2.display().to_string()]);
 
         // A state registry whose copy is 40 days old: stale.
         let tx = dir.path().join("tx.txt");

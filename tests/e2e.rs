@@ -33,18 +33,7 @@ fn workspace() -> PathBuf {
 }
 
 fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    // DNCFLOW_E2E_PROFILE=release runs the release bootstraps (the cold-start benchmark does).
-    let profile = std::env::var("DNCFLOW_E2E_PROFILE").unwrap_or_else(|_| "debug".into());
-    let path = target.join(profile).join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the functions first (cargo build --workspace --bins; scripts/test.sh does)",
-        path.display()
-    );
-    path
+    dncflow_tests::workspace_binary(name)
 }
 
 /// One local AWS + CXone world.

@@ -141,3 +141,19 @@ pub fn secrets_client(url: &str) -> aws_sdk_secretsmanager::Client {
         .build();
     aws_sdk_secretsmanager::Client::from_conf(config)
 }
+
+/// A binary of the workspace (`dncctl`, a function's bootstrap), where cargo built it: `$CARGO_TARGET_DIR` when set,
+/// else the workspace's `target/`; `DNCFLOW_E2E_PROFILE=release` for the release build (the cold-start benchmark).
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let profile = std::env::var("DNCFLOW_E2E_PROFILE").unwrap_or_else(|_| "debug".into());
+    let path = target.join(profile).join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins; scripts/test.sh does)",
+        path.display()
+    );
+    path
+}

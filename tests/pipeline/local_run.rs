@@ -902,3 +902,168 @@ async fn a_service_that_is_down_ends_failed_fast(dialect: SimDialect) {
     assert_eq!(st.status, "FAILED");
     assert!(st.last_success.is_some(), "the last known good is kept");
 }
+
+/// One run through the stages on the caller's clock (`now`: the simulator's clock, which the test moves): receive is
+/// skipped (the check is not under test), upload every shard, reconcile until it publishes.
+async fn run_on_clock(
+    api: &dyn DncApi,
+    normalized: &RunOutput,
+    out: &Path,
+    now: &(dyn Fn() -> chrono::DateTime<chrono::Utc> + Sync),
+) -> dncflow::steps::ReconcileOutput {
+    let run = RunRef {
+        bucket: out.display().to_string(),
+        run_id: normalized.manifest.run_id.clone(),
+        list: normalized.manifest.list.clone(),
+    };
+    let store = LocalStore {
+        root: out.to_path_buf(),
+    };
+    let settings = UploadSettings {
+        budget: Duration::from_secs(60),
+        concurrency: 1,
+        capacity: dncflow::steps::CXONE_CAPACITY,
+    };
+    let mut shards: Vec<String> = normalized
+        .manifest
+        .shards
+        .iter()
+        .map(|s| format!("runs/{}/{}", run.run_id, s.key))
+        .collect();
+    for round in 0..3 {
+        for shard_key in &shards {
+            let task = ShardTask {
+                run: run.clone(),
+                shard_key: shard_key.clone(),
+                round,
+                cursor: 0,
+                offset: 0,
+            };
+            assert!(
+                upload_stage(api, &store, &task, &settings, now)
+                    .await
+                    .unwrap()
+                    .done
+            );
+        }
+        let task = ReconcileTask {
+            run: run.clone(),
+            round,
+            started_at: None,
+            execution: None,
+        };
+        let out = reconcile_stage(api, &store, &NoNotifier, &task, 3, now)
+            .await
+            .unwrap();
+        if out.status != "REUPLOAD" {
+            return out;
+        }
+        shards = out.shard_keys.clone();
+    }
+    unreachable!("three rounds at most")
+}
+
+/// The Admin API's lists heal themselves. A held number is skipped only when CXone holds it at least as long as the
+/// file asks: a newer file extending its expiration (2027 → 2028) sends it again and the upsert renews it; a record
+/// that expired on the simulator's clock is sent again on the next run. Re-uploads keep each entry's own source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_lists_heal_renewed_and_expired_numbers_are_sent_again() {
+    let s = cxone_sim::spawn(
+        SimConfig {
+            dialect: SimDialect::Admin,
+            propagation_secs: (0, 0),
+            entries_rate: 500.0,
+            check_rate: 500.0,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let api = client(&s).await;
+    let api = api.as_ref();
+    let list = ensure_list(api, "heal").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // Record writes (token requests are POSTs too).
+    let writes = |s: &RunningSim| {
+        s.sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/records"))
+            .count()
+    };
+    let file = |name: &str, expires: &str| {
+        let p = dir.path().join(name);
+        let rows: String = (0..20)
+            .map(|i| format!("202555{:04},{expires},\n", 1000 + i))
+            .collect();
+        // The file's name in the header: the same rows in two files make two runs (a run is its content).
+        fs::write(&p, format!("phone,expires,{name}\n{rows}")).unwrap();
+        normalize(&p, &out, "heal")
+    };
+    // The simulator's clock, which the test moves: the stages judge expirations on the same clock.
+    let offset = std::sync::Arc::new(std::sync::Mutex::new(chrono::Duration::zero()));
+    let o = offset.clone();
+    let now = move || chrono::Utc::now() + *o.lock().unwrap();
+    let held = |entries: Vec<dncflow::adapters::cxone::RemoteEntry>| {
+        entries
+            .into_iter()
+            .map(|e| e.expiration_date.unwrap_or_default()[..4].to_string())
+            .collect::<BTreeSet<String>>()
+    };
+
+    let first = run_on_clock(api, &file("a.csv", "2027-06-01"), &out, &now).await;
+    assert_eq!(first.status, "SUCCESS", "{first:?}");
+    assert_eq!(
+        held(fetch_all_entries(api, &list.id).await.unwrap()),
+        ["2027".to_string()].into()
+    );
+
+    // Renewed: every number sent again (none skipped as held), the upsert extends it, SUCCESS, CXone holds 2028.
+    let writes_before = writes(&s);
+    let renewed = run_on_clock(api, &file("b.csv", "2028-06-01"), &out, &now).await;
+    assert_eq!(renewed.status, "SUCCESS", "{renewed:?}");
+    assert!(writes(&s) > writes_before);
+    assert_eq!(
+        held(fetch_all_entries(api, &list.id).await.unwrap()),
+        ["2028".to_string()].into()
+    );
+
+    // The same numbers again with the same expiration: held as asked, nothing sent.
+    let writes_before = writes(&s);
+    let same = run_on_clock(api, &file("c.csv", "2028-06-01"), &out, &now).await;
+    assert_eq!(same.status, "SUCCESS", "{same:?}");
+    assert_eq!(
+        writes(&s),
+        writes_before,
+        "held with the same expiration: not sent"
+    );
+
+    // The records expire on the simulator's clock (past 2028-06-01); a file asking the list's default (no
+    // expiration) re-sends them all, and the run ends SUCCESS with live records.
+    let past = "2028-06-03T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        - chrono::Utc::now();
+    s.sim.advance(past.num_seconds() as f64);
+    *offset.lock().unwrap() = past;
+    let writes_before = writes(&s);
+    let p = dir.path().join("d.csv");
+    let rows: String = (0..20)
+        .map(|i| format!("202555{:04}\n", 1000 + i))
+        .collect();
+    fs::write(&p, format!("phone\n{rows}")).unwrap();
+    let again = run_on_clock(api, &normalize(&p, &out, "heal"), &out, &now).await;
+    assert_eq!(again.status, "SUCCESS", "{again:?}");
+    assert!(
+        writes(&s) > writes_before,
+        "expired records were sent again"
+    );
+    let live = fetch_all_entries(api, &list.id).await.unwrap();
+    assert_eq!(live.len(), 20);
+    assert!(live.iter().all(|e| e
+        .expiration_date
+        .as_deref()
+        .is_none_or(|d| d.parse::<chrono::DateTime<chrono::Utc>>().unwrap() > now())));
+}

@@ -107,7 +107,7 @@ async fn dncctl_imports_a_registry_from_an_s3_prefix_into_s3() {
         .send()
         .await
         .unwrap();
-    let dncctl = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dncctl");
+    let dncctl = dncflow_tests::workspace_binary("dncctl");
     let run = |args: &[&str]| {
         let out = std::process::Command::new(&dncctl)
             .args(args)

@@ -322,6 +322,14 @@ pub async fn apply_from(
                 at: c.at,
             });
         }
+        // A quiet day's list holds no change, so every quiet day has the same content: its hash cannot tell the second
+        // quiet day from the first (it would be skipped as already applied, and that day would read as a gap). It is
+        // known by its name and the day it covers instead; the same file dropped again is still applied once.
+        let sha256 = if changes.is_empty() {
+            quiet_day_identity(&sha256, &file, options.as_of)
+        } else {
+            sha256
+        };
         read.push(ReadList {
             name: file,
             sha256,
@@ -394,6 +402,18 @@ async fn apply_read(
             other => return other,
         }
     }
+}
+
+/// The identity of a change list without a change (a quiet day): its content hash, its name and the day it covers.
+fn quiet_day_identity(content: &str, name: &str, as_of: Option<NaiveDate>) -> String {
+    use sha2::{Digest, Sha256};
+    let as_of = as_of.map(|d| d.to_string()).unwrap_or_default();
+    let mut h = Sha256::new();
+    for part in ["quiet-day", content, name, &as_of] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
 }
 
 /// One attempt of [`apply_from`] on the live version as it is now.

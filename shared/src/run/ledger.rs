@@ -20,6 +20,10 @@ pub struct LedgerRecord {
     pub idempotency_key: String,
     /// CXone's answer.
     pub outcome: EntryOutcome,
+    /// The source the entry came from (the shard entry's): a re-upload sends it again as it was, not the list's
+    /// name. Absent in ledgers written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl LedgerRecord {
@@ -42,6 +46,7 @@ impl LedgerRecord {
             expiration_date: Some("2030-01-01T00:00:00Z".into()),
             idempotency_key: format!("k{phone}"),
             outcome,
+            source: Some("sample.csv".into()),
         }
     }
 }

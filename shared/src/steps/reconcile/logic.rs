@@ -48,7 +48,8 @@ pub struct Reconciliation {
 }
 
 impl Reconciliation {
-    /// What to upload again: the missing and unconfirmed entries, as shard entries from `source`.
+    /// What to upload again: the missing and unconfirmed entries, as shard entries keeping the source each was first
+    /// sent with (`source` for a ledger record that does not say).
     pub fn reupload_entries(&self, source: &str) -> Vec<ShardEntry> {
         self.missing
             .iter()
@@ -57,7 +58,7 @@ impl Reconciliation {
                 phone_number: m.phone_number.clone(),
                 jurisdiction: m.jurisdiction.clone(),
                 expiration_date: m.expiration_date.clone(),
-                source: source.to_string(),
+                source: m.source.clone().unwrap_or_else(|| source.to_string()),
                 line: 0,
                 flags: Vec::new(),
             })
@@ -167,6 +168,15 @@ impl RemoteIndex {
     }
 
     /// Every number held, E.164.
+    /// Every number held with its record's expiration (`None`: never lapses).
+    pub fn held(&self) -> impl Iterator<Item = (String, Option<DateTime<Utc>>)> + '_ {
+        self.by_number
+            .iter()
+            .map(|(n, f)| (format!("+{n}"), f.expiration))
+            .chain(self.other.iter().map(|(n, f)| (n.clone(), f.expiration)))
+    }
+
+    /// Every number held.
     pub fn numbers(&self) -> impl Iterator<Item = String> + '_ {
         self.by_number
             .keys()
@@ -318,6 +328,29 @@ pub fn reconcile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A re-uploaded entry is sent as it was first sent, its source included (not the list's name); a ledger written
+    /// before records carried their source falls back to the name given.
+    #[test]
+    fn reuploads_keep_their_source() {
+        let mut old = LedgerRecord::sample("+12025550002", EntryOutcome::Unconfirmed);
+        old.source = None;
+        let r = Reconciliation {
+            missing: vec![LedgerRecord::sample(
+                "+12025550001",
+                EntryOutcome::Created { id: "e1".into() },
+            )],
+            unconfirmed: vec![old],
+            ..Reconciliation::default()
+        };
+        let entries = r.reupload_entries("the-list");
+        assert_eq!(entries[0].source, "sample.csv");
+        assert_eq!(
+            entries[0].expiration_date.as_deref(),
+            Some("2030-01-01T00:00:00Z")
+        );
+        assert_eq!(entries[1].source, "the-list");
+    }
 
     fn remote(phone: &str, jurisdiction: &str, exp: &str) -> RemoteEntry {
         RemoteEntry {

@@ -15,7 +15,6 @@ use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
 use crate::adapters::cxone::{DncApi, EntryOutcome};
 use crate::adapters::store::ObjectStore;
 use crate::run::{Manifest, RunReport, ShardEntry, UploadCounts};
-use crate::steps::check::SuppressionSnapshot;
 use crate::steps::cooldown::{probe_canary, CanaryProbe};
 
 /// The reconcile stage's input.
@@ -228,10 +227,17 @@ pub async fn reconcile_stage(
     report.dead_letter_reasons = dead_letter_reasons;
     if r.clean() {
         report.status = RunStatus::Success;
-        let snapshot = SuppressionSnapshot::from_numbers(remote.numbers());
-        store
-            .put_bytes(&keys.snapshot(), snapshot.to_lines().into_bytes())
-            .await?;
+        // Each number with its record's expiration: a later upload skips a number only while CXone holds it as long
+        // as that file asks.
+        let mut lines: Vec<String> = remote
+            .held()
+            .map(|(n, expiration)| crate::steps::check::snapshot_line(&n, expiration))
+            .collect();
+        lines.sort_unstable();
+        let mut text = lines.join("\n");
+        text.push('\n');
+        drop(lines);
+        store.put_bytes(&keys.snapshot(), text.into_bytes()).await?;
     } else if missing > 0 {
         report.reason = Some(format!(
             "{missing} entries still missing after {} rounds",

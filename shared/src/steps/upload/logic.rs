@@ -106,6 +106,7 @@ pub async fn upload_entries(
                             expiration_date: input.expiration_date.clone(),
                             idempotency_key: input.idempotency_key.clone(),
                             outcome,
+                            source: Some(input.source.clone()),
                         });
                     }
                     progress.next += chunk.len();

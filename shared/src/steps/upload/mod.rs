@@ -210,32 +210,42 @@ async fn verified_snapshot(
         .await?)
 }
 
-/// Of `entries`, the numbers the list held when its last successful run verified it: the snapshot read line by
-/// line against the shard's own numbers, so memory follows the shard, not the list.
+/// Of `entries`, the numbers the list held when its last successful run verified it, with an expiration no earlier
+/// than the entry asks and not passed at `now`: the snapshot read line by line against the shard's own numbers, so
+/// memory follows the shard, not the list. A number whose record a newer file extends, or whose record has expired,
+/// is not held: it is sent again, and the Admin API's add renews it (an upsert).
 async fn verified_holdings(
     store: &dyn ObjectStore,
     list: &str,
     entries: &[crate::run::ShardEntry],
+    now: DateTime<Utc>,
 ) -> Result<HashSet<String>, StepError> {
     let Some(text) = verified_snapshot(store, list).await? else {
         return Ok(HashSet::new());
     };
-    let mut by_hash: HashMap<String, &str> = entries
+    let mut by_hash: HashMap<String, &crate::run::ShardEntry> = entries
         .iter()
-        .map(|e| {
-            (
-                crate::steps::check::number_hash(&e.phone_number),
-                e.phone_number.as_str(),
-            )
-        })
+        .map(|e| (crate::steps::check::number_hash(&e.phone_number), e))
         .collect();
     let mut held = HashSet::new();
     for line in text.split(|b| *b == b'\n') {
-        let Ok(line) = std::str::from_utf8(line) else {
+        let Some(hold) = std::str::from_utf8(line)
+            .ok()
+            .and_then(crate::steps::check::SnapshotHold::parse)
+        else {
             continue;
         };
-        if let Some(number) = by_hash.remove(line.trim()) {
-            held.insert(number.to_string());
+        if let Some(entry) = by_hash.remove(&hold.hash) {
+            let asked = entry
+                .expiration_date
+                .as_deref()
+                .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+                .map(|e| e.with_timezone(&Utc));
+            // An expiration that does not parse cannot be compared: sent again (harmless) rather than skipped.
+            let unreadable = entry.expiration_date.is_some() && asked.is_none();
+            if !unreadable && hold.holds(asked, now) {
+                held.insert(entry.phone_number.clone());
+            }
         }
     }
     Ok(held)
@@ -294,7 +304,7 @@ pub async fn upload_stage(
     let held = if api.capabilities().idempotency_keys {
         HashSet::new()
     } else {
-        verified_holdings(store, &task.run.list, &entries[skip..]).await?
+        verified_holdings(store, &task.run.list, &entries[skip..], now()).await?
     };
     let progress = upload_entries(
         api,
