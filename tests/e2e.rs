@@ -2098,3 +2098,211 @@ async fn cold_start_and_bootstrap_size_of_each_function() {
         println!("| {name} | {size:.1} | {:.0} |", inits[2]);
     }
 }
+
+/// Run `infra/registry-download.asl.json` (the `ftc-download` function for every Task, its Wait state shortened) on
+/// `input`.
+impl World {
+    fn execute_registry_download(&self, name: &str, input: Value, env: &[(&str, &str)]) -> Outcome {
+        let config = json!({
+            "definition": workspace().join("infra/registry-download.asl.json"),
+            "substitutions": {
+                "FtcDownloadFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:ftc-download",
+            },
+            "functions": {"ftc-download": binary("ftc-download")},
+            "env": self.function_env(env),
+            "functionEnv": self.function_keys,
+            "executionName": name,
+            "retryIntervalMs": 200,
+            "waitMs": 50,
+            "maxInstances": 1,
+            "input": input,
+            "logFile": self.dir.path().join("functions.log"),
+            "timeoutMs": 120_000,
+        });
+        Outcome::of(&self.harness(&format!("registry-download-{name}"), &config))
+    }
+}
+
+/// The nightly FTC workflow end to end against the stand-in FTC service and moto: a registry imported as of two days
+/// ago (the simulator's registry of that day), then the scheduled run: log in → submit → poll ×3 (`RequestPending`,
+/// the `Wait` state between) → fetch (the raw SOAP answer saved first) → apply; every number the simulator added is
+/// then listed and every number it deleted is not. A second run the same day re-uses the saved answer
+/// (`AlreadyDownloadedToday`, one download in all). A full run fetches every area code into a batch whose marker the
+/// registry import state machine imports. A refused login fails the execution at once (one `Login`, never retried),
+/// recorded in the registry's status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ftc_download_workflow_keeps_the_registry_fresh_hands_off() {
+    use dncflow::registry::{self, Lookup};
+    let world = World::new(SimConfig::default()).await;
+    let today = chrono::Utc::now().date_naive();
+    let start = today - chrono::Days::new(3);
+    let ftc = ftc_sim::spawn(
+        ftc_sim::SimConfig {
+            start_date: Some(start),
+            pending_polls: 3,
+            ..ftc_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    ftc.sim.advance_days(3);
+    secrets_client(&world.moto.url)
+        .create_secret()
+        .name("dncflow/ftc")
+        .secret_string(ftc.credentials_document())
+        .send()
+        .await
+        .unwrap();
+    let env = [("DNCFLOW_FTC_SECRET_ID", "dncflow/ftc")];
+    // The registry as of the day before yesterday: the simulator's registry at the end of its start day.
+    let store = world.store();
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for npa in [202u16, 415, 818] {
+        let path = dir.path().join(format!("{npa}.txt"));
+        let text: String = ftc
+            .sim
+            .registered(npa, start)
+            .iter()
+            .map(|l| format!("{npa},{l:07}\n"))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        files.push(path);
+    }
+    registry::import(
+        &store,
+        "national",
+        &files,
+        &registry::ImportOptions {
+            as_of: start + chrono::Days::new(1),
+            max_age_days: 31,
+            force: false,
+            scope: Some(registry::Scope::National(
+                [202u16, 415, 818].into_iter().collect(),
+            )),
+        },
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+
+    let nightly = world.execute_registry_download(
+        "nightly",
+        json!({"registry": "national", "mode": "changes"}),
+        &env,
+    );
+    assert_eq!(
+        nightly.status,
+        "SUCCEEDED",
+        "{nightly:?}\n{}",
+        world.function_logs()
+    );
+    // begin, submit, four polls, fetch, apply.
+    assert_eq!(nightly.invocations["ftc-download"], 8, "{nightly:?}");
+    assert_eq!(ftc.sim.count("GetDeltaFileRequestStatus"), 4);
+    assert_eq!(ftc.sim.count("Login"), 1, "one session for the whole run");
+    let raw = store
+        .get_bytes(&format!(
+            "registry/national/downloads/{today}/raw/changes.xml"
+        ))
+        .await
+        .unwrap()
+        .expect("the raw answer is kept");
+    assert!(String::from_utf8_lossy(&raw).contains("GetDNCFileByUrlResponse"));
+    let applied = &nightly.output["applied"];
+    // The changes of the two days since the start: the day of the import (later than its as-of) and yesterday.
+    assert_eq!(applied["changes"]["adds"], 60, "{applied}");
+    assert_eq!(applied["changes"]["deletes"], 24, "{applied}");
+    let yesterday = today - chrono::Days::new(1);
+    assert_eq!(
+        applied["continuousThrough"],
+        json!(yesterday.to_string()),
+        "{applied}"
+    );
+    let loaded = registry::load(&store, "national").await.unwrap();
+    let changes = ftc.sim.changes_between(start, yesterday);
+    assert_eq!(changes.len(), 84);
+    for c in &changes {
+        let now_registered = ftc
+            .sim
+            .registered((c.number / 10_000_000) as u16, yesterday)
+            .contains(&((c.number % 10_000_000) as u32));
+        assert_eq!(now_registered, c.add);
+        let want = if c.add {
+            Lookup::Listed
+        } else {
+            Lookup::NotListed
+        };
+        assert_eq!(loaded.lookup(10_000_000_000 + c.number), want);
+    }
+
+    // The same day again: AlreadyDownloadedToday, the saved answer applied (already applied), no second download.
+    let again = world.execute_registry_download(
+        "again",
+        json!({"registry": "national", "mode": "changes"}),
+        &env,
+    );
+    assert_eq!(again.status, "SUCCEEDED", "{again:?}");
+    assert_eq!(again.output["fetched"]["reused"], true, "{again:?}");
+    assert_eq!(again.output["applied"]["alreadyApplied"], 1, "{again:?}");
+    assert_eq!(ftc.sim.count("GetDNCFileByUrl"), 1);
+
+    // The full download: each area code into a batch, then its marker; the import state machine imports it.
+    let full = world.execute_registry_download(
+        "full",
+        json!({"registry": "national", "mode": "full"}),
+        &env,
+    );
+    assert_eq!(
+        full.status,
+        "SUCCEEDED",
+        "{full:?}\n{}",
+        world.function_logs()
+    );
+    let marker = full.output["import"]["marker"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let import = world.execute_registry_import("ftc-full", s3_event(&marker));
+    assert_eq!(
+        import.status,
+        "SUCCEEDED",
+        "{import:?}\n{}",
+        world.function_logs()
+    );
+    let total: usize = [202u16, 415, 818]
+        .iter()
+        .map(|npa| ftc.sim.registered(*npa, yesterday).len())
+        .sum();
+    assert_eq!(
+        import.output["import"]["accepted"], total as u64,
+        "{import:?}"
+    );
+
+    // A refused login: the execution fails at once, the code recorded, the login made once.
+    ftc.sim.set_faults(vec![ftc_sim::FaultRule {
+        op: "Login".into(),
+        kind: ftc_sim::FaultKind::Code {
+            code: "LoginFailed".into(),
+        },
+        count: None,
+    }]);
+    let logins = ftc.sim.count("Login");
+    let refused = world.execute_registry_download(
+        "refused",
+        json!({"registry": "national", "mode": "changes"}),
+        &env,
+    );
+    assert_eq!(refused.status, "FAILED", "{refused:?}");
+    assert_eq!(refused.error.as_deref(), Some("RegistryDownloadFailed"));
+    assert_eq!(ftc.sim.count("Login"), logins + 1, "never retried");
+    let failure: Value = world
+        .get_json("registry/national/download-failure.json")
+        .await;
+    assert_eq!(failure["error"], "Fatal");
+    assert!(
+        failure["cause"].as_str().unwrap().contains("LoginFailed"),
+        "{failure}"
+    );
+}

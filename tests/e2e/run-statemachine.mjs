@@ -6,7 +6,7 @@
 // Usage: node --import ./polyfill.mjs run-statemachine.mjs CONFIG.json
 // CONFIG: { definition, substitutions: {Name: value}, functions: {name: binaryPath}, env: {K: V},
 //           functionEnv?: {name: {K: V}}, executionName?,
-//           deadlineMs: {name: ms}, input, retryIntervalMs, maxInstances, logFile, timeoutMs }
+//           deadlineMs: {name: ms}, input, retryIntervalMs, waitMs, maxInstances, logFile, timeoutMs }
 // Prints one JSON line: { status: "SUCCEEDED"|"FAILED", output?, error?, cause?, invocations: {name: n},
 //                         maxPayload: {bytes, state} } (the largest state input or output),
 //                         resources: {name: {peakRssKiB, busyMs, longestMs, environments, initMs}} } (per
@@ -330,6 +330,8 @@ const definition = loadDefinition();
 // Every Task state (nested Map processors included) runs the function its Resource ARN names.
 const handlers = {};
 const retryIntervalOverrides = {};
+// Wait states shortened (the FTC workflow polls every 2 minutes): `waitMs` for every Wait state.
+const waitTimeOverrides = {};
 function collect(states) {
   for (const [stateName, state] of Object.entries(states)) {
     if (state.Type === 'Task' && state.Resource.endsWith(`:${ITEM_READER_FUNCTION}`)) {
@@ -341,6 +343,7 @@ function collect(states) {
       handlers[stateName] = (input) => fn.invoke(input);
       if (config.retryIntervalMs !== undefined) retryIntervalOverrides[stateName] = config.retryIntervalMs;
     }
+    if (state.Type === 'Wait' && config.waitMs !== undefined) waitTimeOverrides[stateName] = config.waitMs;
     const inner = state.ItemProcessor ?? state.Iterator;
     if (inner) collect(inner.States);
     for (const branch of state.Branches ?? []) collect(branch.States);
@@ -352,7 +355,7 @@ const machine = new StateMachine(definition);
 // The context object's execution, as Step Functions fills it ($$.Execution.Id names the execution in leases).
 const executionName = config.executionName ?? randomUUID();
 const execution = machine.run(config.input, {
-  overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides },
+  overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides, waitTimeOverrides },
   context: {
     Execution: {
       Id: `arn:aws:states:us-east-1:000000000000:execution:dncflow:${executionName}`,

@@ -410,3 +410,69 @@ impl Step for super::check::CheckFunction {
         Ok(super::check::CheckFunction::handle(self, &payload, &context.request_id).await)
     }
 }
+
+/// `ftc-download`: each Task of the FTC download workflow (`infra/registry-download.asl.json`) is one action of
+/// [`crate::steps::ftc_download::DownloadTask`] (`begin`, `submit`, `poll`, `fetch`, `apply`, `noChanges`,
+/// `listFull`, `fetchFull`, `importFull`, `failed`). The container reads the FTC account once and keeps one session
+/// (logged in again once when the service says it expired); the token never leaves it.
+///
+/// Environment: `DNCFLOW_BUCKET`, `DNCFLOW_FTC_SECRET_ID` (the account, `docs/ftc-download.md`),
+/// `DNCFLOW_FTC_ENDPOINT` (default: the secret's `endpoint`, else the FTC's), `DNCFLOW_FTC_FULL_EVERY_DAYS` (7),
+/// `DNCFLOW_FTC_MAX_POLLS` (720: a day of 2-minute polls). Errors: `Fatal` for an account refusal (never retried),
+/// `InvalidInput` for a damaged file, `Transient` for the service, the network and the store; the message leads with
+/// the service's code (`LoginFailed: …`).
+pub struct FtcDownload {
+    store: S3Store,
+    session: crate::adapters::ftc::download::Session<'static>,
+    settings: crate::steps::ftc_download::DownloadSettings,
+}
+
+#[async_trait(?Send)]
+impl Step for FtcDownload {
+    const NAME: &'static str = "ftc-download";
+
+    async fn from_env() -> Result<Self, StepError> {
+        use crate::adapters::ftc::{FtcCredentials, RetryPolicy, SoapClient, DEFAULT_ENDPOINT};
+        let secret = std::env::var("DNCFLOW_FTC_SECRET_ID").map_err(|_| {
+            StepError::new(ErrorKind::Fatal, "setting DNCFLOW_FTC_SECRET_ID is missing")
+        })?;
+        let credentials = FtcCredentials::from_secret(&secret, None)
+            .await
+            .map_err(crate::steps::ftc_download::step_error)?;
+        let endpoint = std::env::var("DNCFLOW_FTC_ENDPOINT")
+            .ok()
+            .or_else(|| credentials.endpoint.clone())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let client: &'static SoapClient = super::for_container(
+            SoapClient::new(&endpoint, RetryPolicy::default())
+                .map_err(crate::steps::ftc_download::step_error)?,
+        );
+        let credentials: &'static FtcCredentials = super::for_container(credentials);
+        let defaults = crate::steps::ftc_download::DownloadSettings::default();
+        Ok(FtcDownload {
+            store: store(
+                &crate::adapters::store::s3_client(None).await,
+                &bucket_from_env()?,
+            ),
+            session: crate::adapters::ftc::download::Session::new(client, credentials),
+            settings: crate::steps::ftc_download::DownloadSettings {
+                full_every_days: setting("DNCFLOW_FTC_FULL_EVERY_DAYS", defaults.full_every_days)?,
+                max_polls: setting("DNCFLOW_FTC_MAX_POLLS", defaults.max_polls)?,
+            },
+        })
+    }
+
+    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
+        let task: crate::steps::ftc_download::DownloadTask = parse_payload(Self::NAME, payload)?;
+        crate::steps::ftc_download::run_task(
+            &self.session,
+            &self.store,
+            &self.store.bucket,
+            &task,
+            chrono::Utc::now(),
+            &self.settings,
+        )
+        .await
+        .map_err(|e| diagnostic(Self::NAME, e))
+    }
+}

@@ -341,6 +341,9 @@ pub struct RegistryStatus {
     /// Declared area codes the registry lacks: their numbers are answered `error`.
     #[serde(default)]
     pub missing_area_codes: Vec<String>,
+    /// The full download the live version descends from is as of this instant.
+    #[serde(default)]
+    pub imported_as_of: Option<DateTime<Utc>>,
     /// The date up to which the change lists are continuous.
     #[serde(default)]
     pub continuous_through: Option<NaiveDate>,
@@ -386,6 +389,7 @@ impl RegistryStatus {
             scope: coverage.scope,
             covered_area_codes: coverage.covered,
             missing_area_codes: coverage.missing,
+            imported_as_of: m.imported_as_of,
             continuous_through: time.as_ref().map(|t| t.continuous_through),
             gaps: time.map(|t| t.gaps).unwrap_or_default(),
             import_failure: None,

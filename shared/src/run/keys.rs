@@ -178,9 +178,10 @@ impl RegistryKeys {
         format!("{}/downloads/{day}/{name}.zip", self.prefix)
     }
 
-    /// What the last FTC download of each kind did (`registry::RegistryDownloads`), for the status.
-    pub fn downloads(&self) -> String {
-        format!("{}/downloads.json", self.prefix)
+    /// The last failed FTC download (written by the download workflow's catch), deleted by the next download that
+    /// succeeds.
+    pub fn download_failure(&self) -> String {
+        format!("{}/download-failure.json", self.prefix)
     }
 
     /// The last failed import (written by the import state machine's catch), shown by the registry's status until

@@ -10,6 +10,7 @@
 pub mod check;
 pub mod cooldown;
 mod error;
+pub mod ftc_download;
 pub mod lease;
 pub mod normalize;
 pub mod reconcile;

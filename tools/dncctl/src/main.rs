@@ -1,6 +1,7 @@
 //! `dncctl`: the dncflow operator CLI.
 
 mod check;
+mod download;
 mod evidence;
 mod hours;
 mod normalize;

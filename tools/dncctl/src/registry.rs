@@ -66,6 +66,11 @@ pub enum RegistryCommand {
         #[arg(long)]
         as_of: Option<NaiveDate>,
     },
+    /// Download from the FTC's service (docs/ftc-download.md) and hand the files to the registry: today's change
+    /// list (submit, poll, fetch, apply; `NoChanges` advances continuity) or, with --full, the full list of the
+    /// subscription's area codes (imported). Each raw SOAP answer is kept under registry/<name>/downloads/ before it
+    /// is decoded; a file whose zip CRC or line layout fails is refused, its answer kept.
+    Download(crate::download::DownloadArgs),
     /// The live version: as-of, age, CURRENT / EXPIRING / STALE, size, the area codes covered and missing, gaps in
     /// the change lists, a failed import. Exits non-zero when STALE, missing, lacking area codes, with a gap, or
     /// after a failed import.
@@ -197,7 +202,7 @@ fn scope_of(scope: Option<&str>, area_codes: Option<&str>) -> Result<Option<regi
     Ok(registry::Scope::from_request(scope, codes.as_deref())?)
 }
 
-fn print_report(r: &VersionReport, seconds: f64) {
+pub(crate) fn print_report(r: &VersionReport, seconds: f64) {
     let i = &r.import;
     if i.rows > 0 {
         println!(
@@ -232,6 +237,9 @@ fn print_report(r: &VersionReport, seconds: f64) {
 
 /// Run one registry command; `Ok(false)` when it should exit non-zero (a registry stale, missing, lacking declared area codes, with a gap, or after a failed import).
 pub fn run(command: RegistryCommand) -> Result<bool> {
+    if let RegistryCommand::Download(args) = command {
+        return crate::download::run(args);
+    }
     crate::runtime()?.block_on(async {
         match command {
             RegistryCommand::Import {
@@ -320,6 +328,7 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
                 print_report(&report, started.elapsed().as_secs_f64());
                 Ok(true)
             }
+            RegistryCommand::Download(_) => unreachable!("run above"),
             RegistryCommand::Status { target } => {
                 let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
                 match registry::status(store.as_ref(), &target.registry, chrono::Utc::now()).await?

@@ -541,3 +541,155 @@ async fn provision_run_and_check_against_an_admin_api_tenant() {
         "nothing allowed without a verified list: {csv}"
     );
 }
+
+/// `dncctl registry download` against the FTC stand-in (in this process) as a user runs it: a full download of the
+/// subscription imported, the day's change list applied, a second run the same day re-using the saved answer, the
+/// raw answers in the output directory, and a refused login exiting non-zero naming the code without the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_download_from_the_ftc_stand_in() {
+    let today = chrono::Utc::now().date_naive();
+    let sim = ftc_sim::spawn(
+        ftc_sim::SimConfig {
+            // Yesterday's changes are due in today's list; the full list is the registry as of yesterday's end.
+            start_date: Some(today - chrono::Days::new(2)),
+            pending_polls: 2,
+            ..ftc_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    sim.sim.advance_days(2);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("ftc.json");
+    std::fs::write(&creds, sim.credentials_document()).unwrap();
+    let out = dir.path().join("out");
+    let run = move |args: Vec<std::ffi::OsString>| {
+        tokio::task::spawn_blocking(move || dncctl().args(args).output().unwrap())
+    };
+    let os = |v: &[&dyn AsRef<std::ffi::OsStr>]| -> Vec<std::ffi::OsString> {
+        v.iter().map(|a| a.as_ref().to_os_string()).collect()
+    };
+    let full = run(os(&[
+        &"registry",
+        &"download",
+        &"--credentials",
+        &creds,
+        &"--full",
+        &"all",
+        &"--registry",
+        &"national",
+        &"--out",
+        &out,
+    ]))
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&full.stdout);
+    assert!(
+        full.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+    let total: usize = [202, 415, 818]
+        .iter()
+        .map(|npa| sim.sim.registered(*npa, today - chrono::Days::new(1)).len())
+        .sum();
+    assert!(
+        said.contains(&format!("rows       {total} = {total} accepted")),
+        "{said}"
+    );
+    assert!(
+        said.contains("scope      national: 3 area codes covered (202,415,818)"),
+        "{said}"
+    );
+    let raw = out.join(format!("registry/national/downloads/{today}/raw"));
+    for npa in ["202", "415", "818"] {
+        assert!(raw.join(format!("full-{npa}.xml")).is_file(), "{npa}");
+    }
+    let changes = run(os(&[
+        &"registry",
+        &"download",
+        &"--credentials",
+        &creds,
+        &"--changes",
+        &"--poll-interval",
+        &"0",
+        &"--registry",
+        &"national",
+        &"--out",
+        &out,
+    ]))
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&changes.stdout);
+    assert!(
+        changes.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&changes.stderr)
+    );
+    assert!(
+        said.contains("42 lines after 2 RequestPending polls"),
+        "{said}"
+    );
+    // Its changes (yesterday's, dated before today's full download) are already in the import.
+    assert!(said.contains("42 superseded"), "{said}");
+    assert!(raw.join("changes.xml").is_file());
+    let again = run(os(&[
+        &"registry",
+        &"download",
+        &"--credentials",
+        &creds,
+        &"--poll-interval",
+        &"0",
+        &"--registry",
+        &"national",
+        &"--out",
+        &out,
+    ]))
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        said.contains("the answer saved today re-used") && said.contains("already applied"),
+        "{said}"
+    );
+    assert_eq!(
+        sim.sim.count("GetDNCFileByUrl"),
+        4,
+        "three area codes and one change list, once each"
+    );
+    // A wrong password: LoginFailed, one login, non-zero exit, the password nowhere.
+    let mut bad: serde_json::Value = serde_json::from_str(&sim.credentials_document()).unwrap();
+    bad["password"] = "not-the-password-42".into();
+    let bad_creds = dir.path().join("bad.json");
+    std::fs::write(&bad_creds, bad.to_string()).unwrap();
+    let logins = sim.sim.count("Login");
+    let refused = run(os(&[
+        &"registry",
+        &"download",
+        &"--credentials",
+        &bad_creds,
+        &"--registry",
+        &"national",
+        &"--out",
+        &out,
+    ]))
+    .await
+    .unwrap();
+    let (said, err) = (
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr),
+    );
+    assert!(!refused.status.success());
+    assert!(
+        err.contains("LoginFailed") && err.contains("not retried"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-password-42") && !said.contains("not-the-password-42"));
+    assert_eq!(sim.sim.count("Login"), logins + 1);
+}

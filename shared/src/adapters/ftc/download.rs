@@ -59,6 +59,11 @@ impl<'a> Session<'a> {
         &self.credentials.company_id
     }
 
+    /// Log in now unless logged in (an account refusal fails here, before anything is asked of the service).
+    pub async fn login_now(&self) -> Result<(), FtcError> {
+        self.token().await.map(|_| ())
+    }
+
     async fn login(&self) -> Result<SecretString, FtcError> {
         self.logins
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -374,6 +379,29 @@ pub async fn reuse_full(
     let keys = RegistryKeys::new(registry);
     let name = format!("full-{area_code:03}");
     reuse_today(store, &keys, now, &name, &FileKind::Full(Some(area_code))).await
+}
+
+/// The area codes whose full-list answer was saved today (UTC).
+pub async fn saved_full_today(
+    store: &dyn ObjectStore,
+    registry: &str,
+    now: DateTime<Utc>,
+) -> Result<BTreeSet<u16>, FtcError> {
+    let prefix = RegistryKeys::new(registry).download_raw(now.date_naive(), "full-");
+    let prefix = prefix.trim_end_matches(".xml");
+    Ok(store
+        .list(prefix)
+        .await?
+        .iter()
+        .filter_map(|k| {
+            k.rsplit('/')
+                .next()?
+                .strip_prefix("full-")?
+                .strip_suffix(".xml")?
+                .parse()
+                .ok()
+        })
+        .collect())
 }
 
 /// The answer saved today, checked, if it holds a file.
@@ -770,24 +798,11 @@ pub async fn download_full(
     // Area codes offered as a message (`714:File was already downloaded Today`): their answer saved today.
     let wanted: BTreeSet<u16> = match area_codes {
         Some(a) => a.clone(),
-        None => {
-            let prefix = RegistryKeys::new(registry).download_raw(now.date_naive(), "full-");
-            let prefix = prefix.trim_end_matches(".xml");
-            store
-                .list(prefix)
-                .await?
-                .iter()
-                .filter_map(|k| {
-                    k.rsplit('/')
-                        .next()?
-                        .strip_prefix("full-")?
-                        .strip_suffix(".xml")?
-                        .parse()
-                        .ok()
-                })
-                .chain(got.iter().copied())
-                .collect()
-        }
+        None => saved_full_today(store, registry, now)
+            .await?
+            .into_iter()
+            .chain(got.iter().copied())
+            .collect(),
     };
     let mut lost = Vec::new();
     for npa in wanted.difference(&got.clone()) {
@@ -815,6 +830,15 @@ pub async fn download_full(
             )),
         });
     }
+    // A first import declares the subscription's area codes (those the service offered); later ones keep the live
+    // version's scope, so a file missing from a later download is `RegistryIncomplete`.
+    let scope = match scope {
+        Some(s) => Some(s),
+        None if registry::status(store, registry, now).await?.is_none() => {
+            Some(registry::Scope::National(got.clone()))
+        }
+        None => None,
+    };
     let report = import_full(store, bucket, registry, &fetched, now.date_naive(), scope).await?;
     Ok((fetched, report))
 }
