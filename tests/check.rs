@@ -970,4 +970,122 @@ mod registries {
         assert_eq!(err.kind(), "RegistryIndexDamaged", "{err}");
         assert!(report.version.is_some());
     }
+
+    /// `dncctl check` streams a campaign file batch by batch: every row comes out once, in input order (across
+    /// batches, with rows that cannot be read answered `invalid` in their place), the verdicts are the registry's, the
+    /// totals add up over the batches, and the output file appears whole (written aside, then renamed).
+    #[tokio::test]
+    async fn the_cli_check_streams_a_file_larger_than_a_batch_in_input_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("ftc");
+        std::fs::create_dir_all(&input).unwrap();
+        // Every even line number of 202-456-xxxx is registered.
+        let listed: String = (0..10_000u32)
+            .step_by(2)
+            .map(|l| format!("202,456{l:04}\n"))
+            .collect();
+        zip_file(&input.join("202.txt.zip"), "202.txt", &listed);
+        zip_file(&input.join("415.txt.zip"), "415.txt", "415,5550101\n");
+        let store = LocalStore {
+            root: dir.path().join("out"),
+        };
+        import(
+            &store,
+            "national",
+            std::slice::from_ref(&input),
+            &ImportOptions {
+                as_of: day(1),
+                max_age_days: 31,
+                force: false,
+                scope: national(&[202, 415]),
+            },
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        // 40,000 rows (more than two batches): numbers cycling through 202-456-0000..9999 in three formats (so
+        // every number repeats across batches), an invalid one every 1,000 rows, a row without its phone field
+        // every 7,001 rows, and a 303 number (an area code the registry does not cover) every 5,000.
+        let mut csv = String::from("name,phone\n");
+        let mut expected = Vec::new();
+        for i in 0..40_000u32 {
+            let l = i % 10_000;
+            if i % 7_001 == 7_000 {
+                csv += "no phone here\n";
+                expected.push(("invalid", "MISSING_FIELD".to_string()));
+            } else if i % 1_000 == 999 {
+                csv += "n,12345\n";
+                expected.push(("invalid", String::new()));
+            } else if i % 5_000 == 4_998 {
+                csv += "n,303-555-0199\n";
+                expected.push(("error", "registry-not-covering:303".into()));
+            } else {
+                csv += &match i % 3 {
+                    0 => format!("n,+1202456{l:04}\n"),
+                    1 => format!("n,(202) 456-{l:04}\n"),
+                    _ => format!("n,202.456.{l:04}\n"),
+                };
+                expected.push(if l % 2 == 0 {
+                    ("suppressed", "registry:national".to_string())
+                } else {
+                    ("allowed", "not on any registry consulted".to_string())
+                });
+            }
+        }
+        let campaign = dir.path().join("campaign.csv");
+        std::fs::write(&campaign, csv).unwrap();
+        let results = dir.path().join("checked.csv");
+        let out = std::process::Command::new(dncflow_tests::binary("dncctl"))
+            .arg("check")
+            .arg(&campaign)
+            .args(["--registry", "national", "--at", "2026-12-07T17:00:00Z"])
+            .arg("--out-dir")
+            .arg(&store.root)
+            .arg("--out")
+            .arg(&results)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // The 303 numbers are `error`: the check says the file is not safe to dial in full, and exits non-zero.
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("NOT safe to dial"), "{stderr}");
+        assert!(!dir.path().join("checked.csv.partial").exists());
+        let text = std::fs::read_to_string(&results).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("line,input,phoneNumber,status,reason,listMatches,callableNow,nextCallableAt,timeZone")
+        );
+        let rows: Vec<Vec<String>> = lines
+            .map(|l| {
+                // No field of this file holds a comma: a plain split reads it.
+                l.split(',')
+                    .map(|f| f.trim_matches('"').to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows.len(), expected.len(), "one line per input row");
+        for (i, (row, (status, reason))) in rows.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                row[0],
+                (i + 2).to_string(),
+                "input order, line numbers of the file"
+            );
+            assert_eq!(row[3], *status, "row {i}: {row:?}");
+            if !reason.is_empty() {
+                assert_eq!(row[4], *reason, "row {i}: {row:?}");
+            }
+        }
+        let count = |s: &str| expected.iter().filter(|(v, _)| *v == s).count();
+        assert!(
+            stderr.contains(&format!(
+                "checked 40000: {} suppressed, {} allowed, {} invalid, {} errors",
+                count("suppressed"),
+                count("allowed"),
+                count("invalid"),
+                count("error")
+            )),
+            "{stderr}"
+        );
+    }
 }

@@ -8,7 +8,12 @@
 //!   peak RSS, index size, and the `phonenumber` crate's `parse` + `is_valid` on a sample of the same rows beside it;
 //! - apply of a 1,000,000-line change list;
 //! - load of the live version (container init) and lookups (single and batched with prefetch), and a registry-only
-//!   check of 1,000 numbers (p50/p99).
+//!   check of 1,000 numbers (p50/p99);
+//! - `dncctl check` of a campaign file (`CHECK_ROWS=` numbers, default 1,000,000; half of them on the registry, a
+//!   third each as `+1…`, `NPA-NXX-XXXX` and `(NPA) NXX-XXXX`) against the national index with calling hours, on one
+//!   core: numbers/s end to end and peak RSS beside the index's own load, then the parts in process (lookups alone,
+//!   calling hours decided per number and per place) so each part's share is visible. Needs the release binary
+//!   (`cargo build --release -p dncctl`); skipped without it.
 //!
 //! Run: `cargo bench -p dncflow --bench registry` (ROWS=, AREA_CODES= to change the shape).
 
@@ -283,6 +288,150 @@ fn child_lookups(out: &Path, npas: &[u16]) {
     );
 }
 
+/// `dncctl check` of a campaign file against the national index, end to end, and its parts in process.
+fn check_file(root: &Path, out: &Path, npas: &[u16]) {
+    let dncctl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/dncctl");
+    if !dncctl.exists() {
+        println!(
+            "check file skipped: build the release binary first (cargo build --release -p dncctl)"
+        );
+        return;
+    }
+    let rows = env_u64("CHECK_ROWS", 1_000_000) as usize;
+    let store = LocalStore {
+        root: out.to_path_buf(),
+    };
+    let rss_mib = || {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    let before = rss_mib();
+    let reg = runtime()
+        .block_on(registry::load(&store, "national"))
+        .unwrap();
+    let index_mib = rss_mib() - before;
+    // Half the numbers on the registry (drawn until one is listed), half random in its area codes.
+    let mut rng = Rng(2026);
+    let mut draw = |listed: bool| loop {
+        let npa = u64::from(npas[(rng.next() % npas.len() as u64) as usize]);
+        let n = 10_000_000_000 + npa * 10_000_000 + 2_000_000 + rng.next() % 8_000_000;
+        if !listed || reg.lookup(n) == registry::Lookup::Listed {
+            return n;
+        }
+    };
+    let numbers: Vec<u64> = (0..rows).map(|i| draw(i % 2 == 0)).collect();
+    let file = root.join(format!("campaign-{rows}.csv"));
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        writeln!(w, "phone").unwrap();
+        for (i, n) in numbers.iter().enumerate() {
+            let d = n % 10_000_000_000;
+            let (npa, nxx, line) = (d / 10_000_000, d / 10_000 % 1000, d % 10_000);
+            match i % 3 {
+                0 => writeln!(w, "+1{d}"),
+                1 => writeln!(w, "{npa}-{nxx:03}-{line:04}"),
+                _ => writeln!(w, "({npa}) {nxx:03}-{line:04}"),
+            }
+            .unwrap();
+        }
+    }
+    let results = root.join(format!("campaign-{rows}.checked.csv"));
+    let t = Instant::now();
+    let mut child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&dncctl)
+        .arg("check")
+        .arg(&file)
+        .args(["--registry", "national", "--at", "2026-12-07T17:00:00Z"])
+        .arg("--out-dir")
+        .arg(out)
+        .arg("--out")
+        .arg(&results)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Peak RSS of the child: its high-water mark, read until it exits.
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            if let Some(kib) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let secs = t.elapsed().as_secs_f64();
+    let mut summary = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut summary).unwrap();
+    assert!(status.success(), "dncctl check failed: {summary}");
+    let suppressed = std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",suppressed,"))
+        .count();
+    let expected = numbers
+        .iter()
+        .filter(|n| reg.lookup(**n) == registry::Lookup::Listed)
+        .count();
+    assert_eq!(
+        suppressed, expected,
+        "the check's suppressed numbers are the registry's"
+    );
+    println!(
+        "check file {rows} numbers ({suppressed} suppressed, as the index says) with calling hours: {secs:.2} s, {:.2} M numbers/s end to end (index load included), peak RSS {:.0} MiB, {:.0} MiB over the loaded index's {index_mib:.0} MiB",
+        rows as f64 / secs / 1e6,
+        peak_kib as f64 / 1024.0,
+        peak_kib as f64 / 1024.0 - index_mib,
+    );
+    // The parts, in this process: lookups alone, and calling hours per number and per place.
+    let t = Instant::now();
+    let listed = numbers
+        .iter()
+        .filter(|n| reg.lookup(**n) == registry::Lookup::Listed)
+        .count();
+    let lookups = rows as f64 / t.elapsed().as_secs_f64() / 1e6;
+    let policy = dncflow::hours::Policy::embedded();
+    let at: chrono::DateTime<chrono::Utc> = "2026-12-07T17:00:00Z".parse().unwrap();
+    let parsed: Vec<dncflow::phone::E164> = numbers
+        .iter()
+        .filter_map(|n| dncflow::phone::E164::from_packed(*n))
+        .collect();
+    let sample = &parsed[..parsed.len().min(200_000)];
+    let t = Instant::now();
+    let callable = sample
+        .iter()
+        .filter(|n| policy.decide_with(**n, None, at, None, &[]).callable_now)
+        .count();
+    let per_number = sample.len() as f64 / t.elapsed().as_secs_f64() / 1e6;
+    let t = Instant::now();
+    let mut places = std::collections::HashMap::new();
+    let callable_by_place = parsed
+        .iter()
+        .filter(|n| {
+            *places
+                .entry(dncflow::hours::Policy::place_key(**n))
+                .or_insert_with(|| policy.decide_with(**n, None, at, None, &[]).callable_now)
+        })
+        .count();
+    let per_place = parsed.len() as f64 / t.elapsed().as_secs_f64() / 1e6;
+    assert!(listed > 0 && callable <= sample.len() && callable_by_place <= parsed.len());
+    println!(
+        "  parts    lookups alone {lookups:.1} M/s; calling hours decided per number {per_number:.2} M/s, once per place ({} places) {per_place:.1} M/s",
+        places.len()
+    );
+}
+
 fn crate_baseline(input: &Path) -> f64 {
     // The same rows through the `phonenumber` crate: parse + is_valid, on a sample (it is slow).
     let first = std::fs::read_dir(input)
@@ -391,6 +540,7 @@ fn main() {
     }
     child(&[&out, &changes], "apply");
     child(&[&out], "lookups");
+    check_file(&root, &out, &npas);
     println!(
         "(the import's rows/s over the crate's {:.0} k rows/s is the speed-up; input {:.0} MB of zips)",
         crate_rate / 1e3,

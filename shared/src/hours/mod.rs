@@ -441,6 +441,24 @@ impl Policy {
         self.index.contains_key(code) || self.known_subdivisions.contains(code)
     }
 
+    /// What of `number` a decision depends on: the zones its prefix maps to and its area code's place (or that it
+    /// has none). Two numbers with the same key, the same address state, instant, call type and closures get the same
+    /// decision, so a batch decides once per key: a campaign file of a million numbers spans a few hundred keys, and
+    /// the decision (several IANA conversions each) is the costliest part of checking a number.
+    pub fn place_key(number: E164) -> PlaceKey {
+        match zones::zones_for(number).filter(|z| z.located) {
+            // The addresses of 'static tables: equal addresses, equal contents.
+            Some(z) => {
+                let npa = ((number.packed() / 10_000_000) % 1000) as u16;
+                PlaceKey {
+                    zones: z.zones.as_ptr() as usize,
+                    place: tables::npa(npa).map_or(0, |info| info as *const _ as usize),
+                }
+            }
+            None => PlaceKey { zones: 0, place: 0 },
+        }
+    }
+
     /// Decide whether `number` may be called at `at`. `address_state` is the contact's address state (`FL`,
     /// `US-FL`, `ON`), when known: its rules apply as well as those of the number's area code.
     pub fn decide(
@@ -922,6 +940,14 @@ impl std::fmt::Display for HoursBlock<'_> {
     }
 }
 
+/// What a number's calling-hours decision depends on besides the address state, the instant, the call type and the
+/// closures ([`Policy::place_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PlaceKey {
+    zones: usize,
+    place: usize,
+}
+
 /// The calling-hours answer for one number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoursDecision<'p> {
@@ -945,6 +971,65 @@ pub struct HoursDecision<'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch decides once per place key: every number sharing a key must get the same decision, for every state,
+    /// instant and call type. 12,000 pseudo-random NANP numbers (every area code of the table, any exchange) grouped
+    /// by key, each compared with the first of its group.
+    #[test]
+    fn numbers_with_one_place_key_get_one_decision() {
+        let policy = Policy::embedded();
+        let npas: Vec<u16> = (200..1000u16)
+            .filter(|n| tables::npa(*n).is_some())
+            .collect();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut groups: HashMap<PlaceKey, Vec<E164>> = HashMap::new();
+        for _ in 0..12_000 {
+            let npa = npas[(next() % npas.len() as u64) as usize];
+            let nxx = 200 + next() % 800;
+            let line = next() % 10_000;
+            let Some(n) = E164::parse(&format!("+1{npa}{nxx}{line:04}")) else {
+                continue;
+            };
+            groups.entry(Policy::place_key(n)).or_default().push(n);
+        }
+        // Numbers with no place (toll-free, outside NANP) share one key.
+        for other in ["+18005550100", "+442079460000", "+33142685300"] {
+            groups
+                .entry(Policy::place_key(E164::parse(other).unwrap()))
+                .or_default()
+                .push(E164::parse(other).unwrap());
+        }
+        assert!(groups.len() > 300, "{} keys", groups.len());
+        let instants = ["2026-12-07T14:30:00Z", "2027-03-14T09:59:00Z"];
+        let mut compared = 0;
+        for members in groups.values().filter(|m| m.len() > 1) {
+            for at in instants {
+                let at: DateTime<Utc> = at.parse().unwrap();
+                for state in [None, Some("US-FL")] {
+                    for call_type in [None, Some(CallType::Prerecorded)] {
+                        let first = policy.decide_with(members[0], state, at, call_type, &[]);
+                        for n in &members[1..] {
+                            assert_eq!(
+                                policy.decide_with(*n, state, at, call_type, &[]),
+                                first,
+                                "{} and {} share a key",
+                                members[0],
+                                n
+                            );
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(compared > 10_000, "{compared} comparisons");
+    }
 
     #[test]
     fn embedded_policy_loads_and_names_sources() {

@@ -1,11 +1,14 @@
 //! `dncctl check`: outbound numbers checked against the lists, the registries and the calling hours.
 
 use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use dncflow::adapters::cxone::v2::ClientConfig;
 use dncflow::input::ReadOptions;
+use dncflow::steps::check::Verdict;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{runtime, TenantArgs};
 
@@ -49,9 +52,20 @@ pub(crate) struct CheckArgs {
     policy: Option<PathBuf>,
 }
 
+/// Numbers checked at a time: a check holds this many results, whatever the file's length (a result is about a
+/// kilobyte with its strings), and CXone is asked about each batch as it comes.
+const BATCH: usize = 16_384;
+
+/// One line of the output, in input order: a number to check, or a row that could not be read (answered `invalid`
+/// with the reason, never left out).
+enum Item {
+    Contact(u64),
+    Problem(u64, &'static str, String),
+}
+
 pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
     use dncflow::steps::check::{
-        check_with, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot,
+        check_with, CheckMetrics, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot,
     };
     let CheckArgs {
         file,
@@ -78,28 +92,6 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
             dncflow::hours::Policy::from_json(&text).with_context(|| format!("{}", p.display()))
         })
         .transpose()?;
-    use dncflow::input::{decode::for_each_part, read_rows, RowEvent};
-    let mut contacts = Vec::new();
-    let mut lines = Vec::new();
-    let name = file.display().to_string();
-    let raw = File::open(&file).with_context(|| format!("cannot open {name}"))?;
-    for_each_part(&name, Box::new(raw), |part| {
-        read_rows(&name, part.reader, &ReadOptions::default(), |event| {
-            if let RowEvent::Row {
-                line, phone, state, ..
-            } = event
-            {
-                contacts.push(ContactIn {
-                    phone_number: String::from_utf8_lossy(phone).trim().to_string(),
-                    region_code: None,
-                    // The address state's calling hours and zones apply as well as the area code's.
-                    state: state.map(|s| String::from_utf8_lossy(s).trim().to_string()),
-                });
-                lines.push(line);
-            }
-        })?;
-        Ok(())
-    })?;
     let snapshot = match snapshot {
         Some(p) => {
             let (snap, bad) = SuppressionSnapshot::from_lines(
@@ -113,12 +105,16 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
         }
         None => SuppressionSnapshot::default(),
     };
-    let response = runtime()?.block_on(async {
+    // One instant for the whole file: every batch is judged at the same time.
+    let at = at.unwrap_or_else(chrono::Utc::now);
+    let list_ids = (!list_ids.is_empty()).then_some(list_ids);
+    let rt = runtime()?;
+    // What the check consults, loaded once: the tenant, the closures, the registries, the lists' knowledge.
+    let (api, closures, registries, knowledge) = rt.block_on(async {
         let api = match tenant.given() {
             true => Some(tenant.client(ClientConfig::default()).await?),
             false => None,
         };
-        let api = api.as_deref();
         let store = crate::registry::store_of(&out_dir, None).await?;
         // The operator's closures under OUT_DIR (`dncctl hours closure add`); an unusable document is an error here.
         let closures = dncflow::hours::closures::LoadedClosures::from_bytes(
@@ -135,18 +131,14 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
         let registries = dncflow::steps::refresh_registries(store.as_ref(), &registries, &[])
             .await
             .context("loading the registries")?;
-        let request = CheckRequest {
-            contacts,
-            list_ids: (!list_ids.is_empty()).then_some(list_ids),
-            at,
-            call_type,
-        };
-        let admin = api.is_some_and(|a| !a.capabilities().batch_check);
+        let admin = api
+            .as_deref()
+            .is_some_and(|a| !a.capabilities().batch_check);
         // The lists answered locally: named, or (through the Admin API) the lists asked for, or every list OUT_DIR
         // holds a status or received numbers of.
         let mut names = lists;
         if admin {
-            for id in request.list_ids.iter().flatten() {
+            for id in list_ids.iter().flatten() {
                 if !names.contains(id) {
                     names.push(id.clone());
                 }
@@ -160,58 +152,151 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
             knowledge.incomplete =
                 Some("no list named (--list-id NAME) to answer from its verified runs".into());
         }
-        let snapshot_given = !snapshot.is_empty();
-        let answers = knowledge.answers_for(api, chrono::Utc::now(), request.list_ids.as_deref());
-        let local = LocalAnswers {
-            snapshot: if snapshot_given {
-                &snapshot
-            } else {
-                answers.snapshot
-            },
-            hours: policy.as_ref(),
-            closures: Some(&closures),
-            registries: &registries,
-            ..answers
-        };
-        let mut response = check_with(api, &request, local, 4).await;
-        response.metrics.lists_without_status = knowledge.lists_without_status.len();
-        anyhow::Ok(response)
+        anyhow::Ok((api, closures, registries, knowledge))
     })?;
-    let mut csv = String::from(
-        "line,input,phoneNumber,status,reason,listMatches,callableNow,nextCallableAt,timeZone\n",
-    );
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for (line, r) in lines.iter().zip(&response.results) {
-        let status = serde_json::to_value(r.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        csv += &format!(
-            "{line},{},{},{status},{},{},{},{},{}\n",
-            quote(&r.input),
-            r.phone_number.as_deref().unwrap_or(""),
-            quote(&r.reason),
-            quote(&r.list_matches.join(" ")),
-            r.callable_now,
-            r.next_callable_at
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default(),
-            quote(
-                &r.time_zones
-                    .iter()
-                    .map(|z| z.name())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
+    let api = api.as_deref();
+    let answers = knowledge.answers_for(api, chrono::Utc::now(), list_ids.as_deref());
+    let local = LocalAnswers {
+        snapshot: if snapshot.is_empty() {
+            answers.snapshot
+        } else {
+            &snapshot
+        },
+        hours: policy.as_ref(),
+        closures: Some(&closures),
+        registries: &registries,
+        ..answers
+    };
+
+    // Written to OUT.partial and renamed when every row is written: a file named OUT is always whole.
+    let partial = out.as_ref().map(|p| {
+        let mut name = p.clone().into_os_string();
+        name.push(".partial");
+        PathBuf::from(name)
+    });
+    let mut sink: Box<dyn Write> = match &partial {
+        Some(p) => Box::new(BufWriter::with_capacity(
+            1 << 20,
+            File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
+    };
+    sink.write_all(
+        b"line,input,phoneNumber,status,reason,listMatches,callableNow,nextCallableAt,timeZone\n",
+    )?;
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {human_pos} numbers checked ({per_sec})")
+                .expect("a valid template"),
         );
-    }
-    match out {
-        Some(p) => {
-            std::fs::write(&p, csv).with_context(|| format!("cannot write {}", p.display()))?
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let mut totals = CheckMetrics::default();
+    let mut first: Option<dncflow::steps::check::CheckResponse> = None;
+    let mut complete = true;
+    let mut items: Vec<Item> = Vec::with_capacity(BATCH);
+    let mut contacts: Vec<ContactIn> = Vec::with_capacity(BATCH);
+    // Check the batch, write its lines in input order, keep the totals.
+    let mut run_batch = |items: &mut Vec<Item>, contacts: &mut Vec<ContactIn>| -> Result<()> {
+        let request = CheckRequest {
+            contacts: std::mem::take(contacts),
+            list_ids: list_ids.clone(),
+            at: Some(at),
+            call_type,
+        };
+        let mut response = rt.block_on(check_with(api, &request, local.clone(), 4));
+        let mut results = std::mem::take(&mut response.results).into_iter();
+        for item in items.drain(..) {
+            match item {
+                Item::Contact(line) => {
+                    let r = results.next().expect("one result per contact");
+                    write_result(&mut sink, line, &r)?;
+                }
+                Item::Problem(line, code, raw) => {
+                    totals.total += 1;
+                    totals.invalid += 1;
+                    write!(sink, "{line},")?;
+                    write_quoted(&mut sink, &raw)?;
+                    writeln!(sink, ",,invalid,\"{code}\",\"\",false,,\"\"")?;
+                }
+            }
         }
-        None => print!("{csv}"),
+        totals.add(&response.metrics);
+        complete &= response.complete;
+        progress.inc(request.contacts.len() as u64);
+        *contacts = request.contacts;
+        contacts.clear();
+        first.get_or_insert(response);
+        Ok(())
+    };
+
+    use dncflow::input::{decode::for_each_part, read_rows, RowEvent};
+    let name = file.display().to_string();
+    let raw = File::open(&file).with_context(|| format!("cannot open {name}"))?;
+    let mut failed: Option<anyhow::Error> = None;
+    let mut batches_run = 0usize;
+    for_each_part(&name, Box::new(raw), |part| {
+        read_rows(&name, part.reader, &ReadOptions::default(), |event| {
+            if failed.is_some() {
+                return;
+            }
+            match event {
+                RowEvent::Row {
+                    line, phone, state, ..
+                } => {
+                    contacts.push(ContactIn {
+                        phone_number: String::from_utf8_lossy(phone).trim().to_string(),
+                        region_code: None,
+                        // The address state's calling hours and zones apply as well as the area code's.
+                        state: state.map(|s| String::from_utf8_lossy(s).trim().to_string()),
+                    });
+                    items.push(Item::Contact(line));
+                }
+                RowEvent::Problem { line, problem, raw } => {
+                    // The row as written (its start, for a line over the limit), for the reader to find it.
+                    let raw: String = String::from_utf8_lossy(raw).chars().take(120).collect();
+                    items.push(Item::Problem(line, problem.code(), raw))
+                }
+                _ => return,
+            }
+            if items.len() >= BATCH {
+                batches_run += 1;
+                if let Err(e) = run_batch(&mut items, &mut contacts) {
+                    failed = Some(e);
+                }
+            }
+        })?;
+        Ok(())
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
     }
-    let m = &response.metrics;
+    // The last batch; an empty one for an empty file (the summary still names the registries and the hours).
+    if !items.is_empty() || batches_run == 0 {
+        run_batch(&mut items, &mut contacts)?;
+    }
+    drop(run_batch);
+    progress.finish_and_clear();
+    sink.flush()?;
+    drop(sink);
+    if let (Some(partial), Some(out)) = (&partial, &out) {
+        std::fs::rename(partial, out)
+            .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
+    }
+    let response = first.expect("one batch at least");
+    let m = &mut totals;
+    let checkable = m.total - m.invalid;
+    m.suppression_rate = if checkable == 0 {
+        0.0
+    } else {
+        m.suppressed as f64 / checkable as f64
+    };
+    m.lists_without_status = knowledge.lists_without_status.len();
+    let m = &totals;
     eprintln!(
         "checked {}: {} suppressed, {} allowed, {} invalid, {} errors ({} CXone calls, {} from the snapshot); suppression rate {:.1} %",
         m.total, m.suppressed, m.allowed, m.invalid, m.errors, m.cxone_calls, m.prefiltered, m.suppression_rate * 100.0
@@ -244,13 +329,64 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
             m.pending_propagation, m.dead_letters, m.received_not_held, m.lists_without_status
         );
     }
-    if !response.complete {
+    if !complete || m.errors > 0 {
         bail!(
             "{} numbers could not be checked: the batch is NOT safe to dial in full",
             m.errors
         );
     }
     Ok(())
+}
+
+/// A CSV text field: quoted, its quotes doubled.
+fn write_quoted(sink: &mut dyn Write, s: &str) -> std::io::Result<()> {
+    sink.write_all(b"\"")?;
+    if s.contains('"') {
+        sink.write_all(s.replace('"', "\"\"").as_bytes())?;
+    } else {
+        sink.write_all(s.as_bytes())?;
+    }
+    sink.write_all(b"\"")
+}
+
+/// One result as a CSV line (the text fields quoted, quotes doubled), written without building it in memory first.
+fn write_result(
+    sink: &mut dyn Write,
+    line: u64,
+    r: &dncflow::steps::check::CheckResult,
+) -> std::io::Result<()> {
+    let status = match r.status {
+        Verdict::Suppressed => "suppressed",
+        Verdict::Allowed => "allowed",
+        Verdict::Invalid => "invalid",
+        Verdict::Error => "error",
+    };
+    write!(sink, "{line},")?;
+    write_quoted(sink, &r.input)?;
+    write!(
+        sink,
+        ",{},{status},",
+        r.phone_number.as_deref().unwrap_or("")
+    )?;
+    write_quoted(sink, &r.reason)?;
+    sink.write_all(b",")?;
+    write_quoted(sink, &r.list_matches.join(" "))?;
+    write!(sink, ",{},", r.callable_now)?;
+    if let Some(t) = r.next_callable_at {
+        write!(
+            sink,
+            "{}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )?;
+    }
+    sink.write_all(b",\"")?;
+    for (i, z) in r.time_zones.iter().enumerate() {
+        if i > 0 {
+            sink.write_all(b" ")?;
+        }
+        sink.write_all(z.name().as_bytes())?;
+    }
+    sink.write_all(b"\"\n")
 }
 
 /// Every list `store` holds a status or received numbers of (`status/<list>/…`).

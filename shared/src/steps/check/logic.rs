@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::adapters::cxone::{CheckStatus, ContactQuery, DncApi, MAX_CONTACTS_PER_REQUEST};
 use crate::hours::closures::LoadedClosures;
-use crate::hours::{CallType, Policy, Window};
-use crate::phone::{DefaultRegion, Normalizer};
+use crate::hours::{CallType, PlaceKey, Policy, Window};
+use crate::phone::{DefaultRegion, Normalizer, E164};
 use crate::registry::{Freshness, LoadedRegistry, Lookup};
 
 /// One number to check.
@@ -185,6 +185,30 @@ pub struct CheckMetrics {
     /// Lists named (in the settings or the request) that have no status: the request answers nothing `allowed`.
     #[serde(default)]
     pub lists_without_status: usize,
+}
+
+impl CheckMetrics {
+    /// Adds another batch's counts to these (a file checked batch by batch). `distinct` adds up the batches' distinct
+    /// numbers (a number repeated across batches counts in each); the rate and the duration are left to the caller.
+    pub fn add(&mut self, o: &CheckMetrics) {
+        self.total += o.total;
+        self.suppressed += o.suppressed;
+        self.allowed += o.allowed;
+        self.invalid += o.invalid;
+        self.errors += o.errors;
+        self.duration_ms += o.duration_ms;
+        self.distinct += o.distinct;
+        self.prefiltered += o.prefiltered;
+        self.pending_propagation += o.pending_propagation;
+        self.dead_letters += o.dead_letters;
+        self.cxone_calls += o.cxone_calls;
+        self.outside_calling_hours += o.outside_calling_hours;
+        self.registry_suppressed += o.registry_suppressed;
+        self.registry_stale += o.registry_stale;
+        self.registry_not_covering += o.registry_not_covering;
+        self.received_not_held += o.received_not_held;
+        self.lists_without_status = self.lists_without_status.max(o.lists_without_status);
+    }
 }
 
 /// A registry consulted by a check, as the response names it.
@@ -360,6 +384,10 @@ impl SuppressionSnapshot {
 
     /// Whether the number is known suppressed.
     pub fn contains(&self, e164: &str) -> bool {
+        // No hash to compute against an empty snapshot (a registry-only check of a campaign file).
+        if self.hashes.is_empty() {
+            return false;
+        }
         let h: [u8; 32] = Sha256::digest(e164.as_bytes()).into();
         self.hashes.contains(&h)
     }
@@ -440,10 +468,16 @@ pub async fn check_with(
     let policy = local.hours.unwrap_or_else(|| Policy::embedded());
     let closures = local.closures.map_or(&[][..], |c| &c.closures[..]);
     let mut results: Vec<CheckResult> = Vec::with_capacity(request.contacts.len());
-    // E.164 → input positions; the first region code seen is sent.
-    let mut distinct: Vec<(String, String)> = Vec::new();
-    let mut positions: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, c) in request.contacts.iter().enumerate() {
+    // Each distinct number is judged once: `slots[i]` is the index in `distinct` of result i's number (NO_SLOT for an
+    // invalid one); the first region code seen is sent.
+    const NO_SLOT: u32 = u32::MAX;
+    let mut slots: Vec<u32> = Vec::with_capacity(request.contacts.len());
+    let mut distinct: Vec<(E164, String, &'static str)> = Vec::new();
+    let mut index: HashMap<u64, u32> = HashMap::with_capacity(request.contacts.len());
+    // Calling hours are decided once per place (zones, area code's place) and address state: the decision is the
+    // costliest part of a number's check, and a batch spans few places (`Policy::place_key`).
+    let mut hours_of: HashMap<(PlaceKey, Option<&str>), CachedHours> = HashMap::new();
+    for c in &request.contacts {
         let region = c
             .region_code
             .as_deref()
@@ -451,62 +485,85 @@ pub async fn check_with(
             .unwrap_or_default();
         match Normalizer::new(region).normalize(&c.phone_number) {
             Ok(n) => {
-                let e164 = n.e164.to_string();
-                let slot = positions.entry(e164.clone()).or_default();
-                if slot.is_empty() {
-                    distinct.push((e164.clone(), region.name().to_string()));
+                let next = distinct.len() as u32;
+                let slot = *index.entry(n.e164.packed()).or_insert(next);
+                if slot == next {
+                    distinct.push((n.e164, n.e164.to_string(), region.name()));
                 }
-                slot.push(i);
-                let hours =
-                    policy.decide_with(n.e164, c.state.as_deref(), at, request.call_type, closures);
+                slots.push(slot);
+                let state = c.state.as_deref().map(str::trim).filter(|s| !s.is_empty());
+                let hours = hours_of
+                    .entry((Policy::place_key(n.e164), state))
+                    .or_insert_with(|| {
+                        let d = policy.decide_with(n.e164, state, at, request.call_type, closures);
+                        CachedHours {
+                            callable_now: d.callable_now,
+                            window: d.window,
+                            next_callable_at: d.next_callable_at,
+                            time_zones: d.time_zones.to_vec(),
+                            reason: d.reason.map(|r| r.to_string()),
+                        }
+                    });
                 results.push(CheckResult {
                     input: clip(&c.phone_number, MAX_INPUT_ECHO),
-                    phone_number: Some(e164),
+                    phone_number: Some(distinct[slot as usize].1.clone()),
                     status: Verdict::Error,
                     reason: "not checked".into(),
                     list_matches: Vec::new(),
                     callable_now: hours.callable_now,
-                    window: hours.window,
+                    window: hours.window.clone(),
                     next_callable_at: hours.next_callable_at,
-                    time_zones: hours.time_zones.to_vec(),
-                    hours_reason: hours.reason.map(|r| r.to_string()),
+                    time_zones: hours.time_zones.clone(),
+                    hours_reason: hours.reason.clone(),
                 });
             }
-            Err(reason) => results.push(CheckResult {
-                input: clip(&c.phone_number, MAX_INPUT_ECHO),
-                phone_number: None,
-                status: Verdict::Invalid,
-                reason: reason.code().to_string(),
-                list_matches: Vec::new(),
-                callable_now: false,
-                window: None,
-                next_callable_at: None,
-                time_zones: Vec::new(),
-                hours_reason: None,
-            }),
+            Err(reason) => {
+                slots.push(NO_SLOT);
+                results.push(CheckResult {
+                    input: clip(&c.phone_number, MAX_INPUT_ECHO),
+                    phone_number: None,
+                    status: Verdict::Invalid,
+                    reason: reason.code().to_string(),
+                    list_matches: Vec::new(),
+                    callable_now: false,
+                    window: None,
+                    next_callable_at: None,
+                    time_zones: Vec::new(),
+                    hours_reason: None,
+                })
+            }
         }
     }
+    drop(index);
     let mut metrics = CheckMetrics {
         total: request.contacts.len(),
         distinct: distinct.len(),
         ..Default::default()
     };
-    let mut verdicts: HashMap<String, (Verdict, String, Vec<String>)> = HashMap::new();
-    let mut to_query: Vec<(String, String)> = Vec::new();
+    // The verdict of each distinct number, by its index in `distinct`.
+    let mut verdicts: Vec<Option<(Verdict, String, Vec<String>)>> = vec![None; distinct.len()];
+    let mut to_query: Vec<(u32, &'static str)> = Vec::new();
     // A registry's age counts up to the call: judged at the later of now and the instant asked about.
     let judged = at.max(Utc::now());
-    let registries: Vec<(&LoadedRegistry, Freshness)> = local
+    let registries: Vec<(&LoadedRegistry, Freshness, String)> = local
         .registries
         .iter()
-        .map(|r| (r.as_ref(), r.freshness(judged)))
+        .map(|r| {
+            (
+                r.as_ref(),
+                r.freshness(judged),
+                format!("registry:{}", r.name()),
+            )
+        })
         .collect();
-    for (e164, region) in distinct {
-        let packed = crate::phone::E164::parse(&e164).map_or(0, crate::phone::E164::packed);
-        let (mut listed, mut stale): (Vec<String>, Vec<&str>) = (Vec::new(), Vec::new());
+    for (slot, (number, e164, region)) in distinct.iter().enumerate() {
+        let verdict = &mut verdicts[slot];
+        let packed = number.packed();
+        let (mut listed, mut stale): (Vec<usize>, Vec<&str>) = (Vec::new(), Vec::new());
         let mut uncovered = false;
-        for (r, freshness) in &registries {
+        for (i, (r, freshness, _)) in registries.iter().enumerate() {
             match r.lookup(packed) {
-                Lookup::Listed => listed.push(r.name().to_string()),
+                Lookup::Listed => listed.push(i),
                 Lookup::NotListed if *freshness == Freshness::Stale => stale.push(r.name()),
                 Lookup::Uncovered => uncovered = true,
                 _ => {}
@@ -514,16 +571,23 @@ pub async fn check_with(
         }
         if !listed.is_empty() {
             metrics.registry_suppressed += 1;
-            let reason = listed
+            let reason = match listed[..] {
+                [one] => registries[one].2.clone(),
+                _ => listed
+                    .iter()
+                    .map(|&i| registries[i].2.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+            let names = listed
                 .iter()
-                .map(|n| format!("registry:{n}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            verdicts.insert(e164, (Verdict::Suppressed, reason, listed));
+                .map(|&i| registries[i].0.name().to_string())
+                .collect();
+            *verdict = Some((Verdict::Suppressed, reason, names));
             continue;
         }
         // Received and not known held: suppressed with its reason, whatever CXone or a stale registry would say.
-        if let Some(cause) = local.received.iter().find_map(|r| r.cause(&e164, judged)) {
+        if let Some(cause) = local.received.iter().find_map(|r| r.cause(e164, judged)) {
             match cause.hold {
                 crate::run::Hold::PendingPropagation => metrics.pending_propagation += 1,
                 crate::run::Hold::DeadLetter => metrics.dead_letters += 1,
@@ -531,7 +595,7 @@ pub async fn check_with(
                     metrics.received_not_held += 1
                 }
             }
-            verdicts.insert(e164, (Verdict::Suppressed, cause.reason(), Vec::new()));
+            *verdict = Some((Verdict::Suppressed, cause.reason(), Vec::new()));
             continue;
         }
         if uncovered {
@@ -539,14 +603,11 @@ pub async fn check_with(
             // is registered: never `allowed`, whatever CXone says.
             metrics.registry_not_covering += 1;
             let npa = (packed / 10_000_000) % 1000;
-            verdicts.insert(
-                e164,
-                (
-                    Verdict::Error,
-                    format!("registry-not-covering:{npa:03}"),
-                    Vec::new(),
-                ),
-            );
+            *verdict = Some((
+                Verdict::Error,
+                format!("registry-not-covering:{npa:03}"),
+                Vec::new(),
+            ));
             continue;
         }
         if !stale.is_empty() {
@@ -556,48 +617,41 @@ pub async fn check_with(
                 .map(|n| format!("registry-stale:{n}"))
                 .collect::<Vec<_>>()
                 .join(",");
-            verdicts.insert(e164, (Verdict::Error, reason, Vec::new()));
+            *verdict = Some((Verdict::Error, reason, Vec::new()));
             continue;
         }
-        if local.dead_letters.is_some_and(|d| d.contains(&e164)) {
+        if local.dead_letters.is_some_and(|d| d.contains(e164)) {
             metrics.dead_letters += 1;
-            verdicts.insert(
-                e164,
-                (Verdict::Suppressed, "dead-letter".into(), Vec::new()),
-            );
-        } else if snapshot.contains(&e164) {
+            *verdict = Some((Verdict::Suppressed, "dead-letter".into(), Vec::new()));
+        } else if snapshot.contains(e164) {
             metrics.prefiltered += 1;
-            verdicts.insert(
-                e164,
-                (Verdict::Suppressed, "local-snapshot".into(), Vec::new()),
-            );
-        } else if propagating.contains(&e164) {
+            *verdict = Some((Verdict::Suppressed, "local-snapshot".into(), Vec::new()));
+        } else if propagating.contains(e164) {
             metrics.pending_propagation += 1;
-            verdicts.insert(
-                e164,
-                (
-                    Verdict::Suppressed,
-                    "pending-propagation".into(),
-                    Vec::new(),
-                ),
-            );
+            *verdict = Some((
+                Verdict::Suppressed,
+                "pending-propagation".into(),
+                Vec::new(),
+            ));
         } else {
-            to_query.push((e164, region));
+            to_query.push((slot as u32, region));
         }
     }
     let list_ids = request.list_ids.clone().unwrap_or_default();
-    let chunks: Vec<Vec<ContactQuery>> = to_query
+    // Each chunk with the slots of its numbers, to put CXone's answers back.
+    let chunks: Vec<(Vec<u32>, Vec<ContactQuery>)> = to_query
         .chunks(MAX_CONTACTS_PER_REQUEST)
         .map(|chunk| {
-            chunk
+            let queries = chunk
                 .iter()
-                .map(|(e164, region)| ContactQuery {
-                    phone_number: e164.clone(),
-                    region_code: region.clone(),
+                .map(|&(slot, region)| ContactQuery {
+                    phone_number: distinct[slot as usize].1.clone(),
+                    region_code: region.to_string(),
                     list_ids: list_ids.clone(),
                     match_type: "exact".into(),
                 })
-                .collect()
+                .collect();
+            (chunk.iter().map(|&(slot, _)| slot).collect(), queries)
         })
         .collect();
     // Answered without CXone: registry-only (no api), or a dialect with no batch check (the Admin API), where the
@@ -610,7 +664,7 @@ pub async fn check_with(
         Some(_) => None,
     };
     if let Some(allowed_reason) = local_only {
-        for (e164, _) in to_query {
+        for (slot, _) in to_query {
             let (verdict, reason) = match (local.incomplete, &local.gap) {
                 (None, None) => (Verdict::Allowed, allowed_reason.to_string()),
                 (Some(why), _) => (
@@ -622,9 +676,18 @@ pub async fn check_with(
                     format!("not answered: no batch check, and {gap}"),
                 ),
             };
-            verdicts.insert(e164, (verdict, reason, Vec::new()));
+            verdicts[slot as usize] = Some((verdict, reason, Vec::new()));
         }
-        let mut response = finish(results, verdicts, metrics, started, at, policy, &registries);
+        let mut response = finish(
+            results,
+            &slots,
+            verdicts,
+            metrics,
+            started,
+            at,
+            policy,
+            &registries,
+        );
         response.hours_closures = local.closures.map(|c| c.version.clone());
         response.hours_call_type = request.call_type;
         return response;
@@ -639,7 +702,7 @@ pub async fn check_with(
     let budget = api.request_deadline();
     let deadline = tokio::time::Instant::now() + budget;
     let answers: Vec<_> = futures::stream::iter(chunks.iter())
-        .map(|chunk| async move {
+        .map(|(slots, chunk)| async move {
             let answer = match tokio::time::timeout_at(deadline, api.check_contacts(chunk)).await {
                 Ok(answer) => answer.map_err(|e| e.to_string()),
                 Err(_) => Err(format!(
@@ -647,29 +710,26 @@ pub async fn check_with(
                     budget.as_secs_f64()
                 )),
             };
-            (chunk, answer)
+            (slots, chunk, answer)
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    for (chunk, answer) in answers {
+    for (chunk_slots, chunk, answer) in answers {
         let answer = answer.map(|found| crate::adapters::cxone::pair_check_results(chunk, found));
         match answer {
             Ok(Err(mismatch)) => {
                 tracing::error!(numbers = chunk.len(), mismatch = %mismatch, "CXone's check answer does not match the numbers asked: answered error");
-                for q in chunk {
-                    verdicts.insert(
-                        q.phone_number.clone(),
-                        (
-                            Verdict::Error,
-                            format!("protocol error: CXone's answer does not match the numbers asked ({mismatch})"),
-                            Vec::new(),
-                        ),
-                    );
+                for &slot in chunk_slots {
+                    verdicts[slot as usize] = Some((
+                        Verdict::Error,
+                        format!("protocol error: CXone's answer does not match the numbers asked ({mismatch})"),
+                        Vec::new(),
+                    ));
                 }
             }
             Ok(Ok(found)) => {
-                for (q, r) in chunk.iter().zip(found) {
+                for (&slot, r) in chunk_slots.iter().zip(found) {
                     let (verdict, reason) = match (r.status, local.incomplete) {
                         (CheckStatus::Suppressed, _) => (Verdict::Suppressed, r.reason),
                         (CheckStatus::Allowed, None) => (Verdict::Allowed, r.reason),
@@ -679,43 +739,60 @@ pub async fn check_with(
                         ),
                         (CheckStatus::Error, _) => (Verdict::Error, r.reason),
                     };
-                    verdicts.insert(q.phone_number.clone(), (verdict, reason, r.list_matches));
+                    verdicts[slot as usize] = Some((verdict, reason, r.list_matches));
                 }
             }
             Err(e) => {
                 tracing::warn!(numbers = chunk.len(), error = %e, "check chunk failed: answered error");
-                for q in chunk {
-                    verdicts.insert(
-                        q.phone_number.clone(),
-                        (Verdict::Error, format!("check failed: {e}"), Vec::new()),
-                    );
+                for &slot in chunk_slots {
+                    verdicts[slot as usize] =
+                        Some((Verdict::Error, format!("check failed: {e}"), Vec::new()));
                 }
             }
         }
     }
-    let mut response = finish(results, verdicts, metrics, started, at, policy, &registries);
+    let mut response = finish(
+        results,
+        &slots,
+        verdicts,
+        metrics,
+        started,
+        at,
+        policy,
+        &registries,
+    );
     response.hours_closures = local.closures.map(|c| c.version.clone());
     response.hours_call_type = request.call_type;
     response
 }
 
+/// A calling-hours decision kept for every number of its place and address state in a batch.
+struct CachedHours {
+    callable_now: bool,
+    window: Option<Window>,
+    next_callable_at: Option<DateTime<Utc>>,
+    time_zones: Vec<Tz>,
+    reason: Option<String>,
+}
+
 /// Put the verdicts on the results, count, and say whether the batch may be dialed.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     mut results: Vec<CheckResult>,
-    verdicts: HashMap<String, (Verdict, String, Vec<String>)>,
+    slots: &[u32],
+    verdicts: Vec<Option<(Verdict, String, Vec<String>)>>,
     mut metrics: CheckMetrics,
     started: Instant,
     at: DateTime<Utc>,
     policy: &Policy,
-    registries: &[(&LoadedRegistry, Freshness)],
+    registries: &[(&LoadedRegistry, Freshness, String)],
 ) -> CheckResponse {
-    for result in results.iter_mut() {
-        if let Some(e164) = &result.phone_number {
-            if let Some((v, reason, lists)) = verdicts.get(e164) {
-                result.status = *v;
-                result.reason = clip(reason, MAX_REASON);
-                result.list_matches = lists.clone();
-            }
+    for (result, &slot) in results.iter_mut().zip(slots) {
+        // A number without a verdict (none is left without one) stays `error`: "not checked".
+        if let Some(Some((v, reason, lists))) = verdicts.get(slot as usize) {
+            result.status = *v;
+            result.reason = clip(reason, MAX_REASON);
+            result.list_matches = lists.clone();
         }
         match result.status {
             Verdict::Suppressed => metrics.suppressed += 1,
@@ -754,7 +831,7 @@ fn finish(
         hours_call_type: None,
         registries: registries
             .iter()
-            .map(|(r, f)| RegistryUse {
+            .map(|(r, f, _)| RegistryUse {
                 registry: r.name().to_string(),
                 version: r.manifest.version.clone(),
                 as_of: r.manifest.as_of,
