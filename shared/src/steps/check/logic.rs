@@ -511,7 +511,7 @@ pub async fn check_with(
                     reason: "not checked".into(),
                     list_matches: Vec::new(),
                     callable_now: hours.callable_now,
-                    window: hours.window.clone(),
+                    window: hours.window,
                     next_callable_at: hours.next_callable_at,
                     time_zones: hours.time_zones.clone(),
                     hours_reason: hours.reason.clone(),
