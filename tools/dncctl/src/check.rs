@@ -279,7 +279,6 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
     if !items.is_empty() || batches_run == 0 {
         run_batch(&mut items, &mut contacts)?;
     }
-    drop(run_batch);
     progress.finish_and_clear();
     sink.flush()?;
     drop(sink);
