@@ -1035,7 +1035,7 @@ mod registries {
         let campaign = dir.path().join("campaign.csv");
         std::fs::write(&campaign, csv).unwrap();
         let results = dir.path().join("checked.csv");
-        let out = std::process::Command::new(dncflow_tests::binary("dncctl"))
+        let out = std::process::Command::new(dncflow_tests::workspace_binary("dncctl"))
             .arg("check")
             .arg(&campaign)
             .args(["--registry", "national", "--at", "2026-12-07T17:00:00Z"])

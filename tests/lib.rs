@@ -18,21 +18,6 @@ impl Drop for Moto {
     }
 }
 
-/// A binary of the workspace (`dncctl`, a function's bootstrap) as `cargo build --workspace --bins` left it: under
-/// `CARGO_TARGET_DIR` when set, else the workspace's `target/`, debug profile.
-pub fn binary(name: &str) -> std::path::PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first (cargo build --workspace --bins; scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
-
 /// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
