@@ -252,11 +252,66 @@ def check(template_path):
             else:
                 print(f"  {trig_name}: may invoke {fn}")
 
+    problems += evidence_problems(template, r, fns)
+
     for p in problems:
         print(f"IAM: {p}", file=sys.stderr)
     if problems:
         sys.exit(1)
     print("iam: ok")
+
+
+# Evidence kept four years (TCPA claims), never deleted: the keys the bucket policy must protect from deletes.
+EVIDENCE_KEYS = ["incoming/list/file.csv", "audit/2026-12-06/120000.000-r.json", "runs/r/manifest.json",
+                 "runs/r/report.json", "runs/r/report.md", "runs/r/report.html", "runs/r/dead-letters.jsonl",
+                 "runs/r/rejects.jsonl", "status/l/latest.json", "status/l/received.txt", "status/l/operator.jsonl"]
+FOUR_YEARS_DAYS = 1461
+
+
+def evidence_problems(template, r, fns):
+    """The bucket keeps evidence: deletes of it denied to everyone, versioning and lifecycle changes denied, old
+    versions kept four years; the check role creates audit records only (If-None-Match: *), nobody else writes
+    them."""
+    res = template["Resources"]
+    problems = []
+    bucket_arn = "arn:aws:s3:::dncflow-bucket"
+    policy = [r.resolve(s) for p in res.values() if p["Type"] == "AWS::S3::BucketPolicy"
+              for s in as_list(p["Properties"]["PolicyDocument"]["Statement"])]
+    denies = [s for s in policy if s.get("Effect") == "Deny" and s.get("Principal") == "*" and "Condition" not in s]
+    for key in EVIDENCE_KEYS:
+        for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
+            if not any(any(glob(a.lower(), action.lower()) for a in as_list(s["Action"]))
+                       and any(glob(x, f"{bucket_arn}/{key}") for x in as_list(s["Resource"])) for s in denies):
+                problems.append(f"the bucket policy does not deny {action} on {key} (evidence)")
+    # A lease is released by deleting it: the deny must not reach it.
+    if any(any(glob(x, f"{bucket_arn}/status/l/lease.json") for x in as_list(s["Resource"])) for s in denies):
+        problems.append("the bucket policy denies deleting status/<list>/lease.json: a lease could not be released")
+    for action in ("s3:PutBucketVersioning", "s3:PutLifecycleConfiguration"):
+        if not any(any(glob(a.lower(), action.lower()) for a in as_list(s["Action"]))
+                   and bucket_arn in as_list(s["Resource"]) for s in denies):
+            problems.append(f"the bucket policy does not deny {action}")
+    buckets = [b for b in res.values() if b["Type"] == "AWS::S3::Bucket"]
+    for b in buckets:
+        rules = b["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+        for rule in rules:
+            days = rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
+            if days is not None and days < FOUR_YEARS_DAYS:
+                problems.append(f"lifecycle rule {rule.get('Id')} expires old versions after {days} days "
+                                f"(evidence needs {FOUR_YEARS_DAYS})")
+    for fn, binary in fns.items():
+        st = role_statements(template, r, function_role(template, fn))
+        writes = [s for s in st if s.get("Effect") == "Allow"
+                  and any(glob(a.lower(), "s3:putobject") for a in as_list(s.get("Action", [])))
+                  and any(glob(x, f"{bucket_arn}/audit/x.json") for x in as_list(s.get("Resource", [])))]
+        for s in writes:
+            if binary != "check":
+                problems.append(f"{binary} may write audit records")
+            elif s.get("Condition") != {"StringEquals": {"s3:if-none-match": "*"}}:
+                problems.append("check may replace audit records (its PutObject on audit/* lacks "
+                                "s3:if-none-match: *)")
+    print(f"  evidence: deletes of {len(EVIDENCE_KEYS)} kinds of keys denied, versions kept "
+          f"{FOUR_YEARS_DAYS} days, audit records created only")
+    return problems
 
 
 def function_policies(args):
@@ -276,6 +331,10 @@ def function_policies(args):
             actions = as_list(s.get("Action", []))
             if all(a.split(":")[0] in ("secretsmanager", "events") for a in actions):
                 s = dict(s, Resource="*")
+            # moto knows no s3:if-none-match context key (it would deny every such write): the condition is
+            # checked statically by `check`, and the code writes audit records with If-None-Match either way.
+            if "s3:if-none-match" in json.dumps(s.get("Condition", {})):
+                s = {k: v for k, v in s.items() if k != "Condition"}
             kept.append(s)
         out[binary] = {"Version": "2012-10-17", "Statement": kept}
     return out

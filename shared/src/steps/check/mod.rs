@@ -364,7 +364,26 @@ pub async fn check_stage(
     let body = serde_json::to_vec(&record).map_err(|e| {
         StepError::new(ErrorKind::Fatal, "audit record does not serialize").with_source(e)
     })?;
-    store.put_bytes(&key, body).await?;
+    // Audit records are evidence: only ever created, never replaced (the check's role may write `audit/*` only with
+    // `If-None-Match: *`). A key already taken (the same request id in the same millisecond) gets a suffix.
+    let base = key.trim_end_matches(".json").to_string();
+    let mut written = None;
+    for attempt in 0..4 {
+        let candidate = match attempt {
+            0 => key.clone(),
+            n => format!("{base}.{n}.json"),
+        };
+        if store.put_if_absent(&candidate, body.clone()).await? {
+            written = Some(candidate);
+            break;
+        }
+    }
+    let key = written.ok_or_else(|| {
+        StepError::new(
+            ErrorKind::Transient,
+            format!("audit record {key}: the key and three alternatives are taken"),
+        )
+    })?;
     if let Some((http, hook)) = webhook {
         export(http, hook, &record).await;
     }
