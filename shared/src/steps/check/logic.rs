@@ -508,7 +508,8 @@ pub async fn check_with(
                     input: clip(&c.phone_number, MAX_INPUT_ECHO),
                     phone_number: Some(distinct[slot as usize].1.clone()),
                     status: Verdict::Error,
-                    reason: "not checked".into(),
+                    // Set with the verdict in `finish` (no allocation per number on the bulk path).
+                    reason: String::new(),
                     list_matches: Vec::new(),
                     callable_now: hours.callable_now,
                     window: hours.window,
@@ -793,6 +794,8 @@ fn finish(
             result.status = *v;
             result.reason = clip(reason, MAX_REASON);
             result.list_matches = lists.clone();
+        } else if result.status == Verdict::Error {
+            result.reason = "not checked".into();
         }
         match result.status {
             Verdict::Suppressed => metrics.suppressed += 1,
