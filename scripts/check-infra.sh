@@ -2,9 +2,14 @@
 # Checks the deployable parts: the state machine definition with asl-validator, the SAM template with cfn-lint, and
 # the SAM-transformed CloudFormation with cfn-lint again (it sees the generated functions, roles and schedule), and
 # the generated roles against what the functions need (scripts/iam.py), and that nothing asynchronous can fail in
-# silence (scripts/resilience.py: dead-letter queues, alarms, timeouts, logging, catches, retries).
+# silence (scripts/resilience.py: dead-letter queues, alarms, timeouts, logging, catches, retries). First the
+# documentation: every link, anchor and cited path of README.md and docs/ resolves in the repository
+# (scripts/check-docs.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+python3 scripts/check-docs.py --selftest
+python3 scripts/check-docs.py
 
 if ! python3 -c 'import cfnlint, samtranslator' 2>/dev/null; then
   python3 -m pip install --quiet 'cfn-lint>=1.51' 'aws-sam-translator>=1.110'

@@ -25,7 +25,8 @@ Writes
 
 Usage: pip install phonenumbers==9.0.43 && python3 scripts/gen_timezones.py [--check | --report]
 `--check` regenerates both in memory and fails when the committed files differ (CI runs it). `--report` prints, per
-split area code, how many exchanges the overrides change and what that costs in callable hours (the README's table).
+split area code, how many exchanges the overrides change and what that costs in callable hours (the table in
+docs/calling-hours.md).
 Sources of the rules: docs/calling-hours.md ("Where the called party is").
 """
 import argparse
@@ -256,7 +257,9 @@ def report_text():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="fail when the committed files differ from a rebuild")
-    ap.add_argument("--report", action="store_true", help="print what the overrides change (the README's table)")
+    ap.add_argument(
+        "--report", action="store_true", help="print what the overrides change (the table in docs/calling-hours.md)"
+    )
     args = ap.parse_args()
     if args.report:
         print(report_text(), end="")
