@@ -8,14 +8,16 @@
       - no function statement grants a wildcard action or an unscoped resource;
       - the state machine's role may invoke every function a Task of the definition names, and nothing else;
       - the EventBridge rule's and the schedule's roles may start the state machine;
-      - every Lambda target of an EventBridge rule has a resource policy letting events.amazonaws.com invoke it.
+      - every Lambda target of an EventBridge rule has a resource policy letting events.amazonaws.com invoke it;
+      - the lease function may describe the executions of the dncflow state machine (to take over the lease of one
+        that has ended), and no other state machine's.
 
   iam.py policies TEMPLATE --bucket B --secret-arn ARN [--account ID] [--region R] [--drop FUNCTION:STATEMENT]
       Prints {binary: policyDocument} with the intrinsics resolved, for the IAM-enforced end-to-end test, which gives
       each function binary an IAM user holding exactly its role's statements. `--drop upload:1` removes statement 1
       (0-based, over the role's inline policies in order) of the upload function (the negative test).
-      moto evaluates Secrets Manager and EventBridge calls against the resource "*" (it derives no ARN for them), so
-      statements of those services get "*" here; their resources are checked statically by `check`.
+      moto evaluates Secrets Manager, EventBridge and Step Functions calls against the resource "*" (it derives no ARN
+      for them), so statements of those services get "*" here; their resources are checked statically by `check`.
 
   iam.py moto-world TEMPLATE --endpoint URL --bucket B --secret-name N --secret-string S [--drop FUNCTION:STATEMENT]
                     [--audit-key-secret NAME]
@@ -77,7 +79,8 @@ class Resolver:
         if kind == "AWS::S3::Bucket":
             return self.bucket
         if kind == "AWS::StepFunctions::StateMachine":
-            return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{name}"
+            named = self.resources[name]["Properties"].get("StateMachineName")
+            return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{self.resolve(named) if named else name}"
         return name  # functions, roles, rules: their physical name
 
     def get_att(self, name, attr):
@@ -252,6 +255,7 @@ def check(template_path):
             else:
                 print(f"  {trig_name}: may invoke {fn}")
 
+    problems += lease_problems(template, r)
     problems += evidence_problems(template, r, fns)
 
     for p in problems:
@@ -259,6 +263,31 @@ def check(template_path):
     if problems:
         sys.exit(1)
     print("iam: ok")
+
+
+def lease_problems(template, r):
+    """The lease function asks Step Functions whether the execution holding a list's lease has ended: it needs
+    states:DescribeExecution on the executions of the dncflow state machine (DncFlowStateMachine), and nothing of any
+    other state machine."""
+    res = template["Resources"]
+    st = role_statements(template, r, function_role(template, "LeaseFunction"))
+    problems = []
+    for name, sm in res.items():
+        if sm["Type"] != "AWS::StepFunctions::StateMachine":
+            continue
+        machine = r.ref(name).rsplit(":", 1)[1]
+        execution = f"arn:aws:states:us-east-1:123456789012:execution:{machine}:nightly-1"
+        granted = allows(st, "states:DescribeExecution", execution)
+        if name == "DncFlowStateMachine" and not granted:
+            problems.append(f"LeaseFunction may not describe the executions of {name} ({execution}): a lease held by "
+                            f"an ended execution would wait for its expiry")
+        if name != "DncFlowStateMachine" and granted:
+            problems.append(f"LeaseFunction may describe the executions of {name}, which holds no lease")
+    if "DncFlowStateMachine" not in res:
+        problems.append("no DncFlowStateMachine in the template")
+    else:
+        print("  lease: may describe the dncflow state machine's executions, no other's")
+    return problems
 
 
 # Evidence kept four years (TCPA claims), never deleted: the keys the bucket policy must protect from deletes.
@@ -329,7 +358,7 @@ def function_policies(args):
             if i in drop.get(binary, set()):
                 continue
             actions = as_list(s.get("Action", []))
-            if all(a.split(":")[0] in ("secretsmanager", "events") for a in actions):
+            if all(a.split(":")[0] in ("secretsmanager", "events", "states") for a in actions):
                 s = dict(s, Resource="*")
             # moto knows no s3:if-none-match context key (it would deny every such write): the condition is
             # checked statically by `check`, and the code writes audit records with If-None-Match either way.

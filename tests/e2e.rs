@@ -18,8 +18,8 @@ use dncflow::local::ensure_list;
 use dncflow::run::{ListStatus, Manifest, RunReport};
 use dncflow::steps::reconcile::fetch_all_entries;
 use dncflow_tests::{
-    both_dialects, s3_client, s3_client_as, secrets_client, sim_api, sim_client, start_moto,
-    start_moto_with, Moto,
+    both_dialects, create_state_machine, s3_client, s3_client_as, secrets_client, sfn_client,
+    sfn_client_as, sim_api, sim_client, start_moto, start_moto_with, Moto,
 };
 use serde_json::{json, Value};
 
@@ -44,6 +44,8 @@ struct World {
     dir: tempfile::TempDir,
     /// With IAM enforced: each function binary's own access key (`{binary: {AWS_ACCESS_KEY_ID, …}}`).
     function_keys: Value,
+    /// Step Functions on moto, as the test (the admin user when IAM is enforced).
+    sfn: aws_sdk_sfn::Client,
 }
 
 /// How an execution ended.
@@ -97,12 +99,14 @@ impl World {
             .send()
             .await
             .unwrap();
+        let sfn = sfn_client(&moto.url);
         World {
             moto,
             sim,
             s3,
             dir: tempfile::tempdir().unwrap(),
             function_keys: Value::Null,
+            sfn,
         }
     }
 
@@ -145,12 +149,18 @@ impl World {
             admin["AWS_ACCESS_KEY_ID"].as_str().unwrap(),
             admin["AWS_SECRET_ACCESS_KEY"].as_str().unwrap(),
         );
+        let sfn = sfn_client_as(
+            &moto.url,
+            admin["AWS_ACCESS_KEY_ID"].as_str().unwrap(),
+            admin["AWS_SECRET_ACCESS_KEY"].as_str().unwrap(),
+        );
         World {
             moto,
             sim,
             s3,
             dir: tempfile::tempdir().unwrap(),
             function_keys: world["functions"].clone(),
+            sfn,
         }
     }
 
@@ -1614,6 +1624,151 @@ async fn a_policy_missing_one_statement_fails_the_run_naming_the_action_and_key(
         world.list_numbers("optouts").await.is_empty(),
         "nothing was written to CXone"
     );
+}
+
+/// The stack's dncflow state machine on moto (named as `scripts/iam.py` resolves the template: stack `dncflow`), an
+/// execution of it stopped (ABORTED, as an operator's Stop or a crash that ran no Catch) and one left RUNNING:
+/// `(machine, aborted, running)`.
+async fn executions_on_moto(world: &World) -> (String, String, String) {
+    let machine = create_state_machine(&world.sfn, "dncflow-dncflow").await;
+    let mut arns = Vec::new();
+    for name in ["aborted", "running"] {
+        arns.push(
+            world
+                .sfn
+                .start_execution()
+                .state_machine_arn(&machine)
+                .name(name)
+                .input(s3_event("incoming/optouts/earlier.csv").to_string())
+                .send()
+                .await
+                .unwrap()
+                .execution_arn,
+        );
+    }
+    world
+        .sfn
+        .stop_execution()
+        .execution_arn(&arns[0])
+        .send()
+        .await
+        .unwrap();
+    let running = arns.pop().unwrap();
+    (machine, arns.pop().unwrap(), running)
+}
+
+/// `status/<list>/lease.json` held by `execution`, unexpired (taken a minute ago, for 12 h 15 min).
+async fn hold_lease(world: &World, list: &str, execution: &str) {
+    let now = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let lease = dncflow::steps::Lease {
+        execution: execution.into(),
+        run_id: format!("{list}-earlier"),
+        acquired_at: now.to_rfc3339(),
+        expires_at: (now + chrono::Duration::seconds(dncflow::steps::LEASE_TTL_SECS)).to_rfc3339(),
+        took_over: None,
+    };
+    world
+        .store()
+        .put_bytes(
+            &dncflow::run::lease_key(list),
+            serde_json::to_vec(&lease).unwrap(),
+        )
+        .await
+        .unwrap();
+}
+
+/// The lease function under its template policy (IAM enforced) asks Step Functions about the execution holding the
+/// list: a run whose list is held by an ABORTED execution completes now instead of waiting 12 h 15 min for the
+/// lease to expire; a RUNNING holder keeps its list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_its_policy_the_lease_function_takes_over_an_ended_executions_lease_at_once() {
+    let world = World::with_iam(
+        SimConfig {
+            propagation_secs: (1, 2),
+            entries_rate: 100.0,
+            ..SimConfig::default()
+        },
+        &[],
+    )
+    .await;
+    let (machine, aborted, running) = executions_on_moto(&world).await;
+    let api = sim_client(&world.sim, 100.0);
+    ensure_list(&api, "optouts").await.unwrap();
+    hold_lease(&world, "optouts", &aborted).await;
+    world
+        .drop_file("incoming/optouts/after-abort.csv", dnc_csv(0, 40))
+        .await;
+    let run = world.execute(
+        "after-abort",
+        s3_event("incoming/optouts/after-abort.csv"),
+        60_000,
+    );
+    let logs = world.function_logs();
+    assert_eq!(run.status, "SUCCEEDED", "{run:?}\n{logs}");
+    let status: ListStatus = world.get_json("status/optouts/latest.json").await;
+    assert_eq!(status.status, "SUCCESS");
+    assert_eq!(status.verified_entries, 40);
+    let takeover = logs
+        .lines()
+        .find(|l| l.contains("lease taken over"))
+        .unwrap_or_else(|| panic!("no takeover logged: {logs}"));
+    assert!(
+        takeover.contains(&aborted)
+            && takeover.contains("ABORTED")
+            && takeover.contains("holder-ended"),
+        "{takeover}"
+    );
+    assert!(!logs.contains("cannot ask Step Functions"), "{logs}");
+
+    // A RUNNING holder: the lease function, invoked under its policy, answers wait and names it.
+    hold_lease(&world, "internal", &running).await;
+    let waiter = machine.replace(":stateMachine:", ":execution:") + ":waiter";
+    let answers = world.invoke(
+        "lease",
+        vec![json!({"bucket": BUCKET, "runId": "internal-r1", "list": "internal", "execution": waiter})],
+        &[],
+    );
+    assert_eq!(answers[0]["ok"], true, "{answers:?}");
+    assert_eq!(answers[0]["output"]["acquired"], false, "{answers:?}");
+    assert_eq!(
+        answers[0]["output"]["heldBy"],
+        json!(running),
+        "{answers:?}"
+    );
+    assert!(
+        !world.function_logs().contains("AccessDenied"),
+        "{}",
+        world.function_logs()
+    );
+}
+
+/// Without its `states:DescribeExecution` statement (statement 2 of its role), the lease function cannot ask about
+/// the holder and keeps the expiry rule: an ended execution's lease is not taken (never a live run's on an error),
+/// and the refusal is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_step_functions_permission_the_lease_function_waits_for_the_expiry() {
+    let world = World::with_iam(SimConfig::default(), &["lease:2"]).await;
+    let (machine, aborted, _) = executions_on_moto(&world).await;
+    hold_lease(&world, "optouts", &aborted).await;
+    let waiter = machine.replace(":stateMachine:", ":execution:") + ":waiter";
+    let answers = world.invoke(
+        "lease",
+        vec![json!({"bucket": BUCKET, "runId": "optouts-r1", "list": "optouts", "execution": waiter})],
+        &[],
+    );
+    assert_eq!(answers[0]["ok"], true, "{answers:?}");
+    assert_eq!(answers[0]["output"]["acquired"], false, "{answers:?}");
+    assert_eq!(
+        answers[0]["output"]["heldBy"],
+        json!(aborted),
+        "{answers:?}"
+    );
+    let logs = world.function_logs();
+    let refused = logs
+        .lines()
+        .find(|l| l.contains("cannot ask Step Functions"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(refused.contains("states:DescribeExecution"), "{refused}");
 }
 
 /// The lease events (`lease acquired` / `lease released`) the functions logged, in the order they happened:

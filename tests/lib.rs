@@ -142,6 +142,46 @@ pub fn secrets_client(url: &str) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
+/// A Step Functions client for moto at `url` (static test credentials).
+pub fn sfn_client(url: &str) -> aws_sdk_sfn::Client {
+    sfn_client_as(url, "test", "test")
+}
+
+/// A Step Functions client for moto at `url` signing with the given access key.
+pub fn sfn_client_as(
+    url: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> aws_sdk_sfn::Client {
+    use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "static",
+        ))
+        .endpoint_url(url)
+        .build();
+    aws_sdk_sfn::Client::from_conf(config)
+}
+
+/// A state machine on moto named `name` (a one-state definition: moto does not run it unless told to, so its
+/// executions stay RUNNING until stopped), as the stack's would be; its ARN.
+pub async fn create_state_machine(sfn: &aws_sdk_sfn::Client, name: &str) -> String {
+    sfn.create_state_machine()
+        .name(name)
+        .definition(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#)
+        .role_arn("arn:aws:iam::123456789012:role/dncflow-state-machine")
+        .send()
+        .await
+        .expect("create_state_machine")
+        .state_machine_arn
+}
+
 /// A binary of the workspace (`dncctl`, a function's bootstrap), where cargo built it: `$CARGO_TARGET_DIR` when set,
 /// else the workspace's `target/`; `DNCFLOW_E2E_PROFILE=release` for the release build (the cold-start benchmark).
 pub fn workspace_binary(name: &str) -> std::path::PathBuf {

@@ -1,8 +1,11 @@
 //! The mission's steps as library functions over a local directory or S3 (moto) and the simulator: normalize from
-//! S3, the whole run as `dncctl run` drives it (both dialects), the check stage with its local knowledge.
+//! S3, the whole run as `dncctl run` drives it (both dialects), the check stage with its local knowledge, and the lease
+//! asking Step Functions about its holder.
 
 #[path = "pipeline/check_stage.rs"]
 mod check_stage;
+#[path = "pipeline/lease_takeover.rs"]
+mod lease_takeover;
 #[path = "pipeline/local_run.rs"]
 mod local_run;
 #[path = "pipeline/normalize_stage.rs"]

@@ -142,9 +142,13 @@ impl Step for Normalize {
 /// Takes `status/<list>/lease.json` for the execution (and says RUNNING in the list's status), or tells the state
 /// machine to wait while another execution holds the list. Released by reconcile and the failure recorder.
 ///
+/// Asks Step Functions (`states:DescribeExecution`) whether another holder's execution has ended, and takes such a
+/// lease over at once.
+///
 /// Environment: `DNCFLOW_LEASE_WAIT_SECS` (30: how long a waiting execution sleeps between attempts).
 pub struct Lease {
     s3: aws_sdk_s3::Client,
+    sfn: crate::adapters::sfn::SfnClient,
     wait: u64,
 }
 
@@ -155,6 +159,7 @@ impl Step for Lease {
     async fn from_env() -> Result<Self, StepError> {
         Ok(Lease {
             s3: crate::adapters::store::s3_client(None).await,
+            sfn: crate::adapters::sfn::SfnClient::from_env(None).await,
             wait: setting("DNCFLOW_LEASE_WAIT_SECS", crate::steps::LEASE_WAIT_SECS)?,
         })
     }
@@ -164,6 +169,7 @@ impl Step for Lease {
         task.wait_seconds.get_or_insert(self.wait);
         let out = acquire_lease(
             &store(&self.s3, &task.run.bucket),
+            Some(&self.sfn),
             &task,
             chrono::Utc::now(),
         )

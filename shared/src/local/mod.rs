@@ -144,6 +144,7 @@ pub async fn run_local(
     let execution = format!("local:{}:{started_at}", run.run_id);
     let lease = crate::steps::acquire_lease(
         store,
+        None,
         &crate::steps::LeaseTask {
             run: run.clone(),
             execution: execution.clone(),

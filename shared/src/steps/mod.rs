@@ -26,8 +26,8 @@ pub use check::{
 pub use cooldown::{cooldown_stage, CooldownOutput, CooldownSettings, CooldownTask};
 pub use error::{ErrorKind, PipelineError, StepError};
 pub use lease::{
-    acquire_lease, read_lease, release_lease, Lease, LeaseOutcome, LeaseTask, LEASE_TTL_SECS,
-    LEASE_WAIT_SECS,
+    acquire_lease, decide_lease, read_lease, release_lease, HolderState, Lease, LeaseDecision,
+    LeaseOutcome, LeaseTask, Takeover, LEASE_TTL_SECS, LEASE_WAIT_SECS,
 };
 pub use normalize::{normalize_object, NormalizeOutput};
 pub use reconcile::{reconcile_stage, ReconcileOutput, ReconcileTask};

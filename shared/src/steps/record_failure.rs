@@ -98,16 +98,24 @@ pub async fn record_failure(
             reason,
         });
     };
-    // An execution that ended without its Catch names no run; the lease it holds does.
+    // An execution that ended without its Catch names no run; the lease it holds does, or (when a waiting execution
+    // took the lease over as soon as this one ended, before this event arrived) the new lease names it as the one
+    // it was taken from.
     if run.is_none() {
         if let (Some(exec), Some(lease)) = (&execution, read_lease(store, &list).await?) {
-            if &lease.execution == exec {
-                run = Some(RunRef {
-                    bucket: String::new(),
-                    run_id: lease.run_id,
-                    list: list.clone(),
-                });
-            }
+            let run_id = if &lease.execution == exec {
+                Some(lease.run_id)
+            } else {
+                lease
+                    .took_over
+                    .filter(|t| &t.execution == exec)
+                    .map(|t| t.run_id)
+            };
+            run = run_id.map(|run_id| RunRef {
+                bucket: String::new(),
+                run_id,
+                list: list.clone(),
+            });
         }
     }
     let run = run.unwrap_or(RunRef {

@@ -133,9 +133,12 @@ pub fn next_status(previous: Option<ListStatus>, report: &RunReport) -> ListStat
         .source
         .clone()
         .unwrap_or_else(|| format!("run {}", report.run_id));
-    let (mut last_success, mut open) = previous
-        .map(|p| (p.last_success, p.open_failures))
+    let (mut last_success, mut open, running) = previous
+        .map(|p| (p.last_success, p.open_failures, p.running))
         .unwrap_or_default();
+    // Another run in flight stays said: the recorder of an execution that ended without its Catch can publish after
+    // a waiting execution took the list's lease over and marked its own run RUNNING.
+    let running = running.filter(|r| r.run_id != report.run_id);
     if report.success() {
         last_success = Some(LastSuccess {
             run_id: report.run_id.clone(),
@@ -177,7 +180,7 @@ pub fn next_status(previous: Option<ListStatus>, report: &RunReport) -> ListStat
         dead_letters: report.upload.rejected,
         received_not_held: Default::default(),
         last_success,
-        running: None,
+        running,
         open_failures: open,
         unverified: Vec::new(),
         oldest_unverified_business_days: 0,
