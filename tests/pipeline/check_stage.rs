@@ -172,6 +172,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         round: 0,
         started_at: None,
         execution: None,
+        clock_scale: None,
     };
     let rec = reconcile_stage(&api, &store, &NoNotifier, &task, 3, chrono::Utc::now)
         .await
@@ -279,6 +280,7 @@ async fn verified_and_propagating_numbers_answer_locally_and_every_check_is_audi
         round: 0,
         started_at: None,
         execution: None,
+        clock_scale: None,
     };
     assert_eq!(
         reconcile_stage(&api, &store, &NoNotifier, &task2, 3, chrono::Utc::now)
@@ -355,6 +357,7 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
             round: 0,
             started_at: None,
             execution: None,
+            clock_scale: None,
         },
         3,
         chrono::Utc::now,

@@ -523,6 +523,7 @@ async fn reconcile_fails_not_propagated_for_a_handed_over_canary_number_on_the_l
         round: 0,
         started_at: None,
         execution: None,
+        clock_scale: None,
     };
     // What the cooldown records when it hands `pending` (of a 3-number canary) to reconcile.
     let hand_over = |pending: &[&str]| {
@@ -607,6 +608,7 @@ async fn an_existing_entry_that_expired_is_rewritten_by_the_reupload(dialect: Si
         round,
         started_at: None,
         execution: None,
+        clock_scale: None,
     };
     let first = reconcile_stage(api, &store, &NoNotifier, &reconcile(0), 3, chrono::Utc::now)
         .await
@@ -951,6 +953,7 @@ async fn run_on_clock(
             round,
             started_at: None,
             execution: None,
+            clock_scale: None,
         };
         let out = reconcile_stage(api, &store, &NoNotifier, &task, 3, now)
             .await

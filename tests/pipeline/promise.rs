@@ -392,6 +392,7 @@ async fn drive(api: &dyn DncApi, store: &LocalStore, sim: &RunningSim, m: &Manif
                 round,
                 started_at: None,
                 execution: None,
+                clock_scale: None,
             },
             2,
             Utc::now,

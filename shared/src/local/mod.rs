@@ -28,6 +28,10 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
     /// The real duration to sleep for `d` of this clock's time.
     fn real(&self, d: Duration) -> Duration;
+    /// How many times faster than wall time it runs.
+    fn scale(&self) -> f64 {
+        1.0
+    }
 }
 
 /// Wall time, or wall time sped up by `scale` from the moment of creation.
@@ -55,6 +59,9 @@ impl Clock for ScaledClock {
     }
     fn real(&self, d: Duration) -> Duration {
         d.div_f64(self.scale)
+    }
+    fn scale(&self) -> f64 {
+        self.scale
     }
 }
 
@@ -289,6 +296,7 @@ async fn drive(
             round,
             started_at: Some(execution.started_at.clone()),
             execution: Some(execution.id.clone()),
+            clock_scale: (clock.scale() != 1.0).then(|| clock.scale()),
         };
         let r = with_retries(clock, settings.retries.reconcile, || {
             reconcile_stage(

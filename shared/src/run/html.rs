@@ -175,6 +175,9 @@ impl RunReport {
             started = escape(&self.started_at),
             finished = escape(&self.finished_at),
         );
+        if let Some(c) = &self.simulated_clock {
+            let _ = write!(s, "<p id=\"clock\">{}</p>", escape(&c.sentence()));
+        }
 
         s.push_str("<h2>Deadline: ten business days (47 CFR 64.1200(d)(3))</h2>");
         match &self.deadline {
@@ -489,6 +492,7 @@ mod tests {
             )),
             jurisdictions: [("US-DC".to_string(), 4u64), ("GB".to_string(), 2)].into(),
             dead_letter_reasons: BTreeMap::new(),
+            simulated_clock: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub use shard::{
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::cxone::EntryOutcome;
@@ -407,6 +409,67 @@ pub struct RunReport {
     /// Dead letters per CXone code.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dead_letter_reasons: BTreeMap<String, u64>,
+    /// A local run on the embedded simulator's fast clock: `started_at` and `finished_at` are wall-clock times, and
+    /// this says how much simulated time (CXone's, the cooldown's) passed between them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated_clock: Option<SimulatedClock>,
+}
+
+/// The simulated clock of a local run: how fast it ran, and how much of its time passed during the run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulatedClock {
+    /// Times faster than wall time.
+    pub scale: f64,
+    /// Simulated seconds from the run's start to its end.
+    pub simulated_seconds: f64,
+}
+
+impl SimulatedClock {
+    /// The clock of a run that started at `started_at` (RFC 3339, wall time: the simulated clock starts with the
+    /// run) and ended at `finished` on a clock running `scale` times faster than wall time; `None` at wall speed.
+    pub fn of(
+        scale: Option<f64>,
+        started_at: &str,
+        finished: DateTime<Utc>,
+    ) -> Option<SimulatedClock> {
+        let scale = scale.filter(|s| *s > 0.0 && (*s - 1.0).abs() > f64::EPSILON)?;
+        let started = DateTime::parse_from_rfc3339(started_at)
+            .ok()?
+            .with_timezone(&Utc);
+        let simulated_seconds = (finished - started).num_milliseconds().max(0) as f64 / 1000.0;
+        Some(SimulatedClock {
+            scale,
+            simulated_seconds,
+        })
+    }
+
+    /// The wall-clock end of the run: its start plus the simulated time it took, slowed back down.
+    pub fn wall_finished_at(&self, started_at: &str) -> DateTime<Utc> {
+        let started = DateTime::parse_from_rfc3339(started_at)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| Utc::now());
+        started + chrono::Duration::milliseconds((self.wall_seconds() * 1000.0) as i64)
+    }
+
+    /// Wall-clock seconds the run took.
+    pub fn wall_seconds(&self) -> f64 {
+        self.simulated_seconds / self.scale
+    }
+
+    /// `simulated clock ×60: 3 min 32 s simulated in 3.5 s`.
+    pub fn sentence(&self) -> String {
+        let s = self.simulated_seconds.round() as u64;
+        let simulated = match s {
+            0..=59 => format!("{s} s"),
+            _ => format!("{} min {} s", s / 60, s % 60),
+        };
+        format!(
+            "simulated clock ×{}: {simulated} of simulated time (CXone's, the cooldown's) in {:.1} s of wall time",
+            self.scale,
+            self.wall_seconds()
+        )
+    }
 }
 
 impl RunReport {
@@ -429,6 +492,9 @@ impl RunReport {
             self.started_at,
             self.finished_at
         );
+        if let Some(c) = &self.simulated_clock {
+            s += &format!("| clock | {} |\n", c.sentence());
+        }
         if let Some(d) = &self.deadline {
             s += &format!(
                 "\n## Deadline (47 CFR 64.1200(d)(3): ten business days)\n\n**{}**\n\n| | |\n|---|---|\n| received | {} |\n",
@@ -598,6 +664,30 @@ pub struct LastSuccess {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_simulated_clock_gives_the_wall_clock_end_and_says_what_it_simulated() {
+        let finished: DateTime<Utc> = "2026-12-06T10:03:30Z".parse().unwrap();
+        let clock = SimulatedClock::of(Some(60.0), "2026-12-06T10:00:00Z", finished).unwrap();
+        assert_eq!(clock.simulated_seconds, 210.0);
+        assert_eq!(
+            clock.wall_finished_at("2026-12-06T10:00:00Z"),
+            "2026-12-06T10:00:03.500Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            clock.sentence(),
+            "simulated clock ×60: 3 min 30 s of simulated time (CXone's, the cooldown's) in 3.5 s of wall time"
+        );
+        // Wall speed (AWS, a real tenant): no simulated clock, the times are the clock's own.
+        assert_eq!(
+            SimulatedClock::of(Some(1.0), "2026-12-06T10:00:00Z", finished),
+            None
+        );
+        assert_eq!(
+            SimulatedClock::of(None, "2026-12-06T10:00:00Z", finished),
+            None
+        );
+    }
 
     #[test]
     fn shard_assignment_is_pinned() {

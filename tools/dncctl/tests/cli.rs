@@ -11,6 +11,7 @@ fn dncctl() -> Command {
 #[test]
 fn the_main_command_runs_the_whole_job_on_the_sample() {
     let out = tempfile::tempdir().unwrap();
+    let began = chrono::Utc::now();
     let result = dncctl()
         .args(["run", "examples/sample-dnc.csv", "--list", "demo", "--out"])
         .arg(out.path())
@@ -18,6 +19,7 @@ fn the_main_command_runs_the_whole_job_on_the_sample() {
         .env_remove("NO_COLOR")
         .output()
         .unwrap();
+    let ended = chrono::Utc::now();
     let stdout = String::from_utf8_lossy(&result.stdout);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stdout}\n{stderr}");
@@ -39,6 +41,39 @@ fn the_main_command_runs_the_whole_job_on_the_sample() {
         serde_json::from_slice(&std::fs::read(out.path().join("status/demo/latest.json")).unwrap())
             .unwrap();
     assert_eq!(status["status"], "SUCCESS");
+    // The report's times are the wall clock's (the run took seconds), and the simulated time (the cooldown's 180 s
+    // at least, on the simulator's fast clock) is said as such.
+    let run_dir = std::fs::read_dir(out.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("report.json").exists())
+        .expect("a run directory with its report");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    let time = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(report[field].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let slack = chrono::Duration::seconds(1);
+    let (started, finished) = (time("startedAt"), time("finishedAt"));
+    assert!(
+        began - slack <= started && started <= finished && finished <= ended + slack,
+        "report times {started} .. {finished} outside the command's {began} .. {ended}"
+    );
+    assert!(
+        report["simulatedClock"]["scale"].as_f64().unwrap() > 1.0,
+        "{report}"
+    );
+    assert!(
+        report["simulatedClock"]["simulatedSeconds"]
+            .as_f64()
+            .unwrap()
+            >= 180.0,
+        "{report}"
+    );
+    let markdown = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(markdown.contains("of simulated time"), "{markdown}");
     // No raw number of the sample reaches the terminal: only counts are printed.
     assert!(
         !stdout.contains("2025550198")

@@ -18,7 +18,7 @@ use crate::run::{Manifest, RunReport, ShardEntry, UploadCounts};
 use crate::steps::cooldown::{probe_canary, CanaryProbe};
 
 /// The reconcile stage's input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileTask {
     /// The run.
@@ -33,6 +33,10 @@ pub struct ReconcileTask {
     /// The execution holding the list's lease, released once the status is final.
     #[serde(default)]
     pub execution: Option<String>,
+    /// How many times faster than wall time `now` runs: a local run on the embedded simulator's fast clock (absent:
+    /// wall time, as in AWS). The report then gives wall-clock times and says how much simulated time passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_scale: Option<f64>,
 }
 
 /// What reconcile decided.
@@ -87,6 +91,7 @@ pub(crate) fn blank_report(
         deadline: None,
         jurisdictions: Default::default(),
         dead_letter_reasons: Default::default(),
+        simulated_clock: None,
     }
 }
 
@@ -270,7 +275,14 @@ pub async fn reconcile_stage(
         crate::run::update_received(store, &task.run.list, settled, |r| r.run_failed(&run_id))
             .await?;
     }
-    report.finished_at = now().to_rfc3339();
+    let finished = now();
+    report.finished_at = finished.to_rfc3339();
+    if let Some(clock) =
+        crate::run::SimulatedClock::of(task.clock_scale, &report.started_at, finished)
+    {
+        report.finished_at = clock.wall_finished_at(&report.started_at).to_rfc3339();
+        report.simulated_clock = Some(clock);
+    }
     publish_list_status(store, notifier, &report).await?;
     if let Some(execution) = &task.execution {
         super::release_lease(store, &task.run.list, execution).await?;
