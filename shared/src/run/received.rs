@@ -428,8 +428,12 @@ impl Received {
 
     /// Why `number` is not known held, at `now` (an expired entry no longer suppresses); `None` when it is not here.
     pub fn cause(&self, number: &str, now: DateTime<Utc>) -> Option<&Cause> {
-        let n = E164::parse(number)?;
-        let (id, expires) = self.entries.get(&n.packed())?;
+        self.cause_of(E164::parse(number)?, now)
+    }
+
+    /// [`Received::cause`] of a number already parsed.
+    pub fn cause_of(&self, number: E164, now: DateTime<Utc>) -> Option<&Cause> {
+        let (id, expires) = self.entries.get(&number.packed())?;
         (*expires > now.timestamp()).then(|| &self.causes[*id as usize])
     }
 

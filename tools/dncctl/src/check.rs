@@ -52,20 +52,55 @@ pub(crate) struct CheckArgs {
     policy: Option<PathBuf>,
 }
 
-/// Numbers checked at a time: a check holds this many results, whatever the file's length (a result is about a
-/// kilobyte with its strings), and CXone is asked about each batch as it comes.
+/// Numbers checked at a time: a check holds this many rows, whatever the file's length, and CXone is asked about each
+/// batch as it comes.
 const BATCH: usize = 16_384;
 
 /// One line of the output, in input order: a number to check, or a row that could not be read (answered `invalid`
-/// with the reason, never left out).
+/// with the reason, never left out). Text lives in the batch's one buffer ([`Batch::text`]), as byte ranges.
 enum Item {
-    Contact(u64),
-    Problem(u64, &'static str, String),
+    Contact {
+        line: u64,
+        phone: std::ops::Range<usize>,
+        state: Option<std::ops::Range<usize>>,
+    },
+    Problem {
+        line: u64,
+        code: &'static str,
+        raw: std::ops::Range<usize>,
+    },
+}
+
+/// The rows of one batch: their text in one buffer, reused from batch to batch, so reading a row allocates nothing.
+#[derive(Default)]
+struct Batch {
+    text: String,
+    items: Vec<Item>,
+}
+
+impl Batch {
+    /// `bytes` (as UTF-8, invalid sequences replaced) appended to the buffer, trimmed; its range.
+    fn push_text(&mut self, bytes: &[u8]) -> std::ops::Range<usize> {
+        self.push(bytes, true)
+    }
+
+    fn push(&mut self, bytes: &[u8], trim: bool) -> std::ops::Range<usize> {
+        let text = String::from_utf8_lossy(bytes);
+        let text = if trim { text.trim() } else { &text };
+        let start = self.text.len();
+        self.text.push_str(text);
+        start..self.text.len()
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.items.clear();
+    }
 }
 
 pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
     use dncflow::steps::check::{
-        check_with, CheckMetrics, CheckRequest, ContactIn, LocalAnswers, SuppressionSnapshot,
+        judge, CheckMetrics, ContactRef, JudgeOptions, LocalAnswers, SuppressionSnapshot,
     };
     let CheckArgs {
         file,
@@ -198,39 +233,49 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
     let mut totals = CheckMetrics::default();
     let mut first: Option<dncflow::steps::check::CheckResponse> = None;
     let mut complete = true;
-    let mut items: Vec<Item> = Vec::with_capacity(BATCH);
-    let mut contacts: Vec<ContactIn> = Vec::with_capacity(BATCH);
+    let mut batch = Batch::default();
+    let options = JudgeOptions {
+        list_ids: list_ids.as_deref(),
+        at: Some(at),
+        call_type,
+    };
     // Check the batch, write its lines in input order, keep the totals.
-    let mut run_batch = |items: &mut Vec<Item>, contacts: &mut Vec<ContactIn>| -> Result<()> {
-        let request = CheckRequest {
-            contacts: std::mem::take(contacts),
-            list_ids: list_ids.clone(),
-            at: Some(at),
-            call_type,
-        };
-        let mut response = rt.block_on(check_with(api, &request, local.clone(), 4));
-        let mut results = std::mem::take(&mut response.results).into_iter();
-        for item in items.drain(..) {
+    let mut run_batch = |batch: &mut Batch| -> Result<()> {
+        let contacts: Vec<ContactRef<'_>> = batch
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Contact { phone, state, .. } => Some(ContactRef {
+                    phone_number: &batch.text[phone.clone()],
+                    region_code: None,
+                    state: state.clone().map(|s| &batch.text[s]),
+                }),
+                Item::Problem { .. } => None,
+            })
+            .collect();
+        let verdicts = rt.block_on(judge(api, &contacts, options, local.clone(), 4));
+        let hours = HoursText::of(&verdicts.hours);
+        let mut rows = verdicts.rows.iter().zip(&contacts);
+        for item in &batch.items {
             match item {
-                Item::Contact(line) => {
-                    let r = results.next().expect("one result per contact");
-                    write_result(&mut sink, line, &r)?;
+                Item::Contact { line, .. } => {
+                    let (row, contact) = rows.next().expect("one verdict per contact");
+                    write_row(&mut sink, *line, contact, row, &verdicts, &hours)?;
                 }
-                Item::Problem(line, code, raw) => {
+                Item::Problem { line, code, raw } => {
                     totals.total += 1;
                     totals.invalid += 1;
                     write!(sink, "{line},")?;
-                    write_quoted(&mut sink, &raw)?;
+                    write_quoted(&mut sink, &batch.text[raw.clone()])?;
                     writeln!(sink, ",,invalid,\"{code}\",\"\",false,,\"\"")?;
                 }
             }
         }
-        totals.add(&response.metrics);
-        complete &= response.complete;
-        progress.inc(request.contacts.len() as u64);
-        *contacts = request.contacts;
-        contacts.clear();
-        first.get_or_insert(response);
+        totals.add(&verdicts.summary.metrics);
+        complete &= verdicts.summary.complete;
+        progress.inc(contacts.len() as u64);
+        first.get_or_insert(verdicts.summary);
+        batch.clear();
         Ok(())
     };
 
@@ -248,24 +293,30 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
                 RowEvent::Row {
                     line, phone, state, ..
                 } => {
-                    contacts.push(ContactIn {
-                        phone_number: String::from_utf8_lossy(phone).trim().to_string(),
-                        region_code: None,
-                        // The address state's calling hours and zones apply as well as the area code's.
-                        state: state.map(|s| String::from_utf8_lossy(s).trim().to_string()),
-                    });
-                    items.push(Item::Contact(line));
+                    let phone = batch.push_text(phone);
+                    // The address state's calling hours and zones apply as well as the area code's.
+                    let state = state.map(|s| batch.push_text(s));
+                    batch.items.push(Item::Contact { line, phone, state });
                 }
                 RowEvent::Problem { line, problem, raw } => {
                     // The row as written (its start, for a line over the limit), for the reader to find it.
-                    let raw: String = String::from_utf8_lossy(raw).chars().take(120).collect();
-                    items.push(Item::Problem(line, problem.code(), raw))
+                    let cut = raw.len().min(480);
+                    let range = batch.push(&raw[..cut], false);
+                    let end = batch.text[range.clone()]
+                        .char_indices()
+                        .nth(120)
+                        .map_or(range.end, |(i, _)| range.start + i);
+                    batch.items.push(Item::Problem {
+                        line,
+                        code: problem.code(),
+                        raw: range.start..end,
+                    })
                 }
                 _ => return,
             }
-            if items.len() >= BATCH {
+            if batch.items.len() >= BATCH {
                 batches_run += 1;
-                if let Err(e) = run_batch(&mut items, &mut contacts) {
+                if let Err(e) = run_batch(&mut batch) {
                     failed = Some(e);
                 }
             }
@@ -276,8 +327,8 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
         return Err(e);
     }
     // The last batch; an empty one for an empty file (the summary still names the registries and the hours).
-    if !items.is_empty() || batches_run == 0 {
-        run_batch(&mut items, &mut contacts)?;
+    if !batch.items.is_empty() || batches_run == 0 {
+        run_batch(&mut batch)?;
     }
     progress.finish_and_clear();
     sink.flush()?;
@@ -340,52 +391,93 @@ pub(crate) fn check_file(args: CheckArgs) -> Result<()> {
 /// A CSV text field: quoted, its quotes doubled.
 fn write_quoted(sink: &mut dyn Write, s: &str) -> std::io::Result<()> {
     sink.write_all(b"\"")?;
-    if s.contains('"') {
-        sink.write_all(s.replace('"', "\"\"").as_bytes())?;
-    } else {
-        sink.write_all(s.as_bytes())?;
-    }
+    write_escaped(sink, s)?;
     sink.write_all(b"\"")
 }
 
-/// One result as a CSV line (the text fields quoted, quotes doubled), written without building it in memory first.
-fn write_result(
+/// Text inside a quoted CSV field: its quotes doubled.
+fn write_escaped(sink: &mut dyn Write, s: &str) -> std::io::Result<()> {
+    let mut parts = s.split('"');
+    sink.write_all(parts.next().unwrap_or("").as_bytes())?;
+    for part in parts {
+        sink.write_all(b"\"\"")?;
+        sink.write_all(part.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The calling hours of a batch's places as the CSV writes them, formatted once per place.
+struct HoursText {
+    next_callable_at: Vec<String>,
+    time_zones: Vec<String>,
+}
+
+impl HoursText {
+    fn of(hours: &[dncflow::steps::check::PlaceHours]) -> HoursText {
+        HoursText {
+            next_callable_at: hours
+                .iter()
+                .map(|h| {
+                    h.next_callable_at.map_or(String::new(), |t| {
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    })
+                })
+                .collect(),
+            time_zones: hours
+                .iter()
+                .map(|h| {
+                    h.time_zones
+                        .iter()
+                        .map(|z| z.name())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One row's verdict as a CSV line (the text fields quoted, quotes doubled), written without building it in memory.
+fn write_row(
     sink: &mut dyn Write,
     line: u64,
-    r: &dncflow::steps::check::CheckResult,
+    contact: &dncflow::steps::check::ContactRef<'_>,
+    row: &dncflow::steps::check::RowVerdict,
+    verdicts: &dncflow::steps::check::Verdicts,
+    hours: &HoursText,
 ) -> std::io::Result<()> {
-    let status = match r.status {
-        Verdict::Suppressed => "suppressed",
-        Verdict::Allowed => "allowed",
-        Verdict::Invalid => "invalid",
-        Verdict::Error => "error",
-    };
+    use dncflow::steps::check::{clip_str, RowVerdict, MAX_INPUT_ECHO};
     write!(sink, "{line},")?;
-    write_quoted(sink, &r.input)?;
-    write!(
-        sink,
-        ",{},{status},",
-        r.phone_number.as_deref().unwrap_or("")
-    )?;
-    write_quoted(sink, &r.reason)?;
-    sink.write_all(b",")?;
-    write_quoted(sink, &r.list_matches.join(" "))?;
-    write!(sink, ",{},", r.callable_now)?;
-    if let Some(t) = r.next_callable_at {
-        write!(
-            sink,
-            "{}",
-            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        )?;
-    }
-    sink.write_all(b",\"")?;
-    for (i, z) in r.time_zones.iter().enumerate() {
-        if i > 0 {
-            sink.write_all(b" ")?;
+    write_quoted(sink, &clip_str(contact.phone_number, MAX_INPUT_ECHO))?;
+    match *row {
+        RowVerdict::Invalid(code) => {
+            writeln!(sink, ",,invalid,\"{code}\",\"\",false,,\"\"")
         }
-        sink.write_all(z.name().as_bytes())?;
+        RowVerdict::Number { number, hours: h } => {
+            let n = &verdicts.numbers[number as usize];
+            let status = match n.status {
+                Verdict::Suppressed => "suppressed",
+                Verdict::Allowed => "allowed",
+                Verdict::Invalid => "invalid",
+                Verdict::Error => "error",
+            };
+            write!(sink, ",{},{status},", n.number)?;
+            write_quoted(sink, &n.reason)?;
+            sink.write_all(b",\"")?;
+            for (i, list) in n.list_matches.iter().enumerate() {
+                if i > 0 {
+                    sink.write_all(b" ")?;
+                }
+                write_escaped(sink, list)?;
+            }
+            let h = h as usize;
+            writeln!(
+                sink,
+                "\",{},{},\"{}\"",
+                verdicts.hours[h].callable_now, hours.next_callable_at[h], hours.time_zones[h]
+            )
+        }
     }
-    sink.write_all(b"\"\n")
 }
 
 /// Every list `store` holds a status or received numbers of (`status/<list>/…`).

@@ -6,6 +6,7 @@
 //! run that has not reached SUCCESS yet are answered suppressed (`pending-propagation`): CXone may not show them yet.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -89,9 +90,18 @@ pub fn too_many_contacts(request: &CheckRequest) -> Option<String> {
 
 /// `text` cut to `max` characters, `…` marking the cut.
 pub fn clip(text: &str, max: usize) -> String {
+    clip_str(text, max).into_owned()
+}
+
+/// [`clip`], borrowing `text` when it is short enough (the bulk path echoes every row's input).
+pub fn clip_str(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    // A string of at most `max` bytes has at most `max` characters: no need to count them.
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
     match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}…", &text[..end]),
+        None => std::borrow::Cow::Borrowed(text),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..end])),
     }
 }
 
@@ -428,7 +438,7 @@ pub struct LocalAnswers<'a> {
     pub closures: Option<&'a LoadedClosures>,
     /// Registries (suppression indexes): a number one lists is `suppressed` (`registry:<name>`); a number a stale one
     /// covers and does not list is `error` (`registry-stale:<name>`), since a newer copy may list it.
-    pub registries: &'a [std::sync::Arc<LoadedRegistry>],
+    pub registries: &'a [Arc<LoadedRegistry>],
 }
 
 /// Check `request` against CXone, the snapshot and the propagating numbers. Never fails as a whole: what could not
@@ -454,6 +464,132 @@ pub async fn check(
     check_with(Some(api), request, local, concurrency).await
 }
 
+/// One number to check, borrowed from wherever the caller holds it: a file checked in bulk reads its rows into one
+/// buffer per batch and checks them without an allocation per number ([`judge`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ContactRef<'a> {
+    /// As the campaign holds it.
+    pub phone_number: &'a str,
+    /// Region for numbers without a country code (default US).
+    pub region_code: Option<&'a str>,
+    /// The contact's address state, when known.
+    pub state: Option<&'a str>,
+}
+
+impl<'a> From<&'a ContactIn> for ContactRef<'a> {
+    fn from(c: &'a ContactIn) -> ContactRef<'a> {
+        ContactRef {
+            phone_number: &c.phone_number,
+            region_code: c.region_code.as_deref(),
+            state: c.state.as_deref(),
+        }
+    }
+}
+
+/// The calling-hours answer shared by every number of one place and address state in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceHours {
+    /// Calling hours allow a call now.
+    pub callable_now: bool,
+    /// The window containing the instant, or the next one.
+    pub window: Option<Window>,
+    /// The first instant calling hours allow a call (UTC).
+    pub next_callable_at: Option<DateTime<Utc>>,
+    /// The candidate time zones.
+    pub time_zones: Vec<Tz>,
+    /// Why calling hours do not allow a call now.
+    pub reason: Option<String>,
+}
+
+/// The verdict on one distinct number of a batch. The reason and the matches are shared (`Arc`): most numbers of a
+/// campaign file carry one of a handful of reasons, and a clone costs no allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberVerdict {
+    /// The number.
+    pub number: E164,
+    /// The answer.
+    pub status: Verdict,
+    /// The code behind it, clipped to [`MAX_REASON`] characters.
+    pub reason: Arc<str>,
+    /// Lists (or registries) that matched.
+    pub list_matches: Arc<[String]>,
+}
+
+/// A row's answer: the verdict on its number and the calling hours of its place, or why it is not a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowVerdict {
+    /// A dialable number: indexes into [`Verdicts::numbers`] and [`Verdicts::hours`].
+    Number {
+        /// Its number's verdict.
+        number: u32,
+        /// Its place's calling hours.
+        hours: u32,
+    },
+    /// Not a dialable number, with the reject code (`INVALID_EXCHANGE`, …).
+    Invalid(&'static str),
+}
+
+/// A batch's answers held compactly: one entry per row pointing at one verdict per distinct number and one calling-
+/// hours answer per place. [`Verdicts::into_response`] spells them out as a [`CheckResponse`]; a bulk writer reads
+/// them as they are.
+#[derive(Debug, Clone)]
+pub struct Verdicts {
+    /// One per input row, in input order.
+    pub rows: Vec<RowVerdict>,
+    /// One per distinct number.
+    pub numbers: Vec<NumberVerdict>,
+    /// One per place and address state.
+    pub hours: Vec<PlaceHours>,
+    /// The response without its results.
+    pub summary: CheckResponse,
+}
+
+impl Verdicts {
+    /// The response, one [`CheckResult`] per row of `contacts` (the rows judged, in the same order).
+    pub fn into_response(self, contacts: &[ContactRef<'_>]) -> CheckResponse {
+        let Verdicts {
+            rows,
+            numbers,
+            hours,
+            mut summary,
+        } = self;
+        summary.results = rows
+            .iter()
+            .zip(contacts)
+            .map(|(row, c)| match *row {
+                RowVerdict::Number { number, hours: h } => {
+                    let (n, h) = (&numbers[number as usize], &hours[h as usize]);
+                    CheckResult {
+                        input: clip(c.phone_number, MAX_INPUT_ECHO),
+                        phone_number: Some(n.number.to_string()),
+                        status: n.status,
+                        reason: n.reason.to_string(),
+                        list_matches: n.list_matches.to_vec(),
+                        callable_now: h.callable_now,
+                        window: h.window,
+                        next_callable_at: h.next_callable_at,
+                        time_zones: h.time_zones.clone(),
+                        hours_reason: h.reason.clone(),
+                    }
+                }
+                RowVerdict::Invalid(code) => CheckResult {
+                    input: clip(c.phone_number, MAX_INPUT_ECHO),
+                    phone_number: None,
+                    status: Verdict::Invalid,
+                    reason: code.to_string(),
+                    list_matches: Vec::new(),
+                    callable_now: false,
+                    window: None,
+                    next_callable_at: None,
+                    time_zones: Vec::new(),
+                    hours_reason: None,
+                },
+            })
+            .collect();
+        summary
+    }
+}
+
 /// Check `request`: what `local` knows is answered without CXone, the rest asked of CXone, fail-safe. Without `api`
 /// the check is against the registries alone (numbers none lists are `allowed`, with that reason).
 pub async fn check_with(
@@ -462,107 +598,139 @@ pub async fn check_with(
     local: LocalAnswers<'_>,
     concurrency: usize,
 ) -> CheckResponse {
+    let contacts: Vec<ContactRef<'_>> = request.contacts.iter().map(ContactRef::from).collect();
+    let options = JudgeOptions {
+        list_ids: request.list_ids.as_deref(),
+        at: request.at,
+        call_type: request.call_type,
+    };
+    judge(api, &contacts, options, local, concurrency)
+        .await
+        .into_response(&contacts)
+}
+
+/// What a check request says besides its contacts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JudgeOptions<'a> {
+    /// Lists to check (default: every list a rule applies).
+    pub list_ids: Option<&'a [String]>,
+    /// The instant calling hours are judged at (default: now).
+    pub at: Option<DateTime<Utc>>,
+    /// The kind of call.
+    pub call_type: Option<CallType>,
+}
+
+/// A hasher for the batch's own maps, keyed by packed numbers and places: they never hold input an attacker chooses
+/// to collide (the keys are numbers already parsed), and SipHash was a tenth of a bulk check's time.
+type Fast = std::hash::BuildHasherDefault<rustc_hash::FxHasher>;
+
+/// [`check_with`] over borrowed contacts, answered compactly ([`Verdicts`]): each distinct number judged once, each
+/// place's calling hours decided once, no allocation per number on the path a campaign file takes (registries,
+/// calling hours, the lists' local knowledge).
+pub async fn judge(
+    api: Option<&dyn DncApi>,
+    contacts: &[ContactRef<'_>],
+    options: JudgeOptions<'_>,
+    local: LocalAnswers<'_>,
+    concurrency: usize,
+) -> Verdicts {
     let (snapshot, propagating) = (local.snapshot, local.propagating);
     let started = Instant::now();
-    let at = request.at.unwrap_or_else(Utc::now);
+    let at = options.at.unwrap_or_else(Utc::now);
     let policy = local.hours.unwrap_or_else(|| Policy::embedded());
     let closures = local.closures.map_or(&[][..], |c| &c.closures[..]);
-    let mut results: Vec<CheckResult> = Vec::with_capacity(request.contacts.len());
-    // Each distinct number is judged once: `slots[i]` is the index in `distinct` of result i's number (NO_SLOT for an
-    // invalid one); the first region code seen is sent.
-    const NO_SLOT: u32 = u32::MAX;
-    let mut slots: Vec<u32> = Vec::with_capacity(request.contacts.len());
-    let mut distinct: Vec<(E164, String, &'static str)> = Vec::new();
-    let mut index: HashMap<u64, u32> = HashMap::with_capacity(request.contacts.len());
+    let not_checked: Arc<str> = Arc::from("not checked");
+    let no_lists: Arc<[String]> = Arc::from(Vec::new());
+    let mut rows: Vec<RowVerdict> = Vec::with_capacity(contacts.len());
+    // Each distinct number is judged once (the first region code seen is the one sent); every verdict starts as
+    // `error` ("not checked") and is replaced by an answer: a number left without one is never `allowed`.
+    let mut numbers: Vec<NumberVerdict> = Vec::new();
+    let mut regions: Vec<&'static str> = Vec::new();
+    let mut index: HashMap<u64, u32, Fast> =
+        HashMap::with_capacity_and_hasher(contacts.len(), Fast::default());
     // Calling hours are decided once per place (zones, area code's place) and address state: the decision is the
     // costliest part of a number's check, and a batch spans few places (`Policy::place_key`).
-    let mut hours_of: HashMap<(PlaceKey, Option<&str>), CachedHours> = HashMap::new();
-    for c in &request.contacts {
+    let mut hours: Vec<PlaceHours> = Vec::new();
+    let mut hours_of: HashMap<(PlaceKey, Option<&str>), u32, Fast> = HashMap::default();
+    for c in contacts {
         let region = c
             .region_code
-            .as_deref()
             .and_then(DefaultRegion::from_code)
             .unwrap_or_default();
-        match Normalizer::new(region).normalize(&c.phone_number) {
+        match Normalizer::new(region).normalize(c.phone_number) {
             Ok(n) => {
-                let next = distinct.len() as u32;
-                let slot = *index.entry(n.e164.packed()).or_insert(next);
-                if slot == next {
-                    distinct.push((n.e164, n.e164.to_string(), region.name()));
-                }
-                slots.push(slot);
-                let state = c.state.as_deref().map(str::trim).filter(|s| !s.is_empty());
-                let hours = hours_of
-                    .entry((Policy::place_key(n.e164), state))
-                    .or_insert_with(|| {
-                        let d = policy.decide_with(n.e164, state, at, request.call_type, closures);
-                        CachedHours {
-                            callable_now: d.callable_now,
-                            window: d.window,
-                            next_callable_at: d.next_callable_at,
-                            time_zones: d.time_zones.to_vec(),
-                            reason: d.reason.map(|r| r.to_string()),
-                        }
+                let next = numbers.len() as u32;
+                let number = *index.entry(n.e164.packed()).or_insert(next);
+                if number == next {
+                    numbers.push(NumberVerdict {
+                        number: n.e164,
+                        status: Verdict::Error,
+                        reason: not_checked.clone(),
+                        list_matches: no_lists.clone(),
                     });
-                results.push(CheckResult {
-                    input: clip(&c.phone_number, MAX_INPUT_ECHO),
-                    phone_number: Some(distinct[slot as usize].1.clone()),
-                    status: Verdict::Error,
-                    // Set with the verdict in `finish` (no allocation per number on the bulk path).
-                    reason: String::new(),
-                    list_matches: Vec::new(),
-                    callable_now: hours.callable_now,
-                    window: hours.window,
-                    next_callable_at: hours.next_callable_at,
-                    time_zones: hours.time_zones.clone(),
-                    hours_reason: hours.reason.clone(),
-                });
+                    regions.push(region.name());
+                }
+                let state = c.state.map(str::trim).filter(|s| !s.is_empty());
+                let next = hours.len() as u32;
+                let h = *hours_of
+                    .entry((Policy::place_key(n.e164), state))
+                    .or_insert(next);
+                if h == next {
+                    let d = policy.decide_with(n.e164, state, at, options.call_type, closures);
+                    hours.push(PlaceHours {
+                        callable_now: d.callable_now,
+                        window: d.window,
+                        next_callable_at: d.next_callable_at,
+                        time_zones: d.time_zones.to_vec(),
+                        reason: d.reason.map(|r| r.to_string()),
+                    });
+                }
+                rows.push(RowVerdict::Number { number, hours: h });
             }
-            Err(reason) => {
-                slots.push(NO_SLOT);
-                results.push(CheckResult {
-                    input: clip(&c.phone_number, MAX_INPUT_ECHO),
-                    phone_number: None,
-                    status: Verdict::Invalid,
-                    reason: reason.code().to_string(),
-                    list_matches: Vec::new(),
-                    callable_now: false,
-                    window: None,
-                    next_callable_at: None,
-                    time_zones: Vec::new(),
-                    hours_reason: None,
-                })
-            }
+            Err(reason) => rows.push(RowVerdict::Invalid(reason.code())),
         }
     }
     drop(index);
     let mut metrics = CheckMetrics {
-        total: request.contacts.len(),
-        distinct: distinct.len(),
+        total: contacts.len(),
+        distinct: numbers.len(),
         ..Default::default()
     };
-    // The verdict of each distinct number, by its index in `distinct`.
-    let mut verdicts: Vec<Option<(Verdict, String, Vec<String>)>> = vec![None; distinct.len()];
-    let mut to_query: Vec<(u32, &'static str)> = Vec::new();
+    let mut to_query: Vec<u32> = Vec::new();
     // A registry's age counts up to the call: judged at the later of now and the instant asked about.
     let judged = at.max(Utc::now());
-    let registries: Vec<(&LoadedRegistry, Freshness, String)> = local
+    // Each registry with its freshness, and the reason and matches a number it lists is answered with.
+    type Consulted<'r> = (&'r LoadedRegistry, Freshness, Arc<str>, Arc<[String]>);
+    let registries: Vec<Consulted<'_>> = local
         .registries
         .iter()
         .map(|r| {
             (
                 r.as_ref(),
                 r.freshness(judged),
-                format!("registry:{}", r.name()),
+                Arc::from(format!("registry:{}", r.name())),
+                Arc::from(vec![r.name().to_string()]),
             )
         })
         .collect();
-    for (slot, (number, e164, region)) in distinct.iter().enumerate() {
-        let verdict = &mut verdicts[slot];
-        let packed = number.packed();
-        let (mut listed, mut stale): (Vec<usize>, Vec<&str>) = (Vec::new(), Vec::new());
+    let (dead_letter, local_snapshot, pending): (Arc<str>, Arc<str>, Arc<str>) = (
+        Arc::from("dead-letter"),
+        Arc::from("local-snapshot"),
+        Arc::from("pending-propagation"),
+    );
+    // Scratch reused for every number: the registries that list or are stale for it, and its E.164 text for the
+    // documents keyed by it.
+    let (mut listed, mut stale): (Vec<usize>, Vec<&str>) = (Vec::new(), Vec::new());
+    let mut e164 = String::with_capacity(16);
+    let keyed_by_text = local.dead_letters.is_some_and(|d| !d.is_empty())
+        || !snapshot.is_empty()
+        || !propagating.is_empty();
+    for (slot, verdict) in numbers.iter_mut().enumerate() {
+        let packed = verdict.number.packed();
+        listed.clear();
+        stale.clear();
         let mut uncovered = false;
-        for (i, (r, freshness, _)) in registries.iter().enumerate() {
+        for (i, (r, freshness, _, _)) in registries.iter().enumerate() {
             match r.lookup(packed) {
                 Lookup::Listed => listed.push(i),
                 Lookup::NotListed if *freshness == Freshness::Stale => stale.push(r.name()),
@@ -572,23 +740,32 @@ pub async fn check_with(
         }
         if !listed.is_empty() {
             metrics.registry_suppressed += 1;
-            let reason = match listed[..] {
-                [one] => registries[one].2.clone(),
-                _ => listed
-                    .iter()
-                    .map(|&i| registries[i].2.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
+            verdict.status = Verdict::Suppressed;
+            (verdict.reason, verdict.list_matches) = match listed[..] {
+                [one] => (registries[one].2.clone(), registries[one].3.clone()),
+                _ => (
+                    Arc::from(clip(
+                        &listed
+                            .iter()
+                            .map(|&i| &*registries[i].2)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        MAX_REASON,
+                    )),
+                    listed
+                        .iter()
+                        .map(|&i| registries[i].0.name().to_string())
+                        .collect(),
+                ),
             };
-            let names = listed
-                .iter()
-                .map(|&i| registries[i].0.name().to_string())
-                .collect();
-            *verdict = Some((Verdict::Suppressed, reason, names));
             continue;
         }
         // Received and not known held: suppressed with its reason, whatever CXone or a stale registry would say.
-        if let Some(cause) = local.received.iter().find_map(|r| r.cause(e164, judged)) {
+        if let Some(cause) = local
+            .received
+            .iter()
+            .find_map(|r| r.cause_of(verdict.number, judged))
+        {
             match cause.hold {
                 crate::run::Hold::PendingPropagation => metrics.pending_propagation += 1,
                 crate::run::Hold::DeadLetter => metrics.dead_letters += 1,
@@ -596,7 +773,8 @@ pub async fn check_with(
                     metrics.received_not_held += 1
                 }
             }
-            *verdict = Some((Verdict::Suppressed, cause.reason(), Vec::new()));
+            verdict.status = Verdict::Suppressed;
+            verdict.reason = Arc::from(cause.reason());
             continue;
         }
         if uncovered {
@@ -604,57 +782,44 @@ pub async fn check_with(
             // is registered: never `allowed`, whatever CXone says.
             metrics.registry_not_covering += 1;
             let npa = (packed / 10_000_000) % 1000;
-            *verdict = Some((
-                Verdict::Error,
-                format!("registry-not-covering:{npa:03}"),
-                Vec::new(),
-            ));
+            verdict.status = Verdict::Error;
+            verdict.reason = Arc::from(format!("registry-not-covering:{npa:03}"));
             continue;
         }
         if !stale.is_empty() {
             metrics.registry_stale += 1;
-            let reason = stale
-                .iter()
-                .map(|n| format!("registry-stale:{n}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            *verdict = Some((Verdict::Error, reason, Vec::new()));
+            verdict.status = Verdict::Error;
+            verdict.reason = Arc::from(clip(
+                &stale
+                    .iter()
+                    .map(|n| format!("registry-stale:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                MAX_REASON,
+            ));
             continue;
         }
-        if local.dead_letters.is_some_and(|d| d.contains(e164)) {
+        if keyed_by_text {
+            use std::fmt::Write as _;
+            e164.clear();
+            let _ = write!(e164, "{}", verdict.number);
+        }
+        if local.dead_letters.is_some_and(|d| d.contains(&e164)) {
             metrics.dead_letters += 1;
-            *verdict = Some((Verdict::Suppressed, "dead-letter".into(), Vec::new()));
-        } else if snapshot.contains(e164) {
+            verdict.status = Verdict::Suppressed;
+            verdict.reason = dead_letter.clone();
+        } else if snapshot.contains(&e164) {
             metrics.prefiltered += 1;
-            *verdict = Some((Verdict::Suppressed, "local-snapshot".into(), Vec::new()));
-        } else if propagating.contains(e164) {
+            verdict.status = Verdict::Suppressed;
+            verdict.reason = local_snapshot.clone();
+        } else if propagating.contains(&e164) {
             metrics.pending_propagation += 1;
-            *verdict = Some((
-                Verdict::Suppressed,
-                "pending-propagation".into(),
-                Vec::new(),
-            ));
+            verdict.status = Verdict::Suppressed;
+            verdict.reason = pending.clone();
         } else {
-            to_query.push((slot as u32, region));
+            to_query.push(slot as u32);
         }
     }
-    let list_ids = request.list_ids.clone().unwrap_or_default();
-    // Each chunk with the slots of its numbers, to put CXone's answers back.
-    let chunks: Vec<(Vec<u32>, Vec<ContactQuery>)> = to_query
-        .chunks(MAX_CONTACTS_PER_REQUEST)
-        .map(|chunk| {
-            let queries = chunk
-                .iter()
-                .map(|&(slot, region)| ContactQuery {
-                    phone_number: distinct[slot as usize].1.clone(),
-                    region_code: region.to_string(),
-                    list_ids: list_ids.clone(),
-                    match_type: "exact".into(),
-                })
-                .collect();
-            (chunk.iter().map(|&(slot, _)| slot).collect(), queries)
-        })
-        .collect();
     // Answered without CXone: registry-only (no api), or a dialect with no batch check (the Admin API), where the
     // lists' verified read-backs are the answer.
     let local_only = match api {
@@ -664,42 +829,89 @@ pub async fn check_with(
         }
         Some(_) => None,
     };
-    if let Some(allowed_reason) = local_only {
-        for (slot, _) in to_query {
-            let (verdict, reason) = match (local.incomplete, &local.gap) {
-                (None, None) => (Verdict::Allowed, allowed_reason.to_string()),
+    match (local_only, api) {
+        (Some(allowed_reason), _) => {
+            let (status, reason): (Verdict, Arc<str>) = match (local.incomplete, &local.gap) {
+                (None, None) => (Verdict::Allowed, Arc::from(allowed_reason)),
                 (Some(why), _) => (
                     Verdict::Error,
-                    format!("not answered in full: local knowledge unavailable ({why})"),
+                    Arc::from(clip(
+                        &format!("not answered in full: local knowledge unavailable ({why})"),
+                        MAX_REASON,
+                    )),
                 ),
                 (None, Some(gap)) => (
                     Verdict::Error,
-                    format!("not answered: no batch check, and {gap}"),
+                    Arc::from(clip(
+                        &format!("not answered: no batch check, and {gap}"),
+                        MAX_REASON,
+                    )),
                 ),
             };
-            verdicts[slot as usize] = Some((verdict, reason, Vec::new()));
+            for slot in to_query {
+                let v = &mut numbers[slot as usize];
+                v.status = status;
+                v.reason = reason.clone();
+            }
         }
-        let mut response = finish(
-            results,
-            &slots,
-            verdicts,
-            metrics,
-            started,
-            at,
-            policy,
-            &registries,
-        );
-        response.hours_closures = local.closures.map(|c| c.version.clone());
-        response.hours_call_type = request.call_type;
-        return response;
+        (None, Some(api)) => {
+            let list_ids = options.list_ids.map(<[String]>::to_vec).unwrap_or_default();
+            // Each chunk with the slots of its numbers, to put CXone's answers back.
+            let chunks: Vec<(Vec<u32>, Vec<ContactQuery>)> = to_query
+                .chunks(MAX_CONTACTS_PER_REQUEST)
+                .map(|chunk| {
+                    let queries = chunk
+                        .iter()
+                        .map(|&slot| ContactQuery {
+                            phone_number: numbers[slot as usize].number.to_string(),
+                            region_code: regions[slot as usize].to_string(),
+                            list_ids: list_ids.clone(),
+                            match_type: "exact".into(),
+                        })
+                        .collect();
+                    (chunk.to_vec(), queries)
+                })
+                .collect();
+            metrics.cxone_calls = chunks.len();
+            ask_cxone(api, &chunks, local.incomplete, concurrency, &mut numbers).await;
+        }
+        (None, None) => unreachable!("local_only covers a missing api"),
     }
-    let Some(api) = api else {
-        unreachable!("local_only covers a missing api")
-    };
-    metrics.cxone_calls = chunks.len();
-    // The whole CXone phase, every chunk's requests and tokens included, ends within one request deadline
-    // (`DNCFLOW_CXONE_DEADLINE_SECS` in the Lambda): a chunk not answered by then is `error`, and the check answers
-    // in time whatever CXone does.
+    let registries = registries
+        .iter()
+        .map(|(r, f, _, _)| RegistryUse {
+            registry: r.name().to_string(),
+            version: r.manifest.version.clone(),
+            as_of: r.manifest.as_of,
+            status: *f,
+            gap_days: r.gap_days(),
+            missing_area_codes: r.manifest.coverage.as_ref().map_or(0, |c| c.missing.len()),
+        })
+        .collect();
+    let mut summary = summarize(
+        &rows, &numbers, &hours, metrics, started, at, policy, registries,
+    );
+    summary.hours_closures = local.closures.map(|c| c.version.clone());
+    summary.hours_call_type = options.call_type;
+    Verdicts {
+        rows,
+        numbers,
+        hours,
+        summary,
+    }
+}
+
+/// Ask CXone about the numbers of `chunks` (each with the slots of its numbers in `numbers`) and put its answers on
+/// them. The whole CXone phase, every chunk's requests and tokens included, ends within one request deadline
+/// (`DNCFLOW_CXONE_DEADLINE_SECS` in the Lambda): a chunk not answered by then is `error`, and the check answers in
+/// time whatever CXone does.
+async fn ask_cxone(
+    api: &dyn DncApi,
+    chunks: &[(Vec<u32>, Vec<ContactQuery>)],
+    incomplete: Option<&str>,
+    concurrency: usize,
+    numbers: &mut [NumberVerdict],
+) {
     let budget = api.request_deadline();
     let deadline = tokio::time::Instant::now() + budget;
     let answers: Vec<_> = futures::stream::iter(chunks.iter())
@@ -716,22 +928,27 @@ pub async fn check_with(
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
+    let mut set = |slot: u32, status: Verdict, reason: &str, lists: Vec<String>| {
+        let v = &mut numbers[slot as usize];
+        v.status = status;
+        v.reason = Arc::from(clip(reason, MAX_REASON));
+        v.list_matches = Arc::from(lists);
+    };
     for (chunk_slots, chunk, answer) in answers {
         let answer = answer.map(|found| crate::adapters::cxone::pair_check_results(chunk, found));
         match answer {
             Ok(Err(mismatch)) => {
                 tracing::error!(numbers = chunk.len(), mismatch = %mismatch, "CXone's check answer does not match the numbers asked: answered error");
+                let reason = format!(
+                    "protocol error: CXone's answer does not match the numbers asked ({mismatch})"
+                );
                 for &slot in chunk_slots {
-                    verdicts[slot as usize] = Some((
-                        Verdict::Error,
-                        format!("protocol error: CXone's answer does not match the numbers asked ({mismatch})"),
-                        Vec::new(),
-                    ));
+                    set(slot, Verdict::Error, &reason, Vec::new());
                 }
             }
             Ok(Ok(found)) => {
                 for (&slot, r) in chunk_slots.iter().zip(found) {
-                    let (verdict, reason) = match (r.status, local.incomplete) {
+                    let (verdict, reason) = match (r.status, incomplete) {
                         (CheckStatus::Suppressed, _) => (Verdict::Suppressed, r.reason),
                         (CheckStatus::Allowed, None) => (Verdict::Allowed, r.reason),
                         (CheckStatus::Allowed, Some(why)) => (
@@ -740,71 +957,46 @@ pub async fn check_with(
                         ),
                         (CheckStatus::Error, _) => (Verdict::Error, r.reason),
                     };
-                    verdicts[slot as usize] = Some((verdict, reason, r.list_matches));
+                    set(slot, verdict, &reason, r.list_matches);
                 }
             }
             Err(e) => {
                 tracing::warn!(numbers = chunk.len(), error = %e, "check chunk failed: answered error");
+                let reason = format!("check failed: {e}");
                 for &slot in chunk_slots {
-                    verdicts[slot as usize] =
-                        Some((Verdict::Error, format!("check failed: {e}"), Vec::new()));
+                    set(slot, Verdict::Error, &reason, Vec::new());
                 }
             }
         }
     }
-    let mut response = finish(
-        results,
-        &slots,
-        verdicts,
-        metrics,
-        started,
-        at,
-        policy,
-        &registries,
-    );
-    response.hours_closures = local.closures.map(|c| c.version.clone());
-    response.hours_call_type = request.call_type;
-    response
 }
 
-/// A calling-hours decision kept for every number of its place and address state in a batch.
-struct CachedHours {
-    callable_now: bool,
-    window: Option<Window>,
-    next_callable_at: Option<DateTime<Utc>>,
-    time_zones: Vec<Tz>,
-    reason: Option<String>,
-}
-
-/// Put the verdicts on the results, count, and say whether the batch may be dialed.
+/// Count the rows' verdicts and say whether the batch may be dialed: the response without its results.
 #[allow(clippy::too_many_arguments)]
-fn finish(
-    mut results: Vec<CheckResult>,
-    slots: &[u32],
-    verdicts: Vec<Option<(Verdict, String, Vec<String>)>>,
+fn summarize(
+    rows: &[RowVerdict],
+    numbers: &[NumberVerdict],
+    hours: &[PlaceHours],
     mut metrics: CheckMetrics,
     started: Instant,
     at: DateTime<Utc>,
     policy: &Policy,
-    registries: &[(&LoadedRegistry, Freshness, String)],
+    registries: Vec<RegistryUse>,
 ) -> CheckResponse {
-    for (result, &slot) in results.iter_mut().zip(slots) {
-        // A number without a verdict (none is left without one) stays `error`: "not checked".
-        if let Some(Some((v, reason, lists))) = verdicts.get(slot as usize) {
-            result.status = *v;
-            result.reason = clip(reason, MAX_REASON);
-            result.list_matches = lists.clone();
-        } else if result.status == Verdict::Error {
-            result.reason = "not checked".into();
-        }
-        match result.status {
-            Verdict::Suppressed => metrics.suppressed += 1,
-            Verdict::Allowed => metrics.allowed += 1,
-            Verdict::Invalid => metrics.invalid += 1,
-            Verdict::Error => metrics.errors += 1,
-        }
-        if result.phone_number.is_some() && !result.callable_now {
-            metrics.outside_calling_hours += 1;
+    for row in rows {
+        match *row {
+            RowVerdict::Number { number, hours: h } => {
+                match numbers[number as usize].status {
+                    Verdict::Suppressed => metrics.suppressed += 1,
+                    Verdict::Allowed => metrics.allowed += 1,
+                    Verdict::Invalid => metrics.invalid += 1,
+                    Verdict::Error => metrics.errors += 1,
+                }
+                if !hours[h as usize].callable_now {
+                    metrics.outside_calling_hours += 1;
+                }
+            }
+            RowVerdict::Invalid(_) => metrics.invalid += 1,
         }
     }
     let checkable = metrics.total - metrics.invalid;
@@ -825,6 +1017,7 @@ fn finish(
     .map(|(b, _)| b)
     .collect();
     CheckResponse {
+        results: Vec::new(),
         safe_to_dial: blocked_by.is_empty(),
         blocked_by,
         complete: metrics.errors == 0,
@@ -832,18 +1025,7 @@ fn finish(
         hours_policy: policy.version.clone(),
         hours_closures: None,
         hours_call_type: None,
-        registries: registries
-            .iter()
-            .map(|(r, f, _)| RegistryUse {
-                registry: r.name().to_string(),
-                version: r.manifest.version.clone(),
-                as_of: r.manifest.as_of,
-                status: *f,
-                gap_days: r.gap_days(),
-                missing_area_codes: r.manifest.coverage.as_ref().map_or(0, |c| c.missing.len()),
-            })
-            .collect(),
-        results,
+        registries,
         metrics,
     }
 }
