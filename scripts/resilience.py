@@ -11,7 +11,11 @@
   - every queue used as a destination or dead-letter queue has an alarm on its visible messages;
   - every state machine has a TimeoutSeconds, logging to CloudWatch Logs, an alarm on its failed executions, a Catch
     on every top-level Task and Map state, and on every Task that invokes a Lambda function a Retry matching Lambda's
-    service errors (Lambda.ServiceException, or States.ALL).
+    service errors (Lambda.ServiceException, or States.ALL);
+  - the FTC download workflow's watch (shared/src/registry/watch.rs WATCH_METRICS, published as EMF with the
+    dimension Registry) has an alarm on each of its metrics for the national registry: two days without a change
+    list, 7 days before staleness, 30 days before the SAN's renewal, area codes paid for and not held, a refused
+    login; and an execution of it that times out or is aborted is recorded (a status-change rule names it).
 
 Exits non-zero naming each thing missing. scripts/check-infra.sh runs it, and `resilience.py selftest TEMPLATE`,
 which proves the check fails on the template with each of these removed in turn.
@@ -26,6 +30,10 @@ import iam  # noqa: E402  (the transform and the intrinsics resolver are iam.py'
 
 ASYNC_PRINCIPALS = {"events.amazonaws.com", "s3.amazonaws.com", "sns.amazonaws.com"}
 LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "States.ALL", "States.TaskFailed"}
+# The download workflow's watch, as shared/src/registry/watch.rs publishes it (a Rust test checks the two agree).
+WATCH_METRICS = ["RegistryDaysToStale", "RegistryDaysNotContinuous", "FtcDaysToRenewal", "FtcSubscribedNotCovered",
+                 "FtcLoginRefused"]
+DOWNLOAD_MACHINE = "RegistryDownloadStateMachine"
 
 
 def alarms(res):
@@ -198,6 +206,25 @@ def problems_of(template, say=lambda _: None):
                     problems.append(f"{name}: Task {state_name} does not retry Lambda's service errors "
                                     f"(Lambda.ServiceException)")
         say(f"  {name}: timeout {definition.get('TimeoutSeconds')} s, logging, failed-executions alarm")
+
+    if DOWNLOAD_MACHINE in res:
+        for metric in WATCH_METRICS:
+            if not has_alarm(all_alarms, "dncflow", metric, "Registry", "national"):
+                problems.append(f"the FTC download's watch metric {metric} (dimension Registry=national) has no "
+                                f"alarm: the subscription would not be watched")
+        watched = False
+        for name, x in res.items():
+            if x["Type"] != "AWS::Events::Rule":
+                continue
+            pattern = x["Properties"].get("EventPattern", {})
+            detail = pattern.get("detail", {})
+            if ("TIMED_OUT" in detail.get("status", []) and {"Ref": DOWNLOAD_MACHINE} in
+                    detail.get("stateMachineArn", [])):
+                watched = True
+        if not watched:
+            problems.append(f"{DOWNLOAD_MACHINE}: no status-change rule records an execution that TIMED_OUT: its "
+                            f"failure would not reach the registry's status")
+        say(f"  {DOWNLOAD_MACHINE}: watch alarms on {', '.join(WATCH_METRICS)}; timeouts recorded")
     return problems
 
 
@@ -278,6 +305,17 @@ def selftest(template_path):
             "Task Assemble does not retry")
     without(drop_type("AWS::CloudWatch::Alarm", lambda v: "Metrics" in v["Properties"]),
             "RegistryImportStateMachine: no alarm on ExecutionsFailed")
+    for metric in WATCH_METRICS:
+        without(drop_type("AWS::CloudWatch::Alarm", lambda v, m=metric: v["Properties"].get("MetricName") == m),
+                f"watch metric {metric} ")
+
+    def unwatched_timeouts(res):
+        for v in res.values():
+            if v["Type"] == "AWS::Events::Rule":
+                arns = v["Properties"].get("EventPattern", {}).get("detail", {}).get("stateMachineArn", [])
+                if {"Ref": DOWNLOAD_MACHINE} in arns:
+                    arns.remove({"Ref": DOWNLOAD_MACHINE})
+    without(unwatched_timeouts, "no status-change rule records an execution that TIMED_OUT")
     print("resilience selftest: ok")
 
 

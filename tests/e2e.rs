@@ -2285,16 +2285,22 @@ impl World {
 /// (`AlreadyDownloadedToday`, one download in all). A full run fetches every area code into a batch whose marker the
 /// registry import state machine imports. A refused login fails the execution at once (one `Login`, never retried),
 /// recorded in the registry's status.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ftc_download_workflow_keeps_the_registry_fresh_hands_off() {
-    use dncflow::registry::{self, Lookup};
+/// A world for the FTC download workflow: the stand-in FTC service (started three days ago, now at today, change
+/// lists `RequestPending` for `pending_polls` polls), its account in Secrets Manager as `dncflow/ftc`, and the
+/// national registry imported as of `imported_days_ago` (the simulator's registry at the end of its start day; 2 is
+/// the day after the start, which that registry is truly as of).
+async fn ftc_world(
+    pending_polls: u32,
+    imported_days_ago: u64,
+) -> (World, ftc_sim::RunningSim, chrono::NaiveDate) {
+    use dncflow::registry;
     let world = World::new(SimConfig::default()).await;
     let today = chrono::Utc::now().date_naive();
     let start = today - chrono::Days::new(3);
     let ftc = ftc_sim::spawn(
         ftc_sim::SimConfig {
             start_date: Some(start),
-            pending_polls: 3,
+            pending_polls,
             ..ftc_sim::SimConfig::default()
         },
         0,
@@ -2309,8 +2315,6 @@ async fn the_ftc_download_workflow_keeps_the_registry_fresh_hands_off() {
         .send()
         .await
         .unwrap();
-    let env = [("DNCFLOW_FTC_SECRET_ID", "dncflow/ftc")];
-    // The registry as of the day before yesterday: the simulator's registry at the end of its start day.
     let store = world.store();
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
@@ -2330,7 +2334,7 @@ async fn the_ftc_download_workflow_keeps_the_registry_fresh_hands_off() {
         "national",
         &files,
         &registry::ImportOptions {
-            as_of: start + chrono::Days::new(1),
+            as_of: today - chrono::Days::new(imported_days_ago),
             max_age_days: 31,
             force: false,
             scope: Some(registry::Scope::National(
@@ -2341,6 +2345,25 @@ async fn the_ftc_download_workflow_keeps_the_registry_fresh_hands_off() {
     )
     .await
     .unwrap();
+    (world, ftc, start)
+}
+
+const FTC_ENV: [(&str, &str); 1] = [("DNCFLOW_FTC_SECRET_ID", "dncflow/ftc")];
+
+/// The nightly FTC workflow end to end against the stand-in FTC service and moto: a registry imported as of two days
+/// ago (the simulator's registry of that day), then the scheduled run: log in → submit → poll ×3 (`RequestPending`,
+/// the `Wait` state between) → fetch (the raw SOAP answer saved first) → apply; every number the simulator added is
+/// then listed and every number it deleted is not. A second run the same day re-uses the saved answer
+/// (`AlreadyDownloadedToday`, one download in all). A full run fetches every area code into a batch whose marker the
+/// registry import state machine imports. A refused login fails the execution at once (one `Login`, never retried),
+/// recorded in the registry's status and counted in the watch's `FtcLoginRefused`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ftc_download_workflow_keeps_the_registry_fresh_hands_off() {
+    use dncflow::registry::{self, Lookup};
+    let (world, ftc, start) = ftc_world(3, 2).await;
+    let today = chrono::Utc::now().date_naive();
+    let env = FTC_ENV;
+    let store = world.store();
 
     let nightly = world.execute_registry_download(
         "nightly",
@@ -2457,7 +2480,216 @@ async fn the_ftc_download_workflow_keeps_the_registry_fresh_hands_off() {
         .await;
     assert_eq!(failure["error"], "Fatal");
     assert!(
-        failure["cause"].as_str().unwrap().contains("LoginFailed"),
+        failure["cause"]
+            .as_str()
+            .unwrap()
+            .starts_with("LoginFailed: "),
         "{failure}"
     );
+    // The refusal is counted in the watch the function publishes (FtcLoginRefusedAlarm).
+    assert!(
+        world.function_logs().contains(r#""FtcLoginRefused":1.0"#),
+        "{}",
+        world.function_logs()
+    );
+}
+
+/// Each way the nightly FTC workflow can fail ends in a clear status through the real state machine, and each success
+/// clears it: `NoChanges` succeeds and the registry's continuity advances to today (the watch then shows no day
+/// behind); a change list pending past its bound (`DNCFLOW_FTC_MAX_POLLS`) fails `StillPending`; a damaged zip (its
+/// CRC) fails naming `FileDamaged`, its raw answer kept and the registry unchanged; Secrets Manager unreachable at the
+/// function's cold start is `Transient`, retried by the workflow (4 attempts of `begin`), then recorded (recording
+/// needs no FTC account); an execution that times out (never reaching its catch) is recorded from Step Functions'
+/// status-change event by the registry function. Each failure is in `download-failure.json`, which the registry's
+/// status shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ftc_download_workflows_failures_end_in_a_clear_status() {
+    let (world, ftc, _) = ftc_world(1, 2).await;
+    let today = chrono::Utc::now().date_naive();
+    let store = world.store();
+    let nightly = json!({"registry": "national", "mode": "changes"});
+    async fn national(store: &S3Store) -> dncflow::registry::RegistryStatus {
+        dncflow::registry::status(store, "national", chrono::Utc::now())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+    let status = || national(&store);
+    let before = status().await;
+    assert_eq!(before.days_not_continuous, Some(1), "{before:?}");
+
+    // NoChanges: a success; continuity advances through today.
+    ftc.sim.set_faults(vec![ftc_sim::FaultRule {
+        op: "GetDeltaFileRequestStatus".into(),
+        kind: ftc_sim::FaultKind::Code {
+            code: "NoChanges".into(),
+        },
+        count: Some(1),
+    }]);
+    let quiet = world.execute_registry_download("quiet", nightly.clone(), &FTC_ENV);
+    assert_eq!(
+        quiet.status,
+        "SUCCEEDED",
+        "{quiet:?}\n{}",
+        world.function_logs()
+    );
+    assert_eq!(
+        quiet.output["applied"]["continuousThrough"],
+        json!(today.to_string()),
+        "{quiet:?}"
+    );
+    let after_quiet = status().await;
+    assert_eq!(after_quiet.continuous_through, Some(today));
+    assert_eq!(after_quiet.days_not_continuous, Some(0));
+    assert_eq!(
+        after_quiet
+            .last_change_list
+            .as_ref()
+            .map(|c| c.outcome.as_str()),
+        Some("noChanges")
+    );
+    assert!(after_quiet.download_failure.is_none());
+    // The watch was published as EMF by the function (dimension Registry).
+    assert!(
+        world
+            .function_logs()
+            .contains(r#""RegistryDaysNotContinuous":0.0"#),
+        "{}",
+        world.function_logs()
+    );
+
+    // Pending past the bound: StillPending, recorded.
+    ftc.sim.set_faults(vec![ftc_sim::FaultRule {
+        op: "GetDeltaFileRequestStatus".into(),
+        kind: ftc_sim::FaultKind::Code {
+            code: "RequestPending".into(),
+        },
+        count: Some(5),
+    }]);
+    let pending = world.execute_registry_download(
+        "pending",
+        nightly.clone(),
+        &[FTC_ENV[0], ("DNCFLOW_FTC_MAX_POLLS", "2")],
+    );
+    assert_eq!(pending.status, "FAILED", "{pending:?}");
+    // begin, submit, two polls, the failure recorded.
+    assert_eq!(pending.invocations["ftc-download"], 5, "{pending:?}");
+    let failure = status().await.download_failure.expect("recorded");
+    assert!(failure.cause.starts_with("StillPending: "), "{failure:?}");
+    assert_eq!(failure.error, "Fatal");
+
+    // A damaged zip: the run fails naming the reason, the raw answer is kept, the registry is unchanged.
+    ftc.sim.set_faults(vec![ftc_sim::FaultRule {
+        op: "GetDNCFileByUrl".into(),
+        kind: ftc_sim::FaultKind::CorruptCrc,
+        count: Some(1),
+    }]);
+    let damaged = world.execute_registry_download("damaged", nightly.clone(), &FTC_ENV);
+    assert_eq!(damaged.status, "FAILED", "{damaged:?}");
+    assert_eq!(damaged.error.as_deref(), Some("RegistryDownloadFailed"));
+    let raw = store
+        .get_bytes(&format!(
+            "registry/national/downloads/{today}/raw/changes.xml"
+        ))
+        .await
+        .unwrap()
+        .expect("the raw answer is kept");
+    assert!(String::from_utf8_lossy(&raw).contains("GetDNCFileByUrlResponse"));
+    let after_damage = status().await;
+    assert_eq!(
+        after_damage.version, after_quiet.version,
+        "registry unchanged"
+    );
+    let failure = after_damage.download_failure.clone().expect("recorded");
+    assert_eq!(failure.error, "InvalidInput");
+    assert!(failure.cause.starts_with("FileDamaged: "), "{failure:?}");
+    assert!(after_damage.needs_attention());
+
+    // Secrets Manager unreachable at the cold start: Transient, retried by the workflow, then recorded.
+    let unreachable = world.execute_registry_download(
+        "no-secrets-manager",
+        nightly.clone(),
+        &[
+            FTC_ENV[0],
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    assert_eq!(unreachable.status, "FAILED", "{unreachable:?}");
+    // begin and its three retries, then the failure recorded (without the FTC account).
+    assert_eq!(
+        unreachable.invocations["ftc-download"], 5,
+        "{unreachable:?}"
+    );
+    let failure = status().await.download_failure.expect("recorded");
+    assert_eq!(failure.error, "Transient", "{failure:?}");
+    assert!(
+        failure.cause.starts_with("CredentialsUnavailable: "),
+        "{failure:?}"
+    );
+
+    // An execution that timed out never reaches its catch: Step Functions' status change is recorded instead.
+    let arn = "arn:aws:states:us-east-1:000000000000:execution:dncflow-registry-download:timed-out";
+    let ended = world.invoke(
+        "registry",
+        vec![json!({
+            "version": "0", "source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+            "detail": {"executionArn": arn, "status": "TIMED_OUT",
+                "stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:dncflow-registry-download",
+                "input": nightly.to_string()},
+        })],
+        &[],
+    );
+    assert_eq!(
+        ended[0]["output"]["error"], "Execution.TIMED_OUT",
+        "{ended:?}"
+    );
+    let failure = status().await.download_failure.expect("recorded");
+    assert_eq!(failure.error, "Execution.TIMED_OUT");
+    assert!(failure.cause.contains("timed-out"), "{failure:?}");
+}
+
+/// A night lost for good (here: the registry imported as of four days ago, while the service's change lists begin
+/// two days ago) leaves a gap no later change list can fill: the nightly execution applies its list, sees the gap
+/// (`continuous: false`) and downloads the full list in the same execution; once the batch is imported the registry
+/// is continuous through today again, without a person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_list_that_leaves_a_gap_is_followed_by_the_full_download_the_same_night() {
+    let (world, ftc, _) = ftc_world(0, 4).await;
+    let today = chrono::Utc::now().date_naive();
+    let run = world.execute_registry_download(
+        "gap",
+        json!({"registry": "national", "mode": "changes"}),
+        &FTC_ENV,
+    );
+    assert_eq!(
+        run.status,
+        "SUCCEEDED",
+        "{run:?}\n{}",
+        world.function_logs()
+    );
+    assert_eq!(run.output["applied"]["continuous"], false, "{run:?}");
+    assert_eq!(
+        run.output["applied"]["gaps"],
+        json!([(today - chrono::Days::new(3)).to_string()]),
+        "{run:?}"
+    );
+    assert_eq!(ftc.sim.count("GetURLS"), 1, "the full list was asked for");
+    let marker = run.output["import"]["marker"].as_str().unwrap().to_string();
+    let import = world.execute_registry_import("gap-full", s3_event(&marker));
+    assert_eq!(
+        import.status,
+        "SUCCEEDED",
+        "{import:?}\n{}",
+        world.function_logs()
+    );
+    let status = dncflow::registry::status(&world.store(), "national", chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.continuous_through, Some(today), "{status:?}");
+    assert!(status.gaps.is_empty(), "{status:?}");
+    assert_eq!(status.days_not_continuous, Some(0));
+    assert_eq!(status.last_full_download.len(), 3, "{status:?}");
+    assert!(!status.needs_attention(), "{status:?}");
 }

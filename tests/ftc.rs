@@ -28,7 +28,12 @@ struct Rig {
 
 impl Rig {
     async fn new(config: SimConfig) -> Rig {
-        let start = Utc::now().date_naive() - Days::new(10);
+        Rig::started(config, 10).await
+    }
+
+    /// A rig whose simulator starts `days_ago` days before today.
+    async fn started(config: SimConfig, days_ago: u64) -> Rig {
+        let start = Utc::now().date_naive() - Days::new(days_ago);
         let sim = ftc_sim::spawn(
             SimConfig {
                 start_date: Some(start),
@@ -636,4 +641,302 @@ async fn every_other_code_is_handled_by_name() {
     // The file URL itself is not downloadable: the file travels in the envelope.
     let url = format!("{}/files/2026-8-5_818_x.txt.zip", rig.sim.base_url);
     assert_eq!(reqwest::get(url).await.unwrap().status().as_u16(), 404);
+}
+
+/// How one execution of the download workflow ended.
+#[derive(Debug)]
+enum Ended {
+    Succeeded(serde_json::Value),
+    Failed(registry::DownloadFailure),
+}
+
+/// The transitions of `infra/registry-download.asl.json` in one process: each Task is the `ftc-download` function's
+/// step (`steps::ftc_download::run_task`, as the function runs it), a `Transient` error is retried up to three times
+/// (each Task's `Retry`), any other error (or the retries spent) is caught into `failed` (the `Catch` and
+/// `RecordFailure`), the `Wait` states are not waited. A full download's marker is then imported as
+/// `infra/registry-import.asl.json` does it: the registry function's `begin`, `importPart` for each object of the
+/// batch, `assemble`. The state machines themselves run in tests/e2e.rs (the nightly run, the failure paths, a lost
+/// night repaired by a full download).
+async fn execute(rig: &Rig, session: &Session<'_>, mode: &str, now: DateTime<Utc>) -> Ended {
+    use dncflow::steps::ftc_download::{self as ftc, DownloadSettings, DownloadTask};
+    use dncflow::steps::ErrorKind;
+    use serde_json::{json, Value};
+    let settings = DownloadSettings::default();
+    let input = json!({"registry": "national", "mode": mode});
+    let task = move |t: Value| async move {
+        let task: DownloadTask = serde_json::from_value(t).unwrap();
+        let mut retries = 0;
+        loop {
+            match ftc::run_task(
+                Some(session),
+                &rig.store,
+                &rig.bucket,
+                &task,
+                now,
+                &settings,
+            )
+            .await
+            {
+                Err(e) if e.kind() == ErrorKind::Transient && retries < 3 => retries += 1,
+                other => return other,
+            }
+        }
+    };
+    let run = async {
+        let plan = task(json!({"action": "begin", "registry": "national", "mode": mode})).await?;
+        let mut state = json!({"plan": plan});
+        let mut full = plan["mode"] == "full";
+        if !full {
+            let mut request = task(json!({"action": "submit", "registry": "national"})).await?;
+            let applied = if request["submitted"] == "alreadyDownloadedToday" {
+                // FetchSaved: the answer saved today.
+                let fetched = task(json!({"action": "fetch", "registry": "national"})).await?;
+                task(json!({"action": "apply", "registry": "national", "fileKey": fetched["fileKey"]}))
+                    .await?
+            } else {
+                loop {
+                    request = task(json!({"action": "poll", "registry": "national",
+                        "fileToken": request["fileToken"], "polls": request["polls"]}))
+                    .await?;
+                    match request["poll"].as_str() {
+                        Some("RequestPending") => continue,
+                        Some("NoChanges") => {
+                            break task(json!({"action": "noChanges", "registry": "national"}))
+                                .await?
+                        }
+                        Some("RequestCompleted") => {
+                            let fetched = task(json!({"action": "fetch", "registry": "national",
+                                "fileToken": request["fileToken"]}))
+                            .await?;
+                            break task(json!({"action": "apply", "registry": "national",
+                                "fileKey": fetched["fileKey"]}))
+                            .await?;
+                        }
+                        other => panic!("UnknownPoll {other:?}"),
+                    }
+                }
+            };
+            full = applied["continuous"] == false;
+            state["applied"] = applied;
+        }
+        if full {
+            let files = task(json!({"action": "listFull", "registry": "national"})).await?;
+            for file in files["files"].as_array().unwrap() {
+                task(
+                    json!({"action": "fetchFull", "registry": "national", "batch": plan["batch"],
+                    "file": file}),
+                )
+                .await?;
+            }
+            state["import"] = task(json!({"action": "importFull", "registry": "national",
+                "batch": plan["batch"], "areaCodes": files["areaCodes"]}))
+            .await?;
+        }
+        Ok::<Value, dncflow::steps::StepError>(state)
+    };
+    let state = match run.await {
+        Ok(state) => state,
+        Err(e) => {
+            let error = json!({"Error": e.error_name(),
+                "Cause": json!({"errorType": e.error_name(), "errorMessage": e.report()}).to_string()});
+            return Ended::Failed(
+                ftc::record_failure(&rig.store, &input, &error, now)
+                    .await
+                    .unwrap(),
+            );
+        }
+    };
+    if let Some(marker) = state["import"]["marker"].as_str() {
+        import_batch(rig, marker).await;
+    }
+    Ended::Succeeded(state)
+}
+
+/// `infra/registry-import.asl.json` on the batch of `marker`, through the registry function's steps.
+async fn import_batch(rig: &Rig, marker: &str) {
+    use dncflow::steps::registry::{run_task, RegistryTask};
+    use serde_json::json;
+    let event = json!({"source": "aws.s3", "detail-type": "Object Created",
+        "detail": {"bucket": {"name": rig.bucket}, "object": {"key": marker}}});
+    let begin: RegistryTask =
+        serde_json::from_value(json!({"action": "begin", "event": event})).unwrap();
+    let planned = run_task(&rig.store, &rig.bucket, &begin).await.unwrap();
+    let plan = &planned["plan"];
+    let plan = if plan.is_null() { &planned } else { plan };
+    for key in rig
+        .store
+        .list(plan["prefix"].as_str().unwrap())
+        .await
+        .unwrap()
+    {
+        let part: RegistryTask =
+            serde_json::from_value(json!({"action": "importPart", "plan": plan, "key": key}))
+                .unwrap();
+        run_task(&rig.store, &rig.bucket, &part).await.unwrap();
+    }
+    let assemble: RegistryTask =
+        serde_json::from_value(json!({"action": "assemble", "plan": plan})).unwrap();
+    run_task(&rig.store, &rig.bucket, &assemble).await.unwrap();
+}
+
+/// The "done when": a nightly run against the stand-in keeps a registry continuous for 40 simulated days
+/// without a person. Day 1 finds no registry and downloads the full list; every night then runs the download
+/// workflow at 05:30 as its schedule does, which downloads the change list, or the full list when it is a week old
+/// or the last list was lost. Faults on some nights, each recovered from without a person: a SOAP fault and 503s
+/// (retried), a damaged zip, a bad base64 and a connection reset after the file was counted (the night fails and is
+/// recorded; the next night downloads the full list), an expired session (logged in again once), a refused login
+/// (the night fails; the next list holds both days), 5 polls `RequestPending`, quiet days (`NoChanges`), a second run
+/// the same day (the saved answer, no second download). Each night that succeeds: the registry holds exactly the
+/// simulator's registry of the day before, is continuous through it, CURRENT, covers every subscribed area code, and
+/// the failure recorded before is cleared; no night leaves it two days behind (the continuity alarm's threshold).
+/// The subscription's renewal (day 60) comes within 30 days on day 29, as its alarm would say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_nights_against_the_stand_in_keep_the_registry_continuous_without_a_person() {
+    const DAYS: u64 = 40;
+    let days_ago = DAYS + 1;
+    let start = Utc::now().date_naive() - Days::new(days_ago);
+    let rig = Rig::started(
+        SimConfig {
+            numbers_per_area: 500,
+            pending_polls: 1,
+            quiet_days: (24..=26).map(|d| start + Days::new(d)).collect(),
+            ..SimConfig::default()
+        },
+        days_ago,
+    )
+    .await;
+    let session = Session::new(&rig.client, &rig.creds);
+    let subscription = registry::Subscription::new(
+        "SAN0026",
+        &AREAS.into_iter().collect(),
+        start + Days::new(60),
+        Utc::now(),
+    )
+    .unwrap();
+    registry::watch::declare_subscription(&rig.store, "national", &subscription)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // The nights that fail, and the code each names.
+    let failing = |day: u64| match day {
+        9 | 37 => Some("FileDamaged"),
+        17 => Some("LoginFailed"),
+        33 => Some("AlreadyDownloadedToday"),
+        _ => None,
+    };
+    let (mut full_days, mut no_changes) = (Vec::new(), 0);
+    for day in 1..=DAYS {
+        rig.sim.sim.advance_days(1);
+        let today = rig.sim.sim.today();
+        let at = |h: u32, m: u32| today.and_hms_opt(h, m, 0).unwrap().and_utc();
+        rig.sim.sim.set_faults(match day {
+            3 => vec![fault("SubmitDeltaFileRequest", FaultKind::SoapFault, 1)],
+            4 => vec![fault("Login", FaultKind::ServerError { status: 503 }, 4)],
+            9 => vec![fault("GetDNCFileByUrl", FaultKind::CorruptCrc, 1)],
+            17 => vec![code("Login", "LoginFailed", 1)],
+            22 => vec![code("GetDeltaFileRequestStatus", "RequestPending", 5)],
+            33 => vec![fault("GetDNCFileByUrl", FaultKind::Reset, 1)],
+            37 => vec![fault("GetDNCFileByUrl", FaultKind::BadBase64, 1)],
+            _ => Vec::new(),
+        });
+        let logins = session.logins();
+        if day == 14 {
+            rig.sim.sim.expire_sessions();
+        }
+        // A fault on Login needs a login: that night runs in a new container (a new session).
+        let cold = Session::new(&rig.client, &rig.creds);
+        let tonight = if matches!(day, 4 | 17) {
+            &cold
+        } else {
+            &session
+        };
+        let nightly = execute(&rig, tonight, "changes", at(5, 30)).await;
+        if day == 14 {
+            assert_eq!(session.logins(), logins + 1, "logged in again once");
+        }
+        match (&nightly, failing(day)) {
+            (Ended::Succeeded(state), None) => {
+                if state.get("import").is_some() {
+                    full_days.push(day);
+                }
+                if state["applied"]["changes"]["rows"] == 0
+                    && state["applied"]["version"].is_string()
+                {
+                    no_changes += 1;
+                }
+                if day == 29 {
+                    // Run again the same day: the answer saved this morning, no second download.
+                    assert!(
+                        state["applied"]["changes"]["rows"].as_u64() > Some(0),
+                        "{state}"
+                    );
+                    let downloads = rig.sim.sim.count("GetDNCFileByUrl");
+                    let again = execute(&rig, &session, "changes", at(7, 0)).await;
+                    let Ended::Succeeded(again) = again else {
+                        panic!("{again:?}")
+                    };
+                    assert_eq!(again["applied"]["alreadyApplied"], 1, "{again}");
+                    assert_eq!(rig.sim.sim.count("GetDNCFileByUrl"), downloads);
+                }
+            }
+            (Ended::Failed(f), Some(code)) => {
+                assert_eq!(f.code(), code, "day {day}: {f:?}");
+                assert_eq!(f.is_login_refusal(), day == 17);
+            }
+            other => panic!("day {day}: {other:?}"),
+        }
+        rig.sim.sim.set_faults(Vec::new());
+
+        let status = registry::status(&rig.store, "national", at(7, 30))
+            .await
+            .unwrap()
+            .expect("a registry from day 1");
+        let behind = status.days_not_continuous.unwrap();
+        assert!(
+            behind < registry::watch::NOT_CONTINUOUS_ALARM_DAYS,
+            "day {day}: {behind} days behind: {status:?}"
+        );
+        assert_eq!(status.status, registry::Freshness::Current, "day {day}");
+        assert!(status.days_to_stale > registry::watch::STALE_WARNING_DAYS);
+        assert!(status.gaps.is_empty(), "day {day}: {:?}", status.gaps);
+        assert!(status.subscribed_not_covered.is_empty());
+        assert_eq!(status.covered_area_codes, vec!["202", "415", "818"]);
+        assert_eq!(status.last_full_download.len(), 3);
+        assert_eq!(
+            status.download_failure.is_some(),
+            failing(day).is_some(),
+            "day {day}"
+        );
+        if failing(day).is_none() {
+            assert_eq!(behind, 0, "day {day}: {status:?}");
+            assert!(status.continuous_through.unwrap() >= today - Days::new(1));
+            // What the registry holds: the simulator's registry at the end of yesterday.
+            assert_registry_matches(&rig, today - Days::new(1)).await;
+        }
+        // The renewal alarm's figure (the SAN renews on day 60): 30 whole days or fewer from day 29's morning on.
+        let renewal = status.days_to_renewal.unwrap();
+        assert_eq!(renewal, 59 - day as i64);
+        assert_eq!(
+            renewal <= registry::watch::RENEWAL_WARNING_DAYS,
+            day >= 29,
+            "day {day}: {renewal}"
+        );
+    }
+    // Full downloads: the first day, the night after each lost list, and otherwise at most a week apart.
+    for day in [1, 10, 34, 38] {
+        assert!(
+            full_days.contains(&day),
+            "no full download on day {day}: {full_days:?}"
+        );
+    }
+    assert!(
+        full_days.windows(2).all(|w| w[1] - w[0] <= 8),
+        "{full_days:?}"
+    );
+    assert!(no_changes >= 1, "a quiet night answered NoChanges");
+    eprintln!(
+        "{DAYS} simulated days in {:.1} s ({} SOAP calls; full downloads on days {full_days:?}; {no_changes} NoChanges)",
+        started.elapsed().as_secs_f64(),
+        rig.sim.sim.calls().len()
+    );
 }

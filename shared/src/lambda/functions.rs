@@ -419,18 +419,55 @@ impl Step for super::check::CheckFunction {
 
 /// `ftc-download`: each Task of the FTC download workflow (`infra/registry-download.asl.json`) is one action of
 /// [`crate::steps::ftc_download::DownloadTask`] (`begin`, `submit`, `poll`, `fetch`, `apply`, `noChanges`,
-/// `listFull`, `fetchFull`, `importFull`, `failed`). The container reads the FTC account once and keeps one session
-/// (logged in again once when the service says it expired); the token never leaves it.
+/// `listFull`, `fetchFull`, `importFull`, `failed`). The container reads the FTC account at its first action that
+/// talks to the FTC (so `failed` records even a failure to read it) and keeps one session (logged in again once when
+/// the service says it expired); the token never leaves it. After `begin`, `apply`, `noChanges`, `importFull` and
+/// `failed` it publishes the registry's watch as EMF (dimension `Registry`: `RegistryDaysToStale`,
+/// `RegistryDaysNotContinuous`, `FtcDaysToRenewal`, `FtcSubscribedNotCovered`, and `FtcLoginRefused` when the
+/// failure recorded is an account refusal), which template.yaml alarms on.
 ///
 /// Environment: `DNCFLOW_BUCKET`, `DNCFLOW_FTC_SECRET_ID` (the account, `docs/ftc-download.md`),
 /// `DNCFLOW_FTC_ENDPOINT` (default: the secret's `endpoint`, else the FTC's), `DNCFLOW_FTC_FULL_EVERY_DAYS` (7),
 /// `DNCFLOW_FTC_MAX_POLLS` (720: a day of 2-minute polls). Errors: `Fatal` for an account refusal (never retried),
-/// `InvalidInput` for a damaged file, `Transient` for the service, the network and the store; the message leads with
-/// the service's code (`LoginFailed: …`).
+/// `InvalidInput` for a damaged file, `Transient` for the service, the network, the store and Secrets Manager; the
+/// message leads with the service's code (`LoginFailed: …`).
 pub struct FtcDownload {
     store: S3Store,
-    session: crate::adapters::ftc::download::Session<'static>,
+    session: tokio::sync::OnceCell<crate::adapters::ftc::download::Session<'static>>,
     settings: crate::steps::ftc_download::DownloadSettings,
+}
+
+impl FtcDownload {
+    /// The container's session, its account read from Secrets Manager at the first call that needs it (a failure to
+    /// read it is `Transient`: the workflow retries it, and the next invocation reads again).
+    async fn session(
+        &self,
+    ) -> Result<&crate::adapters::ftc::download::Session<'static>, StepError> {
+        use crate::adapters::ftc::{FtcCredentials, RetryPolicy, SoapClient, DEFAULT_ENDPOINT};
+        use crate::steps::ftc_download::step_error;
+        self.session
+            .get_or_try_init(|| async {
+                let secret = std::env::var("DNCFLOW_FTC_SECRET_ID").map_err(|_| {
+                    StepError::new(ErrorKind::Fatal, "setting DNCFLOW_FTC_SECRET_ID is missing")
+                })?;
+                let credentials = FtcCredentials::from_secret(&secret, None)
+                    .await
+                    .map_err(step_error)?;
+                let endpoint = std::env::var("DNCFLOW_FTC_ENDPOINT")
+                    .ok()
+                    .or_else(|| credentials.endpoint.clone())
+                    .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+                let client: &'static SoapClient = super::for_container(
+                    SoapClient::new(&endpoint, RetryPolicy::default()).map_err(step_error)?,
+                );
+                let credentials: &'static FtcCredentials = super::for_container(credentials);
+                Ok::<_, StepError>(crate::adapters::ftc::download::Session::new(
+                    client,
+                    credentials,
+                ))
+            })
+            .await
+    }
 }
 
 #[async_trait(?Send)]
@@ -438,29 +475,13 @@ impl Step for FtcDownload {
     const NAME: &'static str = "ftc-download";
 
     async fn from_env() -> Result<Self, StepError> {
-        use crate::adapters::ftc::{FtcCredentials, RetryPolicy, SoapClient, DEFAULT_ENDPOINT};
-        let secret = std::env::var("DNCFLOW_FTC_SECRET_ID").map_err(|_| {
-            StepError::new(ErrorKind::Fatal, "setting DNCFLOW_FTC_SECRET_ID is missing")
-        })?;
-        let credentials = FtcCredentials::from_secret(&secret, None)
-            .await
-            .map_err(crate::steps::ftc_download::step_error)?;
-        let endpoint = std::env::var("DNCFLOW_FTC_ENDPOINT")
-            .ok()
-            .or_else(|| credentials.endpoint.clone())
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        let client: &'static SoapClient = super::for_container(
-            SoapClient::new(&endpoint, RetryPolicy::default())
-                .map_err(crate::steps::ftc_download::step_error)?,
-        );
-        let credentials: &'static FtcCredentials = super::for_container(credentials);
         let defaults = crate::steps::ftc_download::DownloadSettings::default();
         Ok(FtcDownload {
             store: store(
                 &crate::adapters::store::s3_client(None).await,
                 &bucket_from_env()?,
             ),
-            session: crate::adapters::ftc::download::Session::new(client, credentials),
+            session: tokio::sync::OnceCell::new(),
             settings: crate::steps::ftc_download::DownloadSettings {
                 full_every_days: setting("DNCFLOW_FTC_FULL_EVERY_DAYS", defaults.full_every_days)?,
                 max_polls: setting("DNCFLOW_FTC_MAX_POLLS", defaults.max_polls)?,
@@ -469,16 +490,52 @@ impl Step for FtcDownload {
     }
 
     async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        let task: crate::steps::ftc_download::DownloadTask = parse_payload(Self::NAME, payload)?;
-        crate::steps::ftc_download::run_task(
-            &self.session,
-            &self.store,
-            &self.store.bucket,
-            &task,
-            chrono::Utc::now(),
-            &self.settings,
-        )
-        .await
-        .map_err(|e| diagnostic(Self::NAME, e))
+        use crate::steps::ftc_download::{self as ftc, DownloadTask};
+        let task: DownloadTask = parse_payload(Self::NAME, payload)?;
+        let now = chrono::Utc::now();
+        let out = match &task {
+            DownloadTask::Failed { input, error } => {
+                ftc::record_failure(&self.store, input, error, now)
+                    .await
+                    .map(|f| serde_json::to_value(&f).expect("serializes"))
+            }
+            _ => {
+                // Steps that do not talk to the FTC need no account.
+                let session = if task.needs_session() {
+                    self.session().await.map(Some)
+                } else {
+                    Ok(None)
+                };
+                match session {
+                    Ok(session) => {
+                        ftc::run_task(
+                            session,
+                            &self.store,
+                            &self.store.bucket,
+                            &task,
+                            now,
+                            &self.settings,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if task.publishes_watch() {
+            // A refusal is counted once per execution: when its failure is recorded.
+            let refused = matches!(task, DownloadTask::Failed { .. })
+                && matches!(&out, Ok(v) if serde_json::from_value::<crate::registry::DownloadFailure>(v.clone())
+                    .is_ok_and(|f| f.is_login_refusal()));
+            match ftc::watch_emf(&self.store, task.registry(), now, refused).await {
+                Ok(Some(line)) => println!("{line}"),
+                Ok(None) => {}
+                // The watch is published again at the next run; the step's own outcome stands.
+                Err(e) => {
+                    tracing::warn!(error = %e.report(), "the registry's watch could not be published")
+                }
+            }
+        }
+        out.map_err(|e| diagnostic(Self::NAME, e))
     }
 }

@@ -16,6 +16,7 @@ pub mod index;
 mod inputs;
 mod load;
 mod versions;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -36,6 +37,7 @@ pub use index::{AreaIndex, DenseArea, IndexError};
 pub use inputs::*;
 pub use load::*;
 pub use versions::*;
+pub use watch::{ChangeListDownload, DownloadFailure, DownloadLog, Subscription};
 
 /// The safe harbor's limit: a registry copy used for a call is at most this old.
 pub const DEFAULT_MAX_AGE_DAYS: u32 = 31;
@@ -353,6 +355,30 @@ pub struct RegistryStatus {
     /// The last import that failed since the live version was made (the import state machine records it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_failure: Option<ImportFailure>,
+    /// Whole days before the registry goes stale (negative once stale).
+    #[serde(default)]
+    pub days_to_stale: i64,
+    /// Days since yesterday no change list covers (0 when the nightly runs keep up); see [`watch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_not_continuous: Option<i64>,
+    /// The FTC subscription declared for the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<Subscription>,
+    /// Area codes the subscription pays for that the live version lacks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribed_not_covered: Vec<String>,
+    /// Whole days before the SAN's renewal date (negative once past).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_to_renewal: Option<i64>,
+    /// The last full download of each area code from the FTC.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_full_download: BTreeMap<String, DateTime<Utc>>,
+    /// The last change list downloaded from the FTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change_list: Option<ChangeListDownload>,
+    /// The last download that failed, until one succeeds (the download workflow records it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_failure: Option<DownloadFailure>,
 }
 
 /// An import the registry import state machine could not finish: recorded beside `current.json` by its catch.
@@ -372,12 +398,16 @@ pub struct ImportFailure {
 }
 
 impl RegistryStatus {
-    /// Whether the registry needs someone: stale, missing area codes, a gap, or a failed import.
+    /// Whether the registry needs someone: stale, missing area codes (declared, or paid for by the subscription), a
+    /// gap, a failed import or download, or the subscription's renewal date passed.
     pub fn needs_attention(&self) -> bool {
         self.status == Freshness::Stale
             || !self.missing_area_codes.is_empty()
             || !self.gaps.is_empty()
             || self.import_failure.is_some()
+            || self.download_failure.is_some()
+            || !self.subscribed_not_covered.is_empty()
+            || self.days_to_renewal.is_some_and(|d| d < 0)
     }
 
     fn of(m: &RegistryManifest, now: DateTime<Utc>) -> RegistryStatus {
@@ -393,6 +423,14 @@ impl RegistryStatus {
             continuous_through: time.as_ref().map(|t| t.continuous_through),
             gaps: time.map(|t| t.gaps).unwrap_or_default(),
             import_failure: None,
+            days_to_stale: 0,
+            days_not_continuous: None,
+            subscription: None,
+            subscribed_not_covered: Vec::new(),
+            days_to_renewal: None,
+            last_full_download: BTreeMap::new(),
+            last_change_list: None,
+            download_failure: None,
             registry: m.registry.clone(),
             version: m.version.clone(),
             as_of: m.as_of,

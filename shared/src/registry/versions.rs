@@ -841,6 +841,13 @@ pub async fn status(
     let manifest = read_manifest(store, &current.manifest_key).await?;
     let mut status = RegistryStatus::of(&manifest, now);
     status.import_failure = import_failure(store, name).await?;
+    watch::watch(
+        &mut status,
+        watch::subscription(store, name).await?,
+        watch::download_log(store, name).await?,
+        watch::download_failure(store, name).await?,
+        now,
+    );
     Ok(Some(status))
 }
 

@@ -184,6 +184,17 @@ impl RegistryKeys {
         format!("{}/download-failure.json", self.prefix)
     }
 
+    /// The FTC subscription declared for the registry (`registry::Subscription`).
+    pub fn subscription(&self) -> String {
+        format!("{}/subscription.json", self.prefix)
+    }
+
+    /// What the FTC downloads fetched (`registry::DownloadLog`): the last full download of each area code, the last
+    /// change list.
+    pub fn download_log(&self) -> String {
+        format!("{}/downloads.json", self.prefix)
+    }
+
     /// The last failed import (written by the import state machine's catch), shown by the registry's status until
     /// an import succeeds.
     pub fn import_failure(&self) -> String {

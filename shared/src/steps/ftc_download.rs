@@ -7,11 +7,16 @@
 //!   when the registry has no live version, lacks declared area codes, has a gap, or its full download is older than
 //!   the cadence (`DNCFLOW_FTC_FULL_EVERY_DAYS`, default 7); else `changes`.
 //! - changes: `submit` → (`Wait` 2 min) `poll` … → `fetch` (raw answer kept, checked) → `apply`; or `noChanges`.
+//!   Either answers `continuous`: when the list leaves a gap (a night's list lost: damaged, or counted by the
+//!   service and never received), the workflow goes on to the full download in the same execution.
 //! - full: `listFull` (the files, and the area codes whose answer was saved today) → `fetchFull` per file (into
 //!   `incoming-registry/<name>/full/<batch>/`) → `importFull` (the batch's `_import.json` marker: the registry import
 //!   state machine imports it, a Distributed Map over the files).
 //! - `failed`: the catch: the failure is recorded (`registry/<name>/download-failure.json`; cleared by the next
-//!   download that succeeds) before the execution fails and its alarm fires.
+//!   download that succeeds) before the execution fails and its alarm fires. It needs no FTC session.
+//!
+//! Each successful end records what was fetched in `downloads.json` (the registry's status shows the last full
+//! download of each area code and the last change list: [`crate::registry::watch`]).
 
 use std::collections::BTreeSet;
 
@@ -22,8 +27,10 @@ use serde_json::{json, Value};
 use crate::adapters::ftc::download::{self, Fetched, FullFile, Poll, Session, Submitted};
 use crate::adapters::ftc::{FtcError, ResultCode};
 use crate::adapters::store::ObjectStore;
-use crate::registry::{self, ImportMarker, VersionReport, IMPORT_MARKER};
-use crate::run::{RegistryKeys, REGISTRY_INCOMING};
+use crate::registry::{
+    self, ChangeListDownload, DownloadFailure, ImportMarker, VersionReport, IMPORT_MARKER,
+};
+use crate::run::REGISTRY_INCOMING;
 use crate::steps::{ErrorKind, StepError};
 
 /// Which download a run makes.
@@ -136,18 +143,6 @@ pub struct PlannedFile {
     pub url: Option<String>,
 }
 
-/// A download that failed: kept beside the registry until a download succeeds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DownloadFailure {
-    /// When.
-    pub at: DateTime<Utc>,
-    /// `errorType` (`Fatal`, `Transient`, `InvalidInput`).
-    pub error: String,
-    /// Its message, led by the code (`LoginFailed: …`, `FileDamaged: …`).
-    pub cause: String,
-}
-
 /// Settings of the step.
 #[derive(Debug, Clone, Copy)]
 pub struct DownloadSettings {
@@ -202,10 +197,31 @@ pub fn choose_mode(
             format!("area codes missing: {}", s.missing_area_codes.join(",")),
         );
     }
+    if !s.subscribed_not_covered.is_empty() {
+        return (
+            Mode::Full,
+            format!(
+                "area codes subscribed and not covered: {}",
+                s.subscribed_not_covered.join(",")
+            ),
+        );
+    }
     if !s.gaps.is_empty() {
         return (
             Mode::Full,
             format!("{} day(s) without a change list", s.gaps.len()),
+        );
+    }
+    // The last change list was counted by the service and never applied (damaged, or its answer lost): the days it
+    // held are in no later list, so only the full list restores them.
+    if let Some(f) = s
+        .download_failure
+        .as_ref()
+        .filter(|f| matches!(f.code(), "FileDamaged" | "AlreadyDownloadedToday"))
+    {
+        return (
+            Mode::Full,
+            format!("the last change list was lost ({})", f.code()),
         );
     }
     match s.imported_as_of {
@@ -232,12 +248,14 @@ fn summary(r: &VersionReport) -> Value {
         "asOf": r.status.as_of,
         "continuousThrough": r.status.continuous_through,
         "gaps": r.status.gaps,
+        // The workflow's `Continuous` choice: a gap left after this list is repaired by a full download now.
+        "continuous": r.status.gaps.is_empty(),
     })
 }
 
 /// Run one action.
 pub async fn run_task(
-    session: &Session<'_>,
+    ftc_session: Option<&Session<'_>>,
     store: &dyn ObjectStore,
     bucket: &str,
     task: &DownloadTask,
@@ -245,10 +263,18 @@ pub async fn run_task(
     settings: &DownloadSettings,
 ) -> Result<Value, StepError> {
     let ftc = step_error;
+    let session = || {
+        ftc_session.ok_or_else(|| {
+            StepError::new(
+                ErrorKind::Fatal,
+                "this action talks to the FTC and was given no session",
+            )
+        })
+    };
     match task {
         DownloadTask::Begin { registry, mode } => {
             registry::check_name(registry)?;
-            session.login_now().await.map_err(ftc)?;
+            session()?.login_now().await.map_err(ftc)?;
             let status = registry::status(store, registry, now).await?;
             let (mode, reason) = choose_mode(*mode, status.as_ref(), now, settings);
             tracing::info!(registry = %registry, ?mode, reason = %reason, "FTC download");
@@ -260,7 +286,7 @@ pub async fn run_task(
             }))
         }
         DownloadTask::Submit { .. } => Ok(
-            match download::submit_changes(session).await.map_err(ftc)? {
+            match download::submit_changes(session()?).await.map_err(ftc)? {
                 Submitted::Requested { file_token } => {
                     json!({"submitted": "requested", "fileToken": file_token, "polls": 0})
                 }
@@ -273,7 +299,7 @@ pub async fn run_task(
             file_token, polls, ..
         } => {
             let polls = polls + 1;
-            let answer = download::poll_changes(session, file_token)
+            let answer = download::poll_changes(session()?, file_token)
                 .await
                 .map_err(ftc)?;
             if answer == Poll::RequestPending && polls >= settings.max_polls {
@@ -286,7 +312,7 @@ pub async fn run_task(
             file_token,
         } => {
             let fetched =
-                download::fetch_changes(session, store, registry, now, file_token.as_deref())
+                download::fetch_changes(session()?, store, registry, now, file_token.as_deref())
                     .await
                     .map_err(ftc)?;
             Ok(serde_json::to_value(&fetched).expect("serializes"))
@@ -301,18 +327,39 @@ pub async fn run_task(
             let report = download::apply_changes(store, bucket, registry, &fetched)
                 .await
                 .map_err(ftc)?;
-            clear_failure(store, registry).await?;
+            let lines = report.changes.rows;
+            // The same list again (the answer saved today) keeps the record of its first application.
+            let again = !report.already_applied.is_empty();
+            record_success(store, registry, &|log| {
+                if !again {
+                    log.last_change_list = Some(ChangeListDownload {
+                        at: now,
+                        outcome: "applied".into(),
+                        file_key: Some(file_key.clone()),
+                        lines,
+                    })
+                }
+            })
+            .await?;
             Ok(summary(&report))
         }
         DownloadTask::NoChanges { registry } => {
             let report = download::apply_no_changes(store, registry, now)
                 .await
                 .map_err(ftc)?;
-            clear_failure(store, registry).await?;
+            record_success(store, registry, &|log| {
+                log.last_change_list = Some(ChangeListDownload {
+                    at: now,
+                    outcome: "noChanges".into(),
+                    file_key: None,
+                    lines: 0,
+                })
+            })
+            .await?;
             Ok(summary(&report))
         }
         DownloadTask::ListFull { registry } => {
-            let offered = download::full_files(session, None).await.map_err(ftc)?;
+            let offered = download::full_files(session()?, None).await.map_err(ftc)?;
             let mut files: Vec<PlannedFile> = offered
                 .files
                 .iter()
@@ -353,7 +400,7 @@ pub async fn run_task(
         } => {
             let fetched = match &file.url {
                 Some(url) => download::fetch_full(
-                    session,
+                    session()?,
                     store,
                     registry,
                     now,
@@ -397,60 +444,157 @@ pub async fn run_task(
             batch,
             area_codes,
         } => {
-            // The subscription's area codes are declared when the registry has none yet; after that the live
-            // version's scope holds (a file missing from a later batch is then `RegistryIncomplete`).
-            let live = registry::status(store, registry, now).await?;
+            // The declared subscription's area codes are the import's scope (a file missing from the batch is then
+            // `RegistryIncomplete`); without one, the batch's area codes are declared when the registry has none
+            // yet, and after that the live version's scope holds.
+            let declared = match registry::watch::subscription(store, registry).await? {
+                Some(s) => Some(s.area_codes),
+                None => registry::status(store, registry, now)
+                    .await?
+                    .is_none()
+                    .then(|| area_codes.iter().map(|a| format!("{a:03}")).collect()),
+            };
             let marker = ImportMarker {
                 as_of: now.date_naive(),
                 max_age_days: registry::DEFAULT_MAX_AGE_DAYS,
                 force: false,
                 scope: None,
-                area_codes: live
-                    .is_none()
-                    .then(|| area_codes.iter().map(|a| format!("{a:03}")).collect()),
+                area_codes: declared,
             };
             let key = format!("{REGISTRY_INCOMING}{registry}/full/{batch}/{IMPORT_MARKER}");
             store
                 .put_bytes(&key, serde_json::to_vec(&marker).expect("serializes"))
                 .await?;
-            clear_failure(store, registry).await?;
+            record_success(store, registry, &|log| {
+                for a in area_codes {
+                    log.full.insert(format!("{a:03}"), now);
+                }
+            })
+            .await?;
             Ok(json!({"marker": key, "files": area_codes.len()}))
         }
         DownloadTask::Failed { input, error } => {
-            let registry = input
-                .get("registry")
-                .and_then(Value::as_str)
-                .unwrap_or("national");
-            registry::check_name(registry)?;
-            let text = |k: &str| {
-                error
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let failure = DownloadFailure {
-                at: now,
-                error: text("Error"),
-                cause: text("Cause").chars().take(2000).collect(),
-            };
-            tracing::error!(registry, error = %failure.error, cause = %failure.cause, "FTC download failed: recorded in the registry's status");
-            store
-                .put_bytes(
-                    &RegistryKeys::new(registry).download_failure(),
-                    serde_json::to_vec_pretty(&failure).expect("serializes"),
-                )
-                .await?;
+            let failure = record_failure(store, input, error, now).await?;
             Ok(serde_json::to_value(&failure).expect("serializes"))
         }
     }
 }
 
-async fn clear_failure(store: &dyn ObjectStore, registry: &str) -> Result<(), StepError> {
-    store
-        .delete(&RegistryKeys::new(registry).download_failure())
-        .await?;
+/// The `failed` action: record the failure the workflow caught (or its end without its catch: a timeout, an abort)
+/// beside the registry its input names. Needs no FTC session, so a failure to read the account is recorded too.
+pub async fn record_failure(
+    store: &dyn ObjectStore,
+    input: &Value,
+    error: &Value,
+    now: DateTime<Utc>,
+) -> Result<DownloadFailure, StepError> {
+    let registry = input
+        .get("registry")
+        .and_then(Value::as_str)
+        .unwrap_or("national");
+    registry::check_name(registry)?;
+    let text = |k: &str| {
+        error
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let failure = DownloadFailure {
+        at: now,
+        error: text("Error"),
+        cause: reason_of(&text("Cause")).chars().take(2000).collect(),
+    };
+    tracing::error!(registry, error = %failure.error, cause = %failure.cause, "FTC download failed: recorded in the registry's status");
+    registry::watch::record_download_failure(store, registry, &failure).await?;
+    Ok(failure)
+}
+
+/// A Lambda failure's `Cause` is the function's error document (`{"errorType","errorMessage"}`): its message, which
+/// leads with the code; any other cause as it is.
+fn reason_of(cause: &str) -> String {
+    serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| cause.to_string())
+}
+
+/// A download step succeeded: what it fetched is recorded, the failure recorded before it is over.
+async fn record_success(
+    store: &dyn ObjectStore,
+    registry: &str,
+    update: &(dyn Fn(&mut registry::DownloadLog) + Sync),
+) -> Result<(), StepError> {
+    registry::watch::record_download(store, registry, update).await?;
+    registry::watch::clear_download_failure(store, registry).await?;
     Ok(())
+}
+
+impl DownloadTask {
+    /// The registry the action is for (`national` when a failure's input names none).
+    pub fn registry(&self) -> &str {
+        match self {
+            DownloadTask::Begin { registry, .. }
+            | DownloadTask::Submit { registry }
+            | DownloadTask::Poll { registry, .. }
+            | DownloadTask::Fetch { registry, .. }
+            | DownloadTask::Apply { registry, .. }
+            | DownloadTask::NoChanges { registry }
+            | DownloadTask::ListFull { registry }
+            | DownloadTask::FetchFull { registry, .. }
+            | DownloadTask::ImportFull { registry, .. } => registry,
+            DownloadTask::Failed { input, .. } => input
+                .get("registry")
+                .and_then(Value::as_str)
+                .unwrap_or("national"),
+        }
+    }
+
+    /// Whether the action ends or begins a run: the watch's metrics are published after it.
+    pub fn publishes_watch(&self) -> bool {
+        matches!(
+            self,
+            DownloadTask::Begin { .. }
+                | DownloadTask::Apply { .. }
+                | DownloadTask::NoChanges { .. }
+                | DownloadTask::ImportFull { .. }
+                | DownloadTask::Failed { .. }
+        )
+    }
+
+    /// Whether the action talks to the FTC (needs the account and a session).
+    pub fn needs_session(&self) -> bool {
+        !matches!(
+            self,
+            DownloadTask::Apply { .. }
+                | DownloadTask::NoChanges { .. }
+                | DownloadTask::ImportFull { .. }
+                | DownloadTask::Failed { .. }
+        )
+    }
+}
+
+/// The watch's metrics of `registry` as it now stands, one EMF line (`None` before its first version); with
+/// `login_refused`, the refusal counted too.
+pub async fn watch_emf(
+    store: &dyn ObjectStore,
+    registry: &str,
+    now: DateTime<Utc>,
+    login_refused: bool,
+) -> Result<Option<String>, StepError> {
+    let mut metrics = match registry::status(store, registry, now).await? {
+        Some(status) => registry::watch::watch_metrics(&status),
+        None => Vec::new(),
+    };
+    if login_refused {
+        metrics.push((registry::watch::LOGIN_REFUSED_METRIC, 1.0));
+    }
+    Ok((!metrics.is_empty())
+        .then(|| registry::watch::emf_line(registry, &metrics, now.timestamp_millis())))
 }
 
 #[cfg(test)]
@@ -498,6 +642,22 @@ mod tests {
         assert!(why.contains("206"));
         let gap = status(json!({"gaps": ["2026-12-03"]}));
         assert_eq!(choose_mode(None, Some(&gap), now, &s).0, Mode::Full);
+        // A list counted by the service and never applied: only the full list restores its days. A refused login
+        // lost nothing (the next list holds both days).
+        let lost = status(
+            json!({"downloadFailure": {"at": "2026-12-05T05:31:00Z", "error": "InvalidInput",
+            "cause": "FileDamaged: FTC file changes is damaged"}}),
+        );
+        let (mode, why) = choose_mode(None, Some(&lost), now, &s);
+        assert_eq!(
+            (mode, why.as_str()),
+            (Mode::Full, "the last change list was lost (FileDamaged)")
+        );
+        let refused = status(
+            json!({"downloadFailure": {"at": "2026-12-05T05:31:00Z", "error": "Fatal",
+            "cause": "LoginFailed: FTC refused the login"}}),
+        );
+        assert_eq!(choose_mode(None, Some(&refused), now, &s).0, Mode::Changes);
         // The cadence: seven days after the full download, a change-list run downloads the full list instead.
         let old = status(json!({"importedAsOf": "2026-11-29T00:00:00Z"}));
         let (mode, why) = choose_mode(Some(Mode::Changes), Some(&old), now, &s);
@@ -532,6 +692,20 @@ mod tests {
             attempts: 4,
         });
         assert_eq!(http.kind(), ErrorKind::Transient);
+        // Secrets Manager failing at a cold start is retried; a document that does not parse is not.
+        let unavailable = step_error(FtcError::CredentialsUnavailable {
+            origin: "secret dncflow/ftc".into(),
+            reason: "dispatch failure".into(),
+        });
+        assert_eq!(unavailable.kind(), ErrorKind::Transient);
+        assert!(unavailable
+            .to_string()
+            .starts_with("CredentialsUnavailable: "));
+        let unreadable = step_error(FtcError::Credentials {
+            origin: "secret dncflow/ftc".into(),
+            reason: "not JSON".into(),
+        });
+        assert_eq!(unreadable.kind(), ErrorKind::Fatal);
         let pending = step_error(FtcError::StillPending { polls: 720 });
         assert_eq!(pending.kind(), ErrorKind::Fatal);
         assert!(pending.to_string().starts_with("StillPending: "));

@@ -188,7 +188,7 @@ pub async fn handle_event(
         // The registry import state machine timed out or was aborted: its catch never ran, so its status-change
         // event records the failure instead.
         let detail = payload.get("detail").cloned().unwrap_or_default();
-        let input = detail
+        let input: serde_json::Value = detail
             .get("input")
             .and_then(serde_json::Value::as_str)
             .and_then(|s| serde_json::from_str(s).ok())
@@ -201,6 +201,30 @@ pub async fn handle_event(
             .get("executionArn")
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default();
+        let machine = detail
+            .get("stateMachineArn")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        // The FTC download workflow's input is `{registry, mode}`: its end without its catch (the 26-hour timeout,
+        // an abort) is recorded as the registry's download failure, which its status shows and alarms on.
+        if machine.ends_with("-registry-download") || input.get("mode").is_some() {
+            let registry = input
+                .get("registry")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(NATIONAL)
+                .to_string();
+            let failure = DownloadFailure {
+                at: chrono::Utc::now(),
+                error: format!("Execution.{status}"),
+                cause: format!(
+                    "the download execution {execution} ended {status} without reaching its catch (a change list \
+                     pending past the execution's timeout, or an abort)"
+                ),
+            };
+            tracing::error!(registry = %registry, error = %failure.error, "FTC download ended without its catch: recorded in the registry's status");
+            watch::record_download_failure(store, &registry, &failure).await?;
+            return Ok(serde_json::to_value(&failure).expect("serializes"));
+        }
         RegistryTask::ImportFailed {
             input,
             error: serde_json::json!({
@@ -500,5 +524,39 @@ mod tests {
             task_for_key("incoming-registry/Bad Name/changes/x"),
             Err(RegistryError::BadName(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod status_change_tests {
+    use super::*;
+    use crate::adapters::store::LocalStore;
+
+    /// The download workflow ending without its catch is recorded as the registry's download failure (not as an
+    /// import failure): its status shows it and needs someone.
+    #[tokio::test]
+    async fn a_download_that_timed_out_is_recorded_as_the_registrys_download_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore {
+            root: dir.path().to_path_buf(),
+        };
+        let event = serde_json::json!({
+            "version": "0", "source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+            "detail": {
+                "executionArn": "arn:aws:states:us-east-1:1:execution:dncflow-registry-download:nightly",
+                "stateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:dncflow-registry-download",
+                "status": "TIMED_OUT",
+                "input": "{\"registry\": \"national\", \"mode\": \"changes\"}",
+            },
+        });
+        let out = handle_event(&store, "b", event).await.unwrap();
+        assert_eq!(out["error"], "Execution.TIMED_OUT");
+        let failure = watch::download_failure(&store, "national")
+            .await
+            .unwrap()
+            .expect("recorded");
+        assert_eq!(failure.error, "Execution.TIMED_OUT");
+        assert!(failure.cause.contains("nightly"), "{failure:?}");
+        assert!(import_failure(&store, "national").await.unwrap().is_none());
     }
 }

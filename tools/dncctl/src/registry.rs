@@ -71,9 +71,27 @@ pub enum RegistryCommand {
     /// subscription's area codes (imported). Each raw SOAP answer is kept under registry/<name>/downloads/ before it
     /// is decoded; a file whose zip CRC or line layout fails is refused, its answer kept.
     Download(crate::download::DownloadArgs),
-    /// The live version: as-of, age, CURRENT / EXPIRING / STALE, size, the area codes covered and missing, gaps in
-    /// the change lists, a failed import. Exits non-zero when STALE, missing, lacking area codes, with a gap, or
-    /// after a failed import.
+    /// Declare the FTC subscription the registry is downloaded under (its SAN, the area codes it pays for, the
+    /// SAN's renewal date), or show it (no option). The status then shows the area codes subscribed and not covered
+    /// and the days to the renewal; the downloads import the subscription's area codes.
+    Subscription {
+        #[command(flatten)]
+        target: Target,
+        /// The Subscription Account Number.
+        #[arg(long, requires_all = ["area_codes", "renews_on"])]
+        san: Option<String>,
+        /// The area codes it pays for: a list (`202,415`) or a file of them.
+        #[arg(long, value_name = "LIST|FILE", requires = "san")]
+        area_codes: Option<String>,
+        /// The day the SAN must be renewed by (YYYY-MM-DD).
+        #[arg(long, requires = "san")]
+        renews_on: Option<NaiveDate>,
+    },
+    /// The live version: as-of, age, CURRENT / EXPIRING / STALE, days to the limit, size, the area codes covered and
+    /// missing, gaps in the change lists, a failed import; the FTC subscription (area codes subscribed and not
+    /// covered, days to the SAN's renewal), the last full download of each area code, the last change list, the
+    /// days without one, the last download failure. Exits non-zero when STALE, missing or lacking area codes, with a
+    /// gap, after a failed import or download, or past the SAN's renewal date.
     Status {
         #[command(flatten)]
         target: Target,
@@ -175,6 +193,72 @@ fn print_status(s: &RegistryStatus) {
         println!(
             "GAP        no change list for {}: freshness stops before it; apply the missing lists",
             days.join(", ")
+        );
+    }
+    println!(
+        "limit      {} days to the {}-day limit",
+        s.days_to_stale, s.max_age_days
+    );
+    if let Some(days) = s.days_not_continuous {
+        if days > 0 {
+            println!("BEHIND     {days} day(s) since yesterday without a change list");
+        }
+    }
+    if let Some(sub) = &s.subscription {
+        println!(
+            "subscription SAN {}: {} area codes, renews on {} ({} days){}",
+            sub.san,
+            sub.area_codes.len(),
+            sub.renews_on,
+            s.days_to_renewal.unwrap_or_default(),
+            match s.days_to_renewal {
+                Some(d) if d < 0 => ": PAST, renew it (downloads under it are no longer allowed)",
+                Some(d) if d <= registry::watch::RENEWAL_WARNING_DAYS => ": renew it soon",
+                _ => "",
+            }
+        );
+    }
+    if !s.subscribed_not_covered.is_empty() {
+        println!(
+            "NOT COVERED {} area codes subscribed and not in the registry (a full download imports them): {}",
+            s.subscribed_not_covered.len(),
+            s.subscribed_not_covered.join(",")
+        );
+    }
+    // The last full download, grouped by when (a full download fetches every area code at once).
+    let mut by_time: std::collections::BTreeMap<_, Vec<&str>> = std::collections::BTreeMap::new();
+    for (npa, at) in &s.last_full_download {
+        by_time.entry(*at).or_default().push(npa);
+    }
+    for (at, codes) in by_time.iter().rev() {
+        println!(
+            "full       downloaded {}: {} area codes ({})",
+            at.format("%Y-%m-%d %H:%M UTC"),
+            codes.len(),
+            if codes.len() <= 20 {
+                codes.join(",")
+            } else {
+                format!("{}, …", codes[..20].join(","))
+            }
+        );
+    }
+    if let Some(c) = &s.last_change_list {
+        println!(
+            "change list downloaded {}: {}{}",
+            c.at.format("%Y-%m-%d %H:%M UTC"),
+            c.outcome,
+            c.file_key
+                .as_deref()
+                .map(|k| format!(", {} lines ({k})", c.lines))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(f) = &s.download_failure {
+        println!(
+            "FAILED     download at {}: {} {}",
+            f.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            f.error,
+            f.cause
         );
     }
     if let Some(f) = &s.import_failure {
@@ -329,6 +413,46 @@ pub fn run(command: RegistryCommand) -> Result<bool> {
                 Ok(true)
             }
             RegistryCommand::Download(_) => unreachable!("run above"),
+            RegistryCommand::Subscription {
+                target,
+                san,
+                area_codes,
+                renews_on,
+            } => {
+                let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
+                if let (Some(san), Some(codes), Some(renews_on)) = (san, area_codes, renews_on) {
+                    let text = if std::path::Path::new(&codes).is_file() {
+                        std::fs::read_to_string(&codes)
+                            .with_context(|| format!("reading area codes from {codes}"))?
+                    } else {
+                        codes
+                    };
+                    let sub = registry::Subscription::new(
+                        &san,
+                        &registry::parse_area_codes(&text)?,
+                        renews_on,
+                        chrono::Utc::now(),
+                    )?;
+                    registry::watch::declare_subscription(store.as_ref(), &target.registry, &sub)
+                        .await?;
+                }
+                match registry::watch::subscription(store.as_ref(), &target.registry).await? {
+                    Some(sub) => {
+                        println!(
+                            "subscription SAN {}, renews on {}: {} area codes ({})",
+                            sub.san,
+                            sub.renews_on,
+                            sub.area_codes.len(),
+                            sub.area_codes.join(",")
+                        );
+                        Ok(true)
+                    }
+                    None => {
+                        println!("registry   {}: no subscription declared", target.registry);
+                        Ok(false)
+                    }
+                }
+            }
             RegistryCommand::Status { target } => {
                 let store = store_of(&target.out, target.s3_endpoint.as_deref()).await?;
                 match registry::status(store.as_ref(), &target.registry, chrono::Utc::now()).await?

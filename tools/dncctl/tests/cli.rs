@@ -698,6 +698,58 @@ async fn registry_download_from_the_ftc_stand_in() {
         4,
         "three area codes and one change list, once each"
     );
+    // The subscription, declared and watched: an area code paid for and not held, the renewal within 30 days, the
+    // last downloads; the status exits non-zero while an area code is not covered.
+    let renews_on = (today + chrono::Days::new(20)).to_string();
+    let declared = run(os(&[
+        &"registry",
+        &"subscription",
+        &"--registry",
+        &"national",
+        &"--san",
+        &"SAN0026",
+        &"--area-codes",
+        &"202,415,818,206",
+        &"--renews-on",
+        &renews_on,
+        &"--out",
+        &out,
+    ]))
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&declared.stdout);
+    assert!(declared.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "subscription SAN SAN0026, renews on {renews_on}: 4 area codes (202,206,415,818)"
+        )),
+        "{said}"
+    );
+    let status = run(os(&[
+        &"registry",
+        &"status",
+        &"--registry",
+        &"national",
+        &"--out",
+        &out,
+    ]))
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        !status.status.success(),
+        "206 is paid for and not held: {said}"
+    );
+    for line in [
+        "NOT COVERED 1 area codes subscribed and not in the registry (a full download imports them): 206".to_string(),
+        format!("renews on {renews_on} (19 days): renew it soon"),
+        "area codes (202,415,818)".to_string(),
+        "change list downloaded".to_string(),
+        ": applied, 42 lines".to_string(),
+        "days to the 31-day limit".to_string(),
+    ] {
+        assert!(said.contains(&line), "{line:?} in {said}");
+    }
     // A wrong password: LoginFailed, one login, non-zero exit, the password nowhere.
     let mut bad: serde_json::Value = serde_json::from_str(&sim.credentials_document()).unwrap();
     bad["password"] = "not-the-password-42".into();

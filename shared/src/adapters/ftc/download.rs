@@ -752,6 +752,7 @@ pub async fn download_changes(
                 Poll::RequestCompleted => break,
                 Poll::NoChanges => {
                     let report = apply_no_changes(store, registry, now).await?;
+                    record(store, registry, now, "noChanges", None, 0).await?;
                     return Ok(ChangesOutcome::NoChanges {
                         report: Box::new(report),
                     });
@@ -769,6 +770,18 @@ pub async fn download_changes(
     }
     let fetched = fetch_changes(session, store, registry, now, token.as_deref()).await?;
     let report = apply_changes(store, bucket, registry, &fetched).await?;
+    // The same list again (the answer saved today) was recorded when it was first applied.
+    if report.already_applied.is_empty() {
+        record(
+            store,
+            registry,
+            now,
+            "applied",
+            Some(&fetched.file_key),
+            report.changes.rows,
+        )
+        .await?;
+    }
     Ok(ChangesOutcome::Applied {
         fetched,
         pending_polls: pending,
@@ -830,17 +843,49 @@ pub async fn download_full(
             )),
         });
     }
-    // A first import declares the subscription's area codes (those the service offered); later ones keep the live
-    // version's scope, so a file missing from a later download is `RegistryIncomplete`.
-    let scope = match scope {
-        Some(s) => Some(s),
-        None if registry::status(store, registry, now).await?.is_none() => {
+    // The declared subscription's area codes are the import's scope; without one, a first import declares those the
+    // service offered, and later ones keep the live version's scope, so a file missing from a later download is
+    // `RegistryIncomplete`.
+    let declared = registry::watch::subscription(store, registry).await?;
+    let scope = match (scope, declared) {
+        (Some(s), _) => Some(s),
+        (None, Some(sub)) => Some(registry::Scope::National(sub.codes()?)),
+        (None, None) if registry::status(store, registry, now).await?.is_none() => {
             Some(registry::Scope::National(got.clone()))
         }
-        None => None,
+        (None, None) => None,
     };
     let report = import_full(store, bucket, registry, &fetched, now.date_naive(), scope).await?;
+    registry::watch::record_download(store, registry, &|log| {
+        for a in &got {
+            log.full.insert(format!("{a:03}"), now);
+        }
+    })
+    .await?;
+    registry::watch::clear_download_failure(store, registry).await?;
     Ok((fetched, report))
+}
+
+/// A change list downloaded: recorded for the registry's status (`downloads.json`), the last failure cleared.
+async fn record(
+    store: &dyn ObjectStore,
+    registry: &str,
+    at: DateTime<Utc>,
+    outcome: &str,
+    file_key: Option<&str>,
+    lines: u64,
+) -> Result<(), FtcError> {
+    registry::watch::record_download(store, registry, &|log| {
+        log.last_change_list = Some(registry::ChangeListDownload {
+            at,
+            outcome: outcome.to_string(),
+            file_key: file_key.map(str::to_string),
+            lines,
+        })
+    })
+    .await?;
+    registry::watch::clear_download_failure(store, registry).await?;
+    Ok(())
 }
 
 fn refused(op: &'static str, code: ResultCode) -> FtcError {

@@ -232,6 +232,14 @@ pub enum FtcError {
         /// Why (never the value).
         reason: String,
     },
+    /// Secrets Manager could not be read (unreachable, throttled, denied): trying again later may work.
+    #[error("FTC credentials ({origin}) could not be read: {reason}")]
+    CredentialsUnavailable {
+        /// The secret.
+        origin: String,
+        /// The SDK's error (never the value).
+        reason: String,
+    },
     /// The change list stayed pending past the bound.
     #[error("FTC change list still RequestPending after {polls} polls")]
     StillPending {
@@ -257,7 +265,7 @@ impl FtcError {
                     StatusClass::Transient | StatusClass::Throttled
                 )
             }
-            FtcError::Transport { .. } => true,
+            FtcError::Transport { .. } | FtcError::CredentialsUnavailable { .. } => true,
             FtcError::Fault { fault, .. } => fault.is_server(),
             FtcError::Store(_) => true,
             FtcError::Registry(e) => {
@@ -279,6 +287,7 @@ impl FtcError {
             FtcError::Protocol { .. } => "ProtocolError".into(),
             FtcError::Damaged { .. } => "FileDamaged".into(),
             FtcError::Credentials { .. } => "CredentialsUnreadable".into(),
+            FtcError::CredentialsUnavailable { .. } => "CredentialsUnavailable".into(),
             FtcError::StillPending { .. } => "StillPending".into(),
             FtcError::Store(_) => "StoreError".into(),
             FtcError::Registry(e) => e.kind().into(),
@@ -361,7 +370,9 @@ impl FtcCredentials {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| FtcError::Credentials {
+            // Secrets Manager unreachable, throttled, or the secret not (yet) readable: a cold start's failure the
+            // workflow retries, never a fatal one (the document itself is judged below).
+            .map_err(|e| FtcError::CredentialsUnavailable {
                 origin: origin.clone(),
                 reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
             })?;
