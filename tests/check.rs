@@ -662,11 +662,12 @@ mod registries {
             .unwrap();
         assert_eq!(replayed.already_applied, vec![q2.display().to_string()]);
 
-        // A state registry whose copy is 40 days old: stale.
+        // A Texas list published 200 days ago: its refresh rule (shared/data/state_lists.json: quarterly, the next
+        // list in use within 60 days of its publication) ran out long ago: stale.
         let tx = dir.path().join("tx.txt");
         std::fs::write(&tx, "2145550100\n").unwrap();
         let stale = ImportOptions {
-            as_of: day(40),
+            as_of: day(200),
             max_age_days: 31,
             force: false,
             scope: Some(Scope::State("US-TX".into())),
@@ -693,6 +694,18 @@ mod registries {
             .status
             .missing_area_codes
             .contains(&"512".to_string()));
+        // Its limit is the rule's (more than the national 31 days), and its status names the list it should have.
+        let rule = registry::state_rules::rule("US-TX").unwrap();
+        assert_eq!(tx_report.status.max_age_days, rule.max_age_days(day(200)));
+        assert!(tx_report.status.max_age_days > 31);
+        assert_eq!(tx_report.status.status, Freshness::Stale);
+        let next = tx_report
+            .status
+            .next_list
+            .clone()
+            .expect("a state list's next list");
+        assert_eq!(next.published_on, rule.next_list(day(200)).published_on);
+        assert!(next.use_by < day(0), "{next:?}");
 
         let registries = vec![
             Arc::new(load(&store, "national").await.unwrap()),

@@ -315,7 +315,7 @@ pub async fn assemble(
         imported_as_of: Some(plan.as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
         coverage: Some(coverage),
         created_at: now,
-        max_age_days: plan.max_age_days,
+        max_age_days: super::state_rules::max_age_days_for(&scope, plan.as_of, plan.max_age_days),
         total: area_codes.values().map(|a: &AreaEntry| a.count).sum(),
         area_codes,
         unknown_area_codes: unknown,

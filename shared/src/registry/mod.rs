@@ -15,6 +15,7 @@ pub mod fanout;
 pub mod index;
 mod inputs;
 mod load;
+pub mod state_rules;
 mod versions;
 pub mod watch;
 
@@ -379,6 +380,10 @@ pub struct RegistryStatus {
     /// The last download that failed, until one succeeds (the download workflow records it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_failure: Option<DownloadFailure>,
+    /// A state list's next publication and the last day the list in use may be used
+    /// ([`state_rules`], `shared/data/state_lists.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_list: Option<state_rules::NextList>,
 }
 
 /// An import the registry import state machine could not finish: recorded beside `current.json` by its catch.
@@ -415,6 +420,9 @@ impl RegistryStatus {
         let time = m
             .imported_as_of
             .map(|imported| timeline(imported, &m.change_lists));
+        // A state list's as-of is the publication date of the list imported.
+        let next_list = state_rules::rule(&coverage.scope)
+            .map(|r| r.next_list(m.imported_as_of.unwrap_or(m.as_of).date_naive()));
         RegistryStatus {
             scope: coverage.scope,
             covered_area_codes: coverage.covered,
@@ -431,6 +439,7 @@ impl RegistryStatus {
             last_full_download: BTreeMap::new(),
             last_change_list: None,
             download_failure: None,
+            next_list,
             registry: m.registry.clone(),
             version: m.version.clone(),
             as_of: m.as_of,

@@ -207,7 +207,7 @@ pub async fn import_from(
         imported_as_of: Some(as_of),
         coverage: Some(coverage),
         created_at: now,
-        max_age_days: options.max_age_days,
+        max_age_days: state_rules::max_age_days_for(&scope, options.as_of, options.max_age_days),
         total: 0,
         area_codes: BTreeMap::new(),
         unknown_area_codes: builder

@@ -37,7 +37,9 @@ pub enum RegistryCommand {
         /// The date the download is current as of (YYYY-MM-DD).
         #[arg(long)]
         as_of: NaiveDate,
-        /// Days after --as-of the registry goes stale (check then answers error for what it covers); at most 31.
+        /// Days after --as-of the registry goes stale (check then answers error for what it covers); at most 31. A
+        /// state list with a refresh rule (Texas, Pennsylvania, Indiana: shared/data/state_lists.json) goes stale
+        /// when its rule says instead: its --as-of is the publication date of the list.
         #[arg(long, default_value_t = registry::DEFAULT_MAX_AGE_DAYS)]
         max_age_days: u32,
         /// The national subscription's area codes: a list (`202,415`) or a file of them (commas, spaces or lines;
@@ -199,6 +201,12 @@ fn print_status(s: &RegistryStatus) {
         "limit      {} days to the {}-day limit",
         s.days_to_stale, s.max_age_days
     );
+    if let Some(next) = &s.next_list {
+        println!(
+            "next list  {} published {}: the one in use may be used through {} ({})",
+            next.name, next.published_on, next.use_by, next.source
+        );
+    }
     if let Some(days) = s.days_not_continuous {
         if days > 0 {
             println!("BEHIND     {days} day(s) since yesterday without a change list");
