@@ -182,6 +182,47 @@ impl World {
             .unwrap();
     }
 
+    /// Every current object of the bucket written under `dir` at its key (what a local output root holds).
+    async fn copy_bucket(&self, dir: &Path) {
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for object in page.unwrap().contents() {
+                let key = object.key().unwrap();
+                let bytes = self.store().get_bytes(key).await.unwrap().unwrap();
+                let path = dir.join(key);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
+        }
+    }
+
+    /// `dncctl ARGS` against this world's moto (with `--s3-endpoint` when reading `s3://`): its stdout, after
+    /// asserting that it succeeded.
+    fn dncctl(&self, args: &[&str]) -> String {
+        let mut command = Command::new(binary("dncctl"));
+        command
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1");
+        if args.iter().any(|a| a.starts_with("s3://")) {
+            command.args(["--s3-endpoint", &self.moto.url]);
+        }
+        let out = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "dncctl {args:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
     async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> T {
         let bytes = self
             .store()
@@ -539,6 +580,35 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
         (2400, 2400, 0)
     );
     assert_eq!(report.upload.created, 2400);
+    // The run's timeline as the state machine's steps recorded it: received (the object's LastModified) →
+    // normalized → uploaded → propagated → verified, each in the report and on its page.
+    let moments = report.timeline();
+    let times: Vec<chrono::DateTime<chrono::FixedOffset>> = moments
+        .iter()
+        .map(|(moment, t)| {
+            chrono::DateTime::parse_from_rfc3339(t.unwrap_or_else(|| panic!("no {moment}")))
+                .unwrap()
+        })
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{moments:?}");
+    let page = String::from_utf8(
+        world
+            .store()
+            .get_bytes(&format!("runs/{}/report.html", report.run_id))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    for (moment, t) in moments {
+        assert!(
+            page.contains(&format!(
+                "<tr data-moment=\"{moment}\"><th>{moment}</th><td class=\"mono\">{}</td>",
+                t.unwrap()
+            )),
+            "{moment}"
+        );
+    }
     let expected = world.run_numbers(&manifest).await;
     assert_eq!(expected.len(), 2400);
     assert_eq!(
@@ -862,6 +932,101 @@ async fn a_dropped_file_ends_verified_a_rerun_adds_nothing_and_a_broken_list_fai
     assert_eq!(status4.status, "FAILED");
     assert!(status4.reason.unwrap().contains("does not exist"));
     assert!(status4.last_success.is_none());
+
+    // 5. The list's evidence read from the bucket, as the pipeline wrote it, is the evidence read from a copy of the
+    //    bucket on disk: the same CSV, index and run pages, the same answer for each number looked up.
+    let copy = world.dir.path().join("bucket-copy");
+    world.copy_bucket(&copy).await;
+    let bucket = format!("s3://{BUCKET}");
+    let (s3_out, disk_out) = (
+        world.dir.path().join("evidence-s3"),
+        world.dir.path().join("evidence-disk"),
+    );
+    let said_s3 = world.dncctl(&[
+        "evidence",
+        "--list",
+        "optouts",
+        "--runs",
+        &bucket,
+        "--out",
+        s3_out.to_str().unwrap(),
+    ]);
+    let said_disk = world.dncctl(&[
+        "evidence",
+        "--list",
+        "optouts",
+        "--runs",
+        copy.to_str().unwrap(),
+        "--out",
+        disk_out.to_str().unwrap(),
+    ]);
+    // Both runs of the list: the verified one and the one that failed NotSuppressing.
+    let summary = |said: &str| said.lines().next().unwrap_or_default().to_string();
+    assert!(
+        summary(&said_s3).starts_with("list optouts, the first run to today: 2 runs, 1 honoured"),
+        "{said_s3}"
+    );
+    assert_eq!(summary(&said_s3), summary(&said_disk));
+    let csv = std::fs::read_to_string(s3_out.join("evidence.csv")).unwrap();
+    assert_eq!(
+        csv,
+        std::fs::read_to_string(disk_out.join("evidence.csv")).unwrap()
+    );
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    let first_row = rows
+        .iter()
+        .find(|r| r.starts_with(&format!("{},", report.run_id)))
+        .unwrap_or_else(|| panic!("{csv}"));
+    // The file's identity as S3 gave it, its receipt (the object's LastModified), verified, honoured.
+    assert!(
+        first_row.contains(&format!(
+            ",s3://{BUCKET}/incoming/optouts/2026-11-24.csv,{},{},",
+            manifest.source.version_id.as_deref().unwrap_or(""),
+            manifest.source.sha256
+        )),
+        "{first_row}"
+    );
+    assert!(
+        first_row.contains(",honoured,SUCCESS,,2450,2400,48,2,0,2400,"),
+        "{first_row}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(",FAILED,") && r.contains("NotSuppressing")),
+        "{csv}"
+    );
+    // The index differs only in when it was generated.
+    let generated = |dir: &Path| {
+        let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        let at = page.find(" · generated ").expect("the index says when");
+        let end = at + page[at..].find(" · rule:").unwrap();
+        format!("{}{}", &page[..at], &page[end..])
+    };
+    assert_eq!(generated(&s3_out), generated(&disk_out));
+    for run in [&report.run_id, &status3.run_id] {
+        let page = format!("runs/{run}/report.html");
+        let from_s3 = std::fs::read(s3_out.join(&page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert_eq!(from_s3, std::fs::read(disk_out.join(&page)).unwrap());
+    }
+    // A number verified, one received only by the failed run, one never received: the same answers both ways.
+    for (number, expect) in [
+        ("(202) 555-0007", "verified held by CXone at"),
+        ("202-555-5007", "run FAILED at"),
+        ("202-555-8888", "never received by any run"),
+    ] {
+        let lookup = |runs: &str| {
+            world
+                .dncctl(&[
+                    "evidence", "lookup", number, "--list", "optouts", "--runs", runs,
+                ])
+                .replace(&format!("found under {runs}"), "found under RUNS")
+        };
+        let answer = lookup(&bucket);
+        assert!(answer.contains(expect), "{number}: {answer}");
+        assert!(!answer.contains("2025550007"), "masked: {answer}");
+        assert_eq!(answer, lookup(copy.to_str().unwrap()), "{number}");
+    }
 
     // Nothing the functions logged carries the client secret or a token.
     let logs = world.function_logs();

@@ -530,6 +530,7 @@ async fn reconcile_fails_not_propagated_for_a_handed_over_canary_number_on_the_l
         let probe = CanaryProbe {
             probed: 3,
             pending: pending.iter().map(|n| n.to_string()).collect(),
+            ..CanaryProbe::default()
         };
         let (store, key) = (&store, run.keys().canary(0));
         async move {

@@ -69,6 +69,22 @@ fn federal_rules() -> Vec<(String, HolidayRule)> {
 static FEDERAL: LazyLock<BusinessCalendar> =
     LazyLock::new(|| BusinessCalendar::new(DEFAULT_TIME_ZONE));
 
+/// The setting naming the zone whose dates business days are counted in (an IANA name such as `America/Chicago`;
+/// default [`DEFAULT_TIME_ZONE`]): the Lambdas' environment (the template's `BusinessDaysTimeZone`) and `dncctl`'s.
+pub const TIME_ZONE_SETTING: &str = "DNCFLOW_BUSINESS_TIME_ZONE";
+
+/// A time zone setting that names no zone of the IANA database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting {TIME_ZONE_SETTING} is not an IANA time zone (for example America/New_York): {value:?}")]
+pub struct UnknownTimeZone {
+    /// What the setting held.
+    pub value: String,
+}
+
+/// Calendars built so far, one per zone (each holds some 4,000 holiday dates: built once, kept for the process).
+static BY_ZONE: LazyLock<std::sync::Mutex<HashMap<Tz, &'static BusinessCalendar>>> =
+    LazyLock::new(Default::default);
+
 /// Federal business days in a time zone.
 #[derive(Debug, Clone)]
 pub struct BusinessCalendar {
@@ -94,6 +110,43 @@ impl BusinessCalendar {
     /// The federal calendar in `America/New_York`, built once.
     pub fn federal() -> &'static BusinessCalendar {
         &FEDERAL
+    }
+
+    /// The federal calendar in the zone named `name` (an IANA name), built once per zone.
+    pub fn for_zone(name: &str) -> Result<&'static BusinessCalendar, UnknownTimeZone> {
+        let zone: Tz = name.trim().parse().map_err(|_| UnknownTimeZone {
+            value: name.to_string(),
+        })?;
+        if zone == DEFAULT_TIME_ZONE {
+            return Ok(Self::federal());
+        }
+        let mut built = BY_ZONE.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(*built
+            .entry(zone)
+            .or_insert_with(|| Box::leak(Box::new(BusinessCalendar::new(zone)))))
+    }
+
+    /// The federal calendar in the zone the deployment configured ([`TIME_ZONE_SETTING`] in the environment;
+    /// unset or empty, [`DEFAULT_TIME_ZONE`]). A setting that names no zone is an error: the Lambdas and `dncctl`
+    /// check it when they start, so a deadline is never counted in a zone nobody chose.
+    pub fn configured() -> Result<&'static BusinessCalendar, UnknownTimeZone> {
+        match std::env::var(TIME_ZONE_SETTING) {
+            Ok(v) if !v.trim().is_empty() => Self::for_zone(&v),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Self::federal()),
+            Err(std::env::VarError::NotUnicode(v)) => Err(UnknownTimeZone {
+                value: v.to_string_lossy().into_owned(),
+            }),
+        }
+    }
+
+    /// [`BusinessCalendar::configured`] where a record must be written whatever the setting holds (a run's status,
+    /// a failure's): a setting that names no zone (already refused when the process started) is logged and the
+    /// default zone used; every deadline records the zone it was counted in.
+    pub fn configured_or_default() -> &'static BusinessCalendar {
+        Self::configured().unwrap_or_else(|e| {
+            tracing::error!(error = %e, default = %DEFAULT_TIME_ZONE, "business days counted in the default zone");
+            Self::federal()
+        })
     }
 
     /// The federal calendar with dates taken in `zone`.
@@ -240,6 +293,34 @@ impl BusinessCalendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_zone_is_configurable_and_changes_the_answer() {
+        let ny = BusinessCalendar::for_zone("America/New_York").unwrap();
+        let tokyo = BusinessCalendar::for_zone(" Asia/Tokyo ").unwrap();
+        assert_eq!(ny.time_zone(), DEFAULT_TIME_ZONE);
+        assert_eq!(tokyo.time_zone(), chrono_tz::Asia::Tokyo);
+        assert!(std::ptr::eq(
+            tokyo,
+            BusinessCalendar::for_zone("Asia/Tokyo").unwrap()
+        ));
+        // Tuesday 1 December 2026 at 14:05 in New York is Wednesday 2 December at 04:05 in Tokyo: the tenth
+        // business day after it is Wednesday 16 December in both, which ends at midnight of each zone.
+        let received = at("2026-12-01T19:05:00Z");
+        assert_eq!(ny.deadline(received), at("2026-12-16T05:00:00Z"));
+        assert_eq!(tokyo.deadline(received), at("2026-12-16T15:00:00Z"));
+        // Friday 4 December at 20:00 in New York is Saturday 5 December in Tokyo; verified on Monday the 7th at
+        // noon in New York, Tuesday 02:00 in Tokyo: one business day in New York (Monday), two in Tokyo (Monday
+        // and Tuesday).
+        let friday_evening = at("2026-12-05T01:00:00Z");
+        let monday_noon = at("2026-12-07T17:00:00Z");
+        assert_eq!(ny.elapsed(friday_evening, monday_noon), 1);
+        assert_eq!(tokyo.elapsed(friday_evening, monday_noon), 2);
+        for bad in ["Mars/Olympus", "EST5EDT6", ""] {
+            let e = BusinessCalendar::for_zone(bad).unwrap_err();
+            assert!(e.to_string().contains(TIME_ZONE_SETTING), "{e}");
+        }
+    }
 
     fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()

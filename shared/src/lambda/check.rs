@@ -137,6 +137,7 @@ pub struct CheckFunction {
 impl CheckFunction {
     /// From the environment.
     pub async fn from_env() -> Result<CheckFunction, StepError> {
+        super::business_calendar()?;
         let store = S3Store {
             client: crate::adapters::store::s3_client(None).await,
             bucket: bucket_from_env()?,
@@ -329,7 +330,7 @@ impl CheckFunction {
                 // the deadline alarms watch it, and a file waits whether or not a run is going.
                 for r in &knowledge.received {
                     let days = crate::run::deadline::oldest_open_business_days(
-                        crate::hours::business_days::BusinessCalendar::federal(),
+                        crate::hours::business_days::BusinessCalendar::configured_or_default(),
                         &r.receipts,
                         chrono::Utc::now(),
                     );

@@ -9,8 +9,8 @@ use lambda_runtime::{Context, Diagnostic};
 use serde_json::Value;
 
 use super::{
-    answer, bucket_from_env, cxone_from_env, diagnostic, notifier_from_env, now_ms, parse_payload,
-    setting, setting_secs, worker_rate,
+    answer, bucket_from_env, business_calendar, cxone_from_env, diagnostic, notifier_from_env,
+    now_ms, parse_payload, setting, setting_secs, worker_rate,
 };
 use crate::adapters::cxone::DncApi;
 use crate::adapters::eventbridge::EventBridgeNotifier;
@@ -86,6 +86,9 @@ impl Step for Normalize {
     const NAME: &'static str = "normalize";
 
     async fn from_env() -> Result<Self, StepError> {
+        // The first step of a run: a business-day zone that does not exist fails the run here, named, before any
+        // receipt is recorded.
+        business_calendar()?;
         let defaults = crate::input::decode::DecodeLimits::default();
         Ok(Normalize {
             s3: crate::adapters::store::s3_client(None).await,
@@ -295,7 +298,8 @@ impl Step for Cooldown {
 /// `reconcile`: `{bucket, runId, list, round, startedAt?}` in; `{status: SUCCESS|FAILED|REUPLOAD, round, shardKeys,
 /// …}` out. SUCCESS and FAILED are published (report, `status/<list>/latest.json`, EventBridge event).
 ///
-/// Environment: `DNCFLOW_RECONCILE_ROUNDS` (3), `DNCFLOW_EVENT_BUS` (`default`).
+/// Environment: `DNCFLOW_RECONCILE_ROUNDS` (3), `DNCFLOW_EVENT_BUS` (`default`), `DNCFLOW_BUSINESS_TIME_ZONE`
+/// (`America/New_York`: the zone whose business days the deadline is counted in).
 pub struct Reconcile {
     s3: aws_sdk_s3::Client,
     api: Box<dyn DncApi>,
@@ -308,6 +312,7 @@ impl Step for Reconcile {
     const NAME: &'static str = "reconcile";
 
     async fn from_env() -> Result<Self, StepError> {
+        business_calendar()?;
         Ok(Reconcile {
             s3: crate::adapters::store::s3_client(None).await,
             api: cxone_from_env(setting("DNCFLOW_TENANT_RATE", 50.0)?).await?,

@@ -131,6 +131,14 @@ pub fn setting_secs(name: &str, default: f64) -> Result<Duration, StepError> {
     })
 }
 
+/// The business-day calendar of the deployment (`DNCFLOW_BUSINESS_TIME_ZONE`, default `America/New_York`), checked
+/// when a container starts: a zone that does not exist fails the function `Fatal` before it measures any deadline.
+pub fn business_calendar(
+) -> Result<&'static crate::hours::business_days::BusinessCalendar, StepError> {
+    crate::hours::business_days::BusinessCalendar::configured()
+        .map_err(|e| StepError::new(ErrorKind::Fatal, e.to_string()))
+}
+
 /// The tenant's rate divided among the upload workers.
 pub fn worker_rate() -> Result<f64, StepError> {
     let tenant: f64 = setting("DNCFLOW_TENANT_RATE", 50.0)?;

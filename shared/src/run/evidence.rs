@@ -279,8 +279,14 @@ fn short(run_id: &str) -> String {
         .collect()
 }
 
-/// `index.html` for `list` over `period` (as the user gave it).
-pub fn index_html(list: &str, period: &str, generated_at: &str, rows: &[EvidenceRow]) -> String {
+/// `index.html` for `list` over `period` (as the user gave it), business days counted in `time_zone`.
+pub fn index_html(
+    list: &str,
+    period: &str,
+    generated_at: &str,
+    time_zone: &str,
+    rows: &[EvidenceRow],
+) -> String {
     let sum = summarize(rows);
     let mut s = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
@@ -288,7 +294,7 @@ pub fn index_html(list: &str, period: &str, generated_at: &str, rows: &[Evidence
          </head><body><h1>Do-not-call evidence: list <b>{list}</b></h1><p>Period {period} · generated {generated} · \
          rule: every request honoured within {DEADLINE_BUSINESS_DAYS} business days of its receipt (47 CFR \
          64.1200(d)(3)); business days exclude weekends and federal holidays (5 U.S.C. 6103), observed days \
-         included.</p><table id=\"summary\"><tr><th>runs</th><td class=\"n\" data-count=\"runs\">{runs}</td></tr><tr>\
+         included, dates taken in <span id=\"time-zone\">{zone}</span>.</p><table id=\"summary\"><tr><th>runs</th><td class=\"n\" data-count=\"runs\">{runs}</td></tr><tr>\
          <th>honoured in time</th><td class=\"n\" data-count=\"honoured\">{honoured}</td></tr><tr><th>verified late</th>\
          <td class=\"n\" data-count=\"late\">{late}</td></tr><tr><th>not verified, deadline running</th><td class=\"n\" \
          data-count=\"open\">{open}</td></tr><tr><th>not verified, deadline passed</th><td class=\"n\" \
@@ -297,6 +303,7 @@ pub fn index_html(list: &str, period: &str, generated_at: &str, rows: &[Evidence
         list = escape(list),
         period = escape(period),
         generated = escape(generated_at),
+        zone = escape(time_zone),
         runs = sum.runs,
         honoured = sum.honoured,
         late = sum.late,
@@ -430,11 +437,13 @@ mod tests {
             "demo",
             "2026-11-01 to 2026-12-31",
             "2026-12-06T00:00:00Z",
+            "America/Chicago",
             &rows,
         );
         assert_eq!(html.matches("<rect class=\"bar\"").count(), 3);
         assert!(html.contains("data-run=\"1\" data-days=\"3\" data-outcome=\"honoured\""));
         assert!(html.contains("id=\"deadline-marker\""));
+        assert!(html.contains("<span id=\"time-zone\">America/Chicago</span>"));
         assert!(html.contains("data-count=\"honoured\">1<"));
         assert!(html.contains("<a href=\"runs/demo-1/report.html\">demo-1</a>"));
         assert!(html.contains("a,&quot;b&quot;.csv"));

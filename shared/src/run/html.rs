@@ -210,21 +210,34 @@ impl RunReport {
                 );
                 row(&mut s, "business days", &d.business_days.to_string());
                 s.push_str("</table>");
-                s += &timeline(
-                    &[
-                        (
-                            "received",
-                            d.clock_from.as_deref().or(Some(d.received_at.as_str())),
-                        ),
-                        ("normalized", self.normalized_at.as_deref()),
-                        ("run started", Some(self.started_at.as_str())),
-                        ("verified", d.verified_at.as_deref()),
-                    ],
-                    Some(&d.deadline),
-                );
             }
             None => s.push_str("<p>No receipt time is recorded for this run.</p>"),
         }
+
+        // The timeline: received → normalized → uploaded → propagated → verified, from the run's records, the
+        // deadline drawn on it.
+        s.push_str("<h2>Timeline</h2><table id=\"moments\"><tr><th>moment</th><th>time</th></tr>");
+        let mut points: Vec<(&str, Option<&str>)> = Vec::new();
+        if let Some(c) = self.deadline.as_ref().and_then(|d| d.clock_from.as_deref()) {
+            if Some(c) != self.deadline.as_ref().map(|d| d.received_at.as_str()) {
+                points.push(("numbers first received", Some(c)));
+            }
+        }
+        points.extend(self.timeline());
+        for (moment, at) in &points {
+            let _ = write!(
+                s,
+                "<tr data-moment=\"{m}\"><th>{m}</th><td class=\"mono\">{t}</td></tr>",
+                m = escape(moment),
+                t = escape(at.unwrap_or("-")),
+            );
+        }
+        let deadline = self.deadline.as_ref().map(|d| d.deadline.as_str());
+        if let Some(d) = deadline {
+            row(&mut s, "deadline", d);
+        }
+        s.push_str("</table>");
+        s += &timeline(&points, deadline);
 
         if let Some(src) = &self.source_identity {
             s.push_str("<h2>Source</h2><table id=\"source\">");
@@ -483,6 +496,8 @@ mod tests {
                 ..Default::default()
             }),
             normalized_at: Some("2026-12-04T13:59:00Z".into()),
+            uploaded_at: Some("2026-12-04T14:10:00Z".into()),
+            propagated_at: Some("2026-12-04T14:13:30Z".into()),
             deadline: Some(DeadlineOutcome::measure(
                 cal,
                 received,
@@ -531,6 +546,29 @@ mod tests {
             assert!(html.contains(&format!("data-count=\"{id}\">{n}<")), "{id}");
         }
         assert!(html.contains("id=\"deadline-marker\""));
+        // The five moments, in order, on the timeline and in its table.
+        let mut at = 0;
+        for (moment, time) in [
+            ("received", "2026-12-01T19:05:00+00:00"),
+            ("normalized", "2026-12-04T13:59:00Z"),
+            ("uploaded", "2026-12-04T14:10:00Z"),
+            ("propagated", "2026-12-04T14:13:30Z"),
+            ("verified", "2026-12-04T15:00:00+00:00"),
+        ] {
+            let row = format!(
+                "<tr data-moment=\"{moment}\"><th>{moment}</th><td class=\"mono\">{time}</td>"
+            );
+            let found = html[at..]
+                .find(&row)
+                .unwrap_or_else(|| panic!("{row} not after byte {at}"));
+            at += found;
+            assert!(html.contains(&format!("class=\"moment\" data-name=\"{moment}\"")));
+        }
+        let md = report().markdown();
+        assert!(
+            md.contains("| normalized | 2026-12-04T13:59:00Z |\n| uploaded | 2026-12-04T14:10:00Z |\n| propagated | 2026-12-04T14:13:30Z |\n| verified | 2026-12-04T15:00:00+00:00 |\n"),
+            "{md}"
+        );
         assert!(html.contains("data-state=\"honoured\" data-business-days=\"3\""));
         assert!(html.contains("honoured in 3 business days"));
         // Escaped, never markup; nothing executable or fetched.

@@ -400,6 +400,14 @@ pub struct RunReport {
     /// When the run's manifest was written (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalized_at: Option<String>,
+    /// When the last upload round's last write to CXone ended (RFC 3339), from that round's canary record
+    /// (`canary/<round>.json`, written by the cooldown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_at: Option<String>,
+    /// When CXone was shown suppressing what that round wrote (RFC 3339): the canary probe that ended its cooldown
+    /// (or, numbers of the canary handed to reconciliation, the reconciliation that found them suppressed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagated_at: Option<String>,
     /// The ten-business-day deadline of 47 CFR 64.1200(d)(3): received, verified (a SUCCESS), business days taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<deadline::DeadlineOutcome>,
@@ -478,6 +486,25 @@ impl RunReport {
         self.status == RunStatus::Success
     }
 
+    /// The run's moments in order, each from the run's own records: the file received (S3's time, the file's, or
+    /// `--received-at`), normalized (the manifest written), uploaded (the last write of the last upload round),
+    /// propagated (the canary that ended that round's cooldown), verified (the read-back that showed CXone holding
+    /// the run's numbers; a failed run has none). `None`: not reached, or not recorded.
+    pub fn timeline(&self) -> [(&'static str, Option<&str>); 5] {
+        let d = self.deadline.as_ref();
+        let received = d.map(|d| d.received_at.as_str()).or(self
+            .source_identity
+            .as_ref()
+            .and_then(|s| s.received_at.as_deref()));
+        [
+            ("received", received),
+            ("normalized", self.normalized_at.as_deref()),
+            ("uploaded", self.uploaded_at.as_deref()),
+            ("propagated", self.propagated_at.as_deref()),
+            ("verified", d.and_then(|d| d.verified_at.as_deref())),
+        ]
+    }
+
     /// The human-readable `report.md`.
     pub fn markdown(&self) -> String {
         let n = &self.normalize;
@@ -512,6 +539,18 @@ impl RunReport {
                 d.business_days,
                 d.state.as_str()
             );
+        }
+        s += "\n## Timeline\n\n| moment | time |\n|---|---|\n";
+        if let Some(c) = self.deadline.as_ref().and_then(|d| d.clock_from.as_deref()) {
+            if Some(c) != self.deadline.as_ref().map(|d| d.received_at.as_str()) {
+                s += &format!("| numbers first received (the clock's start) | {c} |\n");
+            }
+        }
+        for (moment, at) in self.timeline() {
+            s += &format!("| {moment} | {} |\n", at.unwrap_or("-"));
+        }
+        if let Some(d) = &self.deadline {
+            s += &format!("| deadline | {} |\n", d.deadline);
         }
         if let Some(src) = &self.source_identity {
             s += "\n## Source\n\n| | |\n|---|---|\n";

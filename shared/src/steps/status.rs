@@ -268,7 +268,7 @@ pub async fn publish_list_status(
     // The list's received document (which the step updated just before): the dead letters and every number not
     // known held, carried across runs of any source, and the files whose deadlines are running.
     let received = crate::run::load_received(store, &report.list).await;
-    let calendar = crate::hours::business_days::BusinessCalendar::federal();
+    let calendar = crate::hours::business_days::BusinessCalendar::configured_or_default();
     let mut report = report.clone();
     if report.deadline.is_none() {
         report.deadline = run_deadline(
@@ -516,7 +516,7 @@ pub async fn remove_received(
         if let Ok(received) = crate::run::load_received(store, list).await {
             set_deadlines(
                 &mut status,
-                crate::hours::business_days::BusinessCalendar::federal(),
+                crate::hours::business_days::BusinessCalendar::configured_or_default(),
                 received.as_ref(),
                 now,
             );

@@ -24,7 +24,8 @@ pub(crate) struct EvidenceArgs {
     /// The list.
     #[arg(long)]
     list: Option<String>,
-    /// First day of the period (a file's receipt date, New York time), e.g. 2026-11-01.
+    /// First day of the period (a file's receipt date in the business-day time zone, DNCFLOW_BUSINESS_TIME_ZONE,
+    /// default America/New_York), e.g. 2026-11-01.
     #[arg(long)]
     from: Option<NaiveDate>,
     /// Last day of the period (inclusive).
@@ -132,7 +133,7 @@ pub(crate) fn run(args: EvidenceArgs) -> Result<()> {
             bail!("--from {f} is after --to {t}");
         }
     }
-    let cal = BusinessCalendar::federal();
+    let cal = BusinessCalendar::configured()?;
     let now = Utc::now();
     let (rows, pages) = runtime()?.block_on(async {
         let store = crate::registry::store_of(&args.runs, args.s3_endpoint.as_deref()).await?;
@@ -199,7 +200,13 @@ pub(crate) fn run(args: EvidenceArgs) -> Result<()> {
     std::fs::write(out.join("evidence.csv"), to_csv(&rows))?;
     std::fs::write(
         out.join("index.html"),
-        index_html(&list, &period, &now.to_rfc3339(), &rows),
+        index_html(
+            &list,
+            &period,
+            &now.to_rfc3339(),
+            &cal.time_zone().to_string(),
+            &rows,
+        ),
     )?;
     let s = summarize(&rows);
     println!(

@@ -191,6 +191,9 @@ fn sim_dialect(dialect: &str) -> Result<cxone_sim::SimDialect> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Deadlines are counted in business days of this zone (runs, statuses, evidence): a setting naming no zone is
+    // refused before anything is read or written.
+    dncflow::hours::business_days::BusinessCalendar::configured()?;
     match cli.command {
         Command::Check(args) => check_file(args),
         Command::Hours(command) => hours::run(command),

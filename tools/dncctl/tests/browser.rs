@@ -141,6 +141,31 @@ fn a_run_report_and_an_evidence_index_render_in_chromium_with_their_figures() {
         "the deadline is drawn"
     );
     assert!(dom.contains("id=\"timeline\""));
+    // The timeline's five moments, each with its time from the report, as a row and as a point on the chart.
+    let report = json(&run_dir.join("report.json"));
+    for (moment, at) in [
+        ("received", &report["deadline"]["receivedAt"]),
+        ("normalized", &report["normalizedAt"]),
+        ("uploaded", &report["uploadedAt"]),
+        ("propagated", &report["propagatedAt"]),
+        ("verified", &report["deadline"]["verifiedAt"]),
+    ] {
+        let at = at
+            .as_str()
+            .unwrap_or_else(|| panic!("no {moment} in {report}"));
+        assert!(
+            dom.contains(&format!(
+                "<tr data-moment=\"{moment}\"><th>{moment}</th><td class=\"mono\">{at}</td></tr>"
+            )),
+            "{moment} {at}"
+        );
+        assert_eq!(
+            dom.matches(&format!("class=\"moment\" data-name=\"{moment}\""))
+                .count(),
+            1,
+            "{moment} on the chart"
+        );
+    }
     assert!(!dom.contains("2025550198"), "numbers masked");
 
     let evidence = dir.path().join("evidence");

@@ -30,7 +30,18 @@ fn at(v: &Value) -> DateTime<Utc> {
 
 /// `dncctl run FILE --list demo --received-at T --out OUT [extra]`; answers whether it succeeded and the run id.
 fn run(out: &Path, file: &str, received_at: &str, extra: &[&str]) -> (bool, String) {
-    let result = dncctl()
+    run_in(dncctl(), out, file, received_at, extra)
+}
+
+/// The same with `command` (a `dncctl` given its environment).
+fn run_in(
+    mut command: Command,
+    out: &Path,
+    file: &str,
+    received_at: &str,
+    extra: &[&str],
+) -> (bool, String) {
+    let result = command
         .args([
             "run",
             file,
@@ -91,6 +102,44 @@ fn receipt_verification_and_business_days_run_by_run_and_a_failure_does_not_stop
         "late"
     };
     assert_eq!(d["state"], expected_state);
+    // The timeline from the run's own records (the manifest, the cooldown's canary record, the read-back), in
+    // order: received → normalized → uploaded → propagated → verified; in report.md and report.html.
+    let moments = [
+        ("received", d["receivedAt"].clone()),
+        ("normalized", report["normalizedAt"].clone()),
+        ("uploaded", report["uploadedAt"].clone()),
+        ("propagated", report["propagatedAt"].clone()),
+        ("verified", d["verifiedAt"].clone()),
+    ];
+    for pair in moments.windows(2) {
+        assert!(
+            at(&pair[0].1) <= at(&pair[1].1),
+            "{} {} after {} {}",
+            pair[0].0,
+            pair[0].1,
+            pair[1].0,
+            pair[1].1
+        );
+    }
+    let canary = json(&out.join(format!("runs/{sample}/canary/0.json")));
+    assert_eq!(report["uploadedAt"], canary["lastWriteAt"]);
+    assert_eq!(report["propagatedAt"], canary["probedAt"]);
+    let md = std::fs::read_to_string(out.join(format!("runs/{sample}/report.md"))).unwrap();
+    let page = std::fs::read_to_string(out.join(format!("runs/{sample}/report.html"))).unwrap();
+    for (moment, t) in &moments {
+        let t = t.as_str().unwrap();
+        assert!(
+            md.contains(&format!("| {moment} | {t} |")),
+            "{moment}\n{md}"
+        );
+        assert!(
+            page.contains(&format!(
+                "<tr data-moment=\"{moment}\"><th>{moment}</th><td class=\"mono\">{t}</td>"
+            )),
+            "{moment}"
+        );
+        assert!(page.contains(&format!("class=\"moment\" data-name=\"{moment}\"")));
+    }
     assert_eq!(
         report["sourceIdentity"]["receivedAt"],
         "2026-12-01T19:05:00+00:00"
@@ -367,4 +416,80 @@ fn receipt_verification_and_business_days_run_by_run_and_a_failure_does_not_stop
         .unwrap();
     let stdout = String::from_utf8_lossy(&result.stdout);
     assert!(stdout.contains("never received"), "{stdout}");
+}
+
+#[test]
+fn the_business_day_time_zone_is_a_setting_and_moves_the_deadline() {
+    // Friday 4 December 2026 at 20:00 in New York is Saturday morning in Tokyo: counted in New York the tenth
+    // business day after the receipt is Friday 18 December, ending at midnight New York time; counted in Tokyo it is
+    // also Friday the 18th (the Saturday receipt day is not a business day), ending 14 hours earlier.
+    let received_at = "2026-12-04T20:00:00-05:00";
+    let dir = tempfile::tempdir().unwrap();
+    let mut outcomes = Vec::new();
+    for (zone, deadline) in [
+        (None, "2026-12-19T05:00:00+00:00"),
+        (Some("Asia/Tokyo"), "2026-12-18T15:00:00+00:00"),
+    ] {
+        let out = dir.path().join(zone.unwrap_or("default").replace('/', "-"));
+        let mut command = dncctl();
+        if let Some(z) = zone {
+            command.env("DNCFLOW_BUSINESS_TIME_ZONE", z);
+        }
+        let (ok, run_id) = run_in(command, &out, "examples/sample-dnc.csv", received_at, &[]);
+        assert!(ok);
+        let report = json(&out.join(format!("runs/{run_id}/report.json")));
+        let d = &report["deadline"];
+        let zone_name = zone.unwrap_or("America/New_York");
+        assert_eq!(d["receivedAt"], "2026-12-05T01:00:00+00:00");
+        assert_eq!(d["timeZone"], zone_name);
+        assert_eq!(d["deadline"], deadline, "{zone_name}");
+        let cal = BusinessCalendar::for_zone(zone_name).unwrap();
+        assert_eq!(
+            d["businessDays"].as_u64().unwrap(),
+            u64::from(cal.elapsed(at(&d["receivedAt"]), at(&d["verifiedAt"]))),
+            "{zone_name}"
+        );
+        let md = std::fs::read_to_string(out.join(format!("runs/{run_id}/report.md"))).unwrap();
+        assert!(
+            md.contains(&format!(
+                "| deadline | {deadline} (end of the tenth business day, {zone_name}) |"
+            )),
+            "{md}"
+        );
+        // The evidence counts in the same zone and says which.
+        let mut evidence = dncctl();
+        if let Some(z) = zone {
+            evidence.env("DNCFLOW_BUSINESS_TIME_ZONE", z);
+        }
+        let result = evidence
+            .args(["evidence", "--list", "demo", "--runs"])
+            .arg(&out)
+            .arg("--out")
+            .arg(out.join("evidence"))
+            .output()
+            .unwrap();
+        assert!(result.status.success());
+        let index = std::fs::read_to_string(out.join("evidence/index.html")).unwrap();
+        assert!(index.contains(&format!("<span id=\"time-zone\">{zone_name}</span>")));
+        let csv = std::fs::read_to_string(out.join("evidence/evidence.csv")).unwrap();
+        assert!(csv.contains(&format!(",{deadline},")), "{csv}");
+        outcomes.push(d["deadline"].clone());
+    }
+    assert_ne!(outcomes[0], outcomes[1]);
+
+    // A zone that does not exist is refused, named, before anything is written.
+    let out = dir.path().join("mars");
+    let result = dncctl()
+        .env("DNCFLOW_BUSINESS_TIME_ZONE", "Mars/Olympus_Mons")
+        .args(["run", "examples/sample-dnc.csv", "--list", "demo", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("DNCFLOW_BUSINESS_TIME_ZONE") && stderr.contains("Mars/Olympus_Mons"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing written");
 }

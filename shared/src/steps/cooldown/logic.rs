@@ -48,6 +48,15 @@ pub struct CanaryProbe {
     pub probed: usize,
     /// E.164 numbers answered anything but suppressed.
     pub pending: Vec<String>,
+    /// When the round's last write to CXone ended (RFC 3339): the time the cooldown counted from. Locally the
+    /// upload invocations' `lastWriteAt`; in the state machine, which keeps no per-shard results, the first check
+    /// after the uploads ended (no earlier than any write). The run's timeline shows it as "uploaded".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_write_at: Option<String>,
+    /// When the probe that ended the cooldown answered (RFC 3339): the list shown suppressing what was written,
+    /// "propagated" on the run's timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed_at: Option<String>,
 }
 
 impl CanaryProbe {
@@ -100,7 +109,7 @@ pub async fn probe_canary(
     }
     let mut probe = CanaryProbe {
         probed: numbers.len(),
-        pending: Vec::new(),
+        ..CanaryProbe::default()
     };
     for (n, ok) in numbers.iter().zip(suppressed) {
         if !ok {

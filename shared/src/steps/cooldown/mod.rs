@@ -123,14 +123,22 @@ async fn round_sample(
     Ok(spread(&candidates, n))
 }
 
-/// Record the probe that ended the cooldown of `round`: reconciliation of the same round reads it (and reports it).
+/// Record the probe that ended the cooldown of `round`, with the round's last write and the probe's time:
+/// reconciliation of the same round reads it (and reports it, the times on the run's timeline).
 async fn record_canary(
     store: &dyn ObjectStore,
     keys: &RunKeys,
     round: u32,
     canary: &CanaryProbe,
+    last_write: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), StepError> {
-    let body = serde_json::to_vec(canary).expect("canary probes serialize");
+    let canary = CanaryProbe {
+        last_write_at: Some(last_write.to_rfc3339()),
+        probed_at: Some(now.to_rfc3339()),
+        ..canary.clone()
+    };
+    let body = serde_json::to_vec(&canary).expect("canary probes serialize");
     Ok(store.put_bytes(&keys.canary(round), body).await?)
 }
 
@@ -176,7 +184,15 @@ pub async fn cooldown_stage(
     if sample.is_empty() {
         // Nothing held to probe (no entries, or all rejected): reconciliation decides. The empty probe replaces
         // whatever an earlier execution of the same run left for this round.
-        record_canary(store, &keys, task.round, &CanaryProbe::default()).await?;
+        record_canary(
+            store,
+            &keys,
+            task.round,
+            &CanaryProbe::default(),
+            last_write,
+            now,
+        )
+        .await?;
         out.ready = true;
         return Ok(out);
     }
@@ -194,7 +210,7 @@ pub async fn cooldown_stage(
             tracing::warn!(run_id = %task.run.run_id, round = task.round, pending = canary.pending.len(),
                 "canary numbers still not suppressed after the settle time: reconciliation tells lost writes from a list that does not propagate");
         }
-        record_canary(store, &keys, task.round, &canary).await?;
+        record_canary(store, &keys, task.round, &canary, last_write, now).await?;
         out.ready = true;
         return Ok(out);
     }

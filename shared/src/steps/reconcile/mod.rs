@@ -88,6 +88,8 @@ pub(crate) fn blank_report(
         source: manifest.and_then(|m| m.source.key.clone().or_else(|| m.source.path.clone())),
         source_identity: manifest.map(|m| m.source.clone()),
         normalized_at: manifest.map(|m| m.created_at.clone()),
+        uploaded_at: None,
+        propagated_at: None,
         deadline: None,
         jurisdictions: Default::default(),
         dead_letter_reasons: Default::default(),
@@ -220,6 +222,17 @@ pub async fn reconcile_stage(
 
     let mut report = blank_report(Some(&manifest), &task.run, task.started_at.clone(), now());
     report.list_id = Some(list.id.clone());
+    // The timeline's "uploaded" and "propagated", from the cooldown's record of this (the last) round. A canary
+    // handed over with numbers pending was shown suppressed by this reconciliation (`verify_canary`), when it found
+    // every number on the list, not before.
+    if let Some(c) = &canary {
+        report.uploaded_at = c.last_write_at.clone();
+        report.propagated_at = match (c.probed, c.pending.is_empty()) {
+            (0, _) => None,
+            (_, true) => c.probed_at.clone(),
+            (_, false) => r.clean().then(|| now().to_rfc3339()),
+        };
+    }
     report.canary = canary.filter(|c| c.probed > 0).map(|c| c.result());
     report.upload = upload;
     report.reconcile_rounds = task.round + 1;
