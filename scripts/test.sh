@@ -32,6 +32,19 @@ cargo build --locked --workspace --bins --tests
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
+if cargo nextest --version >/dev/null 2>&1 && [ -z "${DNCFLOW_CARGO_TEST:-}" ]; then
+  # cargo-nextest (on the build machines): each test in its own process and the test binaries side by side, where
+  # `cargo test` runs the binaries one after another while the end-to-end tests mostly wait on processes. The
+  # workspace has no doc tests (nextest does not run them): a doc comment with a code block would need `cargo test
+  # --doc` here.
+  cargo nextest run --locked --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  set -e
+  # nextest's summary: "N tests run: P passed, F failed, S skipped" (the failed part only when some failed).
+  awk '/tests run:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p = $i; if ($(i+1) ~ /^failed/) f = $i } }
+       END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+  exit "$status"
+fi
 cargo test --locked --workspace "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
