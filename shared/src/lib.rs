@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod local;
 pub mod logs;
 pub mod metrics;
+pub mod operate;
 pub mod phone;
 pub mod provision;
 pub mod redact;

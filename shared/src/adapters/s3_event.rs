@@ -79,6 +79,22 @@ pub fn parse_source_event(event: &Value) -> Result<SourceObject, EventError> {
     })
 }
 
+/// The state machine's input for a run of `source`: `{"bucket", "key", "list", "versionId"?}`, the plain shape
+/// [`parse_source_event`] reads. The one builder of it: `dncctl rerun` starts executions with it, and the nightly
+/// schedule's `Input` in `template.yaml` is checked against it (`the_schedules_input_is_the_rerun_input`), so a
+/// re-run, the schedule and a drop all name the same object the same way.
+pub fn run_input(source: &SourceObject) -> Value {
+    let mut input = serde_json::json!({
+        "bucket": source.bucket,
+        "key": source.key,
+        "list": source.list,
+    });
+    if let Some(v) = &source.version_id {
+        input["versionId"] = Value::String(v.clone());
+    }
+    input
+}
+
 /// `<list>` of `incoming/<list>/<file>`.
 pub fn list_from_key(key: &str) -> Option<String> {
     let rest = key.strip_prefix("incoming/")?;
@@ -121,6 +137,49 @@ mod tests {
         );
         let plain = json!({"bucket": "dnc", "key": "manual/opt-outs.csv", "list": "internal"});
         assert_eq!(parse_source_event(&plain).unwrap().list, "internal");
+    }
+
+    #[test]
+    fn the_run_input_reads_back_as_the_same_source() {
+        for version_id in [None, Some("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY".to_string())] {
+            let source = SourceObject {
+                bucket: "dnc".into(),
+                key: "incoming/national/current.zip".into(),
+                version_id,
+                list: "national".into(),
+            };
+            assert_eq!(parse_source_event(&run_input(&source)).unwrap(), source);
+        }
+        // A list other than the key's folder is kept (the input names it).
+        let other = SourceObject {
+            bucket: "dnc".into(),
+            key: "manual/opt-outs.csv".into(),
+            version_id: None,
+            list: "internal".into(),
+        };
+        assert_eq!(parse_source_event(&run_input(&other)).unwrap(), other);
+    }
+
+    /// The nightly schedule's `Input` in `template.yaml` has exactly the shape [`run_input`] builds: a change to one
+    /// without the other fails here.
+    #[test]
+    fn the_schedules_input_is_the_rerun_input() {
+        let template = include_str!("../../../template.yaml");
+        let line = template
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("Input: !Sub") && l.contains("ScheduledSourceKey"))
+            .expect("the nightly schedule's Input in template.yaml");
+        let json = line
+            .trim_start_matches("Input: !Sub")
+            .trim()
+            .trim_matches('\'')
+            .replace("${DncBucket}", "dnc")
+            .replace("${ScheduledSourceKey}", "incoming/national/current.zip")
+            .replace("${ScheduledList}", "national");
+        let scheduled: Value = serde_json::from_str(&json).expect("the schedule's Input is JSON");
+        let source = parse_source_event(&scheduled).unwrap();
+        assert_eq!(scheduled, run_input(&source), "{line}");
     }
 
     #[test]

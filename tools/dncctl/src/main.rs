@@ -6,6 +6,7 @@ mod evidence;
 mod hours;
 mod normalize;
 mod registry;
+mod stack;
 mod status;
 
 use check::{check_file, CheckArgs};
@@ -140,6 +141,16 @@ enum Command {
     /// (remove received numbers, clear an open failure), each recorded with its reason.
     #[command(subcommand)]
     Status(status::StatusCommand),
+    /// A deployed stack's recent executions, newest first: start and stop times, status, list, run id, the
+    /// execution's ARN, the object it ran and, for a failed one, its error.
+    Runs(stack::RunsArgs),
+    /// Start a deployed stack's state machine for a list with the input the nightly schedule or a drop would give it:
+    /// --key (the object's newest version), or by default the object and version of the list's latest execution.
+    Rerun(stack::RerunArgs),
+    /// Redrive an execution that timed out, was aborted, or failed without its failure recorder running, from the
+    /// state where it stopped, after taking the list's lease back for it. One whose failure was recorded is refused:
+    /// rerun its file.
+    Redrive(stack::RedriveArgs),
     /// The whole job: normalize, upload, cool down, probe, reconcile, and publish the report and the list status.
     /// Without a tenant (--endpoint, --credentials or --secret-id) it runs against an embedded CXone simulator (no
     /// tenant, no AWS account needed).
@@ -198,6 +209,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check_file(args),
         Command::Hours(command) => hours::run(command),
         Command::Status(command) => status::run(command),
+        Command::Runs(args) => stack::runs(args),
+        Command::Rerun(args) => stack::rerun_list(args),
+        Command::Redrive(args) => stack::redrive_execution(args),
         Command::Evidence(args) => evidence::run(args),
         Command::Registry(command) => {
             if !registry::run(command)? {
