@@ -107,7 +107,7 @@ fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 /// One line per execution, newest first, then its error when it failed.
 fn print_runs(runs: &[RunSummary]) {
     println!(
-        "{:<19}  {:<19}  {:<15}  {:<16}  {:<28}  EXECUTION / SOURCE",
+        "{:<19}  {:<19}  {:<15}  {:<16}  {:<28}  EXECUTION",
         "STARTED (UTC)", "STOPPED", "STATUS", "LIST", "RUN"
     );
     for r in runs {
@@ -122,12 +122,11 @@ fn print_runs(runs: &[RunSummary]) {
             e.arn
         );
         if let Some(s) = &r.source {
-            println!("{:>110}s3://{}/{}", "", s.bucket, s.key);
+            println!("    source  s3://{}/{}", s.bucket, s.key);
         }
         if let Some(error) = &e.error {
             println!(
-                "{:>110}{error}{}",
-                "",
+                "    error   {error}{}",
                 if e.redrive_count > 0 {
                     format!(" (redriven {}×)", e.redrive_count)
                 } else {
