@@ -257,6 +257,7 @@ def check(template_path):
 
     problems += lease_problems(template, r)
     problems += evidence_problems(template, r, fns)
+    problems += object_lock_problems(template, r, fns)
 
     for p in problems:
         print(f"IAM: {p}", file=sys.stderr)
@@ -313,7 +314,8 @@ def evidence_problems(template, r, fns):
                        and any(glob(x, f"{bucket_arn}/{key}") for x in as_list(s["Resource"])) for s in denies):
                 problems.append(f"the bucket policy does not deny {action} on {key} (evidence)")
     # A lease is released by deleting it: the deny must not reach it.
-    if any(any(glob(x, f"{bucket_arn}/status/l/lease.json") for x in as_list(s["Resource"])) for s in denies):
+    if any(any(glob(a.lower(), "s3:deleteobject") for a in as_list(s["Action"]))
+           and any(glob(x, f"{bucket_arn}/status/l/lease.json") for x in as_list(s["Resource"])) for s in denies):
         problems.append("the bucket policy denies deleting status/<list>/lease.json: a lease could not be released")
     for action in ("s3:PutBucketVersioning", "s3:PutLifecycleConfiguration"):
         if not any(any(glob(a.lower(), action.lower()) for a in as_list(s["Action"]))
@@ -340,6 +342,67 @@ def evidence_problems(template, r, fns):
                                 "s3:if-none-match: *)")
     print(f"  evidence: deletes of {len(EVIDENCE_KEYS)} kinds of keys denied, versions kept "
           f"{FOUR_YEARS_DAYS} days, audit records created only")
+    return problems
+
+
+# The evidence each function writes (run::is_evidence in shared/src/run/keys.rs is the code's list): each version is
+# written with an S3 Object Lock retention, which needs s3:PutObjectRetention on the key.
+EVIDENCE_WRITERS = {
+    "normalize": ["runs/r/manifest.json", "runs/r/rejects.jsonl", "status/l/received.txt"],
+    "reconcile": ["runs/r/report.json", "runs/r/report.md", "runs/r/report.html", "runs/r/dead-letters.jsonl",
+                  "status/l/latest.json", "status/l/received.txt"],
+    "record-failure": ["runs/r/report.json", "runs/r/report.md", "runs/r/report.html", "runs/r/dead-letters.jsonl",
+                       "status/l/latest.json", "status/l/received.txt"],
+    "lease": ["status/l/latest.json"],
+    "check": ["audit/2026-12-06/120000.000-r.json"],
+}
+
+
+def object_lock_problems(template, r, fns):
+    """Evidence is immutable: the bucket has Object Lock on (versioning with it) and no default retention (it would
+    lock the shards and the registry's indexes too); every function is told to lock evidence for at least four years
+    in GOVERNANCE or COMPLIANCE mode; each writer may set the retention on what it writes; nobody may bypass a
+    GOVERNANCE lock or change the bucket's lock configuration."""
+    res = template["Resources"]
+    problems = []
+    bucket_arn = "arn:aws:s3:::dncflow-bucket"
+    for name, b in res.items():
+        if b["Type"] != "AWS::S3::Bucket" or "VersioningConfiguration" not in b["Properties"]:
+            continue
+        props = b["Properties"]
+        if props.get("ObjectLockEnabled") is not True:
+            problems.append(f"{name}: ObjectLockEnabled is not true (evidence cannot be locked)")
+        config = props.get("ObjectLockConfiguration", {})
+        if config.get("ObjectLockEnabled") != "Enabled":
+            problems.append(f"{name}: ObjectLockConfiguration.ObjectLockEnabled is not Enabled")
+        if "Rule" in config:
+            problems.append(f"{name}: a default retention would lock every object (shards, leases, registry indexes)")
+        if props["VersioningConfiguration"].get("Status") != "Enabled":
+            problems.append(f"{name}: Object Lock needs versioning")
+    policy = [r.resolve(s) for p in res.values() if p["Type"] == "AWS::S3::BucketPolicy"
+              for s in as_list(p["Properties"]["PolicyDocument"]["Statement"])]
+    denies = [s for s in policy if s.get("Effect") == "Deny" and s.get("Principal") == "*" and "Condition" not in s]
+    for action, resource in (("s3:BypassGovernanceRetention", f"{bucket_arn}/audit/x.json"),
+                             ("s3:PutBucketObjectLockConfiguration", bucket_arn)):
+        if not any(any(glob(a.lower(), action.lower()) for a in as_list(s["Action"]))
+                   and any(glob(x, resource) for x in as_list(s["Resource"])) for s in denies):
+            problems.append(f"the bucket policy does not deny {action}")
+    for fn, binary in fns.items():
+        env = r.resolve(res[fn]["Properties"].get("Environment", {}).get("Variables", {}))
+        mode = env.get("DNCFLOW_EVIDENCE_LOCK_MODE")
+        days = env.get("DNCFLOW_EVIDENCE_LOCK_DAYS", "0")
+        if mode not in ("GOVERNANCE", "COMPLIANCE"):
+            problems.append(f"{binary}: DNCFLOW_EVIDENCE_LOCK_MODE is {mode!r}, not GOVERNANCE or COMPLIANCE")
+        if not str(days).isdigit() or int(days) < FOUR_YEARS_DAYS:
+            problems.append(f"{binary}: DNCFLOW_EVIDENCE_LOCK_DAYS is {days!r} (evidence needs {FOUR_YEARS_DAYS})")
+        st = role_statements(template, r, function_role(template, fn))
+        for key in EVIDENCE_WRITERS.get(binary, []):
+            if not allows(st, "s3:PutObjectRetention", f"{bucket_arn}/{key}"):
+                problems.append(f"{binary} writes {key} (evidence) but may not lock it (s3:PutObjectRetention)")
+        if allows(st, "s3:BypassGovernanceRetention", f"{bucket_arn}/audit/x.json"):
+            problems.append(f"{binary} may bypass a GOVERNANCE lock")
+    print(f"  object lock: on, no default retention, {len(EVIDENCE_WRITERS)} writers lock what they write, "
+          f"nobody bypasses it")
     return problems
 
 

@@ -165,10 +165,7 @@ impl World {
     }
 
     fn store(&self) -> S3Store {
-        S3Store {
-            client: self.s3.clone(),
-            bucket: BUCKET.into(),
-        }
+        S3Store::new(self.s3.clone(), BUCKET)
     }
 
     async fn drop_file(&self, key: &str, body: String) {

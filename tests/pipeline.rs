@@ -4,6 +4,8 @@
 
 #[path = "pipeline/check_stage.rs"]
 mod check_stage;
+#[path = "pipeline/evidence_lock.rs"]
+mod evidence_lock;
 #[path = "pipeline/lease_takeover.rs"]
 mod lease_takeover;
 #[path = "pipeline/local_run.rs"]

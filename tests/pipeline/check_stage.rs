@@ -40,9 +40,14 @@ async fn drop_and_upload(
         .unwrap();
     let event = json!({"bucket": BUCKET, "key": key});
     let source = parse_source_event(&event).unwrap();
-    let out = normalize_object(s3, BUCKET, &source, NormalizeOptions::new("x"), 0.5)
-        .await
-        .unwrap();
+    let out = normalize_object(
+        &S3Store::new(s3.clone(), BUCKET),
+        &source,
+        NormalizeOptions::new("x"),
+        0.5,
+    )
+    .await
+    .unwrap();
     let settings = UploadSettings {
         budget: Duration::from_secs(60),
         concurrency: 2,
@@ -82,10 +87,7 @@ async fn world(
     let sim = cxone_sim::spawn(config, 0).await.unwrap();
     let s3 = s3_client(&moto.url);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let store = S3Store {
-        client: s3.clone(),
-        bucket: BUCKET.into(),
-    };
+    let store = S3Store::new(s3.clone(), BUCKET);
     let api = sim_client(&sim, 200.0);
     dncflow::local::ensure_list(&api, "optouts").await.unwrap();
     (moto, sim, s3, store, api)
@@ -450,9 +452,14 @@ async fn uploading_runs_dead_letters_and_unloadable_knowledge_never_answer_allow
     let source =
         parse_source_event(&json!({"bucket": BUCKET, "key": "incoming/optouts/b.txt"})).unwrap();
     let before = knowledge.markers.clone();
-    let second = normalize_object(&s3, BUCKET, &source, NormalizeOptions::new("x"), 0.5)
-        .await
-        .unwrap();
+    let second = normalize_object(
+        &S3Store::new(s3.clone(), BUCKET),
+        &source,
+        NormalizeOptions::new("x"),
+        0.5,
+    )
+    .await
+    .unwrap();
     let knowledge = load_local_knowledge(&store, &["optouts".to_string()])
         .await
         .unwrap();

@@ -30,9 +30,14 @@ async fn an_s3_drop_becomes_a_published_run() {
     let event = json!({"source": "aws.s3", "detail-type": "Object Created",
         "detail": {"bucket": {"name": "dnc"}, "object": {"key": "incoming/national/fcc.txt"}}});
     let source = parse_source_event(&event).unwrap();
-    let out = normalize_object(&client, "dnc", &source, NormalizeOptions::new("x"), 0.5)
-        .await
-        .unwrap();
+    let out = normalize_object(
+        &S3Store::new(client.clone(), "dnc"),
+        &source,
+        NormalizeOptions::new("x"),
+        0.5,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (out.list.as_str(), out.rows, out.accepted, out.rejected),
         ("national", 3001, 3000, 1)
@@ -43,10 +48,7 @@ async fn an_s3_drop_becomes_a_published_run() {
         "a small state payload"
     );
 
-    let store = S3Store {
-        client: client.clone(),
-        bucket: "dnc".into(),
-    };
+    let store = S3Store::new(client.clone(), "dnc");
     let manifest: Manifest =
         serde_json::from_slice(&store.get_bytes(&out.manifest_key).await.unwrap().unwrap())
             .unwrap();
@@ -69,8 +71,7 @@ async fn an_s3_drop_becomes_a_published_run() {
 
     // A re-run of the same object (plain input from the console) is the same run.
     let again = normalize_object(
-        &client,
-        "dnc",
+        &S3Store::new(client.clone(), "dnc"),
         &parse_source_event(&json!({"bucket": "dnc", "key": "incoming/national/fcc.txt"})).unwrap(),
         NormalizeOptions::new("x"),
         0.5,
@@ -90,9 +91,14 @@ async fn an_s3_drop_becomes_a_published_run() {
         .unwrap();
     let bad = parse_source_event(&json!({"bucket": "dnc", "key": "incoming/national/photo.png"}))
         .unwrap();
-    let err = normalize_object(&client, "dnc", &bad, NormalizeOptions::new("x"), 0.5)
-        .await
-        .unwrap_err();
+    let err = normalize_object(
+        &S3Store::new(client.clone(), "dnc"),
+        &bad,
+        NormalizeOptions::new("x"),
+        0.5,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_name(), "InvalidInput", "{err}");
     // A file of junk (most rows rejected) is refused before anything is uploaded, with the counts; its manifest and
     // rejects are published for whoever looks into it.
@@ -110,19 +116,29 @@ async fn an_s3_drop_becomes_a_published_run() {
         .unwrap();
     let junk =
         parse_source_event(&json!({"bucket": "dnc", "key": "incoming/national/junk.csv"})).unwrap();
-    let err = normalize_object(&client, "dnc", &junk, NormalizeOptions::new("x"), 0.5)
-        .await
-        .unwrap_err();
+    let err = normalize_object(
+        &S3Store::new(client.clone(), "dnc"),
+        &junk,
+        NormalizeOptions::new("x"),
+        0.5,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_name(), "InvalidInput", "{err}");
     assert!(err.to_string().contains("9 of 10 rows rejected"), "{err}");
     // A missing object is transient (it may be a read-after-write delay).
     let gone =
         parse_source_event(&json!({"bucket": "dnc", "key": "incoming/national/nope.txt"})).unwrap();
     assert_eq!(
-        normalize_object(&client, "dnc", &gone, NormalizeOptions::new("x"), 0.5)
-            .await
-            .unwrap_err()
-            .error_name(),
+        normalize_object(
+            &S3Store::new(client.clone(), "dnc"),
+            &gone,
+            NormalizeOptions::new("x"),
+            0.5
+        )
+        .await
+        .unwrap_err()
+        .error_name(),
         "Transient"
     );
 }
@@ -136,10 +152,7 @@ async fn large_files_go_up_in_parts() {
     let path = dir.path().join("big.jsonl");
     let data: Vec<u8> = (0..(9u32 << 20)).map(|i| b'a' + (i % 26) as u8).collect();
     std::fs::write(&path, &data).unwrap();
-    let store = S3Store {
-        client,
-        bucket: "runs".into(),
-    };
+    let store = S3Store::new(client, "runs");
     store
         .put_file("runs/r/shards/00000.jsonl", &path)
         .await

@@ -144,10 +144,7 @@ async fn dncctl_imports_a_registry_from_an_s3_prefix_into_s3() {
     );
     let text = run(&["registry", "apply", "s3://dnc/downloads/changes/c1.txt"]);
     assert!(text.contains("1 deletes (0 not registered)"), "{text}");
-    let store = dncflow::adapters::store::S3Store {
-        client: s3.clone(),
-        bucket: "dnc".into(),
-    };
+    let store = dncflow::adapters::store::S3Store::new(s3.clone(), "dnc");
     let live = dncflow::registry::load(&store, "national").await.unwrap();
     assert_eq!(live.manifest.total, 2);
     assert_eq!(

@@ -398,6 +398,132 @@ pub struct S3Store {
     pub client: aws_sdk_s3::Client,
     /// The bucket.
     pub bucket: String,
+    /// The S3 Object Lock retention put on every evidence object written ([`crate::run::is_evidence`]); `None`: no
+    /// retention set (a bucket without Object Lock, or locally).
+    pub evidence_lock: Option<EvidenceLock>,
+}
+
+/// How S3 Object Lock holds an evidence object: its mode and how long. A locked version cannot be deleted or have
+/// its retention shortened until the date passes (`COMPLIANCE`: by anyone; `GOVERNANCE`: except by a principal
+/// allowed `s3:BypassGovernanceRetention`, which the template's bucket policy denies to everyone). Overwriting the
+/// key adds a version; the locked one stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvidenceLock {
+    /// The retention mode.
+    pub mode: LockMode,
+    /// Days each version is retained from its write (1461: the four years TCPA claims can be brought in, a leap
+    /// day included).
+    pub days: u32,
+}
+
+/// S3 Object Lock's retention modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Removable early only by a principal allowed `s3:BypassGovernanceRetention`.
+    Governance,
+    /// Removable by nobody, the account's root user included, until the date passes.
+    Compliance,
+}
+
+/// The setting turning evidence locks on: `GOVERNANCE`, `COMPLIANCE`, or `OFF` (the default: no retention set).
+pub const EVIDENCE_LOCK_MODE_SETTING: &str = "DNCFLOW_EVIDENCE_LOCK_MODE";
+/// The setting of how many days a locked evidence version is retained (default 1461).
+pub const EVIDENCE_LOCK_DAYS_SETTING: &str = "DNCFLOW_EVIDENCE_LOCK_DAYS";
+/// Four years, a leap day included: how long TCPA claims can be brought.
+pub const EVIDENCE_RETENTION_DAYS: u32 = 1461;
+
+impl EvidenceLock {
+    /// The lock the settings describe: `mode` `GOVERNANCE`, `COMPLIANCE`, or `OFF`/empty (`None`); `days` a whole
+    /// number from 1 (empty: [`EVIDENCE_RETENTION_DAYS`]). An unknown mode or a bad number is an error naming it.
+    pub fn parse(mode: &str, days: &str) -> Result<Option<EvidenceLock>, String> {
+        let mode = match mode.trim().to_ascii_uppercase().as_str() {
+            "" | "OFF" => return Ok(None),
+            "GOVERNANCE" => LockMode::Governance,
+            "COMPLIANCE" => LockMode::Compliance,
+            other => {
+                return Err(format!(
+                    "{EVIDENCE_LOCK_MODE_SETTING} is GOVERNANCE, COMPLIANCE or OFF, not {other:?}"
+                ))
+            }
+        };
+        let days = match days.trim() {
+            "" => EVIDENCE_RETENTION_DAYS,
+            d => d.parse::<u32>().ok().filter(|d| *d >= 1).ok_or_else(|| {
+                format!("{EVIDENCE_LOCK_DAYS_SETTING} is a number of days from 1, not {d:?}")
+            })?,
+        };
+        Ok(Some(EvidenceLock { mode, days }))
+    }
+
+    /// The lock the environment sets ([`EVIDENCE_LOCK_MODE_SETTING`], [`EVIDENCE_LOCK_DAYS_SETTING`]).
+    pub fn from_env() -> Result<Option<EvidenceLock>, String> {
+        let var = |name| std::env::var(name).unwrap_or_default();
+        EvidenceLock::parse(
+            &var(EVIDENCE_LOCK_MODE_SETTING),
+            &var(EVIDENCE_LOCK_DAYS_SETTING),
+        )
+    }
+
+    /// The date a version written at `now` is retained until, in whole seconds (S3's header format).
+    pub fn retain_until(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        use chrono::{SubsecRound, TimeDelta};
+        (now + TimeDelta::days(i64::from(self.days))).trunc_subsecs(0)
+    }
+
+    fn s3_mode(&self) -> aws_sdk_s3::types::ObjectLockMode {
+        match self.mode {
+            LockMode::Governance => aws_sdk_s3::types::ObjectLockMode::Governance,
+            LockMode::Compliance => aws_sdk_s3::types::ObjectLockMode::Compliance,
+        }
+    }
+}
+
+impl S3Store {
+    /// A store of `bucket` that sets no retention.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> S3Store {
+        S3Store {
+            client,
+            bucket: bucket.into(),
+            evidence_lock: None,
+        }
+    }
+
+    /// The retention `key` is written with: the store's lock when `key` is evidence, else none.
+    fn lock_for(
+        &self,
+        key: &str,
+    ) -> Option<(
+        aws_sdk_s3::types::ObjectLockMode,
+        aws_sdk_s3::primitives::DateTime,
+    )> {
+        let lock = self
+            .evidence_lock
+            .filter(|_| crate::run::is_evidence(key))?;
+        let until = lock.retain_until(chrono::Utc::now());
+        Some((
+            lock.s3_mode(),
+            aws_sdk_s3::primitives::DateTime::from_secs(until.timestamp()),
+        ))
+    }
+
+    /// A PutObject of `key`, with the evidence lock when `key` is evidence. S3 requires an integrity checksum on a
+    /// write that sets a retention (Content-MD5 or an `x-amz-checksum-*`): SHA-256, which S3 keeps with the version.
+    fn put_request(
+        &self,
+        key: &str,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+        let request = self.client.put_object().bucket(&self.bucket).key(key);
+        match self.lock_for(key) {
+            Some((mode, until)) => request
+                .object_lock_mode(mode)
+                .object_lock_retain_until_date(until)
+                .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256),
+            None => request,
+        }
+    }
 }
 
 /// Parts of a multipart upload (S3's minimum part size is 5 MiB).
@@ -418,21 +544,21 @@ impl ObjectStore for S3Store {
             let body = ByteStream::from_path(path)
                 .await
                 .map_err(|e| err(e.to_string()))?;
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(key)
+            self.put_request(key)
                 .body(body)
                 .send()
                 .await
                 .map_err(|e| s3_error(&e, "s3:PutObject", &self.bucket, key, err))?;
             return Ok(());
         }
+        let (mode, until) = self.lock_for(key).unzip();
         let upload = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
+            .set_object_lock_mode(mode)
+            .set_object_lock_retain_until_date(until)
             .send()
             .await
             .map_err(|e| s3_error(&e, "s3:PutObject", &self.bucket, key, err))?;
@@ -527,10 +653,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn put_bytes(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
+        self.put_request(key)
             .body(aws_sdk_s3::primitives::ByteStream::from(body))
             .send()
             .await
@@ -548,10 +671,7 @@ impl ObjectStore for S3Store {
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
         let sent = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
+            .put_request(key)
             .if_none_match("*")
             .body(aws_sdk_s3::primitives::ByteStream::from(body))
             .send()
@@ -590,10 +710,7 @@ impl ObjectStore for S3Store {
 
     async fn put_if_match(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, StoreError> {
         let sent = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
+            .put_request(key)
             .if_match(tag)
             .body(aws_sdk_s3::primitives::ByteStream::from(body))
             .send()
@@ -746,6 +863,43 @@ pub async fn publish_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_evidence_lock_is_off_unless_set_and_refuses_what_it_cannot_read() {
+        assert_eq!(EvidenceLock::parse("", ""), Ok(None));
+        assert_eq!(EvidenceLock::parse("off", "30"), Ok(None));
+        assert_eq!(
+            EvidenceLock::parse("GOVERNANCE", ""),
+            Ok(Some(EvidenceLock {
+                mode: LockMode::Governance,
+                days: 1461
+            }))
+        );
+        assert_eq!(
+            EvidenceLock::parse(" compliance ", "2000"),
+            Ok(Some(EvidenceLock {
+                mode: LockMode::Compliance,
+                days: 2000
+            }))
+        );
+        for (mode, days) in [
+            ("LEGAL_HOLD", ""),
+            ("GOVERNANCE", "0"),
+            ("GOVERNANCE", "4 years"),
+        ] {
+            let e = EvidenceLock::parse(mode, days).unwrap_err();
+            assert!(e.contains("DNCFLOW_EVIDENCE_LOCK_"), "{e}");
+        }
+        let lock = EvidenceLock::parse("COMPLIANCE", "").unwrap().unwrap();
+        let now: chrono::DateTime<chrono::Utc> = "2026-12-06T12:00:00.750Z".parse().unwrap();
+        // Four years on, the leap day of 2028 included, in whole seconds.
+        assert_eq!(
+            lock.retain_until(now),
+            "2030-12-06T12:00:00Z"
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap()
+        );
+    }
 
     #[test]
     fn parses_s3_urls() {

@@ -141,6 +141,7 @@ impl CheckFunction {
         let store = S3Store {
             client: crate::adapters::store::s3_client(None).await,
             bucket: bucket_from_env()?,
+            evidence_lock: super::evidence_lock()?,
         };
         Ok(CheckFunction {
             store,

@@ -9,8 +9,8 @@ use lambda_runtime::{Context, Diagnostic};
 use serde_json::Value;
 
 use super::{
-    answer, bucket_from_env, business_calendar, cxone_from_env, diagnostic, notifier_from_env,
-    now_ms, parse_payload, setting, setting_secs, worker_rate,
+    answer, bucket_from_env, business_calendar, cxone_from_env, diagnostic, evidence_lock,
+    notifier_from_env, now_ms, parse_payload, setting, setting_secs, worker_rate,
 };
 use crate::adapters::cxone::DncApi;
 use crate::adapters::eventbridge::EventBridgeNotifier;
@@ -56,10 +56,13 @@ pub async fn run_step<S: Step>() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The bucket as every function writes it: evidence with the deployment's lock. The lock setting was checked when
+/// the container was built ([`evidence_lock`] in each `from_env`), so it reads here without failing.
 fn store(s3: &aws_sdk_s3::Client, bucket: &str) -> S3Store {
     S3Store {
         client: s3.clone(),
         bucket: bucket.to_string(),
+        evidence_lock: evidence_lock().ok().flatten(),
     }
 }
 
@@ -86,6 +89,7 @@ impl Step for Normalize {
     const NAME: &'static str = "normalize";
 
     async fn from_env() -> Result<Self, StepError> {
+        evidence_lock()?;
         // The first step of a run: a business-day zone that does not exist fails the run here, named, before any
         // receipt is recorded.
         business_calendar()?;
@@ -134,9 +138,14 @@ impl Step for Normalize {
             .out_bucket
             .clone()
             .unwrap_or_else(|| source.bucket.clone());
-        let output = normalize_object(&self.s3, &bucket, &source, options, self.max_reject_ratio)
-            .await
-            .map_err(|e| diagnostic(Self::NAME, e))?;
+        let output = normalize_object(
+            &store(&self.s3, &bucket),
+            &source,
+            options,
+            self.max_reject_ratio,
+        )
+        .await
+        .map_err(|e| diagnostic(Self::NAME, e))?;
         answer(Self::NAME, &output)
     }
 }
@@ -160,6 +169,7 @@ impl Step for Lease {
     const NAME: &'static str = "lease";
 
     async fn from_env() -> Result<Self, StepError> {
+        evidence_lock()?;
         Ok(Lease {
             s3: crate::adapters::store::s3_client(None).await,
             sfn: crate::adapters::sfn::SfnClient::from_env(None).await,
@@ -203,6 +213,7 @@ impl Step for Upload {
     const NAME: &'static str = "upload";
 
     async fn from_env() -> Result<Self, StepError> {
+        evidence_lock()?;
         Ok(Upload {
             s3: crate::adapters::store::s3_client(None).await,
             api: cxone_from_env(worker_rate()?).await?,
@@ -263,6 +274,7 @@ impl Step for Cooldown {
     const NAME: &'static str = "cooldown";
 
     async fn from_env() -> Result<Self, StepError> {
+        evidence_lock()?;
         let defaults = CooldownSettings::default();
         Ok(Cooldown {
             s3: crate::adapters::store::s3_client(None).await,
@@ -312,6 +324,7 @@ impl Step for Reconcile {
     const NAME: &'static str = "reconcile";
 
     async fn from_env() -> Result<Self, StepError> {
+        evidence_lock()?;
         business_calendar()?;
         Ok(Reconcile {
             s3: crate::adapters::store::s3_client(None).await,
@@ -351,6 +364,7 @@ impl Step for RecordFailure {
     const NAME: &'static str = "record-failure";
 
     async fn from_env() -> Result<Self, StepError> {
+        evidence_lock()?;
         Ok(RecordFailure {
             store: store(
                 &crate::adapters::store::s3_client(None).await,
@@ -392,6 +406,7 @@ impl Step for Registry {
     const NAME: &'static str = "registry";
 
     async fn from_env() -> Result<Self, StepError> {
+        evidence_lock()?;
         Ok(Registry {
             store: store(
                 &crate::adapters::store::s3_client(None).await,
@@ -414,6 +429,7 @@ impl Step for super::check::CheckFunction {
     const NAME: &'static str = "check";
 
     async fn from_env() -> Result<Self, StepError> {
+        evidence_lock()?;
         super::check::CheckFunction::from_env().await
     }
 
@@ -480,6 +496,7 @@ impl Step for FtcDownload {
     const NAME: &'static str = "ftc-download";
 
     async fn from_env() -> Result<Self, StepError> {
+        evidence_lock()?;
         let defaults = crate::steps::ftc_download::DownloadSettings::default();
         Ok(FtcDownload {
             store: store(

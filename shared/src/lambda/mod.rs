@@ -139,6 +139,19 @@ pub fn business_calendar(
         .map_err(|e| StepError::new(ErrorKind::Fatal, e.to_string()))
 }
 
+/// The deployment's S3 Object Lock on evidence (`DNCFLOW_EVIDENCE_LOCK_MODE`, `DNCFLOW_EVIDENCE_LOCK_DAYS`), read once
+/// per container; a setting that does not parse fails the function `Fatal`, named, before it writes anything.
+pub fn evidence_lock() -> Result<Option<crate::adapters::store::EvidenceLock>, StepError> {
+    static LOCK: std::sync::OnceLock<Option<crate::adapters::store::EvidenceLock>> =
+        std::sync::OnceLock::new();
+    if let Some(lock) = LOCK.get() {
+        return Ok(*lock);
+    }
+    let lock = crate::adapters::store::EvidenceLock::from_env()
+        .map_err(|e| StepError::new(ErrorKind::Fatal, e))?;
+    Ok(*LOCK.get_or_init(|| lock))
+}
+
 /// The tenant's rate divided among the upload workers.
 pub fn worker_rate() -> Result<f64, StepError> {
     let tenant: f64 = setting("DNCFLOW_TENANT_RATE", 50.0)?;

@@ -219,6 +219,35 @@ pub const HOURS_CLOSURES: &str = "config/hours-closures.json";
 /// `incoming-registry/<name>/full/<batch>/…`.
 pub const REGISTRY_INCOMING: &str = "incoming-registry/";
 
+/// The file names under `runs/<runId>/` that are evidence: what a run proves, kept four years and never deleted.
+const RUN_EVIDENCE: [&str; 6] = [
+    "manifest.json",
+    "report.json",
+    "report.md",
+    "report.html",
+    "rejects.jsonl",
+    "dead-letters.jsonl",
+];
+
+/// The file names under `status/<list>/` that are evidence (a list's `lease.json` is not: releasing it deletes it).
+const STATUS_EVIDENCE: [&str; 3] = ["latest.json", "received.txt", "operator.jsonl"];
+
+/// Whether dncflow writes `key` as evidence, which the bucket keeps four years and locks (S3 Object Lock, when the
+/// deployment turns it on): the audit records (`audit/…`), each run's manifest, reports, rejects and dead letters,
+/// and each list's status, received numbers and operator log. Everything else (shards, ledgers, canaries, snapshots,
+/// leases, the registry's indexes, downloads) stays deletable and is never locked. The template's bucket policy
+/// denies deleting the same keys (and the source files under `incoming/`, which dncflow reads and never writes);
+/// `scripts/iam.py check` holds the two lists together.
+pub fn is_evidence(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        ["audit", rest @ ..] => !rest.is_empty() && !rest.iter().any(|p| p.is_empty()),
+        ["runs", run, name] => !run.is_empty() && RUN_EVIDENCE.contains(name),
+        ["status", list, name] => !list.is_empty() && STATUS_EVIDENCE.contains(name),
+        _ => false,
+    }
+}
+
 /// The version mixed into idempotency keys: the source content for the first upload; a re-upload gets keys of its
 /// own, because CXone answers a replayed key with the original result even when that record is gone, so only a new
 /// key can make it write again (or answer `exists`).
@@ -253,5 +282,45 @@ mod tests {
         let r = RegistryKeys::new("national");
         assert_eq!(r.area("v1", 20), "registry/national/v1/npa/020.idx");
         assert_eq!(r.current(), "registry/national/current.json");
+    }
+
+    #[test]
+    fn evidence_is_what_a_run_and_a_list_prove_and_nothing_temporary() {
+        let k = RunKeys::new("demo-abc");
+        let now: chrono::DateTime<chrono::Utc> = "2026-12-06T12:00:00Z".parse().unwrap();
+        for key in [
+            k.manifest(),
+            k.report(),
+            k.report_markdown(),
+            k.report_html(),
+            k.rejects(),
+            k.dead_letters(),
+            status_key("demo"),
+            received_key("demo"),
+            operator_log_key("demo"),
+            audit_key(now, "req-1"),
+        ] {
+            assert!(is_evidence(&key), "{key}");
+        }
+        for key in [
+            k.shard("shards/00003.jsonl"),
+            k.reupload_shard(1),
+            k.ledger_segment(0, "runs/demo-abc/shards/00003.jsonl", 0),
+            k.dead_letter_segment(0, "runs/demo-abc/shards/00003.jsonl", 0),
+            k.canary(0),
+            k.snapshot(),
+            k.capacity(),
+            lease_key("demo"),
+            RegistryKeys::new("national").current(),
+            RegistryKeys::new("national").area("v1", 202),
+            HOURS_CLOSURES.to_string(),
+            "incoming/demo/file.csv".to_string(),
+            "runs/report.json".to_string(),
+            "runs//report.json".to_string(),
+            "runs/demo-abc/sub/report.json".to_string(),
+            "audit/".to_string(),
+        ] {
+            assert!(!is_evidence(&key), "{key}");
+        }
     }
 }

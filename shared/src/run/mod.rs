@@ -11,8 +11,8 @@ mod received;
 mod shard;
 
 pub use keys::{
-    audit_key, keys_version, lease_key, operator_log_key, received_key, status_key, RegistryKeys,
-    RunKeys, HOURS_CLOSURES, REGISTRY_INCOMING,
+    audit_key, is_evidence, keys_version, lease_key, operator_log_key, received_key, status_key,
+    RegistryKeys, RunKeys, HOURS_CLOSURES, REGISTRY_INCOMING,
 };
 pub use ledger::{merge_ledger, LedgerRecord};
 pub use received::{

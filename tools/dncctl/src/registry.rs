@@ -129,6 +129,7 @@ async fn s3_inputs(
     let store = S3Store {
         client: dncflow::adapters::store::s3_client(s3_endpoint).await,
         bucket: bucket.expect("one url at least"),
+        evidence_lock: evidence_lock()?,
     };
     let mut keys = Vec::new();
     for prefix in prefixes {
@@ -142,11 +143,18 @@ async fn s3_inputs(
 }
 
 /// The store `out` names.
+/// The evidence lock `dncctl` writes to a bucket with (`DNCFLOW_EVIDENCE_LOCK_MODE`, `DNCFLOW_EVIDENCE_LOCK_DAYS`, as the
+/// deployment sets them for its functions: an operator's status change is evidence too).
+fn evidence_lock() -> Result<Option<dncflow::adapters::store::EvidenceLock>> {
+    dncflow::adapters::store::EvidenceLock::from_env().map_err(anyhow::Error::msg)
+}
+
 pub async fn store_of(out: &str, s3_endpoint: Option<&str>) -> Result<Box<dyn ObjectStore>> {
     Ok(match out.strip_prefix("s3://") {
         Some(bucket) => Box::new(S3Store {
             client: dncflow::adapters::store::s3_client(s3_endpoint).await,
             bucket: bucket.trim_end_matches('/').to_string(),
+            evidence_lock: evidence_lock()?,
         }),
         None => Box::new(LocalStore {
             root: PathBuf::from(out),

@@ -33,11 +33,10 @@ pub struct NormalizeOutput {
     pub rejected: u64,
 }
 
-/// Normalize `source` (streamed from S3) into `runs/<runId>/` of `out_bucket`, staging on local disk (`/tmp` in
-/// Lambda) and uploading with multipart for large shards.
+/// Normalize `source` (streamed from S3 with `out`'s client) into `runs/<runId>/` of `out`'s bucket (its evidence
+/// written with `out`'s lock), staging on local disk (`/tmp` in Lambda) and uploading with multipart for large shards.
 pub async fn normalize_object(
-    s3: &aws_sdk_s3::Client,
-    out_bucket: &str,
+    out: &S3Store,
     source: &SourceObject,
     mut options: NormalizeOptions,
     max_reject_ratio: f64,
@@ -51,7 +50,7 @@ pub async fn normalize_object(
         key: source.key.clone(),
         version_id: source.version_id.clone(),
     };
-    let (reader, mut identity, _) = open_s3_object(s3, &location).await?;
+    let (reader, mut identity, _) = open_s3_object(&out.client, &location).await?;
     let staging = tempfile::tempdir()
         .map_err(|e| StepError::new(ErrorKind::Fatal, "no staging directory").with_source(e))?;
     let staging_path = staging.path().to_path_buf();
@@ -65,11 +64,8 @@ pub async fn normalize_object(
         NormalizeError::Output { .. } => StepError::caused_by(ErrorKind::Transient, e),
         NormalizeError::Unbalanced { .. } => StepError::caused_by(ErrorKind::Fatal, e),
     })?;
-    let store = S3Store {
-        client: s3.clone(),
-        bucket: out_bucket.to_string(),
-    };
-    let (manifest_key, shard_keys) = publish_run(&store, staging.path(), &manifest).await?;
+    let store = out;
+    let (manifest_key, shard_keys) = publish_run(store, staging.path(), &manifest).await?;
     // Published first, so that the manifest and rejects of a refused file can be read. Its numbers are received
     // either way: the check answers them suppressed (`pending-propagation`, or `refused-file:<runId>`) until a
     // verified run shows CXone holding them.
@@ -79,7 +75,7 @@ pub async fn normalize_object(
         Err(_) => crate::run::Hold::RefusedFile,
     };
     crate::run::receive_run(
-        &store,
+        store,
         &manifest,
         Some(staging.path()),
         hold,
@@ -97,7 +93,7 @@ pub async fn normalize_object(
     Ok(NormalizeOutput {
         run_id: manifest.run_id.clone(),
         list: manifest.list.clone(),
-        bucket: out_bucket.to_string(),
+        bucket: out.bucket.clone(),
         manifest_key,
         shard_keys,
         rows: manifest.counts.rows,
