@@ -339,12 +339,12 @@ async fn check_results_are_paired_by_number_and_a_mismatch_is_an_error() {
     assert!(!resp.safe_to_dial && !resp.complete);
 
     // The canary probe: a mismatch is an error, not a silent pairing.
-    let err = dncflow::steps::cooldown::probe_canary(&api, &list_id, &["+12025550198".to_string()])
+    let err = dncflow::steps::probe_canary(&api, &list_id, &["+12025550198".to_string()])
         .await
         .unwrap_err();
     assert!(err.to_string().contains("canary probe"), "{err}");
     s.sim.set_faults(tamper("reverse"));
-    let probe = dncflow::steps::cooldown::probe_canary(
+    let probe = dncflow::steps::probe_canary(
         &api,
         &list_id,
         &["+12025550198".to_string(), "+14155550100".to_string()],

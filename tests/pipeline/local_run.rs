@@ -13,8 +13,8 @@ use dncflow::adapters::cxone::DncApi;
 use dncflow::adapters::eventbridge::NoNotifier;
 use dncflow::adapters::store::{LocalStore, ObjectStore};
 use dncflow::local::{ensure_list, run_local, RunSettings, ScaledClock};
+use dncflow::run::canary::CanaryProbe;
 use dncflow::run::{ListStatus, RunReport, SourceIdentity};
-use dncflow::steps::cooldown::CanaryProbe;
 use dncflow::steps::normalize::{normalize_to_dir, NormalizeOptions, RunOutput};
 use dncflow::steps::reconcile::fetch_all_entries;
 use dncflow::steps::{

@@ -1,20 +1,31 @@
-//! The run's documents: the run directory (manifest, shards and rejects, and the names and hashes that keep them
-//! stable across re-runs), its published report and the list's status, each defined once and read and written by
-//! the same type.
+//! Every document of a run and of a list, each defined once, with its reading and writing: the run directory
+//! (manifest, shards and rejects, and the names and hashes that keep them stable across re-runs), its ledger
+//! (`ledger`), canary probes (`canary`), suppression snapshot (`snapshot`) and published report; the list's status
+//! (`status`), lease (`lease`) and received numbers (`received`). The steps (`steps/`) read and write these through
+//! this module and never through one another.
+//!
+//! This module depends on no service adapter (CXone, EventBridge, the FTC): documents are read and written through
+//! the [`ObjectStore`](crate::adapters::store::ObjectStore) trait only, and fail with a [`DocumentError`].
 
+pub mod canary;
 pub mod deadline;
+mod error;
 pub mod evidence;
 pub mod html;
 mod keys;
-mod ledger;
+pub mod lease;
+pub mod ledger;
 mod received;
 mod shard;
+pub mod snapshot;
+pub mod status;
 
+pub use error::DocumentError;
 pub use keys::{
     audit_key, is_evidence, keys_version, lease_key, operator_log_key, received_key, status_key,
     RegistryKeys, RunKeys, HOURS_CLOSURES, REGISTRY_INCOMING,
 };
-pub use ledger::{merge_ledger, LedgerRecord};
+pub use ledger::{merge_ledger, EntryOutcome, LedgerRecord};
 pub use received::{
     load_received, receive_run, record_operator_actions, update_received, Cause, Hold,
     OperatorAction, OperatorRecord, Received, ReceivedCounts, ReceivedError, RECEIVED_FORMAT,
@@ -22,6 +33,7 @@ pub use received::{
 pub use shard::{
     parse_shard, parse_shard_with_ends, LineExtras, ShardEntry, ShardLineError, ShardLineWriter,
 };
+pub use status::{LastSuccess, ListStatus, OpenFailure, RunningRun};
 
 use std::collections::BTreeMap;
 
@@ -29,7 +41,6 @@ use chrono::{DateTime, Utc};
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::cxone::EntryOutcome;
 use crate::input::decode::{Compression, Encoding};
 use crate::input::Detected;
 
@@ -481,6 +492,45 @@ impl SimulatedClock {
 }
 
 impl RunReport {
+    /// A FAILED report of run `run_id` of `list` with nothing verified, ending at `now`: what reconcile fills in, and
+    /// what the failure recorder publishes as it is. The manifest (when normalize got that far) gives the counts and
+    /// the source.
+    pub fn blank(
+        manifest: Option<&Manifest>,
+        run_id: &str,
+        list: &str,
+        started_at: Option<String>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> RunReport {
+        RunReport {
+            run_id: run_id.to_string(),
+            list: list.to_string(),
+            list_id: None,
+            status: RunStatus::Failed,
+            reason: None,
+            started_at: started_at.unwrap_or_else(|| now.to_rfc3339()),
+            finished_at: now.to_rfc3339(),
+            normalize: manifest.map(|m| m.counts.clone()).unwrap_or_default(),
+            upload: UploadCounts::default(),
+            canary: None,
+            reconcile_rounds: 0,
+            expected: 0,
+            found: 0,
+            missing: 0,
+            wrong_expiration: 0,
+            wrong_jurisdiction: 0,
+            source: manifest.and_then(|m| m.source.key.clone().or_else(|| m.source.path.clone())),
+            source_identity: manifest.map(|m| m.source.clone()),
+            normalized_at: manifest.map(|m| m.created_at.clone()),
+            uploaded_at: None,
+            propagated_at: None,
+            deadline: None,
+            jurisdictions: Default::default(),
+            dead_letter_reasons: Default::default(),
+            simulated_clock: None,
+        }
+    }
+
     /// Whether campaigns may launch on this list.
     pub fn success(&self) -> bool {
         self.status == RunStatus::Success
@@ -615,89 +665,6 @@ impl RunReport {
 /// A value in a Markdown table cell: pipes escaped, line breaks flattened (a key may hold either).
 fn markdown_cell(v: &str) -> String {
     v.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
-/// `status/<list>/latest.json`: what campaign launches are gated on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListStatus {
-    /// List name.
-    pub list: String,
-    /// `SUCCESS`, `FAILED`, or `RUNNING` (a run in flight after a success, or the first run of a list).
-    pub status: RunStatus,
-    /// Why it failed.
-    pub reason: Option<String>,
-    /// The run.
-    pub run_id: String,
-    /// When it was last written (RFC 3339).
-    pub updated_at: String,
-    /// Where the report is, relative to the output root.
-    pub report_key: String,
-    /// Entries verified on the list.
-    pub verified_entries: usize,
-    /// Dead letters of the list: numbers CXone refused to hold, in this run or an earlier one of any source, that no
-    /// verified run has shown held since and no operator removed (`status/<list>/received.txt`). A SUCCESS with dead
-    /// letters verified everything CXone accepted; the check answers these numbers `suppressed` (`dead-letter`).
-    #[serde(default)]
-    pub dead_letters: u64,
-    /// Every number the list was given that no verified run has shown CXone holding yet, per reason (dead letters
-    /// included): the check answers each `suppressed`.
-    #[serde(default)]
-    pub received_not_held: ReceivedCounts,
-    /// The last successful run, kept across failures ("last known good").
-    pub last_success: Option<LastSuccess>,
-    /// The run in flight, while one holds the list's lease (`status` is then `RUNNING`, or stays `FAILED` while a
-    /// failure is open). Campaign gating reads `RUNNING` with a `lastSuccess` as "last known good still valid".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub running: Option<RunningRun>,
-    /// Failed runs that no later success of the same source has resolved: while any is open, the status stays
-    /// `FAILED`, whatever another source's run achieves. Resolved by a SUCCESS of that source, or cleared by an
-    /// operator (`dncctl status clear`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub open_failures: Vec<OpenFailure>,
-    /// Every received file not yet verified (a failed run does not stop its clock), oldest first, measured when the
-    /// status was written: its receipt, deadline and business days so far.
-    #[serde(default)]
-    pub unverified: Vec<deadline::ReceiptDeadline>,
-    /// The oldest unverified file's business days since receipt (0: every received file verified).
-    #[serde(default)]
-    pub oldest_unverified_business_days: u32,
-}
-
-/// A run in flight.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunningRun {
-    /// Run id.
-    pub run_id: String,
-    /// The execution holding the list.
-    pub execution: String,
-    /// When it took the list (RFC 3339).
-    pub started_at: String,
-}
-
-/// A failure not yet resolved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OpenFailure {
-    /// The source object (key or path) whose run failed.
-    pub source: String,
-    /// The failed run.
-    pub run_id: String,
-    /// The failure's kind and message, as the failure recorder received it.
-    pub reason: Option<String>,
-    /// When (RFC 3339).
-    pub at: String,
-}
-
-/// The last known good run of a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LastSuccess {
-    /// Run id.
-    pub run_id: String,
-    /// When it was recorded (RFC 3339).
-    pub at: String,
 }
 
 #[cfg(test)]

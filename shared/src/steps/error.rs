@@ -265,6 +265,25 @@ impl From<crate::run::ReceivedError> for StepError {
     }
 }
 
+impl From<crate::run::DocumentError> for StepError {
+    /// A run's or a list's document: a store failure as the store's, an unreadable or missing document fatal (it is
+    /// left for an operator to repair: running again cannot help), a refused request invalid input.
+    fn from(e: crate::run::DocumentError) -> Self {
+        use crate::run::DocumentError;
+        match e {
+            DocumentError::Store(s) => StepError::from(s),
+            DocumentError::Received(r) => StepError::from(r),
+            DocumentError::Shard(s) => StepError::from(s),
+            DocumentError::Refused(message) => StepError::new(ErrorKind::InvalidInput, message),
+            DocumentError::Unreadable { message, source } => StepError {
+                kind: ErrorKind::Fatal,
+                message,
+                source,
+            },
+        }
+    }
+}
+
 impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
         // A policy that lacks a permission stays that way: retrying would only delay the FAILED status.

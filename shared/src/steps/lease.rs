@@ -9,49 +9,15 @@
 //! ([`Takeover`]). Step Functions not answering (an error, no permission, no such execution) never lets a lease go:
 //! the expiry rule decides then. A local run's holder (`local:…`) is never asked about.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::status::mark_running;
 use super::{RunRef, StepError};
 use crate::adapters::sfn::{is_execution_arn, ExecutionStatus, Executions};
 use crate::adapters::store::ObjectStore;
-use crate::run::{lease_key, status_key, ListStatus};
-
-/// `status/<list>/lease.json`: which execution holds the list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Lease {
-    /// The execution holding it (Step Functions execution ARN; `local:<runId>` for `dncctl run`).
-    pub execution: String,
-    /// The run it is for.
-    pub run_id: String,
-    /// When it was taken (RFC 3339).
-    pub acquired_at: String,
-    /// After this (RFC 3339) another execution may take it over.
-    pub expires_at: String,
-    /// When this lease was taken over from another holder: whose it was and why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub took_over: Option<Takeover>,
-}
-
-/// A lease taken from another holder: the holder's execution had ended, or the lease had expired.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Takeover {
-    /// The execution that held it.
-    pub execution: String,
-    /// The run it held it for.
-    pub run_id: String,
-    /// Why it was taken: `holder-ended` or `expired`.
-    pub reason: String,
-    /// The holder's status in Step Functions when it was taken for `holder-ended` (`FAILED`, `TIMED_OUT`, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub holder_status: Option<String>,
-    /// When the holder's execution ended, as Step Functions says (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub holder_stopped_at: Option<String>,
-}
+use crate::run::lease::{create_lease, read_lease_tagged, replace_lease};
+pub use crate::run::lease::{read_lease, release_lease, Lease, Takeover, LEASE_TTL_SECS};
+use crate::run::status::{mark_running, peek_list_status};
 
 /// What Step Functions says of the execution holding a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,9 +146,6 @@ pub struct LeaseOutcome {
     pub held_by: Option<String>,
 }
 
-/// How long a lease lasts: the state machine's `TimeoutSeconds` (12 h) plus a margin. An execution cannot outlive it.
-pub const LEASE_TTL_SECS: i64 = 43_200 + 900;
-
 /// How long a waiting execution sleeps between attempts, by default.
 pub const LEASE_WAIT_SECS: u64 = 30;
 
@@ -204,44 +167,33 @@ pub async fn acquire_lease(
     let list = &task.run.list;
     // A concurrent execution of the same object (same run id) already verified it while this one waited.
     if let Some(started) = task.started_at.as_deref().and_then(parse_time) {
-        if let Some(bytes) = store.get_bytes(&status_key(list)).await? {
-            if let Ok(status) = serde_json::from_slice::<ListStatus>(&bytes) {
-                let after_start = parse_time(&status.updated_at).is_some_and(|t| t >= started);
-                if status.run_id == task.run.run_id
-                    && status.status == crate::run::RunStatus::Success
-                    && status.running.is_none()
-                    && after_start
-                {
-                    return Ok(LeaseOutcome {
-                        acquired: false,
-                        duplicate: true,
-                        wait_seconds: 0,
-                        held_by: None,
-                    });
-                }
+        if let Some(status) = peek_list_status(store, list).await? {
+            let after_start = parse_time(&status.updated_at).is_some_and(|t| t >= started);
+            if status.run_id == task.run.run_id
+                && status.status == crate::run::RunStatus::Success
+                && status.running.is_none()
+                && after_start
+            {
+                return Ok(LeaseOutcome {
+                    acquired: false,
+                    duplicate: true,
+                    wait_seconds: 0,
+                    held_by: None,
+                });
             }
         }
     }
-    let lease = Lease {
-        execution: task.execution.clone(),
-        run_id: task.run.run_id.clone(),
-        acquired_at: now.to_rfc3339(),
-        expires_at: (now + Duration::seconds(LEASE_TTL_SECS)).to_rfc3339(),
-        took_over: None,
-    };
-    let body = serde_json::to_vec(&lease).expect("lease serializes");
-    let key = lease_key(list);
+    let lease = Lease::new(&task.execution, &task.run.run_id, now);
     let mut held_by = None;
     // A few rounds: the holder may release, or another waiter take over an expired lease, between our reads.
     for _ in 0..3 {
-        if store.put_if_absent(&key, body.clone()).await? {
+        if create_lease(store, list, &lease).await? {
             tracing::info!(list = %list, run_id = %task.run.run_id, execution = %task.execution, "lease acquired");
             return acquired(store, task, now).await;
         }
-        let Some((bytes, tag)) = store.get_tagged(&key).await? else {
+        let Some((held, tag)) = read_lease_tagged(store, list).await? else {
             continue;
         };
-        let held: Option<Lease> = serde_json::from_slice(&bytes).ok();
         let holder = match (&held, executions) {
             (Some(h), Some(executions)) if worth_asking(h, &task.execution, now) => {
                 ask_about(executions, list, &h.execution).await
@@ -270,8 +222,7 @@ pub async fn acquire_lease(
                     took_over: took_over.clone(),
                     ..lease.clone()
                 };
-                let body = serde_json::to_vec(&ours).expect("lease serializes");
-                if store.put_if_match(&key, body, &tag).await? {
+                if replace_lease(store, list, &ours, &tag).await? {
                     match &took_over {
                         Some(t) => tracing::warn!(list = %list, run_id = %task.run.run_id,
                             execution = %task.execution, from = %t.execution, from_run_id = %t.run_id,
@@ -316,35 +267,12 @@ async fn acquired(
     })
 }
 
-/// The lease of `list`, if any.
-pub async fn read_lease(store: &dyn ObjectStore, list: &str) -> Result<Option<Lease>, StepError> {
-    Ok(store
-        .get_bytes(&lease_key(list))
-        .await?
-        .and_then(|b| serde_json::from_slice(&b).ok()))
-}
-
-/// Release `list`'s lease if `execution` holds it (a lease another execution took over is left alone). Returns
-/// whether it was released.
-pub async fn release_lease(
-    store: &dyn ObjectStore,
-    list: &str,
-    execution: &str,
-) -> Result<bool, StepError> {
-    match read_lease(store, list).await? {
-        Some(l) if l.execution == execution => {
-            store.delete(&lease_key(list)).await?;
-            tracing::info!(list = %list, run_id = %l.run_id, execution = %execution, "lease released");
-            Ok(true)
-        }
-        _ => Ok(false),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::store::LocalStore;
+    use crate::run::{status_key, ListStatus};
+    use chrono::Duration;
 
     fn task(execution: &str, run_id: &str) -> LeaseTask {
         LeaseTask {

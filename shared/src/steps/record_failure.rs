@@ -4,14 +4,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::lease::{read_lease, release_lease};
-use super::reconcile::blank_report;
-use super::status::publish_list_status;
-use super::{RunRef, StepError};
+use super::{publish_list_status, RunRef, StepError};
 use crate::adapters::eventbridge::StatusNotifier;
 use crate::adapters::s3_event::parse_source_event;
 use crate::adapters::store::ObjectStore;
-use crate::run::{Manifest, RunKeys};
+use crate::run::lease::{read_lease, release_lease};
+use crate::run::{Manifest, RunKeys, RunReport};
 
 /// What the recorder did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +130,7 @@ pub async fn record_failure(
         .get("startedAt")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let mut report = blank_report(manifest.as_ref(), &run, started_at, now);
+    let mut report = RunReport::blank(manifest.as_ref(), &run.run_id, &run.list, started_at, now);
     report.reason = Some(reason.clone());
     if report.source.is_none() {
         report.source = state

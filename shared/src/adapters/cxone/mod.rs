@@ -177,31 +177,8 @@ pub struct EntryInput {
     pub idempotency_key: String,
 }
 
-/// What CXone did with one entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "camelCase")]
-pub enum EntryOutcome {
-    /// A new record.
-    Created {
-        /// Record id.
-        id: String,
-    },
-    /// The number was already on the list (or the key was replayed): no new record.
-    Exists {
-        /// Record id.
-        id: String,
-    },
-    /// Rejected by CXone with a validation code.
-    Rejected {
-        /// `INVALID_PHONE_NUMBER`, `INVALID_JURISDICTION`, `INVALID_EXPIRATION`, `UNKNOWN_LIST`,
-        /// `IDEMPOTENCY_CONFLICT`, …
-        code: String,
-        /// CXone's message.
-        message: String,
-    },
-    /// The response did not mention the entry: neither written nor rejected as far as we know.
-    Unconfirmed,
-}
+/// What CXone did with one entry: defined with the ledger that records it (`run::ledger`).
+pub use crate::run::EntryOutcome;
 
 /// An entry as CXone holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

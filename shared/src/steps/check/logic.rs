@@ -13,13 +13,15 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::adapters::cxone::{CheckStatus, ContactQuery, DncApi, MAX_CONTACTS_PER_REQUEST};
 use crate::hours::closures::LoadedClosures;
 use crate::hours::{CallType, PlaceKey, Policy, Window};
 use crate::phone::{DefaultRegion, Normalizer, E164};
 use crate::registry::{Freshness, LoadedRegistry, Lookup};
+// The snapshot is a run's document (`run::snapshot`); the check answers from it, and names it in its signatures.
+pub use crate::run::snapshot::{number_hash, SuppressionSnapshot};
 
 /// One number to check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,135 +284,6 @@ pub struct CheckResponse {
     pub registries: Vec<RegistryUse>,
     /// The tallies of the answers (the summary line and the metrics are built from them).
     pub metrics: CheckMetrics,
-}
-
-/// SHA-256 (hex) of an E.164 number: how snapshots and audit records name numbers.
-pub fn number_hash(e164: &str) -> String {
-    hex::encode(Sha256::digest(e164.as_bytes()))
-}
-
-/// A line of a verified run's snapshot: the number's SHA-256 (hex) and, when CXone's record expires, its expiration
-/// (RFC 3339, seconds): `<hash> <expiration>`, or `<hash>` alone for a record that never lapses. The expiration is
-/// what lets a later upload skip a held number only when CXone holds it at least as long as asked
-/// ([`SnapshotHold`]).
-pub fn snapshot_line(e164: &str, expiration: Option<DateTime<Utc>>) -> String {
-    let hash = number_hash(e164);
-    match expiration {
-        None => hash,
-        Some(e) => format!(
-            "{hash} {}",
-            e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        ),
-    }
-}
-
-/// A snapshot line read back: the hash and how long the record holds (`None`: never lapses; a line of an older
-/// snapshot, hash only, reads the same).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotHold {
-    /// SHA-256 (hex) of the E.164 number.
-    pub hash: String,
-    /// When CXone's record expires.
-    pub expiration: Option<DateTime<Utc>>,
-}
-
-impl SnapshotHold {
-    /// Read one line; `None` for a blank one. An expiration that does not parse is taken as already passed: the
-    /// number is then sent again rather than assumed held.
-    pub fn parse(line: &str) -> Option<SnapshotHold> {
-        let line = line.trim();
-        if line.is_empty() {
-            return None;
-        }
-        Some(match line.split_once(' ') {
-            None => SnapshotHold {
-                hash: line.to_string(),
-                expiration: None,
-            },
-            Some((hash, exp)) => SnapshotHold {
-                hash: hash.to_string(),
-                expiration: Some(
-                    DateTime::parse_from_rfc3339(exp.trim())
-                        .map_or(DateTime::<Utc>::MIN_UTC, |d| d.with_timezone(&Utc)),
-                ),
-            },
-        })
-    }
-
-    /// Whether the record suppresses the number as long as `asked` (the file's expiration; `None`: as long as the
-    /// list keeps it) at `now`: not expired, and expiring no earlier than asked. The same rule as reconcile's.
-    pub fn holds(&self, asked: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-        match (self.expiration, asked) {
-            (None, _) => true,
-            (Some(held), None) => held > now,
-            (Some(held), Some(asked)) => held > now && held >= asked,
-        }
-    }
-}
-
-/// Numbers known suppressed, as hashes (from the latest reconciled snapshot).
-#[derive(Debug, Default, Clone)]
-pub struct SuppressionSnapshot {
-    hashes: HashSet<[u8; 32]>,
-}
-
-impl SuppressionSnapshot {
-    /// From hex hashes, one a line (blank lines ignored; malformed lines skipped and counted).
-    pub fn from_lines(text: &str) -> (SuppressionSnapshot, usize) {
-        let mut hashes = HashSet::new();
-        let mut bad = 0;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            // `<hash>` or `<hash> <expiration>` ([`snapshot_line`]): the check needs the hash only.
-            let hash = line.split_once(' ').map_or(line, |(h, _)| h);
-            match hex::decode(hash)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            {
-                Some(h) => {
-                    hashes.insert(h);
-                }
-                None => bad += 1,
-            }
-        }
-        (SuppressionSnapshot { hashes }, bad)
-    }
-
-    /// From E.164 numbers.
-    pub fn from_numbers(numbers: impl IntoIterator<Item = impl AsRef<str>>) -> SuppressionSnapshot {
-        SuppressionSnapshot {
-            hashes: numbers
-                .into_iter()
-                .map(|n| Sha256::digest(n.as_ref().as_bytes()).into())
-                .collect(),
-        }
-    }
-
-    /// The snapshot as hex lines.
-    pub fn to_lines(&self) -> String {
-        let mut lines: Vec<String> = self.hashes.iter().map(hex::encode).collect();
-        lines.sort();
-        lines.join("\n") + "\n"
-    }
-
-    /// Whether the number is known suppressed.
-    pub fn contains(&self, e164: &str) -> bool {
-        // No hash to compute against an empty snapshot (a registry-only check of a campaign file).
-        if self.hashes.is_empty() {
-            return false;
-        }
-        let h: [u8; 32] = Sha256::digest(e164.as_bytes()).into();
-        self.hashes.contains(&h)
-    }
-
-    /// Hashes held.
-    pub fn len(&self) -> usize {
-        self.hashes.len()
-    }
-
-    /// Whether empty.
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
-    }
 }
 
 /// What is answered without asking CXone.
@@ -1228,43 +1101,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snapshot_lines_carry_expirations_and_hold_as_long_as_asked() {
-        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        let now = at("2026-12-06T00:00:00Z");
-        let line = snapshot_line("+12025550101", Some(at("2027-06-01T00:00:00Z")));
-        assert_eq!(
-            line,
-            format!("{} 2027-06-01T00:00:00Z", number_hash("+12025550101"))
-        );
-        let hold = SnapshotHold::parse(&line).unwrap();
-        assert!(
-            hold.holds(Some(at("2027-06-01T00:00:00Z")), now),
-            "same expiration"
-        );
-        assert!(
-            hold.holds(Some(at("2027-01-01T00:00:00Z")), now),
-            "later than asked"
-        );
-        assert!(hold.holds(None, now), "the list's default: held while live");
-        assert!(
-            !hold.holds(Some(at("2028-06-01T00:00:00Z")), now),
-            "a newer file extends it"
-        );
-        assert!(!hold.holds(None, at("2027-06-02T00:00:00Z")), "expired");
-        // Hash only (older snapshots, records that never lapse): held for any expiration.
-        let forever = SnapshotHold::parse(&number_hash("+12025550101")).unwrap();
-        assert!(forever.holds(Some(at("2099-01-01T00:00:00Z")), now));
-        // An unreadable expiration is taken as passed: sent again rather than assumed held.
-        assert!(!SnapshotHold::parse("abc garbage").unwrap().holds(None, now));
-        assert_eq!(SnapshotHold::parse("  "), None);
-        // The check reads either form.
-        let (snap, bad) =
-            SuppressionSnapshot::from_lines(&format!("{line}\n{}\n", number_hash("+12025550102")));
-        assert_eq!(bad, 0);
-        assert!(snap.contains("+12025550101") && snap.contains("+12025550102"));
-    }
-
-    #[test]
     fn audit_hashes_are_keyed_and_name_the_key_version() {
         let k1 = AuditKey::new("v1", b"0123456789abcdef0123").unwrap();
         let k2 = AuditKey::new("v2", b"another key, 16+ bytes").unwrap();
@@ -1283,17 +1119,6 @@ mod tests {
         );
         assert!(AuditKey::new("short", b"too short").is_err());
         assert!(!format!("{k1:?}").contains("0123456789"));
-    }
-
-    #[test]
-    fn snapshot_round_trips_and_matches_hashes() {
-        let snap = SuppressionSnapshot::from_numbers(["+12025550198", "+442079460018"]);
-        assert!(snap.contains("+12025550198"));
-        assert!(!snap.contains("+12025550199"));
-        let (again, bad) =
-            SuppressionSnapshot::from_lines(&format!("{}\nnot-hex\n", snap.to_lines()));
-        assert_eq!((again.len(), bad), (2, 1));
-        assert!(again.contains("+442079460018"));
     }
 
     #[test]

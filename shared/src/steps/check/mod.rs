@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::status::read_list_status;
 use super::{ErrorKind, StepError};
 use crate::adapters::cxone::DncApi;
 use crate::adapters::store::ObjectStore;
 use crate::hours::closures::LoadedClosures;
 use crate::hours::Policy;
 use crate::registry::LoadedRegistry;
+use crate::run::snapshot::read_snapshot;
+use crate::run::status::read_list_status;
 use crate::run::{load_received, received_key, Received, RunKeys};
 
 /// What the check answers locally, loaded once per container (and reloaded when a list's received document changes,
@@ -229,12 +230,8 @@ pub async fn load_local_knowledge(
         knowledge.verified.push((list.clone(), verified_at));
         if let Some(last) = last_good {
             let keys = RunKeys::new(&last.run_id);
-            match store.get_bytes(&keys.snapshot()).await? {
+            match read_snapshot(store, &last.run_id).await? {
                 Some(text) => {
-                    let text = String::from_utf8(text).map_err(|e| {
-                        StepError::new(ErrorKind::Fatal, format!("{} is not text", keys.snapshot()))
-                            .with_source(e)
-                    })?;
                     lines.push_str(&text);
                     lines.push('\n');
                     knowledge.snapshot_runs.push(last.run_id.clone());

@@ -1,15 +1,13 @@
-//! The cooldown's logic: how long to wait after the last write, which numbers to probe, and the probe over the
-//! [`DncApi`] boundary. The waiting itself belongs to the caller (a Step Functions `Wait`, or the local driver).
+//! The cooldown's logic: how long to wait after the last write, and which numbers to probe (the probe itself is
+//! `steps::probe_canary`, shared with reconcile; what it found is `run::canary`). The waiting itself belongs to the
+//! caller (a Step Functions `Wait`, or the local driver).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::cxone::{CxoneError, DncApi};
-use crate::phone::mask;
-use crate::run::{CanaryResult, LedgerRecord};
-use crate::steps::PipelineError;
+use crate::run::LedgerRecord;
 
 /// Whether a list may be probed yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,43 +36,6 @@ pub fn cooldown(last_write: DateTime<Utc>, now: DateTime<Utc>, min: Duration) ->
     }
 }
 
-/// A canary probe as the cooldown stage records it for reconciliation (`runs/<runId>/canary/<round>.json`): the
-/// numbers not suppressed yet are kept whole, because reconciliation must tell a lost write (not on the list: it is
-/// re-uploaded) from an entry on the list that does not suppress (the list is not propagating: the run fails).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CanaryProbe {
-    /// Numbers probed.
-    pub probed: usize,
-    /// E.164 numbers answered anything but suppressed.
-    pub pending: Vec<String>,
-    /// When the round's last write to CXone ended (RFC 3339): the time the cooldown counted from. Locally the
-    /// upload invocations' `lastWriteAt`; in the state machine, which keeps no per-shard results, the first check
-    /// after the uploads ended (no earlier than any write). The run's timeline shows it as "uploaded".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_write_at: Option<String>,
-    /// When the probe that ended the cooldown answered (RFC 3339): the list shown suppressing what was written,
-    /// "propagated" on the run's timeline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probed_at: Option<String>,
-}
-
-impl CanaryProbe {
-    /// Numbers answered suppressed.
-    pub fn suppressed(&self) -> usize {
-        self.probed - self.pending.len()
-    }
-
-    /// The summary for logs and reports, numbers masked.
-    pub fn result(&self) -> CanaryResult {
-        CanaryResult {
-            probed: self.probed,
-            suppressed: self.suppressed(),
-            pending: self.pending.iter().map(|n| mask(n)).collect(),
-        }
-    }
-}
-
 /// Pick up to `n` numbers spread over the ledger (deterministic), held by CXone.
 pub fn canary_sample(records: &[LedgerRecord], n: usize) -> Vec<String> {
     let held: Vec<String> = records
@@ -94,35 +55,10 @@ pub fn spread<T: Clone>(items: &[T], n: usize) -> Vec<T> {
     items.iter().step_by(step).take(n).cloned().collect()
 }
 
-/// Probe the canary numbers: does CXone answer each suppressed by `list_id`?
-pub async fn probe_canary(
-    api: &dyn DncApi,
-    list_id: &str,
-    numbers: &[String],
-) -> Result<CanaryProbe, PipelineError> {
-    let suppressed = api.probe(list_id, numbers).await?;
-    if suppressed.len() != numbers.len() {
-        return Err(PipelineError::from(CxoneError::Protocol {
-            op: "canary probe",
-            message: format!("{} answers for {} numbers", suppressed.len(), numbers.len()),
-        }));
-    }
-    let mut probe = CanaryProbe {
-        probed: numbers.len(),
-        ..CanaryProbe::default()
-    };
-    for (n, ok) in numbers.iter().zip(suppressed) {
-        if !ok {
-            probe.pending.push(n.clone());
-        }
-    }
-    Ok(probe)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::cxone::EntryOutcome;
+    use crate::run::EntryOutcome;
 
     #[test]
     fn cooldown_waits_180_seconds_after_the_last_write() {

@@ -18,10 +18,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::status::parse_ledger_segment;
-use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
+use super::{probe_canary, read_json, resolve_list, ErrorKind, RunRef, StepError};
 use crate::adapters::cxone::DncApi;
 use crate::adapters::store::ObjectStore;
+use crate::run::canary::{write_canary, CanaryProbe};
+use crate::run::ledger::for_each_first_segment;
 use crate::run::{Manifest, RunKeys};
 
 /// The cooldown check's input.
@@ -113,13 +114,10 @@ async fn round_sample(
         vec![keys.reupload_shard(round)]
     };
     let mut candidates = Vec::new();
-    for shard_key in shard_keys {
-        let key = keys.ledger_segment(round, &shard_key, 0);
-        let Some(bytes) = store.get_bytes(&key).await? else {
-            continue;
-        };
-        candidates.extend(canary_sample(&parse_ledger_segment(&bytes, &key)?, n));
-    }
+    for_each_first_segment(store, keys, round, &shard_keys, |records| {
+        candidates.extend(canary_sample(&records, n))
+    })
+    .await?;
     Ok(spread(&candidates, n))
 }
 
@@ -138,8 +136,7 @@ async fn record_canary(
         probed_at: Some(now.to_rfc3339()),
         ..canary.clone()
     };
-    let body = serde_json::to_vec(&canary).expect("canary probes serialize");
-    Ok(store.put_bytes(&keys.canary(round), body).await?)
+    Ok(write_canary(store, keys, round, &canary).await?)
 }
 
 /// Answer whether the run's list is ready: `{ready:false, waitSeconds}` until `min` has passed since the latest

@@ -10,12 +10,16 @@ use crate::run::RunStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::status::{for_each_run_ledger_record, publish_list_status};
-use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
-use crate::adapters::cxone::{DncApi, EntryOutcome};
+use super::{
+    probe_canary, publish_list_status, read_json, resolve_list, ErrorKind, RunRef, StepError,
+};
+use crate::adapters::cxone::DncApi;
 use crate::adapters::store::ObjectStore;
-use crate::run::{Manifest, RunReport, ShardEntry, UploadCounts};
-use crate::steps::cooldown::{probe_canary, CanaryProbe};
+use crate::run::canary::{read_canary, CanaryProbe};
+use crate::run::lease::release_lease;
+use crate::run::ledger::for_each_run_ledger_record;
+use crate::run::snapshot::write_snapshot;
+use crate::run::{EntryOutcome, Manifest, RunReport, ShardEntry, UploadCounts};
 
 /// The reconcile stage's input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,42 +65,6 @@ pub struct ReconcileOutput {
     pub report_key: Option<String>,
 }
 
-/// A report with nothing verified yet: the shape every ending starts from.
-pub(crate) fn blank_report(
-    manifest: Option<&Manifest>,
-    run: &RunRef,
-    started_at: Option<String>,
-    now: DateTime<Utc>,
-) -> RunReport {
-    RunReport {
-        run_id: run.run_id.clone(),
-        list: run.list.clone(),
-        list_id: None,
-        status: RunStatus::Failed,
-        reason: None,
-        started_at: started_at.unwrap_or_else(|| now.to_rfc3339()),
-        finished_at: now.to_rfc3339(),
-        normalize: manifest.map(|m| m.counts.clone()).unwrap_or_default(),
-        upload: UploadCounts::default(),
-        canary: None,
-        reconcile_rounds: 0,
-        expected: 0,
-        found: 0,
-        missing: 0,
-        wrong_expiration: 0,
-        wrong_jurisdiction: 0,
-        source: manifest.and_then(|m| m.source.key.clone().or_else(|| m.source.path.clone())),
-        source_identity: manifest.map(|m| m.source.clone()),
-        normalized_at: manifest.map(|m| m.created_at.clone()),
-        uploaded_at: None,
-        propagated_at: None,
-        deadline: None,
-        jurisdictions: Default::default(),
-        dead_letter_reasons: Default::default(),
-        simulated_clock: None,
-    }
-}
-
 /// The cooldown's canary probe of this round, if it made one, with its verdict on the numbers it handed over: a
 /// number on the list that is still not suppressed means the list does not propagate (`NotPropagated`, the run
 /// fails); one that is not on the list was lost and is re-uploaded like any missing entry.
@@ -107,19 +75,9 @@ async fn verify_canary(
     list_id: &str,
     remote: &RemoteIndex,
 ) -> Result<Option<CanaryProbe>, StepError> {
-    let key = task.run.keys().canary(task.round);
-    let Some(canary) = store.get_bytes(&key).await? else {
+    let Some(canary) = read_canary(store, &task.run.keys(), task.round).await? else {
         return Ok(None);
     };
-    let canary: CanaryProbe = serde_json::from_slice(&canary).map_err(|e| {
-        StepError::new(
-            ErrorKind::Fatal,
-            format!(
-                "{key} is not a canary probe: {}",
-                crate::redact::json_error(&e)
-            ),
-        )
-    })?;
     let held: Vec<String> = canary
         .pending
         .iter()
@@ -220,7 +178,13 @@ pub async fn reconcile_stage(
         return Ok(out);
     }
 
-    let mut report = blank_report(Some(&manifest), &task.run, task.started_at.clone(), now());
+    let mut report = RunReport::blank(
+        Some(&manifest),
+        &task.run.run_id,
+        &task.run.list,
+        task.started_at.clone(),
+        now(),
+    );
     report.list_id = Some(list.id.clone());
     // The timeline's "uploaded" and "propagated", from the cooldown's record of this (the last) round. A canary
     // handed over with numbers pending was shown suppressed by this reconciliation (`verify_canary`), when it found
@@ -247,15 +211,7 @@ pub async fn reconcile_stage(
         report.status = RunStatus::Success;
         // Each number with its record's expiration: a later upload skips a number only while CXone holds it as long
         // as that file asks.
-        let mut lines: Vec<String> = remote
-            .held()
-            .map(|(n, expiration)| crate::steps::check::snapshot_line(&n, expiration))
-            .collect();
-        lines.sort_unstable();
-        let mut text = lines.join("\n");
-        text.push('\n');
-        drop(lines);
-        store.put_bytes(&keys.snapshot(), text.into_bytes()).await?;
+        write_snapshot(store, &keys, remote.held()).await?;
     } else if missing > 0 {
         report.reason = Some(format!(
             "{missing} entries still missing after {} rounds",
@@ -298,7 +254,7 @@ pub async fn reconcile_stage(
     }
     publish_list_status(store, notifier, &report).await?;
     if let Some(execution) = &task.execution {
-        super::release_lease(store, &task.run.list, execution).await?;
+        release_lease(store, &task.run.list, execution).await?;
     }
     out.status = report.status;
     out.round = report.reconcile_rounds;

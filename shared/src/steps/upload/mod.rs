@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::{read_json, resolve_list, ErrorKind, RunRef, StepError};
 use crate::adapters::cxone::{DncApi, EntryOutcome};
 use crate::adapters::store::ObjectStore;
+use crate::run::ledger::write_ledger_segment;
+use crate::run::snapshot::{number_hash, verified_snapshot, SnapshotHold, SuppressionSnapshot};
 use crate::run::{keys_version, parse_shard_with_ends, LedgerRecord, Manifest};
 
 /// One shard to upload (the Map state's item); the upload's output is the next invocation's input.
@@ -73,16 +75,6 @@ pub struct UploadSettings {
 
 /// Records a CXone environment holds at most (CXone's documented limit, calling lists and DNC together).
 pub const CXONE_CAPACITY: u64 = 1_000_000;
-
-fn jsonl<T: Serialize>(items: &[T]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for item in items {
-        // A plain struct of strings: serialization cannot fail.
-        serde_json::to_writer(&mut out, item).expect("ledger records serialize");
-        out.push(b'\n');
-    }
-    out
-}
 
 /// The capacity decision of a run: what the environment held, what the run adds, against the cap. Taken by the
 /// run's first upload invocation and kept in `runs/<runId>/capacity.json`, so the other shards (and retries) follow
@@ -145,10 +137,7 @@ async fn check_capacity(
             let holdings = api.holdings().await.map_err(StepError::from)?;
             let mut held = 0u64;
             if let Some(text) = verified_snapshot(store, &task.run.list).await? {
-                let snapshot = crate::steps::check::SuppressionSnapshot::from_lines(
-                    &String::from_utf8_lossy(&text),
-                )
-                .0;
+                let snapshot = SuppressionSnapshot::from_lines(&String::from_utf8_lossy(&text)).0;
                 drop(text);
                 for shard in &manifest.shards {
                     let shard_key = task.run.keys().shard(&shard.key);
@@ -191,25 +180,6 @@ async fn check_capacity(
     }
 }
 
-/// The suppression snapshot of the list's last successful run (hashes of E.164 numbers, one a line), if any.
-async fn verified_snapshot(
-    store: &dyn ObjectStore,
-    list: &str,
-) -> Result<Option<Vec<u8>>, StepError> {
-    let Some(bytes) = store.get_bytes(&crate::run::status_key(list)).await? else {
-        return Ok(None);
-    };
-    let Some(last) = serde_json::from_slice::<crate::run::ListStatus>(&bytes)
-        .ok()
-        .and_then(|s| s.last_success)
-    else {
-        return Ok(None);
-    };
-    Ok(store
-        .get_bytes(&crate::run::RunKeys::new(&last.run_id).snapshot())
-        .await?)
-}
-
 /// Of `entries`, the numbers the list held when its last successful run verified it, with an expiration no earlier
 /// than the entry asks and not passed at `now`: the snapshot read line by line against the shard's own numbers, so
 /// memory follows the shard, not the list. A number whose record a newer file extends, or whose record has expired,
@@ -225,14 +195,11 @@ async fn verified_holdings(
     };
     let mut by_hash: HashMap<String, &crate::run::ShardEntry> = entries
         .iter()
-        .map(|e| (crate::steps::check::number_hash(&e.phone_number), e))
+        .map(|e| (number_hash(&e.phone_number), e))
         .collect();
     let mut held = HashSet::new();
     for line in text.split(|b| *b == b'\n') {
-        let Some(hold) = std::str::from_utf8(line)
-            .ok()
-            .and_then(crate::steps::check::SnapshotHold::parse)
-        else {
+        let Some(hold) = std::str::from_utf8(line).ok().and_then(SnapshotHold::parse) else {
             continue;
         };
         if let Some(entry) = by_hash.remove(&hold.hash) {
@@ -338,10 +305,10 @@ pub async fn upload_stage(
         ));
     }
     let records: &[LedgerRecord] = &progress.records;
-    let dead: Vec<&LedgerRecord> = records
+    let dead = records
         .iter()
         .filter(|r| matches!(r.outcome, EntryOutcome::Rejected { .. }))
-        .collect();
+        .count();
     let mut out = UploadOutput {
         task: ShardTask {
             cursor: base_index + progress.next,
@@ -352,7 +319,7 @@ pub async fn upload_stage(
         entries: base_index + entries.len(),
         created: 0,
         exists: 0,
-        rejected: dead.len() as u64,
+        rejected: dead as u64,
         unconfirmed: 0,
         last_write_at,
     };
@@ -364,22 +331,15 @@ pub async fn upload_stage(
             EntryOutcome::Rejected { .. } => {}
         }
     }
-    if !records.is_empty() {
-        store
-            .put_bytes(
-                &keys.ledger_segment(task.round, &task.shard_key, task.cursor),
-                jsonl(records),
-            )
-            .await?;
-    }
-    if !dead.is_empty() {
-        store
-            .put_bytes(
-                &keys.dead_letter_segment(task.round, &task.shard_key, task.cursor),
-                jsonl(&dead),
-            )
-            .await?;
-    }
+    write_ledger_segment(
+        store,
+        &keys,
+        task.round,
+        &task.shard_key,
+        task.cursor,
+        records,
+    )
+    .await?;
     tracing::info!(run_id = %task.run.run_id, shard = %task.shard_key, round = task.round, from = task.cursor,
         to = out.task.cursor, entries = out.entries, created = out.created, exists = out.exists,
         rejected = out.rejected, unconfirmed = out.unconfirmed, done = out.done, "shard uploaded");

@@ -1,129 +1,98 @@
-//! Reading a run's ledger back from its segments, and publishing a list's status (the object campaign launches are
-//! gated on, and its announcement through a [`StatusNotifier`]).
+//! `status/<list>/latest.json`: the list's status, what campaign launches are gated on: the last run's outcome, the
+//! last known good run kept across failures, the failures still open, the run in flight, and the counts of the list's
+//! received numbers not known held. Written when a run takes the list (`mark_running`), when it ends
+//! (`publish_status`, with the run's report beside it) and by an operator's commands (`clear_failure`,
+//! `remove_received`); never silently replaced when it does not parse.
 
-use super::{ErrorKind, StepError};
-use crate::adapters::eventbridge::StatusNotifier;
-use crate::adapters::store::ObjectStore;
-use crate::run::{
-    parse_shard, status_key, LastSuccess, LedgerRecord, ListStatus, Manifest, OpenFailure, RunKeys,
-    RunReport, RunStatus, RunningRun,
+use serde::{Deserialize, Serialize};
+
+use super::{
+    deadline, status_key, DocumentError, LedgerRecord, ReceivedCounts, RunKeys, RunReport,
+    RunStatus,
 };
+use crate::adapters::store::ObjectStore;
 
-/// The records of one ledger segment (`key` names it in errors).
-pub(crate) fn parse_ledger_segment(
-    bytes: &[u8],
-    key: &str,
-) -> Result<Vec<LedgerRecord>, StepError> {
-    bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(i, line)| {
-            serde_json::from_slice(line).map_err(|e| {
-                StepError::new(
-                    ErrorKind::Fatal,
-                    format!("{key} line {}: {}", i + 1, crate::redact::json_error(&e)),
-                )
-            })
-        })
-        .collect()
+/// `status/<list>/latest.json`: what campaign launches are gated on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListStatus {
+    /// List name.
+    pub list: String,
+    /// `SUCCESS`, `FAILED`, or `RUNNING` (a run in flight after a success, or the first run of a list).
+    pub status: RunStatus,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// The run.
+    pub run_id: String,
+    /// When it was last written (RFC 3339).
+    pub updated_at: String,
+    /// Where the report is, relative to the output root.
+    pub report_key: String,
+    /// Entries verified on the list.
+    pub verified_entries: usize,
+    /// Dead letters of the list: numbers CXone refused to hold, in this run or an earlier one of any source, that no
+    /// verified run has shown held since and no operator removed (`status/<list>/received.txt`). A SUCCESS with dead
+    /// letters verified everything CXone accepted; the check answers these numbers `suppressed` (`dead-letter`).
+    #[serde(default)]
+    pub dead_letters: u64,
+    /// Every number the list was given that no verified run has shown CXone holding yet, per reason (dead letters
+    /// included): the check answers each `suppressed`.
+    #[serde(default)]
+    pub received_not_held: ReceivedCounts,
+    /// The last successful run, kept across failures ("last known good").
+    pub last_success: Option<LastSuccess>,
+    /// The run in flight, while one holds the list's lease (`status` is then `RUNNING`, or stays `FAILED` while a
+    /// failure is open). Campaign gating reads `RUNNING` with a `lastSuccess` as "last known good still valid".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<RunningRun>,
+    /// Failed runs that no later success of the same source has resolved: while any is open, the status stays
+    /// `FAILED`, whatever another source's run achieves. Resolved by a SUCCESS of that source, or cleared by an
+    /// operator (`dncctl status clear`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_failures: Vec<OpenFailure>,
+    /// Every received file not yet verified (a failed run does not stop its clock), oldest first, measured when the
+    /// status was written: its receipt, deadline and business days so far.
+    #[serde(default)]
+    pub unverified: Vec<deadline::ReceiptDeadline>,
+    /// The oldest unverified file's business days since receipt (0: every received file verified).
+    #[serde(default)]
+    pub oldest_unverified_business_days: u32,
 }
 
-/// Read the ledger of one uploaded shard: its segments, each starting where the previous ended, until `entries`
-/// records are read. A missing segment means the upload of that shard has not finished: an error naming it, or,
-/// with `partial`, the end of what there is (a run still uploading).
-pub(crate) async fn read_ledger_chain(
-    store: &dyn ObjectStore,
-    keys: &RunKeys,
-    round: u32,
-    shard_key: &str,
-    entries: usize,
-    partial: bool,
-) -> Result<Vec<LedgerRecord>, StepError> {
-    let mut records = Vec::with_capacity(entries);
-    while records.len() < entries {
-        let key = keys.ledger_segment(round, shard_key, records.len());
-        let Some(bytes) = store.get_bytes(&key).await? else {
-            if partial {
-                break;
-            }
-            return Err(StepError::new(ErrorKind::Fatal, format!(
-                "ledger of {shard_key} (round {round}) ends at entry {} of {entries}: {key} does not exist",
-                records.len()
-            )));
-        };
-        let segment = parse_ledger_segment(&bytes, &key)?;
-        if segment.is_empty() {
-            return Err(StepError::new(ErrorKind::Fatal, format!("{key} is empty")));
-        }
-        records.extend(segment);
-    }
-    Ok(records)
+/// A run in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningRun {
+    /// Run id.
+    pub run_id: String,
+    /// The execution holding the list.
+    pub execution: String,
+    /// When it took the list (RFC 3339).
+    pub started_at: String,
 }
 
-/// Every ledger record of a run as of round `rounds`, one shard's ledger in memory at a time: the first upload's
-/// records in shard order, each replaced by its latest re-upload (rounds 1..=`rounds`), then re-uploaded numbers the
-/// first upload did not have. `visit` sees each number once. Answers how many records the re-uploads wrote.
-pub async fn for_each_run_ledger_record(
-    store: &dyn ObjectStore,
-    manifest: &Manifest,
-    rounds: u32,
-    mut visit: impl FnMut(LedgerRecord),
-) -> Result<u64, StepError> {
-    let keys = RunKeys::new(&manifest.run_id);
-    // The re-uploads first: they are small (what was missing), and they supersede the first attempts.
-    let mut later: Vec<Option<LedgerRecord>> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut reuploaded = 0u64;
-    for round in 1..=rounds {
-        let shard_key = keys.reupload_shard(round);
-        let text = store.get_bytes(&shard_key).await?.ok_or_else(|| {
-            StepError::new(ErrorKind::Fatal, format!("{shard_key} does not exist"))
-        })?;
-        let entries = parse_shard(&String::from_utf8_lossy(&text), &shard_key)?.len();
-        let records = read_ledger_chain(store, &keys, round, &shard_key, entries, false).await?;
-        reuploaded += records.len() as u64;
-        for r in records {
-            match index.get(&r.phone_number) {
-                Some(&i) => later[i] = Some(r),
-                None => {
-                    index.insert(r.phone_number.clone(), later.len());
-                    later.push(Some(r));
-                }
-            }
-        }
-    }
-    for shard in &manifest.shards {
-        let shard_key = keys.shard(&shard.key);
-        let records =
-            read_ledger_chain(store, &keys, 0, &shard_key, shard.entries as usize, false).await?;
-        for r in records {
-            match index.get(&r.phone_number) {
-                Some(&i) => {
-                    if let Some(newer) = later[i].take() {
-                        visit(newer);
-                    }
-                }
-                None => visit(r),
-            }
-        }
-    }
-    for r in later.into_iter().flatten() {
-        visit(r);
-    }
-    Ok(reuploaded)
+/// A failure not yet resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenFailure {
+    /// The source object (key or path) whose run failed.
+    pub source: String,
+    /// The failed run.
+    pub run_id: String,
+    /// The failure's kind and message, as the failure recorder received it.
+    pub reason: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
-/// Every ledger record of a run as of round `rounds` (see [`for_each_run_ledger_record`]), collected.
-pub async fn read_run_ledger(
-    store: &dyn ObjectStore,
-    manifest: &Manifest,
-    rounds: u32,
-) -> Result<(Vec<LedgerRecord>, u64), StepError> {
-    let mut ledger = Vec::new();
-    let reuploaded =
-        for_each_run_ledger_record(store, manifest, rounds, |r| ledger.push(r)).await?;
-    Ok((ledger, reuploaded))
+/// The last known good run of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastSuccess {
+    /// Run id.
+    pub run_id: String,
+    /// When it was recorded (RFC 3339).
+    pub at: String,
 }
 
 /// The status that follows `previous` after `report`: a failure keeps the last known good run and stays open until
@@ -192,21 +161,31 @@ pub fn next_status(previous: Option<ListStatus>, report: &RunReport) -> ListStat
 pub async fn read_list_status(
     store: &dyn ObjectStore,
     list: &str,
-) -> Result<Option<ListStatus>, StepError> {
+) -> Result<Option<ListStatus>, DocumentError> {
     let key = status_key(list);
     match store.get_bytes(&key).await? {
         Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-            StepError::new(
-                ErrorKind::Fatal,
-                format!(
-                    "{key} is unreadable ({}): it is left as it is (it holds the last known good run and the open \
-                     failures); repair or restore it",
-                    crate::redact::json_error(&e)
-                ),
-            )
+            DocumentError::unreadable(format!(
+                "{key} is unreadable ({}): it is left as it is (it holds the last known good run and the open \
+                 failures); repair or restore it",
+                crate::redact::json_error(&e)
+            ))
         }),
         None => Ok(None),
     }
+}
+
+/// `status/<list>/latest.json` when it exists and parses, else `None`: for a decision that can only skip work (the
+/// lease's "already verified by a concurrent execution"); the step reads it strictly ([`read_list_status`]) before
+/// it writes anything from it.
+pub async fn peek_list_status(
+    store: &dyn ObjectStore,
+    list: &str,
+) -> Result<Option<ListStatus>, DocumentError> {
+    Ok(store
+        .get_bytes(&status_key(list))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
 /// Say in `status/<list>/latest.json` that `run_id` is in flight: `RUNNING`, or still `FAILED` while a failure is
@@ -217,7 +196,7 @@ pub async fn mark_running(
     run_id: &str,
     execution: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<ListStatus, StepError> {
+) -> Result<ListStatus, DocumentError> {
     let key = status_key(list);
     let previous = read_list_status(store, list).await?;
     let running = RunningRun {
@@ -257,13 +236,12 @@ pub async fn mark_running(
     Ok(status)
 }
 
-/// Write the report (`report.json`, `report.md`) and `status/<list>/latest.json` (keeping the last known good run
-/// across failures), then announce the status.
-pub async fn publish_list_status(
+/// Write the report (`report.json`, `report.md`, `report.html`) and `status/<list>/latest.json` (keeping the last
+/// known good run across failures). The step announces it (`steps::publish_list_status`).
+pub async fn publish_status(
     store: &dyn ObjectStore,
-    notifier: &dyn StatusNotifier,
     report: &RunReport,
-) -> Result<ListStatus, StepError> {
+) -> Result<ListStatus, DocumentError> {
     let keys = RunKeys::new(&report.run_id);
     // The list's received document (which the step updated just before): the dead letters and every number not
     // known held, carried across runs of any source, and the files whose deadlines are running.
@@ -306,9 +284,6 @@ pub async fn publish_list_status(
         }
     }
     store.put_bytes(&key, pretty(&status)).await?;
-    notifier.notify(&status).await?;
-    tracing::info!(list = %status.list, status = %status.status, run_id = %status.run_id,
-        reason = status.reason.as_deref().unwrap_or(""), "status published");
     Ok(status)
 }
 
@@ -346,8 +321,7 @@ async fn report_examples(
             let Ok(record) = serde_json::from_value::<LedgerRecord>(v) else {
                 continue;
             };
-            if let crate::adapters::cxone::EntryOutcome::Rejected { code, message } = record.outcome
-            {
+            if let super::EntryOutcome::Rejected { code, message } = record.outcome {
                 examples.dead_letters.push((
                     crate::phone::mask(&record.phone_number),
                     code,
@@ -372,7 +346,7 @@ pub fn run_deadline(
     calendar: &crate::hours::business_days::BusinessCalendar,
     report: &RunReport,
     received: Option<&crate::run::Received>,
-) -> Option<crate::run::deadline::DeadlineOutcome> {
+) -> Option<deadline::DeadlineOutcome> {
     use crate::run::deadline::DeadlineOutcome;
     let finished = parse_time(&report.finished_at);
     let parse = |t: &str| {
@@ -420,13 +394,13 @@ pub fn set_deadlines(
     now: chrono::DateTime<chrono::Utc>,
 ) {
     let receipts = received.map(|r| r.receipts.as_slice()).unwrap_or_default();
-    status.unverified = crate::run::deadline::open_deadlines(calendar, receipts, now);
+    status.unverified = deadline::open_deadlines(calendar, receipts, now);
     status.oldest_unverified_business_days =
-        crate::run::deadline::oldest_open_business_days(calendar, receipts, now);
+        deadline::oldest_open_business_days(calendar, receipts, now);
 }
 
 /// Pretty JSON of a report or status (plain structs: serialization cannot fail).
-fn pretty<T: serde::Serialize>(value: &T) -> Vec<u8> {
+fn pretty<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
 }
 
@@ -454,12 +428,11 @@ pub async fn remove_received(
     reason: &str,
     by: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<crate::run::OperatorRecord>, StepError> {
+) -> Result<Vec<crate::run::OperatorRecord>, DocumentError> {
     use crate::run::{OperatorAction, OperatorRecord};
     if reason.trim().is_empty() {
-        return Err(StepError::new(
-            ErrorKind::InvalidInput,
-            "a removal needs a reason (--reason): it is recorded with the number",
+        return Err(DocumentError::Refused(
+            "a removal needs a reason (--reason): it is recorded with the number".into(),
         ));
     }
     let numbers: Vec<String> = match target {
@@ -470,14 +443,11 @@ pub async fn remove_received(
                     .normalize(n)
                     .map(|x| x.e164.to_string())
                     .map_err(|e| {
-                        StepError::new(
-                            ErrorKind::InvalidInput,
-                            format!(
-                                "{} is not a phone number ({})",
-                                crate::phone::mask(n),
-                                e.code()
-                            ),
-                        )
+                        DocumentError::Refused(format!(
+                            "{} is not a phone number ({})",
+                            crate::phone::mask(n),
+                            e.code()
+                        ))
                     })
             })
             .collect::<Result<_, _>>()?,
@@ -537,33 +507,26 @@ pub async fn clear_failure(
     reason: &str,
     by: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<ListStatus, StepError> {
+) -> Result<ListStatus, DocumentError> {
     use crate::run::{OperatorAction, OperatorRecord};
     if reason.trim().is_empty() {
-        return Err(StepError::new(
-            ErrorKind::InvalidInput,
-            "clearing a failure needs a reason (--reason): it is recorded",
+        return Err(DocumentError::Refused(
+            "clearing a failure needs a reason (--reason): it is recorded".into(),
         ));
     }
-    let mut status = read_list_status(store, list).await?.ok_or_else(|| {
-        StepError::new(
-            ErrorKind::InvalidInput,
-            format!("list {list} has no status"),
-        )
-    })?;
+    let mut status = read_list_status(store, list)
+        .await?
+        .ok_or_else(|| DocumentError::Refused(format!("list {list} has no status")))?;
     let Some(at) = status.open_failures.iter().position(|f| f.run_id == run_id) else {
-        return Err(StepError::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "list {list} has no open failure of run {run_id} (open: {})",
-                status
-                    .open_failures
-                    .iter()
-                    .map(|f| f.run_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
+        return Err(DocumentError::Refused(format!(
+            "list {list} has no open failure of run {run_id} (open: {})",
+            status
+                .open_failures
+                .iter()
+                .map(|f| f.run_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     };
     let cleared = status.open_failures.remove(at);
     let last_verified = status
