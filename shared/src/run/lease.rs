@@ -100,7 +100,10 @@ pub async fn replace_lease(
 }
 
 /// The lease of `list`, if any (one that does not parse is none: it can be taken over).
-pub async fn read_lease(store: &dyn ObjectStore, list: &str) -> Result<Option<Lease>, DocumentError> {
+pub async fn read_lease(
+    store: &dyn ObjectStore,
+    list: &str,
+) -> Result<Option<Lease>, DocumentError> {
     Ok(store
         .get_bytes(&lease_key(list))
         .await?
