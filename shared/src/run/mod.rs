@@ -500,7 +500,7 @@ impl RunReport {
         run_id: &str,
         list: &str,
         started_at: Option<String>,
-        now: chrono::DateTime<chrono::Utc>,
+        now: DateTime<Utc>,
     ) -> RunReport {
         RunReport {
             run_id: run_id.to_string(),
