@@ -1904,12 +1904,12 @@ async fn under_its_policy_the_lease_function_takes_over_an_ended_executions_leas
     );
 }
 
-/// Without its `states:DescribeExecution` statement (statement 2 of its role), the lease function cannot ask about
+/// Without its `states:DescribeExecution` statement (statement 3 of its role), the lease function cannot ask about
 /// the holder and keeps the expiry rule: an ended execution's lease is not taken (never a live run's on an error),
 /// and the refusal is logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_its_step_functions_permission_the_lease_function_waits_for_the_expiry() {
-    let world = World::with_iam(SimConfig::default(), &["lease:2"]).await;
+    let world = World::with_iam(SimConfig::default(), &["lease:3"]).await;
     let (machine, aborted, _) = executions_on_moto(&world).await;
     hold_lease(&world, "optouts", &aborted).await;
     let waiter = machine.replace(":stateMachine:", ":execution:") + ":waiter";

@@ -27,6 +27,9 @@ pub enum OperateError {
     /// The bucket (the lease) failed.
     #[error(transparent)]
     Step(#[from] StepError),
+    /// The list's lease document could not be read or written.
+    #[error(transparent)]
+    Document(#[from] crate::run::DocumentError),
     /// What was asked cannot be done, and why.
     #[error("{0}")]
     Refused(String),

@@ -142,13 +142,13 @@ async fn s3_inputs(
     Ok(Some((store, keys)))
 }
 
-/// The store `out` names.
 /// The evidence lock `dncctl` writes to a bucket with (`DNCFLOW_EVIDENCE_LOCK_MODE`, `DNCFLOW_EVIDENCE_LOCK_DAYS`, as the
 /// deployment sets them for its functions: an operator's status change is evidence too).
-fn evidence_lock() -> Result<Option<dncflow::adapters::store::EvidenceLock>> {
+pub(crate) fn evidence_lock() -> Result<Option<dncflow::adapters::store::EvidenceLock>> {
     dncflow::adapters::store::EvidenceLock::from_env().map_err(anyhow::Error::msg)
 }
 
+/// The store `out` names.
 pub async fn store_of(out: &str, s3_endpoint: Option<&str>) -> Result<Box<dyn ObjectStore>> {
     Ok(match out.strip_prefix("s3://") {
         Some(bucket) => Box::new(S3Store {

@@ -186,10 +186,13 @@ pub(crate) fn redrive_execution(args: RedriveArgs) -> Result<()> {
             SfnClient::from_env(args.stack.sfn_endpoint.as_deref()).await
         };
         let s3 = dncflow::adapters::store::s3_client(args.stack.s3_endpoint.as_deref()).await;
+        // The lease and the list status are written as the stack's functions write them: the status is evidence.
+        let evidence_lock = crate::registry::evidence_lock()?;
         let store_of = |bucket: &str| -> Box<dyn dncflow::adapters::store::ObjectStore> {
             Box::new(dncflow::adapters::store::S3Store {
                 client: s3.clone(),
                 bucket: bucket.to_string(),
+                evidence_lock,
             })
         };
         let done = redrive(
