@@ -4,12 +4,15 @@
 # the generated roles against what the functions need (scripts/iam.py), and that nothing asynchronous can fail in
 # silence (scripts/resilience.py: dead-letter queues, alarms, timeouts, logging, catches, retries). First the
 # documentation: every link, anchor and cited path of README.md and docs/ resolves in the repository
-# (scripts/check-docs.py).
+# (scripts/check-docs.py). Then the dependency graph: the library and the CLI link no Lambda runtime
+# (scripts/check-deps.py reads Cargo.lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 scripts/check-docs.py --selftest
 python3 scripts/check-docs.py
+python3 scripts/check-deps.py --selftest
+python3 scripts/check-deps.py
 
 if ! python3 -c 'import cfnlint, samtranslator' 2>/dev/null; then
   python3 -m pip install --quiet 'cfn-lint>=1.51' 'aws-sam-translator>=1.110'

@@ -7,7 +7,6 @@ pub mod adapters;
 pub mod dedupe;
 pub mod hours;
 pub mod input;
-pub mod lambda;
 pub mod local;
 pub mod logs;
 pub mod metrics;

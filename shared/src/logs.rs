@@ -1,5 +1,5 @@
 //! Logging for the command-line tools (`dncctl`, `cxone-sim`): text for a person, JSON for a machine, and colour
-//! only for a terminal. The Lambdas log JSON on their own (`lambda::init_logging`).
+//! only for a terminal. The Lambdas log JSON on their own (`dncflow_lambda::init_logging`).
 
 use std::io::IsTerminal;
 

@@ -1,7 +1,7 @@
-//! Lambda `check`: validates outbound numbers before they are dialed, fail-safe and audited. Its environment, container and
-//! handler: `dncflow::lambda::check::CheckFunction`.
+//! Lambda `check`: validates outbound numbers before they are dialed, fail-safe and audited. Its environment, container
+//! and handler: `dncflow_lambda::CheckFunction`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    dncflow::lambda::functions::run_step::<dncflow::lambda::check::CheckFunction>().await
+async fn main() -> Result<(), dncflow_lambda::Error> {
+    dncflow_lambda::run_step::<dncflow_lambda::CheckFunction>().await
 }

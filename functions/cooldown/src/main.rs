@@ -1,7 +1,7 @@
-//! Lambda `cooldown`: says whether a list is ready (the cooldown after the last write, then a canary probe). Its environment, container and
-//! handler: `dncflow::lambda::functions::Cooldown`.
+//! Lambda `cooldown`: says whether a list is ready (the cooldown after the last write, then a canary probe). Its
+//! environment, container and handler: `dncflow_lambda::Cooldown`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    dncflow::lambda::functions::run_step::<dncflow::lambda::functions::Cooldown>().await
+async fn main() -> Result<(), dncflow_lambda::Error> {
+    dncflow_lambda::run_step::<dncflow_lambda::Cooldown>().await
 }

@@ -1,7 +1,7 @@
 //! Lambda `ftc-download`: the FTC download workflow's steps (log in, request, poll, fetch, apply, full download). Its
-//! environment, container and handler: `dncflow::lambda::functions::FtcDownload`.
+//! environment, container and handler: `dncflow_lambda::FtcDownload`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    dncflow::lambda::functions::run_step::<dncflow::lambda::functions::FtcDownload>().await
+async fn main() -> Result<(), dncflow_lambda::Error> {
+    dncflow_lambda::run_step::<dncflow_lambda::FtcDownload>().await
 }

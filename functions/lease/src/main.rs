@@ -1,7 +1,7 @@
 //! Lambda `lease`: takes the list's lease for an execution, or says how long to wait. Its environment, container and
-//! handler: `dncflow::lambda::functions::Lease`.
+//! handler: `dncflow_lambda::Lease`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    dncflow::lambda::functions::run_step::<dncflow::lambda::functions::Lease>().await
+async fn main() -> Result<(), dncflow_lambda::Error> {
+    dncflow_lambda::run_step::<dncflow_lambda::Lease>().await
 }

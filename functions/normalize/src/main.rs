@@ -1,7 +1,7 @@
 //! Lambda `normalize`: an S3 drop in, `runs/<runId>/` (manifest, shards, rejects) out. Its environment, container and
-//! handler: `dncflow::lambda::functions::Normalize`.
+//! handler: `dncflow_lambda::Normalize`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    dncflow::lambda::functions::run_step::<dncflow::lambda::functions::Normalize>().await
+async fn main() -> Result<(), dncflow_lambda::Error> {
+    dncflow_lambda::run_step::<dncflow_lambda::Normalize>().await
 }

@@ -1,7 +1,7 @@
-//! Lambda `record-failure`: the target of every `Catch`: the list's status FAILED with the reason. Its environment, container and
-//! handler: `dncflow::lambda::functions::RecordFailure`.
+//! Lambda `record-failure`: the target of every `Catch`: the list's status FAILED with the reason. Its environment,
+//! container and handler: `dncflow_lambda::RecordFailure`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    dncflow::lambda::functions::run_step::<dncflow::lambda::functions::RecordFailure>().await
+async fn main() -> Result<(), dncflow_lambda::Error> {
+    dncflow_lambda::run_step::<dncflow_lambda::RecordFailure>().await
 }

@@ -1,7 +1,7 @@
-//! Lambda `registry`: keeps a registry's suppression index current (imports, change lists). Its environment, container and
-//! handler: `dncflow::lambda::functions::Registry`.
+//! Lambda `registry`: keeps a registry's suppression index current (imports, change lists). Its environment, container
+//! and handler: `dncflow_lambda::Registry`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    dncflow::lambda::functions::run_step::<dncflow::lambda::functions::Registry>().await
+async fn main() -> Result<(), dncflow_lambda::Error> {
+    dncflow_lambda::run_step::<dncflow_lambda::Registry>().await
 }

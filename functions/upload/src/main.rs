@@ -1,7 +1,7 @@
-//! Lambda `upload`: one shard per invocation, resumable, within the invocation's deadline. Its environment, container and
-//! handler: `dncflow::lambda::functions::Upload`.
+//! Lambda `upload`: one shard per invocation, resumable, within the invocation's deadline. Its environment, container
+//! and handler: `dncflow_lambda::Upload`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    dncflow::lambda::functions::run_step::<dncflow::lambda::functions::Upload>().await
+async fn main() -> Result<(), dncflow_lambda::Error> {
+    dncflow_lambda::run_step::<dncflow_lambda::Upload>().await
 }

@@ -165,17 +165,6 @@ impl StepError {
     }
 }
 
-impl From<StepError> for lambda_runtime::Diagnostic {
-    /// The Lambda error Step Functions sees: `errorType` is the kind's name (what `Retry`/`Catch` match), the
-    /// message the whole cause chain (what the failure recorder keeps as the reason).
-    fn from(e: StepError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: e.error_name().to_string(),
-            error_message: e.report(),
-        }
-    }
-}
-
 impl From<PipelineError> for StepError {
     /// The kind Step Functions matches, from what failed: a breaker that opened, a failure worth retrying, a list
     /// that would not suppress, unreadable run data; anything else is fatal.

@@ -1,5 +1,5 @@
 //! The mission's steps, one module each, as library functions: the Lambda binaries under `functions/` call them
-//! through `lambda::functions`, and `dncctl run` through the local driver (`local`).
+//! through `dncflow_lambda::functions` (the `lambda/` crate), and `dncctl run` through the local driver (`local`).
 //!
 //! Each step reads what it needs from the run's objects in the bucket (through [`ObjectStore`]) and hands the state
 //! machine a small payload of keys and counts, never entries: state payloads stay far below 256 KB, and phone numbers

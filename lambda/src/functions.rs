@@ -1,6 +1,6 @@
 //! Every Lambda function as a [`Step`]: what its container builds once from the environment, and what one invocation
 //! does. The binaries under `functions/` are `run_step::<…>()` and nothing else, so a reader following a step goes
-//! from the binary to here, then to the stage in [`crate::steps`].
+//! from the binary to here, then to the stage in [`dncflow::steps`].
 
 use std::time::Duration;
 
@@ -8,14 +8,14 @@ use async_trait::async_trait;
 use lambda_runtime::{Context, Diagnostic};
 use serde_json::Value;
 
-use super::{
+use crate::{
     answer, bucket_from_env, business_calendar, cxone_from_env, diagnostic, evidence_lock,
     notifier_from_env, now_ms, parse_payload, setting, setting_secs, worker_rate,
 };
-use crate::adapters::cxone::DncApi;
-use crate::adapters::eventbridge::EventBridgeNotifier;
-use crate::adapters::store::S3Store;
-use crate::steps::{
+use dncflow::adapters::cxone::DncApi;
+use dncflow::adapters::eventbridge::EventBridgeNotifier;
+use dncflow::adapters::store::S3Store;
+use dncflow::steps::{
     acquire_lease, cooldown_stage, normalize_object, reconcile_stage, record_failure, upload_stage,
     CooldownSettings, CooldownTask, ErrorKind, LeaseTask, ReconcileTask, ShardTask, StepError,
     UploadSettings,
@@ -41,9 +41,9 @@ pub trait Step: Send + Sync + Sized + 'static {
 /// (`Runtime.ExitError`, which no `Retry` names). A setting that does not parse still fails loudly, as
 /// `InvalidInput` or `Fatal`.
 pub async fn run_step<S: Step>() -> Result<(), lambda_runtime::Error> {
-    super::init_logging();
+    crate::init_logging();
     let container: &'static tokio::sync::OnceCell<S> =
-        super::for_container(tokio::sync::OnceCell::new());
+        crate::for_container(tokio::sync::OnceCell::new());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let step = container
@@ -77,9 +77,9 @@ fn store(s3: &aws_sdk_s3::Client, bucket: &str) -> S3Store {
 pub struct Normalize {
     s3: aws_sdk_s3::Client,
     out_bucket: Option<String>,
-    region: crate::phone::DefaultRegion,
+    region: dncflow::phone::DefaultRegion,
     shards: u32,
-    limits: crate::input::decode::DecodeLimits,
+    limits: dncflow::input::decode::DecodeLimits,
     max_rejects_kept: u64,
     max_reject_ratio: f64,
 }
@@ -93,12 +93,12 @@ impl Step for Normalize {
         // The first step of a run: a business-day zone that does not exist fails the run here, named, before any
         // receipt is recorded.
         business_calendar()?;
-        let defaults = crate::input::decode::DecodeLimits::default();
+        let defaults = dncflow::input::decode::DecodeLimits::default();
         Ok(Normalize {
-            s3: crate::adapters::store::s3_client(None).await,
+            s3: dncflow::adapters::store::s3_client(None).await,
             out_bucket: std::env::var("DNCFLOW_BUCKET").ok(),
             region: match std::env::var("DNCFLOW_DEFAULT_REGION") {
-                Ok(code) => crate::phone::DefaultRegion::from_code(&code).ok_or_else(|| {
+                Ok(code) => dncflow::phone::DefaultRegion::from_code(&code).ok_or_else(|| {
                     StepError::new(
                         ErrorKind::Fatal,
                         format!(
@@ -106,10 +106,10 @@ impl Step for Normalize {
                         ),
                     )
                 })?,
-                Err(_) => crate::phone::DefaultRegion::default(),
+                Err(_) => dncflow::phone::DefaultRegion::default(),
             },
             shards: setting("DNCFLOW_SHARDS", 16)?,
-            limits: crate::input::decode::DecodeLimits {
+            limits: dncflow::input::decode::DecodeLimits {
                 max_inflated_bytes: setting(
                     "DNCFLOW_MAX_INFLATED_BYTES",
                     defaults.max_inflated_bytes,
@@ -120,16 +120,16 @@ impl Step for Normalize {
             max_rejects_kept: setting("DNCFLOW_MAX_REJECTS_KEPT", 100_000)?,
             max_reject_ratio: setting(
                 "DNCFLOW_MAX_REJECT_RATIO",
-                crate::steps::normalize::DEFAULT_MAX_REJECT_RATIO,
+                dncflow::steps::normalize::DEFAULT_MAX_REJECT_RATIO,
             )?,
         })
     }
 
     async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        let source = crate::adapters::s3_event::parse_source_event(&payload).map_err(|e| {
+        let source = dncflow::adapters::s3_event::parse_source_event(&payload).map_err(|e| {
             diagnostic(Self::NAME, StepError::caused_by(ErrorKind::InvalidInput, e))
         })?;
-        let mut options = crate::steps::normalize::NormalizeOptions::new(&source.list);
+        let mut options = dncflow::steps::normalize::NormalizeOptions::new(&source.list);
         options.region = self.region;
         options.shard_count = self.shards;
         options.limits = self.limits;
@@ -160,7 +160,7 @@ impl Step for Normalize {
 /// Environment: `DNCFLOW_LEASE_WAIT_SECS` (30: how long a waiting execution sleeps between attempts).
 pub struct Lease {
     s3: aws_sdk_s3::Client,
-    sfn: crate::adapters::sfn::SfnClient,
+    sfn: dncflow::adapters::sfn::SfnClient,
     wait: u64,
 }
 
@@ -171,9 +171,9 @@ impl Step for Lease {
     async fn from_env() -> Result<Self, StepError> {
         evidence_lock()?;
         Ok(Lease {
-            s3: crate::adapters::store::s3_client(None).await,
-            sfn: crate::adapters::sfn::SfnClient::from_env(None).await,
-            wait: setting("DNCFLOW_LEASE_WAIT_SECS", crate::steps::LEASE_WAIT_SECS)?,
+            s3: dncflow::adapters::store::s3_client(None).await,
+            sfn: dncflow::adapters::sfn::SfnClient::from_env(None).await,
+            wait: setting("DNCFLOW_LEASE_WAIT_SECS", dncflow::steps::LEASE_WAIT_SECS)?,
         })
     }
 
@@ -215,11 +215,11 @@ impl Step for Upload {
     async fn from_env() -> Result<Self, StepError> {
         evidence_lock()?;
         Ok(Upload {
-            s3: crate::adapters::store::s3_client(None).await,
+            s3: dncflow::adapters::store::s3_client(None).await,
             api: cxone_from_env(worker_rate()?).await?,
             margin: setting_secs("DNCFLOW_UPLOAD_MARGIN_SECS", 150.0)?,
             concurrency: setting("DNCFLOW_UPLOAD_CONCURRENCY", 2)?,
-            capacity: setting("DNCFLOW_CXONE_CAPACITY", crate::steps::CXONE_CAPACITY)?,
+            capacity: setting("DNCFLOW_CXONE_CAPACITY", dncflow::steps::CXONE_CAPACITY)?,
         })
     }
 
@@ -242,7 +242,7 @@ impl Step for Upload {
         .map_err(|e| diagnostic(Self::NAME, e))?;
         println!(
             "{}",
-            crate::metrics::emf(
+            dncflow::metrics::emf(
                 Self::NAME,
                 &[
                     ("Created", "Count", out.created as f64),
@@ -277,7 +277,7 @@ impl Step for Cooldown {
         evidence_lock()?;
         let defaults = CooldownSettings::default();
         Ok(Cooldown {
-            s3: crate::adapters::store::s3_client(None).await,
+            s3: dncflow::adapters::store::s3_client(None).await,
             api: cxone_from_env(setting("DNCFLOW_TENANT_RATE", 50.0)?).await?,
             settings: CooldownSettings {
                 min: setting_secs("DNCFLOW_COOLDOWN_SECS", defaults.min.as_secs_f64())?,
@@ -327,7 +327,7 @@ impl Step for Reconcile {
         evidence_lock()?;
         business_calendar()?;
         Ok(Reconcile {
-            s3: crate::adapters::store::s3_client(None).await,
+            s3: dncflow::adapters::store::s3_client(None).await,
             api: cxone_from_env(setting("DNCFLOW_TENANT_RATE", 50.0)?).await?,
             notifier: notifier_from_env().await,
             rounds: setting("DNCFLOW_RECONCILE_ROUNDS", 3)?,
@@ -367,7 +367,7 @@ impl Step for RecordFailure {
         evidence_lock()?;
         Ok(RecordFailure {
             store: store(
-                &crate::adapters::store::s3_client(None).await,
+                &dncflow::adapters::store::s3_client(None).await,
                 &bucket_from_env()?,
             ),
             notifier: notifier_from_env().await,
@@ -409,37 +409,37 @@ impl Step for Registry {
         evidence_lock()?;
         Ok(Registry {
             store: store(
-                &crate::adapters::store::s3_client(None).await,
+                &dncflow::adapters::store::s3_client(None).await,
                 &bucket_from_env()?,
             ),
         })
     }
 
     async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        crate::steps::registry::handle_event(&self.store, &self.store.bucket, payload)
+        dncflow::steps::registry::handle_event(&self.store, &self.store.bucket, payload)
             .await
             .map_err(|e| diagnostic(Self::NAME, StepError::from(e)))
     }
 }
 
 /// `check`: validates outbound numbers against the DNC lists and registries before they are dialed, fail-safe and
-/// audited ([`super::check::CheckFunction`]); a Function URL response, never an invocation error.
+/// audited ([`crate::check::CheckFunction`]); a Function URL response, never an invocation error.
 #[async_trait(?Send)]
-impl Step for super::check::CheckFunction {
+impl Step for crate::check::CheckFunction {
     const NAME: &'static str = "check";
 
     async fn from_env() -> Result<Self, StepError> {
         evidence_lock()?;
-        super::check::CheckFunction::from_env().await
+        crate::check::CheckFunction::from_env().await
     }
 
     async fn handle(&self, payload: Value, context: &Context) -> Result<Value, Diagnostic> {
-        Ok(super::check::CheckFunction::handle(self, &payload, &context.request_id).await)
+        Ok(crate::check::CheckFunction::handle(self, &payload, &context.request_id).await)
     }
 }
 
 /// `ftc-download`: each Task of the FTC download workflow (`infra/registry-download.asl.json`) is one action of
-/// [`crate::steps::ftc_download::DownloadTask`] (`begin`, `submit`, `poll`, `fetch`, `apply`, `noChanges`,
+/// [`dncflow::steps::ftc_download::DownloadTask`] (`begin`, `submit`, `poll`, `fetch`, `apply`, `noChanges`,
 /// `listFull`, `fetchFull`, `importFull`, `failed`). The container reads the FTC account at its first action that
 /// talks to the FTC (so `failed` records even a failure to read it) and keeps one session (logged in again once when
 /// the service says it expired); the token never leaves it. After `begin`, `apply`, `noChanges`, `importFull` and
@@ -454,8 +454,8 @@ impl Step for super::check::CheckFunction {
 /// message leads with the service's code (`LoginFailed: …`).
 pub struct FtcDownload {
     store: S3Store,
-    session: tokio::sync::OnceCell<crate::adapters::ftc::download::Session<'static>>,
-    settings: crate::steps::ftc_download::DownloadSettings,
+    session: tokio::sync::OnceCell<dncflow::adapters::ftc::download::Session<'static>>,
+    settings: dncflow::steps::ftc_download::DownloadSettings,
 }
 
 impl FtcDownload {
@@ -463,9 +463,9 @@ impl FtcDownload {
     /// read it is `Transient`: the workflow retries it, and the next invocation reads again).
     async fn session(
         &self,
-    ) -> Result<&crate::adapters::ftc::download::Session<'static>, StepError> {
-        use crate::adapters::ftc::{FtcCredentials, RetryPolicy, SoapClient, DEFAULT_ENDPOINT};
-        use crate::steps::ftc_download::step_error;
+    ) -> Result<&dncflow::adapters::ftc::download::Session<'static>, StepError> {
+        use dncflow::adapters::ftc::{FtcCredentials, RetryPolicy, SoapClient, DEFAULT_ENDPOINT};
+        use dncflow::steps::ftc_download::step_error;
         self.session
             .get_or_try_init(|| async {
                 let secret = std::env::var("DNCFLOW_FTC_SECRET_ID").map_err(|_| {
@@ -478,11 +478,11 @@ impl FtcDownload {
                     .ok()
                     .or_else(|| credentials.endpoint.clone())
                     .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-                let client: &'static SoapClient = super::for_container(
+                let client: &'static SoapClient = crate::for_container(
                     SoapClient::new(&endpoint, RetryPolicy::default()).map_err(step_error)?,
                 );
-                let credentials: &'static FtcCredentials = super::for_container(credentials);
-                Ok::<_, StepError>(crate::adapters::ftc::download::Session::new(
+                let credentials: &'static FtcCredentials = crate::for_container(credentials);
+                Ok::<_, StepError>(dncflow::adapters::ftc::download::Session::new(
                     client,
                     credentials,
                 ))
@@ -497,14 +497,14 @@ impl Step for FtcDownload {
 
     async fn from_env() -> Result<Self, StepError> {
         evidence_lock()?;
-        let defaults = crate::steps::ftc_download::DownloadSettings::default();
+        let defaults = dncflow::steps::ftc_download::DownloadSettings::default();
         Ok(FtcDownload {
             store: store(
-                &crate::adapters::store::s3_client(None).await,
+                &dncflow::adapters::store::s3_client(None).await,
                 &bucket_from_env()?,
             ),
             session: tokio::sync::OnceCell::new(),
-            settings: crate::steps::ftc_download::DownloadSettings {
+            settings: dncflow::steps::ftc_download::DownloadSettings {
                 full_every_days: setting("DNCFLOW_FTC_FULL_EVERY_DAYS", defaults.full_every_days)?,
                 max_polls: setting("DNCFLOW_FTC_MAX_POLLS", defaults.max_polls)?,
             },
@@ -512,7 +512,7 @@ impl Step for FtcDownload {
     }
 
     async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        use crate::steps::ftc_download::{self as ftc, DownloadTask};
+        use dncflow::steps::ftc_download::{self as ftc, DownloadTask};
         let task: DownloadTask = parse_payload(Self::NAME, payload)?;
         let now = chrono::Utc::now();
         let out = match &task {
@@ -547,7 +547,7 @@ impl Step for FtcDownload {
         if task.publishes_watch() {
             // A refusal is counted once per execution: when its failure is recorded.
             let refused = matches!(task, DownloadTask::Failed { .. })
-                && matches!(&out, Ok(v) if serde_json::from_value::<crate::registry::DownloadFailure>(v.clone())
+                && matches!(&out, Ok(v) if serde_json::from_value::<dncflow::registry::DownloadFailure>(v.clone())
                     .is_ok_and(|f| f.is_login_refusal()));
             match ftc::watch_emf(&self.store, task.registry(), now, refused).await {
                 Ok(Some(line)) => println!("{line}"),

@@ -1,6 +1,10 @@
-//! What every Lambda binary shares: JSON logs, settings from the environment, the CXone client from Secrets
-//! Manager, and stage errors as `lambda_runtime::Diagnostic`s whose `errorType` is the stable name Step Functions
-//! `Retry`/`Catch` match.
+//! dncflow's Lambda glue: what every function binary under `functions/` shares, and nothing else uses. JSON logs,
+//! settings from the environment, the CXone client from Secrets Manager, and stage errors as
+//! `lambda_runtime::Diagnostic`s whose `errorType` is the stable name Step Functions `Retry`/`Catch` match.
+//!
+//! The library (`dncflow`) holds the steps and their logic; this crate only builds each function's container and
+//! hands it invocations ([`functions`], and the check's Function URL envelope in [`check`]). The operator CLI
+//! depends on the library alone, so it links no Lambda runtime.
 //!
 //! Environment (all optional but the secret):
 //! - `DNCFLOW_SECRET_ID`: Secrets Manager secret (name or ARN) holding `{"baseUrl","clientId","clientSecret"}`.
@@ -11,14 +15,22 @@
 pub mod check;
 pub mod functions;
 
+pub use check::CheckFunction;
+pub use functions::{
+    run_step, Cooldown, FtcDownload, Lease, Normalize, Reconcile, RecordFailure, Registry, Step,
+    Upload,
+};
+/// The error a function's `main` returns when the runtime stops.
+pub use lambda_runtime::Error;
+
 use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
 
-use crate::adapters::cxone::auth::{SecretsManagerCredentials, WithBaseUrl};
-use crate::adapters::cxone::v2::ClientConfig;
-use crate::adapters::cxone::DncApi;
-use crate::steps::{ErrorKind, StepError};
+use dncflow::adapters::cxone::auth::{SecretsManagerCredentials, WithBaseUrl};
+use dncflow::adapters::cxone::v2::ClientConfig;
+use dncflow::adapters::cxone::DncApi;
+use dncflow::steps::{ErrorKind, StepError};
 
 /// The log filter: `RUST_LOG` when set, else the level Lambda's logging configuration passes
 /// (`AWS_LAMBDA_LOG_LEVEL`: `TRACE`…`FATAL`, the template's `ApplicationLogLevel`), else `info`.
@@ -56,10 +68,14 @@ pub fn init_logging() {
         .init();
 }
 
-/// A stage error as the Lambda error Step Functions sees (`errorType` = the stable name), logged once.
+/// A stage error as the Lambda error Step Functions sees, logged once: `errorType` is the kind's name (what
+/// `Retry`/`Catch` match), the message the whole cause chain (what the failure recorder keeps as the reason).
 pub fn diagnostic(stage: &str, e: StepError) -> Diagnostic {
     tracing::error!(stage, error_type = e.error_name(), error = %e.report(), "stage failed");
-    Diagnostic::from(e)
+    Diagnostic {
+        error_type: e.error_name().to_string(),
+        error_message: e.report(),
+    }
 }
 
 /// The event payload as the stage's input type; a payload of another shape is `InvalidInput`.
@@ -91,8 +107,8 @@ pub fn for_container<T>(value: T) -> &'static T {
 }
 
 /// The EventBridge notifier of the bus named by `DNCFLOW_EVENT_BUS` (default `default`).
-pub async fn notifier_from_env() -> crate::adapters::eventbridge::EventBridgeNotifier {
-    crate::adapters::eventbridge::EventBridgeNotifier::from_env(
+pub async fn notifier_from_env() -> dncflow::adapters::eventbridge::EventBridgeNotifier {
+    dncflow::adapters::eventbridge::EventBridgeNotifier::from_env(
         std::env::var("DNCFLOW_EVENT_BUS").unwrap_or_else(|_| "default".into()),
     )
     .await
@@ -134,20 +150,20 @@ pub fn setting_secs(name: &str, default: f64) -> Result<Duration, StepError> {
 /// The business-day calendar of the deployment (`DNCFLOW_BUSINESS_TIME_ZONE`, default `America/New_York`), checked
 /// when a container starts: a zone that does not exist fails the function `Fatal` before it measures any deadline.
 pub fn business_calendar(
-) -> Result<&'static crate::hours::business_days::BusinessCalendar, StepError> {
-    crate::hours::business_days::BusinessCalendar::configured()
+) -> Result<&'static dncflow::hours::business_days::BusinessCalendar, StepError> {
+    dncflow::hours::business_days::BusinessCalendar::configured()
         .map_err(|e| StepError::new(ErrorKind::Fatal, e.to_string()))
 }
 
 /// The deployment's S3 Object Lock on evidence (`DNCFLOW_EVIDENCE_LOCK_MODE`, `DNCFLOW_EVIDENCE_LOCK_DAYS`), read once
 /// per container; a setting that does not parse fails the function `Fatal`, named, before it writes anything.
-pub fn evidence_lock() -> Result<Option<crate::adapters::store::EvidenceLock>, StepError> {
-    static LOCK: std::sync::OnceLock<Option<crate::adapters::store::EvidenceLock>> =
+pub fn evidence_lock() -> Result<Option<dncflow::adapters::store::EvidenceLock>, StepError> {
+    static LOCK: std::sync::OnceLock<Option<dncflow::adapters::store::EvidenceLock>> =
         std::sync::OnceLock::new();
     if let Some(lock) = LOCK.get() {
         return Ok(*lock);
     }
-    let lock = crate::adapters::store::EvidenceLock::from_env()
+    let lock = dncflow::adapters::store::EvidenceLock::from_env()
         .map_err(|e| StepError::new(ErrorKind::Fatal, e))?;
     Ok(*LOCK.get_or_init(|| lock))
 }
@@ -188,7 +204,7 @@ pub async fn cxone_from_env_within(
         request_timeout: defaults.request_timeout.min(deadline),
         ..defaults
     };
-    crate::adapters::cxone::connect(Box::new(source), config)
+    dncflow::adapters::cxone::connect(Box::new(source), config)
         .await
         .map_err(StepError::from)
 }
@@ -196,7 +212,7 @@ pub async fn cxone_from_env_within(
 /// The audit key from the Secrets Manager secret `DNCFLOW_AUDIT_KEY_SECRET_ID` (its string value is the key, its
 /// version id the key version each audit record names). Read again at each refresh of the check's local knowledge,
 /// so a rotation is picked up without a deployment.
-pub async fn audit_key_from_env() -> Result<crate::steps::check::AuditKey, StepError> {
+pub async fn audit_key_from_env() -> Result<dncflow::steps::check::AuditKey, StepError> {
     let secret_id = std::env::var("DNCFLOW_AUDIT_KEY_SECRET_ID")
         .map_err(|_| StepError::new(ErrorKind::Fatal, "DNCFLOW_AUDIT_KEY_SECRET_ID is not set"))?;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -222,7 +238,7 @@ pub async fn audit_key_from_env() -> Result<crate::steps::check::AuditKey, StepE
             format!("audit key secret {secret_id} has no string value"),
         )
     })?;
-    crate::steps::check::AuditKey::new(out.version_id().unwrap_or("unknown"), key.as_bytes())
+    dncflow::steps::check::AuditKey::new(out.version_id().unwrap_or("unknown"), key.as_bytes())
         .map_err(|e| {
             StepError::new(
                 ErrorKind::Fatal,

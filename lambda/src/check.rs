@@ -9,7 +9,7 @@
 //! answer `suppressed` from the next check on, whatever happens to their run. A failed reload keeps what was loaded
 //! but marks it incomplete: nothing is then answered `allowed`.
 //!
-//! Environment: see [`crate::lambda`]; `DNCFLOW_CHECK_LISTS` (list names whose received numbers and snapshots are
+//! Environment: see [the crate](crate); `DNCFLOW_CHECK_LISTS` (list names whose received numbers and snapshots are
 //! answered locally, comma-separated; a list with no status makes every check `error` where it would be `allowed`;
 //! empty with a dialect that has no batch check, the Admin API, it is a `Fatal` setting error: nothing could be
 //! checked), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
@@ -33,16 +33,16 @@ use base64::Engine;
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
-use super::{
+use crate::{
     audit_key_from_env, bucket_from_env, cxone_from_env_within, now_ms, setting, setting_secs,
 };
-use crate::adapters::cxone::DncApi;
-use crate::adapters::store::{ObjectStore, S3Store};
-use crate::steps::check::{
+use dncflow::adapters::cxone::DncApi;
+use dncflow::adapters::store::{ObjectStore, S3Store};
+use dncflow::steps::check::{
     emf_line, registry_age_emf, too_many_contacts, AuditKey, CheckRequest, MAX_CHECK_CONTACTS,
     RESPONSE_LIMIT_BYTES,
 };
-use crate::steps::{
+use dncflow::steps::{
     check_stage, closures_from, knowledge_markers, load_local_knowledge, refresh_registries,
     LocalKnowledge, StepError, Webhook,
 };
@@ -53,7 +53,7 @@ use crate::steps::{
 pub fn setting_error(batch_check: bool, lists: &[String]) -> Option<StepError> {
     (!batch_check && lists.is_empty()).then(|| {
         StepError::new(
-            crate::steps::ErrorKind::Fatal,
+            dncflow::steps::ErrorKind::Fatal,
             "DNCFLOW_CHECK_LISTS is empty: the CXone dialect has no batch check (the Admin API), so the lists' \
              verified runs are the whole answer, and none is configured",
         )
@@ -137,11 +137,11 @@ pub struct CheckFunction {
 impl CheckFunction {
     /// From the environment.
     pub async fn from_env() -> Result<CheckFunction, StepError> {
-        super::business_calendar()?;
+        crate::business_calendar()?;
         let store = S3Store {
-            client: crate::adapters::store::s3_client(None).await,
+            client: dncflow::adapters::store::s3_client(None).await,
             bucket: bucket_from_env()?,
-            evidence_lock: super::evidence_lock()?,
+            evidence_lock: crate::evidence_lock()?,
         };
         Ok(CheckFunction {
             store,
@@ -152,7 +152,7 @@ impl CheckFunction {
             concurrency: setting("DNCFLOW_CHECK_CONCURRENCY", 4)?,
             verified_max_age: setting_secs(
                 "DNCFLOW_CHECK_MAX_VERIFIED_AGE_SECS",
-                crate::steps::VERIFIED_MAX_AGE.as_secs_f64(),
+                dncflow::steps::VERIFIED_MAX_AGE.as_secs_f64(),
             )?,
             tenant_rate: setting("DNCFLOW_TENANT_RATE", 50.0)?,
             webhook: match std::env::var("DNCFLOW_AUDIT_WEBHOOK_URL")
@@ -165,7 +165,7 @@ impl CheckFunction {
                     backoff: Duration::from_millis(200),
                     budget: setting_secs(
                         "DNCFLOW_AUDIT_WEBHOOK_BUDGET_SECS",
-                        crate::steps::check::WEBHOOK_BUDGET.as_secs_f64(),
+                        dncflow::steps::check::WEBHOOK_BUDGET.as_secs_f64(),
                     )?,
                 }),
                 None => None,
@@ -245,7 +245,7 @@ impl CheckFunction {
 
     /// Read the operator's closures; parse them again only when the document changed (or was never loaded).
     async fn refresh_closures(&self) {
-        let read = self.store.get_bytes(crate::run::HOURS_CLOSURES).await;
+        let read = self.store.get_bytes(dncflow::run::HOURS_CLOSURES).await;
         let mut guard = self.known.write().await;
         let Some(known) = guard.as_mut() else {
             return;
@@ -255,7 +255,7 @@ impl CheckFunction {
                 return;
             }
         }
-        let closures = closures_from(read.as_ref(), crate::hours::Policy::embedded());
+        let closures = closures_from(read.as_ref(), dncflow::hours::Policy::embedded());
         tracing::info!(version = %closures.version, closures = closures.closures.len(), "hours closures loaded");
         known.knowledge.closures = Some(closures);
         // A failed read is tried again at the next request.
@@ -330,14 +330,14 @@ impl CheckFunction {
                 // Every check says how long the oldest received file of each list has waited (business days):
                 // the deadline alarms watch it, and a file waits whether or not a run is going.
                 for r in &knowledge.received {
-                    let days = crate::run::deadline::oldest_open_business_days(
-                        crate::hours::business_days::BusinessCalendar::configured_or_default(),
+                    let days = dncflow::run::deadline::oldest_open_business_days(
+                        dncflow::hours::business_days::BusinessCalendar::configured_or_default(),
                         &r.receipts,
                         chrono::Utc::now(),
                     );
                     println!(
                         "{}",
-                        crate::run::deadline::deadline_emf(&r.list, days, now_ms())
+                        dncflow::run::deadline::deadline_emf(&r.list, days, now_ms())
                     );
                 }
                 tracing::info!(audit_key, safe_to_dial = response.safe_to_dial, "checked");
@@ -376,7 +376,7 @@ mod tests {
     #[test]
     fn the_admin_dialect_without_lists_is_a_fatal_setting_error() {
         let e = setting_error(false, &[]).expect("a setting error");
-        assert_eq!(e.kind(), crate::steps::ErrorKind::Fatal);
+        assert_eq!(e.kind(), dncflow::steps::ErrorKind::Fatal);
         assert!(
             e.to_string().contains("DNCFLOW_CHECK_LISTS is empty"),
             "{e}"
@@ -393,7 +393,7 @@ mod tests {
     /// `\\u0001` in the envelope), four list matches, a window and two zones.
     #[tokio::test]
     async fn the_largest_answer_fits_the_function_url_limit() {
-        use crate::steps::check::{
+        use dncflow::steps::check::{
             check_with, CheckResult, ContactIn, LocalAnswers, MAX_INPUT_ECHO, MAX_REASON,
         };
         let request = |n: usize, number: &str| CheckRequest {
