@@ -39,4 +39,20 @@ python3 scripts/iam.py check template.yaml
 echo "resilience: dead-letter queues, alarms, timeouts, logging, catches and retries of what runs asynchronously"
 python3 scripts/resilience.py check template.yaml
 python3 scripts/resilience.py selftest template.yaml
+echo "release profile: the settings cargo-lambda would otherwise choose for the bootstraps (Cargo.toml)"
+python3 - <<'PY'
+import sys, tomllib
+with open("Cargo.toml", "rb") as f:
+    release = tomllib.load(f).get("profile", {}).get("release", {})
+# cargo-lambda adds lto="thin", codegen-units=1, panic="abort" and strip="symbols" for any of these the profile does not
+# set: each must be set here, and panics must unwind (a panicking handler answers an error instead of killing the
+# execution environment).
+missing = [k for k in ("lto", "codegen-units", "panic", "strip") if k not in release]
+problems = [f"[profile.release] does not set {k} (cargo-lambda would choose it)" for k in missing]
+if release.get("panic", "unwind") != "unwind":
+    problems.append(f'[profile.release] panic = "{release["panic"]}": a panicking handler must unwind')
+for p in problems:
+    print(f"  {p}", file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
 echo "infra: ok"
