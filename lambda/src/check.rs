@@ -9,33 +9,32 @@
 //! answer `suppressed` from the next check on, whatever happens to their run. A failed reload keeps what was loaded
 //! but marks it incomplete: nothing is then answered `allowed`.
 //!
-//! Environment: see [the crate](crate); `DNCFLOW_CHECK_LISTS` (list names whose received numbers and snapshots are
-//! answered locally, comma-separated; a list with no status makes every check `error` where it would be `allowed`;
-//! empty with a dialect that has no batch check, the Admin API, it is a `Fatal` setting error: nothing could be
-//! checked), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
-//! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export, after the
-//! S3 record), `DNCFLOW_AUDIT_WEBHOOK_BUDGET_SECS` (2: the most the export may delay an answer, every attempt
-//! included),
+//! Settings ([`crate::settings::Check`], read once per container): `DNCFLOW_CHECK_LISTS` (list names whose received
+//! numbers and snapshots are answered locally, comma-separated; a list with no status makes every check `error` where
+//! it would be `allowed`; empty with a dialect that has no batch check, the Admin API, it is a `Fatal` setting error:
+//! nothing could be checked), `DNCFLOW_CHECK_REFRESH_SECS` (300: how old the local knowledge may get),
+//! `DNCFLOW_CHECK_CONCURRENCY` (4 CXone calls in flight), `DNCFLOW_AUDIT_WEBHOOK_URL` (optional export, after the S3
+//! record), `DNCFLOW_AUDIT_WEBHOOK_BUDGET_SECS` (2: the most the export may delay an answer, every attempt included),
 //! `DNCFLOW_AUDIT_KEY_SECRET_ID` (the secret holding the key audit hashes are keyed with),
-//! `DNCFLOW_CXONE_DEADLINE_SECS` (20: every CXone wait of a check, its token request, retries and every chunk
-//! included, well inside the 60 s timeout: what CXone has not answered by then is `error`),
-//! `DNCFLOW_CHECK_REGISTRIES` (registry names whose suppression indexes are consulted, comma-separated: loaded at the
-//! first check, read again when their `current.json` names another version; a registry that cannot be loaded leaves
-//! the check incomplete, so nothing is answered `allowed`).
+//! `DNCFLOW_CXONE_DEADLINE_SECS` (20: every CXone wait of a check, its token request, retries and every chunk included,
+//! well inside the 60 s timeout: what CXone has not answered by then is `error`), `DNCFLOW_CHECK_REGISTRIES` (registry
+//! names whose suppression indexes are consulted, comma-separated: loaded at the first check, read again when their
+//! `current.json` names another version; a registry that cannot be loaded leaves the check incomplete, so nothing is
+//! answered `allowed`).
 //!
 //! The operator's calling-hours closures (`run::HOURS_CLOSURES`, written by `dncctl hours closure add`) are read at
 //! every request and applied from the first request after they change; their version is in the response and the
 //! audit record. A document that cannot be read or used makes no number callable until it can.
 
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 use base64::Engine;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
-use crate::{
-    audit_key_from_env, bucket_from_env, cxone_from_env_within, now_ms, setting, setting_secs,
-};
+use crate::{audit_key, now_ms, settings};
 use dncflow::adapters::cxone::DncApi;
 use dncflow::adapters::store::{ObjectStore, S3Store};
 use dncflow::steps::check::{
@@ -44,7 +43,7 @@ use dncflow::steps::check::{
 };
 use dncflow::steps::{
     check_stage, closures_from, knowledge_markers, load_local_knowledge, refresh_registries,
-    LocalKnowledge, StepError, Webhook,
+    LocalKnowledge, StepError,
 };
 
 /// The setting error of a check function whose CXone dialect has (`batch_check`) or lacks a batch check, answering
@@ -60,14 +59,37 @@ pub fn setting_error(batch_check: bool, lists: &[String]) -> Option<StepError> {
     })
 }
 
-/// A Function URL response.
-pub fn http(status: u16, body: Value) -> Value {
-    json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
+/// A Function URL response: a status, its headers and the JSON body as text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlResponse {
+    /// The HTTP status.
+    pub status_code: u16,
+    /// The response's headers.
+    pub headers: BTreeMap<&'static str, &'static str>,
+    /// The body (JSON).
+    pub body: String,
+}
+
+impl UrlResponse {
+    /// The response as the caller receives it, in bytes (what the Function URL's limit applies to).
+    pub fn size(&self) -> usize {
+        serde_json::to_string(self).map_or(usize::MAX, |s| s.len())
+    }
+}
+
+/// A Function URL response of `status` with `body`.
+pub fn http(status: u16, body: Value) -> UrlResponse {
+    UrlResponse {
+        status_code: status,
+        headers: BTreeMap::from([("content-type", "application/json")]),
+        body: body.to_string(),
+    }
 }
 
 /// The answer to a request with more contacts than [`MAX_CHECK_CONTACTS`]: 413, the limit and the count, not safe to
 /// dial. `None` for a request within the limit.
-pub fn refusal(request: &CheckRequest) -> Option<Value> {
+pub fn refusal(request: &CheckRequest) -> Option<UrlResponse> {
     too_many_contacts(request).map(|why| {
         tracing::warn!(
             contacts = request.contacts.len(),
@@ -97,15 +119,6 @@ pub fn request_of(event: &Value) -> Result<CheckRequest, String> {
     serde_json::from_slice(&bytes).map_err(|e| e.to_string())
 }
 
-fn names_from_env(var: &str) -> Vec<String> {
-    std::env::var(var)
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 struct Known {
     knowledge: LocalKnowledge,
     loaded: Instant,
@@ -119,73 +132,43 @@ pub struct CheckFunction {
     /// The CXone client, built at the first check that needs it (its secret read then, and again after a failure):
     /// a tenant unreachable at cold start leaves the numbers CXone would answer `error`, never `allowed`.
     api: tokio::sync::OnceCell<Box<dyn DncApi>>,
-    lists: Vec<String>,
-    registries: Vec<String>,
-    refresh: Duration,
-    concurrency: usize,
-    webhook: Option<Webhook>,
+    settings: settings::Check,
     client: reqwest::Client,
     known: RwLock<Option<Known>>,
     /// The audit key, read at the first check and again at every reload (a rotation is picked up).
     key: RwLock<Option<AuditKey>>,
-    /// How old a list's last verified run may be for the check to answer from it (dialects without a batch check).
-    verified_max_age: Duration,
-    /// Requests per second the tenant allows.
-    tenant_rate: f64,
 }
 
 impl CheckFunction {
-    /// From the environment.
-    pub async fn from_env() -> Result<CheckFunction, StepError> {
-        crate::business_calendar()?;
-        let store = S3Store {
-            client: dncflow::adapters::store::s3_client(None).await,
-            bucket: bucket_from_env()?,
-            evidence_lock: crate::evidence_lock()?,
-        };
-        Ok(CheckFunction {
-            store,
-            api: tokio::sync::OnceCell::new(),
-            lists: names_from_env("DNCFLOW_CHECK_LISTS"),
-            registries: names_from_env("DNCFLOW_CHECK_REGISTRIES"),
-            refresh: setting_secs("DNCFLOW_CHECK_REFRESH_SECS", 300.0)?,
-            concurrency: setting("DNCFLOW_CHECK_CONCURRENCY", 4)?,
-            verified_max_age: setting_secs(
-                "DNCFLOW_CHECK_MAX_VERIFIED_AGE_SECS",
-                dncflow::steps::VERIFIED_MAX_AGE.as_secs_f64(),
-            )?,
-            tenant_rate: setting("DNCFLOW_TENANT_RATE", 50.0)?,
-            webhook: match std::env::var("DNCFLOW_AUDIT_WEBHOOK_URL")
-                .ok()
-                .filter(|u| !u.is_empty())
-            {
-                Some(url) => Some(Webhook {
-                    url,
-                    attempts: 3,
-                    backoff: Duration::from_millis(200),
-                    budget: setting_secs(
-                        "DNCFLOW_AUDIT_WEBHOOK_BUDGET_SECS",
-                        dncflow::steps::check::WEBHOOK_BUDGET.as_secs_f64(),
-                    )?,
-                }),
-                None => None,
+    /// The container of `settings`: nothing is read until the first check.
+    pub async fn new(settings: settings::Check) -> CheckFunction {
+        CheckFunction {
+            store: S3Store {
+                client: dncflow::adapters::store::s3_client(None).await,
+                bucket: settings.bucket.clone(),
+                evidence_lock: settings.evidence_lock,
             },
+            api: tokio::sync::OnceCell::new(),
+            settings,
             client: reqwest::Client::new(),
             known: RwLock::new(None),
             key: RwLock::new(None),
-        })
+        }
     }
 
     /// Reload what is known locally when stale or when a list's upload marker names another run.
     async fn refresh_knowledge(&self) {
-        let markers = knowledge_markers(&self.store, &self.lists).await;
+        let lists = &self.settings.lists;
+        let markers = knowledge_markers(&self.store, lists).await;
         let reload = match (&markers, self.known.read().await.as_ref()) {
             (_, None) => true,
-            (Ok(m), Some(k)) => k.loaded.elapsed() >= self.refresh || *m != k.knowledge.markers,
+            (Ok(m), Some(k)) => {
+                k.loaded.elapsed() >= self.settings.refresh || *m != k.knowledge.markers
+            }
             (Err(_), Some(_)) => true,
         };
         if reload || self.key.read().await.is_none() {
-            match audit_key_from_env().await {
+            match audit_key(self.settings.audit_key_secret_id.as_deref()).await {
                 Ok(k) => *self.key.write().await = Some(k),
                 // The key read before stays in use; without any, the check cannot be audited (503).
                 Err(e) => tracing::error!(error = %e, "audit key not loaded"),
@@ -195,7 +178,7 @@ impl CheckFunction {
             return;
         }
         let loaded = match markers {
-            Ok(_) => load_local_knowledge(&self.store, &self.lists).await,
+            Ok(_) => load_local_knowledge(&self.store, lists).await,
             Err(e) => Err(e),
         };
         // Registries are large: the versions loaded before are kept while still live.
@@ -208,11 +191,11 @@ impl CheckFunction {
             .unwrap_or_default();
         let loaded = match (
             loaded,
-            refresh_registries(&self.store, &self.registries, &before).await,
+            refresh_registries(&self.store, &self.settings.registries, &before).await,
         ) {
             (Ok(mut knowledge), Ok(r)) => {
                 knowledge.registries = r;
-                knowledge.verified_max_age = Some(self.verified_max_age);
+                knowledge.verified_max_age = Some(self.settings.verified_max_age);
                 Ok(knowledge)
             }
             (Err(e), _) => Err(e.to_string()),
@@ -264,7 +247,7 @@ impl CheckFunction {
 
     /// Answer one invocation: a Function URL response, never an invocation error (a check that cannot be completed
     /// is a 503 "do not dial").
-    pub async fn handle(&self, payload: &Value, request_id: &str) -> Value {
+    pub async fn respond(&self, payload: &Value, request_id: &str) -> UrlResponse {
         let request = match request_of(payload) {
             Ok(r) => r,
             Err(e) => return http(400, json!({"error": format!("not a check request: {e}")})),
@@ -281,16 +264,16 @@ impl CheckFunction {
                 json!({"error": "check not completed, do not dial: the audit key could not be read", "safeToDial": false}),
             );
         };
-        // CXone gets at most a third of the function's 60 s: a slow CXone yields `error` verdicts and an audit
-        // record, never a timed-out invocation.
+        // CXone gets at most a third of the function's 60 s (`settings::CHECK_CXONE_DEADLINE`): a slow CXone yields
+        // `error` verdicts and an audit record, never a timed-out invocation.
         let api = self
             .api
-            .get_or_try_init(|| cxone_from_env_within(self.tenant_rate, Duration::from_secs(20)))
+            .get_or_try_init(|| self.settings.cxone.connect())
             .await;
         // Without a batch check, the lists' verified runs are the whole answer: with none configured every number
         // not on a registry would be `allowed`. A setting error, refused before anything is answered.
         if let Ok(a) = &api {
-            if let Some(e) = setting_error(a.capabilities().batch_check, &self.lists) {
+            if let Some(e) = setting_error(a.capabilities().batch_check, &self.settings.lists) {
                 tracing::error!(error = %e, "setting error: check refused");
                 return http(
                     500,
@@ -314,8 +297,8 @@ impl CheckFunction {
             &self.store,
             knowledge,
             &request,
-            self.concurrency,
-            self.webhook.as_ref().map(|h| (&self.client, h)),
+            self.settings.concurrency,
+            self.settings.webhook.as_ref().map(|h| (&self.client, h)),
             request_id,
             &audit_key,
             chrono::Utc::now(),
@@ -344,7 +327,7 @@ impl CheckFunction {
                 let answer = http(200, serde_json::to_value(&response).unwrap_or_default());
                 // The limit on contacts keeps answers far below this; one that still would not fit (a CXone answer
                 // naming many lists) must not become an invocation error the caller could misread.
-                let size = answer.to_string().len();
+                let size = answer.size();
                 if size > RESPONSE_LIMIT_BYTES {
                     tracing::error!(
                         size,
@@ -442,17 +425,15 @@ mod tests {
         )
         .await;
         response.results = vec![worst; MAX_CHECK_CONTACTS];
-        let size = http(200, serde_json::to_value(&response).unwrap())
-            .to_string()
-            .len();
+        let size = http(200, serde_json::to_value(&response).unwrap()).size();
         let per_contact = size / MAX_CHECK_CONTACTS;
         eprintln!("largest answer: {size} bytes for {MAX_CHECK_CONTACTS} contacts, {per_contact} per contact");
         assert!(size < RESPONSE_LIMIT_BYTES, "{size} bytes");
 
         // One more contact is refused with 413, naming the limit.
         let refused = refusal(&request(MAX_CHECK_CONTACTS + 1, "x")).expect("refused");
-        assert_eq!(refused["statusCode"], 413);
-        let body: Value = serde_json::from_str(refused["body"].as_str().unwrap()).unwrap();
+        assert_eq!(refused.status_code, 413);
+        let body: Value = serde_json::from_str(&refused.body).unwrap();
         assert_eq!(body["limit"], MAX_CHECK_CONTACTS);
         assert_eq!(body["safeToDial"], false);
         assert!(refusal(&request(MAX_CHECK_CONTACTS, "x")).is_none());
@@ -473,8 +454,11 @@ mod tests {
         let bad = json!({"body": "%%%", "isBase64Encoded": true});
         assert!(request_of(&bad).unwrap_err().contains("not base64"));
         assert!(request_of(&json!({"body": "{}"})).is_err(), "no contacts");
-        let response = http(400, json!({"error": "x"}));
-        assert_eq!(response["statusCode"], 400);
-        assert_eq!(response["body"], "{\"error\":\"x\"}");
+        // The envelope as the Function URL reads it.
+        let response = serde_json::to_value(http(400, json!({"error": "x"}))).unwrap();
+        assert_eq!(
+            response,
+            json!({"statusCode": 400, "headers": {"content-type": "application/json"}, "body": "{\"error\":\"x\"}"})
+        );
     }
 }

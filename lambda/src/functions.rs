@@ -1,23 +1,25 @@
-//! Every Lambda function as a [`Step`]: what its container builds once from the environment, and what one invocation
-//! does. The binaries under `functions/` are `run_step::<…>()` and nothing else, so a reader following a step goes
-//! from the binary to here, then to the stage in [`dncflow::steps`].
+//! Every Lambda function as a [`Step`]: its settings (read once per container, [`crate::settings`]), the clients its
+//! container builds from them, and what one invocation does with its typed input. The binaries under `functions/`
+//! are `run_step::<…>()` and nothing else, so a reader following a step goes from the binary to here, then to the
+//! stage in [`dncflow::steps`].
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lambda_runtime::{Context, Diagnostic};
+use lambda_runtime::Context;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::{
-    answer, bucket_from_env, business_calendar, cxone_from_env, diagnostic, evidence_lock,
-    notifier_from_env, now_ms, parse_payload, setting, setting_secs, worker_rate,
-};
+use crate::settings::{self, Env};
+use crate::{answer, diagnostic, now_ms, parse_payload};
 use dncflow::adapters::cxone::DncApi;
 use dncflow::adapters::eventbridge::EventBridgeNotifier;
-use dncflow::adapters::store::S3Store;
+use dncflow::adapters::s3_event::SourceObject;
+use dncflow::adapters::store::{EvidenceLock, S3Store};
 use dncflow::steps::{
     acquire_lease, cooldown_stage, normalize_object, reconcile_stage, record_failure, upload_stage,
-    CooldownSettings, CooldownTask, ErrorKind, LeaseTask, ReconcileTask, ShardTask, StepError,
+    CooldownOutput, CooldownTask, ErrorKind, FailureRecorded, LeaseOutcome, LeaseTask,
+    NormalizeOutput, ReconcileOutput, ReconcileTask, ShardTask, StepError, UploadOutput,
     UploadSettings,
 };
 
@@ -26,127 +28,125 @@ use dncflow::steps::{
 pub trait Step: Send + Sync + Sized + 'static {
     /// The function's name (logs, error diagnostics).
     const NAME: &'static str;
-    /// The container's clients and settings, from the environment (once per cold start).
-    async fn from_env() -> Result<Self, StepError>;
-    /// One invocation: the event's payload in, the answer out; a failure's `errorType` is what Step Functions
-    /// `Retry`/`Catch` match.
-    async fn handle(&self, payload: Value, context: &Context) -> Result<Value, Diagnostic>;
+    /// Its settings, read from the environment once per container.
+    type Settings: Send + Sync + 'static;
+    /// What one invocation is given: the event's payload read as this type (another shape is `InvalidInput`).
+    type Input: serde::de::DeserializeOwned;
+    /// What one invocation answers.
+    type Output: serde::Serialize;
+    /// The settings from `env`. A value that does not parse is a `Fatal` error naming it.
+    fn settings(env: &Env) -> Result<Self::Settings, StepError>;
+    /// The container: its clients, built from its settings.
+    async fn new(settings: &Self::Settings) -> Result<Self, StepError>;
+    /// One invocation. A failure's kind is the `errorType` Step Functions `Retry`/`Catch` match.
+    async fn handle(
+        &self,
+        input: Self::Input,
+        context: &Context,
+    ) -> Result<Self::Output, StepError>;
 }
 
-/// Run `S` in the Lambda runtime: JSON logs, the container built once, every invocation handed to it.
+/// Run `S` in the Lambda runtime: JSON logs, the settings read once, the container built once, every invocation
+/// handed to it.
 ///
 /// The container is built at the first invocation, and again at the next one after a failure: a cold start that
 /// cannot read its secret or reach a service fails that invocation with the error's kind (`Transient`, which every
 /// Task of the state machines retries), where failing the runtime's init would crash the process
-/// (`Runtime.ExitError`, which no `Retry` names). A setting that does not parse still fails loudly, as
-/// `InvalidInput` or `Fatal`.
+/// (`Runtime.ExitError`, which no `Retry` names). A setting that does not parse fails every invocation `Fatal`,
+/// naming it, before the payload is read.
 pub async fn run_step<S: Step>() -> Result<(), lambda_runtime::Error> {
     crate::init_logging();
+    let settings: &'static Result<S::Settings, StepError> =
+        crate::for_container(S::settings(&Env::process()));
     let container: &'static tokio::sync::OnceCell<S> =
         crate::for_container(tokio::sync::OnceCell::new());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
+            let settings = settings
+                .as_ref()
+                .map_err(|e| diagnostic(S::NAME, StepError::new(e.kind(), e.report())))?;
             let step = container
-                .get_or_try_init(S::from_env)
+                .get_or_try_init(|| S::new(settings))
                 .await
                 .map_err(|e| diagnostic(S::NAME, e))?;
-            step.handle(event.payload, &event.context).await
+            let input: S::Input = parse_payload(S::NAME, event.payload)?;
+            let output = step
+                .handle(input, &event.context)
+                .await
+                .map_err(|e| diagnostic(S::NAME, e))?;
+            answer(S::NAME, &output)
         },
     ))
     .await
 }
 
-/// The bucket as every function writes it: evidence with the deployment's lock. The lock setting was checked when
-/// the container was built ([`evidence_lock`] in each `from_env`), so it reads here without failing.
-fn store(s3: &aws_sdk_s3::Client, bucket: &str) -> S3Store {
+/// The bucket as every function writes it: evidence with the deployment's lock.
+fn store(s3: &aws_sdk_s3::Client, bucket: &str, evidence_lock: Option<EvidenceLock>) -> S3Store {
     S3Store {
         client: s3.clone(),
         bucket: bucket.to_string(),
-        evidence_lock: evidence_lock().ok().flatten(),
+        evidence_lock,
     }
 }
 
-/// `normalize`: an S3 drop (EventBridge "Object Created", an S3 notification, or a plain
-/// `{bucket, key, versionId?, list?}` re-run input) in; `runs/<runId>/` (manifest, shards, rejects) out.
-///
-/// Environment: `DNCFLOW_BUCKET` (where runs are written; default: the source bucket), `DNCFLOW_DEFAULT_REGION`
-/// (default `US`), `DNCFLOW_SHARDS` (default 16), `DNCFLOW_MAX_REJECT_RATIO` (0.5: a file rejecting more of its rows,
-/// or accepting none, fails `InvalidInput` before anything is uploaded), `DNCFLOW_MAX_INFLATED_BYTES` (8 GiB),
-/// `DNCFLOW_MAX_INFLATION_RATIO` (200), `DNCFLOW_MAX_ZIP_MEMBERS` (10,000), `DNCFLOW_MAX_REJECTS_KEPT` (100,000
-/// rejects written in full; past it each reason keeps 100 samples and the rest are counted).
+/// The object dropped for `normalize`: an EventBridge "Object Created", an S3 notification, or a plain
+/// `{bucket, key, versionId?, list?}` re-run input, read as [`dncflow::adapters::s3_event::parse_source_event`]
+/// reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DroppedObject(pub SourceObject);
+
+impl<'de> Deserialize<'de> for DroppedObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let event = Value::deserialize(deserializer)?;
+        dncflow::adapters::s3_event::parse_source_event(&event)
+            .map(DroppedObject)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `normalize`: an S3 drop in; `runs/<runId>/` (manifest, shards, rejects) out. Settings: [`settings::Normalize`].
 pub struct Normalize {
     s3: aws_sdk_s3::Client,
-    out_bucket: Option<String>,
-    region: dncflow::phone::DefaultRegion,
-    shards: u32,
-    limits: dncflow::input::decode::DecodeLimits,
-    max_rejects_kept: u64,
-    max_reject_ratio: f64,
+    settings: settings::Normalize,
 }
 
 #[async_trait(?Send)]
 impl Step for Normalize {
     const NAME: &'static str = "normalize";
+    type Settings = settings::Normalize;
+    type Input = DroppedObject;
+    type Output = NormalizeOutput;
 
-    async fn from_env() -> Result<Self, StepError> {
-        evidence_lock()?;
-        // The first step of a run: a business-day zone that does not exist fails the run here, named, before any
-        // receipt is recorded.
-        business_calendar()?;
-        let defaults = dncflow::input::decode::DecodeLimits::default();
+    fn settings(env: &Env) -> Result<settings::Normalize, StepError> {
+        settings::Normalize::read(env)
+    }
+
+    async fn new(settings: &settings::Normalize) -> Result<Self, StepError> {
         Ok(Normalize {
             s3: dncflow::adapters::store::s3_client(None).await,
-            out_bucket: std::env::var("DNCFLOW_BUCKET").ok(),
-            region: match std::env::var("DNCFLOW_DEFAULT_REGION") {
-                Ok(code) => dncflow::phone::DefaultRegion::from_code(&code).ok_or_else(|| {
-                    StepError::new(
-                        ErrorKind::Fatal,
-                        format!(
-                            "setting DNCFLOW_DEFAULT_REGION is not a region we normalize: {code:?}"
-                        ),
-                    )
-                })?,
-                Err(_) => dncflow::phone::DefaultRegion::default(),
-            },
-            shards: setting("DNCFLOW_SHARDS", 16)?,
-            limits: dncflow::input::decode::DecodeLimits {
-                max_inflated_bytes: setting(
-                    "DNCFLOW_MAX_INFLATED_BYTES",
-                    defaults.max_inflated_bytes,
-                )?,
-                max_ratio: setting("DNCFLOW_MAX_INFLATION_RATIO", defaults.max_ratio)?,
-                max_members: setting("DNCFLOW_MAX_ZIP_MEMBERS", defaults.max_members)?,
-            },
-            max_rejects_kept: setting("DNCFLOW_MAX_REJECTS_KEPT", 100_000)?,
-            max_reject_ratio: setting(
-                "DNCFLOW_MAX_REJECT_RATIO",
-                dncflow::steps::normalize::DEFAULT_MAX_REJECT_RATIO,
-            )?,
+            settings: settings.clone(),
         })
     }
 
-    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        let source = dncflow::adapters::s3_event::parse_source_event(&payload).map_err(|e| {
-            diagnostic(Self::NAME, StepError::caused_by(ErrorKind::InvalidInput, e))
-        })?;
+    async fn handle(
+        &self,
+        DroppedObject(source): DroppedObject,
+        _: &Context,
+    ) -> Result<NormalizeOutput, StepError> {
+        let s = &self.settings;
         let mut options = dncflow::steps::normalize::NormalizeOptions::new(&source.list);
-        options.region = self.region;
-        options.shard_count = self.shards;
-        options.limits = self.limits;
-        options.max_rejects_kept = self.max_rejects_kept;
-        let bucket = self
-            .out_bucket
-            .clone()
-            .unwrap_or_else(|| source.bucket.clone());
-        let output = normalize_object(
-            &store(&self.s3, &bucket),
+        options.region = s.region;
+        options.shard_count = s.shards;
+        options.limits = s.limits;
+        options.max_rejects_kept = s.max_rejects_kept;
+        let bucket = s.out_bucket.as_deref().unwrap_or(&source.bucket);
+        normalize_object(
+            &store(&self.s3, bucket, s.evidence_lock),
             &source,
             options,
-            self.max_reject_ratio,
+            s.max_reject_ratio,
         )
         .await
-        .map_err(|e| diagnostic(Self::NAME, e))?;
-        answer(Self::NAME, &output)
     }
 }
 
@@ -155,91 +155,89 @@ impl Step for Normalize {
 /// machine to wait while another execution holds the list. Released by reconcile and the failure recorder.
 ///
 /// Asks Step Functions (`states:DescribeExecution`) whether another holder's execution has ended, and takes such a
-/// lease over at once.
-///
-/// Environment: `DNCFLOW_LEASE_WAIT_SECS` (30: how long a waiting execution sleeps between attempts).
+/// lease over at once. Settings: [`settings::Lease`].
 pub struct Lease {
     s3: aws_sdk_s3::Client,
     sfn: dncflow::adapters::sfn::SfnClient,
-    wait: u64,
+    settings: settings::Lease,
 }
 
 #[async_trait(?Send)]
 impl Step for Lease {
     const NAME: &'static str = "lease";
+    type Settings = settings::Lease;
+    type Input = LeaseTask;
+    type Output = LeaseOutcome;
 
-    async fn from_env() -> Result<Self, StepError> {
-        evidence_lock()?;
+    fn settings(env: &Env) -> Result<settings::Lease, StepError> {
+        settings::Lease::read(env)
+    }
+
+    async fn new(settings: &settings::Lease) -> Result<Self, StepError> {
         Ok(Lease {
             s3: dncflow::adapters::store::s3_client(None).await,
             sfn: dncflow::adapters::sfn::SfnClient::from_env(None).await,
-            wait: setting("DNCFLOW_LEASE_WAIT_SECS", dncflow::steps::LEASE_WAIT_SECS)?,
+            settings: settings.clone(),
         })
     }
 
-    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        let mut task: LeaseTask = parse_payload(Self::NAME, payload)?;
-        task.wait_seconds.get_or_insert(self.wait);
-        let out = acquire_lease(
-            &store(&self.s3, &task.run.bucket),
+    async fn handle(&self, mut task: LeaseTask, _: &Context) -> Result<LeaseOutcome, StepError> {
+        task.wait_seconds.get_or_insert(self.settings.wait_secs);
+        acquire_lease(
+            &store(&self.s3, &task.run.bucket, self.settings.evidence_lock),
             Some(&self.sfn),
             &task,
             chrono::Utc::now(),
         )
         .await
-        .map_err(|e| diagnostic(Self::NAME, e))?;
-        answer(Self::NAME, &out)
     }
 }
 
 /// `upload`: one shard per invocation (`{bucket, runId, list, shardKey, round?, cursor?}`); answers the same shape
 /// with the cursor moved, `done`, counts and `lastWriteAt`. Stops starting batches when the invocation's deadline
-/// nears, so the state machine resumes the shard instead of the function timing out.
-///
-/// Environment: `DNCFLOW_UPLOAD_MARGIN_SECS` (time kept back from the deadline, default 150: one request's retry
-/// deadline plus the ledger write), `DNCFLOW_UPLOAD_CONCURRENCY` (batches in flight, default 2),
-/// `DNCFLOW_CXONE_CAPACITY` (1,000,000: a run that would bring the environment above it fails `CapacityExceeded`
-/// before its first write).
+/// nears, so the state machine resumes the shard instead of the function timing out. Settings:
+/// [`settings::Upload`].
 pub struct Upload {
     s3: aws_sdk_s3::Client,
     api: Box<dyn DncApi>,
-    margin: Duration,
-    concurrency: usize,
-    capacity: u64,
+    settings: settings::Upload,
 }
 
 #[async_trait(?Send)]
 impl Step for Upload {
     const NAME: &'static str = "upload";
+    type Settings = settings::Upload;
+    type Input = ShardTask;
+    type Output = UploadOutput;
 
-    async fn from_env() -> Result<Self, StepError> {
-        evidence_lock()?;
+    fn settings(env: &Env) -> Result<settings::Upload, StepError> {
+        settings::Upload::read(env)
+    }
+
+    async fn new(settings: &settings::Upload) -> Result<Self, StepError> {
         Ok(Upload {
             s3: dncflow::adapters::store::s3_client(None).await,
-            api: cxone_from_env(worker_rate()?).await?,
-            margin: setting_secs("DNCFLOW_UPLOAD_MARGIN_SECS", 150.0)?,
-            concurrency: setting("DNCFLOW_UPLOAD_CONCURRENCY", 2)?,
-            capacity: setting("DNCFLOW_CXONE_CAPACITY", dncflow::steps::CXONE_CAPACITY)?,
+            api: settings.cxone.connect().await?,
+            settings: settings.clone(),
         })
     }
 
-    async fn handle(&self, payload: Value, context: &Context) -> Result<Value, Diagnostic> {
-        let task: ShardTask = parse_payload(Self::NAME, payload)?;
+    async fn handle(&self, task: ShardTask, context: &Context) -> Result<UploadOutput, StepError> {
+        let s = &self.settings;
         let left = Duration::from_millis((context.deadline as i64 - now_ms()).max(0) as u64);
-        let settings = UploadSettings {
-            budget: left.saturating_sub(self.margin).max(Duration::from_secs(1)),
-            concurrency: self.concurrency,
-            capacity: self.capacity,
+        let stage = UploadSettings {
+            budget: left.saturating_sub(s.margin).max(Duration::from_secs(1)),
+            concurrency: s.concurrency,
+            capacity: s.capacity,
         };
         let out = upload_stage(
             self.api.as_ref(),
-            &store(&self.s3, &task.run.bucket),
+            &store(&self.s3, &task.run.bucket, s.evidence_lock),
             &task,
-            &settings,
+            &stage,
             chrono::Utc::now,
         )
-        .await
-        .map_err(|e| diagnostic(Self::NAME, e))?;
+        .await?;
         println!(
             "{}",
             dncflow::metrics::emf(
@@ -253,107 +251,96 @@ impl Step for Upload {
                 now_ms()
             )
         );
-        answer(Self::NAME, &out)
+        Ok(out)
     }
 }
 
 /// `cooldown`: `{bucket, runId, list, round, attempt, lastWrites}` in, `{ready, waitSeconds, attempt, …}` out. The
-/// state machine's `Wait` state does the waiting.
-///
-/// Environment: `DNCFLOW_COOLDOWN_SECS` (minimum after the last write, default 180), `DNCFLOW_CANARY_SIZE` (20),
-/// `DNCFLOW_CANARY_INTERVAL_SECS` (30), `DNCFLOW_COOLDOWN_ATTEMPTS` (20), `DNCFLOW_CANARY_SETTLE_SECS` (300: from then
-/// on a partly suppressed canary is handed to reconciliation).
+/// state machine's `Wait` state does the waiting. Settings: [`settings::Cooldown`].
 pub struct Cooldown {
     s3: aws_sdk_s3::Client,
     api: Box<dyn DncApi>,
-    settings: CooldownSettings,
+    settings: settings::Cooldown,
 }
 
 #[async_trait(?Send)]
 impl Step for Cooldown {
     const NAME: &'static str = "cooldown";
+    type Settings = settings::Cooldown;
+    type Input = CooldownTask;
+    type Output = CooldownOutput;
 
-    async fn from_env() -> Result<Self, StepError> {
-        evidence_lock()?;
-        let defaults = CooldownSettings::default();
+    fn settings(env: &Env) -> Result<settings::Cooldown, StepError> {
+        settings::Cooldown::read(env)
+    }
+
+    async fn new(settings: &settings::Cooldown) -> Result<Self, StepError> {
         Ok(Cooldown {
             s3: dncflow::adapters::store::s3_client(None).await,
-            api: cxone_from_env(setting("DNCFLOW_TENANT_RATE", 50.0)?).await?,
-            settings: CooldownSettings {
-                min: setting_secs("DNCFLOW_COOLDOWN_SECS", defaults.min.as_secs_f64())?,
-                canary_size: setting("DNCFLOW_CANARY_SIZE", defaults.canary_size)?,
-                canary_interval: setting_secs(
-                    "DNCFLOW_CANARY_INTERVAL_SECS",
-                    defaults.canary_interval.as_secs_f64(),
-                )?,
-                max_attempts: setting("DNCFLOW_COOLDOWN_ATTEMPTS", defaults.max_attempts)?,
-                settle: setting_secs("DNCFLOW_CANARY_SETTLE_SECS", defaults.settle.as_secs_f64())?,
-            },
+            api: settings.cxone.connect().await?,
+            settings: settings.clone(),
         })
     }
 
-    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        let task: CooldownTask = parse_payload(Self::NAME, payload)?;
-        let out = cooldown_stage(
+    async fn handle(&self, task: CooldownTask, _: &Context) -> Result<CooldownOutput, StepError> {
+        cooldown_stage(
             self.api.as_ref(),
-            &store(&self.s3, &task.run.bucket),
+            &store(&self.s3, &task.run.bucket, self.settings.evidence_lock),
             &task,
-            &self.settings,
+            &self.settings.stage,
             chrono::Utc::now(),
         )
         .await
-        .map_err(|e| diagnostic(Self::NAME, e))?;
-        answer(Self::NAME, &out)
     }
 }
 
 /// `reconcile`: `{bucket, runId, list, round, startedAt?}` in; `{status: SUCCESS|FAILED|REUPLOAD, round, shardKeys,
-/// …}` out. SUCCESS and FAILED are published (report, `status/<list>/latest.json`, EventBridge event).
-///
-/// Environment: `DNCFLOW_RECONCILE_ROUNDS` (3), `DNCFLOW_EVENT_BUS` (`default`), `DNCFLOW_BUSINESS_TIME_ZONE`
-/// (`America/New_York`: the zone whose business days the deadline is counted in).
+/// …}` out. SUCCESS and FAILED are published (report, `status/<list>/latest.json`, EventBridge event). Settings:
+/// [`settings::Reconcile`].
 pub struct Reconcile {
     s3: aws_sdk_s3::Client,
     api: Box<dyn DncApi>,
     notifier: EventBridgeNotifier,
-    rounds: u32,
+    settings: settings::Reconcile,
 }
 
 #[async_trait(?Send)]
 impl Step for Reconcile {
     const NAME: &'static str = "reconcile";
+    type Settings = settings::Reconcile;
+    type Input = ReconcileTask;
+    type Output = ReconcileOutput;
 
-    async fn from_env() -> Result<Self, StepError> {
-        evidence_lock()?;
-        business_calendar()?;
+    fn settings(env: &Env) -> Result<settings::Reconcile, StepError> {
+        settings::Reconcile::read(env)
+    }
+
+    async fn new(settings: &settings::Reconcile) -> Result<Self, StepError> {
         Ok(Reconcile {
             s3: dncflow::adapters::store::s3_client(None).await,
-            api: cxone_from_env(setting("DNCFLOW_TENANT_RATE", 50.0)?).await?,
-            notifier: notifier_from_env().await,
-            rounds: setting("DNCFLOW_RECONCILE_ROUNDS", 3)?,
+            api: settings.cxone.connect().await?,
+            notifier: EventBridgeNotifier::from_env(settings.event_bus.clone()).await,
+            settings: settings.clone(),
         })
     }
 
-    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        let task: ReconcileTask = parse_payload(Self::NAME, payload)?;
-        let out = reconcile_stage(
+    async fn handle(&self, task: ReconcileTask, _: &Context) -> Result<ReconcileOutput, StepError> {
+        reconcile_stage(
             self.api.as_ref(),
-            &store(&self.s3, &task.run.bucket),
+            &store(&self.s3, &task.run.bucket, self.settings.evidence_lock),
             &self.notifier,
             &task,
-            self.rounds,
+            self.settings.rounds,
             chrono::Utc::now,
         )
         .await
-        .map_err(|e| diagnostic(Self::NAME, e))?;
-        answer(Self::NAME, &out)
     }
 }
 
 /// `record-failure`: the target of every `Catch`. The execution state (`source`, `run?`, `error`) in; the list's
-/// status set to FAILED with the reason (the last known good run kept), a FAILED report, an event.
-///
-/// Environment: `DNCFLOW_BUCKET`, `DNCFLOW_EVENT_BUS` (`default`).
+/// status set to FAILED with the reason (the last known good run kept), a FAILED report, an event. Its input stays
+/// JSON: whatever shape the failed execution left, the failure is recorded (the recorder reads what it can).
+/// Settings: [`settings::RecordFailure`].
 pub struct RecordFailure {
     store: S3Store,
     notifier: EventBridgeNotifier,
@@ -362,23 +349,27 @@ pub struct RecordFailure {
 #[async_trait(?Send)]
 impl Step for RecordFailure {
     const NAME: &'static str = "record-failure";
+    type Settings = settings::RecordFailure;
+    type Input = Value;
+    type Output = FailureRecorded;
 
-    async fn from_env() -> Result<Self, StepError> {
-        evidence_lock()?;
+    fn settings(env: &Env) -> Result<settings::RecordFailure, StepError> {
+        settings::RecordFailure::read(env)
+    }
+
+    async fn new(settings: &settings::RecordFailure) -> Result<Self, StepError> {
         Ok(RecordFailure {
             store: store(
                 &dncflow::adapters::store::s3_client(None).await,
-                &bucket_from_env()?,
+                &settings.bucket,
+                settings.evidence_lock,
             ),
-            notifier: notifier_from_env().await,
+            notifier: EventBridgeNotifier::from_env(settings.event_bus.clone()).await,
         })
     }
 
-    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        let out = record_failure(&self.store, &self.notifier, &payload, chrono::Utc::now())
-            .await
-            .map_err(|e| diagnostic(Self::NAME, e))?;
-        answer(Self::NAME, &out)
+    async fn handle(&self, state: Value, _: &Context) -> Result<FailureRecorded, StepError> {
+        record_failure(&self.store, &self.notifier, &state, chrono::Utc::now()).await
     }
 }
 
@@ -392,11 +383,12 @@ impl Step for RecordFailure {
 /// - Direct: `{"action":"import","registry","prefix"|"keys","asOf","maxAgeDays"?,"areaCodes"?,"scope"?,"force"?}`
 ///   (the whole batch in one invocation) or `{"action":"apply","registry","keys","asOf"?}`.
 ///
-/// Out: the version report (counts of every line, the live version's freshness and coverage). Errors are
-/// `StepError`s like every step's (`Transient` for the store and a lost race, `InvalidInput`, `Fatal`), the message
-/// led by the registry error's own name (`ChangeListFutureDated`, `RegistryIncomplete`, `RegistryRegresses`,
-/// `InputUnreadable`, …). Invoked asynchronously: an event failed after Lambda's retries goes to its dead-letter
-/// queue (template). Environment: `DNCFLOW_BUCKET`.
+/// Its input stays JSON: [`dncflow::steps::registry::handle_event`] tells these events apart. Out: the version
+/// report (counts of every line, the live version's freshness and coverage). Errors are `StepError`s like every
+/// step's (`Transient` for the store and a lost race, `InvalidInput`, `Fatal`), the message led by the registry
+/// error's own name (`ChangeListFutureDated`, `RegistryIncomplete`, `RegistryRegresses`, `InputUnreadable`, …).
+/// Invoked asynchronously: an event failed after Lambda's retries goes to its dead-letter queue (template).
+/// Settings: [`settings::Registry`].
 pub struct Registry {
     store: S3Store,
 }
@@ -404,37 +396,55 @@ pub struct Registry {
 #[async_trait(?Send)]
 impl Step for Registry {
     const NAME: &'static str = "registry";
+    type Settings = settings::Registry;
+    type Input = Value;
+    type Output = Value;
 
-    async fn from_env() -> Result<Self, StepError> {
-        evidence_lock()?;
+    fn settings(env: &Env) -> Result<settings::Registry, StepError> {
+        settings::Registry::read(env)
+    }
+
+    async fn new(settings: &settings::Registry) -> Result<Self, StepError> {
         Ok(Registry {
             store: store(
                 &dncflow::adapters::store::s3_client(None).await,
-                &bucket_from_env()?,
+                &settings.bucket,
+                settings.evidence_lock,
             ),
         })
     }
 
-    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
-        dncflow::steps::registry::handle_event(&self.store, &self.store.bucket, payload)
+    async fn handle(&self, event: Value, _: &Context) -> Result<Value, StepError> {
+        dncflow::steps::registry::handle_event(&self.store, &self.store.bucket, event)
             .await
-            .map_err(|e| diagnostic(Self::NAME, StepError::from(e)))
+            .map_err(StepError::from)
     }
 }
 
 /// `check`: validates outbound numbers against the DNC lists and registries before they are dialed, fail-safe and
-/// audited ([`crate::check::CheckFunction`]); a Function URL response, never an invocation error.
+/// audited ([`crate::check::CheckFunction`]); a Function URL response, never an invocation error. Its input stays
+/// JSON: a Function URL event, or a check request invoked directly. Settings: [`settings::Check`].
 #[async_trait(?Send)]
 impl Step for crate::check::CheckFunction {
     const NAME: &'static str = "check";
+    type Settings = settings::Check;
+    type Input = Value;
+    type Output = crate::check::UrlResponse;
 
-    async fn from_env() -> Result<Self, StepError> {
-        evidence_lock()?;
-        crate::check::CheckFunction::from_env().await
+    fn settings(env: &Env) -> Result<settings::Check, StepError> {
+        settings::Check::read(env)
     }
 
-    async fn handle(&self, payload: Value, context: &Context) -> Result<Value, Diagnostic> {
-        Ok(crate::check::CheckFunction::handle(self, &payload, &context.request_id).await)
+    async fn new(settings: &settings::Check) -> Result<Self, StepError> {
+        Ok(crate::check::CheckFunction::new(settings.clone()).await)
+    }
+
+    async fn handle(
+        &self,
+        event: Value,
+        context: &Context,
+    ) -> Result<crate::check::UrlResponse, StepError> {
+        Ok(self.respond(&event, &context.request_id).await)
     }
 }
 
@@ -447,15 +457,13 @@ impl Step for crate::check::CheckFunction {
 /// `RegistryDaysNotContinuous`, `FtcDaysToRenewal`, `FtcSubscribedNotCovered`, and `FtcLoginRefused` when the
 /// failure recorded is an account refusal), which template.yaml alarms on.
 ///
-/// Environment: `DNCFLOW_BUCKET`, `DNCFLOW_FTC_SECRET_ID` (the account, `docs/ftc-download.md`),
-/// `DNCFLOW_FTC_ENDPOINT` (default: the secret's `endpoint`, else the FTC's), `DNCFLOW_FTC_FULL_EVERY_DAYS` (7),
-/// `DNCFLOW_FTC_MAX_POLLS` (720: a day of 2-minute polls). Errors: `Fatal` for an account refusal (never retried),
-/// `InvalidInput` for a damaged file, `Transient` for the service, the network, the store and Secrets Manager; the
-/// message leads with the service's code (`LoginFailed: …`).
+/// Errors: `Fatal` for an account refusal (never retried), `InvalidInput` for a damaged file, `Transient` for the
+/// service, the network, the store and Secrets Manager; the message leads with the service's code
+/// (`LoginFailed: …`). Settings: [`settings::FtcDownload`].
 pub struct FtcDownload {
     store: S3Store,
     session: tokio::sync::OnceCell<dncflow::adapters::ftc::download::Session<'static>>,
-    settings: dncflow::steps::ftc_download::DownloadSettings,
+    settings: settings::FtcDownload,
 }
 
 impl FtcDownload {
@@ -468,14 +476,16 @@ impl FtcDownload {
         use dncflow::steps::ftc_download::step_error;
         self.session
             .get_or_try_init(|| async {
-                let secret = std::env::var("DNCFLOW_FTC_SECRET_ID").map_err(|_| {
+                let secret = self.settings.secret_id.as_deref().ok_or_else(|| {
                     StepError::new(ErrorKind::Fatal, "setting DNCFLOW_FTC_SECRET_ID is missing")
                 })?;
-                let credentials = FtcCredentials::from_secret(&secret, None)
+                let credentials = FtcCredentials::from_secret(secret, None)
                     .await
                     .map_err(step_error)?;
-                let endpoint = std::env::var("DNCFLOW_FTC_ENDPOINT")
-                    .ok()
+                let endpoint = self
+                    .settings
+                    .endpoint
+                    .clone()
                     .or_else(|| credentials.endpoint.clone())
                     .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
                 let client: &'static SoapClient = crate::for_container(
@@ -494,32 +504,44 @@ impl FtcDownload {
 #[async_trait(?Send)]
 impl Step for FtcDownload {
     const NAME: &'static str = "ftc-download";
+    type Settings = settings::FtcDownload;
+    type Input = dncflow::steps::ftc_download::DownloadTask;
+    type Output = Value;
 
-    async fn from_env() -> Result<Self, StepError> {
-        evidence_lock()?;
-        let defaults = dncflow::steps::ftc_download::DownloadSettings::default();
+    fn settings(env: &Env) -> Result<settings::FtcDownload, StepError> {
+        settings::FtcDownload::read(env)
+    }
+
+    async fn new(settings: &settings::FtcDownload) -> Result<Self, StepError> {
         Ok(FtcDownload {
             store: store(
                 &dncflow::adapters::store::s3_client(None).await,
-                &bucket_from_env()?,
+                &settings.bucket,
+                settings.evidence_lock,
             ),
             session: tokio::sync::OnceCell::new(),
-            settings: dncflow::steps::ftc_download::DownloadSettings {
-                full_every_days: setting("DNCFLOW_FTC_FULL_EVERY_DAYS", defaults.full_every_days)?,
-                max_polls: setting("DNCFLOW_FTC_MAX_POLLS", defaults.max_polls)?,
-            },
+            settings: settings.clone(),
         })
     }
 
-    async fn handle(&self, payload: Value, _: &Context) -> Result<Value, Diagnostic> {
+    async fn handle(
+        &self,
+        task: dncflow::steps::ftc_download::DownloadTask,
+        _: &Context,
+    ) -> Result<Value, StepError> {
         use dncflow::steps::ftc_download::{self as ftc, DownloadTask};
-        let task: DownloadTask = parse_payload(Self::NAME, payload)?;
         let now = chrono::Utc::now();
+        // A refusal is counted once per execution: when its failure is recorded.
+        let mut refused = false;
         let out = match &task {
             DownloadTask::Failed { input, error } => {
                 ftc::record_failure(&self.store, input, error, now)
                     .await
-                    .map(|f| serde_json::to_value(&f).expect("serializes"))
+                    .and_then(|f| {
+                        refused = f.is_login_refusal();
+                        serde_json::to_value(&f)
+                            .map_err(|e| StepError::caused_by(ErrorKind::Fatal, e))
+                    })
             }
             _ => {
                 // Steps that do not talk to the FTC need no account.
@@ -536,7 +558,7 @@ impl Step for FtcDownload {
                             &self.store.bucket,
                             &task,
                             now,
-                            &self.settings,
+                            &self.settings.stage,
                         )
                         .await
                     }
@@ -545,10 +567,6 @@ impl Step for FtcDownload {
             }
         };
         if task.publishes_watch() {
-            // A refusal is counted once per execution: when its failure is recorded.
-            let refused = matches!(task, DownloadTask::Failed { .. })
-                && matches!(&out, Ok(v) if serde_json::from_value::<dncflow::registry::DownloadFailure>(v.clone())
-                    .is_ok_and(|f| f.is_login_refusal()));
             match ftc::watch_emf(&self.store, task.registry(), now, refused).await {
                 Ok(Some(line)) => println!("{line}"),
                 Ok(None) => {}
@@ -558,6 +576,6 @@ impl Step for FtcDownload {
                 }
             }
         }
-        out.map_err(|e| diagnostic(Self::NAME, e))
+        out
     }
 }
