@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 /// A moto_server process, killed on drop.
 pub struct Moto {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`: the endpoint to give the AWS SDK clients.
     pub url: String,
 }
 

@@ -51,7 +51,7 @@ pub struct SeenNumbers {
 }
 
 impl SeenNumbers {
-    /// An empty set.
+    /// A set holding no number yet.
     pub fn new() -> SeenNumbers {
         SeenNumbers {
             nanp: (0..1000).map(|_| None).collect(),
@@ -118,7 +118,7 @@ impl SeenNumbers {
         }
     }
 
-    /// Distinct numbers inserted.
+    /// Distinct numbers inserted so far (a number inserted twice counts once).
     pub fn len(&self) -> u64 {
         self.len
     }

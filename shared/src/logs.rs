@@ -1,5 +1,6 @@
-//! Logging for the command-line tools (`dncctl`, `cxone-sim`): text for a person, JSON for a machine, and colour
-//! only for a terminal. The Lambdas log JSON on their own (`dncflow_lambda::init_logging`).
+//! Logging for `dncctl`: text for a person, JSON for a machine, and colour only for a terminal. The simulators
+//! (`cxone-sim`, `ftc-sim`, which do not depend on this crate) apply the same colour rule on their own; the Lambdas
+//! log JSON (`dncflow_lambda::init_logging`).
 
 use std::io::IsTerminal;
 

@@ -38,7 +38,7 @@ pub enum OperateError {
 /// One execution as an operator reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSummary {
-    /// The execution.
+    /// The execution as Step Functions describes it (ARN, name, status, times, error).
     pub execution: Execution,
     /// The object it ran, as its input names it (none for an input that names none).
     pub source: Option<SourceObject>,
@@ -133,7 +133,7 @@ pub enum RerunOf {
     /// This key (the newest version, as the schedule names its object), in this bucket (else the bucket of the list's
     /// latest execution).
     Key {
-        /// The object key.
+        /// The object key to run (`incoming/<list>/…`).
         key: String,
         /// The bucket, when the operator named it.
         bucket: Option<String>,
@@ -142,7 +142,7 @@ pub enum RerunOf {
     Latest,
 }
 
-/// A started re-run.
+/// A re-run `dncctl rerun` started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rerun {
     /// The new execution's ARN.
@@ -206,7 +206,7 @@ pub async fn rerun(
 pub struct Redriven {
     /// The execution (a redrive keeps its ARN).
     pub execution: String,
-    /// Its status before.
+    /// Its status before the redrive (`TIMED_OUT`, `ABORTED` or `FAILED`).
     pub was: ExecutionStatus,
     /// The run whose list's lease was taken back for it (none when it ended before normalize named a run).
     pub run: Option<RunRef>,

@@ -12,15 +12,15 @@ use crate::steps::PipelineError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSpec {
-    /// Unique name.
+    /// The list's name, unique in the tenant: what runs are told (`--list`).
     pub name: String,
     /// Free text shown beside the name (may be empty).
     #[serde(default)]
     pub description: String,
-    /// `MANUAL` or `SYSTEM`.
+    /// `MANUAL` (the default) or `SYSTEM`.
     #[serde(rename = "type", default = "manual")]
     pub kind: String,
-    /// Default expiration.
+    /// The list's default expiration (RFC 3339; default `2099-12-31T23:59:59Z`: in effect never).
     #[serde(default = "far_future")]
     pub default_expiration_date: String,
 }
@@ -79,13 +79,13 @@ fn max_age() -> u32 {
     crate::registry::DEFAULT_MAX_AGE_DAYS
 }
 
-/// The declarative file.
+/// The provisioning file (`dncctl provision FILE`): what the tenant should have, created where missing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionSpec {
-    /// Lists (in CXone).
+    /// The DNC lists (the Admin API's groups) to have in CXone.
     pub lists: Vec<ListSpec>,
-    /// The rule.
+    /// The one BLOCK rule that makes the lists suppress (v2; the Admin API binds groups through `scrubbed_skills`).
     pub rule: RuleSpec,
     /// Registries (suppression indexes, not in CXone).
     #[serde(default)]

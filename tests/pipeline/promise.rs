@@ -155,7 +155,8 @@ fn world() -> &'static World {
 struct Model {
     /// Numbers received and not removed since: their expiration (`None`: never).
     received: BTreeMap<u8, Option<DateTime<Utc>>>,
-    /// Numbers ever received.
+    /// Numbers received at any time (removed or expired since included): one never received must be answered as CXone
+    /// and the registry say.
     ever: BTreeSet<u8>,
     /// The list has a status (some run ended).
     has_status: bool,

@@ -14,7 +14,7 @@ pub enum NotifyError {
     /// The bus could not be reached or answered an error: trying again may work.
     #[error("cannot publish the status event of {list} on bus {bus}: {reason}")]
     Publish {
-        /// The list.
+        /// The list whose status was being announced.
         list: String,
         /// Bus name or ARN.
         bus: String,
@@ -24,7 +24,7 @@ pub enum NotifyError {
     /// EventBridge took the request but refused the entry.
     #[error("EventBridge refused the status event of {list}: {why}")]
     Refused {
-        /// The list.
+        /// The list whose status was being announced.
         list: String,
         /// The entry's error messages.
         why: String,
@@ -34,7 +34,7 @@ pub enum NotifyError {
 /// Where a published status is announced.
 #[async_trait]
 pub trait StatusNotifier: Send + Sync {
-    /// Announce `status`.
+    /// Announce a list's status once it is written (`status/<list>/latest.json`), for what gates campaigns on it.
     async fn notify(&self, status: &ListStatus) -> Result<(), NotifyError>;
 }
 
@@ -51,14 +51,14 @@ impl StatusNotifier for NoNotifier {
 /// An event on an EventBridge bus: source `dncflow`, detail-type `DNC List Status`, the status as detail. A rule on
 /// `detail.status = SUCCESS` and `detail.list` is what campaign activation can be gated on.
 pub struct EventBridgeNotifier {
-    /// The client.
+    /// The EventBridge client (its endpoint may be an emulator's).
     pub client: aws_sdk_eventbridge::Client,
     /// Bus name or ARN.
     pub bus: String,
 }
 
 impl EventBridgeNotifier {
-    /// The event source.
+    /// The events' `source`, what a rule matches on.
     pub const SOURCE: &'static str = "dncflow";
     /// The event detail type.
     pub const DETAIL_TYPE: &'static str = "DNC List Status";

@@ -1,14 +1,15 @@
 //! The HTTP parts that are not CXone's: the one backoff schedule, `Retry-After`, what a status says about
-//! trying again, and transport errors described without secrets. Every remote call of the crate (both CXone
-//! dialects and their token requests, provisioning's create-if-absent, the check's audit webhook) retries
-//! through these, so a change of policy is made once.
+//! trying again, and transport errors described without secrets. Every HTTP call the crate makes itself (both CXone
+//! dialects and their token requests, provisioning's create-if-absent, the check's audit webhook, the FTC download
+//! service) retries through these, so a change of policy is made once; the AWS SDK's calls retry on their own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Full-jitter exponential backoff, the one schedule of every retry (CXone calls, token requests, the audit webhook, provisioning's creates): a wait
-/// drawn uniformly from `[0, min(max, base × 2^attempt)]`. Hand-written: a xorshift draw is all it needs, and the
-/// retry decisions (429 with or without `Retry-After`, the deadline, the breaker) are the policy's, not a crate's.
+/// Full-jitter exponential backoff, the one schedule of every retry above (CXone calls, token requests, the audit
+/// webhook, provisioning's creates, the FTC download): a wait drawn uniformly from `[0, min(max, base × 2^attempt)]`.
+/// Hand-written: a xorshift draw is all it needs, and the retry decisions (429 with or without `Retry-After`, the
+/// deadline, the breaker) are the policy's, not a crate's.
 pub struct Backoff {
     base: Duration,
     max: Duration,

@@ -95,7 +95,7 @@ pub fn run_input(source: &SourceObject) -> Value {
     input
 }
 
-/// `<list>` of `incoming/<list>/<file>`.
+/// The list a dropped object is for: `<list>` of `incoming/<list>/<file>` (None for a key outside `incoming/`).
 pub fn list_from_key(key: &str) -> Option<String> {
     let rest = key.strip_prefix("incoming/")?;
     let (list, file) = rest.split_once('/')?;

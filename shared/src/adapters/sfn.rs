@@ -20,7 +20,7 @@ use super::store::sdk_error_summary;
 pub enum ExecutionStatus {
     /// Still running.
     Running,
-    /// Ended: succeeded.
+    /// Ended: succeeded (its output is the run's outcome).
     Succeeded,
     /// Ended: failed (a `Fail` state, or an error no `Catch` handled).
     Failed,
@@ -92,11 +92,11 @@ impl std::fmt::Display for ExecutionStatus {
 /// One execution, as DescribeExecution or ListExecutions answer it (ListExecutions gives no input, error or cause).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution {
-    /// Its ARN.
+    /// Its ARN (`arn:aws:states:…:execution:<machine>:<name>`).
     pub arn: String,
     /// Its name (the last part of the ARN).
     pub name: String,
-    /// Its status.
+    /// Its status: running, or how it ended.
     pub status: ExecutionStatus,
     /// When it started.
     pub started_at: Option<DateTime<Utc>>,
@@ -142,7 +142,7 @@ pub enum SfnError {
     /// Step Functions refused the request (not redrivable, an execution of that name exists, a bad ARN).
     #[error("{action} on {what} refused: {reason}")]
     Refused {
-        /// The API action.
+        /// The IAM action of the call refused (`states:StartExecution`, `states:RedriveExecution`, …).
         action: &'static str,
         /// The ARN asked about.
         what: String,
@@ -152,11 +152,11 @@ pub enum SfnError {
     /// Step Functions could not be reached or failed (after the SDK's retries).
     #[error("{action} on {what} failed: {reason}")]
     Unavailable {
-        /// The API action.
+        /// The IAM action of the call that failed (`states:ListExecutions`, …): the permission an operator needs.
         action: &'static str,
         /// The ARN asked about.
         what: String,
-        /// What went wrong.
+        /// The SDK's error, as text.
         reason: String,
     },
 }

@@ -42,7 +42,7 @@ pub enum StoreError {
         bucket: String,
         /// The object key within the bucket.
         key: String,
-        /// What S3 said.
+        /// S3's error code and message, or the kind of SDK failure (timed out, connection failed, …).
         reason: String,
     },
 }
@@ -249,7 +249,7 @@ fn staging_path(dest: &std::path::Path) -> std::path::PathBuf {
 
 /// A local directory standing in for a bucket.
 pub struct LocalStore {
-    /// The root directory.
+    /// The directory the object keys are relative to (`out` for a local run).
     pub root: std::path::PathBuf,
 }
 
@@ -392,11 +392,11 @@ impl LocalStore {
     }
 }
 
-/// An S3 bucket.
+/// An S3 bucket, with Object Lock on the evidence objects when configured.
 pub struct S3Store {
-    /// The client.
+    /// The S3 client (its endpoint may be an emulator's).
     pub client: aws_sdk_s3::Client,
-    /// The bucket.
+    /// The bucket's name.
     pub bucket: String,
     /// The S3 Object Lock retention put on every evidence object written ([`crate::run::is_evidence`]); `None`: no
     /// retention set (a bucket without Object Lock, or locally).
@@ -409,7 +409,7 @@ pub struct S3Store {
 /// key adds a version; the locked one stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvidenceLock {
-    /// The retention mode.
+    /// The Object Lock mode (`GOVERNANCE` or `COMPLIANCE`).
     pub mode: LockMode,
     /// Days each version is retained from its write (1461: the four years TCPA claims can be brought in, a leap
     /// day included).

@@ -22,7 +22,7 @@ pub struct Closure {
     /// A jurisdiction of the policy (`US-LA`, `US`, `CA`) or a state or province a NANP area code serves (`US-DC`),
     /// or `*` for every one. It closes numbers whose area code or address is there, and numbers with no place.
     pub jurisdiction: String,
-    /// From (inclusive).
+    /// The first instant the closure applies (inclusive).
     pub start: DateTime<Utc>,
     /// Until (exclusive): the first instant calls may resume.
     pub end: DateTime<Utc>,
@@ -35,7 +35,7 @@ pub struct Closure {
     pub added_at: Option<DateTime<Utc>>,
 }
 
-/// The closures document.
+/// `config/hours-closures.json`: the operator's dated closures (`dncctl hours closure`), read by every check.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClosuresFile {
@@ -52,7 +52,7 @@ pub enum ClosureError {
     /// A closure the policy cannot apply.
     #[error("hours closure {id:?}: {why}")]
     Invalid {
-        /// The closure.
+        /// The closure's id, as `dncctl hours closure list` shows it.
         id: String,
         /// What makes it unusable (unknown jurisdiction, end before start, …), for the operator to correct.
         why: String,
@@ -68,7 +68,8 @@ impl ClosuresFile {
         Ok(file)
     }
 
-    /// See [`ClosuresFile::from_json`].
+    /// Check every closure against `policy`: a known jurisdiction, an end after its start, a reason and where it is
+    /// published, unique ids (what [`ClosuresFile::from_json`] does after parsing).
     pub fn validate(&self, policy: &Policy) -> Result<(), ClosureError> {
         let mut ids = std::collections::HashSet::new();
         for c in &self.closures {
@@ -111,7 +112,7 @@ impl ClosuresFile {
 pub struct LoadedClosures {
     /// `sha256:` of the document's bytes (`none` when there is no document).
     pub version: String,
-    /// The closures.
+    /// The closures in force or to come, as the document holds them (past ones included).
     pub closures: Vec<Closure>,
 }
 

@@ -42,7 +42,7 @@ pub struct HolidayRule {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Observance {
-    /// The date only.
+    /// Observed on its date only, whatever the weekday.
     #[default]
     None,
     /// Saturday: also the Friday before; Sunday: also the Monday after (5 U.S.C. 6103(b)).

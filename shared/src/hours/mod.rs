@@ -825,7 +825,7 @@ pub struct Window {
 pub enum HoursBlock<'p> {
     /// A jurisdiction closes the whole day: a holiday.
     Holiday {
-        /// Whose holiday.
+        /// The jurisdiction whose holiday it is (`US`, `US-TX`, …).
         jurisdiction: &'p str,
         /// The holiday's name as the policy gives it (e.g. `Juneteenth National Independence Day`).
         holiday: &'p str,
@@ -834,9 +834,9 @@ pub enum HoursBlock<'p> {
     },
     /// A jurisdiction allows no call on this weekday.
     NoCallsOn {
-        /// Whose rule.
+        /// The jurisdiction whose rule it is (`US-TX`, …).
         jurisdiction: &'p str,
-        /// The weekday.
+        /// The weekday no call is allowed on.
         day: Weekday,
         /// The zone the day is judged in.
         zone: Tz,
@@ -852,20 +852,20 @@ pub enum HoursBlock<'p> {
         start: u16,
         /// Window end, minutes after local midnight.
         end: u16,
-        /// The zone.
+        /// The zone the window was judged in (the called party may be in several: each is judged).
         zone: Tz,
         /// The local time asked about.
         local: chrono::NaiveDateTime,
     },
     /// An operator's closure is in force.
     Closure {
-        /// The closure's id.
+        /// The closure's id, as `dncctl hours closure list` shows it.
         id: &'p str,
         /// The jurisdiction it closes (`*`: every one).
         jurisdiction: &'p str,
         /// The operator's reason as recorded with the closure (e.g. a state of emergency), shown with the answer.
         reason: &'p str,
-        /// When it ends.
+        /// When the closure ends: the first instant a call may be allowed again.
         until: DateTime<Utc>,
     },
     /// The address state names no known state or province.

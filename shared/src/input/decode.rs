@@ -129,11 +129,11 @@ impl<R: Read> Read for Inflated<R> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
-    /// Plain text.
+    /// Not compressed: the bytes are the text.
     None,
     /// gzip (one or more members).
     Gzip,
-    /// zip archive.
+    /// A zip archive: each member is a text part of its own (macOS metadata members are skipped and noted).
     Zip,
 }
 
@@ -158,7 +158,7 @@ pub enum Encoding {
 pub struct Part<'a> {
     /// Member name inside an archive, `None` for the file itself.
     pub member: Option<String>,
-    /// UTF-8 text.
+    /// The member's text, decoded to UTF-8 whatever its encoding.
     pub reader: Box<dyn BufRead + 'a>,
     /// The encoding it was decoded from.
     pub encoding: Encoding,

@@ -29,21 +29,21 @@ pub enum InputError {
     Io {
         /// The file (and archive member).
         file: String,
-        /// The cause.
+        /// The I/O error (a missing file, a truncated compressed stream, …).
         source: io::Error,
     },
     /// The content is binary, not text.
     #[error("cannot read {file}: binary content, not a text file of phone numbers")]
     Binary {
-        /// The file.
+        /// The file (and archive member), as named to the reader.
         file: String,
     },
     /// The archive is damaged or empty.
     #[error("cannot read archive {file}: {reason}")]
     Archive {
-        /// The file.
+        /// The archive, as named to the reader.
         file: String,
-        /// What is wrong.
+        /// What the archive reader refused (a damaged header, no member, …).
         reason: String,
     },
     /// No phone column could be found. The message never quotes the first line: it may be data (names, numbers).
@@ -52,7 +52,7 @@ pub enum InputError {
          phone column, e.g. phone, phone_number, telephone, number); name one with --column NAME or --column N"
     )]
     NoPhoneColumn {
-        /// The file.
+        /// The file (and archive member), as named to the reader.
         file: String,
         /// How many fields the first line has.
         fields: usize,
@@ -68,11 +68,11 @@ impl InputError {
     }
 }
 
-/// The layout detected.
+/// How a file's rows are laid out, detected from its first lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
-    /// FCC registry download.
+    /// A national registry download: `NPA,NNNNNNN` (or ten-digit) lines, no header.
     Fcc,
     /// Delimited with a header.
     Delimited,
@@ -109,11 +109,11 @@ impl RowProblem {
 /// One thing read from the file.
 #[derive(Debug)]
 pub enum RowEvent<'a> {
-    /// The header line.
+    /// The header line (skipped; counted in `header_lines`).
     Header,
     /// A blank line (or a record of empty fields).
     Blank,
-    /// A data row.
+    /// A data row: its phone field and, when the file has them, the optional columns.
     Row {
         /// 1-based line where the record starts.
         line: u64,
@@ -135,9 +135,9 @@ pub enum RowEvent<'a> {
     },
     /// A data row that cannot be read.
     Problem {
-        /// 1-based line.
+        /// 1-based line where the record starts.
         line: u64,
-        /// What is wrong.
+        /// Why the row cannot be read (recorded as its reject reason).
         problem: RowProblem,
         /// The start of the raw line.
         raw: &'a [u8],
@@ -148,7 +148,7 @@ pub enum RowEvent<'a> {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Detected {
-    /// The layout.
+    /// The layout detected (registry download, delimited with a header, or one column).
     pub layout: Layout,
     /// The delimiter, for delimited files.
     pub delimiter: Option<String>,

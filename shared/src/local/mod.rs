@@ -24,7 +24,7 @@ use crate::steps::{
 /// Time as CXone sees it, and waiting. The embedded simulator runs a scaled clock so a local run does not wait
 /// real minutes; a real tenant uses wall time.
 pub trait Clock: Send + Sync {
-    /// Now.
+    /// The current instant on this clock (the simulator's scaled time, or wall time).
     fn now(&self) -> DateTime<Utc>;
     /// The real duration to sleep for `d` of this clock's time.
     fn real(&self, d: Duration) -> Duration;
@@ -360,24 +360,24 @@ async fn upload_shard(
 /// `MaxDelaySeconds` (jitter is Step Functions' own; the local loop waits the full interval).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Retry {
-    /// First wait.
+    /// The wait before the first retry (`IntervalSeconds`).
     pub interval: Duration,
-    /// Factor between waits.
+    /// The factor each wait is multiplied by (`BackoffRate`).
     pub backoff_rate: f64,
     /// Retries after the first attempt.
     pub max_attempts: u32,
-    /// Longest wait.
+    /// The cap on any one wait (`MaxDelaySeconds`).
     pub max_delay: Duration,
 }
 
 /// The `Transient` retry of each Task state the local loop runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StateRetries {
-    /// `UploadShards` → `UploadShard`.
+    /// The retry of `UploadShards` → `UploadShard` (one shard's upload), as the ASL declares it.
     pub upload: Retry,
-    /// `Cooldown`.
+    /// The retry of the `Cooldown` state (a round's wait and canary probe), as the ASL declares it.
     pub cooldown: Retry,
-    /// `Reconcile`.
+    /// The retry of the `Reconcile` state (one read-back round), as the ASL declares it.
     pub reconcile: Retry,
 }
 

@@ -66,7 +66,7 @@ impl RejectReason {
         RejectReason::PrecisionLost,
     ];
 
-    /// The stable code.
+    /// The reason's stable code (`INVALID_EXCHANGE`, …): what `rejects.jsonl`, the manifest and check answers carry.
     pub fn code(self) -> &'static str {
         match self {
             RejectReason::Empty => "EMPTY",
@@ -105,7 +105,7 @@ impl Flags {
         (Flags::UNVERIFIED_RANGE, "UNVERIFIED_RANGE"),
     ];
 
-    /// No flag set.
+    /// Whether no flag is set: nothing about the number deserves a look.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -137,7 +137,7 @@ impl std::ops::BitOrAssign for Flags {
     }
 }
 
-/// An accepted number.
+/// An accepted number: its E.164 form, where the opt-out applies, and what deserves a look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Normalized {
     /// The number in E.164.
@@ -180,7 +180,7 @@ impl DefaultRegion {
         self.code == 1
     }
 
-    /// The ISO code.
+    /// The region's ISO 3166-1 alpha-2 code (`US`, `GB`).
     pub fn name(&self) -> &'static str {
         self.name
     }
@@ -219,7 +219,7 @@ impl Normalizer {
         Normalizer { region }
     }
 
-    /// The default region.
+    /// The region numbers without a country code are read in.
     pub fn region(&self) -> DefaultRegion {
         self.region
     }

@@ -24,7 +24,7 @@ pub struct NpaInfo {
     pub country: &'static str,
     /// ISO 3166-2 subdivision (`US-DC`, `CA-ON`, `US-PR`) where exactly one applies, else `None`.
     pub subdivision: Option<&'static str>,
-    /// Geographic or not.
+    /// Whether the area code serves a place (a state, a province, a country) or none (toll-free, premium-rate, …).
     pub kind: NpaKind,
     /// Whether exchanges 0XX and 1XX are in use (the Dominican Republic's codes); elsewhere they cannot be dialed.
     pub low_exchange: bool,

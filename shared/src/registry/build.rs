@@ -34,11 +34,11 @@ pub struct RejectedLine {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportCounts {
-    /// Lines read.
+    /// Lines read (the rows of `rows = accepted + duplicates + rejected`).
     pub rows: u64,
-    /// New numbers.
+    /// Numbers not seen before in this import.
     pub accepted: u64,
-    /// Numbers already seen.
+    /// Numbers already seen in this import (a file repeated, or a number listed twice).
     pub duplicates: u64,
     /// Lines that hold no valid North American number.
     pub rejected: u64,
@@ -58,7 +58,7 @@ impl ImportCounts {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeCounts {
-    /// Lines read.
+    /// Lines read: `rows = adds + deletes + rejected` (superseded lines are among the adds and deletes).
     pub rows: u64,
     /// `A` lines (including those whose number was already registered).
     pub adds: u64,
@@ -261,9 +261,9 @@ fn reason_code(r: RejectReason) -> &'static str {
 /// Rejected lines of one import or apply, capped at [`MAX_REJECTS_KEPT`].
 #[derive(Default)]
 pub struct Rejects {
-    /// `rejects.jsonl`.
+    /// The rejected lines as written to `rejects.jsonl`, one JSON object a line (at most the cap).
     pub jsonl: Vec<u8>,
-    /// Rejected lines.
+    /// Rejected lines, all of them (written or not).
     pub count: u64,
     /// Of them, not written (past the cap).
     pub not_written: u64,
@@ -325,7 +325,7 @@ pub struct Builder {
     rules: AreaRules,
     /// Per area code (index = NPA).
     pub areas: Vec<Option<DenseArea>>,
-    /// Rejected lines.
+    /// The lines rejected so far, with their reasons.
     pub rejects: Rejects,
     /// Area codes seen that the metadata does not know.
     pub unknown_area_codes: std::collections::BTreeSet<u16>,
@@ -338,7 +338,7 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Empty.
+    /// A builder with no area code and no number yet.
     pub fn new() -> Builder {
         Builder {
             rules: AreaRules::new(),

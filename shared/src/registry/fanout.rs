@@ -36,9 +36,9 @@ pub struct ImportPlan {
     pub version: String,
     /// The batch's prefix (`incoming-registry/<name>/full/<batch>/`).
     pub prefix: String,
-    /// As of.
+    /// The date the full download is current as of (the new version's as-of starts there).
     pub as_of: NaiveDate,
-    /// Freshness limit.
+    /// Days after `as_of` the registry may be used (default 31); past them `check` answers `error` for what it covers.
     pub max_age_days: u32,
     /// Replace the live version even when the import covers less, lacks declared area codes, or is older.
     #[serde(default)]
@@ -67,7 +67,7 @@ pub struct ImportPart {
     pub areas: BTreeMap<String, AreaEntry>,
     /// Area codes the metadata does not know.
     pub unknown_area_codes: Vec<String>,
-    /// Its rejected lines.
+    /// The object key of its rejected lines (`rejects.jsonl` of the part).
     pub rejects_key: String,
     /// Rejected lines not written (past the cap).
     pub rejects_not_written: u64,
@@ -77,7 +77,7 @@ pub struct ImportPart {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PartSummary {
-    /// The object.
+    /// The object key of the part's file.
     pub key: String,
     /// Lines read (0 when skipped).
     pub rows: u64,
@@ -88,11 +88,11 @@ pub struct PartSummary {
 /// What an import is asked for: the batch, its dates, its scope.
 #[derive(Debug, Clone)]
 pub struct PlanRequest {
-    /// The batch's prefix.
+    /// The batch's prefix (`incoming-registry/<name>/full/<batch>/`).
     pub prefix: String,
-    /// As of.
+    /// The date the full download is current as of (the new version's as-of starts there).
     pub as_of: NaiveDate,
-    /// Freshness limit.
+    /// Days after `as_of` the registry may be used (default 31); past them `check` answers `error` for what it covers.
     pub max_age_days: u32,
     /// Replace the live version even when the import covers less, lacks declared area codes, or is older.
     pub force: bool,

@@ -25,15 +25,15 @@ pub enum IndexError {
     /// The file's header names another area code than its key.
     #[error("the index file is for area code {found}, expected {expected}")]
     WrongAreaCode {
-        /// Expected.
+        /// The area code the file's key names.
         expected: u16,
-        /// In the file.
+        /// The area code the file's header names.
         found: u16,
     },
     /// Payload length, checksum or count do not match the header.
     #[error("the index file of area code {npa} is damaged: {reason}")]
     Damaged {
-        /// Area code.
+        /// The file's area code.
         npa: u16,
         /// What did not match.
         reason: String,
@@ -62,7 +62,7 @@ impl SortedLocals {
         SortedLocals { locals, starts }
     }
 
-    /// The numbers.
+    /// The local numbers (the last seven digits), ascending.
     pub fn as_slice(&self) -> &[u32] {
         &self.locals
     }
@@ -78,11 +78,11 @@ impl SortedLocals {
 /// The words of a bitmap: its own allocation, or a slot of an [`Arena`] shared by a loaded registry's bitmaps.
 #[derive(Clone)]
 pub enum Words {
-    /// Owned.
+    /// A bitmap in an allocation of its own (one decoded alone, or built by an import or a change list).
     Owned(Box<[u64]>),
     /// Slot `slot` of an arena.
     Arena {
-        /// The arena.
+        /// The arena holding this bitmap, shared by the bitmaps of a loaded registry (freed with the last of them).
         arena: std::sync::Arc<Arena>,
         /// Which bitmap of it.
         slot: usize,
@@ -148,7 +148,7 @@ impl Arena {
         Arena { ptr, slots, layout }
     }
 
-    /// Bitmap `slot`.
+    /// The words of bitmap `slot` (each of 10^7 bits).
     #[inline]
     pub fn slot(&self, slot: usize) -> &[u64] {
         assert!(slot < self.slots);
@@ -178,9 +178,9 @@ pub enum AreaIndex {
     Sparse(SortedLocals),
     /// One bit per local number.
     Dense {
-        /// 10^7 bits.
+        /// One bit per local number (10^7 bits), set when the number is registered.
         bits: Words,
-        /// Bits set.
+        /// Bits set: the numbers registered, kept so `len` needs no count of the bitmap.
         count: u64,
     },
 }
@@ -202,7 +202,7 @@ impl Default for AreaIndex {
 }
 
 impl AreaIndex {
-    /// Numbers held.
+    /// Numbers registered in the area code.
     pub fn len(&self) -> u64 {
         match self {
             AreaIndex::Sparse(v) => v.locals.len() as u64,
@@ -395,7 +395,7 @@ impl Default for DenseArea {
 }
 
 impl DenseArea {
-    /// No number.
+    /// An area code with no number registered.
     pub fn new() -> DenseArea {
         DenseArea {
             bits: vec![0u64; WORDS].into_boxed_slice(),
@@ -423,7 +423,7 @@ impl DenseArea {
         present
     }
 
-    /// Numbers held.
+    /// Numbers registered in the area code.
     pub fn len(&self) -> u64 {
         self.count
     }

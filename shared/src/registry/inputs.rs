@@ -48,13 +48,13 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RegistryError> 
 
 /// One input file: a local path, or the bytes of an object read from the bucket.
 pub enum Input {
-    /// A local file.
+    /// A local file, read from disk when its turn comes.
     Path(PathBuf),
     /// An object's bytes, named by its key.
     Bytes {
-        /// The object (`s3://bucket/key`).
+        /// The object's name in errors and records (`s3://bucket/key`).
         name: String,
-        /// Its content.
+        /// The object's bytes, read whole.
         bytes: Vec<u8>,
     },
 }
@@ -73,13 +73,13 @@ impl Input {
 /// import of 400 area-code zips holds one of them at a time.
 #[async_trait::async_trait]
 pub trait Inputs: Send {
-    /// Files in all.
+    /// Files in all, known before any is read.
     fn len(&self) -> usize;
     /// Whether there is none.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The next file.
+    /// The next file (None after the last); an object is fetched only now, so one is held at a time.
     async fn next(&mut self) -> Option<Result<Input, RegistryError>>;
 }
 

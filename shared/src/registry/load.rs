@@ -4,7 +4,7 @@ use super::*;
 
 /// The live version of a registry, in memory: what `check` consults.
 pub struct LoadedRegistry {
-    /// Its manifest.
+    /// The live version's manifest: its as-of, coverage and change lists.
     pub manifest: RegistryManifest,
     areas: Vec<Option<AreaIndex>>,
     /// Per area code, what the registry answers for it (from its [`Coverage`]).
@@ -50,7 +50,7 @@ impl LoadedRegistry {
         }
     }
 
-    /// Registry name.
+    /// The registry's name (`national`, `US-TX`, …).
     pub fn name(&self) -> &str {
         &self.manifest.registry
     }
@@ -103,7 +103,7 @@ impl LoadedRegistry {
             .map_or(0, |i| timeline(i, &self.manifest.change_lists).gaps.len())
     }
 
-    /// Freshness at `now`.
+    /// CURRENT, EXPIRING (within a week of the limit) or STALE (past it) at `now`.
     pub fn freshness(&self, now: DateTime<Utc>) -> Freshness {
         freshness(self.manifest.as_of, self.manifest.max_age_days, now)
     }

@@ -52,13 +52,13 @@ pub enum RegistryError {
     /// The registry name is not `[a-z0-9_-]{1,64}`.
     #[error("invalid registry name {0:?}: use 1-64 characters of a-z, 0-9, '-' and '_'")]
     BadName(String),
-    /// No live version.
+    /// The registry has no `current.json`: nothing was imported yet.
     #[error("registry {0:?} has no live version (nothing imported yet)")]
     NotFound(String),
     /// An input could not be read.
     #[error("cannot read {path}: {reason}")]
     Input {
-        /// The file.
+        /// The input as named (a local path or `s3://bucket/key`).
         path: String,
         /// The I/O or decoding error, as text (the path is named beside it).
         reason: String,
@@ -67,18 +67,18 @@ pub enum RegistryError {
     /// registry's as-of in the future and make every real list look older).
     #[error("change list {file}, line {line}: dated {at}, later than now: the whole list is refused, the registry is unchanged")]
     FutureDated {
-        /// The change list.
+        /// The change list's name, as given.
         file: String,
-        /// Its line (1-based).
+        /// The first future-dated line (1-based).
         line: u64,
-        /// The line's timestamp.
+        /// That line's timestamp: later than the time of the apply.
         at: chrono::NaiveDateTime,
     },
     /// An option that cannot be right (an as-of in the future, a freshness limit above the safe harbor's, a scope
     /// that names no area code).
     #[error("{what}: {reason}")]
     BadOption {
-        /// The option.
+        /// The option or input refused, as the user spelled it.
         what: String,
         /// Why it is refused.
         reason: String,
@@ -96,7 +96,7 @@ pub enum RegistryError {
     Regresses {
         /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
-        /// The import's as-of.
+        /// The as-of of the import that was refused.
         as_of: NaiveDate,
         /// The live version's as-of.
         live_as_of: DateTime<Utc>,
@@ -119,16 +119,16 @@ pub enum RegistryError {
     /// An index file is damaged or does not match its manifest.
     #[error("index file {key}: {source}")]
     Index {
-        /// The key.
+        /// The index file's object key.
         key: String,
-        /// What is wrong.
+        /// What is wrong: not an index file, another area code's, or damaged (length, checksum or count).
         #[source]
         source: IndexError,
     },
     /// A manifest or `current.json` cannot be read.
     #[error("{key} is not a valid registry document: {reason}")]
     Document {
-        /// The key.
+        /// The document's object key.
         key: String,
         /// What is wrong with it (not JSON, a missing field, a version it names that does not exist).
         reason: String,
@@ -139,7 +139,8 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// The stable kind.
+    /// The error's stable kind (`RegistryNotFound`, …): it leads the step error's message and names an FTC download's
+    /// failure.
     pub fn kind(&self) -> &'static str {
         match self {
             RegistryError::BadName(_) => "BadRegistryName",
@@ -164,11 +165,11 @@ impl RegistryError {
 pub struct CurrentVersion {
     /// The registry's name (its objects live under `registry/<name>/`).
     pub registry: String,
-    /// Live version.
+    /// The live version's id (its objects live under `registry/<name>/<version>/`).
     pub version: String,
-    /// Its manifest.
+    /// The object key of that version's manifest.
     pub manifest_key: String,
-    /// Its as-of.
+    /// That version's as-of, as in its manifest.
     pub as_of: DateTime<Utc>,
 }
 
@@ -178,7 +179,7 @@ pub struct CurrentVersion {
 pub struct AreaEntry {
     /// The index file (possibly written by an earlier version).
     pub key: String,
-    /// Numbers registered.
+    /// Numbers registered in the area code: the index file's count.
     pub count: u64,
     /// Size of the file.
     pub bytes: u64,
@@ -200,9 +201,9 @@ pub struct SourceRecord {
     pub name: String,
     /// SHA-256 of its bytes.
     pub sha256: String,
-    /// Its size.
+    /// Its size in bytes.
     pub bytes: u64,
-    /// Its lines.
+    /// What its lines gave: rows read, numbers new and already seen, lines rejected.
     #[serde(flatten)]
     pub counts: ImportCounts,
 }
@@ -217,7 +218,7 @@ pub struct ChangeListRecord {
     pub sha256: String,
     /// Its as-of: the given date, else its latest change.
     pub as_of: Option<DateTime<Utc>>,
-    /// Its latest change.
+    /// The timestamp of its latest change line (None for a list without one).
     #[serde(default)]
     pub latest: Option<DateTime<Utc>>,
     /// The days it covers: those of its changes, and its given as-of date.
@@ -225,7 +226,7 @@ pub struct ChangeListRecord {
     pub days: Vec<NaiveDate>,
     /// The version it was applied in.
     pub applied_in: String,
-    /// Its lines.
+    /// What its lines gave: additions and deletions applied, lines rejected.
     #[serde(flatten)]
     pub counts: ChangeCounts,
 }
@@ -234,11 +235,11 @@ pub struct ChangeListRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryManifest {
-    /// Document format.
+    /// The manifest's format version (1 today).
     pub format: u32,
     /// The registry's name (its objects live under `registry/<name>/`).
     pub registry: String,
-    /// This version.
+    /// This version's id: its objects live under `registry/<name>/<version>/`.
     pub version: String,
     /// The version it was made from by change lists.
     pub parent: Option<String>,
@@ -256,7 +257,7 @@ pub struct RegistryManifest {
     pub created_at: DateTime<Utc>,
     /// Older than this, `check` answers `error` for the numbers the registry covers.
     pub max_age_days: u32,
-    /// Numbers registered.
+    /// Numbers registered across every area code.
     pub total: u64,
     /// Area codes (three digits), each with its index file.
     pub area_codes: BTreeMap<String, AreaEntry>,
@@ -317,19 +318,19 @@ pub fn freshness(as_of: DateTime<Utc>, max_age_days: u32, now: DateTime<Utc>) ->
 pub struct RegistryStatus {
     /// The registry's name (its objects live under `registry/<name>/`).
     pub registry: String,
-    /// Live version.
+    /// The live version's id.
     pub version: String,
-    /// As of.
+    /// The instant the live data is current as of (see [`RegistryManifest::as_of`]).
     pub as_of: DateTime<Utc>,
     /// Whole days since `as_of`.
     pub age_days: i64,
-    /// The limit.
+    /// Days after `as_of` the registry may still be used (31 by default); after it `check` answers `error`.
     pub max_age_days: u32,
     /// CURRENT, EXPIRING or STALE.
     pub status: Freshness,
-    /// Numbers registered.
+    /// Numbers registered across every area code.
     pub total: u64,
-    /// Area codes.
+    /// Area codes the live version holds an index for.
     pub area_codes: usize,
     /// Bytes of index files.
     pub index_bytes: u64,
@@ -390,14 +391,14 @@ pub struct RegistryStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportFailure {
-    /// When it failed.
+    /// When the import state machine's catch recorded it.
     pub at: DateTime<Utc>,
-    /// The batch.
+    /// The full download's batch prefix (`incoming-registry/<name>/full/<batch>/`), when the failure names one.
     #[serde(default)]
     pub prefix: Option<String>,
     /// The error's name (`States.Timeout`, `InvalidInput`, …).
     pub error: String,
-    /// What it said.
+    /// The error's cause as Step Functions gave it (at most 2,000 characters).
     #[serde(default)]
     pub cause: String,
 }
@@ -480,13 +481,13 @@ pub(crate) fn default_max_age() -> u32 {
 /// The `_import.json` marker that starts the import of a full download once all its files are in the bucket.
 pub const IMPORT_MARKER: &str = "_import.json";
 
-/// The marker's content.
+/// What the `_import.json` marker holds: the date and the freshness limit of the batch's import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportMarker {
-    /// As of.
+    /// The date the full download is current as of.
     pub as_of: NaiveDate,
-    /// Freshness limit.
+    /// Days after `as_of` the imported registry may be used (default 31).
     #[serde(default = "default_max_age")]
     pub max_age_days: u32,
     /// Replace the live version even when the import covers less, lacks declared area codes, or is older.

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 /// The rules embedded at build time.
 const EMBEDDED: &str = include_str!("../../data/state_lists.json");
 
-/// One state's rule.
+/// One state list's refresh rule, as `shared/data/state_lists.json` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StateListRule {
-    /// The list's name.
+    /// The list's name as the state publishes it (`Texas no-call list`).
     pub name: String,
     /// Publication dates in each year, `MM-DD`.
     pub published: Vec<String>,
@@ -28,7 +28,7 @@ pub struct StateListRule {
     pub counted_from: String,
     /// Where the rule is read.
     pub source: String,
-    /// `verified` or `reported`.
+    /// `verified` (read in the source itself) or `reported` (from secondary sources).
     pub confidence: String,
 }
 
@@ -55,13 +55,13 @@ pub fn rule(scope: &str) -> Option<&'static StateListRule> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NextList {
-    /// The list's name.
+    /// The list's name as the state publishes it.
     pub name: String,
     /// The day it is published.
     pub published_on: NaiveDate,
     /// The last day the list in use may be used: the registry is stale after it.
     pub use_by: NaiveDate,
-    /// The rule's source.
+    /// Where the rule is read (the statute or the state's own page), quoted.
     pub source: String,
 }
 

@@ -20,7 +20,7 @@ pub struct VersionReport {
     /// Change lists not applied because the registry already has them.
     #[serde(default)]
     pub already_applied: Vec<String>,
-    /// Area codes rewritten.
+    /// Area codes whose index file this version wrote anew.
     pub area_codes_written: usize,
     /// Area codes carried from the previous version by reference.
     pub area_codes_carried: usize,

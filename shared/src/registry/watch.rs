@@ -78,7 +78,7 @@ impl Subscription {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadFailure {
-    /// When.
+    /// When the failure was recorded.
     pub at: DateTime<Utc>,
     /// `errorType` (`Fatal`, `Transient`, `InvalidInput`) or the execution's end (`Execution.TIMED_OUT`).
     pub error: String,
@@ -116,7 +116,7 @@ pub struct ChangeListDownload {
     /// The checked file (absent for `noChanges`).
     #[serde(default)]
     pub file_key: Option<String>,
-    /// Its lines.
+    /// Lines in the checked file (0 for `noChanges`).
     #[serde(default)]
     pub lines: u64,
 }

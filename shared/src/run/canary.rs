@@ -13,7 +13,7 @@ use crate::phone::mask;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryProbe {
-    /// Numbers probed.
+    /// Uploaded numbers the canary asked CXone about.
     pub probed: usize,
     /// E.164 numbers answered anything but suppressed.
     pub pending: Vec<String>,
@@ -43,7 +43,7 @@ impl CanaryProbe {
         }
     }
 
-    /// Numbers answered suppressed.
+    /// Of those, numbers CXone answered suppressed.
     pub fn suppressed(&self) -> usize {
         self.probed - self.pending.len()
     }

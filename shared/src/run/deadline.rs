@@ -29,7 +29,7 @@ pub struct Receipt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClosedReceipt {
-    /// The receipt.
+    /// The receipt as it was while open: file, when received, when its clock started.
     #[serde(flatten)]
     pub receipt: Receipt,
     /// When its last number was settled (RFC 3339).
@@ -91,7 +91,7 @@ pub struct DeadlineOutcome {
     pub verified_at: Option<String>,
     /// Business days from the receipt to the verification (or, not verified, to when this was measured).
     pub business_days: u32,
-    /// The outcome.
+    /// `honoured`, `late`, `open` or `overdue`.
     pub state: DeadlineState,
 }
 
@@ -197,7 +197,7 @@ impl DeadlineOutcome {
 pub struct ReceiptDeadline {
     /// The run the file became.
     pub run_id: String,
-    /// The file.
+    /// The file (`s3://bucket/key` or a path).
     pub source: String,
     /// Its deadline, measured when the status was written.
     #[serde(flatten)]

@@ -12,7 +12,7 @@ use crate::adapters::store::StoreError;
 /// A document that could not be read or written.
 #[derive(Debug, Error)]
 pub enum DocumentError {
-    /// The store failed.
+    /// The bucket (or the local output directory) could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A document exists but does not read, or one a step needs is missing (a step ran out of order, or the bucket

@@ -14,7 +14,7 @@ use crate::hours::business_days::DEADLINE_BUSINESS_DAYS;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EvidenceRow {
-    /// The run.
+    /// The run id (`runs/<runId>/`).
     pub run_id: String,
     /// The file (`s3://bucket/key` or a path).
     pub source: String,
@@ -36,15 +36,15 @@ pub struct EvidenceRow {
     pub outcome: String,
     /// The run's status: `SUCCESS`, `FAILED`, or `RUNNING` (normalized, no report yet).
     pub status: String,
-    /// Why it failed.
+    /// Why the run failed (None unless it did).
     pub reason: Option<String>,
-    /// Rows read.
+    /// Data rows the file held (the normalize step's `rows`).
     pub rows: u64,
-    /// Numbers accepted.
+    /// Distinct numbers accepted: what the run must get CXone to hold.
     pub accepted: u64,
-    /// Duplicates.
+    /// Rows whose number was already accepted from the same file.
     pub duplicates: u64,
-    /// Rows rejected.
+    /// Rows rejected, each with its reason in the run's `rejects.jsonl`.
     pub rejected: u64,
     /// Numbers CXone refused (dead letters).
     pub dead_letters: u64,
@@ -182,7 +182,7 @@ pub fn to_csv(rows: &[EvidenceRow]) -> String {
 /// Counts of the rows' outcomes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Runs.
+    /// Runs (files) in the period.
     pub runs: usize,
     /// Verified within ten business days.
     pub honoured: usize,

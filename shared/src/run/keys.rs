@@ -71,12 +71,12 @@ impl RunKeys {
         format!("{}/dead-letters.jsonl", self.prefix)
     }
 
-    /// `report.json`.
+    /// `runs/<runId>/report.json`: the run's outcome, what statuses and `dncctl evidence` read.
     pub fn report(&self) -> String {
         format!("{}/report.json", self.prefix)
     }
 
-    /// `report.md`.
+    /// `runs/<runId>/report.md`: the same report for a person.
     pub fn report_markdown(&self) -> String {
         format!("{}/report.md", self.prefix)
     }

@@ -14,7 +14,7 @@ use crate::adapters::store::ObjectStore;
 /// How long a lease lasts: the state machine's `TimeoutSeconds` (12 h) plus a margin. An execution cannot outlive it.
 pub const LEASE_TTL_SECS: i64 = 43_200 + 900;
 
-/// The lease document.
+/// `status/<list>/lease.json`: which execution holds the list, so two runs of one list never run at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lease {

@@ -12,14 +12,14 @@ use crate::adapters::store::ObjectStore;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "camelCase")]
 pub enum EntryOutcome {
-    /// A new record.
+    /// CXone created a new record.
     Created {
-        /// Record id.
+        /// CXone's id of the new record.
         id: String,
     },
     /// The number was already on the list (or the key was replayed): no new record.
     Exists {
-        /// Record id.
+        /// CXone's id of the record already there.
         id: String,
     },
     /// Rejected by CXone with a validation code.
@@ -27,7 +27,7 @@ pub enum EntryOutcome {
         /// `INVALID_PHONE_NUMBER`, `INVALID_JURISDICTION`, `INVALID_EXPIRATION`, `UNKNOWN_LIST`,
         /// `IDEMPOTENCY_CONFLICT`, …
         code: String,
-        /// CXone's message.
+        /// CXone's message for the entry, as it gave it.
         message: String,
     },
     /// The response did not mention the entry: neither written nor rejected as far as we know.
@@ -38,15 +38,16 @@ pub enum EntryOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LedgerRecord {
-    /// E.164.
+    /// The number sent, in E.164.
     pub phone_number: String,
-    /// Jurisdiction sent.
+    /// The jurisdiction sent (`US-TX`, `GB`, …): reconcile compares CXone's with it.
     pub jurisdiction: String,
-    /// Expiration sent.
+    /// The expiration sent (RFC 3339; None: the list's default): reconcile compares CXone's with it.
     pub expiration_date: Option<String>,
-    /// Key sent.
+    /// The idempotency key sent: a hash of the list id, the number and the drop's content hash, so a re-run re-sends
+    /// the same key.
     pub idempotency_key: String,
-    /// CXone's answer.
+    /// What CXone answered for the entry.
     pub outcome: EntryOutcome,
     /// The source the entry came from (the shard entry's): a re-upload sends it again as it was, not the list's
     /// name. Absent in ledgers written before it was recorded.

@@ -51,16 +51,16 @@ pub struct SourceIdentity {
     /// Local path, when read from disk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// S3 bucket.
+    /// The S3 bucket the file was read from (None for a local file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
-    /// S3 key.
+    /// The object's key in that bucket (None for a local file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// S3 version id.
+    /// The object version read (None for a local file or an unversioned bucket).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
-    /// S3 ETag.
+    /// The object's ETag as S3 reported it (None for a local file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     /// SHA-256 of the raw bytes (hex), filled in while reading.
@@ -90,7 +90,7 @@ impl SourceIdentity {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
-    /// Data rows read.
+    /// Data rows read (header and blank lines excluded): the left side of `rows = accepted + duplicates + rejected`.
     pub rows: u64,
     /// Distinct numbers written to shards.
     pub accepted: u64,
@@ -98,7 +98,7 @@ pub struct Counts {
     pub duplicates: u64,
     /// Rows written to `rejects.jsonl`.
     pub rejected: u64,
-    /// Header lines.
+    /// Header lines recognised and skipped (not rows).
     pub header_lines: u64,
     /// Blank lines (and records of empty fields).
     pub blank_lines: u64,
@@ -201,7 +201,7 @@ pub struct Manifest {
     pub run_id: String,
     /// The DNC list name.
     pub list: String,
-    /// The source.
+    /// Where the file came from (bucket, key and version, or a local path) and its content hash.
     pub source: SourceIdentity,
     /// What the source was.
     pub format: FormatInfo,
@@ -211,11 +211,11 @@ pub struct Manifest {
     pub created_at: String,
     /// The normalize step's accounting: rows, accepted, duplicates and rejects by reason.
     pub counts: Counts,
-    /// The invariant, stated.
+    /// The accounting identities the counts satisfy, written out for a reader of the manifest alone.
     pub invariant: String,
     /// Number of shard slots; a number always lands in `shard_of(number, shard_count)`.
     pub shard_count: u32,
-    /// Non-empty shards.
+    /// The shards that hold at least one number (an empty slot has no file).
     pub shards: Vec<ShardInfo>,
     /// Key of the rejects file relative to the run directory.
     pub rejects_key: String,
@@ -307,17 +307,17 @@ impl PartialEq<str> for RunStatus {
 
 // The run's published documents: its report, the upload counts in it, and the list's status.
 
-/// Upload outcome counts.
+/// The upload's outcome counts, one per ledger record (a re-upload's record supersedes its first attempt).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadCounts {
-    /// New records.
+    /// Records CXone created.
     pub created: u64,
     /// Already on the list.
     pub exists: u64,
     /// Rejected by CXone (dead letters).
     pub rejected: u64,
-    /// Unknown outcome.
+    /// Entries CXone's answer did not mention: neither written nor rejected as far as known; reconcile re-sends them.
     pub unconfirmed: u64,
     /// Entries sent again by reconciliation.
     pub reuploaded: u64,
@@ -351,9 +351,9 @@ impl UploadCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryResult {
-    /// Numbers probed.
+    /// Uploaded numbers the canary asked CXone about.
     pub probed: usize,
-    /// Numbers answered suppressed.
+    /// Of those, numbers CXone answered suppressed.
     pub suppressed: usize,
     /// Masked numbers not (yet) suppressed.
     pub pending: Vec<String>,
@@ -370,37 +370,38 @@ impl CanaryResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
-    /// Run id.
+    /// The run id (`runs/<runId>/`).
     pub run_id: String,
-    /// List name.
+    /// The DNC list's name, as dncflow knows it.
     pub list: String,
     /// List id in CXone.
     pub list_id: Option<String>,
-    /// `SUCCESS` or `FAILED`.
+    /// `SUCCESS` (every expected entry read back from CXone) or `FAILED`.
     pub status: RunStatus,
-    /// Why it failed.
+    /// Why it failed (None when it succeeded).
     pub reason: Option<String>,
     /// When the run began (RFC 3339, wall clock).
     pub started_at: String,
-    /// End.
+    /// When the run ended (RFC 3339, wall clock; a local run on the simulator's fast clock says its simulated time in
+    /// `simulated_clock`).
     pub finished_at: String,
-    /// Normalize counts.
+    /// The normalize step's counts, as in the manifest.
     pub normalize: Counts,
-    /// Upload counts.
+    /// The upload's outcome counts over the merged ledger.
     pub upload: UploadCounts,
-    /// Last canary probe.
+    /// The last canary probe (None when no canary ran).
     pub canary: Option<CanaryResult>,
-    /// Reconcile rounds run.
+    /// Reconcile rounds run, the first included (each a read-back of the list).
     pub reconcile_rounds: u32,
-    /// Entries expected on the list / found there at the last round.
+    /// Entries expected on the list at the last round.
     pub expected: usize,
-    /// Found.
+    /// Of the expected entries, those found on the list at the last round.
     pub found: usize,
     /// Still missing at the end.
     pub missing: usize,
-    /// Created with another expiration / jurisdiction than sent.
+    /// Entries CXone holds with another expiration than was sent.
     pub wrong_expiration: usize,
-    /// Wrong jurisdiction.
+    /// Entries CXone holds with another jurisdiction than was sent.
     pub wrong_jurisdiction: usize,
     /// The source object (S3 key or local path) the run is for; a failure stays open until this source succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -47,7 +47,7 @@ pub enum Hold {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cause {
-    /// What happened.
+    /// Why the number is not known held (the reason the check answers with).
     pub hold: Hold,
     /// The run it happened in.
     pub run_id: String,
@@ -66,7 +66,8 @@ impl Cause {
     }
 }
 
-/// The header line.
+/// The document's first line, JSON: its format, the list, when updated, the table of causes the number lines index
+/// into, and the receipts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Header {
@@ -94,16 +95,16 @@ pub struct ReceivedCounts {
     pub pending_propagation: u64,
     /// Dead letters carried forward.
     pub dead_letters: u64,
-    /// Of failed runs.
+    /// Numbers of runs that failed before a verified read-back.
     pub run_failed: u64,
-    /// Of refused files.
+    /// Numbers of files the junk gate refused.
     pub refused_file: u64,
 }
 
 /// A received document that cannot be used.
 #[derive(Debug, Error)]
 pub enum ReceivedError {
-    /// The store failed.
+    /// The bucket (or the local output directory) could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The document exists but does not parse: never overwritten, every answer from it is `error`.
@@ -111,9 +112,10 @@ pub enum ReceivedError {
         "{key} is unreadable (line {line}): {reason}; it is left as it is: repair or restore it"
     )]
     Unreadable {
-        /// The key.
+        /// The object key (or local path) of what cannot be used: the document, or a run's shard it is built from.
         key: String,
-        /// The line (1-based).
+        /// The line that does not parse (1-based, the header is line 1; 0 when the object is missing or unreadable as a
+        /// whole).
         line: usize,
         /// What could not be parsed on that line.
         reason: String,
@@ -129,7 +131,7 @@ pub enum ReceivedError {
 /// A list's received numbers not known held (see the module's documentation).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Received {
-    /// The list.
+    /// The DNC list the numbers were received for.
     pub list: String,
     /// When last updated (RFC 3339).
     pub updated_at: String,
@@ -193,12 +195,12 @@ impl Received {
         id
     }
 
-    /// Numbers held.
+    /// Numbers in the document: received and not known held by CXone (not numbers CXone holds).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Whether empty.
+    /// Whether every received number is known held (nothing in the document).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -437,7 +439,7 @@ impl Received {
         (*expires > now.timestamp()).then(|| &self.causes[*id as usize])
     }
 
-    /// Counts per hold.
+    /// How many numbers each hold keeps (pending propagation, dead letters, failed runs, refused files).
     pub fn counts(&self) -> ReceivedCounts {
         let mut per: HashMap<u32, u64> = HashMap::new();
         for (id, _) in self.entries.values() {
@@ -708,9 +710,9 @@ pub enum OperatorAction {
     /// An open failure cleared from the status: it no longer keeps the list FAILED.
     #[serde(rename_all = "camelCase")]
     ClearFailure {
-        /// The failed run.
+        /// The failed run whose failure was cleared.
         run_id: String,
-        /// Its source.
+        /// The source object of that run (S3 key or local path): the failure it kept open.
         source: String,
     },
 }
@@ -726,7 +728,7 @@ pub struct OperatorRecord {
     pub reason: String,
     /// The operator who did it, as the command recorded it.
     pub by: String,
-    /// When (RFC 3339).
+    /// When the operator did it (RFC 3339).
     pub at: String,
 }
 

@@ -13,7 +13,7 @@ use crate::phone::E164;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShardEntry {
-    /// E.164.
+    /// The number in E.164.
     pub phone_number: String,
     /// Where the opt-out applies (`US-TX`, `GB`, …), as the normalize step tagged it.
     pub jurisdiction: String,
@@ -21,9 +21,10 @@ pub struct ShardEntry {
     pub expiration_date: Option<String>,
     /// The source the entry came from (the file's source tag); kept when the entry is sent again.
     pub source: String,
-    /// Source line.
+    /// The line of the source file the number was read on (1-based), for the evidence.
     pub line: u64,
-    /// Flags.
+    /// What the normalizer noted on the row and accepted it anyway (`EXPIRATION_UNREADABLE`, `JURISDICTION_IGNORED`,
+    /// `STRAY_QUOTE`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
 }

@@ -102,7 +102,7 @@ impl SuppressionSnapshot {
         (SuppressionSnapshot { hashes }, bad)
     }
 
-    /// From E.164 numbers.
+    /// A snapshot of these E.164 numbers, each held as the SHA-256 of its text.
     pub fn from_numbers(numbers: impl IntoIterator<Item = impl AsRef<str>>) -> SuppressionSnapshot {
         SuppressionSnapshot {
             hashes: numbers
@@ -129,12 +129,12 @@ impl SuppressionSnapshot {
         self.hashes.contains(&h)
     }
 
-    /// Hashes held.
+    /// Distinct numbers in the snapshot (one hash each).
     pub fn len(&self) -> usize {
         self.hashes.len()
     }
 
-    /// Whether empty.
+    /// Whether the snapshot holds no number.
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty()
     }

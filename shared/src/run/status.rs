@@ -16,13 +16,13 @@ use crate::adapters::store::ObjectStore;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListStatus {
-    /// List name.
+    /// The DNC list's name.
     pub list: String,
     /// `SUCCESS`, `FAILED`, or `RUNNING` (a run in flight after a success, or the first run of a list).
     pub status: RunStatus,
-    /// Why it failed.
+    /// Why the list is FAILED (None unless it is).
     pub reason: Option<String>,
-    /// The run.
+    /// The run that wrote this status last.
     pub run_id: String,
     /// When it was last written (RFC 3339).
     pub updated_at: String,
@@ -63,7 +63,7 @@ pub struct ListStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunningRun {
-    /// Run id.
+    /// The run in flight.
     pub run_id: String,
     /// The execution holding the list.
     pub execution: String,
@@ -77,11 +77,11 @@ pub struct RunningRun {
 pub struct OpenFailure {
     /// The source object (key or path) whose run failed.
     pub source: String,
-    /// The failed run.
+    /// The run that failed.
     pub run_id: String,
     /// The failure's kind and message, as the failure recorder received it.
     pub reason: Option<String>,
-    /// When (RFC 3339).
+    /// When the failure was recorded (RFC 3339).
     pub at: String,
 }
 
@@ -89,7 +89,7 @@ pub struct OpenFailure {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LastSuccess {
-    /// Run id.
+    /// The run that succeeded.
     pub run_id: String,
     /// When it was recorded (RFC 3339).
     pub at: String,
@@ -411,9 +411,9 @@ pub enum RemovalTarget {
     Numbers(Vec<String>),
     /// Every number of this run, or only those held for this reason (`dead-letter`, …).
     Run {
-        /// The run.
+        /// The run whose numbers are removed.
         run_id: String,
-        /// Only numbers held for this.
+        /// Only the numbers held for this reason (None: every number of the run).
         hold: Option<crate::run::Hold>,
     },
 }

@@ -23,19 +23,20 @@ pub enum PipelineError {
     /// The target list is inactive.
     #[error("DNC list {list} is not active: entries would not suppress anything")]
     ListInactive {
-        /// List id.
+        /// The list's CXone id.
         list: String,
     },
     /// Nothing binds the list to outbound traffic (v2: no active outbound BLOCK rule names it; admin: no active
     /// outbound skill scrubs the group).
     #[error("DNC list {list} is {why}: suppression would not apply")]
     NotSuppressing {
-        /// List id.
+        /// The list's CXone id.
         list: String,
-        /// What is missing.
+        /// What is missing: no active outbound BLOCK rule naming it (v2), no active outbound skill scrubbing it
+        /// (admin).
         why: String,
     },
-    /// CXone failed.
+    /// A CXone call failed (its error kept as the source).
     #[error(transparent)]
     Cxone(#[from] CxoneError),
     /// A run file is unreadable.

@@ -50,7 +50,7 @@ pub enum DownloadTask {
     /// Log in and choose the mode.
     #[serde(rename = "begin")]
     Begin {
-        /// The registry (`national`).
+        /// The registry's name (`national`; its objects live under `registry/<name>/`).
         registry: String,
         /// The mode asked for (the schedule's input); `changes` may become `full` (see the module).
         #[serde(default)]
@@ -59,13 +59,13 @@ pub enum DownloadTask {
     /// `SubmitDeltaFileRequest`.
     #[serde(rename = "submit")]
     Submit {
-        /// The registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
     },
     /// `GetDeltaFileRequestStatus`.
     #[serde(rename = "poll")]
     Poll {
-        /// The registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
         /// The request's file token.
         file_token: String,
@@ -76,7 +76,7 @@ pub enum DownloadTask {
     /// `GetDeltaFileUrl` and `GetDNCFileByUrl`: the raw answer kept, the file checked.
     #[serde(rename = "fetch")]
     Fetch {
-        /// The registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
         /// The request's file token; absent after `AlreadyDownloadedToday` (the answer saved today is used).
         #[serde(default)]
@@ -85,39 +85,39 @@ pub enum DownloadTask {
     /// Apply the checked change list.
     #[serde(rename = "apply")]
     Apply {
-        /// The registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
-        /// The checked zip.
+        /// The object key of the checked zip `Fetch` kept.
         file_key: String,
     },
     /// `NoChanges`: the registry's continuity advances.
     #[serde(rename = "noChanges")]
     NoChanges {
-        /// The registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
     },
     /// The full list's files.
     #[serde(rename = "listFull")]
     ListFull {
-        /// The registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
     },
     /// One area code's file into the batch.
     #[serde(rename = "fetchFull")]
     FetchFull {
-        /// The registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
         /// The batch (`incoming-registry/<registry>/full/<batch>/`).
         batch: String,
-        /// The file.
+        /// The area code's file, as `ListFull` planned it.
         file: PlannedFile,
     },
     /// Drop the batch's `_import.json` marker: the import state machine takes it from there.
     #[serde(rename = "importFull")]
     ImportFull {
-        /// The registry.
+        /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
-        /// The batch.
+        /// The batch's name (`incoming-registry/<registry>/full/<batch>/`).
         batch: String,
         /// The area codes of the batch (declared as the subscription when the registry has none yet).
         area_codes: Vec<u16>,
@@ -125,7 +125,7 @@ pub enum DownloadTask {
     /// Record the failure caught by the workflow.
     #[serde(rename = "failed")]
     Failed {
-        /// The execution's input.
+        /// The execution's input, as the workflow was started (the registry and the mode asked for).
         input: Value,
         /// `{Error, Cause}`.
         error: Value,
@@ -136,7 +136,7 @@ pub enum DownloadTask {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedFile {
-    /// Area code.
+    /// The file's area code.
     pub area_code: u16,
     /// The URL `GetURLS` offered, `None` when it offered `714: already downloaded today` and the answer was saved.
     #[serde(default)]
@@ -253,7 +253,8 @@ fn summary(r: &VersionReport) -> Value {
     })
 }
 
-/// Run one action.
+/// Run one action of the download workflow; its JSON output is the next state's input. `ftc_session` is needed only by
+/// the actions that talk to the FTC.
 pub async fn run_task(
     ftc_session: Option<&Session<'_>>,
     store: &dyn ObjectStore,

@@ -26,9 +26,9 @@ pub enum HolderState {
     NotAsked,
     /// Asked, and it answered this status (and, for an ended one, when it ended).
     Known {
-        /// The execution's status.
+        /// The holder's execution status, as Step Functions answered it.
         status: ExecutionStatus,
-        /// When it ended.
+        /// When it ended (None while it runs, or when Step Functions gave no time).
         stopped_at: Option<DateTime<Utc>>,
     },
     /// Asked, and no answer could be had (error, denied, no such execution): the expiry rule decides.

@@ -59,7 +59,7 @@ use crate::run::{ListStatus, RunKeys, RunReport};
 pub struct RunRef {
     /// Bucket holding `runs/<runId>/`.
     pub bucket: String,
-    /// Run id.
+    /// The run id (`runs/<runId>/`).
     pub run_id: String,
     /// List name (CXone list names are unique).
     pub list: String,

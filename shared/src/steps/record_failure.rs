@@ -17,11 +17,11 @@ use crate::run::{Manifest, RunKeys, RunReport};
 pub struct FailureRecorded {
     /// The list whose status was set to FAILED (none when the input named no list).
     pub list: Option<String>,
-    /// The run.
+    /// The failed run (None when the input named no run).
     pub run_id: Option<String>,
     /// The error name caught.
     pub error: String,
-    /// The reason recorded.
+    /// The reason written to the list's status.
     pub reason: String,
 }
 

@@ -21,12 +21,13 @@ pub enum RegistryTask {
         /// The object keys of the dropped files, in the order they arrived.
         #[serde(default)]
         keys: Vec<String>,
-        /// Or a prefix.
+        /// Every object under this prefix but the `_import.json` marker, instead of `keys`.
         #[serde(default)]
         prefix: Option<String>,
-        /// As of.
+        /// The date the full download is current as of (the new version's as-of starts there).
         as_of: NaiveDate,
-        /// Freshness limit.
+        /// Days after `as_of` the registry may be used (default 31); past them `check` answers `error` for what it
+        /// covers.
         #[serde(default = "default_max_age")]
         max_age_days: u32,
         /// Replace the live version even when the import covers less, lacks declared area codes, or is older.
@@ -46,16 +47,16 @@ pub enum RegistryTask {
         /// The marker's S3 "Object Created" event.
         #[serde(default)]
         event: Option<serde_json::Value>,
-        /// Or the registry…
+        /// The registry's name, when no event is given (an import started by hand).
         #[serde(default)]
         registry: Option<String>,
-        /// …the batch's prefix…
+        /// The batch's prefix (`incoming-registry/<name>/full/<batch>/`), when no event is given.
         #[serde(default)]
         prefix: Option<String>,
-        /// …its as-of…
+        /// The date the batch is current as of, when no event is given (else the marker's).
         #[serde(default)]
         as_of: Option<NaiveDate>,
-        /// …and freshness limit.
+        /// Days after `as_of` the registry may be used (default 31), when no event is given (else the marker's).
         #[serde(default = "default_max_age")]
         max_age_days: u32,
         /// Replace the live version even when the import covers less, lacks declared area codes, or is older.
@@ -71,25 +72,25 @@ pub enum RegistryTask {
     /// One file of the batch (a Distributed Map child).
     #[serde(rename = "importPart")]
     ImportPart {
-        /// The plan.
+        /// The plan `begin` made: the bucket, the registry, the version being built, the batch and its dates.
         plan: fanout::ImportPlan,
-        /// The object.
+        /// The object key of this part's file.
         key: String,
     },
     /// The last step: the parts merged into the version, made live.
     #[serde(rename = "assemble")]
     Assemble {
-        /// The plan.
+        /// The plan `begin` made; every part has written its index files under its version.
         plan: fanout::ImportPlan,
     },
-    /// Apply change lists.
+    /// Apply change lists (the FTC's daily additions and deletions) to the live version, making a new one.
     #[serde(rename = "apply")]
     Apply {
         /// The registry's name (its objects live under `registry/<name>/`).
         registry: String,
         /// The object keys of the dropped files, in the order they arrived.
         keys: Vec<String>,
-        /// The lists' as-of.
+        /// The date the lists are current as of (default: each list's latest change).
         #[serde(default)]
         as_of: Option<NaiveDate>,
     },

@@ -219,14 +219,14 @@ fn group_json(s: &Store, l: &DncList) -> Value {
     })
 }
 
-/// `{"resultSet": {"totalGroups", "dncGroups"}}`.
+/// `GET /dnc-groups`: every group, `{"resultSet": {"totalGroups", "dncGroups"}}`.
 async fn groups_get(State(sim): State<Sim>) -> Response {
     let s = sim.lock();
     let groups: Vec<Value> = s.lists.iter().map(|l| group_json(&s, l)).collect();
     Json(json!({"resultSet": {"totalGroups": groups.len(), "dncGroups": groups}})).into_response()
 }
 
-/// `{"resultSet": {"dncGroups": [group]}}`.
+/// `GET /dnc-groups/{id}`: `{"resultSet": {"dncGroups": [group]}}`.
 async fn group_get(State(sim): State<Sim>, Path((_, id)): Path<(String, String)>) -> Response {
     let s = sim.lock();
     match s.lists.iter().find(|l| l.id == id) {

@@ -32,7 +32,7 @@ pub enum Endpoint {
 pub enum FaultKind {
     /// Answer 429, with `Retry-After` seconds if given.
     TooManyRequests {
-        /// `Retry-After` header value.
+        /// Seconds to send in `Retry-After` (None: no header, the client's own backoff decides).
         #[serde(default)]
         retry_after: Option<u64>,
     },
@@ -43,7 +43,7 @@ pub enum FaultKind {
     },
     /// Wait this long before handling.
     Slow {
-        /// Milliseconds.
+        /// The delay, in milliseconds (the simulator's clock scale does not apply).
         ms: u64,
     },
     /// Drop the connection without a complete response.
@@ -55,7 +55,7 @@ pub enum FaultKind {
     /// Answer each entry of a batch `created` with this probability but store nothing (a lost write, for
     /// reconciliation to find).
     LoseWrites {
-        /// Per-entry probability.
+        /// Probability (0 to 1, drawn per entry from the seed) that an entry is answered created but not stored.
         per_entry: f64,
     },
     /// Answer a contacts check with its `results` tampered with, as a faulty gateway or CXone might: `reverse` their
@@ -68,7 +68,7 @@ pub enum FaultKind {
     RejectEntries {
         /// Error code, e.g. `INVALID_PHONE_NUMBER`.
         code: String,
-        /// Per-entry probability.
+        /// Probability (0 to 1, drawn per entry from the seed) that an entry is rejected.
         per_entry: f64,
     },
 }
@@ -79,7 +79,7 @@ pub enum FaultKind {
 pub struct FaultRule {
     /// Endpoint it applies to.
     pub endpoint: Endpoint,
-    /// The fault.
+    /// What the rule does: `type` and that kind's parameters, flattened into the rule's JSON.
     #[serde(flatten)]
     pub kind: FaultKind,
     /// Probability per matching request (deterministic for the seed).
@@ -97,7 +97,7 @@ fn one() -> f64 {
     1.0
 }
 
-/// Simulator configuration.
+/// Simulator configuration: the JSON of `--config` (every field has a default; flags override some).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SimConfig {
@@ -119,7 +119,7 @@ pub struct SimConfig {
     pub clock_scale: f64,
     /// Entries accepted in one write request (the contract says 100; lower it to exercise 413 handling).
     pub max_entries_per_request: usize,
-    /// Fault rules.
+    /// Fault rules (also `--fault`, repeatable), each matched against every request to its endpoint.
     pub faults: Vec<FaultRule>,
     /// The API served: the contract's `v2`, or the Admin API's DNC groups ([`admin`]).
     pub dialect: SimDialect,
@@ -186,7 +186,7 @@ pub enum PhoneNumberType {
     Number,
     /// A string of digits.
     String,
-    /// Either.
+    /// A number or a string.
     Either,
 }
 

@@ -48,7 +48,7 @@ pub use store::LoggedRequest;
 use store::*;
 use v2::*;
 
-/// Shared simulator state.
+/// The simulator's state (tenant data, clock, faults, request log) behind one lock; a clone shares it.
 #[derive(Clone)]
 pub struct Sim {
     store: Arc<Mutex<Store>>,
@@ -115,7 +115,7 @@ impl Sim {
         self.lock().advanced_secs += secs;
     }
 
-    /// The request log.
+    /// Every request received so far, in order (tests assert on the calls made).
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.lock().log.clone()
     }
@@ -155,9 +155,9 @@ impl Sim {
 
 /// A simulator serving on a loopback port.
 pub struct RunningSim {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`: what a client is given as the tenant's base URL.
     pub base_url: String,
-    /// The local address.
+    /// The address the simulator listens on.
     pub addr: SocketAddr,
     /// The shared state, for direct inspection.
     pub sim: Sim,

@@ -54,15 +54,15 @@ pub(crate) struct IdemRecord {
     pub(crate) status: &'static str,
 }
 
-/// One logged request.
+/// One request as the simulator's log keeps it: its line, status and item count, no body.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoggedRequest {
-    /// Sequence number.
+    /// Its place in the log (1 first), across every endpoint.
     pub seq: u64,
-    /// HTTP method.
+    /// The HTTP method (`GET`, `POST`, …).
     pub method: String,
-    /// Path (no query).
+    /// The path, without its query (which may carry a number).
     pub path: String,
     /// Status answered (0 for a dropped connection).
     pub status: u16,

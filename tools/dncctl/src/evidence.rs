@@ -21,7 +21,7 @@ use crate::runtime;
 pub(crate) struct EvidenceArgs {
     #[command(subcommand)]
     command: Option<EvidenceCommand>,
-    /// The list.
+    /// The DNC list whose evidence to write (required without a subcommand).
     #[arg(long)]
     list: Option<String>,
     /// First day of the period (a file's receipt date in the business-day time zone, DNCFLOW_BUSINESS_TIME_ZONE,
@@ -48,7 +48,7 @@ enum EvidenceCommand {
     Lookup {
         /// The number, as written anywhere (the normalizer reads it).
         number: String,
-        /// The list.
+        /// The DNC list whose runs to search.
         #[arg(long)]
         list: String,
         /// Where the runs are: the output root of `dncctl run`, or s3://BUCKET.
@@ -225,7 +225,8 @@ pub(crate) fn run(args: EvidenceArgs) -> Result<()> {
     Ok(())
 }
 
-/// `dncctl evidence lookup`.
+/// `dncctl evidence lookup`: every run of `list` that received the number, with its receipt, verification and state
+/// now.
 async fn lookup(raw: &str, list: &str, runs_at: &str, s3_endpoint: Option<&str>) -> Result<()> {
     let normalizer = dncflow::phone::Normalizer::new(dncflow::phone::DefaultRegion::default());
     let number = match normalizer.normalize(raw) {

@@ -21,7 +21,8 @@ pub(crate) enum HoursCommand {
 
 #[derive(clap::Subcommand)]
 pub(crate) enum ClosureCommand {
-    /// Add a closure.
+    /// Add a closure: no call to the jurisdiction's numbers from --start until --end, recorded with its reason and
+    /// source.
     Add {
         /// A jurisdiction of the policy (US-LA, US, CA), or * for every one.
         #[arg(long)]
@@ -53,7 +54,7 @@ pub(crate) enum ClosureCommand {
     },
     /// Remove a closure by id.
     Remove {
-        /// The closure's id.
+        /// The closure's id, as `dncctl hours closure list` shows it.
         id: String,
         /// Where the check reads: a `dncctl run` output root, or s3://bucket.
         #[arg(long, default_value = "out")]

@@ -105,7 +105,7 @@ enum Command {
     Provision {
         /// The declarative file, e.g. examples/provision.json.
         file: PathBuf,
-        /// The CXone tenant.
+        /// The CXone tenant to provision, and the credentials to reach it.
         #[command(flatten)]
         tenant: TenantArgs,
     },
@@ -114,7 +114,7 @@ enum Command {
     /// each call (URL, status, time, whether the answer decoded, the keys it had if not), the capacity figures and
     /// whether the list suppresses; exits non-zero when any call failed or the list would not suppress.
     Doctor {
-        /// The CXone tenant.
+        /// The CXone tenant to diagnose, and the credentials to reach it.
         #[command(flatten)]
         tenant: TenantArgs,
         /// The list (DNC group) whose suppression to report.

@@ -13,7 +13,7 @@ use crate::runtime;
 pub(crate) enum StatusCommand {
     /// Print the list's status and the numbers it received that no verified run has shown CXone holding, per reason.
     Show {
-        /// The list.
+        /// The DNC list's name (`status/<list>/` in the output root).
         #[arg(long)]
         list: String,
         /// Where the statuses live: the output root of `dncctl run`, or s3://bucket.
@@ -26,7 +26,7 @@ pub(crate) enum StatusCommand {
     /// Remove received numbers from what the check answers `suppressed` on its own (they are then answered as CXone
     /// and the registries say), with a recorded reason.
     Remove {
-        /// The list.
+        /// The DNC list's name (`status/<list>/` in the output root).
         #[arg(long)]
         list: String,
         /// A number to remove (repeatable).
@@ -42,7 +42,7 @@ pub(crate) enum StatusCommand {
         /// Why (required; recorded with each number).
         #[arg(long)]
         reason: String,
-        /// Who (default: $USER).
+        /// The operator recorded as having done it (default: $USER).
         #[arg(long)]
         by: Option<String>,
         /// Where the statuses live.
@@ -52,16 +52,16 @@ pub(crate) enum StatusCommand {
     /// Clear an open failure, so that it no longer keeps the list FAILED (its numbers stay suppressed), with a
     /// recorded reason.
     Clear {
-        /// The list.
+        /// The DNC list's name (`status/<list>/` in the output root).
         #[arg(long)]
         list: String,
-        /// The failed run.
+        /// The run id of the failed run (as `status show` lists the open failures).
         #[arg(long)]
         run: String,
-        /// Why (required; recorded).
+        /// Why (required; recorded in `status/<list>/operator.jsonl`).
         #[arg(long)]
         reason: String,
-        /// Who (default: $USER).
+        /// The operator recorded as having done it (default: $USER).
         #[arg(long)]
         by: Option<String>,
         /// Where the statuses live.

@@ -44,7 +44,7 @@ pub struct SimConfig {
     pub seed: u64,
     /// The account's company id.
     pub company_id: String,
-    /// The account's password.
+    /// The account's password: a login with another is answered `LoginFailed`.
     pub password: String,
     /// The subscription's area codes.
     pub area_codes: Vec<u16>,
@@ -62,7 +62,7 @@ pub struct SimConfig {
     pub pending_polls: u32,
     /// Calls a session lasts (0: for ever); after them it answers `SessionExpired`.
     pub session_calls: u32,
-    /// Faults.
+    /// Faults to inject, each matched against every call of its operation.
     pub faults: Vec<FaultRule>,
 }
 
@@ -92,7 +92,7 @@ pub enum FaultKind {
     /// Answer this result code (`LoginFailed`, `SessionExpired`, `NoChanges`, `AlreadyDownloadedToday`, …) with an
     /// empty value. `SessionExpired` and `InvalidSessionToken` also end the session.
     Code {
-        /// The code.
+        /// The result code's name, as the service spells it.
         code: String,
     },
     /// The file's zip with one byte of its data altered: it opens, its lines parse, its CRC does not match.
@@ -103,12 +103,12 @@ pub enum FaultKind {
     SoapFault,
     /// An HTTP status without SOAP (a 503 from a proxy).
     ServerError {
-        /// Status.
+        /// The HTTP status answered (e.g. 503).
         status: u16,
     },
     /// Answer after this long.
     Slow {
-        /// Milliseconds.
+        /// The delay, in milliseconds.
         ms: u64,
     },
     /// Close the connection without an answer (after acting: a file is counted as downloaded).
@@ -121,7 +121,7 @@ pub enum FaultKind {
 pub struct FaultRule {
     /// The operation (`Login`, `GetDNCFileByUrl`, …) or `any`.
     pub op: String,
-    /// What happens.
+    /// What the fault does: `type` and that kind's parameters, flattened into the rule's JSON.
     #[serde(flatten)]
     pub kind: FaultKind,
     /// How many calls it applies to (absent: every call).
@@ -129,11 +129,11 @@ pub struct FaultRule {
     pub count: Option<u32>,
 }
 
-/// One call received.
+/// One call received, as the simulator's call log records it (tests assert on the sequence).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoggedCall {
-    /// Operation.
+    /// The operation called (`Login`, `GetDNCFileByUrl`, …).
     pub op: String,
     /// The code answered (`fault`, `reset`, `http-503` for the others).
     pub answered: String,
@@ -142,9 +142,9 @@ pub struct LoggedCall {
 /// One change of the simulated registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
-    /// Ten digits.
+    /// The number's ten digits (area code first), as an integer.
     pub number: u64,
-    /// When.
+    /// When the change happened: the change list's timestamp for it.
     pub at: NaiveDateTime,
     /// An add (else a delete).
     pub add: bool,
@@ -364,7 +364,8 @@ impl Sim {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The simulator's today.
+    /// The simulator's current date (it starts at `start_date`; `advance_days` moves it): what `AlreadyDownloadedToday`
+    /// is judged against.
     pub fn today(&self) -> NaiveDate {
         self.lock().today
     }
@@ -1197,9 +1198,10 @@ fn zip_of(name: &str, text: &[u8], corrupt: bool) -> Vec<u8> {
 pub struct RunningSim {
     /// `http://127.0.0.1:PORT` (the SOAP endpoint).
     pub base_url: String,
-    /// The local address.
+    /// The address the simulator listens on (`127.0.0.1`, the port asked for or an ephemeral one).
     pub addr: SocketAddr,
-    /// The shared state.
+    /// The simulator's state: tests advance its clock, change its faults, and read its registry and call log while it
+    /// runs.
     pub sim: Sim,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }

@@ -29,7 +29,7 @@ use super::{
     EntryPage, Holdings, NewList, NumberFormat, RemoteEntry, Suppression, MAX_PAGE,
 };
 
-/// The `admin` client.
+/// The client of the CXone Admin API's DNC groups (what real tenants expose; no batch check).
 pub struct AdminClient {
     policy: RequestPolicy,
     /// How `phoneNumber` is written: [`UNSETTLED`] (as a number, the other form tried on refusal), [`AS_NUMBER`] or
@@ -99,18 +99,19 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Group {
-        /// `dncGroupId`.
+        /// `dncGroupId`: the group's id, a number or a string on the wire; what records and skills name.
         pub dnc_group_id: Id,
-        /// `dncGroupName`.
+        /// `dncGroupName`: unique in the tenant, what `--list` names (empty when absent).
         #[serde(default)]
         pub dnc_group_name: String,
         /// `dncGroupDescription` (typed a number in one published search result: read as any value).
         #[serde(default)]
         pub dnc_group_description: Option<Value>,
-        /// `validRecords`.
+        /// `validRecords`: the records CXone counts valid (None when not given; holdings count records by listing
+        /// instead).
         #[serde(default)]
         pub valid_records: Option<u64>,
-        /// `isActive`.
+        /// `isActive`: None (not said) is not taken for active.
         #[serde(default)]
         pub is_active: Option<bool>,
         /// `isRemoved`: a removed group holds nothing that suppresses.
@@ -118,14 +119,14 @@ pub mod wire {
         pub is_removed: Option<bool>,
     }
 
-    /// `{"totalGroups"?, "dncGroups"?: [group]}`.
+    /// A set of groups, the body inside `resultSet`: `{"totalGroups"?, "dncGroups"?: [group]}`.
     #[derive(Debug, Clone, Default, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct GroupSet {
-        /// `totalGroups` (`GET /dnc-groups`).
+        /// `totalGroups`: every group of the tenant (given by `GET /dnc-groups` only).
         #[serde(default)]
         pub total_groups: Option<u64>,
-        /// `dncGroups`.
+        /// `dncGroups`: the groups (empty when absent).
         #[serde(default)]
         pub dnc_groups: Vec<Group>,
     }
@@ -135,7 +136,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct GroupsAnswer {
-        /// `resultSet`.
+        /// `resultSet`, required (see above).
         pub result_set: GroupSet,
     }
 
@@ -152,7 +153,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct CreatedGroups {
-        /// `dncGroups`.
+        /// `dncGroups`: the created or updated group (empty when absent: the caller looks it up by name).
         #[serde(default)]
         pub dnc_groups: Vec<Group>,
     }
@@ -161,7 +162,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Record {
-        /// `recordId`.
+        /// `recordId`: CXone's id of the record, when given.
         #[serde(default)]
         pub record_id: Option<Id>,
         /// `phoneNumber` (digits, as a string or a number).
@@ -173,19 +174,19 @@ pub mod wire {
         /// `expiredDate`: `null` for a record that never expires.
         #[serde(default)]
         pub expired_date: Option<String>,
-        /// `dateCollected`.
+        /// `dateCollected`: when the opt-out was collected, as CXone gives it (read back as the entry's creation time).
         #[serde(default)]
         pub date_collected: Option<String>,
     }
 
-    /// `{"totalRecords"?, "dncRecords"?}`.
+    /// A page of a group's records, the body inside `resultSet`: `{"totalRecords"?, "dncRecords"?}`.
     #[derive(Debug, Clone, Default, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct RecordSet {
         /// `totalRecords`: every record of the group, not this page's.
         #[serde(default)]
         pub total_records: Option<u64>,
-        /// `dncRecords`.
+        /// `dncRecords`: this page's records (empty when absent).
         #[serde(default)]
         pub dnc_records: Vec<Record>,
     }
@@ -194,7 +195,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct RecordsAnswer {
-        /// `resultSet`.
+        /// `resultSet` (optional: absent reads as an empty page).
         #[serde(default)]
         pub result_set: RecordSet,
     }
@@ -203,13 +204,14 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct RecordResult {
-        /// `success`.
+        /// `success`: whether the record was written (or deleted); a boolean, or its text.
         #[serde(default)]
         pub success: Flag,
         /// `error`: a message, empty on success.
         #[serde(default)]
         pub error: Option<Value>,
-        /// `formattedPhone`.
+        /// `formattedPhone`: the number echoed, its format unpublished (paired with the record sent by its last ten
+        /// digits).
         #[serde(default)]
         pub formatted_phone: Option<Value>,
     }
@@ -218,10 +220,10 @@ pub mod wire {
     #[derive(Debug, Clone, Default, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct RecordResults {
-        /// `errorCount`.
+        /// `errorCount`: records of the request that failed, when given.
         #[serde(default)]
         pub error_count: Option<u64>,
-        /// `recordResults`.
+        /// `recordResults`: one result per record sent, not necessarily in order (paired by `formattedPhone`).
         #[serde(default)]
         pub record_results: Vec<RecordResult>,
     }
@@ -230,7 +232,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct AddedRecords {
-        /// `resultSet`.
+        /// `resultSet` (optional, as published: absent reads as no result).
         #[serde(default)]
         pub result_set: RecordResults,
     }
@@ -239,9 +241,9 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct SkillRef {
-        /// `skillId`.
+        /// `skillId`: the skill's id, a number or a string on the wire.
         pub skill_id: Id,
-        /// `skillName`.
+        /// `skillName` (empty when absent).
         #[serde(default)]
         pub skill_name: String,
     }
@@ -250,7 +252,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct ScrubbedSkills {
-        /// `scrubbedSkills`.
+        /// `scrubbedSkills`: the skills whose outbound calls the group suppresses.
         pub scrubbed_skills: Vec<SkillRef>,
     }
 
@@ -258,7 +260,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct ContributingSkills {
-        /// `contributingSkills`.
+        /// `contributingSkills`, as published (no suppression depends on them).
         pub contributing_skills: Vec<SkillRef>,
     }
 
@@ -268,15 +270,15 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Skill {
-        /// `skillId`.
+        /// `skillId`: the skill's id, a number or a string on the wire.
         pub skill_id: Id,
-        /// `skillName`.
+        /// `skillName` (empty when absent).
         #[serde(default)]
         pub skill_name: String,
-        /// `isOutbound`.
+        /// `isOutbound`: None (not said) is not taken for outbound.
         #[serde(default)]
         pub is_outbound: Option<bool>,
-        /// `isActive`.
+        /// `isActive`: only an explicit `false` rules the skill out.
         #[serde(default)]
         pub is_active: Option<bool>,
     }
@@ -285,7 +287,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Skills {
-        /// `skills`.
+        /// `skills`: the tenant's skills.
         pub skills: Vec<Skill>,
     }
 
@@ -293,15 +295,15 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct SearchHit {
-        /// `dncGroupId`.
+        /// `dncGroupId`: the group holding the number.
         pub dnc_group_id: Id,
-        /// `dncGroupName`.
+        /// `dncGroupName` (empty when absent).
         #[serde(default)]
         pub dnc_group_name: String,
-        /// `formattedPhone`.
+        /// `formattedPhone`: the number found, its format unpublished (only its digits are read).
         #[serde(default)]
         pub formatted_phone: Option<Value>,
-        /// `expiredDate`.
+        /// `expiredDate`: when the record stops suppressing; `null` for one that never expires.
         #[serde(default)]
         pub expired_date: Option<String>,
     }
@@ -310,7 +312,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct SearchAnswer {
-        /// `searchResults`.
+        /// `searchResults`: one hit per group holding the number (none: no group holds it).
         pub search_results: Vec<SearchHit>,
     }
 
@@ -318,15 +320,15 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct CallingList {
-        /// `listId`.
+        /// `listId`: the calling list's id.
         pub list_id: Id,
-        /// `listName`.
+        /// `listName` (empty when absent).
         #[serde(default)]
         pub list_name: String,
         /// `totalRecords`: what counts against the environment's cap (valid or not).
         #[serde(default)]
         pub total_records: Option<u64>,
-        /// `validRecords`.
+        /// `validRecords`: counted against the cap only when `totalRecords` is absent.
         #[serde(default)]
         pub valid_records: Option<u64>,
     }
@@ -335,7 +337,7 @@ pub mod wire {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct CallingLists {
-        /// `callingLists`.
+        /// `callingLists`: the tenant's calling lists, each counted against the cap.
         pub calling_lists: Vec<CallingList>,
     }
 }

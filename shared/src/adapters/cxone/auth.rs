@@ -24,9 +24,9 @@ use crate::adapters::http::{
 pub struct PasswordGrant {
     /// Token endpoint, e.g. `https://cxone.niceincontact.com/auth/token`.
     pub auth_url: String,
-    /// Access key id.
+    /// The access key's id (the password grant's `username`).
     pub access_key_id: String,
-    /// Access key secret.
+    /// The access key's secret (the password grant's `password`; never logged).
     pub access_key_secret: SecretString,
     /// Versioned API path appended to the API endpoint, e.g. `v33.0`.
     pub api_version: String,
@@ -43,9 +43,9 @@ pub struct Credentials {
     /// v2: tenant base URL, e.g. `https://acme.my.cxone.com`. Admin: the API endpoint (e.g.
     /// `https://api-c32.incontact.com`), or empty to discover it from the token's tenant.
     pub base_url: String,
-    /// OAuth client id.
+    /// The OAuth client id of the application registered with CXone.
     pub client_id: String,
-    /// OAuth client secret.
+    /// The OAuth client secret (a secret: never logged).
     pub client_secret: SecretString,
     /// Admin: the password grant (`None` for v2's client-credentials grant).
     pub password: Option<PasswordGrant>,
@@ -325,7 +325,7 @@ impl CredentialSource for SecretsManagerCredentials {
 /// A bearer token and its generation (to tell a stale 401 from a fresh one).
 #[derive(Clone)]
 pub struct Token {
-    /// The bearer token.
+    /// The bearer token itself (a secret: never logged).
     pub value: SecretString,
     /// Increases with every token fetched.
     pub generation: u64,

@@ -37,18 +37,18 @@ pub enum Outcome {
         /// The answer's outline: keys and JSON types.
         keys: String,
     },
-    /// A non-2xx answer.
+    /// A non-2xx answer: its status and the outline of its body (keys and JSON types, never values).
     Refused(String),
     /// No answer: the host could not be reached, or did not answer in time.
     Unreachable(String),
 }
 
-/// One call.
+/// One call the doctor made, as it prints it.
 #[derive(Debug, Clone)]
 pub struct Call {
     /// What it asks, e.g. `list DNC groups`.
     pub name: &'static str,
-    /// `GET`, `POST`.
+    /// The HTTP method (`GET`, `POST`).
     pub method: &'static str,
     /// The URL, query values masked.
     pub url: String,
@@ -70,9 +70,9 @@ impl Call {
 /// The named list, as the tenant holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListFinding {
-    /// Its name.
+    /// The name asked for (`--list`).
     pub name: String,
-    /// Whether it exists.
+    /// Whether the tenant has a list (or group) of that name.
     pub found: bool,
     /// Whether writing to it suppresses outbound calls.
     pub suppressing: bool,
@@ -89,7 +89,7 @@ pub struct Diagnosis {
     pub calls: Vec<Call>,
     /// Records held against the environment's cap, when they could be counted.
     pub capacity: Option<String>,
-    /// The named list.
+    /// The named list's finding (None when no list was named).
     pub list: Option<ListFinding>,
 }
 

@@ -34,7 +34,7 @@ impl RateLimiter {
         }
     }
 
-    /// Requests per second.
+    /// The sustained rate, in requests per second.
     pub fn rate(&self) -> f64 {
         self.rate
     }

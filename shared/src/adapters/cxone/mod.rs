@@ -31,13 +31,13 @@ pub enum Dialect {
     Admin,
 }
 
-/// A DNC list.
+/// A DNC list as CXone describes it (v2 `/dnc/lists`; the Admin API's DNC groups are mapped onto it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DncList {
-    /// Id.
+    /// CXone's id for the list (v2's list id, the Admin API's `dncGroupId`): what entries and rules name.
     pub id: String,
-    /// Unique name.
+    /// The list's name, unique in the tenant: how dncflow finds a list by the name it is given.
     pub name: String,
     /// Free text shown beside the name (may be empty).
     #[serde(default)]
@@ -57,7 +57,7 @@ pub struct DncList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewList {
-    /// Unique name.
+    /// The list's name, unique in the tenant.
     pub name: String,
     /// Free text shown beside the name (may be empty).
     pub description: String,
@@ -76,7 +76,7 @@ pub struct NewList {
 pub enum RuleScope {
     /// Inbound calls only: suppresses no outbound call.
     Inbound,
-    /// Outbound calls.
+    /// Outbound calls only.
     Outbound,
     /// Both directions (the source document's recommendation).
     Both,
@@ -165,9 +165,9 @@ impl DncRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryInput {
-    /// E.164.
+    /// The number in E.164 (`+12025550198`).
     pub phone_number: String,
-    /// ISO 3166-1/-2.
+    /// Where the opt-out applies: an ISO 3166-1 country (`GB`) or 3166-2 subdivision (`US-TX`).
     pub jurisdiction: String,
     /// RFC 3339 UTC, or `None` for the list's default.
     pub expiration_date: Option<String>,
@@ -184,22 +184,22 @@ pub use crate::run::EntryOutcome;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteEntry {
-    /// Record id.
+    /// CXone's record id of the entry.
     pub id: String,
     /// E.164.
     pub phone_number: String,
-    /// List id.
+    /// The id of the list (or group) holding the entry.
     pub list_id: String,
     /// Where the opt-out applies (`US-TX`, `GB`, …), as the normalize step tagged it.
     #[serde(default)]
     pub jurisdiction: String,
-    /// Expiration.
+    /// When the entry stops suppressing (RFC 3339), if it expires.
     #[serde(default)]
     pub expiration_date: Option<String>,
     /// The source the entry came from (the file's source tag); kept when the entry is sent again.
     #[serde(default)]
     pub source: String,
-    /// Creation time.
+    /// When CXone created the record (RFC 3339), when the dialect says.
     #[serde(default)]
     pub created_at: Option<String>,
 }
@@ -207,7 +207,7 @@ pub struct RemoteEntry {
 /// One page of a list's entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryPage {
-    /// The entries.
+    /// The page's entries, in CXone's order.
     pub entries: Vec<RemoteEntry>,
     /// Offset of the page.
     pub offset: u64,
@@ -221,11 +221,11 @@ pub struct EntryPage {
 pub struct ContactQuery {
     /// E.164.
     pub phone_number: String,
-    /// Region, e.g. `US`.
+    /// The number's region (ISO 3166-1, e.g. `US`).
     pub region_code: String,
     /// Lists to check (empty: all).
     pub list_ids: Vec<String>,
-    /// `exact` or `prefix`.
+    /// `exact` or `prefix`; dncflow always asks `exact`.
     pub match_type: String,
 }
 
@@ -235,7 +235,7 @@ pub struct ContactQuery {
 pub enum CheckStatus {
     /// On a list a BLOCK rule applies to: do not dial.
     Suppressed,
-    /// Not suppressed.
+    /// On no list a BLOCK rule applies to, as far as CXone knows (dncflow's own check may still suppress it).
     Allowed,
     /// CXone could not check it.
     Error,
@@ -252,7 +252,7 @@ pub struct ContactResult {
     /// What went wrong, as the service or the parser said it.
     #[serde(default)]
     pub reason: String,
-    /// Lists that matched.
+    /// The lists that hold the number, as CXone names them.
     #[serde(default)]
     pub list_matches: Vec<String>,
 }
@@ -327,11 +327,11 @@ pub enum CxoneError {
     Api {
         /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
-        /// HTTP status.
+        /// The HTTP status CXone answered.
         status: u16,
-        /// Error code.
+        /// CXone's error code (empty when it gave none).
         code: String,
-        /// Message.
+        /// CXone's message, as it gave it.
         message: String,
     },
     /// The batch is too large even for one entry.
@@ -345,7 +345,7 @@ pub enum CxoneError {
     Transport {
         /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
-        /// What happened.
+        /// The transport's error, as text (no credential or token in it).
         message: String,
     },
     /// Retries ran out (attempts or deadline).
@@ -353,9 +353,9 @@ pub enum CxoneError {
     Exhausted {
         /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
-        /// Attempts made.
+        /// Attempts made, the first included.
         attempts: u32,
-        /// The last failure.
+        /// The last attempt's failure, as text.
         last: String,
     },
     /// The circuit breaker stayed open past the request's deadline: consecutive requests failed after their retries
@@ -372,7 +372,7 @@ pub enum CxoneError {
     Protocol {
         /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
-        /// What was wrong.
+        /// What did not decode or was missing, without the body's values.
         message: String,
     },
     /// The caller asked for something the API cannot do.
@@ -380,7 +380,7 @@ pub enum CxoneError {
     InvalidInput {
         /// The API operation that failed (e.g. `add_entries`), named in the log and the error.
         op: &'static str,
-        /// What was wrong.
+        /// What the dialect cannot do, or what was wrong with the request.
         message: String,
     },
 }
@@ -467,7 +467,7 @@ pub struct Holdings {
 }
 
 impl Holdings {
-    /// Records counted.
+    /// Records held in all (DNC and calling lists): what counts against [`crate::steps::CXONE_CAPACITY`].
     pub fn total(&self) -> u64 {
         self.dnc_records + self.calling_list_records
     }
@@ -484,7 +484,7 @@ fn unsupported(op: &'static str, dialect: Dialect) -> CxoneError {
 /// answer `InvalidInput` where the dialect has none; the pipeline asks [`DncApi::capabilities`] first.
 #[async_trait]
 pub trait DncApi: Send + Sync {
-    /// The dialect spoken.
+    /// The dialect this client speaks (v2 or the Admin API).
     fn dialect(&self) -> Dialect;
     /// What the dialect can do.
     fn capabilities(&self) -> Capabilities;
@@ -497,7 +497,7 @@ pub trait DncApi: Send + Sync {
     async fn lists(&self) -> Result<Vec<DncList>, CxoneError>;
     /// One list by id, `None` if it does not exist.
     async fn get_list(&self, id: &str) -> Result<Option<DncList>, CxoneError>;
-    /// Create a list.
+    /// Create a list (v2) or a DNC group (admin) and return it with its new id.
     async fn create_list(&self, list: &NewList) -> Result<DncList, CxoneError>;
     /// Whether writing to `list` suppresses outbound calls: v2, an active BLOCK rule of scope OUTBOUND or BOTH names
     /// it; admin, the group is active and at least one active outbound skill scrubs it.

@@ -35,14 +35,14 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// First backoff step (full jitter: a random wait up to base × 2^attempt).
     pub base_backoff: Duration,
-    /// Largest backoff.
+    /// The cap on any one backoff wait.
     pub max_backoff: Duration,
     /// Consecutive requests, each failed after its retries (5xx, 408, timeouts, resets), that open the breaker.
     pub breaker_threshold: u32,
     /// How long the breaker stays open before one trial attempt decides (a request waits for it within its
     /// deadline).
     pub breaker_cool_off: Duration,
-    /// OAuth scopes.
+    /// The OAuth scopes asked for, space-separated (default `dnc:read dnc:write tenant:read`).
     pub scopes: String,
     /// Longest `Retry-After` honoured (a larger or absurd value is clamped to it).
     pub max_retry_after: Duration,
@@ -133,7 +133,7 @@ impl RequestPolicy {
         })
     }
 
-    /// The settings.
+    /// The settings this client was built with.
     pub fn config(&self) -> &ClientConfig {
         &self.config
     }

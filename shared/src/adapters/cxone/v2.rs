@@ -15,7 +15,8 @@ use super::{
     MAX_CONTACTS_PER_REQUEST, MAX_ENTRIES_PER_REQUEST, MAX_PAGE,
 };
 
-/// The `v2` client.
+/// The client of the CXone DNC API v2 (lists, rules, entries, batch contact checks), as `docs/cxone-api.md` describes
+/// it.
 pub struct V2Client {
     policy: RequestPolicy,
 }

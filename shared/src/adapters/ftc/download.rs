@@ -150,7 +150,7 @@ impl<'a> Session<'a> {
 pub enum Submitted {
     /// `SubmitOK`: poll with this file token (not a secret: it names the request, and needs a session to be used).
     Requested {
-        /// The file token.
+        /// The file token to poll with.
         file_token: String,
     },
     /// `AlreadyDownloadedToday`: the change list of today was fetched already; re-use the answer saved then.
@@ -189,7 +189,7 @@ pub async fn submit_changes(session: &Session<'_>) -> Result<Submitted, FtcError
 pub enum Poll {
     /// `RequestPending`: poll again (public clients wait 2 minutes; the FTC allows itself up to 24 hours).
     RequestPending,
-    /// `RequestCompleted`: fetch it.
+    /// `RequestCompleted`: the change list is ready; fetch it.
     RequestCompleted,
     /// `NoChanges`: nothing changed since the last change list; a success.
     NoChanges,
@@ -221,11 +221,11 @@ pub async fn poll_changes(session: &Session<'_>, file_token: &str) -> Result<Pol
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fetched {
-    /// The checked zip.
+    /// The object key of the checked zip (written only after every check passed).
     pub file_key: String,
     /// The raw SOAP answer it was decoded from.
     pub raw_key: String,
-    /// Its lines.
+    /// Lines in the file (each a number and its change, or a number).
     pub lines: u64,
     /// The answer was one saved earlier (a step run again, or `AlreadyDownloadedToday`), not fetched now.
     pub reused: bool,
@@ -292,7 +292,7 @@ pub async fn fetch_changes(
 pub struct FullFile {
     /// Its area code (from the file's name, `2026-8-5_818_<guid>.txt.zip`).
     pub area_code: u16,
-    /// Its URL.
+    /// The URL `GetURLS` gave for the file (passed back to `GetDNCFileByUrl`).
     pub url: String,
 }
 
@@ -561,7 +561,7 @@ pub enum FileKind {
 pub struct CheckedFile {
     /// The zip, as the service sent it.
     pub zip: Vec<u8>,
-    /// Its lines.
+    /// Lines in the file, each of them checked.
     pub lines: u64,
 }
 
@@ -718,9 +718,9 @@ impl Default for PollPolicy {
 pub enum ChangesOutcome {
     /// A change list was fetched, checked and applied.
     Applied {
-        /// The file.
+        /// The change list fetched and checked, with its object keys.
         fetched: Fetched,
-        /// Polls answered `RequestPending`.
+        /// Polls answered `RequestPending` before it was ready.
         pending_polls: u32,
         /// What the apply did.
         report: Box<VersionReport>,

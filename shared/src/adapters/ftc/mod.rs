@@ -19,7 +19,7 @@ use crate::registry::RegistryError;
 
 pub use wire::{Answer, Fault, Operation};
 
-/// The real service.
+/// The FTC's production endpoint of the download service, used when the credentials name no `endpoint`.
 pub const DEFAULT_ENDPOINT: &str =
     "https://telemarketing.donotcall.gov/DownloadSvc/DownloadSvc.asmx";
 
@@ -52,7 +52,7 @@ pub enum ResultCode {
     SubmitFailed,
     /// The session token is not (or no longer) valid.
     InvalidSessionToken,
-    /// The session expired.
+    /// The session timed out: log in again (once).
     SessionExpired,
     /// No such company id.
     InvalidCompanyId,
@@ -157,15 +157,15 @@ pub enum FtcError {
     /// retried, so a wrong password cannot lock the account.
     #[error("FTC refused the login: {code} (not retried: fix the credentials or the account)")]
     LoginRefused {
-        /// The code.
+        /// The login's result code (`LoginFailed`, `LoginDisabled`, …).
         code: ResultCode,
     },
     /// An answer's code this step cannot go on with.
     #[error("FTC {op} answered {code}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Refused {
-        /// Operation.
+        /// The service operation (`Login`, `SubmitDeltaFileRequest`, …), named in the log and the error.
         op: &'static str,
-        /// The code.
+        /// The result code the service answered.
         code: ResultCode,
         /// What it means here.
         detail: Option<String>,
@@ -173,53 +173,54 @@ pub enum FtcError {
     /// The session expired again right after a new login.
     #[error("FTC {op}: the session expired again right after logging in ({code})")]
     SessionLost {
-        /// Operation.
+        /// The service operation (`Login`, `SubmitDeltaFileRequest`, …), named in the log and the error.
         op: &'static str,
-        /// The code.
+        /// The result code of the second answer (`SessionExpired` or `InvalidSessionToken`).
         code: ResultCode,
     },
-    /// A SOAP fault.
+    /// The service answered a SOAP fault (after retries when it was a server fault).
     #[error("FTC {op} answered a SOAP fault {}: {}", fault.code, fault.message)]
     Fault {
-        /// Operation.
+        /// The service operation (`Login`, `SubmitDeltaFileRequest`, …), named in the log and the error.
         op: &'static str,
-        /// The fault.
+        /// The fault's code and message, as the service gave them.
         fault: Fault,
     },
     /// An HTTP status other than success (after retries when it was transient).
     #[error("FTC {op}: HTTP {status} after {attempts} attempt(s)")]
     Http {
-        /// Operation.
+        /// The service operation (`Login`, `SubmitDeltaFileRequest`, …), named in the log and the error.
         op: &'static str,
-        /// Status.
+        /// The last HTTP status answered.
         status: u16,
-        /// Attempts made.
+        /// Attempts made, the first included.
         attempts: u32,
     },
     /// No answer (connection refused or reset, timeout), after retries.
     #[error("FTC {op}: {reason} after {attempts} attempt(s)")]
     Transport {
-        /// Operation.
+        /// The service operation (`Login`, `SubmitDeltaFileRequest`, …), named in the log and the error.
         op: &'static str,
-        /// Redacted description.
+        /// The last transport error's kind and description, without the URL's query.
         reason: String,
-        /// Attempts made.
+        /// Attempts made, the first included.
         attempts: u32,
     },
     /// An answer that is not the service's (not XML, not SOAP, the answer to another operation).
     #[error("FTC {op}: {reason}")]
     Protocol {
-        /// Operation.
+        /// The service operation (`Login`, `SubmitDeltaFileRequest`, …), named in the log and the error.
         op: &'static str,
-        /// Why.
+        /// What was not the service's answer: not XML, not a SOAP envelope, another operation's answer, a missing
+        /// field.
         reason: String,
     },
     /// A downloaded file that failed its checks (base64, zip, CRC, line layout): kept, not used.
     #[error("FTC file {file} is damaged: {reason} (the raw answer is kept at {raw_key})")]
     Damaged {
-        /// The file.
+        /// The file's name (`changes` or `full-<NPA>`).
         file: String,
-        /// Why.
+        /// The first check it failed (base64, zip, CRC, or a line's layout with the line's number).
         reason: String,
         /// Where the raw answer is.
         raw_key: String,
@@ -227,7 +228,7 @@ pub enum FtcError {
     /// The credentials cannot be read.
     #[error("FTC credentials ({origin}): {reason}")]
     Credentials {
-        /// File or secret.
+        /// Where they were read from: the file's path or the secret's id.
         origin: String,
         /// Why (never the value).
         reason: String,
@@ -235,7 +236,7 @@ pub enum FtcError {
     /// Secrets Manager could not be read (unreachable, throttled, denied): trying again later may work.
     #[error("FTC credentials ({origin}) could not be read: {reason}")]
     CredentialsUnavailable {
-        /// The secret.
+        /// The secret's id.
         origin: String,
         /// The SDK's error (never the value).
         reason: String,
@@ -243,10 +244,10 @@ pub enum FtcError {
     /// The change list stayed pending past the bound.
     #[error("FTC change list still RequestPending after {polls} polls")]
     StillPending {
-        /// Polls made.
+        /// Polls made that answered `RequestPending` (the bound).
         polls: u32,
     },
-    /// The store failed.
+    /// The bucket (the raw answers, the checked files, the download's records) could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The registry refused the file.
@@ -308,7 +309,7 @@ pub enum UserType {
 }
 
 impl UserType {
-    /// The service's name.
+    /// The value the service expects in `userType`.
     pub fn name(self) -> &'static str {
         match self {
             UserType::Representative => "Representative",
@@ -325,7 +326,7 @@ impl UserType {
 pub struct FtcCredentials {
     /// The organization's company id.
     pub company_id: String,
-    /// Its password.
+    /// The account's password (never logged; `Debug` hides it).
     pub password: SecretString,
     /// `Representative`, `Downloader` (default) or `Unknown`.
     #[serde(default)]
@@ -414,7 +415,7 @@ pub trait FtcApi: Send + Sync {
 pub struct RetryPolicy {
     /// Attempts per call (transport errors, 408/429/5xx, server faults).
     pub attempts: u32,
-    /// First backoff.
+    /// The first backoff's bound: a wait is drawn from `[0, min(max, base × 2^attempt)]` (full jitter).
     pub base: Duration,
     /// Backoff cap (and `Retry-After` cap).
     pub max: Duration,

@@ -35,78 +35,78 @@ pub enum Operation {
     },
     /// `SubmitDeltaFileRequest(strCoID, fileFormat, strSessionToken)`.
     SubmitDeltaFileRequest {
-        /// Namespace.
+        /// [`NAMESPACE`], on the operation element.
         #[serde(rename = "@xmlns")]
         xmlns: &'static str,
-        /// Company id.
+        /// The organization's company id, as in the credentials.
         #[serde(rename = "strCoID")]
         company_id: String,
-        /// `Flat`.
+        /// Always `Flat`: the text layout the reader parses.
         #[serde(rename = "fileFormat")]
         file_format: &'static str,
-        /// Session token.
+        /// The token `Login` answered (a secret: the envelope is never logged).
         #[serde(rename = "strSessionToken")]
         session: String,
     },
     /// `GetDeltaFileRequestStatus(strCoID, strRequestedFileToken, strSessionToken)`.
     GetDeltaFileRequestStatus {
-        /// Namespace.
+        /// [`NAMESPACE`], on the operation element.
         #[serde(rename = "@xmlns")]
         xmlns: &'static str,
-        /// Company id.
+        /// The organization's company id, as in the credentials.
         #[serde(rename = "strCoID")]
         company_id: String,
         /// The file token `SubmitOK` answered.
         #[serde(rename = "strRequestedFileToken")]
         file_token: String,
-        /// Session token.
+        /// The token `Login` answered (a secret: the envelope is never logged).
         #[serde(rename = "strSessionToken")]
         session: String,
     },
     /// `GetDeltaFileUrl(strCoID, strRequestedFileToken, strSessionToken)`.
     GetDeltaFileUrl {
-        /// Namespace.
+        /// [`NAMESPACE`], on the operation element.
         #[serde(rename = "@xmlns")]
         xmlns: &'static str,
-        /// Company id.
+        /// The organization's company id, as in the credentials.
         #[serde(rename = "strCoID")]
         company_id: String,
-        /// The file token.
+        /// The file token `SubmitOK` answered.
         #[serde(rename = "strRequestedFileToken")]
         file_token: String,
-        /// Session token.
+        /// The token `Login` answered (a secret: the envelope is never logged).
         #[serde(rename = "strSessionToken")]
         session: String,
     },
     /// `GetURLS(fileFormat, strSessionToken, strCoID)`: the full list's file URLs, one per area code.
     #[serde(rename = "GetURLS")]
     GetUrls {
-        /// Namespace.
+        /// [`NAMESPACE`], on the operation element.
         #[serde(rename = "@xmlns")]
         xmlns: &'static str,
-        /// `Flat`.
+        /// Always `Flat`: the text layout the reader parses.
         #[serde(rename = "fileFormat")]
         file_format: &'static str,
-        /// Session token.
+        /// The token `Login` answered (a secret: the envelope is never logged).
         #[serde(rename = "strSessionToken")]
         session: String,
-        /// Company id.
+        /// The organization's company id, as in the credentials.
         #[serde(rename = "strCoID")]
         company_id: String,
     },
     /// `GetDNCFileByUrl(fileUrl, strSessionToken, strCoID)`: the file, base64 inside the answer.
     #[serde(rename = "GetDNCFileByUrl")]
     GetDncFileByUrl {
-        /// Namespace.
+        /// [`NAMESPACE`], on the operation element.
         #[serde(rename = "@xmlns")]
         xmlns: &'static str,
         /// A URL of `GetURLS` or `GetDeltaFileUrl`.
         #[serde(rename = "fileUrl")]
         file_url: String,
-        /// Session token.
+        /// The token `Login` answered (a secret: the envelope is never logged).
         #[serde(rename = "strSessionToken")]
         session: String,
-        /// Company id.
+        /// The organization's company id, as in the credentials.
         #[serde(rename = "strCoID")]
         company_id: String,
     },
@@ -247,7 +247,7 @@ pub enum Answer {
     Code(ResultCode, String),
     /// `GetURLS`: URLs and messages.
     Strings(Vec<String>),
-    /// A SOAP fault.
+    /// The service answered a SOAP fault instead of a result.
     Fault(Fault),
 }
 

@@ -42,11 +42,11 @@ pub struct ContactIn {
     pub state: Option<String>,
 }
 
-/// A check request.
+/// A check request: the check Lambda's input, and what `dncctl check` builds from a campaign file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckRequest {
-    /// The numbers.
+    /// The numbers to check, in the order the answers come back.
     pub contacts: Vec<ContactIn>,
     /// Lists to check (default: every list a rule applies).
     #[serde(default)]
@@ -111,9 +111,10 @@ pub fn clip_str(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
-    /// Do not dial.
+    /// On a list, a registry, or received and not yet verified in CXone: do not dial.
     Suppressed,
-    /// May be dialed.
+    /// On no list or registry consulted, and nothing received for it is unverified: may be dialed (calling hours are
+    /// answered beside it).
     Allowed,
     /// Not a dialable number.
     Invalid,
@@ -133,7 +134,7 @@ pub struct CheckResult {
     pub status: Verdict,
     /// The code behind the verdict (`registry:national`, `dead-letter`, `pending-propagation`, `INVALID_EXCHANGE`, …).
     pub reason: String,
-    /// Lists that matched.
+    /// The lists (or registries) that hold the number.
     pub list_matches: Vec<String>,
     /// Calling hours allow a call to this number at the request's instant (false for an invalid number).
     pub callable_now: bool,
@@ -156,17 +157,17 @@ pub struct CheckMetrics {
     pub total: usize,
     /// Numbers answered `suppressed` (by a list, a registry, or what the system received and CXone does not yet hold).
     pub suppressed: usize,
-    /// Allowed.
+    /// Numbers answered `allowed`.
     pub allowed: usize,
-    /// Invalid.
+    /// Items answered `invalid` (not a dialable number).
     pub invalid: usize,
-    /// Errors.
+    /// Numbers answered `error` (the check could not be completed: not dialable).
     pub errors: usize,
     /// Suppressed / (total − invalid).
     pub suppression_rate: f64,
-    /// Wall time.
+    /// Wall time of the check, in milliseconds.
     pub duration_ms: u64,
-    /// Distinct numbers.
+    /// Distinct numbers among the items (a number asked twice is checked once).
     pub distinct: usize,
     /// Answered from the local snapshot.
     pub prefiltered: usize,
@@ -175,7 +176,7 @@ pub struct CheckMetrics {
     /// Answered suppressed because CXone refused to hold the number (a dead letter).
     #[serde(default)]
     pub dead_letters: usize,
-    /// Calls to CXone.
+    /// Requests this check made to CXone.
     pub cxone_calls: usize,
     /// Valid numbers calling hours do not allow a call to at the request's instant.
     #[serde(default)]
@@ -229,9 +230,9 @@ impl CheckMetrics {
 pub struct RegistryUse {
     /// The registry's name (its objects live under `registry/<name>/`).
     pub registry: String,
-    /// The version consulted.
+    /// The live version consulted (`registry/<name>/<version>/`).
     pub version: String,
-    /// Its as-of.
+    /// The instant that version is current as of.
     pub as_of: DateTime<Utc>,
     /// CURRENT, EXPIRING or STALE at the check.
     pub status: Freshness,
@@ -279,7 +280,7 @@ pub struct CheckResponse {
     /// The kind of call judged (absent: not said, the strictest of every kind's rules applied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours_call_type: Option<CallType>,
-    /// The registries consulted.
+    /// The registries consulted, each with the version and its freshness at the check.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryUse>,
     /// The tallies of the answers (the summary line and the metrics are built from them).
@@ -378,9 +379,9 @@ pub struct PlaceHours {
 /// campaign file carry one of a handful of reasons, and a clone costs no allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberVerdict {
-    /// The number.
+    /// The number, parsed.
     pub number: E164,
-    /// The answer.
+    /// The verdict on it.
     pub status: Verdict,
     /// The code behind it, clipped to [`MAX_REASON`] characters.
     pub reason: Arc<str>,
@@ -393,7 +394,7 @@ pub struct NumberVerdict {
 pub enum RowVerdict {
     /// A dialable number: indexes into [`Verdicts::numbers`] and [`Verdicts::hours`].
     Number {
-        /// Its number's verdict.
+        /// Index of its number's verdict in [`Verdicts::numbers`].
         number: u32,
         /// Its place's calling hours.
         hours: u32,
@@ -1015,7 +1016,7 @@ impl AuditKey {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditRecord {
-    /// RFC 3339.
+    /// When the check answered (RFC 3339).
     pub timestamp: String,
     /// The tallies of the answers (the summary line and the metrics are built from them).
     pub metrics: CheckMetrics,
@@ -1025,10 +1026,10 @@ pub struct AuditRecord {
     pub key_version: String,
     /// `[HMAC-SHA256(key, E.164) or "invalid", verdict]` per item.
     pub items: Vec<(String, Verdict)>,
-    /// The instant calling hours were judged at, and the policy's version.
+    /// The instant calling hours were judged at.
     #[serde(default)]
     pub hours_at: Option<DateTime<Utc>>,
-    /// The policy's version.
+    /// The version of the calling-hours policy applied.
     #[serde(default)]
     pub hours_policy: String,
     /// The version of the operator's closures document applied.
@@ -1050,7 +1051,7 @@ pub struct HoursAudit {
     pub callable_now: bool,
     /// The first instant a call is allowed.
     pub next_callable_at: Option<DateTime<Utc>>,
-    /// Candidate zones.
+    /// The time zones the called party may be in (all are judged; the strictest decides).
     pub time_zones: Vec<Tz>,
     /// Why not, when not.
     #[serde(default, skip_serializing_if = "Option::is_none")]

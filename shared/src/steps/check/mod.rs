@@ -262,7 +262,7 @@ pub async fn load_local_knowledge(
 pub struct Webhook {
     /// URL the record is POSTed to as JSON.
     pub url: String,
-    /// Attempts (first included).
+    /// Attempts in all, the first included.
     pub attempts: u32,
     /// First backoff; doubled each attempt, jittered (`http::Backoff`, as every retry).
     pub backoff: Duration,

@@ -29,7 +29,7 @@ use crate::run::{Manifest, RunKeys};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CooldownTask {
-    /// The run.
+    /// The run being cooled down (its bucket, id and list).
     #[serde(flatten)]
     pub run: RunRef,
     /// The upload round just finished (0: first upload).
@@ -70,7 +70,7 @@ pub struct CooldownOutput {
     pub last_writes: Vec<Option<String>>,
 }
 
-/// Cooldown settings.
+/// How the cooldown waits and probes (from the function's settings, or the local run's).
 #[derive(Debug, Clone)]
 pub struct CooldownSettings {
     /// Minimum time after the last write (the contract: 180 s).
@@ -140,8 +140,8 @@ async fn record_canary(
 }
 
 /// Answer whether the run's list is ready: `{ready:false, waitSeconds}` until `min` has passed since the latest
-/// write, then a canary probe; ready only when every canary number is suppressed. Gives up with
-/// [`StepError::NotPropagated`] after `max_attempts` checks.
+/// write, then a canary probe; ready only when every canary number is suppressed. Gives up with a [`StepError`] of
+/// kind [`ErrorKind::NotPropagated`] after `max_attempts` checks.
 pub async fn cooldown_stage(
     api: &dyn DncApi,
     store: &dyn ObjectStore,

@@ -32,9 +32,9 @@ pub enum NormalizeError {
     /// A bug: the counts do not add up. Never published.
     #[error("accounting invariant violated for {file}: {counts:?}")]
     Unbalanced {
-        /// The input.
+        /// The input's name, as given to the reader.
         file: String,
-        /// The counts.
+        /// The counts that do not add up, for the bug report.
         counts: Box<Counts>,
     },
 }
@@ -157,9 +157,9 @@ impl NormalizeOptions {
 /// Progress of a run, for progress bars.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Progress {
-    /// Raw bytes read.
+    /// Raw (compressed) bytes read so far.
     pub bytes: u64,
-    /// Rows read.
+    /// Data rows read so far.
     pub rows: u64,
 }
 

@@ -17,19 +17,19 @@ use crate::adapters::store::{open_s3_object, publish_run, S3Location, S3Store};
 pub struct NormalizeOutput {
     /// Run id (derived from the source content: a re-run of the same object is the same run).
     pub run_id: String,
-    /// List name.
+    /// The DNC list's name.
     pub list: String,
     /// Bucket holding the run.
     pub bucket: String,
-    /// `runs/<runId>/manifest.json`.
+    /// The manifest's object key (`runs/<runId>/manifest.json`).
     pub manifest_key: String,
     /// Shard keys, for the Map state.
     pub shard_keys: Vec<String>,
-    /// Rows read.
+    /// Data rows read: `rows = accepted + duplicates + rejected`.
     pub rows: u64,
-    /// Entries accepted.
+    /// Distinct numbers accepted, written to the shards.
     pub accepted: u64,
-    /// Rows rejected.
+    /// Rows rejected, each with its reason in `rejects.jsonl`.
     pub rejected: u64,
 }
 

@@ -157,12 +157,12 @@ impl RemoteIndex {
         }
     }
 
-    /// Entries held.
+    /// Records read back, numbers and non-numbers together.
     pub fn len(&self) -> usize {
         self.by_number.len() + self.other.len()
     }
 
-    /// No entries.
+    /// Whether the list held nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -176,7 +176,7 @@ impl RemoteIndex {
             .chain(self.other.iter().map(|(n, f)| (n.clone(), f.expiration)))
     }
 
-    /// Every number held.
+    /// Every record's number: E.164, or as CXone holds it when it is not `+digits`.
     pub fn numbers(&self) -> impl Iterator<Item = String> + '_ {
         self.by_number
             .keys()

@@ -25,7 +25,7 @@ use crate::run::{EntryOutcome, Manifest, RunReport, ShardEntry, UploadCounts};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileTask {
-    /// The run.
+    /// The run being reconciled (its bucket, id and list).
     #[serde(flatten)]
     pub run: RunRef,
     /// Re-upload rounds done so far (0: only the first upload).
@@ -43,7 +43,7 @@ pub struct ReconcileTask {
     pub clock_scale: Option<f64>,
 }
 
-/// What reconcile decided.
+/// What reconcile decided, as the state machine's `Choice` reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileOutput {
@@ -55,13 +55,13 @@ pub struct ReconcileOutput {
     pub shard_keys: Vec<String>,
     /// Entries expected on the list.
     pub expected: usize,
-    /// Of those, found.
+    /// Of the expected entries, those found on the list (held and not expired).
     pub found: usize,
     /// Missing (or unconfirmed) at this round.
     pub missing: usize,
     /// Why the run failed.
     pub reason: Option<String>,
-    /// `runs/<runId>/report.json`, once published.
+    /// The report's object key (`runs/<runId>/report.json`), once published (None for `REUPLOAD`).
     pub report_key: Option<String>,
 }
 

@@ -21,7 +21,7 @@ use crate::run::{keys_version, parse_shard_with_ends, LedgerRecord, Manifest};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShardTask {
-    /// The run.
+    /// The run whose shard this is (its bucket, id and list).
     #[serde(flatten)]
     pub run: RunRef,
     /// The shard's key in the bucket.
@@ -66,10 +66,10 @@ pub struct UploadOutput {
 pub struct UploadSettings {
     /// Stop starting new batches after this long (below the Lambda timeout, leaving time to write the ledger).
     pub budget: Duration,
-    /// Batches in flight.
+    /// Write requests in flight at once, each a batch of entries (at most 100).
     pub concurrency: usize,
     /// The most entries a run may hold (a CXone environment holds at most 1,000,000 records, calling lists and DNC
-    /// together): a bigger run fails [`StepError::CapacityExceeded`] before its first write.
+    /// together): a bigger run fails [`ErrorKind::CapacityExceeded`] before its first write.
     pub capacity: u64,
 }
 
@@ -86,7 +86,7 @@ pub struct CapacityDecision {
     pub holdings: crate::adapters::cxone::Holdings,
     /// Entries of the run the list does not hold yet (accepted, less those its last verified run holds).
     pub new_entries: u64,
-    /// The cap applied.
+    /// The cap applied ([`CXONE_CAPACITY`] unless `DNCFLOW_CXONE_CAPACITY` sets another).
     pub capacity: u64,
     /// Whether the run may write.
     pub allowed: bool,
@@ -221,7 +221,7 @@ async fn verified_holdings(
 /// Upload `task`'s shard from its cursor: check first that the list suppresses (exists, active, bound to an active
 /// outbound BLOCK rule), send batches of ≤ 100 with deterministic idempotency keys until done or out of budget,
 /// then write the segment's ledger and dead letters. An invocation that could not move the cursor fails
-/// [`StepError::Transient`] (so the state machine's bounded retry applies) instead of looping forever.
+/// [`ErrorKind::Transient`] (so the state machine's bounded retry applies) instead of looping forever.
 pub async fn upload_stage(
     api: &dyn DncApi,
     store: &dyn ObjectStore,
