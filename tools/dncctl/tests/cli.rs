@@ -780,3 +780,98 @@ async fn registry_download_from_the_ftc_stand_in() {
     assert!(!err.contains("not-the-password-42") && !said.contains("not-the-password-42"));
     assert_eq!(sim.sim.count("Login"), logins + 1);
 }
+
+/// `dncctl run` on the sample with its stderr on a pseudo-terminal (as a person's shell gives it), with `extra_args`
+/// and `extra_env`; what the terminal showed.
+fn run_on_a_terminal(extra_args: &[&str], extra_env: &[(&str, &str)]) -> String {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::io::Read;
+    let master =
+        openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal (/dev/ptmx)");
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut command = dncctl();
+    command
+        .args(["run", "examples/sample-dnc.csv", "--list", "demo", "--out"])
+        .arg(out.path())
+        .args(extra_args)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .envs(extra_env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(terminal);
+    let child = command.spawn().unwrap();
+    // The command holds this side's copy of the terminal: once it and the child are gone, reading the master ends.
+    drop(command);
+    let mut master = std::fs::File::from(master);
+    let screen = std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let mut chunk = [0u8; 8192];
+        // Linux answers EIO, not 0, once the last descriptor of the terminal's side is closed.
+        while let Ok(n @ 1..) = master.read(&mut chunk) {
+            shown.extend_from_slice(&chunk[..n]);
+        }
+        shown
+    });
+    let result = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&screen.join().unwrap()).into_owned();
+    assert!(
+        result.status.success(),
+        "{}\n{shown}",
+        String::from_utf8_lossy(&result.stdout)
+    );
+    shown
+}
+
+/// An ANSI colour (SGR) sequence: `ESC [` digits and `;` then `m`. A progress bar's cursor moves are not colour.
+fn has_colour(line: &str) -> bool {
+    line.split("\x1b[").skip(1).any(|rest| {
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == ';'));
+        end.is_some_and(|i| rest[i..].starts_with('m'))
+    })
+}
+
+/// On a terminal the log lines are coloured, unless `NO_COLOR` is set (<https://no-color.org>); in a pipe they never
+/// are (the tests above). `--log-format json` gives JSON on a terminal too.
+#[test]
+fn log_lines_are_coloured_on_a_terminal_only_without_no_color() {
+    // Log lines name their target (`dncflow::…`); a progress bar never does.
+    let log_lines = |shown: &str| -> Vec<String> {
+        shown
+            .lines()
+            .filter(|l| l.contains("dncflow::"))
+            .map(str::to_string)
+            .collect()
+    };
+    let coloured = run_on_a_terminal(&[], &[]);
+    let lines = log_lines(&coloured);
+    assert!(!lines.is_empty(), "{coloured}");
+    assert!(lines.iter().all(|l| has_colour(l)), "{lines:#?}");
+
+    let plain = run_on_a_terminal(&[], &[("NO_COLOR", "1")]);
+    let lines = log_lines(&plain);
+    assert!(lines.iter().any(|l| l.contains(" INFO ")), "{plain}");
+    assert!(!lines.iter().any(|l| has_colour(l)), "{lines:#?}");
+
+    let json = run_on_a_terminal(&["--log-format", "json"], &[]);
+    let lines = log_lines(&json);
+    assert!(!lines.is_empty(), "{json}");
+    for line in &lines {
+        // A line starts at its `{` (a cleared progress bar may precede it on the terminal).
+        let start = line.find('{').unwrap_or(0);
+        let record: serde_json::Value = serde_json::from_str(line[start..].trim_end_matches('\r'))
+            .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(record["level"].is_string(), "{record}");
+        assert!(!has_colour(line), "{line:?}");
+    }
+
+    assert!(has_colour("\x1b[2m2026\x1b[0m") && !has_colour("\r\x1b[2K") && !has_colour("plain"));
+}
